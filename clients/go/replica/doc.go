@@ -1,0 +1,12 @@
+// Package replica is the device side of villagesync: a SQLite replica
+// that a phone app (through gomobile) or a tool embeds.
+//
+// Local writes commit to the device's SQLite file first (so a killed app
+// loses nothing it reported as saved) and bump the device's own entry of
+// the record's version vector, stamping each written field with a dot.
+// Sync pushes what the server has not acknowledged and pulls what the
+// device has not seen, in one request per page. The device never merges
+// concurrent versions itself: the server does, and hands back the result,
+// so every conflict is decided and logged in one place. A pulled page and
+// its cursor commit in one transaction, so a cut link resumes where it was.
+package replica

@@ -1,0 +1,303 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+
+	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/db"
+	"github.com/futian-xiaomo/villagesync/sync/hlc"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrNotInitialised is returned by Open for a file that Init never set up.
+var ErrNotInitialised = errors.New("device database is not initialised (run: villagesync device --db FILE init --server URL)")
+
+// Options tune a Replica; the zero value is fine.
+type Options struct {
+	// HTTPClient carries sync requests; tests put faulty transports here.
+	HTTPClient connect.HTTPClient
+	// PageLimit is how many records to ask for per pulled page.
+	PageLimit uint32
+	// PushBatch is how many changes to push per request.
+	PushBatch int
+	// Clock is the device's hybrid logical clock (tests fake the wall time).
+	Clock *hlc.Clock
+}
+
+// Replica is one device's database. It is safe for concurrent use: local
+// writes may go on while a sync is in flight.
+type Replica struct {
+	db        *db.DB
+	id        uint32
+	serverID  uint64
+	serverURL string
+	name      string
+	clock     *hlc.Clock
+	client    villagesyncv1connect.SyncServiceClient
+	opt       Options
+}
+
+// Init creates a device database at file, registers it with the server at
+// serverURL under name, and returns it open. The file must not exist.
+func Init(ctx context.Context, file, serverURL, name string, opt Options) (*Replica, error) {
+	if _, err := os.Stat(file); err == nil {
+		return nil, fmt.Errorf("init %s: the file exists already; a device database is initialised once", file)
+	}
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	client := newClient(serverURL, opt)
+	resp, err := client.Register(ctx, &v1.RegisterRequest{Name: name})
+	if err != nil {
+		return nil, fmt.Errorf("init: register with %s: %w", serverURL, explain(err))
+	}
+	d, err := db.Open(ctx, file, 2)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	_, err = d.W.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('replica', ?), ('server_id', ?), ('server_url', ?), ('name', ?), ('cursor', 0), ('hlc', 0)`,
+		int64(resp.GetReplica()), strconv.FormatUint(resp.GetServerId(), 10), serverURL, name)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("init %s: %w", file, err)
+	}
+	d.Close()
+	return Open(ctx, file, opt)
+}
+
+func migrate(ctx context.Context, d *db.DB) error {
+	if err := db.Migrate(ctx, d.W, migrations, "migrations"); err != nil {
+		return err
+	}
+	return schema.Migrate(ctx, d.W, schema.Device)
+}
+
+// Open opens a device database that Init created.
+func Open(ctx context.Context, file string, opt Options) (*Replica, error) {
+	if _, err := os.Stat(file); err != nil {
+		return nil, fmt.Errorf("open %s: %w", file, ErrNotInitialised)
+	}
+	d, err := db.Open(ctx, file, 2)
+	if err != nil {
+		return nil, err
+	}
+	r := &Replica{db: d, opt: opt}
+	if err := r.load(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	return r, nil
+}
+
+func (r *Replica) load(ctx context.Context) error {
+	if err := migrate(ctx, r.db); err != nil {
+		return err
+	}
+	var replica int64
+	var sid string
+	var last int64
+	err := r.db.R.QueryRowContext(ctx, `SELECT
+		(SELECT value FROM meta WHERE key = 'replica'), (SELECT value FROM meta WHERE key = 'server_id'),
+		(SELECT value FROM meta WHERE key = 'server_url'), (SELECT value FROM meta WHERE key = 'name'),
+		(SELECT value FROM meta WHERE key = 'hlc')`).Scan(&replica, &sid, &r.serverURL, &r.name, &last)
+	if err != nil {
+		return ErrNotInitialised
+	}
+	r.id = uint32(replica)
+	if r.serverID, err = strconv.ParseUint(sid, 10, 64); err != nil {
+		return fmt.Errorf("corrupt server_id %q in meta", sid)
+	}
+	r.clock = r.opt.Clock
+	if r.clock == nil {
+		r.clock = hlc.New(uint64(last))
+	} else {
+		r.clock.Observe(uint64(last))
+	}
+	r.client = newClient(r.serverURL, r.opt)
+	return nil
+}
+
+func newClient(url string, opt Options) villagesyncv1connect.SyncServiceClient {
+	hc := opt.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	// Gzip requests only when they are big enough for it to pay: an idle
+	// sync stays a few dozen bytes.
+	return villagesyncv1connect.NewSyncServiceClient(hc, url, connect.WithSendGzip(), connect.WithCompressMinBytes(512))
+}
+
+// Close closes the database.
+func (r *Replica) Close() error {
+	_, err := r.db.W.Exec(`UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(r.clock.Last()))
+	if cerr := r.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ID is the device's replica number; Name its name; ServerURL where it syncs.
+func (r *Replica) ID() uint32        { return r.id }
+func (r *Replica) Name() string      { return r.name }
+func (r *Replica) ServerURL() string { return r.serverURL }
+
+// Put writes fields of a record in table: a new record when id is empty
+// (its UUIDv7 is returned), else the record id, changing only the fields
+// given (a deleted record comes back). The write is committed when Put
+// returns.
+func (r *Replica) Put(ctx context.Context, table, id string, values map[string]schema.Value) (string, error) {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return "", err
+	}
+	if len(values) == 0 {
+		return "", errors.New("put: give at least one field=value")
+	}
+	for name, v := range values {
+		c := t.Column(name)
+		if c == nil {
+			return "", fmt.Errorf("%s.%s: unknown field (known: %v)", table, name, t.ColumnNames())
+		}
+		if err := c.Check(v); err != nil {
+			return "", fmt.Errorf("%s.%w", table, err)
+		}
+	}
+	if id == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return "", fmt.Errorf("new id: %w", err)
+		}
+		id = u.String()
+	} else if err := record.CheckID(id); err != nil {
+		return "", err
+	}
+	err = r.write(ctx, t, id, func(rec *record.Record, k uint64, ts uint64) error {
+		for name, v := range values {
+			rec.Fields[name] = record.Field{Value: v, Dot: dot(r.id, k, ts)}
+		}
+		return nil
+	})
+	return id, err
+}
+
+// Delete deletes a record. Fields edited concurrently elsewhere keep it
+// alive (the server logs that); an edit here after the delete restores it.
+func (r *Replica) Delete(ctx context.Context, table, id string) error {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return err
+	}
+	if err := record.CheckID(id); err != nil {
+		return err
+	}
+	return r.write(ctx, t, id, func(rec *record.Record, k uint64, ts uint64) error {
+		if len(rec.Fields) == 0 && rec.Tombstone == nil {
+			return fmt.Errorf("delete %s %s: no such record", table, id)
+		}
+		if rec.Deleted() {
+			return fmt.Errorf("delete %s %s: already deleted", table, id)
+		}
+		rec.Tombstone = &record.Tombstone{Dot: dot(r.id, k, ts), Context: rec.Version.Clone()}
+		return nil
+	})
+}
+
+// write runs one local edit in a transaction: it bumps the device's entry
+// of the record's version and lets edit stamp what it writes with (k, ts).
+func (r *Replica) write(ctx context.Context, t *schema.Table, id string, edit func(rec *record.Record, k, ts uint64) error) error {
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
+	}
+	defer tx.Rollback()
+	rec, acked, err := getRow(ctx, tx, t, id)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		rec = &record.Record{Table: t.Name, ID: id, Fields: map[string]record.Field{}}
+	}
+	rec.Version = rec.Version.Clone()
+	k := rec.Version.Bump(r.id)
+	if err := edit(rec, k, r.clock.Now()); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked"), rows.Args(t, rec, int64(k), int64(acked))...); err != nil {
+		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
+	}
+	return nil
+}
+
+// Get returns a record's replicated state, or nil if the device has none.
+func (r *Replica) Get(ctx context.Context, table, id string) (*record.Record, error) {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := getRow(ctx, r.db.R, t, id)
+	return rec, err
+}
+
+// List returns every record of table the device holds, deleted ones
+// included (they are part of the replicated state), in id order.
+func (r *Replica) List(ctx context.Context, table string) ([]*record.Record, error) {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := r.db.R.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY id`, rows.Columns(t), t.Name))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", table, err)
+	}
+	defer rs.Close()
+	var out []*record.Record
+	for rs.Next() {
+		rec, err := rows.Scan(t, rs)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", table, err)
+		}
+		out = append(out, rec)
+	}
+	return out, rs.Err()
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// getRow loads a record and its acknowledged own counter; nil if absent.
+func getRow(ctx context.Context, q querier, t *schema.Table, id string) (*record.Record, uint64, error) {
+	var acked, own int64
+	rec, err := rows.Scan(t, q.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE id = ?`, rows.Columns(t), t.Name), id), &own, &acked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s %s: %w", t.Name, id, err)
+	}
+	return rec, uint64(acked), nil
+}

@@ -1,0 +1,350 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+	"github.com/futian-xiaomo/villagesync/sync/wire"
+)
+
+// Stats counts what one Sync did.
+type Stats struct {
+	Pushed, Applied, Merged, AlreadyHad, Rejected int
+	Pulled                                        int
+	Conflicts                                     int
+	RoundTrips                                    int
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("pushed %d (applied %d, merged %d, already had %d), rejected %d, pulled %d, conflicts %d, round trips %d",
+		s.Pushed, s.Applied, s.Merged, s.AlreadyHad, s.Rejected, s.Pulled, s.Conflicts, s.RoundTrips)
+}
+
+// pending is one change to push: the record's unacknowledged own writes.
+type pending struct {
+	table  *schema.Table
+	id     string
+	own    uint64 // the device's counter the change carries
+	change *record.Record
+}
+
+const (
+	defaultPushBatch = 500
+	maxRounds        = 100000
+)
+
+// Sync pushes every pending change and pulls until the server has nothing
+// more, in as few requests as that takes (one when there is little to do).
+// Each response is committed in one transaction with its cursor, so an
+// error part-way loses nothing: the next Sync carries on from there.
+func (r *Replica) Sync(ctx context.Context) (Stats, error) {
+	var st Stats
+	batch := r.opt.PushBatch
+	if batch <= 0 {
+		batch = defaultPushBatch
+	}
+	for round := 0; round < maxRounds; round++ {
+		cursor, err := r.cursor(ctx)
+		if err != nil {
+			return st, err
+		}
+		push, err := r.pending(ctx, batch)
+		if err != nil {
+			return st, err
+		}
+		req := &v1.SyncRequest{Replica: r.id, ServerId: r.serverID, Cursor: cursor, PageLimit: r.opt.PageLimit}
+		for _, p := range push {
+			req.Changes = append(req.Changes, wire.Record(p.change))
+		}
+		resp, err := r.client.Sync(ctx, req)
+		st.RoundTrips++
+		if err != nil {
+			return st, fmt.Errorf("sync with %s: %w", r.serverURL, explain(err))
+		}
+		if err := r.commit(ctx, push, resp, &st); err != nil {
+			return st, err
+		}
+		if !resp.GetHasMore() && len(push) < batch {
+			return st, nil
+		}
+	}
+	return st, errors.New("sync: did not settle; local writes keep arriving faster than they sync")
+}
+
+// pending reads up to limit records with writes the server has not acknowledged.
+func (r *Replica) pending(ctx context.Context, limit int) ([]pending, error) {
+	var out []pending
+	for _, t := range schema.Tables() {
+		if len(out) >= limit {
+			break
+		}
+		q := fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE _own > _acked LIMIT ?`, rows.Columns(t), t.Name)
+		rs, err := r.db.R.QueryContext(ctx, q, limit-len(out))
+		if err != nil {
+			return nil, fmt.Errorf("read pending %s: %w", t.Name, err)
+		}
+		for rs.Next() {
+			var own, acked int64
+			rec, err := rows.Scan(t, rs, &own, &acked)
+			if err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("read pending %s: %w", t.Name, err)
+			}
+			out = append(out, pending{table: t, id: rec.ID, own: uint64(own), change: r.unacked(rec, uint64(acked))})
+		}
+		if err := rs.Close(); err != nil {
+			return nil, err
+		}
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// unacked cuts a record down to the writes of this device that the server
+// has not acknowledged: the server already has everything else.
+func (r *Replica) unacked(rec *record.Record, acked uint64) *record.Record {
+	c := &record.Record{Table: rec.Table, ID: rec.ID, Version: rec.Version, Fields: map[string]record.Field{}}
+	mine := func(d vv.Dot) bool { return d.Replica == r.id && d.Counter > acked }
+	for name, f := range rec.Fields {
+		if mine(f.Dot) {
+			c.Fields[name] = f
+		}
+	}
+	if rec.Tombstone != nil && mine(rec.Tombstone.Dot) {
+		c.Tombstone = rec.Tombstone
+	}
+	return c
+}
+
+// commit applies one response: outcomes first (so acknowledged records
+// accept newer server states), then the pulled page and its cursor.
+func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncResponse, st *Stats) error {
+	r.clock.Observe(resp.GetServerHlc())
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sync: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if len(resp.GetResults()) != len(push) {
+		return fmt.Errorf("sync: server answered %d results for %d changes", len(resp.GetResults()), len(push))
+	}
+	for i, res := range resp.GetResults() {
+		p := push[i]
+		var current *record.Record
+		if res.GetCurrent() != nil {
+			if current, err = wire.FromRecord(res.GetCurrent()); err != nil {
+				return fmt.Errorf("sync: server state of %s %s: %w", p.table.Name, p.id, err)
+			}
+		}
+		st.Pushed++
+		st.Conflicts += int(res.GetConflicts())
+		switch o := wire.FromOutcome(res.GetOutcome()); o {
+		case record.Applied, record.Merged, record.AlreadyHad:
+			switch o {
+			case record.Applied:
+				st.Applied++
+			case record.Merged:
+				st.Merged++
+			default:
+				st.AlreadyHad++
+			}
+			err = r.acknowledge(ctx, tx, p, current)
+		case record.Rejected:
+			st.Rejected++
+			err = r.reject(ctx, tx, p, current, res.GetCode(), res.GetMessage())
+		default:
+			err = fmt.Errorf("unknown outcome %v", res.GetOutcome())
+		}
+		if err != nil {
+			return fmt.Errorf("sync: %s %s: %w", p.table.Name, p.id, err)
+		}
+	}
+	for _, m := range resp.GetChanges() {
+		rec, err := wire.FromRecord(m)
+		if err != nil {
+			return fmt.Errorf("sync: pulled record: %w", err)
+		}
+		t, err := schema.Lookup(rec.Table)
+		if err != nil {
+			// A table this app version does not know yet: skipping it
+			// would lose it for good once the cursor moves, so stop here.
+			return fmt.Errorf("sync: the server sent a record of %w; update the app", err)
+		}
+		applied, err := r.takeUnlessPending(ctx, tx, t, rec)
+		if err != nil {
+			return err
+		}
+		if applied {
+			st.Pulled++
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`, int64(resp.GetNextCursor())); err != nil {
+		return fmt.Errorf("sync: save cursor: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'server_id'`, strconv.FormatUint(resp.GetServerId(), 10)); err != nil {
+		return fmt.Errorf("sync: save server id: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(r.clock.Last())); err != nil {
+		return fmt.Errorf("sync: save clock: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sync: commit: %w", err)
+	}
+	r.serverID = resp.GetServerId()
+	return nil
+}
+
+// acknowledge records that the server has the change p. If the record has
+// not been written here since p was read, the server's state (when it
+// differs) replaces it; otherwise the newer local writes stay pending and
+// the server merges them on the next push.
+func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, current *record.Record) error {
+	rec, _, err := getRow(ctx, tx, p.table, p.id)
+	if err != nil {
+		return err
+	}
+	if rec != nil && rec.Version[r.id] == p.own && current != nil {
+		return r.replace(ctx, tx, p.table, current)
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?) WHERE id = ?`, p.table.Name), int64(p.own), p.id)
+	return err
+}
+
+// reject keeps a refused change aside with its reason and takes the
+// refused writes out of the record, so the record matches the server again
+// and the device's later writes are not held back by this one.
+func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *record.Record, code, msg string) error {
+	body, err := json.Marshal(JSON(p.change))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO rejected (tbl, record_id, counter, code, message, change, rejected_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.table.Name, p.id, int64(p.own), code, msg, string(body), time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("keep rejected change: %w", err)
+	}
+	rec, acked, err := getRow(ctx, tx, p.table, p.id)
+	if err != nil || rec == nil {
+		return err
+	}
+	if rec.Version[r.id] == p.own {
+		if current == nil {
+			_, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, p.table.Name), p.id)
+			return err
+		}
+		return r.replace(ctx, tx, p.table, current)
+	}
+	// Written again since: undo only the refused writes, keep the newer.
+	refused := func(d vv.Dot) bool { return d.Replica == r.id && d.Counter > acked && d.Counter <= p.own }
+	for name, f := range rec.Fields {
+		if !refused(f.Dot) {
+			continue
+		}
+		if cf, ok := fieldOf(current, name); ok {
+			rec.Fields[name] = cf
+		} else {
+			delete(rec.Fields, name)
+		}
+	}
+	if rec.Tombstone != nil && refused(rec.Tombstone.Dot) {
+		rec.Tombstone = nil
+		if current != nil {
+			rec.Tombstone = current.Tombstone
+		}
+	}
+	_, err = tx.ExecContext(ctx, rows.Upsert(p.table, "_own", "_acked"), rows.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
+	return err
+}
+
+// takeUnlessPending stores a pulled state unless the record has writes not
+// yet pushed: then the server will merge them and hand the result back.
+func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) (bool, error) {
+	var own, acked int64
+	err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT _own, _acked FROM %s WHERE id = ?`, t.Name), rec.ID).Scan(&own, &acked)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("sync: read %s %s: %w", t.Name, rec.ID, err)
+	}
+	if err == nil && own > acked {
+		return false, nil
+	}
+	return true, r.replace(ctx, tx, t, rec)
+}
+
+// replace stores a state received from the server as the record's state.
+func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) error {
+	own := int64(rec.Version[r.id])
+	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked"), rows.Args(t, rec, own, own)...); err != nil {
+		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
+	}
+	return nil
+}
+
+func (r *Replica) cursor(ctx context.Context) (uint64, error) {
+	var c int64
+	if err := r.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'cursor'`).Scan(&c); err != nil {
+		return 0, fmt.Errorf("read cursor: %w", err)
+	}
+	return uint64(c), nil
+}
+
+// RejectedChange is a change the server refused, kept on the device.
+type RejectedChange struct {
+	Table, ID  string
+	Code       string
+	Message    string
+	Change     json.RawMessage
+	RejectedAt time.Time
+}
+
+// Rejected lists the changes the server refused, oldest first.
+func (r *Replica) Rejected(ctx context.Context) ([]RejectedChange, error) {
+	rs, err := r.db.R.QueryContext(ctx, `SELECT tbl, record_id, code, message, change, rejected_ms FROM rejected ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list rejected: %w", err)
+	}
+	defer rs.Close()
+	var out []RejectedChange
+	for rs.Next() {
+		var c RejectedChange
+		var body string
+		var ms int64
+		if err := rs.Scan(&c.Table, &c.ID, &c.Code, &c.Message, &body, &ms); err != nil {
+			return nil, fmt.Errorf("list rejected: %w", err)
+		}
+		c.Change, c.RejectedAt = json.RawMessage(body), time.UnixMilli(ms).UTC()
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}
+
+// explain turns transport errors into words a volunteer can act on.
+func explain(err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable:
+		return fmt.Errorf("cannot reach the server (no signal, or the server is down); your changes are kept on this device, try again later: %w", err)
+	case connect.CodeDeadlineExceeded:
+		return fmt.Errorf("the server did not answer in time; your changes are kept on this device, try again later: %w", err)
+	}
+	return err
+}
+
+func fieldOf(rec *record.Record, name string) (record.Field, bool) {
+	if rec == nil {
+		return record.Field{}, false
+	}
+	f, ok := rec.Fields[name]
+	return f, ok
+}

@@ -1,0 +1,3 @@
+// Package staff is the client side of what town staff do against the
+// server (review the conflict log), for the CLI and for tools.
+package staff

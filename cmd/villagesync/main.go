@@ -1,0 +1,262 @@
+// Command villagesync is the server, the device tool and the staff tool of
+// villagesync. It only parses flags and wires packages together.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/staff"
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/demo"
+	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+const usage = `villagesync: offline-first sync for the village programs
+
+  villagesync demo                                   run the whole story in one process
+  villagesync serve [--db FILE] [--listen ADDR]      run the server
+  villagesync device --db FILE init --server URL [--name NAME]
+  villagesync device --db FILE put TABLE [--id UUID] field=value...
+  villagesync device --db FILE get TABLE ID
+  villagesync device --db FILE list TABLE
+  villagesync device --db FILE delete TABLE ID
+  villagesync device --db FILE sync
+  villagesync device --db FILE rejected
+  villagesync conflicts --server URL [--table TABLE]
+
+Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
+VILLAGESYNC_DEVICE_DB, VILLAGESYNC_SERVER, VILLAGESYNC_LOG_LEVEL.
+Tables: ` + "tutoring_sessions, cleanup_tasks, books, loans" + `
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "villagesync:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "demo":
+		res, err := demo.Run(ctx, out, "")
+		if err == nil && !res.Converged {
+			err = errors.New("demo: replicas did not converge")
+		}
+		return err
+	case "serve":
+		return serve(ctx, args[1:])
+	case "device":
+		return device(ctx, args[1:], out)
+	case "conflicts":
+		return conflicts(ctx, args[1:], out)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func logger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(env("VILLAGESYNC_LOG_LEVEL", "info"))); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
+	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
+	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := logger()
+	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.Start(st, *listen, log, *grace)
+	if err != nil {
+		return err
+	}
+	log.Info("villagesync server", "url", srv.URL, "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()))
+	<-ctx.Done()
+	return srv.Stop()
+}
+
+func device(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("device", flag.ContinueOnError)
+	dbFile := fs.String("db", env("VILLAGESYNC_DEVICE_DB", ""), "device database file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbFile == "" {
+		return errors.New("device: --db FILE is required")
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return errors.New("device: give a command: init, put, get, list, delete, sync, rejected")
+	}
+	cmd, rest := rest[0], rest[1:]
+	if cmd == "init" {
+		ifs := flag.NewFlagSet("init", flag.ContinueOnError)
+		url := ifs.String("server", env("VILLAGESYNC_SERVER", ""), "server URL, e.g. http://127.0.0.1:8080")
+		name := ifs.String("name", "", "device name (default: host name)")
+		if err := ifs.Parse(rest); err != nil {
+			return err
+		}
+		if *url == "" {
+			return errors.New("device init: --server URL is required")
+		}
+		r, err := replica.Init(ctx, *dbFile, *url, *name, replica.Options{})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		fmt.Fprintf(out, "initialised %s as replica %d of %s\n", *dbFile, r.ID(), *url)
+		return nil
+	}
+	r, err := replica.Open(ctx, *dbFile, replica.Options{})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	switch cmd {
+	case "put":
+		pfs := flag.NewFlagSet("put", flag.ContinueOnError)
+		id := pfs.String("id", "", "record id (omit to create a new record)")
+		if len(rest) == 0 {
+			return errors.New("device put: give TABLE field=value...")
+		}
+		table := rest[0]
+		if err := pfs.Parse(rest[1:]); err != nil {
+			return err
+		}
+		vals, err := parseFields(table, pfs.Args())
+		if err != nil {
+			return err
+		}
+		newID, err := r.Put(ctx, table, *id, vals)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, newID)
+		return nil
+	case "get":
+		if len(rest) != 2 {
+			return errors.New("device get: give TABLE ID")
+		}
+		rec, err := r.Get(ctx, rest[0], rest[1])
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			return fmt.Errorf("device get: no %s record %s on this device", rest[0], rest[1])
+		}
+		return enc.Encode(replica.JSON(rec))
+	case "list":
+		if len(rest) != 1 {
+			return errors.New("device list: give TABLE")
+		}
+		recs, err := r.List(ctx, rest[0])
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := enc.Encode(replica.JSON(rec)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "delete":
+		if len(rest) != 2 {
+			return errors.New("device delete: give TABLE ID")
+		}
+		return r.Delete(ctx, rest[0], rest[1])
+	case "sync":
+		st, err := r.Sync(ctx)
+		fmt.Fprintln(out, st)
+		return err
+	case "rejected":
+		list, err := r.Rejected(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range list {
+			if err := enc.Encode(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("device: unknown command %q", cmd)
+}
+
+// parseFields reads field=value arguments against the table's columns.
+func parseFields(table string, args []string) (map[string]schema.Value, error) {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return nil, err
+	}
+	vals := map[string]schema.Value{}
+	for _, a := range args {
+		name, raw, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want field=value", a)
+		}
+		c := t.Column(name)
+		if c == nil {
+			return nil, fmt.Errorf("%s.%s: unknown field (known: %s)", table, name, strings.Join(t.ColumnNames(), ", "))
+		}
+		v, err := c.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%w", table, err)
+		}
+		vals[name] = v
+	}
+	return vals, nil
+}
+
+func conflicts(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("conflicts", flag.ContinueOnError)
+	url := fs.String("server", env("VILLAGESYNC_SERVER", "http://127.0.0.1:8080"), "server URL")
+	table := fs.String("table", "", "only this table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	return staff.Conflicts(ctx, nil, *url, *table, func(c staff.Conflict) error { return enc.Encode(c) })
+}

@@ -1,0 +1,112 @@
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Role says which end of sync a database is: the bookkeeping columns differ.
+type Role uint8
+
+const (
+	Server Role = iota
+	Device
+)
+
+// Bookkeeping columns, shared by both roles. _vv is the record's version
+// vector, _dots the per-field dots, _tomb the tombstone (NULL when never
+// deleted) and _deleted whether the record is deleted now (derived from
+// the others, kept as a column so queries can filter on it).
+const syncColumns = `_vv BLOB NOT NULL, _dots BLOB NOT NULL, _tomb BLOB, _deleted INTEGER NOT NULL DEFAULT 0`
+
+// Server: _seq orders the change feed; _origin is the replica that holds
+// exactly this state already (it is not sent back to it). Device: _own is
+// this replica's entry of _vv, _acked the highest of it the server has
+// acknowledged; _own > _acked means there is something to push.
+var roleColumns = map[Role]string{
+	Server: `_seq INTEGER NOT NULL, _origin INTEGER NOT NULL`,
+	Device: `_own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0`,
+}
+
+var roleIndexes = map[Role][]string{
+	Server: {`CREATE INDEX IF NOT EXISTS %[1]s_feed ON %[1]s(_seq, _origin)`},
+	Device: {`CREATE INDEX IF NOT EXISTS %[1]s_pending ON %[1]s(_own) WHERE _own > _acked`},
+}
+
+func sqlType(t Type) string {
+	switch t {
+	case Integer, Boolean:
+		return "INTEGER"
+	case Real:
+		return "REAL"
+	}
+	return "TEXT"
+}
+
+// DDL returns the statements that create t for role, on an empty database.
+func (t *Table) DDL(role Role) []string {
+	var cols []string
+	cols = append(cols, "id TEXT PRIMARY KEY NOT NULL")
+	for _, c := range t.Columns {
+		cols = append(cols, fmt.Sprintf("%s %s", c.Name, sqlType(c.Type)))
+	}
+	cols = append(cols, syncColumns, roleColumns[role])
+	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) WITHOUT ROWID", t.Name, strings.Join(cols, ", "))}
+	for _, ix := range roleIndexes[role] {
+		stmts = append(stmts, fmt.Sprintf(ix, t.Name))
+	}
+	return stmts
+}
+
+// Execer is what Migrate needs: a *sql.DB, *sql.Conn or *sql.Tx.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Migrate brings the program tables of a database up to this schema:
+// creates missing tables and adds missing columns. Columns are never
+// dropped or retyped here, so an older device keeps syncing the fields it
+// knows; removing a field is a deliberate migration of its own.
+func Migrate(ctx context.Context, db Execer, role Role) error {
+	for _, t := range tables {
+		for _, stmt := range t.DDL(role) {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("create table %s: %w", t.Name, err)
+			}
+		}
+		have, err := existingColumns(ctx, db, t.Name)
+		if err != nil {
+			return err
+		}
+		for _, c := range t.Columns {
+			if have[c.Name] {
+				continue
+			}
+			stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", t.Name, c.Name, sqlType(c.Type))
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func existingColumns(ctx context.Context, db Execer, table string) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("columns of %s: %w", table, err)
+		}
+		have[name] = true
+	}
+	return have, rows.Err()
+}

@@ -1,0 +1,194 @@
+package schema
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Type is the type of a column and of the values it holds.
+type Type uint8
+
+const (
+	Null Type = iota // only for values: SQL NULL
+	Text
+	Integer
+	Real
+	Boolean
+)
+
+func (t Type) String() string {
+	switch t {
+	case Null:
+		return "null"
+	case Text:
+		return "text"
+	case Integer:
+		return "integer"
+	case Real:
+		return "real"
+	case Boolean:
+		return "boolean"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// Value is one cell. The zero Value is NULL.
+type Value struct {
+	Type Type
+	Text string
+	Int  int64
+	Real float64
+	Bool bool
+}
+
+func TextValue(s string) Value  { return Value{Type: Text, Text: s} }
+func IntValue(i int64) Value    { return Value{Type: Integer, Int: i} }
+func RealValue(f float64) Value { return Value{Type: Real, Real: f} }
+func BoolValue(b bool) Value    { return Value{Type: Boolean, Bool: b} }
+func (v Value) IsNull() bool    { return v.Type == Null }
+func (v Value) Equal(o Value) bool {
+	return v == o || (v.Type == Real && o.Type == Real && v.Real == o.Real)
+}
+
+// JSON returns the value as a plain Go value for encoding/json: nil, string,
+// int64, float64 or bool.
+func (v Value) JSON() any {
+	switch v.Type {
+	case Text:
+		return v.Text
+	case Integer:
+		return v.Int
+	case Real:
+		return v.Real
+	case Boolean:
+		return v.Bool
+	}
+	return nil
+}
+
+// SQL returns the value as a database/sql argument.
+func (v Value) SQL() any {
+	switch v.Type {
+	case Text:
+		return v.Text
+	case Integer:
+		return v.Int
+	case Real:
+		return v.Real
+	case Boolean:
+		if v.Bool {
+			return int64(1)
+		}
+		return int64(0)
+	}
+	return nil
+}
+
+// FromSQL converts what database/sql scanned from a column of type t.
+func FromSQL(t Type, src any) (Value, error) {
+	if src == nil {
+		return Value{}, nil
+	}
+	switch t {
+	case Text:
+		switch s := src.(type) {
+		case string:
+			return TextValue(s), nil
+		case []byte:
+			return TextValue(string(s)), nil
+		}
+	case Integer:
+		if i, ok := src.(int64); ok {
+			return IntValue(i), nil
+		}
+	case Real:
+		switch f := src.(type) {
+		case float64:
+			return RealValue(f), nil
+		case int64:
+			return RealValue(float64(f)), nil
+		}
+	case Boolean:
+		if i, ok := src.(int64); ok {
+			return BoolValue(i != 0), nil
+		}
+	}
+	return Value{}, fmt.Errorf("column of type %s holds %T", t, src)
+}
+
+// String renders the value for people (and for the CLI's field=value form).
+func (v Value) String() string {
+	switch v.Type {
+	case Text:
+		return v.Text
+	case Integer:
+		return strconv.FormatInt(v.Int, 10)
+	case Real:
+		return strconv.FormatFloat(v.Real, 'g', -1, 64)
+	case Boolean:
+		return strconv.FormatBool(v.Bool)
+	}
+	return "null"
+}
+
+// MaxTextBytes bounds one text value; longer text is a mistake or an attack.
+const MaxTextBytes = 16 << 10
+
+// Check reports whether v may be stored in column c. The error names the
+// field and says what was expected.
+func (c *Column) Check(v Value) error {
+	if v.IsNull() {
+		return nil
+	}
+	if v.Type != c.Type {
+		return fmt.Errorf("%s: want %s, got %s", c.Name, c.Type, v.Type)
+	}
+	switch v.Type {
+	case Text:
+		if len(v.Text) > MaxTextBytes {
+			return fmt.Errorf("%s: text of %d bytes is longer than the limit of %d", c.Name, len(v.Text), MaxTextBytes)
+		}
+		if strings.ContainsRune(v.Text, 0) {
+			return fmt.Errorf("%s: text contains a NUL character", c.Name)
+		}
+	case Real:
+		if math.IsNaN(v.Real) || math.IsInf(v.Real, 0) {
+			return fmt.Errorf("%s: %v is not a finite number", c.Name, v.Real)
+		}
+	}
+	return nil
+}
+
+// Parse reads a value for column c from text typed by a person: "null" (or
+// an empty string for non-text columns) is NULL.
+func (c *Column) Parse(s string) (Value, error) {
+	if s == "null" {
+		return Value{}, nil
+	}
+	var v Value
+	switch c.Type {
+	case Text:
+		v = TextValue(s)
+	case Integer:
+		i, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return Value{}, fmt.Errorf("%s: want an integer, got %q", c.Name, s)
+		}
+		v = IntValue(i)
+	case Real:
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return Value{}, fmt.Errorf("%s: want a number, got %q", c.Name, s)
+		}
+		v = RealValue(f)
+	case Boolean:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return Value{}, fmt.Errorf("%s: want true or false, got %q", c.Name, s)
+		}
+		v = BoolValue(b)
+	}
+	return v, c.Check(v)
+}

@@ -1,0 +1,108 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
+)
+
+// DB is a SQLite database with one writer connection and a reader pool.
+type DB struct {
+	W *sql.DB // exactly one connection: every write goes here
+	R *sql.DB // read-only connections
+}
+
+func dsn(file string, params ...string) string {
+	u := url.URL{Scheme: "file", Opaque: url.PathEscape(file)}
+	u.RawQuery = strings.Join(params, "&")
+	return u.String()
+}
+
+// Open opens (creating if needed) the database at file.
+func Open(ctx context.Context, file string, readers int) (*DB, error) {
+	common := []string{"_busy_timeout=10000", "_foreign_keys=1"}
+	w, err := sql.Open("sqlite3", dsn(file, append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")...))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		w.Close()
+		return nil, fmt.Errorf("open %s: cannot use WAL mode (journal_mode=%q): %v", file, mode, err)
+	}
+	r, err := sql.Open("sqlite3", dsn(file, append(common, "_query_only=1")...))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s for reading: %w", file, err)
+	}
+	r.SetMaxOpenConns(max(readers, 1))
+	return &DB{W: w, R: r}, nil
+}
+
+// Close closes both pools.
+func (d *DB) Close() error {
+	errR := d.R.Close()
+	if err := d.W.Close(); err != nil {
+		return err
+	}
+	return errR
+}
+
+// Migrate applies the migrations in dir of fsys (files named NNNN_*.sql,
+// in name order) that the database has not had yet, each in its own
+// transaction, and records progress in PRAGMA user_version.
+func Migrate(ctx context.Context, w *sql.DB, fsys fs.FS, dir string) error {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".sql") {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	var have int
+	if err := w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have > len(names) {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade villagesync", have, len(names))
+	}
+	for i := have; i < len(names); i++ {
+		body, err := fs.ReadFile(fsys, path.Join(dir, names[i]))
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", names[i], err)
+		}
+		tx, err := w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+	}
+	return nil
+}

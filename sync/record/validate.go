@@ -1,0 +1,103 @@
+package record
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+	"github.com/google/uuid"
+)
+
+// Code classifies why a change was refused; the values are Connect code
+// names so the edge can pass them on unchanged.
+type Code string
+
+const (
+	CodeInvalidArgument  Code = "invalid_argument"
+	CodePermissionDenied Code = "permission_denied"
+)
+
+// Problem is why one change may not be applied. Field names what is wrong
+// ("tutoring_sessions.children_present", "id", "version").
+type Problem struct {
+	Code  Code
+	Field string
+	Msg   string
+}
+
+func (p *Problem) Error() string { return p.Field + ": " + p.Msg }
+
+func invalid(field, format string, args ...any) *Problem {
+	return &Problem{Code: CodeInvalidArgument, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// CheckID reports whether id is a UUID in canonical form (lower-case,
+// hyphenated), so one record can never travel under two spellings.
+func CheckID(id string) error {
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != id {
+		return invalid("id", "%q is not a UUID in canonical form (like 0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f)", id)
+	}
+	return nil
+}
+
+// Validate checks a change pushed by replica pusher against its table:
+// a canonical UUID, known fields with values of the column's type, and
+// dots that are the pusher's own and inside the change's version. It
+// returns a *Problem or nil.
+func Validate(r *Record, pusher uint32) error {
+	t, err := schema.Lookup(r.Table)
+	if err != nil {
+		return invalid("table", "%v", err)
+	}
+	if err := CheckID(r.ID); err != nil {
+		return err
+	}
+	if len(r.Version) == 0 {
+		return invalid("version", "is empty")
+	}
+	for rep, c := range r.Version {
+		if c == 0 {
+			return invalid("version", "replica %d has counter 0", rep)
+		}
+	}
+	if len(r.Fields) == 0 && r.Tombstone == nil {
+		return invalid("fields", "the change carries no fields and no delete")
+	}
+	checkDot := func(field string, d vv.Dot) error {
+		if d.Replica != pusher {
+			return invalid(field, "dot of replica %d in a change pushed by replica %d (a device pushes only its own writes)", d.Replica, pusher)
+		}
+		if d.Counter == 0 || !r.Version.Covers(d) {
+			return invalid(field, "dot counter %d is outside the change's version %s", d.Counter, r.Version)
+		}
+		return nil
+	}
+	for _, name := range r.FieldNames() {
+		path := r.Table + "." + name
+		col := t.Column(name)
+		if col == nil {
+			return invalid(path, "unknown field (known: %s)", strings.Join(t.ColumnNames(), ", "))
+		}
+		f := r.Fields[name]
+		if err := col.Check(f.Value); err != nil {
+			return invalid(path, "%s", strings.TrimPrefix(err.Error(), name+": "))
+		}
+		if err := checkDot(path+".dot", f.Dot); err != nil {
+			return err
+		}
+	}
+	if ts := r.Tombstone; ts != nil {
+		if err := checkDot("tombstone.dot", ts.Dot); err != nil {
+			return err
+		}
+		if !ts.Context.Covers(ts.Dot) {
+			return invalid("tombstone.context", "%s does not include the delete itself (%s)", ts.Context, ts.Dot)
+		}
+		if o := ts.Context.Compare(r.Version); o != vv.Equal && o != vv.Before {
+			return invalid("tombstone.context", "%s is not within the change's version %s", ts.Context, r.Version)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+	"github.com/futian-xiaomo/villagesync/sync/wire"
+)
+
+// MaxChanges is the most changes one Sync request may push; a device with
+// more pushes them over several requests.
+const MaxChanges = 1000
+
+// Service implements SyncService and ConflictService.
+type Service struct {
+	Store *store.Store
+	Log   *slog.Logger
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+// Register issues a replica number.
+func (s *Service) Register(ctx context.Context, req *v1.RegisterRequest) (*v1.RegisterResponse, error) {
+	id, err := s.Store.Register(ctx, req.GetName())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	return &v1.RegisterResponse{Replica: id, ServerId: s.Store.ServerID()}, nil
+}
+
+// Sync pushes the request's changes, then pulls one page.
+func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncResponse, error) {
+	if req.GetReplica() == 0 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("replica: missing; register the device first (villagesync device init)"))
+	}
+	if n := len(req.GetChanges()); n > MaxChanges {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("changes: %d in one request, the limit is %d; push them over several requests", n, MaxChanges))
+	}
+	if sid := req.GetServerId(); sid != 0 && sid != s.Store.ServerID() {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("server_id: this device synced with server %016x, but this is server %016x; point it back at its server or initialise a new device file", sid, s.Store.ServerID()))
+	}
+	changes := make([]*record.Record, len(req.GetChanges()))
+	results := make([]store.PushResult, len(changes))
+	for i, m := range req.GetChanges() {
+		r, err := wire.FromRecord(m)
+		if err != nil {
+			p := &record.Problem{}
+			errors.As(err, &p)
+			results[i] = store.PushResult{Outcome: record.Rejected, Problem: p}
+			continue
+		}
+		changes[i] = r
+	}
+	if len(changes) > 0 {
+		pushed, err := s.Store.Push(ctx, req.GetReplica(), changes)
+		if err != nil {
+			return nil, s.toConnect(err)
+		}
+		for i, r := range pushed {
+			if changes[i] != nil {
+				results[i] = r
+			}
+		}
+	}
+	page, err := s.Store.Pull(ctx, req.GetReplica(), req.GetCursor(), int(req.GetPageLimit()))
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	s.Store.Seen(req.GetReplica(), page.Next)
+
+	resp := &v1.SyncResponse{ServerId: s.Store.ServerID(), NextCursor: page.Next, HasMore: page.HasMore, ServerHlc: s.Store.Clock().Last()}
+	// A state handed back in a result need not come again in the page.
+	given := map[[2]string]vv.VV{}
+	for i, r := range results {
+		pr := &v1.PushResult{Index: uint32(i), Outcome: wire.Outcome(r.Outcome), Conflicts: uint32(r.Conflicts)}
+		if r.Problem != nil {
+			pr.Code, pr.Message = string(r.Problem.Code), r.Problem.Error()
+		}
+		if r.Current != nil {
+			pr.Current = wire.Record(r.Current)
+			given[[2]string{r.Current.Table, r.Current.ID}] = r.Current.Version
+		}
+		resp.Results = append(resp.Results, pr)
+	}
+	for _, rec := range page.Records {
+		if v, ok := given[[2]string{rec.Table, rec.ID}]; ok && v.Compare(rec.Version) == vv.Equal {
+			continue
+		}
+		resp.Changes = append(resp.Changes, wire.Record(rec))
+	}
+	return resp, nil
+}
+
+// ListConflicts lists the conflict log.
+func (s *Service) ListConflicts(ctx context.Context, req *v1.ListConflictsRequest) (*v1.ListConflictsResponse, error) {
+	if req.GetLimit() > 1000 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("limit: %d is more than 1000", req.GetLimit()))
+	}
+	cs, err := s.Store.ListConflicts(ctx, store.ConflictFilter{AfterID: req.GetAfterId(), Limit: int(req.GetLimit()), Table: req.GetTable()})
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	resp := &v1.ListConflictsResponse{}
+	for _, c := range cs {
+		resp.Conflicts = append(resp.Conflicts, &v1.Conflict{
+			Id: c.LogID, Table: c.Table, RecordId: c.ID, Field: c.Field, Kind: c.Kind,
+			WinnerValue: wire.Value(c.Winner.Value), WinnerDot: wire.Dot(c.Winner.Dot), WinnerDevice: c.WinnerDevice,
+			LoserValue: wire.Value(c.Loser.Value), LoserDot: wire.Dot(c.Loser.Dot), LoserDevice: c.LoserDevice,
+			ServerVersion: wire.VV(c.ServerVersion), IncomingVersion: wire.VV(c.IncomingVersion),
+			DetectedAtMs: c.DetectedAt.UnixMilli(),
+		})
+	}
+	return resp, nil
+}
+
+// toConnect maps engine errors to Connect codes; unexpected errors are
+// logged in full and reach the client as a plain "internal error".
+func (s *Service) toConnect(err error) error {
+	var p *record.Problem
+	var cursorErr *store.CursorAheadError
+	switch {
+	case errors.As(err, &p):
+		code := connect.CodeInvalidArgument
+		if c, ok := parseCode(p.Code); ok {
+			code = c
+		}
+		return connect.NewError(code, p)
+	case errors.Is(err, store.ErrUnknownReplica):
+		return connect.NewError(connect.CodeNotFound, fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
+	case errors.As(err, &cursorErr):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	}
+	s.log().Error("request failed", "err", err)
+	return connect.NewError(connect.CodeInternal, errors.New("internal error; the server log has the details"))
+}
+
+func parseCode(c record.Code) (connect.Code, bool) {
+	var code connect.Code
+	if err := code.UnmarshalText([]byte(c)); err != nil {
+		return 0, false
+	}
+	return code, true
+}

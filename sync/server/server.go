@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/sync/rpc"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// MaxRequestBytes bounds one request message, after decompression: about
+// MaxChanges records of typical size with room to spare.
+const MaxRequestBytes = 8 << 20
+
+// Handler returns the HTTP handler serving every villagesync service.
+func Handler(st *store.Store, log *slog.Logger) http.Handler {
+	svc := &rpc.Service{Store: st, Log: log}
+	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), connect.WithCompressMinBytes(512)}
+	mux := http.NewServeMux()
+	mux.Handle(villagesyncv1connect.NewSyncServiceHandler(svc, opts...))
+	mux.Handle(villagesyncv1connect.NewConflictServiceHandler(svc, opts...))
+	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName}
+	mux.Handle(grpchealth.NewHandler(&checker{st: st, services: services}))
+	reflector := grpcreflect.NewStaticReflector(services...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	return mux
+}
+
+// checker reports SERVING while the database answers.
+type checker struct {
+	st       *store.Store
+	services []string
+}
+
+func (c *checker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	known := req.Service == ""
+	for _, s := range c.services {
+		known = known || s == req.Service
+	}
+	if !known {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", req.Service))
+	}
+	if err := c.st.Ping(ctx); err != nil {
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+	}
+	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+}
+
+// Serve serves h on ln until ctx is done, then shuts down gracefully:
+// in-flight syncs finish (up to grace), new connections are refused.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           h,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Running is a server started by Start.
+type Running struct {
+	URL  string
+	stop context.CancelFunc
+	done chan error
+}
+
+// Start serves st on addr (use "127.0.0.1:0" for a free port) in the
+// background; Stop shuts it down. For the demo and tests.
+func Start(st *store.Store, addr string, log *slog.Logger, grace time.Duration) (*Running, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{URL: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- Serve(ctx, ln, Handler(st, log), log, grace) }()
+	return r, nil
+}
+
+// Stop shuts the server down and waits for it.
+func (r *Running) Stop() error {
+	r.stop()
+	return <-r.done
+}

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+)
+
+// LoggedConflict is a conflict as the log keeps it.
+type LoggedConflict struct {
+	LogID uint64
+	record.Conflict
+	WinnerDevice, LoserDevice string
+	DetectedAt                time.Time
+}
+
+// ConflictFilter selects conflicts to list.
+type ConflictFilter struct {
+	AfterID uint64
+	Limit   int
+	Table   string
+}
+
+// ListConflicts returns logged conflicts in the order they were detected.
+func (s *Store) ListConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	f.Limit = min(f.Limit, 1000)
+	if f.Table != "" {
+		if _, err := schema.Lookup(f.Table); err != nil {
+			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: "table", Msg: err.Error()}
+		}
+	}
+	rs, err := s.db.R.QueryContext(ctx, `SELECT c.id, tbl, record_id, field, kind,
+		winner_type, winner_value, winner_replica, winner_counter, winner_hlc, COALESCE(w.name, ''),
+		loser_type, loser_value, loser_replica, loser_counter, loser_hlc, COALESCE(l.name, ''),
+		server_vv, incoming_vv, detected_ms
+		FROM conflicts c
+		LEFT JOIN replicas w ON w.id = c.winner_replica
+		LEFT JOIN replicas l ON l.id = c.loser_replica
+		WHERE c.id > ? AND (? = '' OR tbl = ?)
+		ORDER BY c.id LIMIT ?`, int64(f.AfterID), f.Table, f.Table, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list conflicts: %w", err)
+	}
+	defer rs.Close()
+	var out []LoggedConflict
+	for rs.Next() {
+		var c LoggedConflict
+		var wt, lt int
+		var wv, lv any
+		var svv, ivv []byte
+		var detected int64
+		err := rs.Scan(&c.LogID, &c.Table, &c.ID, &c.Field, &c.Kind,
+			&wt, &wv, &c.Winner.Dot.Replica, &c.Winner.Dot.Counter, &c.Winner.Dot.HLC, &c.WinnerDevice,
+			&lt, &lv, &c.Loser.Dot.Replica, &c.Loser.Dot.Counter, &c.Loser.Dot.HLC, &c.LoserDevice,
+			&svv, &ivv, &detected)
+		if err != nil {
+			return nil, fmt.Errorf("list conflicts: %w", err)
+		}
+		if c.Winner.Value, err = schema.FromSQL(schema.Type(wt), wv); err != nil {
+			return nil, fmt.Errorf("conflict %d winner: %w", c.LogID, err)
+		}
+		if c.Loser.Value, err = schema.FromSQL(schema.Type(lt), lv); err != nil {
+			return nil, fmt.Errorf("conflict %d loser: %w", c.LogID, err)
+		}
+		if c.ServerVersion, err = vv.Decode(svv); err != nil {
+			return nil, fmt.Errorf("conflict %d: %w", c.LogID, err)
+		}
+		if c.IncomingVersion, err = vv.Decode(ivv); err != nil {
+			return nil, fmt.Errorf("conflict %d: %w", c.LogID, err)
+		}
+		c.DetectedAt = time.UnixMilli(detected).UTC()
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}

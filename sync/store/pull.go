@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
+)
+
+// Page limits of a pull.
+const (
+	DefaultPageLimit = 500
+	MaxPageLimit     = 5000
+	// pageBytes bounds a page by the approximate size of its values, so a
+	// page of long notes does not become one huge response.
+	pageBytes = 1 << 20
+)
+
+// Page is one page of the change feed.
+type Page struct {
+	Records []*record.Record
+	// Next is the cursor to pull from next; the device stores it with the
+	// page, in the same transaction.
+	Next    uint64
+	HasMore bool
+}
+
+// Pull returns records changed after cursor, in feed order, without those
+// whose state replica already holds, at most limit of them.
+func (s *Store) Pull(ctx context.Context, replica uint32, cursor uint64, limit int) (Page, error) {
+	if limit <= 0 {
+		limit = DefaultPageLimit
+	}
+	limit = min(limit, MaxPageLimit)
+	tx, err := s.db.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Page{}, fmt.Errorf("pull: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var head uint64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&head); err != nil {
+		return Page{}, fmt.Errorf("pull: read sequence: %w", err)
+	}
+	if cursor > head {
+		return Page{}, &CursorAheadError{Cursor: cursor, Head: head}
+	}
+	if cursor == head {
+		return Page{Next: head}, nil
+	}
+	// Each table's feed is in seq order; take up to limit+1 from each and
+	// merge, so one query per table finds the page and whether more follow.
+	type item struct {
+		seq uint64
+		rec *record.Record
+	}
+	var feeds [][]item
+	for _, t := range schema.Tables() {
+		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ? ORDER BY _seq LIMIT ?`, rows.Columns(t), t.Name)
+		rs, err := tx.QueryContext(ctx, q, int64(cursor), int64(replica), limit+1)
+		if err != nil {
+			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
+		}
+		var feed []item
+		for rs.Next() {
+			var seq int64
+			r, err := rows.Scan(t, rs, &seq)
+			if err != nil {
+				rs.Close()
+				return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
+			}
+			feed = append(feed, item{uint64(seq), r})
+		}
+		if err := rs.Close(); err != nil {
+			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
+		}
+		if err := rs.Err(); err != nil {
+			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
+		}
+		if len(feed) > 0 {
+			feeds = append(feeds, feed)
+		}
+	}
+	page := Page{Next: head}
+	size := 0
+	for {
+		best := -1
+		for i, f := range feeds {
+			if len(f) > 0 && (best < 0 || f[0].seq < feeds[best][0].seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return page, nil
+		}
+		if len(page.Records) == limit || (len(page.Records) > 0 && size >= pageBytes) {
+			page.HasMore = true
+			return page, nil
+		}
+		it := feeds[best][0]
+		feeds[best] = feeds[best][1:]
+		page.Records = append(page.Records, it.rec)
+		page.Next = it.seq
+		size += approxSize(it.rec)
+	}
+}
+
+func approxSize(r *record.Record) int {
+	n := 64 + len(r.ID)
+	for name, f := range r.Fields {
+		n += len(name) + len(f.Value.Text) + 24
+	}
+	return n
+}
+
+// CursorAheadError is returned when a device's cursor is past the end of
+// the feed: the database is older than what the device has seen (it was
+// restored from a backup, or replaced).
+type CursorAheadError struct{ Cursor, Head uint64 }
+
+func (e *CursorAheadError) Error() string {
+	return fmt.Sprintf("cursor: %d is ahead of this server's change feed (%d); the server database is older than what this device has seen (restored from a backup?)", e.Cursor, e.Head)
+}

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+)
+
+// PushResult is the server's answer to one pushed change.
+type PushResult struct {
+	Outcome record.Outcome
+	// Problem says why a Rejected change was refused.
+	Problem *record.Problem
+	// Current is the server's state of the record when the device's state
+	// after this push is not it (Merged; AlreadyHad with a newer state;
+	// Rejected for a record the server has). The device replaces its copy.
+	Current *record.Record
+	// Conflicts is how many losing values this change sent to the log.
+	Conflicts int
+}
+
+// Push applies changes pushed by replica in one transaction and returns a
+// result per change, in order. A nil change is skipped (its result is left
+// zero for the caller, which rejected it already). Invalid changes are
+// rejected one by one; an error is returned only when nothing was applied.
+func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Record) ([]PushResult, error) {
+	if err := s.checkReplica(ctx, replica); err != nil {
+		return nil, err
+	}
+	results := make([]PushResult, len(changes))
+	valid := 0
+	for i, c := range changes {
+		if c == nil {
+			continue
+		}
+		if err := record.Validate(c, replica); err != nil {
+			var p *record.Problem
+			if !errors.As(err, &p) {
+				return nil, err
+			}
+			results[i] = PushResult{Outcome: record.Rejected, Problem: p}
+			continue
+		}
+		valid++
+	}
+	if valid == 0 {
+		return results, nil
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("push: begin: %w", err)
+	}
+	defer tx.Rollback()
+	seq := s.seq
+	now := time.Now()
+	for i, c := range changes {
+		if c == nil {
+			continue
+		}
+		if results[i].Outcome == record.Rejected {
+			// The device drops its rejected write from the record (it keeps
+			// it aside with the reason) and needs the server's state.
+			if results[i].Current, err = s.load(ctx, tx, c); err != nil {
+				return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
+			}
+			continue
+		}
+		for _, f := range c.Fields {
+			s.clock.Observe(f.Dot.HLC)
+		}
+		if c.Tombstone != nil {
+			s.clock.Observe(c.Tombstone.Dot.HLC)
+		}
+		r, err := s.apply(ctx, tx, replica, c, &seq, now)
+		if err != nil {
+			return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
+		}
+		results[i] = r
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, int64(seq)); err != nil {
+		return nil, fmt.Errorf("push: save sequence: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(s.clock.Last())); err != nil {
+		return nil, fmt.Errorf("push: save clock: %w", err)
+	}
+	if err := s.flushSeen(ctx, tx); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("push: commit: %w", err)
+	}
+	s.seq = seq
+	return results, nil
+}
+
+// apply merges one valid change inside tx.
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *record.Record, seq *uint64, now time.Time) (PushResult, error) {
+	t, _ := schema.Lookup(in.Table) // Validate has checked the table
+	st := s.stmts[t.Name]
+	cur, err := s.load(ctx, tx, in)
+	if err != nil {
+		return PushResult{}, err
+	}
+	out, outcome, conflicts := record.Merge(cur, in)
+	counter := in.Version[replica]
+	if outcome == record.AlreadyHad {
+		// A replay answers what the first push was told; a stale push
+		// (the device had not seen newer writes) gets the newer state.
+		var prev int64
+		var prevCounter uint64
+		err := tx.QueryRowContext(ctx, `SELECT counter, outcome FROM receipts WHERE replica = ? AND tbl = ? AND record_id = ?`, replica, in.Table, in.ID).Scan(&prevCounter, &prev)
+		if err == nil && prevCounter == counter {
+			outcome = record.Outcome(prev)
+		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return PushResult{}, fmt.Errorf("read receipt: %w", err)
+		}
+		res := PushResult{Outcome: outcome}
+		if cur.Version.Compare(in.Version) != vv.Equal {
+			res.Current = cur
+		}
+		return res, nil
+	}
+	*seq++
+	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, rows.Args(t, out, int64(*seq), int64(replica))...); err != nil {
+		return PushResult{}, fmt.Errorf("write: %w", err)
+	}
+	for _, c := range conflicts {
+		if err := insertConflict(ctx, tx, c, now); err != nil {
+			return PushResult{}, err
+		}
+		s.log.Info("conflict logged", "table", c.Table, "id", c.ID, "field", c.Field, "kind", c.Kind,
+			"winner", c.Winner.Dot.String(), "loser", c.Loser.Dot.String())
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO receipts (replica, tbl, record_id, counter, outcome) VALUES (?, ?, ?, ?, ?)`,
+		replica, in.Table, in.ID, counter, int64(outcome)); err != nil {
+		return PushResult{}, fmt.Errorf("write receipt: %w", err)
+	}
+	res := PushResult{Outcome: outcome, Conflicts: len(conflicts)}
+	if outcome == record.Merged {
+		res.Current = out
+	}
+	return res, nil
+}
+
+// load returns the server's state of the record c names, or nil when
+// there is none or c does not name a valid record.
+func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (*record.Record, error) {
+	t, err := schema.Lookup(c.Table)
+	if err != nil || record.CheckID(c.ID) != nil {
+		return nil, nil
+	}
+	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	return cur, nil
+}
+
+func insertConflict(ctx context.Context, tx *sql.Tx, c record.Conflict, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, field, kind,
+		winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
+		loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
+		server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Table, c.ID, c.Field, c.Kind,
+		int(c.Winner.Value.Type), c.Winner.Value.SQL(), c.Winner.Dot.Replica, int64(c.Winner.Dot.Counter), int64(c.Winner.Dot.HLC),
+		int(c.Loser.Value.Type), c.Loser.Value.SQL(), c.Loser.Dot.Replica, int64(c.Loser.Dot.Counter), int64(c.Loser.Dot.HLC),
+		c.ServerVersion.Encode(nil), c.IncomingVersion.Encode(nil), now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("log conflict on %s.%s: %w", c.Table, c.Field, err)
+	}
+	return nil
+}

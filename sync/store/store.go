@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/db"
+	"github.com/futian-xiaomo/villagesync/sync/hlc"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ServerReplica is the replica number of edits made on the server itself.
+const ServerReplica = 1
+
+// ErrUnknownReplica is returned for a replica number the server never issued.
+var ErrUnknownReplica = errors.New("unknown replica")
+
+// Store is the server database. It is safe for concurrent use.
+type Store struct {
+	db       *db.DB
+	serverID uint64
+	clock    *hlc.Clock
+	log      *slog.Logger
+
+	// mu serialises write transactions and guards seq, the last feed
+	// sequence number handed out (persisted in meta with every write).
+	mu  sync.Mutex
+	seq uint64
+
+	stmts map[string]map[string]*sql.Stmt // table -> purpose -> statement on the writer
+
+	seenMu sync.Mutex
+	seen   map[uint32]seen
+}
+
+// Options tune a Store; the zero value is fine.
+type Options struct {
+	Logger *slog.Logger
+	Clock  *hlc.Clock
+}
+
+// Open opens or creates the server database at file.
+func Open(ctx context.Context, file string, opt Options) (*Store, error) {
+	d, err := db.Open(ctx, file, 4)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: d, log: opt.Logger, clock: opt.Clock}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if err := s.init(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open server database %s: %w", file, err)
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := db.Migrate(ctx, s.db.W, migrations, "migrations"); err != nil {
+		return err
+	}
+	if err := schema.Migrate(ctx, s.db.W, schema.Server); err != nil {
+		return err
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	id := binary.LittleEndian.Uint64(b[:]) | 1 // never 0: 0 means "not known yet" on the wire
+	if _, err := s.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?), ('seq', 0), ('hlc', 0)`, int64(id)); err != nil {
+		return fmt.Errorf("init meta: %w", err)
+	}
+	var sid, seq, last int64
+	err := s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'), (SELECT value FROM meta WHERE key='seq'), (SELECT value FROM meta WHERE key='hlc')`).Scan(&sid, &seq, &last)
+	if err != nil {
+		return fmt.Errorf("read meta: %w", err)
+	}
+	s.serverID, s.seq = uint64(sid), uint64(seq)
+	if s.clock == nil {
+		s.clock = hlc.New(uint64(last))
+	} else {
+		s.clock.Observe(uint64(last))
+	}
+	s.stmts = map[string]map[string]*sql.Stmt{}
+	for _, t := range schema.Tables() {
+		m := map[string]*sql.Stmt{}
+		for purpose, q := range map[string]string{
+			"get":    fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", rows.Columns(t), t.Name),
+			"upsert": rows.Upsert(t, "_seq", "_origin"),
+		} {
+			st, err := s.db.W.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare %s %s: %w", purpose, t.Name, err)
+			}
+			m[purpose] = st
+		}
+		s.stmts[t.Name] = m
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.stmts {
+		for _, st := range m {
+			st.Close()
+		}
+	}
+	if err := s.saveOnClose(context.Background()); err != nil {
+		s.log.Warn("saving state on close", "err", err)
+	}
+	return s.db.Close()
+}
+
+func (s *Store) saveOnClose(ctx context.Context) error {
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(s.clock.Last())); err != nil {
+		return err
+	}
+	if err := s.flushSeen(ctx, tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ServerID identifies this database; it never changes.
+func (s *Store) ServerID() uint64 { return s.serverID }
+
+// Clock is the server's hybrid logical clock.
+func (s *Store) Clock() *hlc.Clock { return s.clock }
+
+// Ping checks that the database answers (for health checks).
+func (s *Store) Ping(ctx context.Context) error { return s.db.R.PingContext(ctx) }
+
+// Register issues a new replica number to a device called name.
+func (s *Store) Register(ctx context.Context, name string) (uint32, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
+		return 0, &record.Problem{Code: record.CodeInvalidArgument, Field: "name", Msg: "must be 1 to 64 characters of UTF-8"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.db.W.ExecContext(ctx, `INSERT INTO replicas (name, created_ms) VALUES (?, ?)`, name, time.Now().UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("register replica %q: %w", name, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("register replica %q: %w", name, err)
+	}
+	s.log.Info("replica registered", "replica", id, "name", name)
+	return uint32(id), nil
+}
+
+// checkReplica returns ErrUnknownReplica unless replica was issued here.
+func (s *Store) checkReplica(ctx context.Context, replica uint32) error {
+	var one int
+	err := s.db.R.QueryRowContext(ctx, `SELECT 1 FROM replicas WHERE id = ? AND id != ?`, replica, ServerReplica).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w %d", ErrUnknownReplica, replica)
+	}
+	if err != nil {
+		return fmt.Errorf("look up replica %d: %w", replica, err)
+	}
+	return nil
+}
