@@ -52,6 +52,9 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if sid := req.GetServerId(); sid != 0 && sid != s.Store.ServerID() {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("server_id: this device synced with server %016x, but this is server %016x; point it back at its server or initialise a new device file", sid, s.Store.ServerID()))
 	}
+	if err := s.Store.CheckReplica(ctx, req.GetReplica()); err != nil {
+		return nil, s.toConnect(err)
+	}
 	changes := make([]*record.Record, len(req.GetChanges()))
 	results := make([]store.PushResult, len(changes))
 	for i, m := range req.GetChanges() {

@@ -174,8 +174,8 @@ func (s *Store) Register(ctx context.Context, name string) (uint32, error) {
 	return uint32(id), nil
 }
 
-// checkReplica returns ErrUnknownReplica unless replica was issued here.
-func (s *Store) checkReplica(ctx context.Context, replica uint32) error {
+// CheckReplica returns ErrUnknownReplica unless replica was issued here.
+func (s *Store) CheckReplica(ctx context.Context, replica uint32) error {
 	var one int
 	err := s.db.R.QueryRowContext(ctx, `SELECT 1 FROM replicas WHERE id = ? AND id != ?`, replica, ServerReplica).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -62,7 +62,7 @@ func (e *env) device(name string, opt replica.Options) *replica.Replica {
 	return r
 }
 
-func put(t *testing.T, r *replica.Replica, table, id string, kv ...any) string {
+func put(t testing.TB, r *replica.Replica, table, id string, kv ...any) string {
 	t.Helper()
 	vals := map[string]schema.Value{}
 	for i := 0; i < len(kv); i += 2 {
@@ -82,7 +82,7 @@ func put(t *testing.T, r *replica.Replica, table, id string, kv ...any) string {
 	return id
 }
 
-func syncOK(t *testing.T, r *replica.Replica) replica.Stats {
+func syncOK(t testing.TB, r *replica.Replica) replica.Stats {
 	t.Helper()
 	st, err := r.Sync(context.Background())
 	if err != nil {

@@ -55,12 +55,16 @@ func (r *Replica) Sync(ctx context.Context) (Stats, error) {
 	if batch <= 0 {
 		batch = defaultPushBatch
 	}
+	hasMore := true // the first round always asks: the server may have news
 	for round := 0; round < maxRounds; round++ {
-		cursor, err := r.cursor(ctx)
+		push, err := r.pending(ctx, batch)
 		if err != nil {
 			return st, err
 		}
-		push, err := r.pending(ctx, batch)
+		if len(push) == 0 && !hasMore {
+			return st, nil
+		}
+		cursor, err := r.cursor(ctx)
 		if err != nil {
 			return st, err
 		}
@@ -76,9 +80,7 @@ func (r *Replica) Sync(ctx context.Context) (Stats, error) {
 		if err := r.commit(ctx, push, resp, &st); err != nil {
 			return st, err
 		}
-		if !resp.GetHasMore() && len(push) < batch {
-			return st, nil
-		}
+		hasMore = resp.GetHasMore()
 	}
 	return st, errors.New("sync: did not settle; local writes keep arriving faster than they sync")
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// The hand-run walkthrough of the README, through the same entry point as
+// the binary.
+func TestCLIWalkthrough(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	cli := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, args, &out); err != nil {
+			t.Fatalf("villagesync %s: %v", strings.Join(args, " "), err)
+		}
+		return out.String()
+	}
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	cli("device", "--db", a, "init", "--server", srv.URL, "--name", "a")
+	cli("device", "--db", b, "init", "--server", srv.URL, "--name", "b")
+	id := strings.TrimSpace(cli("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "children_present=30"))
+	if !strings.Contains(cli("device", "--db", a, "sync"), "applied 1") {
+		t.Error("first sync did not apply the session")
+	}
+	cli("device", "--db", b, "sync")
+	cli("device", "--db", a, "put", "tutoring_sessions", "--id", id, "notes=分数练习")
+	cli("device", "--db", b, "put", "tutoring_sessions", "--id", id, "notes=复习小数")
+	cli("device", "--db", a, "sync")
+	cli("device", "--db", b, "sync")
+	cli("device", "--db", a, "sync")
+	ga, gb := cli("device", "--db", a, "get", "tutoring_sessions", id), cli("device", "--db", b, "get", "tutoring_sessions", id)
+	if ga != gb {
+		t.Errorf("get differs:\n%s%s", ga, gb)
+	}
+	if la, lb := cli("device", "--db", a, "list", "tutoring_sessions"), cli("device", "--db", b, "list", "tutoring_sessions"); la != lb || la != ga {
+		t.Errorf("list differs:\n%s%s", la, lb)
+	}
+	if c := cli("conflicts", "--server", srv.URL); strings.Count(c, "\n") != 1 || !strings.Contains(c, `"field":"notes"`) {
+		t.Errorf("conflicts:\n%s", c)
+	}
+	var out bytes.Buffer
+	err = run(ctx, []string{"device", "--db", a, "put", "tutoring_sessions", "children_present=many"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "tutoring_sessions.children_present: want an integer") {
+		t.Errorf("bad value: %v", err)
+	}
+}
