@@ -33,7 +33,6 @@ type PushResult struct {
 // checked replica with CheckReplica.
 func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Record) ([]PushResult, error) {
 	results := make([]PushResult, len(changes))
-	valid := 0
 	for i, c := range changes {
 		if c == nil {
 			continue
@@ -44,12 +43,7 @@ func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Reco
 				return nil, err
 			}
 			results[i] = PushResult{Outcome: record.Rejected, Problem: p}
-			continue
 		}
-		valid++
-	}
-	if valid == 0 {
-		return results, nil
 	}
 
 	s.mu.Lock()

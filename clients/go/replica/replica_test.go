@@ -448,3 +448,79 @@ func forceTitle(t *testing.T, e *env, device, id, title string) {
 		t.Fatal(err)
 	}
 }
+
+// hook runs a function while a request is in flight (after the device has
+// read its pending changes, before the response is applied).
+type hook struct {
+	next   http.RoundTripper
+	during func()
+}
+
+func (h *hook) Do(req *http.Request) (*http.Response, error) {
+	resp, err := h.next.RoundTrip(req)
+	if h.during != nil {
+		f := h.during
+		h.during = nil
+		f()
+	}
+	return resp, err
+}
+
+// A write made while a sync is in flight must survive the response, even
+// when the response carries a merged state of the same record.
+func TestWriteDuringSyncIsKept(t *testing.T) {
+	e := newEnv(t)
+	h := &hook{next: http.DefaultTransport}
+	a := e.device("a", replica.Options{HTTPClient: h})
+	b := e.device("b", replica.Options{})
+	id := put(t, b, "books", "", "village", "南香村", "title", "v0")
+	syncOK(t, b)
+	syncOK(t, a)
+	put(t, b, "books", id, "author", "b's author")
+	syncOK(t, b)
+
+	put(t, a, "books", id, "title", "a's title") // concurrent with b's author: merged
+	h.during = func() { put(t, a, "books", id, "notes", "typed during the sync") }
+	if st := syncOK(t, a); st.Merged < 1 {
+		t.Fatalf("first sync %v, want the title merged", st)
+	}
+	rec, _ := a.Get(context.Background(), "books", id)
+	if rec.Fields["notes"].Value.Text != "typed during the sync" || rec.Fields["title"].Value.Text != "a's title" {
+		t.Fatalf("after the in-flight write a holds %+v", rec.Fields)
+	}
+	for _, d := range []*replica.Replica{a, b, a} {
+		syncOK(t, d)
+	}
+	assertConverged(t, e, a, b)
+	got, _ := b.Get(context.Background(), "books", id)
+	for field, want := range map[string]string{"title": "a's title", "author": "b's author", "notes": "typed during the sync"} {
+		if v := got.Fields[field].Value.Text; v != want {
+			t.Errorf("%s = %q, want %q", field, v, want)
+		}
+	}
+	if cs := conflicts(t, e); len(cs) != 0 {
+		t.Errorf("conflicts %+v; different fields never conflict", cs)
+	}
+}
+
+// A refused write is taken out of the record while a later write to
+// another field, made while the push was in flight, still goes through.
+func TestRejectedWriteWithNewerWriteInFlight(t *testing.T) {
+	e := newEnv(t)
+	h := &hook{next: http.DefaultTransport}
+	a := e.device("a", replica.Options{HTTPClient: h})
+	id := put(t, a, "books", "", "village", "南香村", "title", "fine")
+	syncOK(t, a)
+	put(t, a, "books", id, "title", "will be too long")
+	forceTitle(t, e, "a", id, string(bytes.Repeat([]byte("x"), schema.MaxTextBytes+1)))
+	h.during = func() { put(t, a, "books", id, "notes", "later and fine") }
+	if st := syncOK(t, a); st.Rejected != 1 {
+		t.Fatalf("sync %v, want the long title rejected", st)
+	}
+	syncOK(t, a)
+	rec, _ := a.Get(context.Background(), "books", id)
+	if rec.Fields["title"].Value.Text != "fine" || rec.Fields["notes"].Value.Text != "later and fine" {
+		t.Errorf("a holds title=%q notes=%q; want the server's title back and the later note kept", rec.Fields["title"].Value.Text, rec.Fields["notes"].Value.Text)
+	}
+	assertConverged(t, e, a)
+}
