@@ -34,7 +34,8 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE list TABLE
   villagesync device --db FILE delete TABLE ID
   villagesync device --db FILE sync
-  villagesync device --db FILE rejected
+  villagesync device --db FILE status                what is pending, refused, last synced
+  villagesync device --db FILE rejected              changes the server refused, with the reason
   villagesync conflicts --server URL [--table TABLE]
 
 Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
@@ -125,7 +126,7 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return errors.New("device: give a command: init, put, get, list, delete, sync, rejected")
+		return errors.New("device: give a command: init, put, get, list, delete, sync, status, rejected")
 	}
 	cmd, rest := rest[0], rest[1:]
 	if cmd == "init" {
@@ -209,6 +210,12 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 		st, err := r.Sync(ctx)
 		fmt.Fprintln(out, st)
 		return err
+	case "status":
+		s, err := r.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(s)
 	case "rejected":
 		list, err := r.Rejected(ctx)
 		if err != nil {

@@ -64,3 +64,44 @@ func TestCLIWalkthrough(t *testing.T) {
 		t.Errorf("bad value: %v", err)
 	}
 }
+
+func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(dir, "a.db")
+	var out bytes.Buffer
+	for _, args := range [][]string{
+		{"device", "--db", a, "init", "--server", srv.URL, "--name", "a"},
+		{"device", "--db", a, "put", "loans", "village=东旺村", "borrower_card=K-9"},
+	} {
+		if err := run(ctx, args, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func() string {
+		out.Reset()
+		if err := run(ctx, []string{"device", "--db", a, "status"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	if s := status(); !strings.Contains(s, `"pending":{"loans":1}`) || strings.Contains(s, "last_sync") {
+		t.Errorf("before sync: %s", s)
+	}
+	srv.Stop()
+	if err := run(ctx, []string{"device", "--db", a, "sync"}, &out); err == nil || !strings.Contains(err.Error(), "your changes are kept on this device") {
+		t.Errorf("sync with the server down: %v", err)
+	}
+	if s := status(); !strings.Contains(s, `"pending":{"loans":1}`) || !strings.Contains(s, `"last_error":"sync with`) {
+		t.Errorf("after a failed sync: %s", s)
+	}
+}

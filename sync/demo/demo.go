@@ -19,6 +19,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -161,8 +162,13 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 	say("\n5. Nothing was dropped: the conflict log (villagesync conflicts --server URL) holds every losing value:")
 	err = staff.Conflicts(ctx, nil, srv.URL, "", func(c staff.Conflict) error {
 		res.Conflicts = append(res.Conflicts, c)
-		say("   #%d %s.%s (%s): kept %v from %s; the losing %v from %s is kept here for review",
-			c.ID, c.Table, c.Field, c.Kind, c.Winner.Value, c.Winner.Device, c.Loser.Value, c.Loser.Device)
+		if c.Kind == record.KindDeleteVsEdit {
+			say("   #%d %s %s: %s deleted it while %s edited it; the record is kept (edit %q) for staff to decide",
+				c.ID, c.Table, c.RecordID, c.Loser.Device, c.Winner.Device, fmt.Sprint(c.Winner.Value))
+			return nil
+		}
+		say("   #%d %s.%s: %q from %s won (later clock); the losing %q from %s is kept here for review",
+			c.ID, c.Table, c.Field, fmt.Sprint(c.Winner.Value), c.Winner.Device, fmt.Sprint(c.Loser.Value), c.Loser.Device)
 		return nil
 	})
 	return res, err

@@ -25,7 +25,11 @@ const MaxRequestBytes = 8 << 20
 // Handler returns the HTTP handler serving every villagesync service.
 func Handler(st *store.Store, log *slog.Logger) http.Handler {
 	svc := &rpc.Service{Store: st, Log: log}
-	opts := []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), connect.WithCompressMinBytes(512)}
+	opts := []connect.HandlerOption{
+		connect.WithReadMaxBytes(MaxRequestBytes),
+		connect.WithCompressMinBytes(512),
+		connect.WithInterceptors(logRequests(log)),
+	}
 	mux := http.NewServeMux()
 	mux.Handle(villagesyncv1connect.NewSyncServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewConflictServiceHandler(svc, opts...))
@@ -35,6 +39,25 @@ func Handler(st *store.Store, log *slog.Logger) http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	return mux
+}
+
+// logRequests logs every RPC at debug level and failures at info, with the
+// procedure, peer and duration (internal errors are logged in full, at
+// error level, where they are mapped to a code).
+func logRequests(log *slog.Logger) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			start := time.Now()
+			resp, err := next(ctx, req)
+			attrs := []any{"procedure", req.Spec().Procedure, "peer", req.Peer().Addr, "protocol", req.Peer().Protocol, "duration", time.Since(start)}
+			if err != nil {
+				log.Info("rpc failed", append(attrs, "code", connect.CodeOf(err).String(), "err", err)...)
+			} else {
+				log.Debug("rpc", attrs...)
+			}
+			return resp, err
+		}
+	}
 }
 
 // checker reports SERVING while the database answers.

@@ -50,6 +50,12 @@ const (
 // Each response is committed in one transaction with its cursor, so an
 // error part-way loses nothing: the next Sync carries on from there.
 func (r *Replica) Sync(ctx context.Context) (Stats, error) {
+	st, err := r.sync(ctx)
+	r.noteOutcome(context.WithoutCancel(ctx), err)
+	return st, err
+}
+
+func (r *Replica) sync(ctx context.Context) (Stats, error) {
 	var st Stats
 	batch := r.opt.PushBatch
 	if batch <= 0 {
