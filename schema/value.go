@@ -192,3 +192,35 @@ func (c *Column) Parse(s string) (Value, error) {
 	}
 	return v, c.Check(v)
 }
+
+// Fields builds field values from name, value pairs of plain Go values
+// (string, int, int64, float64, bool or nil), for code that writes records.
+func Fields(pairs ...any) (map[string]Value, error) {
+	if len(pairs)%2 != 0 {
+		return nil, fmt.Errorf("fields: %d arguments, want name, value pairs", len(pairs))
+	}
+	out := make(map[string]Value, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		name, ok := pairs[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("fields: argument %d is a %T, want a field name", i, pairs[i])
+		}
+		switch v := pairs[i+1].(type) {
+		case nil:
+			out[name] = Value{}
+		case string:
+			out[name] = TextValue(v)
+		case int:
+			out[name] = IntValue(int64(v))
+		case int64:
+			out[name] = IntValue(v)
+		case float64:
+			out[name] = RealValue(v)
+		case bool:
+			out[name] = BoolValue(v)
+		default:
+			return nil, fmt.Errorf("fields: %s is a %T, want string, int, float64, bool or nil", name, v)
+		}
+	}
+	return out, nil
+}

@@ -12,21 +12,28 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
+// startServer runs a server on 127.0.0.1:0 over a temporary database.
+func startServer(t *testing.T, dir string) *server.Running {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	return srv
+}
+
 // The hand-run walkthrough of the README, through the same entry point as
 // the binary.
 func TestCLIWalkthrough(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := startServer(t, dir)
 	cli := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
@@ -59,7 +66,7 @@ func TestCLIWalkthrough(t *testing.T) {
 		t.Errorf("conflicts:\n%s", c)
 	}
 	var out bytes.Buffer
-	err = run(ctx, []string{"device", "--db", a, "put", "tutoring_sessions", "children_present=many"}, &out)
+	err := run(ctx, []string{"device", "--db", a, "put", "tutoring_sessions", "children_present=many"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "tutoring_sessions.children_present: want an integer") {
 		t.Errorf("bad value: %v", err)
 	}
@@ -68,15 +75,7 @@ func TestCLIWalkthrough(t *testing.T) {
 func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := startServer(t, dir)
 	a := filepath.Join(dir, "a.db")
 	var out bytes.Buffer
 	for _, args := range [][]string{

@@ -78,14 +78,9 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 		return nil
 	}
 	put := func(d *replica.Replica, table, id string, kv ...any) (string, error) {
-		vals := map[string]schema.Value{}
-		for i := 0; i < len(kv); i += 2 {
-			switch v := kv[i+1].(type) {
-			case string:
-				vals[kv[i].(string)] = schema.TextValue(v)
-			case int:
-				vals[kv[i].(string)] = schema.IntValue(int64(v))
-			}
+		vals, err := schema.Fields(kv...)
+		if err != nil {
+			return "", err
 		}
 		return d.Put(ctx, table, id, vals)
 	}

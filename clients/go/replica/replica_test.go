@@ -64,18 +64,11 @@ func (e *env) device(name string, opt replica.Options) *replica.Replica {
 
 func put(t testing.TB, r *replica.Replica, table, id string, kv ...any) string {
 	t.Helper()
-	vals := map[string]schema.Value{}
-	for i := 0; i < len(kv); i += 2 {
-		switch v := kv[i+1].(type) {
-		case string:
-			vals[kv[i].(string)] = schema.TextValue(v)
-		case int:
-			vals[kv[i].(string)] = schema.IntValue(int64(v))
-		default:
-			t.Fatalf("put: unsupported value %T", v)
-		}
+	vals, err := schema.Fields(kv...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	id, err := r.Put(context.Background(), table, id, vals)
+	id, err = r.Put(context.Background(), table, id, vals)
 	if err != nil {
 		t.Fatal(err)
 	}
