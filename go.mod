@@ -11,7 +11,7 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require pgregory.net/rapid v1.3.0 // indirect
+require pgregory.net/rapid v1.3.0
 
 tool (
 	connectrpc.com/connect/cmd/protoc-gen-connect-go

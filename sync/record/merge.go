@@ -74,6 +74,13 @@ func Merge(cur, in *Record) (*Record, Outcome, []Conflict) {
 // with the greater dot (HLC, replica, counter) wins and the other is
 // reported. a is taken as the server's side in the conflicts it reports.
 // Join(a, b) and Join(b, a) return equal states.
+//
+// Convergence relies on one property of the clocks: a write's HLC is
+// greater than that of every write its replica had seen (hlc.Clock gives
+// this when replicas observe what they receive: the server observes pushed
+// dots, devices observe the server's clock in every response). Without it,
+// a causal overwrite could tie with a concurrent write and the tie-break
+// would depend on the order of joins.
 func Join(a, b *Record) (*Record, []Conflict) {
 	out := &Record{Table: a.Table, ID: a.ID, Version: a.Version.Merge(b.Version), Fields: make(map[string]Field, max(len(a.Fields), len(b.Fields)))}
 	var conflicts []Conflict
@@ -149,10 +156,14 @@ func joinTombstones(a, b *Record) *Tombstone {
 	case ta == nil:
 		return cloneTombstone(tb)
 	}
+	// Two deletes: keep the winning dot, but the union of what both
+	// deleting replicas had seen, so an edit either delete had seen stays
+	// deleted whichever delete's clock is later.
+	win := ta
 	if bWins, _ := pick(ta.Dot, tb.Dot, a.Version, b.Version); bWins {
-		return cloneTombstone(tb)
+		win = tb
 	}
-	return cloneTombstone(ta)
+	return &Tombstone{Dot: win.Dot, Context: ta.Context.Merge(tb.Context)}
 }
 
 func cloneTombstone(t *Tombstone) *Tombstone {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -121,6 +122,9 @@ type Running struct {
 	URL  string
 	stop context.CancelFunc
 	done chan error
+
+	once sync.Once
+	err  error
 }
 
 // Start serves st on addr (use "127.0.0.1:0" for a free port) in the
@@ -136,8 +140,12 @@ func Start(st *store.Store, addr string, log *slog.Logger, grace time.Duration) 
 	return r, nil
 }
 
-// Stop shuts the server down and waits for it.
+// Stop shuts the server down and waits for it. Later calls return the
+// first call's result.
 func (r *Running) Stop() error {
-	r.stop()
-	return <-r.done
+	r.once.Do(func() {
+		r.stop()
+		r.err = <-r.done
+	})
+	return r.err
 }

@@ -165,10 +165,10 @@ func Decode(b []byte) (VV, error) {
 			return nil, errCorrupt
 		}
 		b = b[n:]
-		r := prev + d
-		if r > 1<<32-1 {
+		if d > 1<<32-1-prev {
 			return nil, errCorrupt
 		}
+		r := prev + d
 		v[uint32(r)] = c
 		prev = r
 	}
