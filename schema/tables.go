@@ -6,19 +6,57 @@ import (
 	"strings"
 )
 
+// Format is a textual shape a text column must have.
+type Format uint8
+
+const (
+	Free     Format = iota
+	Date            // YYYY-MM-DD, not more than a day in the future
+	Clock           // HH:MM
+	DateTime        // RFC 3339, not more than a day in the future
+	ISBN            // ISBN-10 or ISBN-13 with a valid check digit
+	Village         // the canonical name of a known village
+)
+
+// MergeRule says how two concurrent writes of one field are decided.
+type MergeRule uint8
+
+const (
+	// LastWriter: the later hybrid-logical-clock time wins.
+	LastWriter MergeRule = iota
+	// Forward: the value further along Enum wins (a status only moves
+	// forward; an explicit step back is a later, causal edit).
+	Forward
+	// SetWins: a value wins over NULL (a return is a fact).
+	SetWins
+)
+
 // Column is one replicated field of a table.
 type Column struct {
 	Name string
 	Type Type
-	Doc  string
+	// ZH is the field's Chinese name, for messages and report headers.
+	ZH  string
+	Doc string
+
+	Format   Format
+	Enum     []string // allowed text values, in order (Forward merges by it)
+	Min, Max int64    // inclusive range for integers; ignored when both are 0
+	MaxRunes int      // longest text in characters; 0 means the global byte limit only
+	Required bool     // a record must have a non-NULL value
+	Default  Value    // filled in by friendly commands when not given
+	Merge    MergeRule
 }
 
-// Table is one program table. Every table has a UUID primary key "id",
+// Table is one synced table. Program tables have a UUID primary key "id",
 // a "village" and free-text "notes"; the rest is the program's own.
 type Table struct {
 	Name    string
+	ZH      string
 	Doc     string
 	Columns []Column
+	// Program tables belong to a village; reference tables do not.
+	Program bool
 
 	byName map[string]*Column
 }
@@ -35,58 +73,85 @@ func (t *Table) ColumnNames() []string {
 	return names
 }
 
-// common columns every program table starts with.
-var common = []Column{
-	{"village", Text, "the village the record belongs to"},
+type opt func(*Column)
+
+func enum(values ...string) opt { return func(c *Column) { c.Enum = values } }
+func between(lo, hi int64) opt  { return func(c *Column) { c.Min, c.Max = lo, hi } }
+func format(f Format) opt       { return func(c *Column) { c.Format = f } }
+func runes(n int) opt           { return func(c *Column) { c.MaxRunes = n } }
+func merge(m MergeRule) opt     { return func(c *Column) { c.Merge = m } }
+func defaults(v Value) opt      { return func(c *Column) { c.Default = v } }
+func required(c *Column)        { c.Required = true }
+func col(name string, t Type, zh, doc string, opts ...opt) Column {
+	c := Column{Name: name, Type: t, ZH: zh, Doc: doc, MaxRunes: 200}
+	if t != Text {
+		c.MaxRunes = 0
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
 }
 
-// notes ends every program table.
-var notes = Column{"notes", Text, "free text"}
-
-func table(name, doc string, cols ...Column) *Table {
-	all := append(append(append([]Column{}, common...), cols...), notes)
-	t := &Table{Name: name, Doc: doc, Columns: all, byName: map[string]*Column{}}
+func newTable(name, zh, doc string, program bool, cols ...Column) *Table {
+	var all []Column
+	if program {
+		all = append(all, col("village", Text, "村", "the village the record belongs to", format(Village), required))
+	}
+	all = append(all, cols...)
+	all = append(all, col("notes", Text, "备注", "free text", runes(2000)))
+	t := &Table{Name: name, ZH: zh, Doc: doc, Columns: all, Program: program, byName: map[string]*Column{}}
 	for i := range t.Columns {
 		t.byName[t.Columns[i].Name] = &t.Columns[i]
 	}
 	return t
 }
 
-// The program tables. Their rules (enums, ranges) come with the programs;
-// here they are only typed columns.
+// Enumerations shared with reports and friendly commands.
+var (
+	CleanupKinds    = []string{"construction_waste", "road_levelling", "street_sweeping", "other"}
+	CleanupStatuses = []string{"reported", "in_progress", "done", "checked"}
+	Libraries       = []string{"party_villagers", "children"}
+)
+
 var tables = []*Table{
-	table("tutoring_sessions", "the 7pm classroom: one evening session",
-		Column{"session_date", Text, "YYYY-MM-DD"},
-		Column{"start_time", Text, "HH:MM, 19:00 by default"},
-		Column{"class_group", Text, "class or group"},
-		Column{"volunteers", Text, "volunteers who taught, comma-separated"},
-		Column{"subjects", Text, "subjects, comma-separated"},
-		Column{"children_present", Integer, "number of children present"},
+	newTable("villages", "村", "a village served by the programs (reference data, synced to every device)", false,
+		col("name", Text, "村名", "Chinese name, e.g. 南香村", required, runes(20)),
+		col("pinyin", Text, "拼音", "e.g. Nanxiang", required, runes(40)),
+		col("aliases", Text, "别名", "other spellings, comma-separated (e.g. 旺鱼村)", runes(200)),
 	),
-	table("cleanup_tasks", "environmental cleanup: one task",
-		Column{"kind", Text, "construction_waste, road_levelling, street_sweeping or other"},
-		Column{"place", Text, "where"},
-		Column{"status", Text, "reported, in_progress, done or checked"},
-		Column{"quantity", Real, "amount of work, in unit"},
-		Column{"unit", Text, "truckloads, metres, ..."},
-		Column{"crew_size", Integer, "people on the crew"},
-		Column{"reported_at", Text, "RFC 3339 time"},
-		Column{"finished_at", Text, "RFC 3339 time"},
-		Column{"routine", Text, "the long-term upkeep routine it belongs to"},
+	newTable("tutoring_sessions", "夜间7点钟课堂", "the 7pm classroom: one evening session", true,
+		col("session_date", Text, "日期", "YYYY-MM-DD", format(Date), required),
+		col("start_time", Text, "开始时间", "HH:MM", format(Clock), defaults(TextValue("19:00"))),
+		col("class_group", Text, "班级", "class or group", runes(60)),
+		col("volunteers", Text, "志愿者", "volunteers who taught, comma-separated", runes(400)),
+		col("subjects", Text, "科目", "subjects, comma-separated", runes(200)),
+		col("children_present", Integer, "出席儿童数", "children present (student-attendances)", between(0, 200), required),
 	),
-	table("books", "one copy of a book in one of the two libraries",
-		Column{"library", Text, "party_villagers or children"},
-		Column{"copy_no", Integer, "copy number"},
-		Column{"title", Text, ""},
-		Column{"author", Text, ""},
-		Column{"isbn", Text, "ISBN-10 or ISBN-13"},
+	newTable("cleanup_tasks", "环境整治", "environmental cleanup: one task", true,
+		col("kind", Text, "类别", "what kind of work", enum(CleanupKinds...), required),
+		col("place", Text, "地点", "where", runes(200)),
+		col("status", Text, "状态", "reported → in_progress → done → checked", enum(CleanupStatuses...), merge(Forward), required, defaults(TextValue("reported"))),
+		col("quantity", Real, "数量", "amount of work, in unit"),
+		col("unit", Text, "单位", "truckloads, metres, ...", runes(20)),
+		col("crew_size", Integer, "人数", "people on the crew", between(0, 500)),
+		col("reported_at", Text, "报告时间", "RFC 3339 time", format(DateTime)),
+		col("finished_at", Text, "完成时间", "RFC 3339 time", format(DateTime)),
+		col("routine", Text, "长效机制", "the long-term upkeep routine it belongs to, e.g. weekly sweeping of a street", runes(200)),
 	),
-	table("loans", "a copy lent to a borrower card",
-		Column{"book_id", Text, "the id of the book copy"},
-		Column{"borrower_card", Text, "pseudonymous card code, never a name"},
-		Column{"lent_on", Text, "YYYY-MM-DD"},
-		Column{"due_on", Text, "YYYY-MM-DD"},
-		Column{"returned_on", Text, "YYYY-MM-DD"},
+	newTable("books", "图书", "one copy of a book in one of the two libraries", true,
+		col("library", Text, "图书馆", "party_villagers (党群图书馆) or children (小学少儿图书馆)", enum(Libraries...), required),
+		col("copy_no", Integer, "副本号", "copy number", between(1, 10000)),
+		col("title", Text, "书名", "", required),
+		col("author", Text, "作者", ""),
+		col("isbn", Text, "ISBN", "ISBN-10 or ISBN-13", format(ISBN)),
+	),
+	newTable("loans", "借阅", "a copy lent to a borrower card", true,
+		col("book_id", Text, "图书", "the id of the book copy", required, runes(36)),
+		col("borrower_card", Text, "借书证", "pseudonymous card code, never a name", required, runes(32)),
+		col("lent_on", Text, "借出日期", "YYYY-MM-DD", format(Date), required),
+		col("due_on", Text, "应还日期", "YYYY-MM-DD", format(Date)),
+		col("returned_on", Text, "归还日期", "YYYY-MM-DD", format(Date), merge(SetWins)),
 	),
 }
 
@@ -98,7 +163,7 @@ var byName = func() map[string]*Table {
 	return m
 }()
 
-// Tables lists the program tables in a fixed order.
+// Tables lists the synced tables in a fixed order.
 func Tables() []*Table { return tables }
 
 // Lookup returns the named table or an error that lists the known ones.

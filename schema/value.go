@@ -2,7 +2,6 @@ package schema
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -131,34 +130,6 @@ func (v Value) String() string {
 		return strconv.FormatBool(v.Bool)
 	}
 	return "null"
-}
-
-// MaxTextBytes bounds one text value; longer text is a mistake or an attack.
-const MaxTextBytes = 16 << 10
-
-// Check reports whether v may be stored in column c. The error names the
-// field and says what was expected.
-func (c *Column) Check(v Value) error {
-	if v.IsNull() {
-		return nil
-	}
-	if v.Type != c.Type {
-		return fmt.Errorf("%s: want %s, got %s", c.Name, c.Type, v.Type)
-	}
-	switch v.Type {
-	case Text:
-		if len(v.Text) > MaxTextBytes {
-			return fmt.Errorf("%s: text of %d bytes is longer than the limit of %d", c.Name, len(v.Text), MaxTextBytes)
-		}
-		if strings.ContainsRune(v.Text, 0) {
-			return fmt.Errorf("%s: text contains a NUL character", c.Name)
-		}
-	case Real:
-		if math.IsNaN(v.Real) || math.IsInf(v.Real, 0) {
-			return fmt.Errorf("%s: %v is not a finite number", c.Name, v.Real)
-		}
-	}
-	return nil
 }
 
 // Parse reads a value for column c from text typed by a person: "null" (or

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -45,7 +47,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
 	cli("device", "--db", a, "init", "--server", srv.URL, "--name", "a")
 	cli("device", "--db", b, "init", "--server", srv.URL, "--name", "b")
-	id := strings.TrimSpace(cli("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "children_present=30"))
+	id := strings.TrimSpace(cli("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30"))
 	if !strings.Contains(cli("device", "--db", a, "sync"), "applied 1") {
 		t.Error("first sync did not apply the session")
 	}
@@ -80,7 +82,7 @@ func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 	var out bytes.Buffer
 	for _, args := range [][]string{
 		{"device", "--db", a, "init", "--server", srv.URL, "--name", "a"},
-		{"device", "--db", a, "put", "loans", "village=东旺村", "borrower_card=K-9"},
+		{"device", "--db", a, "put", "loans", "village=东旺村", "book_id=" + uuid.NewString(), "borrower_card=K-9", "lent_on=2024-06-03"},
 	} {
 		if err := run(ctx, args, &out); err != nil {
 			t.Fatal(err)

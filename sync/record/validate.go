@@ -43,10 +43,12 @@ func CheckID(id string) error {
 }
 
 // Validate checks a change pushed by replica pusher against its table:
-// a canonical UUID, known fields with values of the column's type, and
-// dots that are the pusher's own and inside the change's version. It
-// returns a *Problem or nil.
-func Validate(r *Record, pusher uint32) error {
+// a canonical UUID, known fields with values that fit the column (type,
+// range, format, known village, no future dates as of env.Now), and dots
+// that are the pusher's own and inside the change's version. It returns a
+// *Problem or nil. Required fields are checked on the merged state, by
+// CheckRequired, since a push carries only what changed.
+func Validate(r *Record, pusher uint32, env schema.Env) error {
 	t, err := schema.Lookup(r.Table)
 	if err != nil {
 		return invalid("table", "%v", err)
@@ -81,7 +83,7 @@ func Validate(r *Record, pusher uint32) error {
 			return invalid(path, "unknown field (known: %s)", strings.Join(t.ColumnNames(), ", "))
 		}
 		f := r.Fields[name]
-		if err := col.Check(f.Value); err != nil {
+		if err := col.CheckIn(f.Value, env); err != nil {
 			return invalid(path, "%s", strings.TrimPrefix(err.Error(), name+": "))
 		}
 		if err := checkDot(path+".dot", f.Dot); err != nil {
@@ -100,4 +102,24 @@ func Validate(r *Record, pusher uint32) error {
 		}
 	}
 	return nil
+}
+
+// CheckRequired reports the first required field a live record lacks.
+func CheckRequired(r *Record) error {
+	if r.Deleted() {
+		return nil
+	}
+	t, err := schema.Lookup(r.Table)
+	if err != nil {
+		return invalid("table", "%v", err)
+	}
+	missing := t.MissingRequired(func(name string) bool {
+		f, ok := r.Fields[name]
+		return ok && !f.Value.IsNull()
+	})
+	if len(missing) == 0 {
+		return nil
+	}
+	c := t.Column(missing[0])
+	return invalid(r.Table+"."+c.Name, "is required (%s不能为空)", c.ZH)
 }

@@ -1,6 +1,8 @@
 package rows
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -16,11 +18,18 @@ func Columns(t *schema.Table) string {
 
 // Upsert returns an INSERT OR REPLACE statement for t writing the replicated
 // state (see Args) and then the named bookkeeping columns.
-func Upsert(t *schema.Table, extra ...string) string {
+func Upsert(t *schema.Table, extra ...string) string { return insert("INSERT OR REPLACE", t, extra) }
+
+// InsertIfAbsent is Upsert that leaves an existing row alone.
+func InsertIfAbsent(t *schema.Table, extra ...string) string {
+	return insert("INSERT OR IGNORE", t, extra)
+}
+
+func insert(verb string, t *schema.Table, extra []string) string {
 	cols := append(append([]string{"id"}, t.ColumnNames()...), "_vv", "_dots", "_tomb", "_deleted")
 	cols = append(cols, extra...)
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
-	return fmt.Sprintf("INSERT OR REPLACE INTO %s (%s) VALUES (%s)", t.Name, strings.Join(cols, ", "), marks)
+	return fmt.Sprintf("%s INTO %s (%s) VALUES (%s)", verb, t.Name, strings.Join(cols, ", "), marks)
 }
 
 // Args returns the arguments of Upsert for r, followed by extra.
@@ -81,4 +90,40 @@ func Scan(t *schema.Table, s Scanner, extra ...any) (*record.Record, error) {
 		return nil, fmt.Errorf("%s %s: %w", t.Name, id, err)
 	}
 	return r, nil
+}
+
+// Querier is a *sql.DB, *sql.Conn or *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// All reads every record of t (deleted ones included), in id order.
+func All(ctx context.Context, q Querier, t *schema.Table) ([]*record.Record, error) {
+	rs, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY id`, Columns(t), t.Name))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	defer rs.Close()
+	var out []*record.Record
+	for rs.Next() {
+		r, err := Scan(t, rs)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", t.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+// Villages reads the village resolver from a database's villages table.
+func Villages(ctx context.Context, q Querier) (*schema.Villages, error) {
+	t, err := schema.Lookup("villages")
+	if err != nil {
+		return nil, err
+	}
+	recs, err := All(ctx, q, t)
+	if err != nil {
+		return nil, err
+	}
+	return record.VillagesFrom(recs), nil
 }

@@ -75,7 +75,12 @@ func TestBadChangesAreRejectedOneByOne(t *testing.T) {
 		{"someone else's dot", change(r+7, "books", uuid.NewString(), "notes", text("x")), "a device pushes only its own writes"},
 		{"mismatched version", &v1.Record{Table: "books", Id: uuid.NewString(), Version: &v1.VersionVector{Replicas: []uint32{r}}}, "version: 1 replicas but 0 counters"},
 	}
-	req := &v1.SyncRequest{Replica: r, Changes: []*v1.Record{change(r, "books", good, "title", text("ok"))}}
+	ok := change(r, "books", good, "title", text("ok"))
+	for _, f := range []*v1.Field{{Name: "village", Value: text("南香村")}, {Name: "library", Value: text("children")}} {
+		f.Dot = ok.Fields[0].Dot
+		ok.Fields = append(ok.Fields, f)
+	}
+	req := &v1.SyncRequest{Replica: r, Changes: []*v1.Record{ok}}
 	for _, tc := range cases {
 		req.Changes = append(req.Changes, tc.ch)
 	}

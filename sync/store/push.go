@@ -33,11 +33,16 @@ type PushResult struct {
 // checked replica with CheckReplica.
 func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Record) ([]PushResult, error) {
 	results := make([]PushResult, len(changes))
+	villages, err := rows.Villages(ctx, s.db.R)
+	if err != nil {
+		return nil, err
+	}
+	env := schema.Env{Now: time.Now(), Villages: villages}
 	for i, c := range changes {
 		if c == nil {
 			continue
 		}
-		if err := record.Validate(c, replica); err != nil {
+		if err := record.Validate(c, replica, env); err != nil {
 			var p *record.Problem
 			if !errors.As(err, &p) {
 				return nil, err
@@ -121,6 +126,11 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *recor
 			res.Current = cur
 		}
 		return res, nil
+	}
+	if err := record.CheckRequired(out); err != nil {
+		p := &record.Problem{}
+		errors.As(err, &p)
+		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	*seq++
 	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, rows.Args(t, out, int64(*seq), int64(replica))...); err != nil {

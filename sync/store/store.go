@@ -97,6 +97,12 @@ func (s *Store) init(ctx context.Context) error {
 	} else {
 		s.clock.Observe(uint64(last))
 	}
+	villages, _ := schema.Lookup("villages")
+	for _, r := range record.Seeds() {
+		if _, err := s.db.W.ExecContext(ctx, rows.InsertIfAbsent(villages, "_seq", "_origin"), rows.Args(villages, r, 0, ServerReplica)...); err != nil {
+			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+		}
+	}
 	s.stmts = map[string]map[string]*sql.Stmt{}
 	for _, t := range schema.Tables() {
 		m := map[string]*sql.Stmt{}
@@ -150,6 +156,9 @@ func (s *Store) ServerID() uint64 { return s.serverID }
 
 // Clock is the server's hybrid logical clock.
 func (s *Store) Clock() *hlc.Clock { return s.clock }
+
+// Reader is the read-only pool, for reports and other read-side queries.
+func (s *Store) Reader() *sql.DB { return s.db.R }
 
 // Ping checks that the database answers (for health checks).
 func (s *Store) Ping(ctx context.Context) error { return s.db.R.PingContext(ctx) }

@@ -66,7 +66,7 @@ func randomRun(t *testing.T, s uint64) bool {
 	}
 	var ids []string
 	for i := 0; i < 3; i++ {
-		ids = append(ids, put(t, devs[0], "books", "", "title", fmt.Sprintf("seed %d", i)))
+		ids = append(ids, put(t, devs[0], "books", "", "village", "南香村", "library", "children", "title", fmt.Sprintf("seed %d", i)))
 	}
 	for _, d := range devs {
 		syncOK(t, d)

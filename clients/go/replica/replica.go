@@ -90,7 +90,16 @@ func migrate(ctx context.Context, d *db.DB) error {
 	if err := db.Migrate(ctx, d.W, migrations, "migrations"); err != nil {
 		return err
 	}
-	return schema.Migrate(ctx, d.W, schema.Device)
+	if err := schema.Migrate(ctx, d.W, schema.Device); err != nil {
+		return err
+	}
+	villages, _ := schema.Lookup("villages")
+	for _, r := range record.Seeds() {
+		if _, err := d.W.ExecContext(ctx, rows.InsertIfAbsent(villages, "_own", "_acked"), rows.Args(villages, r, 0, 0)...); err != nil {
+			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+		}
+	}
+	return nil
 }
 
 // Open opens a device database that Init created.
@@ -174,12 +183,19 @@ func (r *Replica) Put(ctx context.Context, table, id string, values map[string]s
 	if len(values) == 0 {
 		return "", errors.New("put: give at least one field=value")
 	}
+	// The server's rules, checked here first so a volunteer hears about a
+	// mistake while still in front of the class, not after the next sync.
+	villages, err := rows.Villages(ctx, r.db.R)
+	if err != nil {
+		return "", err
+	}
+	env := schema.Env{Now: time.Now(), Villages: villages}
 	for name, v := range values {
 		c := t.Column(name)
 		if c == nil {
 			return "", fmt.Errorf("%s.%s: unknown field (known: %v)", table, name, t.ColumnNames())
 		}
-		if err := c.Check(v); err != nil {
+		if err := c.CheckIn(v, env); err != nil {
 			return "", fmt.Errorf("%s.%w", table, err)
 		}
 	}
@@ -241,6 +257,9 @@ func (r *Replica) write(ctx context.Context, t *schema.Table, id string, edit fu
 	rec.Version = rec.Version.Clone()
 	k := rec.Version.Bump(r.id)
 	if err := edit(rec, k, r.clock.Now()); err != nil {
+		return err
+	}
+	if err := record.CheckRequired(rec); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked"), rows.Args(t, rec, int64(k), int64(acked))...); err != nil {
