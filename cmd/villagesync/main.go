@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +37,8 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE sync
   villagesync device --db FILE status                what is pending, refused, last synced
   villagesync device --db FILE rejected              changes the server refused, with the reason
-  villagesync conflicts --server URL [--table TABLE]
+  villagesync conflicts --server URL [--table TABLE] [--open]
+  villagesync conflicts resolve --server URL --by NAME ID keep|take_loser|distinct|merge|noted
 
 Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
 VILLAGESYNC_DEVICE_DB, VILLAGESYNC_SERVER, VILLAGESYNC_LOG_LEVEL.
@@ -257,13 +259,40 @@ func parseFields(table string, args []string) (map[string]schema.Value, error) {
 }
 
 func conflicts(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "resolve" {
+		return resolve(ctx, args[1:], out)
+	}
 	fs := flag.NewFlagSet("conflicts", flag.ContinueOnError)
 	url := fs.String("server", env("VILLAGESYNC_SERVER", "http://127.0.0.1:8080"), "server URL")
 	table := fs.String("table", "", "only this table")
+	open := fs.Bool("open", false, "only entries not resolved yet")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
-	return staff.Conflicts(ctx, nil, *url, *table, func(c staff.Conflict) error { return enc.Encode(c) })
+	return staff.Conflicts(ctx, nil, *url, staff.Filter{Table: *table, OpenOnly: *open}, func(c staff.Conflict) error { return enc.Encode(c) })
+}
+
+func resolve(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("conflicts resolve", flag.ContinueOnError)
+	url := fs.String("server", env("VILLAGESYNC_SERVER", "http://127.0.0.1:8080"), "server URL")
+	by := fs.String("by", env("VILLAGESYNC_STAFF", ""), "who resolves it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("conflicts resolve: give ID RESOLUTION (keep, take_loser, distinct, merge or noted)")
+	}
+	id, err := strconv.ParseUint(fs.Arg(0), 10, 64)
+	if err != nil {
+		return fmt.Errorf("conflicts resolve: %q is not a conflict id", fs.Arg(0))
+	}
+	c, err := staff.Resolve(ctx, nil, *url, id, fs.Arg(1), *by)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(c)
 }

@@ -155,7 +155,7 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 	}
 
 	say("\n5. Nothing was dropped: the conflict log (villagesync conflicts --server URL) holds every losing value:")
-	err = staff.Conflicts(ctx, nil, srv.URL, "", func(c staff.Conflict) error {
+	err = staff.Conflicts(ctx, nil, srv.URL, staff.Filter{}, func(c staff.Conflict) error {
 		res.Conflicts = append(res.Conflicts, c)
 		if c.Kind == record.KindDeleteVsEdit {
 			say("   #%d %s %s: %s deleted it while %s edited it; the record is kept (edit %q) for staff to decide",

@@ -202,3 +202,27 @@ func unionNames(a, b map[string]Field) []string {
 	slices.Sort(names)
 	return names
 }
+
+// Overrules reports whether a column's domain rule says the loser of a
+// concurrent conflict should have won: a cleanup status only moves
+// forward, a set return date beats an unset one. It is applied by the
+// server as a new write on top of the merge (see store), not inside Join:
+// a rule that disagrees with causality (a deliberate reopen is a later
+// write with a lower status) would make Join depend on the order of joins.
+func Overrules(c Conflict) bool {
+	t, err := schema.Lookup(c.Table)
+	if err != nil || c.Kind != KindField {
+		return false
+	}
+	col := t.Column(c.Field)
+	if col == nil {
+		return false
+	}
+	switch col.Merge {
+	case schema.Forward:
+		return slices.Index(col.Enum, c.Loser.Value.Text) > slices.Index(col.Enum, c.Winner.Value.Text)
+	case schema.SetWins:
+		return c.Winner.Value.IsNull() && !c.Loser.Value.IsNull()
+	}
+	return false
+}

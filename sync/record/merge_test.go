@@ -920,12 +920,12 @@ func TestValidate(t *testing.T) {
 	}
 
 	t.Run("valid change", func(t *testing.T) {
-		if err := record.Validate(valid(), pusher, schema.Env{}); err != nil {
+		if err := record.Validate(valid(), pusher); err != nil {
 			t.Fatalf("Validate = %v, want nil", err)
 		}
 	})
 	t.Run("valid delete", func(t *testing.T) {
-		if err := record.Validate(validDelete(), pusher, schema.Env{}); err != nil {
+		if err := record.Validate(validDelete(), pusher); err != nil {
 			t.Fatalf("Validate = %v, want nil", err)
 		}
 	})
@@ -992,7 +992,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := record.Validate(tt.change(), pusher, schema.Env{})
+			err := record.Validate(tt.change(), pusher)
 			var p *record.Problem
 			if !errors.As(err, &p) {
 				t.Fatalf("Validate = %v (%T), want a *record.Problem", err, err)

@@ -42,13 +42,36 @@ func CheckID(id string) error {
 	return nil
 }
 
-// Validate checks a change pushed by replica pusher against its table:
-// a canonical UUID, known fields with values that fit the column (type,
-// range, format, known village, no future dates as of env.Now), and dots
+// Validate checks the shape of a change pushed by replica pusher against
+// its table: a canonical UUID, known fields with values that fit the
+// column as far as the value alone tells (type, range, format), and dots
 // that are the pusher's own and inside the change's version. It returns a
-// *Problem or nil. Required fields are checked on the merged state, by
-// CheckRequired, since a push carries only what changed.
-func Validate(r *Record, pusher uint32, env schema.Env) error {
+// *Problem or nil. What depends on the server's state (known villages, the
+// time) is CheckValues, run once the change is known not to be a replay;
+// required fields are CheckRequired, on the merged state, since a push
+// carries only what changed.
+func Validate(r *Record, pusher uint32) error {
+	return validate(r, pusher, schema.Env{})
+}
+
+// CheckValues checks a change's values against env: villages that exist,
+// dates not in the future. Validate has passed.
+func CheckValues(r *Record, env schema.Env) error {
+	t, err := schema.Lookup(r.Table)
+	if err != nil {
+		return invalid("table", "%v", err)
+	}
+	for _, name := range r.FieldNames() {
+		if col := t.Column(name); col != nil {
+			if err := col.CheckIn(r.Fields[name].Value, env); err != nil {
+				return invalid(r.Table+"."+name, "%s", strings.TrimPrefix(err.Error(), name+": "))
+			}
+		}
+	}
+	return nil
+}
+
+func validate(r *Record, pusher uint32, env schema.Env) error {
 	t, err := schema.Lookup(r.Table)
 	if err != nil {
 		return invalid("table", "%v", err)

@@ -55,6 +55,9 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if err := s.Store.CheckReplica(ctx, req.GetReplica()); err != nil {
 		return nil, s.toConnect(err)
 	}
+	if err := s.Store.CheckCursor(req.GetCursor()); err != nil {
+		return nil, s.toConnect(err)
+	}
 	changes := make([]*record.Record, len(req.GetChanges()))
 	results := make([]store.PushResult, len(changes))
 	for i, m := range req.GetChanges() {
@@ -112,21 +115,42 @@ func (s *Service) ListConflicts(ctx context.Context, req *v1.ListConflictsReques
 	if req.GetLimit() > 1000 {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("limit: %d is more than 1000", req.GetLimit()))
 	}
-	cs, err := s.Store.ListConflicts(ctx, store.ConflictFilter{AfterID: req.GetAfterId(), Limit: int(req.GetLimit()), Table: req.GetTable()})
+	cs, err := s.Store.ListConflicts(ctx, store.ConflictFilter{AfterID: req.GetAfterId(), Limit: int(req.GetLimit()), Table: req.GetTable(), OpenOnly: req.GetOpenOnly()})
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
 	resp := &v1.ListConflictsResponse{}
 	for _, c := range cs {
-		resp.Conflicts = append(resp.Conflicts, &v1.Conflict{
-			Id: c.LogID, Table: c.Table, RecordId: c.ID, Field: c.Field, Kind: c.Kind,
-			WinnerValue: wire.Value(c.Winner.Value), WinnerDot: wire.Dot(c.Winner.Dot), WinnerDevice: c.WinnerDevice,
-			LoserValue: wire.Value(c.Loser.Value), LoserDot: wire.Dot(c.Loser.Dot), LoserDevice: c.LoserDevice,
-			ServerVersion: wire.VV(c.ServerVersion), IncomingVersion: wire.VV(c.IncomingVersion),
-			DetectedAtMs: c.DetectedAt.UnixMilli(),
-		})
+		resp.Conflicts = append(resp.Conflicts, conflictToWire(c))
 	}
 	return resp, nil
+}
+
+// ResolveConflict closes a conflict log entry.
+func (s *Service) ResolveConflict(ctx context.Context, req *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error) {
+	if req.GetId() == 0 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("id: missing"))
+	}
+	c, err := s.Store.ResolveConflict(ctx, req.GetId(), req.GetResolution(), req.GetBy())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	return &v1.ResolveConflictResponse{Conflict: conflictToWire(c)}, nil
+}
+
+func conflictToWire(c store.LoggedConflict) *v1.Conflict {
+	m := &v1.Conflict{
+		Id: c.LogID, Table: c.Table, RecordId: c.ID, Field: c.Field, Kind: c.Kind,
+		WinnerValue: wire.Value(c.Winner.Value), WinnerDot: wire.Dot(c.Winner.Dot), WinnerDevice: c.WinnerDevice,
+		LoserValue: wire.Value(c.Loser.Value), LoserDot: wire.Dot(c.Loser.Dot), LoserDevice: c.LoserDevice,
+		ServerVersion: wire.VV(c.ServerVersion), IncomingVersion: wire.VV(c.IncomingVersion),
+		DetectedAtMs: c.DetectedAt.UnixMilli(),
+		OtherId:      c.OtherID, Resolution: c.Resolution, ResolvedBy: c.ResolvedBy,
+	}
+	if !c.ResolvedAt.IsZero() {
+		m.ResolvedAtMs = c.ResolvedAt.UnixMilli()
+	}
+	return m
 }
 
 // toConnect maps engine errors to Connect codes; unexpected errors are
@@ -141,6 +165,10 @@ func (s *Service) toConnect(err error) error {
 			code = c
 		}
 		return connect.NewError(code, p)
+	case errors.Is(err, store.ErrNoSuchConflict):
+		return connect.NewError(connect.CodeNotFound, fmt.Errorf("id: %v", err))
+	case errors.Is(err, store.ErrAlreadyResolved):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, store.ErrUnknownReplica):
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
 	case errors.As(err, &cursorErr):

@@ -7,6 +7,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
@@ -16,17 +17,29 @@ type LoggedConflict struct {
 	record.Conflict
 	WinnerDevice, LoserDevice string
 	DetectedAt                time.Time
+	// OtherID is the second record of a pair flag (double loan, duplicate).
+	OtherID string
+	// Resolution is empty while the entry is open.
+	Resolution string
+	ResolvedAt time.Time
+	ResolvedBy string
 }
 
 // ConflictFilter selects conflicts to list.
 type ConflictFilter struct {
-	AfterID uint64
-	Limit   int
-	Table   string
+	AfterID  uint64
+	Limit    int
+	Table    string
+	OpenOnly bool
+	ID       uint64 // just this entry
 }
 
 // ListConflicts returns logged conflicts in the order they were detected.
 func (s *Store) ListConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error) {
+	return s.listConflicts(ctx, s.db.R, f)
+}
+
+func (s *Store) listConflicts(ctx context.Context, q rows.Querier, f ConflictFilter) ([]LoggedConflict, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
@@ -36,15 +49,16 @@ func (s *Store) ListConflicts(ctx context.Context, f ConflictFilter) ([]LoggedCo
 			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: "table", Msg: err.Error()}
 		}
 	}
-	rs, err := s.db.R.QueryContext(ctx, `SELECT c.id, tbl, record_id, field, kind,
+	rs, err := q.QueryContext(ctx, `SELECT c.id, tbl, record_id, field, kind,
 		winner_type, winner_value, winner_replica, winner_counter, winner_hlc, COALESCE(w.name, ''),
 		loser_type, loser_value, loser_replica, loser_counter, loser_hlc, COALESCE(l.name, ''),
-		server_vv, incoming_vv, detected_ms
+		server_vv, incoming_vv, detected_ms,
+		COALESCE(other_id, ''), COALESCE(resolution, ''), COALESCE(resolved_ms, 0), COALESCE(resolved_by, '')
 		FROM conflicts c
 		LEFT JOIN replicas w ON w.id = c.winner_replica
 		LEFT JOIN replicas l ON l.id = c.loser_replica
-		WHERE c.id > ? AND (? = '' OR tbl = ?)
-		ORDER BY c.id LIMIT ?`, int64(f.AfterID), f.Table, f.Table, f.Limit)
+		WHERE c.id > ? AND (? = '' OR tbl = ?) AND (? = 0 OR resolution IS NULL) AND (? = 0 OR c.id = ?)
+		ORDER BY c.id LIMIT ?`, int64(f.AfterID), f.Table, f.Table, f.OpenOnly, int64(f.ID), int64(f.ID), f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list conflicts: %w", err)
 	}
@@ -55,11 +69,11 @@ func (s *Store) ListConflicts(ctx context.Context, f ConflictFilter) ([]LoggedCo
 		var wt, lt int
 		var wv, lv any
 		var svv, ivv []byte
-		var detected int64
+		var detected, resolved int64
 		err := rs.Scan(&c.LogID, &c.Table, &c.ID, &c.Field, &c.Kind,
 			&wt, &wv, &c.Winner.Dot.Replica, &c.Winner.Dot.Counter, &c.Winner.Dot.HLC, &c.WinnerDevice,
 			&lt, &lv, &c.Loser.Dot.Replica, &c.Loser.Dot.Counter, &c.Loser.Dot.HLC, &c.LoserDevice,
-			&svv, &ivv, &detected)
+			&svv, &ivv, &detected, &c.OtherID, &c.Resolution, &resolved, &c.ResolvedBy)
 		if err != nil {
 			return nil, fmt.Errorf("list conflicts: %w", err)
 		}
@@ -76,6 +90,9 @@ func (s *Store) ListConflicts(ctx context.Context, f ConflictFilter) ([]LoggedCo
 			return nil, fmt.Errorf("conflict %d: %w", c.LogID, err)
 		}
 		c.DetectedAt = time.UnixMilli(detected).UTC()
+		if resolved != 0 {
+			c.ResolvedAt = time.UnixMilli(resolved).UTC()
+		}
 		out = append(out, c)
 	}
 	return out, rs.Err()

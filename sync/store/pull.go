@@ -123,3 +123,16 @@ type CursorAheadError struct{ Cursor, Head uint64 }
 func (e *CursorAheadError) Error() string {
 	return fmt.Sprintf("cursor: %d is ahead of this server's change feed (%d); the server database is older than what this device has seen (restored from a backup?)", e.Cursor, e.Head)
 }
+
+// CheckCursor refuses a cursor past the end of the feed before anything
+// is written for a request that carries it (the feed only grows, so a
+// cursor that passes now still passes when the pull runs).
+func (s *Store) CheckCursor(cursor uint64) error {
+	s.mu.Lock()
+	head := s.seq
+	s.mu.Unlock()
+	if cursor > head {
+		return &CursorAheadError{Cursor: cursor, Head: head}
+	}
+	return nil
+}

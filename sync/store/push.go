@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -33,16 +34,11 @@ type PushResult struct {
 // checked replica with CheckReplica.
 func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Record) ([]PushResult, error) {
 	results := make([]PushResult, len(changes))
-	villages, err := rows.Villages(ctx, s.db.R)
-	if err != nil {
-		return nil, err
-	}
-	env := schema.Env{Now: time.Now(), Villages: villages}
 	for i, c := range changes {
 		if c == nil {
 			continue
 		}
-		if err := record.Validate(c, replica, env); err != nil {
+		if err := record.Validate(c, replica); err != nil {
 			var p *record.Problem
 			if !errors.As(err, &p) {
 				return nil, err
@@ -60,6 +56,13 @@ func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Reco
 	defer tx.Rollback()
 	seq := s.seq
 	now := time.Now()
+	// Villages are read inside the transaction, and again after a batch
+	// writes one, so a new village and its first records can travel in
+	// one push.
+	env := schema.Env{Now: now}
+	if env.Villages, err = rows.Villages(ctx, tx); err != nil {
+		return nil, err
+	}
 	for i, c := range changes {
 		if c == nil {
 			continue
@@ -78,17 +81,19 @@ func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Reco
 		if c.Tombstone != nil {
 			s.clock.Observe(c.Tombstone.Dot.HLC)
 		}
-		r, err := s.apply(ctx, tx, replica, c, &seq, now)
+		r, err := s.apply(ctx, tx, replica, c, &seq, env)
 		if err != nil {
 			return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 		}
 		results[i] = r
+		if c.Table == "villages" && r.Outcome != record.Rejected {
+			if env.Villages, err = rows.Villages(ctx, tx); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, int64(seq)); err != nil {
-		return nil, fmt.Errorf("push: save sequence: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(s.clock.Last())); err != nil {
-		return nil, fmt.Errorf("push: save clock: %w", err)
+	if err := s.saveSeq(ctx, tx, seq); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
 	}
 	if err := s.flushSeen(ctx, tx); err != nil {
 		return nil, err
@@ -101,7 +106,8 @@ func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Reco
 }
 
 // apply merges one valid change inside tx.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *record.Record, seq *uint64, now time.Time) (PushResult, error) {
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *record.Record, seq *uint64, env schema.Env) (PushResult, error) {
+	now := env.Now
 	t, _ := schema.Lookup(in.Table) // Validate has checked the table
 	st := s.stmts[t.Name]
 	cur, err := s.load(ctx, tx, in)
@@ -109,6 +115,9 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *recor
 		return PushResult{}, err
 	}
 	out, outcome, conflicts := record.Merge(cur, in)
+	if outcome == record.Merged {
+		s.applyDomainRules(out, conflicts)
+	}
 	counter := in.Version[replica]
 	if outcome == record.AlreadyHad {
 		// A replay answers what the first push was told; a stale push
@@ -127,7 +136,9 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *recor
 		}
 		return res, nil
 	}
-	if err := record.CheckRequired(out); err != nil {
+	// Checked only now: a replay (AlreadyHad above) must get its first
+	// answer even if a village it names has since been removed.
+	if err := cmp.Or(record.CheckValues(in, env), record.CheckRequired(out)); err != nil {
 		p := &record.Problem{}
 		errors.As(err, &p)
 		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
@@ -135,6 +146,9 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *recor
 	*seq++
 	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, rows.Args(t, out, int64(*seq), int64(replica))...); err != nil {
 		return PushResult{}, fmt.Errorf("write: %w", err)
+	}
+	if err := s.flag(ctx, tx, out, now); err != nil {
+		return PushResult{}, err
 	}
 	for _, c := range conflicts {
 		if err := insertConflict(ctx, tx, c, now); err != nil {
@@ -184,4 +198,20 @@ func insertConflict(ctx context.Context, tx *sql.Tx, c record.Conflict, now time
 		return fmt.Errorf("log conflict on %s.%s: %w", c.Table, c.Field, err)
 	}
 	return nil
+}
+
+// applyDomainRules turns conflicts whose domain rule overrules the clock
+// (a status moving forward, a return beating no return) into a server
+// write on top of the merge, and swaps winner and loser in the log entry
+// so it says what the record now holds.
+func (s *Store) applyDomainRules(out *record.Record, conflicts []record.Conflict) {
+	for i, c := range conflicts {
+		if !record.Overrules(c) {
+			continue
+		}
+		k := out.Version.Bump(ServerReplica)
+		kept := record.Field{Value: c.Loser.Value, Dot: vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()}}
+		out.Fields[c.Field] = kept
+		conflicts[i].Winner, conflicts[i].Loser = c.Loser, c.Winner
+	}
 }

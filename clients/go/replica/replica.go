@@ -6,9 +6,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -52,6 +54,7 @@ type Replica struct {
 	clock     *hlc.Clock
 	client    villagesyncv1connect.SyncServiceClient
 	opt       Options
+	syncMu    sync.Mutex
 }
 
 // Init creates a device database at file, registers it with the server at
@@ -66,7 +69,7 @@ func Init(ctx context.Context, file, serverURL, name string, opt Options) (*Repl
 	client := newClient(serverURL, opt)
 	resp, err := client.Register(ctx, &v1.RegisterRequest{Name: name})
 	if err != nil {
-		return nil, fmt.Errorf("init: register with %s: %w", serverURL, explain(err))
+		return nil, fmt.Errorf("init: register with %s: %w", serverURL, explain(ctx, err))
 	}
 	d, err := db.Open(ctx, file, 2)
 	if err != nil {
@@ -190,10 +193,18 @@ func (r *Replica) Put(ctx context.Context, table, id string, values map[string]s
 		return "", err
 	}
 	env := schema.Env{Now: time.Now(), Villages: villages}
+	values = maps.Clone(values)
 	for name, v := range values {
 		c := t.Column(name)
 		if c == nil {
 			return "", fmt.Errorf("%s.%s: unknown field (known: %v)", table, name, t.ColumnNames())
+		}
+		// People write 旺鱼村, wangyu or Wangyu; records hold 旺渔村.
+		if c.Format == schema.Village && v.Type == schema.Text {
+			if canon, ok := villages.Canonical(v.Text); ok {
+				v = schema.TextValue(canon)
+				values[name] = v
+			}
 		}
 		if err := c.CheckIn(v, env); err != nil {
 			return "", fmt.Errorf("%s.%w", table, err)

@@ -137,7 +137,7 @@ func assertConverged(t *testing.T, e *env, devs ...*replica.Replica) {
 func conflicts(t *testing.T, e *env) []staff.Conflict {
 	t.Helper()
 	var out []staff.Conflict
-	if err := staff.Conflicts(context.Background(), nil, e.srv.URL, "", func(c staff.Conflict) error {
+	if err := staff.Conflicts(context.Background(), nil, e.srv.URL, staff.Filter{}, func(c staff.Conflict) error {
 		out = append(out, c)
 		return nil
 	}); err != nil {

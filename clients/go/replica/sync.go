@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -50,6 +51,10 @@ const (
 // Each response is committed in one transaction with its cursor, so an
 // error part-way loses nothing: the next Sync carries on from there.
 func (r *Replica) Sync(ctx context.Context) (Stats, error) {
+	// One sync at a time: two overlapping ones (a timer and a button)
+	// would push the same changes and could commit pages out of order.
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
 	st, err := r.sync(ctx)
 	r.noteOutcome(context.WithoutCancel(ctx), err)
 	return st, err
@@ -81,7 +86,7 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		resp, err := r.client.Sync(ctx, req)
 		st.RoundTrips++
 		if err != nil {
-			return st, fmt.Errorf("sync with %s: %w", r.serverURL, explain(err))
+			return st, fmt.Errorf("sync with %s: %w", r.serverURL, explain(ctx, err))
 		}
 		if err := r.commit(ctx, push, resp, &st); err != nil {
 			return st, err
@@ -339,12 +344,13 @@ func (r *Replica) Rejected(ctx context.Context) ([]RejectedChange, error) {
 }
 
 // explain turns transport errors into words a volunteer can act on.
-func explain(err error) error {
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable:
-		return fmt.Errorf("cannot reach the server (no signal, or the server is down); your changes are kept on this device, try again later: %w", err)
-	case connect.CodeDeadlineExceeded:
+func explain(ctx context.Context, err error) error {
+	var netErr net.Error
+	switch code := connect.CodeOf(err); {
+	case code == connect.CodeDeadlineExceeded:
 		return fmt.Errorf("the server did not answer in time; your changes are kept on this device, try again later: %w", err)
+	case code == connect.CodeUnavailable, ctx.Err() == nil && (code == connect.CodeCanceled || errors.As(err, &netErr)):
+		return fmt.Errorf("cannot reach the server (no signal, or the server is down); your changes are kept on this device, try again later: %w", err)
 	}
 	return err
 }

@@ -37,18 +37,28 @@ type Conflict struct {
 	ServerVersion   map[string]uint64 `json:"server_version"`
 	IncomingVersion map[string]uint64 `json:"incoming_version"`
 	DetectedAt      time.Time         `json:"detected_at"`
+	OtherID         string            `json:"other_id,omitempty"`
+	Resolution      string            `json:"resolution,omitempty"`
+	ResolvedAt      *time.Time        `json:"resolved_at,omitempty"`
+	ResolvedBy      string            `json:"resolved_by,omitempty"`
 }
 
-// Conflicts lists the whole conflict log of the server at url (of table,
-// when not empty), calling each for every entry in order.
-func Conflicts(ctx context.Context, hc connect.HTTPClient, url, table string, each func(Conflict) error) error {
+// Filter narrows Conflicts.
+type Filter struct {
+	Table    string
+	OpenOnly bool
+}
+
+// Conflicts lists the conflict log of the server at url, calling each for
+// every entry in order.
+func Conflicts(ctx context.Context, hc connect.HTTPClient, url string, f Filter, each func(Conflict) error) error {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	client := villagesyncv1connect.NewConflictServiceClient(hc, url)
 	var after uint64
 	for {
-		resp, err := client.ListConflicts(ctx, &v1.ListConflictsRequest{AfterId: after, Limit: 500, Table: table})
+		resp, err := client.ListConflicts(ctx, &v1.ListConflictsRequest{AfterId: after, Limit: 500, Table: f.Table, OpenOnly: f.OpenOnly})
 		if err != nil {
 			return fmt.Errorf("list conflicts on %s: %w", url, err)
 		}
@@ -68,14 +78,22 @@ func fromWire(c *v1.Conflict) Conflict {
 	side := func(v *v1.Value, d *v1.Dot, device string) Side {
 		return Side{Value: wire.FromValue(v).JSON(), Device: device, Replica: d.GetReplica(), Counter: d.GetCounter(), At: hlc.Time(d.GetHlc())}
 	}
-	return Conflict{
+	out := Conflict{
 		ID: c.GetId(), Table: c.GetTable(), RecordID: c.GetRecordId(), Field: c.GetField(), Kind: c.GetKind(),
 		Winner:          side(c.GetWinnerValue(), c.GetWinnerDot(), c.GetWinnerDevice()),
 		Loser:           side(c.GetLoserValue(), c.GetLoserDot(), c.GetLoserDevice()),
 		ServerVersion:   versionJSON(c.GetServerVersion()),
 		IncomingVersion: versionJSON(c.GetIncomingVersion()),
 		DetectedAt:      time.UnixMilli(c.GetDetectedAtMs()).UTC(),
+		OtherID:         c.GetOtherId(),
+		Resolution:      c.GetResolution(),
+		ResolvedBy:      c.GetResolvedBy(),
 	}
+	if ms := c.GetResolvedAtMs(); ms != 0 {
+		t := time.UnixMilli(ms).UTC()
+		out.ResolvedAt = &t
+	}
+	return out
 }
 
 func versionJSON(m *v1.VersionVector) map[string]uint64 {
@@ -86,4 +104,18 @@ func versionJSON(m *v1.VersionVector) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// Resolve closes conflict log entry id with resolution (keep, take_loser,
+// distinct, merge or noted) on behalf of by.
+func Resolve(ctx context.Context, hc connect.HTTPClient, url string, id uint64, resolution, by string) (Conflict, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	client := villagesyncv1connect.NewConflictServiceClient(hc, url)
+	resp, err := client.ResolveConflict(ctx, &v1.ResolveConflictRequest{Id: id, Resolution: resolution, By: by})
+	if err != nil {
+		return Conflict{}, fmt.Errorf("resolve conflict %d on %s: %w", id, url, err)
+	}
+	return fromWire(resp.GetConflict()), nil
 }

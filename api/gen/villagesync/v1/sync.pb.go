@@ -869,9 +869,13 @@ type Conflict struct {
 	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Table    string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
 	RecordId string                 `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	// The field both sides wrote, or "_deleted" for an edit concurrent with a delete.
+	// The field both sides wrote, "_deleted" for an edit concurrent with a
+	// delete, "book_id" for a double loan, "session" for a duplicate session.
 	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
-	// "field" (same field written on both sides) or "delete_vs_edit".
+	// "field" (same field written on both sides), "delete_vs_edit",
+	// "double_loan" (record_id and other_id: two open loans of one copy) or
+	// "duplicate_session" (record_id: the later of two sessions with the same
+	// village, date and class; other_id: the earlier; reports count one).
 	Kind         string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
 	WinnerValue  *Value `protobuf:"bytes,6,opt,name=winner_value,json=winnerValue,proto3" json:"winner_value,omitempty"`
 	WinnerDot    *Dot   `protobuf:"bytes,7,opt,name=winner_dot,json=winnerDot,proto3" json:"winner_dot,omitempty"`
@@ -883,7 +887,12 @@ type Conflict struct {
 	ServerVersion   *VersionVector `protobuf:"bytes,12,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
 	IncomingVersion *VersionVector `protobuf:"bytes,13,opt,name=incoming_version,json=incomingVersion,proto3" json:"incoming_version,omitempty"`
 	// When the server detected it, in Unix milliseconds.
-	DetectedAtMs  int64 `protobuf:"varint,14,opt,name=detected_at_ms,json=detectedAtMs,proto3" json:"detected_at_ms,omitempty"`
+	DetectedAtMs int64  `protobuf:"varint,14,opt,name=detected_at_ms,json=detectedAtMs,proto3" json:"detected_at_ms,omitempty"`
+	OtherId      string `protobuf:"bytes,15,opt,name=other_id,json=otherId,proto3" json:"other_id,omitempty"`
+	// Empty while open; else keep, take_loser, distinct, merge or noted.
+	Resolution    string `protobuf:"bytes,16,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	ResolvedAtMs  int64  `protobuf:"varint,17,opt,name=resolved_at_ms,json=resolvedAtMs,proto3" json:"resolved_at_ms,omitempty"`
+	ResolvedBy    string `protobuf:"bytes,18,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1016,6 +1025,142 @@ func (x *Conflict) GetDetectedAtMs() int64 {
 	return 0
 }
 
+func (x *Conflict) GetOtherId() string {
+	if x != nil {
+		return x.OtherId
+	}
+	return ""
+}
+
+func (x *Conflict) GetResolution() string {
+	if x != nil {
+		return x.Resolution
+	}
+	return ""
+}
+
+func (x *Conflict) GetResolvedAtMs() int64 {
+	if x != nil {
+		return x.ResolvedAtMs
+	}
+	return 0
+}
+
+func (x *Conflict) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
+type ResolveConflictRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// keep (the winner stays), take_loser (write the losing value back, for
+	// field conflicts), distinct (two sessions that are really two), merge
+	// (delete the later duplicate session), noted (seen; nothing to change).
+	Resolution string `protobuf:"bytes,2,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// Who resolved it (staff name), up to 64 characters.
+	By            string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveConflictRequest) Reset() {
+	*x = ResolveConflictRequest{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveConflictRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveConflictRequest) ProtoMessage() {}
+
+func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveConflictRequest.ProtoReflect.Descriptor instead.
+func (*ResolveConflictRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ResolveConflictRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ResolveConflictRequest) GetResolution() string {
+	if x != nil {
+		return x.Resolution
+	}
+	return ""
+}
+
+func (x *ResolveConflictRequest) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+type ResolveConflictResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Conflict      *Conflict              `protobuf:"bytes,1,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveConflictResponse) Reset() {
+	*x = ResolveConflictResponse{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveConflictResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveConflictResponse) ProtoMessage() {}
+
+func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveConflictResponse.ProtoReflect.Descriptor instead.
+func (*ResolveConflictResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResolveConflictResponse) GetConflict() *Conflict {
+	if x != nil {
+		return x.Conflict
+	}
+	return nil
+}
+
 type ListConflictsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only conflicts with id > after_id; page through with the last id seen.
@@ -1023,14 +1168,16 @@ type ListConflictsRequest struct {
 	// Up to 1000; 0 means 100.
 	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Only this table, if set.
-	Table         string `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	Table string `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	// Only entries not resolved yet.
+	OpenOnly      bool `protobuf:"varint,4,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListConflictsRequest) Reset() {
 	*x = ListConflictsRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1189,7 @@ func (x *ListConflictsRequest) String() string {
 func (*ListConflictsRequest) ProtoMessage() {}
 
 func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1202,7 @@ func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ListConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListConflictsRequest) GetAfterId() uint64 {
@@ -1079,6 +1226,13 @@ func (x *ListConflictsRequest) GetTable() string {
 	return ""
 }
 
+func (x *ListConflictsRequest) GetOpenOnly() bool {
+	if x != nil {
+		return x.OpenOnly
+	}
+	return false
+}
+
 type ListConflictsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Conflicts     []*Conflict            `protobuf:"bytes,1,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
@@ -1088,7 +1242,7 @@ type ListConflictsResponse struct {
 
 func (x *ListConflictsResponse) Reset() {
 	*x = ListConflictsResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1254,7 @@ func (x *ListConflictsResponse) String() string {
 func (*ListConflictsResponse) ProtoMessage() {}
 
 func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1267,7 @@ func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ListConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListConflictsResponse) GetConflicts() []*Conflict {
@@ -1182,7 +1336,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"nextCursor\x12\x19\n" +
 	"\bhas_more\x18\x05 \x01(\bR\ahasMore\x12\x1d\n" +
 	"\n" +
-	"server_hlc\x18\x06 \x01(\x04R\tserverHlc\"\xcd\x04\n" +
+	"server_hlc\x18\x06 \x01(\x04R\tserverHlc\"\xcf\x05\n" +
 	"\bConflict\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
@@ -1200,11 +1354,27 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\floser_device\x18\v \x01(\tR\vloserDevice\x12D\n" +
 	"\x0eserver_version\x18\f \x01(\v2\x1d.villagesync.v1.VersionVectorR\rserverVersion\x12H\n" +
 	"\x10incoming_version\x18\r \x01(\v2\x1d.villagesync.v1.VersionVectorR\x0fincomingVersion\x12$\n" +
-	"\x0edetected_at_ms\x18\x0e \x01(\x03R\fdetectedAtMs\"]\n" +
+	"\x0edetected_at_ms\x18\x0e \x01(\x03R\fdetectedAtMs\x12\x19\n" +
+	"\bother_id\x18\x0f \x01(\tR\aotherId\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\x10 \x01(\tR\n" +
+	"resolution\x12$\n" +
+	"\x0eresolved_at_ms\x18\x11 \x01(\x03R\fresolvedAtMs\x12\x1f\n" +
+	"\vresolved_by\x18\x12 \x01(\tR\n" +
+	"resolvedBy\"X\n" +
+	"\x16ResolveConflictRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\x02 \x01(\tR\n" +
+	"resolution\x12\x0e\n" +
+	"\x02by\x18\x03 \x01(\tR\x02by\"O\n" +
+	"\x17ResolveConflictResponse\x124\n" +
+	"\bconflict\x18\x01 \x01(\v2\x18.villagesync.v1.ConflictR\bconflict\"z\n" +
 	"\x14ListConflictsRequest\x12\x19\n" +
 	"\bafter_id\x18\x01 \x01(\x04R\aafterId\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x14\n" +
-	"\x05table\x18\x03 \x01(\tR\x05table\"O\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x12\x1b\n" +
+	"\topen_only\x18\x04 \x01(\bR\bopenOnly\"O\n" +
 	"\x15ListConflictsResponse\x126\n" +
 	"\tconflicts\x18\x01 \x03(\v2\x18.villagesync.v1.ConflictR\tconflicts*z\n" +
 	"\aOutcome\x12\x17\n" +
@@ -1215,9 +1385,10 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x10OUTCOME_REJECTED\x10\x042\x9f\x01\n" +
 	"\vSyncService\x12M\n" +
 	"\bRegister\x12\x1f.villagesync.v1.RegisterRequest\x1a .villagesync.v1.RegisterResponse\x12A\n" +
-	"\x04Sync\x12\x1b.villagesync.v1.SyncRequest\x1a\x1c.villagesync.v1.SyncResponse2t\n" +
+	"\x04Sync\x12\x1b.villagesync.v1.SyncRequest\x1a\x1c.villagesync.v1.SyncResponse2\xd8\x01\n" +
 	"\x0fConflictService\x12a\n" +
-	"\rListConflicts\x12$.villagesync.v1.ListConflictsRequest\x1a%.villagesync.v1.ListConflictsResponse\"\x03\x90\x02\x01BKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
+	"\rListConflicts\x12$.villagesync.v1.ListConflictsRequest\x1a%.villagesync.v1.ListConflictsResponse\"\x03\x90\x02\x01\x12b\n" +
+	"\x0fResolveConflict\x12&.villagesync.v1.ResolveConflictRequest\x1a'.villagesync.v1.ResolveConflictResponseBKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
 
 var (
 	file_villagesync_v1_sync_proto_rawDescOnce sync.Once
@@ -1232,23 +1403,25 @@ func file_villagesync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_villagesync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_villagesync_v1_sync_proto_goTypes = []any{
-	(Outcome)(0),                  // 0: villagesync.v1.Outcome
-	(*RegisterRequest)(nil),       // 1: villagesync.v1.RegisterRequest
-	(*RegisterResponse)(nil),      // 2: villagesync.v1.RegisterResponse
-	(*Dot)(nil),                   // 3: villagesync.v1.Dot
-	(*VersionVector)(nil),         // 4: villagesync.v1.VersionVector
-	(*Value)(nil),                 // 5: villagesync.v1.Value
-	(*Field)(nil),                 // 6: villagesync.v1.Field
-	(*Tombstone)(nil),             // 7: villagesync.v1.Tombstone
-	(*Record)(nil),                // 8: villagesync.v1.Record
-	(*SyncRequest)(nil),           // 9: villagesync.v1.SyncRequest
-	(*PushResult)(nil),            // 10: villagesync.v1.PushResult
-	(*SyncResponse)(nil),          // 11: villagesync.v1.SyncResponse
-	(*Conflict)(nil),              // 12: villagesync.v1.Conflict
-	(*ListConflictsRequest)(nil),  // 13: villagesync.v1.ListConflictsRequest
-	(*ListConflictsResponse)(nil), // 14: villagesync.v1.ListConflictsResponse
+	(Outcome)(0),                    // 0: villagesync.v1.Outcome
+	(*RegisterRequest)(nil),         // 1: villagesync.v1.RegisterRequest
+	(*RegisterResponse)(nil),        // 2: villagesync.v1.RegisterResponse
+	(*Dot)(nil),                     // 3: villagesync.v1.Dot
+	(*VersionVector)(nil),           // 4: villagesync.v1.VersionVector
+	(*Value)(nil),                   // 5: villagesync.v1.Value
+	(*Field)(nil),                   // 6: villagesync.v1.Field
+	(*Tombstone)(nil),               // 7: villagesync.v1.Tombstone
+	(*Record)(nil),                  // 8: villagesync.v1.Record
+	(*SyncRequest)(nil),             // 9: villagesync.v1.SyncRequest
+	(*PushResult)(nil),              // 10: villagesync.v1.PushResult
+	(*SyncResponse)(nil),            // 11: villagesync.v1.SyncResponse
+	(*Conflict)(nil),                // 12: villagesync.v1.Conflict
+	(*ResolveConflictRequest)(nil),  // 13: villagesync.v1.ResolveConflictRequest
+	(*ResolveConflictResponse)(nil), // 14: villagesync.v1.ResolveConflictResponse
+	(*ListConflictsRequest)(nil),    // 15: villagesync.v1.ListConflictsRequest
+	(*ListConflictsResponse)(nil),   // 16: villagesync.v1.ListConflictsResponse
 }
 var file_villagesync_v1_sync_proto_depIdxs = []int32{
 	5,  // 0: villagesync.v1.Field.value:type_name -> villagesync.v1.Value
@@ -1269,18 +1442,21 @@ var file_villagesync_v1_sync_proto_depIdxs = []int32{
 	3,  // 15: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
 	4,  // 16: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
 	4,  // 17: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
-	12, // 18: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
-	1,  // 19: villagesync.v1.SyncService.Register:input_type -> villagesync.v1.RegisterRequest
-	9,  // 20: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
-	13, // 21: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
-	2,  // 22: villagesync.v1.SyncService.Register:output_type -> villagesync.v1.RegisterResponse
-	11, // 23: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
-	14, // 24: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
-	22, // [22:25] is the sub-list for method output_type
-	19, // [19:22] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	12, // 18: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
+	12, // 19: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
+	1,  // 20: villagesync.v1.SyncService.Register:input_type -> villagesync.v1.RegisterRequest
+	9,  // 21: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
+	15, // 22: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
+	13, // 23: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
+	2,  // 24: villagesync.v1.SyncService.Register:output_type -> villagesync.v1.RegisterResponse
+	11, // 25: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
+	16, // 26: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
+	14, // 27: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
+	24, // [24:28] is the sub-list for method output_type
+	20, // [20:24] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_sync_proto_init() }
@@ -1300,7 +1476,7 @@ func file_villagesync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_sync_proto_rawDesc), len(file_villagesync_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

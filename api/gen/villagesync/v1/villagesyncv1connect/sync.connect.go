@@ -44,6 +44,9 @@ const (
 	// ConflictServiceListConflictsProcedure is the fully-qualified name of the ConflictService's
 	// ListConflicts RPC.
 	ConflictServiceListConflictsProcedure = "/villagesync.v1.ConflictService/ListConflicts"
+	// ConflictServiceResolveConflictProcedure is the fully-qualified name of the ConflictService's
+	// ResolveConflict RPC.
+	ConflictServiceResolveConflictProcedure = "/villagesync.v1.ConflictService/ResolveConflict"
 )
 
 // SyncServiceClient is a client for the villagesync.v1.SyncService service.
@@ -159,6 +162,10 @@ func (UnimplementedSyncServiceHandler) Sync(context.Context, *v1.SyncRequest) (*
 // ConflictServiceClient is a client for the villagesync.v1.ConflictService service.
 type ConflictServiceClient interface {
 	ListConflicts(context.Context, *v1.ListConflictsRequest) (*v1.ListConflictsResponse, error)
+	// ResolveConflict closes an entry. A resolution that changes data (take
+	// the losing value, merge a duplicate) is a server write that syncs to
+	// every device like any other edit.
+	ResolveConflict(context.Context, *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error)
 }
 
 // NewConflictServiceClient constructs a client for the villagesync.v1.ConflictService service. By
@@ -179,12 +186,19 @@ func NewConflictServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		resolveConflict: connect.NewClient[v1.ResolveConflictRequest, v1.ResolveConflictResponse](
+			httpClient,
+			baseURL+ConflictServiceResolveConflictProcedure,
+			connect.WithSchema(conflictServiceMethods.ByName("ResolveConflict")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // conflictServiceClient implements ConflictServiceClient.
 type conflictServiceClient struct {
-	listConflicts *connect.Client[v1.ListConflictsRequest, v1.ListConflictsResponse]
+	listConflicts   *connect.Client[v1.ListConflictsRequest, v1.ListConflictsResponse]
+	resolveConflict *connect.Client[v1.ResolveConflictRequest, v1.ResolveConflictResponse]
 }
 
 // ListConflicts calls villagesync.v1.ConflictService.ListConflicts.
@@ -196,9 +210,22 @@ func (c *conflictServiceClient) ListConflicts(ctx context.Context, req *v1.ListC
 	return nil, err
 }
 
+// ResolveConflict calls villagesync.v1.ConflictService.ResolveConflict.
+func (c *conflictServiceClient) ResolveConflict(ctx context.Context, req *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error) {
+	response, err := c.resolveConflict.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // ConflictServiceHandler is an implementation of the villagesync.v1.ConflictService service.
 type ConflictServiceHandler interface {
 	ListConflicts(context.Context, *v1.ListConflictsRequest) (*v1.ListConflictsResponse, error)
+	// ResolveConflict closes an entry. A resolution that changes data (take
+	// the losing value, merge a duplicate) is a server write that syncs to
+	// every device like any other edit.
+	ResolveConflict(context.Context, *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error)
 }
 
 // NewConflictServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -215,10 +242,18 @@ func NewConflictServiceHandler(svc ConflictServiceHandler, opts ...connect.Handl
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	conflictServiceResolveConflictHandler := connect.NewUnaryHandlerSimple(
+		ConflictServiceResolveConflictProcedure,
+		svc.ResolveConflict,
+		connect.WithSchema(conflictServiceMethods.ByName("ResolveConflict")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/villagesync.v1.ConflictService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ConflictServiceListConflictsProcedure:
 			conflictServiceListConflictsHandler.ServeHTTP(w, r)
+		case ConflictServiceResolveConflictProcedure:
+			conflictServiceResolveConflictHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -230,4 +265,8 @@ type UnimplementedConflictServiceHandler struct{}
 
 func (UnimplementedConflictServiceHandler) ListConflicts(context.Context, *v1.ListConflictsRequest) (*v1.ListConflictsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.ConflictService.ListConflicts is not implemented"))
+}
+
+func (UnimplementedConflictServiceHandler) ResolveConflict(context.Context, *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.ConflictService.ResolveConflict is not implemented"))
 }

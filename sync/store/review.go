@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+)
+
+// Domain flags, logged beside the conflicts for staff.
+const (
+	KindDoubleLoan       = "double_loan"
+	KindDuplicateSession = "duplicate_session"
+)
+
+// Resolutions staff may give, by kind of entry.
+var resolutions = map[string][]string{
+	record.KindField:        {"keep", "take_loser", "noted"},
+	record.KindDeleteVsEdit: {"keep", "take_loser", "noted"},
+	KindDoubleLoan:          {"noted"},
+	KindDuplicateSession:    {"distinct", "merge"},
+}
+
+// ErrNoSuchConflict is returned for a conflict id the log does not have.
+var ErrNoSuchConflict = errors.New("no such conflict")
+
+// ErrAlreadyResolved is returned when an entry was resolved differently.
+var ErrAlreadyResolved = errors.New("already resolved")
+
+// flag looks, after a write, for domain problems that two devices could
+// not see from each other: the same copy out on two open loans, and the
+// same evening class logged twice. Each pair is logged once.
+func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time.Time) error {
+	if r.Deleted() {
+		return nil
+	}
+	text := func(name string) string { return r.Fields[name].Value.Text }
+	var kind, field, q string
+	var args []any
+	switch r.Table {
+	case "loans":
+		if !r.Fields["returned_on"].Value.IsNull() {
+			return nil
+		}
+		kind, field = KindDoubleLoan, "book_id"
+		q = `SELECT id, borrower_card FROM loans WHERE book_id = ? AND returned_on IS NULL AND _deleted = 0 AND id != ? ORDER BY id`
+		args = []any{text("book_id"), r.ID}
+	case "tutoring_sessions":
+		kind, field = KindDuplicateSession, "session"
+		q = `SELECT id, COALESCE(class_group, '') FROM tutoring_sessions WHERE village = ? AND session_date = ? AND COALESCE(class_group, '') = ? AND _deleted = 0 AND id != ? ORDER BY id`
+		args = []any{text("village"), text("session_date"), text("class_group"), r.ID}
+	default:
+		return nil
+	}
+	rs, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("look for %s: %w", kind, err)
+	}
+	type other struct{ id, label string }
+	var others []other
+	for rs.Next() {
+		var o other
+		if err := rs.Scan(&o.id, &o.label); err != nil {
+			rs.Close()
+			return fmt.Errorf("look for %s: %w", kind, err)
+		}
+		others = append(others, o)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	for _, o := range others {
+		// UUIDv7 ids sort by creation: the later record is the one a
+		// report leaves out while a duplicate is open.
+		first, later := o.id, r.ID
+		if later < first {
+			first, later = later, first
+		}
+		var exists int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE kind = ? AND ((record_id = ? AND other_id = ?) OR (record_id = ? AND other_id = ?))`,
+			kind, later, first, first, later).Scan(&exists)
+		if err != nil {
+			return fmt.Errorf("look for %s: %w", kind, err)
+		}
+		if exists > 0 {
+			continue
+		}
+		mine := r.Fields["borrower_card"].Value.Text
+		if kind == KindDuplicateSession {
+			mine = text("class_group")
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, other_id, field, kind,
+			winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
+			loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
+			server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 0, 0, x'', x'', ?)`,
+			r.Table, later, first, field, kind, int(schema.Text), o.label, int(schema.Text), mine, now.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("log %s: %w", kind, err)
+		}
+		s.log.Info("flagged for staff", "kind", kind, "record", later, "other", first)
+	}
+	return nil
+}
+
+// ResolveConflict closes entry id with resolution, by a staff member.
+// Resolving again the same way is a no-op (retries are safe); resolving
+// differently is refused.
+func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by string) (LoggedConflict, error) {
+	by = strings.TrimSpace(by)
+	if by == "" || utf8.RuneCountInString(by) > 64 {
+		return LoggedConflict{}, &record.Problem{Code: record.CodeInvalidArgument, Field: "by", Msg: "name who resolves it, 1 to 64 characters"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return LoggedConflict{}, fmt.Errorf("resolve: %w", err)
+	}
+	defer tx.Rollback()
+	found, err := s.listConflicts(ctx, tx, ConflictFilter{ID: id, Limit: 1})
+	if err != nil {
+		return LoggedConflict{}, err
+	}
+	if len(found) == 0 {
+		return LoggedConflict{}, fmt.Errorf("%w: %d", ErrNoSuchConflict, id)
+	}
+	c := found[0]
+	if allowed := resolutions[c.Kind]; !slices.Contains(allowed, resolution) {
+		return LoggedConflict{}, &record.Problem{Code: record.CodeInvalidArgument, Field: "resolution",
+			Msg: fmt.Sprintf("%q does not resolve a %s entry (use one of: %s)", resolution, c.Kind, strings.Join(allowed, ", "))}
+	}
+	if c.Resolution != "" {
+		if c.Resolution == resolution {
+			return c, nil
+		}
+		return LoggedConflict{}, fmt.Errorf("%w: entry %d was resolved as %s by %s", ErrAlreadyResolved, id, c.Resolution, c.ResolvedBy)
+	}
+	seq := s.seq
+	switch {
+	case resolution == "take_loser" && c.Kind == record.KindField:
+		err = s.serverWrite(ctx, tx, &seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
+			r.Fields[c.Field] = record.Field{Value: c.Loser.Value, Dot: d}
+		})
+	case resolution == "take_loser" && c.Kind == record.KindDeleteVsEdit:
+		err = s.serverWrite(ctx, tx, &seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
+			r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
+		})
+	case resolution == "merge":
+		err = s.serverWrite(ctx, tx, &seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
+			r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
+		})
+	}
+	if err != nil {
+		return LoggedConflict{}, err
+	}
+	now := time.Now()
+	if _, err := tx.ExecContext(ctx, `UPDATE conflicts SET resolution = ?, resolved_ms = ?, resolved_by = ? WHERE id = ?`, resolution, now.UnixMilli(), by, int64(id)); err != nil {
+		return LoggedConflict{}, fmt.Errorf("resolve: %w", err)
+	}
+	if err := s.saveSeq(ctx, tx, seq); err != nil {
+		return LoggedConflict{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return LoggedConflict{}, fmt.Errorf("resolve: commit: %w", err)
+	}
+	s.seq = seq
+	s.log.Info("resolved", "id", id, "kind", c.Kind, "resolution", resolution, "by", by)
+	c.Resolution, c.ResolvedAt, c.ResolvedBy = resolution, now.UTC(), by
+	return c, nil
+}
+
+// serverWrite is an edit made on the server (replica 1) inside tx: it
+// bumps the server's entry of the record's version, so the result
+// dominates what every device has and syncs to all of them.
+func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string, edit func(*record.Record, vv.Dot)) error {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return err
+	}
+	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, id))
+	if err != nil {
+		return fmt.Errorf("server write %s %s: %w", table, id, err)
+	}
+	r := cur.Clone()
+	k := r.Version.Bump(ServerReplica)
+	edit(r, vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()})
+	*seq++
+	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, rows.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+		return fmt.Errorf("server write %s %s: %w", table, id, err)
+	}
+	return nil
+}
+
+func (s *Store) saveSeq(ctx context.Context, tx *sql.Tx, seq uint64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, int64(seq)); err != nil {
+		return fmt.Errorf("save sequence: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(s.clock.Last())); err != nil {
+		return fmt.Errorf("save clock: %w", err)
+	}
+	return nil
+}
