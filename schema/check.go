@@ -106,7 +106,7 @@ func (c *Column) checkText(s string, env Env) error {
 		}
 	case ISBN:
 		if !ValidISBN(s) {
-			return c.fail(fmt.Sprintf("%q is not a valid ISBN-10 or ISBN-13 (check digit)", s), "ISBN无效")
+			return c.fail(fmt.Sprintf("%q is not a valid ISBN-10 or ISBN-13 (check digit)", s), "无效（校验位不符）")
 		}
 	case Village:
 		if env.Villages != nil {

@@ -35,6 +35,10 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE list TABLE
   villagesync device --db FILE delete TABLE ID
   villagesync device --db FILE sync
+  villagesync device --db FILE log-session --village 南香村 --date 2024-06-03 --children 30 --subject 数学 [--class ..]
+  villagesync device --db FILE report-cleanup --village Dongwang --kind street_sweeping --place 村口 [--status ..]
+  villagesync device --db FILE lend --book BOOK_ID --card CARD [--on DATE] [--due DATE]
+  villagesync device --db FILE return LOAN_ID [--on DATE]
   villagesync device --db FILE status                what is pending, refused, last synced
   villagesync device --db FILE rejected              changes the server refused, with the reason
   villagesync conflicts --server URL [--table TABLE] [--open]
@@ -42,7 +46,7 @@ const usage = `villagesync: offline-first sync for the village programs
 
 Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
 VILLAGESYNC_DEVICE_DB, VILLAGESYNC_SERVER, VILLAGESYNC_LOG_LEVEL.
-Tables: ` + "tutoring_sessions, cleanup_tasks, books, loans" + `
+Tables: ` + "tutoring_sessions, cleanup_tasks, books, loans, villages" + `
 `
 
 func main() {
@@ -128,7 +132,7 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return errors.New("device: give a command: init, put, get, list, delete, sync, status, rejected")
+		return errors.New("device: give a command: init, put, get, list, delete, sync, status, rejected, log-session, report-cleanup, lend, return")
 	}
 	cmd, rest := rest[0], rest[1:]
 	if cmd == "init" {
@@ -212,6 +216,8 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 		st, err := r.Sync(ctx)
 		fmt.Fprintln(out, st)
 		return err
+	case "log-session", "report-cleanup", "lend", "return":
+		return friendly(ctx, r, cmd, rest, out)
 	case "status":
 		s, err := r.Status(ctx)
 		if err != nil {

@@ -106,3 +106,55 @@ func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 		t.Errorf("after a failed sync: %s", s)
 	}
 }
+
+func TestFriendlyCommands(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	a := filepath.Join(dir, "a.db")
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"device", "--db", a}, args...), &out)
+		return strings.TrimSpace(out.String()), err
+	}
+	if _, err := cli("init", "--server", srv.URL, "--name", "a"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := cli("log-session", "--village", "Nanxiang", "--date", "2024-06-03", "--children", "30", "--subject", "数学")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := cli("get", "tutoring_sessions", id)
+	for _, want := range []string{`"village":"南香村"`, `"start_time":"19:00"`, `"children_present":30`, `"subjects":"数学"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("session %s lacks %s", got, want)
+		}
+	}
+	if _, err := cli("log-session", "--village", "旺鱼村", "--date", "2024-06-03", "--children", "250"); err == nil || !strings.Contains(err.Error(), "children_present: 250 is outside 0–200") {
+		t.Errorf("children 250: %v", err)
+	}
+	if _, err := cli("log-session", "--village", "北村", "--children", "3"); err == nil || !strings.Contains(err.Error(), "not a known village") {
+		t.Errorf("unknown village: %v", err)
+	}
+	task, err := cli("report-cleanup", "--village", "dongwang", "--kind", "street_sweeping", "--place", "村口")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cli("get", "cleanup_tasks", task); !strings.Contains(got, `"status":"reported"`) || !strings.Contains(got, `"village":"东旺村"`) {
+		t.Errorf("cleanup task %s", got)
+	}
+	book, err := cli("put", "books", "village=旺渔村", "library=children", "title=小王子")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loan, err := cli("lend", "--book", book, "--card", "WY-3", "--on", "2024-06-03", "--due", "2024-06-17")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("return", loan, "--on", "2024-06-10"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cli("get", "loans", loan); !strings.Contains(got, `"returned_on":"2024-06-10"`) || !strings.Contains(got, `"village":"旺渔村"`) {
+		t.Errorf("loan %s", got)
+	}
+}

@@ -1,9 +1,10 @@
 // Package demo runs villagesync end to end in one process: a server on
-// embedded SQLite in a temporary directory and three device replicas that
-// edit offline, then sync. It is the README's first command, so it tells
-// the story a newcomer needs: offline edits, a concurrent edit of one
-// field, concurrent edits of different fields, a delete racing an edit,
-// convergence, and the conflict log.
+// embedded SQLite in a temporary directory, a volunteer phone in each of
+// the three villages and a town staff phone, all offline most of the
+// time. It replays a season of the 7pm classroom, the cleanup and the
+// libraries, with the field's usual accidents, and ends with what staff
+// and coordinators see: converged replicas, the conflict log, the totals.
+// It is the README's first command.
 package demo
 
 import (
@@ -28,7 +29,16 @@ import (
 type Result struct {
 	Converged bool
 	Conflicts []staff.Conflict
+	// ServerURL is valid only while Run runs (tests read it from Report).
+	ServerURL string
+	// Sessions and Attendances are the coordinator report's totals.
+	Sessions, Attendances int64
 }
+
+// Report, when set, prints the coordinator report for the demo's server
+// and returns its session and attendance totals. The report package sets
+// it (it sits above this one).
+var Report func(ctx context.Context, w io.Writer, serverURL string) (sessions, attendances int64, err error)
 
 // Run runs the demo in dir (a temporary directory when empty), printing
 // the story to w.
@@ -55,116 +65,77 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 		return res, err
 	}
 	defer srv.Stop()
+	res.ServerURL = srv.URL
 	say("server: %s (SQLite in %s)", srv.URL, dir)
 
-	names := []string{"nanxiang-volunteer", "dongwang-staff", "wangyu-volunteer"}
+	names := []string{"nanxiang-volunteer", "dongwang-volunteer", "wangyu-volunteer", "xiaomo-town-staff"}
 	devs := make([]*replica.Replica, len(names))
 	for i, n := range names {
 		if devs[i], err = replica.Init(ctx, filepath.Join(dir, n+".db"), srv.URL, n, replica.Options{}); err != nil {
 			return res, err
 		}
 		defer devs[i].Close()
-		say("device %-20s replica %d", n, devs[i].ID())
 	}
-	a, b, c := devs[0], devs[1], devs[2]
-	syncAll := func(label string, ds ...*replica.Replica) error {
-		for _, d := range ds {
-			stats, err := d.Sync(ctx)
-			if err != nil {
-				return fmt.Errorf("%s: %w", d.Name(), err)
-			}
-			say("  sync %-20s %s", d.Name(), stats)
-		}
-		return nil
-	}
-	put := func(d *replica.Replica, table, id string, kv ...any) (string, error) {
-		vals, err := schema.Fields(kv...)
-		if err != nil {
-			return "", err
-		}
-		return d.Put(ctx, table, id, vals)
-	}
+	say("devices: %d volunteer phones (one per village) and a town staff phone", len(devs)-1)
 
-	say("\n1. A volunteer in Nanxiang logs tonight's 7pm class and a library book, then syncs.")
-	session, err := put(a, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-06-03", "start_time", "19:00",
-		"class_group", "grade 3-4", "subjects", "数学", "children_present", 30, "notes", "分数练习")
-	if err != nil {
-		return res, err
-	}
-	book, err := put(a, "books", "", "village", "南香村", "library", "children", "copy_no", 1, "title", "小王子", "notes", "donated")
-	if err != nil {
-		return res, err
-	}
-	if err := syncAll("", a, b, c); err != nil {
+	say("\n1. A season of the programs, March to July 2024, recorded offline:")
+	if err := season(ctx, say, devs[:3], devs[3]); err != nil {
 		return res, err
 	}
 
-	say("\n2. Everyone goes offline and edits:")
-	say("   - nanxiang-volunteer corrects the head count to 32           (field children_present)")
-	say("   - dongwang-staff and wangyu-volunteer both rewrite the notes (same field: a conflict)")
-	say("   - nanxiang-volunteer deletes the book; wangyu-volunteer edits its notes at the same time")
-	if _, err := put(a, "tutoring_sessions", session, "children_present", 32); err != nil {
-		return res, err
-	}
-	if _, err := put(b, "tutoring_sessions", session, "notes", "分数练习；两名新同学"); err != nil {
-		return res, err
-	}
-	if _, err := put(c, "tutoring_sessions", session, "notes", "分数练习，下次复习小数"); err != nil {
-		return res, err
-	}
-	if err := a.Delete(ctx, "books", book); err != nil {
-		return res, err
-	}
-	if _, err := put(c, "books", book, "notes", "cover torn, needs repair"); err != nil {
-		return res, err
-	}
-
-	say("\n3. Back in range, each device syncs (one request each), then once more to settle:")
-	if err := syncAll("", a, b, c, a, b); err != nil {
-		return res, err
-	}
-
-	say("\n4. Every replica now holds the same state:")
+	say("\n2. Every replica holds the same records (checked byte by byte):")
 	res.Converged = true
-	var first map[string]string
+	var first string
 	for _, d := range devs {
-		got := map[string]string{}
-		for _, table := range []string{"tutoring_sessions", "books"} {
+		var all string
+		for _, table := range schema.TableNames() {
 			recs, err := d.List(ctx, table)
 			if err != nil {
 				return res, err
 			}
 			for _, r := range recs {
 				line, _ := json.Marshal(replica.JSON(r))
-				got[table+"/"+r.ID] = string(line)
+				all += string(line) + "\n"
 			}
 		}
-		if first == nil {
-			first = got
-			for _, line := range got {
-				say("   %s", line)
-			}
-		} else if fmt.Sprint(got) != fmt.Sprint(first) {
+		if first == "" {
+			first = all
+		} else if all != first {
 			res.Converged = false
 		}
 	}
 	if res.Converged {
-		say("   converged: all %d devices hold byte-identical records", len(devs))
+		say("   converged: all %d devices hold identical records", len(devs))
 	} else {
 		say("   NOT converged")
 	}
 
-	say("\n5. Nothing was dropped: the conflict log (villagesync conflicts --server URL) holds every losing value:")
+	say("\n3. For staff: nothing was dropped; every losing value and every flag is kept for review")
+	say("   (villagesync conflicts --server URL; resolve with villagesync conflicts resolve):")
 	err = staff.Conflicts(ctx, nil, srv.URL, staff.Filter{}, func(c staff.Conflict) error {
 		res.Conflicts = append(res.Conflicts, c)
-		if c.Kind == record.KindDeleteVsEdit {
-			say("   #%d %s %s: %s deleted it while %s edited it; the record is kept (edit %q) for staff to decide",
-				c.ID, c.Table, c.RecordID, c.Loser.Device, c.Winner.Device, fmt.Sprint(c.Winner.Value))
-			return nil
+		switch c.Kind {
+		case record.KindDeleteVsEdit:
+			say("   #%d %s: %s deleted a record while %s edited it; the record is kept", c.ID, c.Kind, c.Loser.Device, c.Winner.Device)
+		case store.KindDoubleLoan:
+			say("   #%d %s: one copy is out on cards %v and %v; both loans are kept", c.ID, c.Kind, c.Winner.Value, c.Loser.Value)
+		case store.KindDuplicateSession:
+			say("   #%d %s: the same class was logged twice; reports count it once until staff decide", c.ID, c.Kind)
+		default:
+			say("   #%d %s.%s: %q (%s) kept; %q (%s) kept for review", c.ID, c.Table, c.Field,
+				fmt.Sprint(c.Winner.Value), c.Winner.Device, fmt.Sprint(c.Loser.Value), c.Loser.Device)
 		}
-		say("   #%d %s.%s: %q from %s won (later clock); the losing %q from %s is kept here for review",
-			c.ID, c.Table, c.Field, fmt.Sprint(c.Winner.Value), c.Winner.Device, fmt.Sprint(c.Loser.Value), c.Loser.Device)
 		return nil
 	})
-	return res, err
+	if err != nil {
+		return res, err
+	}
+
+	if Report != nil {
+		say("\n4. For coordinators: village totals (villagesync report --server URL):")
+		if res.Sessions, res.Attendances, err = Report(ctx, w, srv.URL); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
