@@ -57,6 +57,11 @@ func (t *Table) DDL(role Role) []string {
 	for _, ix := range roleIndexes[role] {
 		stmts = append(stmts, fmt.Sprintf(ix, t.Name))
 	}
+	if role == Server {
+		for _, cols := range t.Lookups {
+			stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s_by_%s ON %s(%s)", t.Name, strings.Join(cols, "_"), t.Name, strings.Join(cols, ", ")))
+		}
+	}
 	return stmts
 }
 
@@ -72,10 +77,11 @@ type Execer interface {
 // knows; removing a field is a deliberate migration of its own.
 func Migrate(ctx context.Context, db Execer, role Role) error {
 	for _, t := range tables {
-		for _, stmt := range t.DDL(role) {
-			if _, err := db.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("create table %s: %w", t.Name, err)
-			}
+		// The table first, then columns an older version lacked, then the
+		// indexes (which may be on those columns).
+		stmts := t.DDL(role)
+		if _, err := db.ExecContext(ctx, stmts[0]); err != nil {
+			return fmt.Errorf("create table %s: %w", t.Name, err)
 		}
 		have, err := existingColumns(ctx, db, t.Name)
 		if err != nil {
@@ -88,6 +94,11 @@ func Migrate(ctx context.Context, db Execer, role Role) error {
 			stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", t.Name, c.Name, sqlType(c.Type))
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+			}
+		}
+		for _, stmt := range stmts[1:] {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("index %s: %w", t.Name, err)
 			}
 		}
 	}

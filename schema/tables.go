@@ -57,6 +57,9 @@ type Table struct {
 	Columns []Column
 	// Program tables belong to a village; reference tables do not.
 	Program bool
+	// Lookups lists the column sets the server looks records up by (to
+	// flag duplicates and double loans), each indexed on the server.
+	Lookups [][]string
 
 	byName map[string]*Column
 }
@@ -153,6 +156,12 @@ var tables = []*Table{
 		col("due_on", Text, "应还日期", "YYYY-MM-DD", format(Date)),
 		col("returned_on", Text, "归还日期", "YYYY-MM-DD", format(Date), merge(SetWins)),
 	),
+}
+
+func init() {
+	byName["tutoring_sessions"].Lookups = [][]string{{"village", "session_date"}}
+	byName["loans"].Lookups = [][]string{{"book_id"}}
+	byName["books"].Lookups = [][]string{{"village"}}
 }
 
 var byName = func() map[string]*Table {

@@ -87,8 +87,8 @@ func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time
 			first, later = later, first
 		}
 		var exists int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE kind = ? AND ((record_id = ? AND other_id = ?) OR (record_id = ? AND other_id = ?))`,
-			kind, later, first, first, later).Scan(&exists)
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE tbl = ? AND kind = ? AND ((record_id = ? AND other_id = ?) OR (record_id = ? AND other_id = ?))`,
+			r.Table, kind, later, first, first, later).Scan(&exists)
 		if err != nil {
 			return fmt.Errorf("look for %s: %w", kind, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/sync/server"
@@ -68,7 +69,10 @@ func wireEnv(tb testing.TB) (url string, cnt *tcpCounter, dir string) {
 }
 
 func session(i int) []any {
-	return []any{"village", "南香村", "session_date", fmt.Sprintf("2024-%02d-%02d", 3+i%9, 1+i%28), "start_time", "19:00",
+	// One class a day: distinct village, date and class, so none is a
+	// probable duplicate.
+	date := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly)
+	return []any{"village", "南香村", "session_date", date, "start_time", "19:00",
 		"class_group", fmt.Sprintf("grade %d", 1+i%6), "volunteers", "李老师,王同学", "subjects", "数学,语文",
 		"children_present", 20 + i%15, "notes", fmt.Sprintf("第%d次课，复习分数和小数", i)}
 }
