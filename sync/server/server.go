@@ -34,7 +34,8 @@ func Handler(st *store.Store, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(villagesyncv1connect.NewSyncServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewConflictServiceHandler(svc, opts...))
-	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName}
+	mux.Handle(villagesyncv1connect.NewReportServiceHandler(&rpc.ReportService{Store: st, Log: log}, opts...))
+	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName, villagesyncv1connect.ReportServiceName}
 	mux.Handle(grpchealth.NewHandler(&checker{st: st, services: services}))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

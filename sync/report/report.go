@@ -1,0 +1,521 @@
+package report
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// Zone is where months and "today" are counted: China Standard Time, which
+// has no daylight saving. A server running in UTC still turns the month at
+// the villages' midnight.
+var Zone = time.FixedZone("CST", 8*60*60)
+
+// UnknownLibrary is the library of loans whose book the server does not
+// have (not synced yet, or a mistyped id).
+const UnknownLibrary = "unknown"
+
+// Source is the server store as a report needs it: a read pool, and the
+// one write a report makes (remembering the past months it reported).
+// *store.Store is one.
+type Source interface {
+	Reader() *sql.DB
+	NoteReportedMonths(ctx context.Context, seq uint64, digests map[store.MonthKey]string, now time.Time) (map[store.MonthKey]store.ReportedMonth, error)
+}
+
+// Request selects what to report.
+type Request struct {
+	// FromMonth and ToMonth bound the period, "YYYY-MM", inclusive. Empty
+	// FromMonth starts at the first month with data; empty ToMonth ends at
+	// the current month (or the last month with data, if later).
+	FromMonth, ToMonth string
+	// Villages, in any spelling the villages table knows (name, pinyin,
+	// alias); empty means every village.
+	Villages []string
+	// Now is the report's time; zero means time.Now().
+	Now time.Time
+}
+
+// Report is the figures of every (village, month) with activity in the
+// period, each village's totals, the grand total and the data's freshness.
+type Report struct {
+	FromMonth, ToMonth string
+	// Rows are ordered by village, then month.
+	Rows []Row
+	// VillageTotals has one row per village in scope (Month empty).
+	VillageTotals []Row
+	// Total is every village in scope (Village and Month empty).
+	Total     Row
+	Freshness Freshness
+}
+
+// Row is the figures of one village in one month, of one village over the
+// period (Month empty) or of all villages (Village and Month empty).
+type Row struct {
+	Village, Pinyin, Month string
+	Figures
+	// FirstReported is when the server first reported this past month;
+	// Revised, when its figures were last seen to differ from an earlier
+	// report (zero if never). Both are zero for the current month and for
+	// totals.
+	FirstReported, Revised time.Time
+}
+
+// Figures are one row's numbers.
+type Figures struct {
+	Tutoring Tutoring `json:"tutoring"`
+	// One per schema.CleanupKinds, in order.
+	Cleanup []Cleanup `json:"cleanup"`
+	// One per schema.Libraries, in order, then UnknownLibrary when the
+	// report has any such loan.
+	Loans []Loans `json:"loans"`
+}
+
+// Tutoring is the 7pm classroom's figures.
+type Tutoring struct {
+	Sessions           int64 `json:"sessions"`
+	StudentAttendances int64 `json:"student_attendances"`
+	Volunteers         int64 `json:"volunteers"` // distinct names
+}
+
+// Cleanup is one kind of cleanup task's figures.
+type Cleanup struct {
+	Kind       string     `json:"kind"`
+	Reported   int64      `json:"reported"`
+	Done       int64      `json:"done"`    // done or checked, finished in the month
+	Checked    int64      `json:"checked"` // checked, finished in the month
+	Quantities []Quantity `json:"quantities"`
+}
+
+// Quantity is the work of done tasks in one unit.
+type Quantity struct {
+	Unit   string  `json:"unit"`
+	Amount float64 `json:"amount"`
+}
+
+// Loans is one library's figures.
+type Loans struct {
+	Library   string `json:"library"`
+	Made      int64  `json:"made"`
+	Returned  int64  `json:"returned"`
+	Open      int64  `json:"open"`
+	Overdue   int64  `json:"overdue"`
+	Borrowers int64  `json:"borrowers"` // distinct cards lent to
+}
+
+// Freshness says how up to date the server's data is.
+type Freshness struct {
+	GeneratedAt   time.Time
+	FeedSeq       uint64
+	Devices       []Device
+	OpenConflicts []OpenConflicts // by kind
+}
+
+// Device is a registered device and its last sync as written down.
+type Device struct {
+	Replica  uint32
+	Name     string
+	LastSeen time.Time // zero: never, or not written down yet
+}
+
+// OpenConflicts counts the unresolved conflict log entries of one kind.
+type OpenConflicts struct {
+	Kind  string
+	Count int64
+}
+
+var monthRE = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
+
+func invalid(field, format string, args ...any) error {
+	return &record.Problem{Code: record.CodeInvalidArgument, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Build reads the server's records and computes the report. Problems with
+// the request are *record.Problem errors naming the field.
+func Build(ctx context.Context, src Source, req Request) (*Report, error) {
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.In(Zone)
+	for _, f := range []struct{ name, value string }{{"from_month", req.FromMonth}, {"to_month", req.ToMonth}} {
+		if f.value != "" && !monthRE.MatchString(f.value) {
+			return nil, invalid(f.name, "%q is not a month like 2024-06", f.value)
+		}
+	}
+	if req.FromMonth != "" && req.ToMonth != "" && req.ToMonth < req.FromMonth {
+		return nil, invalid("to_month", "%s is before from_month %s", req.ToMonth, req.FromMonth)
+	}
+	snap, err := read(ctx, src.Reader())
+	if err != nil {
+		return nil, err
+	}
+	var only map[string]bool
+	if len(req.Villages) > 0 {
+		only = map[string]bool{}
+		for _, v := range req.Villages {
+			c, ok := snap.villages.Canonical(v)
+			if !ok {
+				var known []string
+				for _, n := range snap.villages.Names() {
+					known = append(known, n+" "+snap.villages.Pinyin(n))
+				}
+				return nil, invalid("villages", "%q is not a known village (known: %s)", v, strings.Join(known, ", "))
+			}
+			only[c] = true
+		}
+	}
+	b := &builder{
+		current: now.Format("2006-01"),
+		today:   now.Format(time.DateOnly),
+		from:    req.FromMonth,
+		to:      req.ToMonth,
+		accs:    map[store.MonthKey]*acc{},
+	}
+	b.period(snap, only)
+	b.add(snap, only)
+
+	rep := &Report{
+		FromMonth: b.from,
+		ToMonth:   b.to,
+		Freshness: Freshness{GeneratedAt: now, FeedSeq: snap.seq, Devices: snap.devices, OpenConflicts: snap.open},
+	}
+	libs := slices.Clone(schema.Libraries)
+	for _, a := range b.accs {
+		if _, ok := a.loans[UnknownLibrary]; ok {
+			libs = append(libs, UnknownLibrary)
+			break
+		}
+	}
+	row := func(k store.MonthKey) Row {
+		return Row{Village: k.Village, Pinyin: snap.villages.Pinyin(k.Village), Month: k.Month, Figures: b.accs[k].figures(libs)}
+	}
+
+	// Months before the current one are remembered by digest, to flag
+	// later changes.
+	var keys []store.MonthKey
+	digests := map[store.MonthKey]string{}
+	for k, a := range b.accs {
+		if k.Village == "" || k.Month == "" {
+			continue
+		}
+		keys = append(keys, k)
+		if k.Month < b.current {
+			digests[k] = a.digest()
+		}
+	}
+	slices.SortFunc(keys, func(x, y store.MonthKey) int {
+		return cmp.Or(cmp.Compare(x.Village, y.Village), cmp.Compare(x.Month, y.Month))
+	})
+	noted, err := src.NoteReportedMonths(ctx, snap.seq, digests, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		r := row(k)
+		r.FirstReported, r.Revised = noted[k].FirstReported, noted[k].Revised
+		rep.Rows = append(rep.Rows, r)
+	}
+
+	// A total for every village in scope, active or not.
+	villages := map[string]bool{}
+	if only != nil {
+		villages = only
+	} else {
+		for _, n := range snap.villages.Names() {
+			villages[n] = true
+		}
+		for k := range b.accs {
+			if k.Village != "" {
+				villages[k.Village] = true
+			}
+		}
+	}
+	for _, v := range slices.Sorted(mapKeys(villages)) {
+		rep.VillageTotals = append(rep.VillageTotals, row(b.acc(v, "")))
+	}
+	rep.Total = row(b.acc("", ""))
+	return rep, nil
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// builder accumulates figures per (village, month); Month "" is a
+// village's total, Village "" the grand total.
+type builder struct {
+	current, today string
+	from, to       string
+	accs           map[store.MonthKey]*acc
+}
+
+func (b *builder) acc(village, month string) store.MonthKey {
+	k := store.MonthKey{Village: village, Month: month}
+	if b.accs[k] == nil {
+		b.accs[k] = newAcc()
+	}
+	return k
+}
+
+func (b *builder) in(month string) bool { return month != "" && b.from <= month && month <= b.to }
+
+// each calls f with the accumulators a record of village in month counts
+// in: its row, its village's total and the grand total.
+func (b *builder) each(village, month string, f func(*acc)) {
+	if !b.in(month) {
+		return
+	}
+	for _, k := range []store.MonthKey{b.acc(village, month), b.acc(village, ""), b.acc("", "")} {
+		f(b.accs[k])
+	}
+}
+
+// period fills in an open-ended from or to: the first month with data (or
+// a month reported before), and the current month or the last with data.
+func (b *builder) period(snap *snapshot, only map[string]bool) {
+	var months []string
+	note := func(village string, ms ...string) {
+		if only != nil && !only[village] {
+			return
+		}
+		for _, m := range ms {
+			if m != "" {
+				months = append(months, m)
+			}
+		}
+	}
+	for _, s := range snap.sessions {
+		note(s.village, monthOfDate(s.date))
+	}
+	for _, t := range snap.tasks {
+		note(t.village, t.reportedMonth(), t.doneMonth())
+	}
+	for _, l := range snap.loans {
+		note(l.village, monthOfDate(l.lent), monthOfDate(l.returned.String))
+	}
+	for _, k := range snap.stored {
+		note(k.Village, k.Month)
+	}
+	if b.to == "" {
+		b.to = max(b.current, b.from)
+		for _, m := range months {
+			b.to = max(b.to, m)
+		}
+	}
+	if b.from == "" {
+		b.from = b.to
+		for _, m := range months {
+			b.from = min(b.from, m)
+		}
+	}
+}
+
+func (b *builder) add(snap *snapshot, only map[string]bool) {
+	skip := func(village string) bool { return only != nil && !only[village] }
+	for _, s := range snap.sessions {
+		if skip(s.village) {
+			continue
+		}
+		names := volunteers(s.volunteers)
+		b.each(s.village, monthOfDate(s.date), func(a *acc) {
+			a.sessions++
+			a.attendances += s.children
+			for _, n := range names {
+				a.volunteers[n] = struct{}{}
+			}
+		})
+	}
+	for _, t := range snap.tasks {
+		if skip(t.village) {
+			continue
+		}
+		kind := t.kind
+		if !slices.Contains(schema.CleanupKinds, kind) {
+			kind = "other"
+		}
+		b.each(t.village, t.reportedMonth(), func(a *acc) { a.cleanup(kind).reported++ })
+		b.each(t.village, t.doneMonth(), func(a *acc) {
+			c := a.cleanup(kind)
+			c.done++
+			if t.status == "checked" {
+				c.checked++
+			}
+			if t.quantity.Valid {
+				c.quantity[t.unit] += t.quantity.Float64
+			}
+		})
+	}
+	// Open and overdue are states at the end of a month, counted for
+	// every month of the period up to the current one; a total counts them
+	// at the end of the period.
+	last := min(b.to, b.current)
+	for _, l := range snap.loans {
+		if skip(l.village) {
+			continue
+		}
+		lent, returned := monthOfDate(l.lent), monthOfDate(l.returned.String)
+		if lent == "" {
+			continue
+		}
+		b.each(l.village, lent, func(a *acc) {
+			o := a.loan(l.library)
+			o.made++
+			o.borrowers[l.card] = struct{}{}
+		})
+		b.each(l.village, returned, func(a *acc) { a.loan(l.library).returned++ })
+		for m := max(lent, b.from); m <= last && (returned == "" || m < returned); m = nextMonth(m) {
+			overdue := l.due.Valid && l.due.String < b.ref(m)
+			mark := func(k store.MonthKey) {
+				o := b.accs[k].loan(l.library)
+				o.open++
+				if overdue {
+					o.overdue++
+				}
+			}
+			mark(b.acc(l.village, m))
+			if m == last {
+				mark(b.acc(l.village, ""))
+				mark(b.acc("", ""))
+			}
+		}
+	}
+	// A past month reported before that now has nothing keeps its (empty)
+	// row, so the change shows as a revision rather than a silent gap.
+	for _, k := range snap.stored {
+		if !skip(k.Village) && b.in(k.Month) && k.Month < b.current {
+			b.acc(k.Village, k.Month)
+		}
+	}
+}
+
+// ref is the date a loan open at the end of month is overdue against: the
+// month's last day, or today for the current month.
+func (b *builder) ref(month string) string {
+	if month == b.current {
+		return b.today
+	}
+	t, _ := time.Parse("2006-01", month)
+	return t.AddDate(0, 1, -1).Format(time.DateOnly)
+}
+
+func nextMonth(m string) string {
+	t, _ := time.Parse("2006-01", m)
+	return t.AddDate(0, 1, 0).Format("2006-01")
+}
+
+// monthOfDate is the month of a YYYY-MM-DD date, or "" if s is not one.
+func monthOfDate(s string) string {
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		return ""
+	}
+	return s[:7]
+}
+
+// monthOfTime is the month of an RFC 3339 time in its own offset (the
+// local time where it was written down), or "" if s is not one.
+func monthOfTime(s string) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return ""
+	}
+	return t.Format("2006-01")
+}
+
+// volunteers splits a volunteers field into trimmed, non-empty names.
+func volunteers(s string) []string {
+	var out []string
+	for _, n := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' || r == '、' }) {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type acc struct {
+	sessions, attendances int64
+	volunteers            map[string]struct{}
+	cleanups              map[string]*cleanupAcc
+	loans                 map[string]*loanAcc
+}
+
+type cleanupAcc struct {
+	reported, done, checked int64
+	quantity                map[string]float64 // unit -> amount
+}
+
+type loanAcc struct {
+	made, returned, open, overdue int64
+	borrowers                     map[string]struct{}
+}
+
+func newAcc() *acc {
+	return &acc{volunteers: map[string]struct{}{}, cleanups: map[string]*cleanupAcc{}, loans: map[string]*loanAcc{}}
+}
+
+func (a *acc) cleanup(kind string) *cleanupAcc {
+	if a.cleanups[kind] == nil {
+		a.cleanups[kind] = &cleanupAcc{quantity: map[string]float64{}}
+	}
+	return a.cleanups[kind]
+}
+
+func (a *acc) loan(library string) *loanAcc {
+	if a.loans[library] == nil {
+		a.loans[library] = &loanAcc{borrowers: map[string]struct{}{}}
+	}
+	return a.loans[library]
+}
+
+func (a *acc) figures(libs []string) Figures {
+	f := Figures{Tutoring: Tutoring{Sessions: a.sessions, StudentAttendances: a.attendances, Volunteers: int64(len(a.volunteers))}}
+	for _, kind := range schema.CleanupKinds {
+		c := Cleanup{Kind: kind, Quantities: []Quantity{}}
+		if ca := a.cleanups[kind]; ca != nil {
+			c.Reported, c.Done, c.Checked = ca.reported, ca.done, ca.checked
+			for _, u := range slices.Sorted(mapKeys(ca.quantity)) {
+				c.Quantities = append(c.Quantities, Quantity{Unit: u, Amount: ca.quantity[u]})
+			}
+		}
+		f.Cleanup = append(f.Cleanup, c)
+	}
+	for _, lib := range libs {
+		l := Loans{Library: lib}
+		if la := a.loans[lib]; la != nil {
+			l.Made, l.Returned, l.Open, l.Overdue, l.Borrowers = la.made, la.returned, la.open, la.overdue, int64(len(la.borrowers))
+		}
+		f.Loans = append(f.Loans, l)
+	}
+	return f
+}
+
+// digest is a hash of a row's own figures (the unknown library only when
+// the row has such loans), so it does not depend on the other rows.
+func (a *acc) digest() string {
+	libs := slices.Clone(schema.Libraries)
+	if a.loans[UnknownLibrary] != nil {
+		libs = append(libs, UnknownLibrary)
+	}
+	body, _ := json.Marshal(a.figures(libs))
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:16])
+}
