@@ -43,6 +43,7 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE rejected              changes the server refused, with the reason
   villagesync conflicts --server URL [--table TABLE] [--open]
   villagesync conflicts resolve --server URL --by NAME ID keep|take_loser|distinct|merge|noted
+  villagesync report --server URL [--from YYYY-MM] [--to YYYY-MM] [--village V]... [--format table|csv|xlsx|json] [--lang zh|en] [--out FILE]
 
 Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
 VILLAGESYNC_DEVICE_DB, VILLAGESYNC_SERVER, VILLAGESYNC_LOG_LEVEL.
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return device(ctx, args[1:], out)
 	case "conflicts":
 		return conflicts(ctx, args[1:], out)
+	case "report":
+		return report(ctx, args[1:], out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

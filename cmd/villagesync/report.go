@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/futian-xiaomo/villagesync/clients/go/reports"
+)
+
+// villageList collects --village, repeated or as a comma list.
+type villageList []string
+
+func (v *villageList) String() string { return strings.Join(*v, ",") }
+
+func (v *villageList) Set(s string) error {
+	for _, name := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '，' }) {
+		if name = strings.TrimSpace(name); name != "" {
+			*v = append(*v, name)
+		}
+	}
+	return nil
+}
+
+func report(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	url := fs.String("server", env("VILLAGESYNC_SERVER", "http://127.0.0.1:8080"), "server URL")
+	from := fs.String("from", "", "first month, YYYY-MM (default: the first with data)")
+	to := fs.String("to", "", "last month, YYYY-MM (default: the current month)")
+	var villages villageList
+	fs.Var(&villages, "village", "village: name, pinyin or alias; repeat it or give a comma list (default: all)")
+	formatName := fs.String("format", "table", "table, csv, xlsx or json")
+	langName := fs.String("lang", "zh", "headers in zh or en")
+	outFile := fs.String("out", "", "write to FILE instead of standard output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New("report: unexpected arguments: " + strings.Join(fs.Args(), " "))
+	}
+	format, err := reports.ParseFormat(*formatName)
+	if err != nil {
+		return err
+	}
+	lang, err := reports.ParseLang(*langName)
+	if err != nil {
+		return err
+	}
+	if format == reports.FormatXLSX && *outFile == "" && isTerminal(out) {
+		return errors.New("report: xlsx is a binary file: give --out FILE or redirect the output")
+	}
+	rep, err := reports.Fetch(ctx, nil, *url, reports.Query{From: *from, To: *to, Villages: villages})
+	if err != nil {
+		return err
+	}
+	if *outFile == "" {
+		return reports.Render(out, rep, format, lang)
+	}
+	f, err := os.Create(*outFile)
+	if err != nil {
+		return err
+	}
+	if err := reports.Render(f, rep, format, lang); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// isTerminal reports whether w is a terminal, where binary output is
+// refused.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull) // a character device too, but no terminal
+	return err != nil || !os.SameFile(st, null)
+}
