@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/reports"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
@@ -29,16 +30,9 @@ import (
 type Result struct {
 	Converged bool
 	Conflicts []staff.Conflict
-	// ServerURL is valid only while Run runs (tests read it from Report).
-	ServerURL string
 	// Sessions and Attendances are the coordinator report's totals.
 	Sessions, Attendances int64
 }
-
-// Report, when set, prints the coordinator report for the demo's server
-// and returns its session and attendance totals. The report package sets
-// it (it sits above this one).
-var Report func(ctx context.Context, w io.Writer, serverURL string) (sessions, attendances int64, err error)
 
 // Run runs the demo in dir (a temporary directory when empty), printing
 // the story to w.
@@ -65,7 +59,6 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 		return res, err
 	}
 	defer srv.Stop()
-	res.ServerURL = srv.URL
 	say("server: %s (SQLite in %s)", srv.URL, dir)
 
 	names := []string{"nanxiang-volunteer", "dongwang-volunteer", "wangyu-volunteer", "xiaomo-town-staff"}
@@ -131,11 +124,20 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 		return res, err
 	}
 
-	if Report != nil {
-		say("\n4. For coordinators: village totals (villagesync report --server URL):")
-		if res.Sessions, res.Attendances, err = Report(ctx, w, srv.URL); err != nil {
-			return res, err
-		}
+	say("\n4. For coordinators: the 7pm classroom's totals since the start (villagesync report --server URL")
+	say("   gives every figure by village and month, as a table, CSV, XLSX or JSON, in Chinese or English):")
+	rep, err := reports.Fetch(ctx, nil, srv.URL, reports.Query{})
+	if err != nil {
+		return res, err
 	}
+	for _, row := range append(rep.VillageTotals, rep.Total) {
+		name := row.Village + " " + row.VillagePinyin
+		if row.Village == "" {
+			name = "合计 total"
+		}
+		say("   %-16s %3d sessions  %5d student-attendances (人次)  %2d volunteers", name,
+			row.Tutoring.Sessions, row.Tutoring.StudentAttendances, row.Tutoring.Volunteers)
+	}
+	res.Sessions, res.Attendances = rep.Total.Tutoring.Sessions, rep.Total.Tutoring.StudentAttendances
 	return res, nil
 }
