@@ -110,7 +110,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// The grace is over: cut the connections still busy. Their
+		// devices retry, and a retried sync never duplicates anything.
+		log.Warn("shutdown grace elapsed; closing busy connections", "err", err)
+		srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
