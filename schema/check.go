@@ -110,8 +110,12 @@ func (c *Column) checkText(s string, env Env) error {
 		}
 	case Village:
 		if env.Villages != nil {
-			if _, ok := env.Villages.Canonical(s); !ok || env.Villages.known[s] != s {
+			canon, ok := env.Villages.Canonical(s)
+			switch {
+			case !ok:
 				return c.fail(fmt.Sprintf("%q is not a known village (known: %s)", s, strings.Join(env.Villages.Names(), ", ")), "不是已登记的村")
+			case canon != s:
+				return c.fail(fmt.Sprintf("%q is another spelling of %s; records hold %s", s, canon, canon), "应写作"+canon)
 			}
 		}
 	}

@@ -158,3 +158,82 @@ func TestRegisterNeedsAName(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// Each program rule the server enforces: the change is rejected with
+// invalid_argument and a message naming the field in English and
+// Chinese; the valid change beside it is applied.
+func TestProgramRulesOnTheServer(t *testing.T) {
+	c, reg := start(t)
+	r := reg.Replica
+	hlcNow := hlc.FromTime(timeNow())
+	// rec builds a complete new record of table with one field overridden.
+	rec := func(table string, override string, v *v1.Value) *v1.Record {
+		base := map[string]map[string]*v1.Value{
+			"tutoring_sessions": {"village": text("南香村"), "session_date": text("2024-06-03"), "children_present": integer(30)},
+			"cleanup_tasks":     {"village": text("东旺村"), "kind": text("street_sweeping"), "status": text("reported")},
+			"books":             {"village": text("旺渔村"), "library": text("children"), "title": text("小王子")},
+			"loans":             {"village": text("旺渔村"), "book_id": text(uuid.NewString()), "borrower_card": text("C-1"), "lent_on": text("2024-06-03")},
+		}[table]
+		if v == nil {
+			delete(base, override)
+		} else {
+			base[override] = v
+		}
+		m := &v1.Record{Table: table, Id: uuid.Must(uuid.NewV7()).String(), Version: &v1.VersionVector{Replicas: []uint32{r}, Counters: []uint64{1}}}
+		for name, val := range base {
+			m.Fields = append(m.Fields, &v1.Field{Name: name, Value: val, Dot: &v1.Dot{Replica: r, Counter: 1, Hlc: hlcNow}})
+		}
+		return m
+	}
+	future := timeNow().AddDate(0, 0, 3).Format(time.DateOnly)
+	cases := []struct {
+		name, table, field string
+		v                  *v1.Value
+		en, zh             string
+	}{
+		{"children over 200", "tutoring_sessions", "children_present", integer(250), "250 is outside 0–200", "出席儿童数应在0到200之间"},
+		{"negative children", "tutoring_sessions", "children_present", integer(-1), "-1 is outside 0–200", "出席儿童数"},
+		{"date not a date", "tutoring_sessions", "session_date", text("3 June"), `"3 June" is not a date`, "日期格式"},
+		{"date in the future", "tutoring_sessions", "session_date", text(future), "more than a day in the future", "日期不能晚于明天"},
+		{"start time", "tutoring_sessions", "start_time", text("7pm"), `"7pm" is not a time`, "时间格式"},
+		{"unknown village", "tutoring_sessions", "village", text("北村"), `"北村" is not a known village`, "不是已登记的村"},
+		{"alias is not canonical", "books", "village", text("旺鱼村"), `"旺鱼村" is another spelling of 旺渔村`, "村应写作旺渔村"},
+		{"missing required", "tutoring_sessions", "session_date", nil, "is required", "日期不能为空"},
+		{"cleanup kind", "cleanup_tasks", "kind", text("painting"), `"painting" is not one of`, "类别取值无效"},
+		{"cleanup status", "cleanup_tasks", "status", text("finished"), `"finished" is not one of`, "状态取值无效"},
+		{"negative quantity", "cleanup_tasks", "quantity", &v1.Value{Kind: &v1.Value_Real{Real: -2}}, "is negative", "数量不能为负数"},
+		{"reported_at", "cleanup_tasks", "reported_at", text("yesterday"), "is not a time like", "报告时间"},
+		{"library", "books", "library", text("school"), `"school" is not one of`, "图书馆取值无效"},
+		{"isbn check digit", "books", "isbn", text("978-7-02-004237-4"), "is not a valid ISBN", "ISBN无效"},
+		{"title too long", "books", "title", text(strings.Repeat("书", 201)), "201 characters is longer than the limit of 200", "书名不能超过200个字"},
+		{"loan date", "loans", "lent_on", text("2024-02-30"), `"2024-02-30" is not a date`, "借出日期"},
+	}
+	req := &v1.SyncRequest{Replica: r, Changes: []*v1.Record{rec("books", "isbn", text("978-7-02-004237-1"))}}
+	for _, tc := range cases {
+		req.Changes = append(req.Changes, rec(tc.table, tc.field, tc.v))
+	}
+	resp, err := c.Sync(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Results[0]; got.Outcome != v1.Outcome_OUTCOME_APPLIED {
+		t.Errorf("valid book with a correct ISBN: %v %s", got.Outcome, got.Message)
+	}
+	for i, tc := range cases {
+		res := resp.Results[i+1]
+		path := tc.table + "." + tc.field
+		if res.Outcome != v1.Outcome_OUTCOME_REJECTED || res.Code != "invalid_argument" ||
+			!strings.HasPrefix(res.Message, path+": ") || !strings.Contains(res.Message, tc.en) || !strings.Contains(res.Message, tc.zh) {
+			t.Errorf("%s: %v %s %q; want rejected, invalid_argument, %q with %q and %q", tc.name, res.Outcome, res.Code, res.Message, path, tc.en, tc.zh)
+		}
+	}
+	// Nothing of the refused changes reached the feed.
+	reg2, _ := c.Register(context.Background(), &v1.RegisterRequest{Name: "u"})
+	pull, err := c.Sync(context.Background(), &v1.SyncRequest{Replica: reg2.Replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pull.Changes) != 1 {
+		t.Errorf("feed holds %d records, want only the valid book", len(pull.Changes))
+	}
+}
