@@ -25,6 +25,9 @@ func (s *ReportService) GetReport(ctx context.Context, req *v1.GetReportRequest)
 	if s.Now != nil {
 		q.Now = s.Now()
 	}
+	if err := s.Store.FlushSeen(ctx); err != nil {
+		return nil, (&Service{Store: s.Store, Log: s.Log}).toConnect(err)
+	}
 	rep, err := report.Build(ctx, s.Store, q)
 	if err != nil {
 		// The same mapping as the sync services: a *record.Problem names the

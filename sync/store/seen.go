@@ -38,3 +38,25 @@ func (s *Store) flushSeen(ctx context.Context, tx *sql.Tx) error {
 	}
 	return nil
 }
+
+// FlushSeen writes the noted sync times now, so a report can say when
+// each device last synced even if it has not pushed since.
+func (s *Store) FlushSeen(ctx context.Context) error {
+	s.seenMu.Lock()
+	empty := len(s.seen) == 0
+	s.seenMu.Unlock()
+	if empty {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("flush sync times: %w", err)
+	}
+	defer tx.Rollback()
+	if err := s.flushSeen(ctx, tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

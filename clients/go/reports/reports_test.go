@@ -799,3 +799,17 @@ func TestXLSXMatchesJSON(t *testing.T) {
 		t.Errorf("freshness sheet %q (%v)", fresh, err)
 	}
 }
+
+// A device that only pulls never writes a push transaction; the report
+// must still know when it last synced.
+func TestFreshnessKnowsPullOnlyDevices(t *testing.T) {
+	e := newEnv(t)
+	d := e.device("reader-phone")
+	if _, err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f := e.report(reports.Query{}).Freshness
+	if len(f.Devices) != 1 || f.Devices[0].LastSeen == nil {
+		t.Errorf("freshness devices %+v, want reader-phone with its last sync", f.Devices)
+	}
+}
