@@ -29,7 +29,10 @@ const usage = `villagesync: offline-first sync for the village programs
 
   villagesync demo                                   run the whole story in one process
   villagesync serve [--db FILE] [--listen ADDR]      run the server
-  villagesync device --db FILE init --server URL [--name NAME]
+  villagesync admin --db FILE bootstrap NAME         first admin, straight into the server database
+  villagesync admin [--device FILE | --server URL --token T] users|add-user|set-villages|add-village|enroll|devices|revoke ...
+  villagesync audit [--device FILE] TABLE ID          who changed a record and when
+  villagesync device --db FILE init --server URL --code CODE [--name NAME]
   villagesync device --db FILE put TABLE [--id UUID] field=value...
   villagesync device --db FILE get TABLE ID
   villagesync device --db FILE list TABLE
@@ -41,12 +44,13 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE return LOAN_ID [--on DATE]
   villagesync device --db FILE status                what is pending, refused, last synced
   villagesync device --db FILE rejected              changes the server refused, with the reason
-  villagesync conflicts --server URL [--table TABLE] [--open]
-  villagesync conflicts resolve --server URL --by NAME ID keep|take_loser|distinct|merge|noted
+  villagesync conflicts [--device FILE] [--table TABLE] [--open]
+  villagesync conflicts resolve [--device FILE] ID keep|take_loser|distinct|merge|noted
   villagesync report --server URL [--from YYYY-MM] [--to YYYY-MM] [--village V]... [--format table|csv|xlsx|json] [--lang zh|en] [--out FILE]
 
 Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
-VILLAGESYNC_DEVICE_DB, VILLAGESYNC_SERVER, VILLAGESYNC_LOG_LEVEL.
+VILLAGESYNC_DEVICE_DB, VILLAGESYNC_SERVER, VILLAGESYNC_CODE, VILLAGESYNC_TOKEN,
+VILLAGESYNC_CREDENTIALS (a device file whose token staff tools use), VILLAGESYNC_LOG_LEVEL.
 Tables: ` + "tutoring_sessions, cleanup_tasks, books, loans, villages" + `
 `
 
@@ -77,6 +81,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return device(ctx, args[1:], out)
 	case "conflicts":
 		return conflicts(ctx, args[1:], out)
+	case "admin":
+		return admin(ctx, args[1:], out)
+	case "audit":
+		return audit(ctx, args[1:], out)
 	case "report":
 		return report(ctx, args[1:], out)
 	case "help", "-h", "--help":
@@ -141,19 +149,20 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 	if cmd == "init" {
 		ifs := flag.NewFlagSet("init", flag.ContinueOnError)
 		url := ifs.String("server", env("VILLAGESYNC_SERVER", ""), "server URL, e.g. http://127.0.0.1:8080")
+		code := ifs.String("code", env("VILLAGESYNC_CODE", ""), "one-time enrollment code from staff (villagesync admin enroll USER)")
 		name := ifs.String("name", "", "device name (default: host name)")
 		if err := ifs.Parse(rest); err != nil {
 			return err
 		}
-		if *url == "" {
-			return errors.New("device init: --server URL is required")
+		if *url == "" || *code == "" {
+			return errors.New("device init: --server URL and --code CODE are required")
 		}
-		r, err := replica.Init(ctx, *dbFile, *url, *name, replica.Options{})
+		r, err := replica.Init(ctx, *dbFile, *url, *code, *name, replica.Options{})
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		fmt.Fprintf(out, "initialised %s as replica %d of %s\n", *dbFile, r.ID(), *url)
+		fmt.Fprintf(out, "enrolled %s as replica %d of %s\n", *dbFile, r.ID(), *url)
 		return nil
 	}
 	r, err := replica.Open(ctx, *dbFile, replica.Options{})
@@ -272,22 +281,30 @@ func conflicts(ctx context.Context, args []string, out io.Writer) error {
 		return resolve(ctx, args[1:], out)
 	}
 	fs := flag.NewFlagSet("conflicts", flag.ContinueOnError)
-	url := fs.String("server", env("VILLAGESYNC_SERVER", "http://127.0.0.1:8080"), "server URL")
+	cred := credentialFlags(fs)
 	table := fs.String("table", "", "only this table")
 	open := fs.Bool("open", false, "only entries not resolved yet")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	url, hc, err := cred.client(ctx)
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
-	return staff.Conflicts(ctx, nil, *url, staff.Filter{Table: *table, OpenOnly: *open}, func(c staff.Conflict) error { return enc.Encode(c) })
+	return staff.Conflicts(ctx, hc, url, staff.Filter{Table: *table, OpenOnly: *open}, func(c staff.Conflict) error { return enc.Encode(c) })
 }
 
 func resolve(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("conflicts resolve", flag.ContinueOnError)
-	url := fs.String("server", env("VILLAGESYNC_SERVER", "http://127.0.0.1:8080"), "server URL")
-	by := fs.String("by", env("VILLAGESYNC_STAFF", ""), "who resolves it")
+	cred := credentialFlags(fs)
+	by := fs.String("by", env("VILLAGESYNC_STAFF", ""), "on behalf of whom (the token's user is recorded)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	url, hc, err := cred.client(ctx)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {
@@ -297,7 +314,7 @@ func resolve(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("conflicts resolve: %q is not a conflict id", fs.Arg(0))
 	}
-	c, err := staff.Resolve(ctx, nil, *url, id, fs.Arg(1), *by)
+	c, err := staff.Resolve(ctx, hc, url, id, fs.Arg(1), *by)
 	if err != nil {
 		return err
 	}

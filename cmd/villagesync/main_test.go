@@ -14,8 +14,23 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
-// startServer runs a server on 127.0.0.1:0 over a temporary database.
-func startServer(t *testing.T, dir string) *server.Running {
+// testServer is a server on 127.0.0.1:0 over a temporary database.
+type testServer struct {
+	*server.Running
+	st *store.Store
+}
+
+// code makes a staff user and a one-time enrollment code for it.
+func (s *testServer) code(t *testing.T, user string) string {
+	t.Helper()
+	code, err := s.st.CodeFor(context.Background(), user, store.Staff, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func startServer(t *testing.T, dir string) *testServer {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(dir, "s.db"), store.Options{})
 	if err != nil {
@@ -27,7 +42,7 @@ func startServer(t *testing.T, dir string) *server.Running {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
-	return srv
+	return &testServer{Running: srv, st: st}
 }
 
 // The hand-run walkthrough of the README, through the same entry point as
@@ -45,8 +60,8 @@ func TestCLIWalkthrough(t *testing.T) {
 		return out.String()
 	}
 	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
-	cli("device", "--db", a, "init", "--server", srv.URL, "--name", "a")
-	cli("device", "--db", b, "init", "--server", srv.URL, "--name", "b")
+	cli("device", "--db", a, "init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a")
+	cli("device", "--db", b, "init", "--server", srv.URL, "--code", srv.code(t, "b"), "--name", "b")
 	id := strings.TrimSpace(cli("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30"))
 	if !strings.Contains(cli("device", "--db", a, "sync"), "applied 1") {
 		t.Error("first sync did not apply the session")
@@ -64,7 +79,7 @@ func TestCLIWalkthrough(t *testing.T) {
 	if la, lb := cli("device", "--db", a, "list", "tutoring_sessions"), cli("device", "--db", b, "list", "tutoring_sessions"); la != lb || la != ga {
 		t.Errorf("list differs:\n%s%s", la, lb)
 	}
-	if c := cli("conflicts", "--server", srv.URL); strings.Count(c, "\n") != 1 || !strings.Contains(c, `"field":"notes"`) {
+	if c := cli("conflicts", "--device", a); strings.Count(c, "\n") != 1 || !strings.Contains(c, `"field":"notes"`) {
 		t.Errorf("conflicts:\n%s", c)
 	}
 	var out bytes.Buffer
@@ -81,7 +96,7 @@ func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 	a := filepath.Join(dir, "a.db")
 	var out bytes.Buffer
 	for _, args := range [][]string{
-		{"device", "--db", a, "init", "--server", srv.URL, "--name", "a"},
+		{"device", "--db", a, "init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a"},
 		{"device", "--db", a, "put", "loans", "village=东旺村", "book_id=" + uuid.NewString(), "borrower_card=K-9", "lent_on=2024-06-03"},
 	} {
 		if err := run(ctx, args, &out); err != nil {
@@ -117,7 +132,7 @@ func TestFriendlyCommands(t *testing.T) {
 		err := run(ctx, append([]string{"device", "--db", a}, args...), &out)
 		return strings.TrimSpace(out.String()), err
 	}
-	if _, err := cli("init", "--server", srv.URL, "--name", "a"); err != nil {
+	if _, err := cli("init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a"); err != nil {
 		t.Fatal(err)
 	}
 	id, err := cli("log-session", "--village", "Nanxiang", "--date", "2024-06-03", "--children", "30", "--subject", "数学")

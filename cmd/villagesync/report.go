@@ -27,7 +27,7 @@ func (v *villageList) Set(s string) error {
 
 func report(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	url := fs.String("server", env("VILLAGESYNC_SERVER", "http://127.0.0.1:8080"), "server URL")
+	cred := credentialFlags(fs)
 	from := fs.String("from", "", "first month, YYYY-MM (default: the first with data)")
 	to := fs.String("to", "", "last month, YYYY-MM (default: the current month)")
 	var villages villageList
@@ -52,7 +52,11 @@ func report(ctx context.Context, args []string, out io.Writer) error {
 	if format == reports.FormatXLSX && *outFile == "" && isTerminal(out) {
 		return errors.New("report: xlsx is a binary file: give --out FILE or redirect the output")
 	}
-	rep, err := reports.Fetch(ctx, nil, *url, reports.Query{From: *from, To: *to, Villages: villages})
+	url, hc, err := cred.client(ctx)
+	if err != nil {
+		return err
+	}
+	rep, err := reports.Fetch(ctx, hc, url, reports.Query{From: *from, To: *to, Villages: villages})
 	if err != nil {
 		return err
 	}

@@ -30,13 +30,13 @@ func TestCLIReport(t *testing.T) {
 		return out
 	}
 	a := filepath.Join(dir, "a.db")
-	must("device", "--db", a, "init", "--server", srv.URL, "--name", "a")
+	must("device", "--db", a, "init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a")
 	must("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "volunteers=王芳,李雷", "children_present=30")
 	must("device", "--db", a, "put", "tutoring_sessions", "village=东旺村", "session_date=2024-06-04", "children_present=12")
 	must("device", "--db", a, "put", "tutoring_sessions", "village=旺渔村", "session_date=2024-06-05", "children_present=7")
 	must("device", "--db", a, "sync")
 
-	t.Setenv("VILLAGESYNC_SERVER", srv.URL)
+	t.Setenv("VILLAGESYNC_CREDENTIALS", a)
 	var rep reports.Report
 	out := must("report", "--from", "2024-06", "--to", "2024-06", "--village", "nanxiang,Dongwang", "--format", "json")
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
@@ -61,51 +62,71 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 	defer srv.Stop()
 	say("server: %s (SQLite in %s)", srv.URL, dir)
 
-	names := []string{"nanxiang-volunteer", "dongwang-volunteer", "wangyu-volunteer", "xiaomo-town-staff"}
-	devs := make([]*replica.Replica, len(names))
-	for i, n := range names {
-		if devs[i], err = replica.Init(ctx, filepath.Join(dir, n+".db"), srv.URL, n, replica.Options{}); err != nil {
+	// Each phone is enrolled the way staff enroll a real one: a user with
+	// a role (and, for volunteers, villages), a one-time code, a token.
+	users := []struct {
+		name    string
+		role    store.Role
+		village string
+	}{
+		{"nanxiang-volunteer", store.Volunteer, "南香村"},
+		{"dongwang-volunteer", store.Volunteer, "东旺村"},
+		{"wangyu-volunteer", store.Volunteer, "旺渔村"},
+		{"xiaomo-town-staff", store.Staff, ""},
+		{"futian-coordinator", store.Coordinator, ""},
+	}
+	devs := make([]*replica.Replica, len(users))
+	for i, u := range users {
+		var villages []string
+		if u.village != "" {
+			villages = []string{u.village}
+		}
+		if err := st.CreateUser(ctx, u.name, u.role, villages); err != nil {
+			return res, err
+		}
+		code, _, err := st.NewEnrollmentCode(ctx, u.name, time.Hour)
+		if err != nil {
+			return res, err
+		}
+		if devs[i], err = replica.Init(ctx, filepath.Join(dir, u.name+".db"), srv.URL, code, u.name+"-phone", replica.Options{}); err != nil {
 			return res, err
 		}
 		defer devs[i].Close()
 	}
-	say("devices: %d volunteer phones (one per village) and a town staff phone", len(devs)-1)
+	vols, staffDev, coordinator := devs[:3], devs[3], devs[4]
+	say("devices: a volunteer phone per village (it holds only its village), a town staff phone and a coordinator, each enrolled with a one-time code")
 
 	say("\n1. A season of the programs, March to July 2024, recorded offline:")
-	if err := season(ctx, say, devs[:3], devs[3]); err != nil {
+	if err := season(ctx, say, vols, staffDev); err != nil {
 		return res, err
 	}
 
-	say("\n2. Every replica holds the same records (checked byte by byte):")
+	say("\n2. Every phone holds exactly the server's records for its villages (checked byte by byte):")
 	res.Converged = true
-	var first string
-	for _, d := range devs {
-		var all string
-		for _, table := range schema.TableNames() {
-			recs, err := d.List(ctx, table)
-			if err != nil {
-				return res, err
-			}
-			for _, r := range recs {
-				line, _ := json.Marshal(replica.JSON(r))
-				all += string(line) + "\n"
-			}
+	all, err := dump(ctx, staffDev, "")
+	if err != nil {
+		return res, err
+	}
+	for i, d := range vols {
+		got, err := dump(ctx, d, users[i].village)
+		if err != nil {
+			return res, err
 		}
-		if first == "" {
-			first = all
-		} else if all != first {
+		want, _ := dump(ctx, staffDev, users[i].village)
+		if got != want || strings.Count(got, "\n") == 0 {
 			res.Converged = false
 		}
+		say("   %-22s %3d records of %s, none of the other villages", d.Name(), strings.Count(got, "\n"), users[i].village)
 	}
 	if res.Converged {
-		say("   converged: all %d devices hold identical records", len(devs))
+		say("   converged: %d records on the staff phone; each volunteer phone matches it for its village", strings.Count(all, "\n"))
 	} else {
 		say("   NOT converged")
 	}
 
 	say("\n3. For staff: nothing was dropped; every losing value and every flag is kept for review")
 	say("   (villagesync conflicts --server URL; resolve with villagesync conflicts resolve):")
-	err = staff.Conflicts(ctx, nil, srv.URL, staff.Filter{}, func(c staff.Conflict) error {
+	err = staff.Conflicts(ctx, staffDev.HTTPClient(), srv.URL, staff.Filter{}, func(c staff.Conflict) error {
 		res.Conflicts = append(res.Conflicts, c)
 		switch c.Kind {
 		case record.KindDeleteVsEdit:
@@ -126,7 +147,7 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 
 	say("\n4. For coordinators: the 7pm classroom's totals since the start (villagesync report --server URL")
 	say("   gives every figure by village and month, as a table, CSV, XLSX or JSON, in Chinese or English):")
-	rep, err := reports.Fetch(ctx, nil, srv.URL, reports.Query{})
+	rep, err := reports.Fetch(ctx, coordinator.HTTPClient(), srv.URL, reports.Query{})
 	if err != nil {
 		return res, err
 	}
@@ -140,4 +161,25 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 	}
 	res.Sessions, res.Attendances = rep.Total.Tutoring.Sessions, rep.Total.Tutoring.StudentAttendances
 	return res, nil
+}
+
+// dump is a device's replicated state as JSON lines, of one village's
+// program records (all when village is empty) and the villages table.
+func dump(ctx context.Context, d *replica.Replica, village string) (string, error) {
+	var b strings.Builder
+	for _, table := range schema.TableNames() {
+		recs, err := d.List(ctx, table)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range recs {
+			if v, ok := r.Fields["village"]; ok && village != "" && v.Value.Text != village {
+				continue
+			}
+			line, _ := json.Marshal(replica.JSON(r))
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String(), nil
 }

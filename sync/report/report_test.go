@@ -31,7 +31,11 @@ func loansStore(t *testing.T) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop(); st.Close() })
-	dev, err := replica.Init(ctx, filepath.Join(dir, "d.db"), srv.URL, "d", replica.Options{})
+	code, err := st.CodeFor(ctx, "d", store.Staff, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := replica.Init(ctx, filepath.Join(dir, "d.db"), srv.URL, code, "d", replica.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -32,19 +33,14 @@ func (s *Service) log() *slog.Logger {
 	return s.Log
 }
 
-// Register issues a replica number.
-func (s *Service) Register(ctx context.Context, req *v1.RegisterRequest) (*v1.RegisterResponse, error) {
-	id, err := s.Store.Register(ctx, req.GetName())
-	if err != nil {
-		return nil, s.toConnect(err)
-	}
-	return &v1.RegisterResponse{Replica: id, ServerId: s.Store.ServerID()}, nil
-}
-
 // Sync pushes the request's changes, then pulls one page.
 func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncResponse, error) {
-	if req.GetReplica() == 0 {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("replica: missing; register the device first (villagesync device init)"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetReplica() != p.Replica {
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("replica: the token belongs to replica %d, not %d", p.Replica, req.GetReplica()))
 	}
 	if n := len(req.GetChanges()); n > MaxChanges {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("changes: %d in one request, the limit is %d; push them over several requests", n, MaxChanges))
@@ -52,10 +48,14 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if sid := req.GetServerId(); sid != 0 && sid != s.Store.ServerID() {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("server_id: this device synced with server %016x, but this is server %016x; point it back at its server or initialise a new device file", sid, s.Store.ServerID()))
 	}
-	if err := s.Store.CheckReplica(ctx, req.GetReplica()); err != nil {
-		return nil, s.toConnect(err)
+	// A device whose villages changed gets its new scope and pulls from
+	// the start; it drops records of villages it no longer serves.
+	scopeHash := ScopeHash(p)
+	cursor, rescoped := req.GetCursor(), req.GetScopeHash() != scopeHash
+	if rescoped {
+		cursor = 0
 	}
-	if err := s.Store.CheckCursor(req.GetCursor()); err != nil {
+	if err := s.Store.CheckCursor(cursor); err != nil {
 		return nil, s.toConnect(err)
 	}
 	changes := make([]*record.Record, len(req.GetChanges()))
@@ -71,7 +71,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 		changes[i] = r
 	}
 	if len(changes) > 0 {
-		pushed, err := s.Store.Push(ctx, req.GetReplica(), changes)
+		pushed, err := s.Store.Push(ctx, p, changes)
 		if err != nil {
 			return nil, s.toConnect(err)
 		}
@@ -81,13 +81,16 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 			}
 		}
 	}
-	page, err := s.Store.Pull(ctx, req.GetReplica(), req.GetCursor(), int(req.GetPageLimit()))
+	page, err := s.Store.Pull(ctx, p, cursor, int(req.GetPageLimit()))
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
 	s.Store.Seen(req.GetReplica(), page.Next)
 
 	resp := &v1.SyncResponse{ServerId: s.Store.ServerID(), NextCursor: page.Next, HasMore: page.HasMore, ServerHlc: s.Store.Clock().Last()}
+	if rescoped {
+		resp.Rescoped, resp.Scope, resp.AllVillages, resp.ScopeHash = true, p.Villages, p.AllVillages(), scopeHash
+	}
 	// A state handed back in a result need not come again in the page.
 	given := map[[2]string]vv.VV{}
 	for i, r := range results {
@@ -126,12 +129,20 @@ func (s *Service) ListConflicts(ctx context.Context, req *v1.ListConflictsReques
 	return resp, nil
 }
 
-// ResolveConflict closes a conflict log entry.
+// ResolveConflict closes a conflict log entry, in the caller's name.
 func (s *Service) ResolveConflict(ctx context.Context, req *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if req.GetId() == 0 {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("id: missing"))
 	}
-	c, err := s.Store.ResolveConflict(ctx, req.GetId(), req.GetResolution(), req.GetBy())
+	by := p.User
+	if req.GetBy() != "" && req.GetBy() != p.User {
+		by = fmt.Sprintf("%s (for %s)", p.User, req.GetBy())
+	}
+	c, err := s.Store.ResolveConflict(ctx, req.GetId(), req.GetResolution(), by)
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
@@ -161,7 +172,9 @@ func (s *Service) toConnect(err error) error {
 	switch {
 	case errors.As(err, &p):
 		code := connect.CodeInvalidArgument
-		if c, ok := parseCode(p.Code); ok {
+		if p.Code == "already_exists" {
+			code = connect.CodeAlreadyExists
+		} else if c, ok := parseCode(p.Code); ok {
 			code = c
 		}
 		return connect.NewError(code, p)
@@ -169,6 +182,10 @@ func (s *Service) toConnect(err error) error {
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("id: %v", err))
 	case errors.Is(err, store.ErrAlreadyResolved):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, store.ErrUnauthenticated):
+		return connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("code: %v", err))
+	case errors.Is(err, store.ErrNoSuchUser):
+		return connect.NewError(connect.CodeNotFound, fmt.Errorf("user: %v", err))
 	case errors.Is(err, store.ErrUnknownReplica):
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
 	case errors.As(err, &cursorErr):
@@ -188,4 +205,18 @@ func parseCode(c record.Code) (connect.Code, bool) {
 		return 0, false
 	}
 	return code, true
+}
+
+// ScopeHash identifies the villages p syncs; all-village roles share one.
+func ScopeHash(p store.Principal) uint64 {
+	h := fnv.New64a()
+	if p.AllVillages() {
+		h.Write([]byte("*"))
+	} else {
+		for _, v := range p.Villages {
+			h.Write([]byte(v))
+			h.Write([]byte{0})
+		}
+	}
+	return h.Sum64() | 1 // never 0: 0 means "no scope yet"
 }

@@ -15,13 +15,19 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
 	"github.com/futian-xiaomo/villagesync/sync/rpc"
 	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
-func start(t *testing.T) (villagesyncv1connect.SyncServiceClient, *v1.RegisterResponse) {
+type testServer struct {
+	st  *store.Store
+	url string
+}
+
+func start(t *testing.T) (villagesyncv1connect.SyncServiceClient, *v1.EnrollResponse, *testServer) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
 	if err != nil {
@@ -32,12 +38,24 @@ func start(t *testing.T) (villagesyncv1connect.SyncServiceClient, *v1.RegisterRe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop(); st.Close() })
-	c := villagesyncv1connect.NewSyncServiceClient(http.DefaultClient, srv.URL)
-	reg, err := c.Register(context.Background(), &v1.RegisterRequest{Name: "t"})
+	e := &testServer{st: st, url: srv.URL}
+	c, reg := e.device(t, "t", store.Staff)
+	return c, reg, e
+}
+
+// device enrolls a device for a new user and returns a sync client that
+// authenticates as it.
+func (e *testServer) device(t *testing.T, user string, role store.Role, villages ...string) (villagesyncv1connect.SyncServiceClient, *v1.EnrollResponse) {
+	t.Helper()
+	code, err := e.st.CodeFor(context.Background(), user, role, villages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, reg
+	reg, err := villagesyncv1connect.NewAccessServiceClient(http.DefaultClient, e.url).Enroll(context.Background(), &v1.EnrollRequest{Code: code, DeviceName: user + "-device"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return villagesyncv1connect.NewSyncServiceClient(bearer.Client(nil, reg.Token), e.url), reg
 }
 
 // change builds a one-field push of replica r.
@@ -58,7 +76,7 @@ func integer(i int64) *v1.Value {
 // problem; the good change in the same request is applied; nothing of the
 // bad ones reaches the feed.
 func TestBadChangesAreRejectedOneByOne(t *testing.T) {
-	c, reg := start(t)
+	c, reg, e := start(t)
 	r := reg.Replica
 	good := uuid.Must(uuid.NewV7()).String()
 	cases := []struct {
@@ -98,8 +116,8 @@ func TestBadChangesAreRejectedOneByOne(t *testing.T) {
 		}
 	}
 	// A second device sees only the good record.
-	reg2, _ := c.Register(context.Background(), &v1.RegisterRequest{Name: "u"})
-	pull, err := c.Sync(context.Background(), &v1.SyncRequest{Replica: reg2.Replica})
+	c2, reg2 := e.device(t, "u", store.Staff)
+	pull, err := c2.Sync(context.Background(), &v1.SyncRequest{Replica: reg2.Replica})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +127,11 @@ func TestBadChangesAreRejectedOneByOne(t *testing.T) {
 }
 
 func TestBadRequestsGetPreciseCodes(t *testing.T) {
-	c, reg := start(t)
+	c, reg, _ := start(t)
+	first, err := c.Sync(context.Background(), &v1.SyncRequest{Replica: reg.Replica})
+	if err != nil || !first.Rescoped || first.ScopeHash == 0 {
+		t.Fatalf("first sync: %v, %v; want the device's scope", first, err)
+	}
 	many := make([]*v1.Record, rpc.MaxChanges+1)
 	for i := range many {
 		many[i] = change(reg.Replica, "books", uuid.NewString(), "notes", text("x"))
@@ -121,12 +143,12 @@ func TestBadRequestsGetPreciseCodes(t *testing.T) {
 		code connect.Code
 		want string
 	}{
-		{"no replica", &v1.SyncRequest{}, connect.CodeInvalidArgument, "replica: missing"},
-		{"unknown replica", &v1.SyncRequest{Replica: 999}, connect.CodeNotFound, "replica"},
+		{"no replica", &v1.SyncRequest{}, connect.CodePermissionDenied, "replica: the token belongs to replica"},
+		{"another device's replica", &v1.SyncRequest{Replica: 999}, connect.CodePermissionDenied, "replica: the token belongs to replica"},
 		{"too many changes", &v1.SyncRequest{Replica: reg.Replica, Changes: many}, connect.CodeInvalidArgument, "changes: 1001 in one request"},
 		{"oversized request", &v1.SyncRequest{Replica: reg.Replica, Changes: []*v1.Record{huge}}, connect.CodeResourceExhausted, "larger than configured max"},
 		{"other server", &v1.SyncRequest{Replica: reg.Replica, ServerId: reg.ServerId ^ 0xff}, connect.CodeFailedPrecondition, "server_id"},
-		{"cursor from the future", &v1.SyncRequest{Replica: reg.Replica, Cursor: 1 << 40}, connect.CodeFailedPrecondition, "cursor"},
+		{"cursor from the future", &v1.SyncRequest{Replica: reg.Replica, Cursor: 1 << 40, ScopeHash: first.ScopeHash}, connect.CodeFailedPrecondition, "cursor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,12 +169,17 @@ func TestBadRequestsGetPreciseCodes(t *testing.T) {
 	}
 }
 
-func TestRegisterNeedsAName(t *testing.T) {
-	c, _ := start(t)
+func TestEnrollNeedsADeviceName(t *testing.T) {
+	_, _, e := start(t)
+	access := villagesyncv1connect.NewAccessServiceClient(http.DefaultClient, e.url)
 	for _, name := range []string{"", "   ", strings.Repeat("名", 65)} {
-		_, err := c.Register(context.Background(), &v1.RegisterRequest{Name: name})
-		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "name") {
-			t.Errorf("Register(%q) = %v, want invalid_argument naming the field", name, err)
+		code, err := e.st.CodeFor(context.Background(), "v", store.Staff, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = access.Enroll(context.Background(), &v1.EnrollRequest{Code: code, DeviceName: name})
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "device_name") {
+			t.Errorf("Enroll(%q) = %v, want invalid_argument naming the field", name, err)
 		}
 	}
 }
@@ -163,7 +190,7 @@ func timeNow() time.Time { return time.Now() }
 // invalid_argument and a message naming the field in English and
 // Chinese; the valid change beside it is applied.
 func TestProgramRulesOnTheServer(t *testing.T) {
-	c, reg := start(t)
+	c, reg, e := start(t)
 	r := reg.Replica
 	hlcNow := hlc.FromTime(timeNow())
 	// rec builds a complete new record of table with one field overridden.
@@ -228,8 +255,8 @@ func TestProgramRulesOnTheServer(t *testing.T) {
 		}
 	}
 	// Nothing of the refused changes reached the feed.
-	reg2, _ := c.Register(context.Background(), &v1.RegisterRequest{Name: "u"})
-	pull, err := c.Sync(context.Background(), &v1.SyncRequest{Replica: reg2.Replica})
+	c2, reg2 := e.device(t, "u", store.Staff)
+	pull, err := c2.Sync(context.Background(), &v1.SyncRequest{Replica: reg2.Replica})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,18 +24,25 @@ import (
 const MaxRequestBytes = 8 << 20
 
 // Handler returns the HTTP handler serving every villagesync service.
-func Handler(st *store.Store, log *slog.Logger) http.Handler {
+// Every call but enrollment needs a device token (see rpc.Auth); lim
+// overrides rpc.DefaultLimits.
+func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler {
+	limits := rpc.DefaultLimits
+	if len(lim) > 0 {
+		limits = lim[0]
+	}
 	svc := &rpc.Service{Store: st, Log: log}
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithCompressMinBytes(512),
-		connect.WithInterceptors(logRequests(log)),
+		connect.WithInterceptors(logRequests(log), rpc.Auth(st, limits)),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(villagesyncv1connect.NewSyncServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewConflictServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewReportServiceHandler(&rpc.ReportService{Store: st, Log: log}, opts...))
-	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName, villagesyncv1connect.ReportServiceName}
+	mux.Handle(villagesyncv1connect.NewAccessServiceHandler(svc, opts...))
+	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName, villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName}
 	mux.Handle(grpchealth.NewHandler(&checker{st: st, services: services}))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

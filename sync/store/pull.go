@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
@@ -29,8 +30,10 @@ type Page struct {
 }
 
 // Pull returns records changed after cursor, in feed order, without those
-// whose state replica already holds, at most limit of them.
-func (s *Store) Pull(ctx context.Context, replica uint32, cursor uint64, limit int) (Page, error) {
+// whose state p's device already holds and without records of villages p
+// does not serve, at most limit of them.
+func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int) (Page, error) {
+	replica := p.Replica
 	if limit <= 0 {
 		limit = DefaultPageLimit
 	}
@@ -58,8 +61,19 @@ func (s *Store) Pull(ctx context.Context, replica uint32, cursor uint64, limit i
 	}
 	var feeds [][]item
 	for _, t := range schema.Tables() {
-		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ? ORDER BY _seq LIMIT ?`, rows.Columns(t), t.Name)
-		rs, err := tx.QueryContext(ctx, q, int64(cursor), int64(replica), limit+1)
+		args := []any{int64(cursor), int64(replica)}
+		scope := ""
+		if t.Program && !p.AllVillages() {
+			scope = " AND village IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(p.Villages)), ", ") + ")"
+			if len(p.Villages) == 0 {
+				scope = " AND 0"
+			}
+			for _, v := range p.Villages {
+				args = append(args, v)
+			}
+		}
+		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ?%s ORDER BY _seq LIMIT ?`, rows.Columns(t), t.Name, scope)
+		rs, err := tx.QueryContext(ctx, q, append(args, limit+1)...)
 		if err != nil {
 			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
 		}

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -27,12 +29,14 @@ type PushResult struct {
 	Conflicts int
 }
 
-// Push applies changes pushed by replica in one transaction and returns a
+// Push applies changes pushed by device p in one transaction and returns a
 // result per change, in order. A nil change is skipped (its result is left
 // zero for the caller, which rejected it already). Invalid changes are
 // rejected one by one; an error means nothing was applied. The caller has
-// checked replica with CheckReplica.
-func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Record) ([]PushResult, error) {
+// authenticated p. A change p may not make is rejected with
+// permission_denied; every rejected change is also kept for staff.
+func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record) ([]PushResult, error) {
+	replica := p.Replica
 	results := make([]PushResult, len(changes))
 	for i, c := range changes {
 		if c == nil {
@@ -73,6 +77,9 @@ func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Reco
 			if results[i].Current, err = s.load(ctx, tx, c); err != nil {
 				return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 			}
+			if err := s.hold(ctx, tx, p, c, results[i].Problem, now); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		for _, f := range c.Fields {
@@ -81,11 +88,14 @@ func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Reco
 		if c.Tombstone != nil {
 			s.clock.Observe(c.Tombstone.Dot.HLC)
 		}
-		r, err := s.apply(ctx, tx, replica, c, &seq, env)
+		r, err := s.apply(ctx, tx, p, c, &seq, env)
 		if err != nil {
 			return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 		}
 		results[i] = r
+		if err := s.audit(ctx, tx, p, c, r, now); err != nil {
+			return nil, err
+		}
 		if c.Table == "villages" && r.Outcome != record.Rejected {
 			if env.Villages, err = rows.Villages(ctx, tx); err != nil {
 				return nil, err
@@ -106,8 +116,9 @@ func (s *Store) Push(ctx context.Context, replica uint32, changes []*record.Reco
 }
 
 // apply merges one valid change inside tx.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *record.Record, seq *uint64, env schema.Env) (PushResult, error) {
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.Record, seq *uint64, env schema.Env) (PushResult, error) {
 	now := env.Now
+	replica := p.Replica
 	t, _ := schema.Lookup(in.Table) // Validate has checked the table
 	st := s.stmts[t.Name]
 	cur, err := s.load(ctx, tx, in)
@@ -138,7 +149,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, replica uint32, in *recor
 	}
 	// Checked only now: a replay (AlreadyHad above) must get its first
 	// answer even if a village it names has since been removed.
-	if err := cmp.Or(record.CheckValues(in, env), record.CheckRequired(out)); err != nil {
+	if err := cmp.Or(authorize(p, in, cur), record.CheckValues(in, env), record.CheckRequired(out)); err != nil {
 		p := &record.Problem{}
 		errors.As(err, &p)
 		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
@@ -214,4 +225,74 @@ func (s *Store) applyDomainRules(out *record.Record, conflicts []record.Conflict
 		out.Fields[c.Field] = kept
 		conflicts[i].Winner, conflicts[i].Loser = c.Loser, c.Winner
 	}
+}
+
+// authorize says whether p may make change in to the record now in cur:
+// coordinators write nothing, only admins change villages, a volunteer
+// writes only records of their villages (and cannot move a record into or
+// out of them).
+func authorize(p Principal, in, cur *record.Record) error {
+	deny := func(field, format string, args ...any) error {
+		return &record.Problem{Code: record.CodePermissionDenied, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case p.Role == Coordinator:
+		return deny(in.Table, "coordinators read everything and write nothing (user %s)", p.User)
+	case in.Table == "villages":
+		if p.Role != Admin {
+			return deny(in.Table, "only admins change villages (user %s is %s)", p.User, p.Role)
+		}
+		return nil
+	}
+	for _, r := range []*record.Record{cur, in} {
+		if r == nil {
+			continue
+		}
+		if f, ok := r.Fields["village"]; ok && !p.Serves(f.Value.Text) {
+			return deny(in.Table+".village", "%s is not one of your villages (%s serves %s)", f.Value.Text, p.User, strings.Join(p.Villages, ", "))
+		}
+	}
+	return nil
+}
+
+// audit notes who made a change and what came of it.
+func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, r PushResult, now time.Time) error {
+	detail := ""
+	if r.Problem != nil {
+		detail = r.Problem.Error()
+		if err := s.hold(ctx, tx, p, c, r.Problem, now); err != nil {
+			return err
+		}
+	} else if r.Outcome == record.AlreadyHad {
+		return nil // a replay or a stale push changed nothing
+	}
+	if r.Conflicts > 0 {
+		detail = fmt.Sprintf("%d conflict(s) logged", r.Conflicts)
+	}
+	return s.auditRow(ctx, tx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now)
+}
+
+func (s *Store) auditRow(ctx context.Context, tx *sql.Tx, table, id string, replica uint32, user int64, outcome, detail string, now time.Time) error {
+	var uid any
+	if user != 0 {
+		uid = user
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit (tbl, record_id, replica, user_id, outcome, detail, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		table, id, replica, uid, outcome, detail, now.UnixMilli()); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// hold keeps a refused change on the server for staff, with the reason.
+func (s *Store) hold(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, prob *record.Problem, now time.Time) error {
+	body, err := json.Marshal(record.ToJSON(c))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.Replica, c.Table, c.ID, string(prob.Code), prob.Error(), string(body), now.UnixMilli()); err != nil {
+		return fmt.Errorf("hold refused change: %w", err)
+	}
+	return nil
 }

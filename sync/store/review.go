@@ -167,6 +167,9 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 	if _, err := tx.ExecContext(ctx, `UPDATE conflicts SET resolution = ?, resolved_ms = ?, resolved_by = ? WHERE id = ?`, resolution, now.UnixMilli(), by, int64(id)); err != nil {
 		return LoggedConflict{}, fmt.Errorf("resolve: %w", err)
 	}
+	if err := s.auditRow(ctx, tx, c.Table, c.ID, ServerReplica, 0, "resolved "+resolution, fmt.Sprintf("conflict %d (%s) by %s", id, c.Kind, by), now); err != nil {
+		return LoggedConflict{}, err
+	}
 	if err := s.saveSeq(ctx, tx, seq); err != nil {
 		return LoggedConflict{}, err
 	}
@@ -194,6 +197,27 @@ func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table,
 	r := cur.Clone()
 	k := r.Version.Bump(ServerReplica)
 	edit(r, vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()})
+	*seq++
+	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, rows.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+		return fmt.Errorf("server write %s %s: %w", table, id, err)
+	}
+	return nil
+}
+
+// serverCreate writes a new record (or new fields of one) as the server.
+func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string, texts map[string]string) error {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return err
+	}
+	r := &record.Record{Table: table, ID: id, Version: vv.VV{}, Fields: map[string]record.Field{}}
+	k := r.Version.Bump(ServerReplica)
+	d := vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()}
+	for name, v := range texts {
+		if v != "" {
+			r.Fields[name] = record.Field{Value: schema.TextValue(v), Dot: d}
+		}
+	}
 	*seq++
 	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, rows.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)

@@ -14,7 +14,7 @@ import (
 func openOnly(t *testing.T, e *env) []staff.Conflict {
 	t.Helper()
 	var out []staff.Conflict
-	if err := staff.Conflicts(context.Background(), nil, e.srv.URL, staff.Filter{OpenOnly: true}, func(c staff.Conflict) error {
+	if err := staff.Conflicts(context.Background(), e.staffHC(), e.srv.URL, staff.Filter{OpenOnly: true}, func(c staff.Conflict) error {
 		out = append(out, c)
 		return nil
 	}); err != nil {
@@ -118,20 +118,18 @@ func TestDuplicateSessionFlaggedThenMergedEverywhere(t *testing.T) {
 		t.Fatalf("open entries %+v, want one duplicate_session naming the later of %s, %s", open, s1, s2)
 	}
 	ctx := context.Background()
-	if _, err := staff.Resolve(ctx, nil, e.srv.URL, open[0].ID, "distinct", ""); err == nil {
-		t.Error("a resolution without a name was accepted")
-	}
-	if _, err := staff.Resolve(ctx, nil, e.srv.URL, open[0].ID, "take_loser", "李"); err == nil {
+	if _, err := staff.Resolve(ctx, e.staffHC(), e.srv.URL, open[0].ID, "take_loser", "李"); err == nil {
 		t.Error("take_loser accepted for a duplicate session")
 	}
-	c, err := staff.Resolve(ctx, nil, e.srv.URL, open[0].ID, "merge", "李")
-	if err != nil || c.Resolution != "merge" || c.ResolvedBy != "李" {
+	c, err := staff.Resolve(ctx, e.staffHC(), e.srv.URL, open[0].ID, "merge", "李")
+	// The token's user is recorded; "by" only says on whose behalf.
+	if err != nil || c.Resolution != "merge" || c.ResolvedBy != "staff-tools (for 李)" {
 		t.Fatalf("resolve: %+v, %v", c, err)
 	}
-	if _, err := staff.Resolve(ctx, nil, e.srv.URL, open[0].ID, "merge", "李"); err != nil {
+	if _, err := staff.Resolve(ctx, e.staffHC(), e.srv.URL, open[0].ID, "merge", "李"); err != nil {
 		t.Errorf("resolving again the same way: %v", err)
 	}
-	if _, err := staff.Resolve(ctx, nil, e.srv.URL, open[0].ID, "distinct", "李"); err == nil {
+	if _, err := staff.Resolve(ctx, e.staffHC(), e.srv.URL, open[0].ID, "distinct", "李"); err == nil {
 		t.Error("a different second resolution was accepted")
 	}
 	syncOK(t, a)
@@ -160,7 +158,7 @@ func TestTakeLoserIsASyncedEdit(t *testing.T) {
 	if len(cs) != 1 || cs[0].Kind != record.KindField {
 		t.Fatalf("conflicts %+v", cs)
 	}
-	if _, err := staff.Resolve(context.Background(), nil, e.srv.URL, cs[0].ID, "take_loser", "王"); err != nil {
+	if _, err := staff.Resolve(context.Background(), e.staffHC(), e.srv.URL, cs[0].ID, "take_loser", "王"); err != nil {
 		t.Fatal(err)
 	}
 	syncOK(t, a)

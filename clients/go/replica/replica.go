@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/db"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
@@ -53,23 +54,28 @@ type Replica struct {
 	name      string
 	clock     *hlc.Clock
 	client    villagesyncv1connect.SyncServiceClient
+	token     string
 	opt       Options
 	syncMu    sync.Mutex
 }
 
-// Init creates a device database at file, registers it with the server at
-// serverURL under name, and returns it open. The file must not exist.
-func Init(ctx context.Context, file, serverURL, name string, opt Options) (*Replica, error) {
+// Init creates a device database at file, enrolls it with the server at
+// serverURL using a one-time enrollment code from staff, under the device
+// name, and returns it open. The file must not exist.
+func Init(ctx context.Context, file, serverURL, code, name string, opt Options) (*Replica, error) {
 	if _, err := os.Stat(file); err == nil {
 		return nil, fmt.Errorf("init %s: the file exists already; a device database is initialised once", file)
 	}
 	if name == "" {
 		name, _ = os.Hostname()
 	}
-	client := newClient(serverURL, opt)
-	resp, err := client.Register(ctx, &v1.RegisterRequest{Name: name})
+	hc := opt.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := villagesyncv1connect.NewAccessServiceClient(hc, serverURL).Enroll(ctx, &v1.EnrollRequest{Code: code, DeviceName: name})
 	if err != nil {
-		return nil, fmt.Errorf("init: register with %s: %w", serverURL, explain(ctx, err))
+		return nil, fmt.Errorf("init: enroll with %s: %w", serverURL, explain(ctx, err))
 	}
 	d, err := db.Open(ctx, file, 2)
 	if err != nil {
@@ -79,8 +85,10 @@ func Init(ctx context.Context, file, serverURL, name string, opt Options) (*Repl
 		d.Close()
 		return nil, err
 	}
-	_, err = d.W.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('replica', ?), ('server_id', ?), ('server_url', ?), ('name', ?), ('cursor', 0), ('hlc', 0)`,
-		int64(resp.GetReplica()), strconv.FormatUint(resp.GetServerId(), 10), serverURL, name)
+	// The token is the device's credential; it stays in this file only
+	// (the server keeps its hash).
+	_, err = d.W.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('replica', ?), ('server_id', ?), ('server_url', ?), ('name', ?), ('cursor', 0), ('hlc', 0), ('token', ?), ('scope_hash', '0'), ('scope', '*')`,
+		int64(resp.GetReplica()), strconv.FormatUint(resp.GetServerId(), 10), serverURL, name, resp.GetToken())
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("init %s: %w", file, err)
@@ -132,7 +140,7 @@ func (r *Replica) load(ctx context.Context) error {
 	err := r.db.R.QueryRowContext(ctx, `SELECT
 		(SELECT value FROM meta WHERE key = 'replica'), (SELECT value FROM meta WHERE key = 'server_id'),
 		(SELECT value FROM meta WHERE key = 'server_url'), (SELECT value FROM meta WHERE key = 'name'),
-		(SELECT value FROM meta WHERE key = 'hlc')`).Scan(&replica, &sid, &r.serverURL, &r.name, &last)
+		(SELECT value FROM meta WHERE key = 'hlc'), (SELECT value FROM meta WHERE key = 'token')`).Scan(&replica, &sid, &r.serverURL, &r.name, &last, &r.token)
 	if err != nil {
 		return ErrNotInitialised
 	}
@@ -146,18 +154,21 @@ func (r *Replica) load(ctx context.Context) error {
 	} else {
 		r.clock.Observe(uint64(last))
 	}
-	r.client = newClient(r.serverURL, r.opt)
+	r.client = villagesyncv1connect.NewSyncServiceClient(r.HTTPClient(), r.serverURL,
+		// Gzip requests only when they are big enough for it to pay: an
+		// idle sync stays a few dozen bytes.
+		connect.WithSendGzip(), connect.WithCompressMinBytes(512))
 	return nil
 }
 
-func newClient(url string, opt Options) villagesyncv1connect.SyncServiceClient {
-	hc := opt.HTTPClient
+// HTTPClient is an HTTP client that authenticates as this device, for the
+// other services (staff review, reports, admin) a device's user may call.
+func (r *Replica) HTTPClient() connect.HTTPClient {
+	hc := r.opt.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * time.Minute}
 	}
-	// Gzip requests only when they are big enough for it to pay: an idle
-	// sync stays a few dozen bytes.
-	return villagesyncv1connect.NewSyncServiceClient(hc, url, connect.WithSendGzip(), connect.WithCompressMinBytes(512))
+	return bearer.Client(hc, r.token)
 }
 
 // Close closes the database.

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"connectrpc.com/connect"
+
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -23,10 +25,19 @@ import (
 
 // env is a real server on 127.0.0.1:0 over a temporary SQLite file.
 type env struct {
-	t   *testing.T
-	dir string
-	st  *store.Store
-	srv *server.Running
+	t     *testing.T
+	dir   string
+	st    *store.Store
+	srv   *server.Running
+	staff connect.HTTPClient // authenticated as a staff device, for review calls
+}
+
+// staffHC is an HTTP client with a staff device's token.
+func (e *env) staffHC() connect.HTTPClient {
+	if e.staff == nil {
+		e.staff = e.enrolled("staff-tools", store.Staff, nil, replica.Options{}).HTTPClient()
+	}
+	return e.staff
 }
 
 func newEnv(t *testing.T) *env {
@@ -54,7 +65,17 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) device(name string, opt replica.Options) *replica.Replica {
 	e.t.Helper()
-	r, err := replica.Init(context.Background(), filepath.Join(e.dir, name+".db"), e.srv.URL, name, opt)
+	return e.enrolled(name, store.Staff, nil, opt)
+}
+
+// enrolled enrolls a device for a new user name with role and villages.
+func (e *env) enrolled(name string, role store.Role, villages []string, opt replica.Options) *replica.Replica {
+	e.t.Helper()
+	code, err := e.st.CodeFor(context.Background(), name, role, villages)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r, err := replica.Init(context.Background(), filepath.Join(e.dir, name+".db"), e.srv.URL, code, name, opt)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -137,7 +158,7 @@ func assertConverged(t *testing.T, e *env, devs ...*replica.Replica) {
 func conflicts(t *testing.T, e *env) []staff.Conflict {
 	t.Helper()
 	var out []staff.Conflict
-	if err := staff.Conflicts(context.Background(), nil, e.srv.URL, staff.Filter{}, func(c staff.Conflict) error {
+	if err := staff.Conflicts(context.Background(), e.staffHC(), e.srv.URL, staff.Filter{}, func(c staff.Conflict) error {
 		out = append(out, c)
 		return nil
 	}); err != nil {

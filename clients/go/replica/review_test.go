@@ -10,13 +10,14 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // Found in review: a village created offline and its first record travel
 // in one push; the record must not be refused for an unknown village.
 func TestNewVillageAndItsRecordInOnePush(t *testing.T) {
 	e := newEnv(t)
-	a := e.device("a", replica.Options{})
+	a := e.enrolled("a", store.Admin, nil, replica.Options{})
 	put(t, a, "villages", "", "name", "新村", "pinyin", "Xincun")
 	book := put(t, a, "books", "", "village", "新村", "library", "children", "title", "小王子")
 	if st := syncOK(t, a); st.Rejected != 0 {
@@ -34,7 +35,7 @@ func TestReplayIsNotCheckedAgainstNewerState(t *testing.T) {
 	e := newEnv(t)
 	tr := &dropResponses{next: http.DefaultTransport}
 	a := e.device("a", replica.Options{HTTPClient: tr})
-	b := e.device("b", replica.Options{})
+	b := e.enrolled("b", store.Admin, nil, replica.Options{})
 	ctx := context.Background()
 	vid := put(t, b, "villages", "", "name", "新村", "pinyin", "Xincun")
 	syncOK(t, b)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -79,7 +80,11 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return st, err
 		}
-		req := &v1.SyncRequest{Replica: r.id, ServerId: r.serverID, Cursor: cursor, PageLimit: r.opt.PageLimit}
+		scopeHash, err := r.scopeHash(ctx)
+		if err != nil {
+			return st, err
+		}
+		req := &v1.SyncRequest{Replica: r.id, ServerId: r.serverID, Cursor: cursor, PageLimit: r.opt.PageLimit, ScopeHash: scopeHash}
 		for _, p := range push {
 			req.Changes = append(req.Changes, wire.Record(p.change))
 		}
@@ -205,6 +210,9 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 			st.Pulled++
 		}
 	}
+	if err := r.rescope(ctx, tx, resp); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`, int64(resp.GetNextCursor())); err != nil {
 		return fmt.Errorf("sync: save cursor: %w", err)
 	}
@@ -303,6 +311,63 @@ func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec 
 		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
 	}
 	return nil
+}
+
+// rescope keeps the villages the server says this device serves and
+// removes records of other villages, except those with writes not yet
+// pushed: they go to the server first (which keeps what it refuses for
+// staff) and are removed on a later sync.
+func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse) error {
+	if resp.GetRescoped() {
+		scope := "*"
+		if !resp.GetAllVillages() {
+			b, _ := json.Marshal(resp.GetScope())
+			scope = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'scope'`, scope); err != nil {
+			return fmt.Errorf("sync: save scope: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'scope_hash'`, strconv.FormatUint(resp.GetScopeHash(), 10)); err != nil {
+			return fmt.Errorf("sync: save scope: %w", err)
+		}
+	}
+	var scope string
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'scope'`).Scan(&scope); err != nil {
+		return fmt.Errorf("sync: read scope: %w", err)
+	}
+	if scope == "*" {
+		return nil
+	}
+	var villages []string
+	if err := json.Unmarshal([]byte(scope), &villages); err != nil {
+		return fmt.Errorf("sync: corrupt scope %q: %w", scope, err)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(villages)), ", ")
+	args := make([]any, len(villages))
+	for i, v := range villages {
+		args[i] = v
+	}
+	for _, t := range schema.Tables() {
+		if !t.Program {
+			continue
+		}
+		q := fmt.Sprintf(`DELETE FROM %s WHERE _own <= _acked AND village NOT IN (%s)`, t.Name, marks)
+		if len(villages) == 0 {
+			q = fmt.Sprintf(`DELETE FROM %s WHERE _own <= _acked`, t.Name)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("sync: remove records out of scope: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *Replica) scopeHash(ctx context.Context) (uint64, error) {
+	var h string
+	if err := r.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'scope_hash'`).Scan(&h); err != nil {
+		return 0, fmt.Errorf("read scope: %w", err)
+	}
+	return strconv.ParseUint(h, 10, 64)
 }
 
 func (r *Replica) cursor(ctx context.Context) (uint64, error) {

@@ -48,10 +48,11 @@ func (c *countedConn) Write(p []byte) (int, error) {
 }
 
 // wireEnv is a server whose socket traffic is counted.
-func wireEnv(tb testing.TB) (url string, cnt *tcpCounter, dir string) {
+func wireEnv(tb testing.TB) (url string, cnt *tcpCounter, dir string, st *store.Store) {
 	tb.Helper()
 	dir = tb.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, "s.db"), store.Options{})
+	var err error
+	st, err = store.Open(context.Background(), filepath.Join(dir, "s.db"), store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func wireEnv(tb testing.TB) (url string, cnt *tcpCounter, dir string) {
 	log := slog.New(slog.DiscardHandler)
 	go func() { done <- server.Serve(ctx, cnt, server.Handler(st, log), log, 0) }()
 	tb.Cleanup(func() { cancel(); <-done; st.Close() })
-	return "http://" + ln.Addr().String(), cnt, dir
+	return "http://" + ln.Addr().String(), cnt, dir, st
 }
 
 func session(i int) []any {
@@ -90,8 +91,12 @@ func BenchmarkWire(b *testing.B) {
 		reqs *counting
 		dev  *replica.Replica
 	}
-	device := func(b *testing.B, url, dir, name string, reqs *counting, sessions int) *replica.Replica {
-		d, err := replica.Init(ctx, filepath.Join(dir, name+".db"), url, name, replica.Options{HTTPClient: reqs})
+	device := func(b *testing.B, url, dir string, st *store.Store, name string, reqs *counting, sessions int) *replica.Replica {
+		code, err := st.CodeFor(ctx, name, store.Staff, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := replica.Init(ctx, filepath.Join(dir, name+".db"), url, code, name, replica.Options{HTTPClient: reqs})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -102,12 +107,12 @@ func BenchmarkWire(b *testing.B) {
 		return d
 	}
 	fresh := func(b *testing.B, pushed, pending int) setup {
-		url, cnt, dir := wireEnv(b)
+		url, cnt, dir, st := wireEnv(b)
 		reqs := &counting{next: &http.Transport{}}
 		if pushed > 0 {
-			syncOK(b, device(b, url, dir, "pusher", reqs, pushed))
+			syncOK(b, device(b, url, dir, st, "pusher", reqs, pushed))
 		}
-		d := device(b, url, dir, "measured", reqs, pending)
+		d := device(b, url, dir, st, "measured", reqs, pending)
 		if pending == 0 && pushed == 0 {
 			syncOK(b, d)
 		}

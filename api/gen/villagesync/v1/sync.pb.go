@@ -84,105 +84,6 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{0}
 }
 
-type RegisterRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// A human name for the device, e.g. "nanxiang-phone-1". Up to 64 characters.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RegisterRequest) Reset() {
-	*x = RegisterRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RegisterRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RegisterRequest) ProtoMessage() {}
-
-func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RegisterRequest.ProtoReflect.Descriptor instead.
-func (*RegisterRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *RegisterRequest) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-type RegisterResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Replica uint32                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
-	// Identifies the server database; a device notices a replaced or
-	// restored server by a change of this value.
-	ServerId      uint64 `protobuf:"fixed64,2,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RegisterResponse) Reset() {
-	*x = RegisterResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RegisterResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RegisterResponse) ProtoMessage() {}
-
-func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RegisterResponse.ProtoReflect.Descriptor instead.
-func (*RegisterResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *RegisterResponse) GetReplica() uint32 {
-	if x != nil {
-		return x.Replica
-	}
-	return 0
-}
-
-func (x *RegisterResponse) GetServerId() uint64 {
-	if x != nil {
-		return x.ServerId
-	}
-	return 0
-}
-
 // A dot names one write: the replica that made it, that replica's counter
 // for the record after the write, and the hybrid logical clock time of it.
 type Dot struct {
@@ -197,7 +98,7 @@ type Dot struct {
 
 func (x *Dot) Reset() {
 	*x = Dot{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -209,7 +110,7 @@ func (x *Dot) String() string {
 func (*Dot) ProtoMessage() {}
 
 func (x *Dot) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -222,7 +123,7 @@ func (x *Dot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dot.ProtoReflect.Descriptor instead.
 func (*Dot) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{2}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Dot) GetReplica() uint32 {
@@ -258,7 +159,7 @@ type VersionVector struct {
 
 func (x *VersionVector) Reset() {
 	*x = VersionVector{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +171,7 @@ func (x *VersionVector) String() string {
 func (*VersionVector) ProtoMessage() {}
 
 func (x *VersionVector) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +184,7 @@ func (x *VersionVector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionVector.ProtoReflect.Descriptor instead.
 func (*VersionVector) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{3}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *VersionVector) GetReplicas() []uint32 {
@@ -316,7 +217,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +229,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +242,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{4}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -426,7 +327,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +339,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +352,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{5}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Field) GetName() string {
@@ -488,7 +389,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +401,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +414,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{6}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Tombstone) GetDot() *Dot {
@@ -546,7 +447,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +459,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +472,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{7}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Record) GetTable() string {
@@ -610,22 +511,26 @@ func (x *Record) GetTombstone() *Tombstone {
 }
 
 type SyncRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Replica uint32                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The device's replica number; it must be the one its token was issued to.
+	Replica uint32 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
 	// The server_id the device last synced with; 0 on the first sync.
 	ServerId uint64 `protobuf:"fixed64,2,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
 	// The cursor from the last page the device committed; 0 to pull everything.
 	Cursor  uint64    `protobuf:"varint,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	Changes []*Record `protobuf:"bytes,4,rep,name=changes,proto3" json:"changes,omitempty"`
 	// Most records to pull in this page; 0 means the server's default.
-	PageLimit     uint32 `protobuf:"varint,5,opt,name=page_limit,json=pageLimit,proto3" json:"page_limit,omitempty"`
+	PageLimit uint32 `protobuf:"varint,5,opt,name=page_limit,json=pageLimit,proto3" json:"page_limit,omitempty"`
+	// The scope (SyncResponse.scope_hash) the device's records are for; when
+	// the server's differs, it sends the new scope and pulls from the start.
+	ScopeHash     uint64 `protobuf:"fixed64,6,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +542,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +555,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{8}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SyncRequest) GetReplica() uint32 {
@@ -688,6 +593,13 @@ func (x *SyncRequest) GetPageLimit() uint32 {
 	return 0
 }
 
+func (x *SyncRequest) GetScopeHash() uint64 {
+	if x != nil {
+		return x.ScopeHash
+	}
+	return 0
+}
+
 type PushResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Index of the change in SyncRequest.changes.
@@ -708,7 +620,7 @@ type PushResult struct {
 
 func (x *PushResult) Reset() {
 	*x = PushResult{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +632,7 @@ func (x *PushResult) String() string {
 func (*PushResult) ProtoMessage() {}
 
 func (x *PushResult) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +645,7 @@ func (x *PushResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResult.ProtoReflect.Descriptor instead.
 func (*PushResult) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PushResult) GetIndex() uint32 {
@@ -787,14 +699,22 @@ type SyncResponse struct {
 	NextCursor uint64    `protobuf:"varint,4,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
 	HasMore    bool      `protobuf:"varint,5,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
 	// The server's hybrid logical clock, so devices with wrong clocks catch up.
-	ServerHlc     uint64 `protobuf:"varint,6,opt,name=server_hlc,json=serverHlc,proto3" json:"server_hlc,omitempty"`
+	ServerHlc uint64 `protobuf:"varint,6,opt,name=server_hlc,json=serverHlc,proto3" json:"server_hlc,omitempty"`
+	// Set when the device's scope changed (a village assigned or taken away):
+	// the villages it now syncs (empty with all_villages), and this page was
+	// pulled from the start of the feed. The device removes records of other
+	// villages that it has no unpushed writes for.
+	Rescoped      bool     `protobuf:"varint,7,opt,name=rescoped,proto3" json:"rescoped,omitempty"`
+	Scope         []string `protobuf:"bytes,8,rep,name=scope,proto3" json:"scope,omitempty"`
+	AllVillages   bool     `protobuf:"varint,9,opt,name=all_villages,json=allVillages,proto3" json:"all_villages,omitempty"`
+	ScopeHash     uint64   `protobuf:"fixed64,10,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +726,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +739,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SyncResponse) GetServerId() uint64 {
@@ -864,6 +784,34 @@ func (x *SyncResponse) GetServerHlc() uint64 {
 	return 0
 }
 
+func (x *SyncResponse) GetRescoped() bool {
+	if x != nil {
+		return x.Rescoped
+	}
+	return false
+}
+
+func (x *SyncResponse) GetScope() []string {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *SyncResponse) GetAllVillages() bool {
+	if x != nil {
+		return x.AllVillages
+	}
+	return false
+}
+
+func (x *SyncResponse) GetScopeHash() uint64 {
+	if x != nil {
+		return x.ScopeHash
+	}
+	return 0
+}
+
 type Conflict struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -899,7 +847,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +859,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +872,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Conflict) GetId() uint64 {
@@ -1068,7 +1016,7 @@ type ResolveConflictRequest struct {
 
 func (x *ResolveConflictRequest) Reset() {
 	*x = ResolveConflictRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1028,7 @@ func (x *ResolveConflictRequest) String() string {
 func (*ResolveConflictRequest) ProtoMessage() {}
 
 func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1041,7 @@ func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictRequest.ProtoReflect.Descriptor instead.
 func (*ResolveConflictRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResolveConflictRequest) GetId() uint64 {
@@ -1126,7 +1074,7 @@ type ResolveConflictResponse struct {
 
 func (x *ResolveConflictResponse) Reset() {
 	*x = ResolveConflictResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1086,7 @@ func (x *ResolveConflictResponse) String() string {
 func (*ResolveConflictResponse) ProtoMessage() {}
 
 func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1099,7 @@ func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictResponse.ProtoReflect.Descriptor instead.
 func (*ResolveConflictResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResolveConflictResponse) GetConflict() *Conflict {
@@ -1177,7 +1125,7 @@ type ListConflictsRequest struct {
 
 func (x *ListConflictsRequest) Reset() {
 	*x = ListConflictsRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1137,7 @@ func (x *ListConflictsRequest) String() string {
 func (*ListConflictsRequest) ProtoMessage() {}
 
 func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1150,7 @@ func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ListConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListConflictsRequest) GetAfterId() uint64 {
@@ -1242,7 +1190,7 @@ type ListConflictsResponse struct {
 
 func (x *ListConflictsResponse) Reset() {
 	*x = ListConflictsResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1202,7 @@ func (x *ListConflictsResponse) String() string {
 func (*ListConflictsResponse) ProtoMessage() {}
 
 func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1215,7 @@ func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ListConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListConflictsResponse) GetConflicts() []*Conflict {
@@ -1281,12 +1229,7 @@ var File_villagesync_v1_sync_proto protoreflect.FileDescriptor
 
 const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x19villagesync/v1/sync.proto\x12\x0evillagesync.v1\"%\n" +
-	"\x0fRegisterRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"I\n" +
-	"\x10RegisterResponse\x12\x18\n" +
-	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
-	"\tserver_id\x18\x02 \x01(\x06R\bserverId\"K\n" +
+	"\x19villagesync/v1/sync.proto\x12\x0evillagesync.v1\"K\n" +
 	"\x03Dot\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x10\n" +
@@ -1312,14 +1255,16 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x127\n" +
 	"\aversion\x18\x03 \x01(\v2\x1d.villagesync.v1.VersionVectorR\aversion\x12-\n" +
 	"\x06fields\x18\x04 \x03(\v2\x15.villagesync.v1.FieldR\x06fields\x127\n" +
-	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\"\xad\x01\n" +
+	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\"\xcc\x01\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\x04R\x06cursor\x120\n" +
 	"\achanges\x18\x04 \x03(\v2\x16.villagesync.v1.RecordR\achanges\x12\x1d\n" +
 	"\n" +
-	"page_limit\x18\x05 \x01(\rR\tpageLimit\"\xd3\x01\n" +
+	"page_limit\x18\x05 \x01(\rR\tpageLimit\x12\x1d\n" +
+	"\n" +
+	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\"\xd3\x01\n" +
 	"\n" +
 	"PushResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x121\n" +
@@ -1327,7 +1272,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x120\n" +
 	"\acurrent\x18\x05 \x01(\v2\x16.villagesync.v1.RecordR\acurrent\x12\x1c\n" +
-	"\tconflicts\x18\x06 \x01(\rR\tconflicts\"\xee\x01\n" +
+	"\tconflicts\x18\x06 \x01(\rR\tconflicts\"\xe2\x02\n" +
 	"\fSyncResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\x06R\bserverId\x124\n" +
 	"\aresults\x18\x02 \x03(\v2\x1a.villagesync.v1.PushResultR\aresults\x120\n" +
@@ -1336,7 +1281,13 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"nextCursor\x12\x19\n" +
 	"\bhas_more\x18\x05 \x01(\bR\ahasMore\x12\x1d\n" +
 	"\n" +
-	"server_hlc\x18\x06 \x01(\x04R\tserverHlc\"\xcf\x05\n" +
+	"server_hlc\x18\x06 \x01(\x04R\tserverHlc\x12\x1a\n" +
+	"\brescoped\x18\a \x01(\bR\brescoped\x12\x14\n" +
+	"\x05scope\x18\b \x03(\tR\x05scope\x12!\n" +
+	"\fall_villages\x18\t \x01(\bR\vallVillages\x12\x1d\n" +
+	"\n" +
+	"scope_hash\x18\n" +
+	" \x01(\x06R\tscopeHash\"\xcf\x05\n" +
 	"\bConflict\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
@@ -1382,9 +1333,8 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x0fOUTCOME_APPLIED\x10\x01\x12\x12\n" +
 	"\x0eOUTCOME_MERGED\x10\x02\x12\x17\n" +
 	"\x13OUTCOME_ALREADY_HAD\x10\x03\x12\x14\n" +
-	"\x10OUTCOME_REJECTED\x10\x042\x9f\x01\n" +
-	"\vSyncService\x12M\n" +
-	"\bRegister\x12\x1f.villagesync.v1.RegisterRequest\x1a .villagesync.v1.RegisterResponse\x12A\n" +
+	"\x10OUTCOME_REJECTED\x10\x042P\n" +
+	"\vSyncService\x12A\n" +
 	"\x04Sync\x12\x1b.villagesync.v1.SyncRequest\x1a\x1c.villagesync.v1.SyncResponse2\xd8\x01\n" +
 	"\x0fConflictService\x12a\n" +
 	"\rListConflicts\x12$.villagesync.v1.ListConflictsRequest\x1a%.villagesync.v1.ListConflictsResponse\"\x03\x90\x02\x01\x12b\n" +
@@ -1403,57 +1353,53 @@ func file_villagesync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_villagesync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_villagesync_v1_sync_proto_goTypes = []any{
 	(Outcome)(0),                    // 0: villagesync.v1.Outcome
-	(*RegisterRequest)(nil),         // 1: villagesync.v1.RegisterRequest
-	(*RegisterResponse)(nil),        // 2: villagesync.v1.RegisterResponse
-	(*Dot)(nil),                     // 3: villagesync.v1.Dot
-	(*VersionVector)(nil),           // 4: villagesync.v1.VersionVector
-	(*Value)(nil),                   // 5: villagesync.v1.Value
-	(*Field)(nil),                   // 6: villagesync.v1.Field
-	(*Tombstone)(nil),               // 7: villagesync.v1.Tombstone
-	(*Record)(nil),                  // 8: villagesync.v1.Record
-	(*SyncRequest)(nil),             // 9: villagesync.v1.SyncRequest
-	(*PushResult)(nil),              // 10: villagesync.v1.PushResult
-	(*SyncResponse)(nil),            // 11: villagesync.v1.SyncResponse
-	(*Conflict)(nil),                // 12: villagesync.v1.Conflict
-	(*ResolveConflictRequest)(nil),  // 13: villagesync.v1.ResolveConflictRequest
-	(*ResolveConflictResponse)(nil), // 14: villagesync.v1.ResolveConflictResponse
-	(*ListConflictsRequest)(nil),    // 15: villagesync.v1.ListConflictsRequest
-	(*ListConflictsResponse)(nil),   // 16: villagesync.v1.ListConflictsResponse
+	(*Dot)(nil),                     // 1: villagesync.v1.Dot
+	(*VersionVector)(nil),           // 2: villagesync.v1.VersionVector
+	(*Value)(nil),                   // 3: villagesync.v1.Value
+	(*Field)(nil),                   // 4: villagesync.v1.Field
+	(*Tombstone)(nil),               // 5: villagesync.v1.Tombstone
+	(*Record)(nil),                  // 6: villagesync.v1.Record
+	(*SyncRequest)(nil),             // 7: villagesync.v1.SyncRequest
+	(*PushResult)(nil),              // 8: villagesync.v1.PushResult
+	(*SyncResponse)(nil),            // 9: villagesync.v1.SyncResponse
+	(*Conflict)(nil),                // 10: villagesync.v1.Conflict
+	(*ResolveConflictRequest)(nil),  // 11: villagesync.v1.ResolveConflictRequest
+	(*ResolveConflictResponse)(nil), // 12: villagesync.v1.ResolveConflictResponse
+	(*ListConflictsRequest)(nil),    // 13: villagesync.v1.ListConflictsRequest
+	(*ListConflictsResponse)(nil),   // 14: villagesync.v1.ListConflictsResponse
 }
 var file_villagesync_v1_sync_proto_depIdxs = []int32{
-	5,  // 0: villagesync.v1.Field.value:type_name -> villagesync.v1.Value
-	3,  // 1: villagesync.v1.Field.dot:type_name -> villagesync.v1.Dot
-	3,  // 2: villagesync.v1.Tombstone.dot:type_name -> villagesync.v1.Dot
-	4,  // 3: villagesync.v1.Tombstone.context:type_name -> villagesync.v1.VersionVector
-	4,  // 4: villagesync.v1.Record.version:type_name -> villagesync.v1.VersionVector
-	6,  // 5: villagesync.v1.Record.fields:type_name -> villagesync.v1.Field
-	7,  // 6: villagesync.v1.Record.tombstone:type_name -> villagesync.v1.Tombstone
-	8,  // 7: villagesync.v1.SyncRequest.changes:type_name -> villagesync.v1.Record
+	3,  // 0: villagesync.v1.Field.value:type_name -> villagesync.v1.Value
+	1,  // 1: villagesync.v1.Field.dot:type_name -> villagesync.v1.Dot
+	1,  // 2: villagesync.v1.Tombstone.dot:type_name -> villagesync.v1.Dot
+	2,  // 3: villagesync.v1.Tombstone.context:type_name -> villagesync.v1.VersionVector
+	2,  // 4: villagesync.v1.Record.version:type_name -> villagesync.v1.VersionVector
+	4,  // 5: villagesync.v1.Record.fields:type_name -> villagesync.v1.Field
+	5,  // 6: villagesync.v1.Record.tombstone:type_name -> villagesync.v1.Tombstone
+	6,  // 7: villagesync.v1.SyncRequest.changes:type_name -> villagesync.v1.Record
 	0,  // 8: villagesync.v1.PushResult.outcome:type_name -> villagesync.v1.Outcome
-	8,  // 9: villagesync.v1.PushResult.current:type_name -> villagesync.v1.Record
-	10, // 10: villagesync.v1.SyncResponse.results:type_name -> villagesync.v1.PushResult
-	8,  // 11: villagesync.v1.SyncResponse.changes:type_name -> villagesync.v1.Record
-	5,  // 12: villagesync.v1.Conflict.winner_value:type_name -> villagesync.v1.Value
-	3,  // 13: villagesync.v1.Conflict.winner_dot:type_name -> villagesync.v1.Dot
-	5,  // 14: villagesync.v1.Conflict.loser_value:type_name -> villagesync.v1.Value
-	3,  // 15: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
-	4,  // 16: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
-	4,  // 17: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
-	12, // 18: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
-	12, // 19: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
-	1,  // 20: villagesync.v1.SyncService.Register:input_type -> villagesync.v1.RegisterRequest
-	9,  // 21: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
-	15, // 22: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
-	13, // 23: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
-	2,  // 24: villagesync.v1.SyncService.Register:output_type -> villagesync.v1.RegisterResponse
-	11, // 25: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
-	16, // 26: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
-	14, // 27: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
-	24, // [24:28] is the sub-list for method output_type
-	20, // [20:24] is the sub-list for method input_type
+	6,  // 9: villagesync.v1.PushResult.current:type_name -> villagesync.v1.Record
+	8,  // 10: villagesync.v1.SyncResponse.results:type_name -> villagesync.v1.PushResult
+	6,  // 11: villagesync.v1.SyncResponse.changes:type_name -> villagesync.v1.Record
+	3,  // 12: villagesync.v1.Conflict.winner_value:type_name -> villagesync.v1.Value
+	1,  // 13: villagesync.v1.Conflict.winner_dot:type_name -> villagesync.v1.Dot
+	3,  // 14: villagesync.v1.Conflict.loser_value:type_name -> villagesync.v1.Value
+	1,  // 15: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
+	2,  // 16: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
+	2,  // 17: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
+	10, // 18: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
+	10, // 19: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
+	7,  // 20: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
+	13, // 21: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
+	11, // 22: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
+	9,  // 23: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
+	14, // 24: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
+	12, // 25: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
+	23, // [23:26] is the sub-list for method output_type
+	20, // [20:23] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1464,7 +1410,7 @@ func file_villagesync_v1_sync_proto_init() {
 	if File_villagesync_v1_sync_proto != nil {
 		return
 	}
-	file_villagesync_v1_sync_proto_msgTypes[4].OneofWrappers = []any{
+	file_villagesync_v1_sync_proto_msgTypes[2].OneofWrappers = []any{
 		(*Value_Text)(nil),
 		(*Value_Integer)(nil),
 		(*Value_Real)(nil),
@@ -1476,7 +1422,7 @@ func file_villagesync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_sync_proto_rawDesc), len(file_villagesync_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -37,8 +37,6 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
-	// SyncServiceRegisterProcedure is the fully-qualified name of the SyncService's Register RPC.
-	SyncServiceRegisterProcedure = "/villagesync.v1.SyncService/Register"
 	// SyncServiceSyncProcedure is the fully-qualified name of the SyncService's Sync RPC.
 	SyncServiceSyncProcedure = "/villagesync.v1.SyncService/Sync"
 	// ConflictServiceListConflictsProcedure is the fully-qualified name of the ConflictService's
@@ -51,8 +49,6 @@ const (
 
 // SyncServiceClient is a client for the villagesync.v1.SyncService service.
 type SyncServiceClient interface {
-	// Register gives a new device replica its short replica number.
-	Register(context.Context, *v1.RegisterRequest) (*v1.RegisterResponse, error)
 	// Sync pushes pending changes, then returns the outcome of each and one
 	// page of the server's changes after the cursor.
 	Sync(context.Context, *v1.SyncRequest) (*v1.SyncResponse, error)
@@ -69,12 +65,6 @@ func NewSyncServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 	baseURL = strings.TrimRight(baseURL, "/")
 	syncServiceMethods := v1.File_villagesync_v1_sync_proto.Services().ByName("SyncService").Methods()
 	return &syncServiceClient{
-		register: connect.NewClient[v1.RegisterRequest, v1.RegisterResponse](
-			httpClient,
-			baseURL+SyncServiceRegisterProcedure,
-			connect.WithSchema(syncServiceMethods.ByName("Register")),
-			connect.WithClientOptions(opts...),
-		),
 		sync: connect.NewClient[v1.SyncRequest, v1.SyncResponse](
 			httpClient,
 			baseURL+SyncServiceSyncProcedure,
@@ -86,17 +76,7 @@ func NewSyncServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 
 // syncServiceClient implements SyncServiceClient.
 type syncServiceClient struct {
-	register *connect.Client[v1.RegisterRequest, v1.RegisterResponse]
-	sync     *connect.Client[v1.SyncRequest, v1.SyncResponse]
-}
-
-// Register calls villagesync.v1.SyncService.Register.
-func (c *syncServiceClient) Register(ctx context.Context, req *v1.RegisterRequest) (*v1.RegisterResponse, error) {
-	response, err := c.register.CallUnary(ctx, connect.NewRequest(req))
-	if response != nil {
-		return response.Msg, err
-	}
-	return nil, err
+	sync *connect.Client[v1.SyncRequest, v1.SyncResponse]
 }
 
 // Sync calls villagesync.v1.SyncService.Sync.
@@ -110,8 +90,6 @@ func (c *syncServiceClient) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.
 
 // SyncServiceHandler is an implementation of the villagesync.v1.SyncService service.
 type SyncServiceHandler interface {
-	// Register gives a new device replica its short replica number.
-	Register(context.Context, *v1.RegisterRequest) (*v1.RegisterResponse, error)
 	// Sync pushes pending changes, then returns the outcome of each and one
 	// page of the server's changes after the cursor.
 	Sync(context.Context, *v1.SyncRequest) (*v1.SyncResponse, error)
@@ -124,12 +102,6 @@ type SyncServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewSyncServiceHandler(svc SyncServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	syncServiceMethods := v1.File_villagesync_v1_sync_proto.Services().ByName("SyncService").Methods()
-	syncServiceRegisterHandler := connect.NewUnaryHandlerSimple(
-		SyncServiceRegisterProcedure,
-		svc.Register,
-		connect.WithSchema(syncServiceMethods.ByName("Register")),
-		connect.WithHandlerOptions(opts...),
-	)
 	syncServiceSyncHandler := connect.NewUnaryHandlerSimple(
 		SyncServiceSyncProcedure,
 		svc.Sync,
@@ -138,8 +110,6 @@ func NewSyncServiceHandler(svc SyncServiceHandler, opts ...connect.HandlerOption
 	)
 	return "/villagesync.v1.SyncService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case SyncServiceRegisterProcedure:
-			syncServiceRegisterHandler.ServeHTTP(w, r)
 		case SyncServiceSyncProcedure:
 			syncServiceSyncHandler.ServeHTTP(w, r)
 		default:
@@ -150,10 +120,6 @@ func NewSyncServiceHandler(svc SyncServiceHandler, opts ...connect.HandlerOption
 
 // UnimplementedSyncServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedSyncServiceHandler struct{}
-
-func (UnimplementedSyncServiceHandler) Register(context.Context, *v1.RegisterRequest) (*v1.RegisterResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.SyncService.Register is not implemented"))
-}
 
 func (UnimplementedSyncServiceHandler) Sync(context.Context, *v1.SyncRequest) (*v1.SyncResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.SyncService.Sync is not implemented"))

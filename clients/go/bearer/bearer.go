@@ -1,0 +1,29 @@
+// Package bearer adds a device token to the requests of any villagesync
+// client, so every client package (device sync, staff review, reports,
+// admin) authenticates the same way.
+package bearer
+
+import (
+	"net/http"
+
+	"connectrpc.com/connect"
+)
+
+// Client returns hc sending "Authorization: Bearer token" with every
+// request (hc nil: http.DefaultClient).
+func Client(hc connect.HTTPClient, token string) connect.HTTPClient {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &client{next: hc, header: "Bearer " + token}
+}
+
+type client struct {
+	next   connect.HTTPClient
+	header string
+}
+
+func (c *client) Do(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Authorization", c.header)
+	return c.next.Do(req)
+}

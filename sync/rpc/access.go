@@ -1,0 +1,161 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// Enroll exchanges an enrollment code for a device token.
+func (s *Service) Enroll(ctx context.Context, req *v1.EnrollRequest) (*v1.EnrollResponse, error) {
+	p, token, err := s.Store.Enroll(ctx, req.GetCode(), req.GetDeviceName())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	return &v1.EnrollResponse{Replica: p.Replica, ServerId: s.Store.ServerID(), Token: token, User: p.User, Role: string(p.Role)}, nil
+}
+
+// Whoami describes the caller.
+func (s *Service) Whoami(ctx context.Context, _ *v1.WhoamiRequest) (*v1.WhoamiResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &v1.WhoamiResponse{Replica: p.Replica, DeviceName: p.Device, User: p.User, Role: string(p.Role), Villages: p.Villages, AllVillages: p.AllVillages()}, nil
+}
+
+// CreateUser adds a user.
+func (s *Service) CreateUser(ctx context.Context, req *v1.CreateUserRequest) (*v1.CreateUserResponse, error) {
+	if err := s.Store.CreateUser(ctx, req.GetName(), store.Role(req.GetRole()), req.GetVillages()); err != nil {
+		return nil, s.toConnect(err)
+	}
+	u, err := s.user(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return &v1.CreateUserResponse{User: u}, nil
+}
+
+// ListUsers lists the users.
+func (s *Service) ListUsers(ctx context.Context, _ *v1.ListUsersRequest) (*v1.ListUsersResponse, error) {
+	us, err := s.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	resp := &v1.ListUsersResponse{}
+	for _, u := range us {
+		resp.Users = append(resp.Users, userToWire(u))
+	}
+	return resp, nil
+}
+
+func (s *Service) user(ctx context.Context, name string) (*v1.User, error) {
+	us, err := s.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	for _, u := range us {
+		if u.Name == name {
+			return userToWire(u), nil
+		}
+	}
+	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("user: no user %q", name))
+}
+
+func userToWire(u store.User) *v1.User {
+	return &v1.User{Name: u.Name, Role: string(u.Role), Villages: u.Villages, CreatedAtMs: u.Created.UnixMilli()}
+}
+
+// SetVillages replaces a volunteer's villages.
+func (s *Service) SetVillages(ctx context.Context, req *v1.SetVillagesRequest) (*v1.SetVillagesResponse, error) {
+	if err := s.Store.SetVillages(ctx, req.GetUser(), req.GetVillages()); err != nil {
+		return nil, s.toConnect(err)
+	}
+	u, err := s.user(ctx, req.GetUser())
+	if err != nil {
+		return nil, err
+	}
+	return &v1.SetVillagesResponse{User: u}, nil
+}
+
+// AddVillage adds a village, synced to every device.
+func (s *Service) AddVillage(ctx context.Context, req *v1.AddVillageRequest) (*v1.AddVillageResponse, error) {
+	id, err := s.Store.AddVillage(ctx, req.GetName(), req.GetPinyin(), req.GetAliases())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	return &v1.AddVillageResponse{Id: id}, nil
+}
+
+// CreateEnrollmentCode creates a one-time code for a user's device.
+func (s *Service) CreateEnrollmentCode(ctx context.Context, req *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error) {
+	code, expires, err := s.Store.NewEnrollmentCode(ctx, req.GetUser(), time.Duration(req.GetTtlSeconds())*time.Second)
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	return &v1.CreateEnrollmentCodeResponse{Code: code, ExpiresAtMs: expires.UnixMilli()}, nil
+}
+
+// ListDevices lists the enrolled devices.
+func (s *Service) ListDevices(ctx context.Context, _ *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error) {
+	ds, err := s.Store.ListDevices(ctx)
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	resp := &v1.ListDevicesResponse{}
+	for _, d := range ds {
+		resp.Devices = append(resp.Devices, deviceToWire(d))
+	}
+	return resp, nil
+}
+
+func deviceToWire(d store.Device) *v1.Device {
+	m := &v1.Device{Replica: d.Replica, Name: d.Name, User: d.User, EnrolledAtMs: d.Enrolled.UnixMilli()}
+	if !d.LastSeen.IsZero() {
+		m.LastSeenMs = d.LastSeen.UnixMilli()
+	}
+	if !d.Revoked.IsZero() {
+		m.RevokedAtMs = d.Revoked.UnixMilli()
+	}
+	return m
+}
+
+// RevokeDevice revokes a device's token at once.
+func (s *Service) RevokeDevice(ctx context.Context, req *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error) {
+	if err := s.Store.RevokeDevice(ctx, req.GetReplica()); err != nil {
+		return nil, s.toConnect(err)
+	}
+	ds, err := s.Store.ListDevices(ctx)
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	for _, d := range ds {
+		if d.Replica == req.GetReplica() {
+			return &v1.RevokeDeviceResponse{Device: deviceToWire(d)}, nil
+		}
+	}
+	return nil, connect.NewError(connect.CodeNotFound, errors.New("replica: not found"))
+}
+
+// ListChanges is a record's audit trail.
+func (s *Service) ListChanges(ctx context.Context, req *v1.ListChangesRequest) (*v1.ListChangesResponse, error) {
+	if _, err := schema.Lookup(req.GetTable()); err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("table: %v", err))
+	}
+	cs, err := s.Store.ListChanges(ctx, req.GetTable(), req.GetRecordId())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	resp := &v1.ListChangesResponse{}
+	for _, c := range cs {
+		resp.Changes = append(resp.Changes, &v1.Change{Seq: c.Seq, AtMs: c.At.UnixMilli(), Replica: c.Replica, Device: c.Device, User: c.User, Outcome: c.Outcome, Detail: c.Detail})
+	}
+	return resp, nil
+}

@@ -1,0 +1,447 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rows"
+)
+
+// Role is what a user may do.
+type Role string
+
+const (
+	Volunteer   Role = "volunteer"   // program records of the assigned villages
+	Staff       Role = "staff"       // every village; devices; conflicts
+	Coordinator Role = "coordinator" // reads everything and the reports; writes nothing
+	Admin       Role = "admin"       // users, villages, roles; and what staff do
+)
+
+// Roles lists the roles.
+var Roles = []Role{Volunteer, Staff, Coordinator, Admin}
+
+// Principal is who is calling: the device and the user it was enrolled for.
+type Principal struct {
+	Replica  uint32
+	Device   string
+	UserID   int64
+	User     string
+	Role     Role
+	Villages []string // a volunteer's villages, sorted; nil for the other roles
+}
+
+// AllVillages reports whether p sees every village.
+func (p Principal) AllVillages() bool { return p.Role != Volunteer }
+
+// Serves reports whether p may read and write records of village.
+func (p Principal) Serves(village string) bool {
+	return p.AllVillages() || slices.Contains(p.Villages, village)
+}
+
+// Errors of authentication; the RPC layer maps them to Unauthenticated.
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrNoSuchUser      = errors.New("no such user")
+)
+
+// secret returns a new random secret of n bytes, URL-safe.
+func secret(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hash(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func problem(field, format string, args ...any) error {
+	return &record.Problem{Code: record.CodeInvalidArgument, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// CreateUser adds a user. Volunteers need at least one village.
+func (s *Store) CreateUser(ctx context.Context, name string, role Role, villages []string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 64 {
+		return problem("name", "must be 1 to 64 characters")
+	}
+	if !slices.Contains(Roles, role) {
+		return problem("role", "%q is not one of volunteer, staff, coordinator, admin", role)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, created_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`, name, string(role), time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return &record.Problem{Code: "already_exists", Field: "name", Msg: fmt.Sprintf("a user called %q exists already", name)}
+	}
+	id, _ := res.LastInsertId()
+	if err := setVillages(ctx, tx, id, role, villages); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SetVillages replaces the villages a volunteer serves. Devices of the
+// user pick the change up on their next sync.
+func (s *Store) SetVillages(ctx context.Context, user string, villages []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set villages: %w", err)
+	}
+	defer tx.Rollback()
+	var id int64
+	var role Role
+	if err := tx.QueryRowContext(ctx, `SELECT id, role FROM users WHERE name = ?`, user).Scan(&id, &role); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %q", ErrNoSuchUser, user)
+		}
+		return fmt.Errorf("set villages: %w", err)
+	}
+	if err := setVillages(ctx, tx, id, role, villages); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func setVillages(ctx context.Context, tx *sql.Tx, userID int64, role Role, villages []string) error {
+	if role != Volunteer {
+		if len(villages) > 0 {
+			return problem("villages", "only volunteers are assigned villages; a %s sees every village", role)
+		}
+		return nil
+	}
+	if len(villages) == 0 {
+		return problem("villages", "a volunteer needs at least one village")
+	}
+	known, err := rows.Villages(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM user_villages WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("set villages: %w", err)
+	}
+	for _, v := range villages {
+		canon, ok := known.Canonical(v)
+		if !ok {
+			return problem("villages", "%q is not a known village (known: %s)", v, strings.Join(known.Names(), ", "))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village) VALUES (?, ?)`, userID, canon); err != nil {
+			return fmt.Errorf("set villages: %w", err)
+		}
+	}
+	return nil
+}
+
+// User is a user as listed.
+type User struct {
+	Name     string
+	Role     Role
+	Villages []string
+	Created  time.Time
+}
+
+// ListUsers lists the users by name.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	rs, err := s.db.R.QueryContext(ctx, `SELECT u.name, u.role, u.created_ms, COALESCE(group_concat(v.village, char(31)), '')
+		FROM users u LEFT JOIN user_villages v ON v.user_id = u.id GROUP BY u.id ORDER BY u.name`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rs.Close()
+	var out []User
+	for rs.Next() {
+		var u User
+		var ms int64
+		var vs string
+		if err := rs.Scan(&u.Name, &u.Role, &ms, &vs); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		u.Created = time.UnixMilli(ms).UTC()
+		if vs != "" {
+			u.Villages = strings.Split(vs, "\x1f")
+			slices.Sort(u.Villages)
+		}
+		out = append(out, u)
+	}
+	return out, rs.Err()
+}
+
+// Enrollment code limits.
+const (
+	DefaultCodeTTL = 24 * time.Hour
+	MaxCodeTTL     = 7 * 24 * time.Hour
+)
+
+// NewEnrollmentCode creates a one-time code with which one device of user
+// can enroll until it expires.
+func (s *Store) NewEnrollmentCode(ctx context.Context, user string, ttl time.Duration) (string, time.Time, error) {
+	if ttl <= 0 {
+		ttl = DefaultCodeTTL
+	}
+	if ttl > MaxCodeTTL {
+		return "", time.Time{}, problem("ttl", "%s is longer than the limit of %s", ttl, MaxCodeTTL)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var id int64
+	if err := s.db.W.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, user).Scan(&id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", time.Time{}, fmt.Errorf("%w: %q", ErrNoSuchUser, user)
+		}
+		return "", time.Time{}, fmt.Errorf("enrollment code: %w", err)
+	}
+	// 120 bits, typed by hand at worst: groups of base32-like characters.
+	code := secret(15)
+	now := time.Now()
+	expires := now.Add(ttl)
+	if _, err := s.db.W.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)`,
+		hash(code), id, now.UnixMilli(), expires.UnixMilli()); err != nil {
+		return "", time.Time{}, fmt.Errorf("enrollment code: %w", err)
+	}
+	return code, expires, nil
+}
+
+// Enroll exchanges an enrollment code, once, for a new device replica and
+// its token.
+func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal, string, error) {
+	deviceName = strings.TrimSpace(deviceName)
+	if deviceName == "" || utf8.RuneCountInString(deviceName) > 64 || !utf8.ValidString(deviceName) {
+		return Principal{}, "", problem("device_name", "must be 1 to 64 characters of UTF-8")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return Principal{}, "", fmt.Errorf("enroll: %w", err)
+	}
+	defer tx.Rollback()
+	var userID, expires int64
+	var used sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT user_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?`, hash(code)).Scan(&userID, &expires, &used)
+	now := time.Now()
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Principal{}, "", fmt.Errorf("%w: unknown enrollment code", ErrUnauthenticated)
+	case err != nil:
+		return Principal{}, "", fmt.Errorf("enroll: %w", err)
+	case used.Valid:
+		return Principal{}, "", fmt.Errorf("%w: this enrollment code was used already; ask staff for a new one", ErrUnauthenticated)
+	case now.UnixMilli() > expires:
+		return Principal{}, "", fmt.Errorf("%w: this enrollment code expired; ask staff for a new one", ErrUnauthenticated)
+	}
+	token := secret(24)
+	res, err := tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash) VALUES (?, ?, ?, ?)`, deviceName, now.UnixMilli(), userID, hash(token))
+	if err != nil {
+		return Principal{}, "", fmt.Errorf("enroll: %w", err)
+	}
+	replica, _ := res.LastInsertId()
+	if _, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, used_by = ? WHERE code_hash = ?`, now.UnixMilli(), replica, hash(code)); err != nil {
+		return Principal{}, "", fmt.Errorf("enroll: %w", err)
+	}
+	p, err := principal(ctx, tx, `r.id = ?`, replica)
+	if err != nil {
+		return Principal{}, "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return Principal{}, "", fmt.Errorf("enroll: %w", err)
+	}
+	s.log.Info("device enrolled", "replica", replica, "device", deviceName, "user", p.User, "role", p.Role)
+	return p, token, nil
+}
+
+// Authenticate returns who holds token: unknown and revoked tokens are
+// ErrUnauthenticated.
+func (s *Store) Authenticate(ctx context.Context, token string) (Principal, error) {
+	if token == "" {
+		return Principal{}, fmt.Errorf("%w: no token; enroll the device first", ErrUnauthenticated)
+	}
+	p, err := principal(ctx, s.db.R, `r.token_hash = ? AND r.revoked_ms IS NULL`, hash(token))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Principal{}, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
+	}
+	return p, err
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func principal(ctx context.Context, q rowQuerier, where string, arg any) (Principal, error) {
+	var p Principal
+	var vs string
+	err := q.QueryRowContext(ctx, `SELECT r.id, r.name, u.id, u.name, u.role,
+		COALESCE((SELECT group_concat(village, char(31)) FROM user_villages WHERE user_id = u.id), '')
+		FROM replicas r JOIN users u ON u.id = r.user_id WHERE `+where, arg).Scan(&p.Replica, &p.Device, &p.UserID, &p.User, &p.Role, &vs)
+	if err != nil {
+		return Principal{}, err
+	}
+	if p.Role == Volunteer {
+		p.Villages = []string{}
+		if vs != "" {
+			p.Villages = strings.Split(vs, "\x1f")
+		}
+		slices.Sort(p.Villages)
+	}
+	return p, nil
+}
+
+// Device is an enrolled device as listed.
+type Device struct {
+	Replica                     uint32
+	Name, User                  string
+	Enrolled, LastSeen, Revoked time.Time
+}
+
+// ListDevices lists the enrolled devices.
+func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
+	if err := s.FlushSeen(ctx); err != nil {
+		return nil, err
+	}
+	rs, err := s.db.R.QueryContext(ctx, `SELECT r.id, r.name, COALESCE(u.name, ''), r.created_ms, COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0)
+		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != ? ORDER BY r.id`, ServerReplica)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rs.Close()
+	var out []Device
+	for rs.Next() {
+		var d Device
+		var enrolled, seen, revoked int64
+		if err := rs.Scan(&d.Replica, &d.Name, &d.User, &enrolled, &seen, &revoked); err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		d.Enrolled = time.UnixMilli(enrolled).UTC()
+		if seen != 0 {
+			d.LastSeen = time.UnixMilli(seen).UTC()
+		}
+		if revoked != 0 {
+			d.Revoked = time.UnixMilli(revoked).UTC()
+		}
+		out = append(out, d)
+	}
+	return out, rs.Err()
+}
+
+// RevokeDevice revokes a device's token at once; its next call is
+// refused. Revoking twice is a no-op.
+func (s *Store) RevokeDevice(ctx context.Context, replica uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ? AND id != ?`, time.Now().UnixMilli(), replica, ServerReplica)
+	if err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w %d", ErrUnknownReplica, replica)
+	}
+	s.log.Info("device revoked", "replica", replica)
+	return nil
+}
+
+// Change is one row of a record's audit trail.
+type Change struct {
+	Seq             uint64
+	At              time.Time
+	Replica         uint32
+	Device, User    string
+	Outcome, Detail string
+}
+
+// ListChanges returns who changed a record and when, oldest first.
+func (s *Store) ListChanges(ctx context.Context, table, id string) ([]Change, error) {
+	rs, err := s.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''), a.outcome, a.detail
+		FROM audit a LEFT JOIN replicas r ON r.id = a.replica LEFT JOIN users u ON u.id = a.user_id
+		WHERE a.tbl = ? AND a.record_id = ? ORDER BY a.id`, table, id)
+	if err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	defer rs.Close()
+	var out []Change
+	for rs.Next() {
+		var c Change
+		var ms int64
+		if err := rs.Scan(&c.Seq, &ms, &c.Replica, &c.Device, &c.User, &c.Outcome, &c.Detail); err != nil {
+			return nil, fmt.Errorf("list changes: %w", err)
+		}
+		c.At = time.UnixMilli(ms).UTC()
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}
+
+// AddVillage adds a village as a server write to the villages table, so
+// every device receives it with its next sync.
+func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []string) (string, error) {
+	name, pinyin = strings.TrimSpace(name), strings.TrimSpace(pinyin)
+	if name == "" || pinyin == "" {
+		return "", problem("name", "a village needs a Chinese name and its pinyin")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("add village: %w", err)
+	}
+	defer tx.Rollback()
+	known, err := rows.Villages(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range append([]string{name, pinyin}, aliases...) {
+		if c, ok := known.Canonical(n); ok {
+			return "", &record.Problem{Code: "already_exists", Field: "name", Msg: fmt.Sprintf("%q is already village %s", n, c)}
+		}
+	}
+	id := schema.SeedVillageID(name)
+	seq := s.seq
+	err = s.serverCreate(ctx, tx, &seq, "villages", id, map[string]string{"name": name, "pinyin": pinyin, "aliases": strings.Join(aliases, ",")})
+	if err != nil {
+		return "", err
+	}
+	if err := s.auditRow(ctx, tx, "villages", id, ServerReplica, 0, "village added", name, time.Now()); err != nil {
+		return "", err
+	}
+	if err := s.saveSeq(ctx, tx, seq); err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("add village: %w", err)
+	}
+	s.seq = seq
+	return id, nil
+}
+
+// CodeFor creates user (with role and villages) unless it exists, and
+// returns a fresh enrollment code for it: one step for tools and tests that
+// set devices up in bulk.
+func (s *Store) CodeFor(ctx context.Context, user string, role Role, villages []string) (string, error) {
+	err := s.CreateUser(ctx, user, role, villages)
+	var p *record.Problem
+	if err != nil && !(errors.As(err, &p) && p.Code == "already_exists") {
+		return "", err
+	}
+	code, _, err := s.NewEnrollmentCode(ctx, user, time.Hour)
+	return code, err
+}
