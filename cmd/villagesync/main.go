@@ -114,6 +114,8 @@ func serve(ctx context.Context, args []string) error {
 	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
 	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
+	cert := fs.String("tls-cert", env("VILLAGESYNC_TLS_CERT", ""), "serve HTTPS with this certificate (PEM)")
+	key := fs.String("tls-key", env("VILLAGESYNC_TLS_KEY", ""), "the certificate's private key (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,7 +125,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.Start(st, *listen, log, *grace)
+	srv, err := server.StartTLS(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -263,4 +264,13 @@ func TestProgramRulesOnTheServer(t *testing.T) {
 	if len(pull.Changes) != 1 {
 		t.Errorf("feed holds %d records, want only the valid book", len(pull.Changes))
 	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }

@@ -92,9 +92,24 @@ func (c *checker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grp
 // Serve serves h on ln until ctx is done, then shuts down gracefully:
 // in-flight syncs finish (up to grace), new connections are refused.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration) error {
+	return serve(ctx, ln, h, log, grace, TLS{})
+}
+
+// TLS names a certificate and key to serve HTTPS with (HTTP/1.1 and
+// HTTP/2); empty means cleartext (HTTP/1.1 and h2c), e.g. behind a proxy
+// that terminates TLS.
+type TLS struct{ CertFile, KeyFile string }
+
+func (t TLS) on() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration, tls TLS) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if tls.on() {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		Protocols:         &protocols,
@@ -106,7 +121,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tls.on() {
+			errc <- srv.ServeTLS(ln, tls.CertFile, tls.KeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	log.Info("serving", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -141,13 +162,24 @@ type Running struct {
 // Start serves st on addr (use "127.0.0.1:0" for a free port) in the
 // background; Stop shuts it down. For the demo and tests.
 func Start(st *store.Store, addr string, log *slog.Logger, grace time.Duration) (*Running, error) {
+	return StartTLS(st, addr, log, grace, TLS{})
+}
+
+// StartTLS is Start serving HTTPS when tls names a certificate.
+func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duration, tls TLS) (*Running, error) {
+	if tls.on() && (tls.CertFile == "" || tls.KeyFile == "") {
+		return nil, errors.New("tls: give both --tls-cert and --tls-key")
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Running{URL: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- Serve(ctx, ln, Handler(st, log), log, grace) }()
+	if tls.on() {
+		r.URL = "https://" + ln.Addr().String()
+	}
+	go func() { r.done <- serve(ctx, ln, Handler(st, log), log, grace, tls) }()
 	return r, nil
 }
 

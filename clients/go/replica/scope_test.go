@@ -1,0 +1,62 @@
+package replica_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// A volunteer's phone holds only her villages. When one is taken away,
+// her unpushed writes to it still reach the server (which keeps what it
+// refuses for staff), and then its records leave the phone.
+func TestVillageTakenAwayLeavesThePhone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	staffDev := e.device("staff", replica.Options{})
+	nx := put(t, staffDev, "books", "", "village", "南香村", "title", "南香的书")
+	dw := put(t, staffDev, "books", "", "village", "东旺村", "title", "东旺的书")
+	syncOK(t, staffDev)
+
+	vol := e.enrolled("王芳", store.Volunteer, []string{"南香村", "东旺村"}, replica.Options{})
+	syncOK(t, vol)
+	for _, id := range []string{nx, dw} {
+		if rec, _ := vol.Get(ctx, "books", id); rec == nil {
+			t.Fatalf("volunteer of both villages lacks %s", id)
+		}
+	}
+	// Offline, she edits the 东旺村 book; meanwhile 东旺村 is taken from her.
+	put(t, vol, "books", dw, "notes", "written before the change reached me")
+	if err := e.st.SetVillages(ctx, "王芳", []string{"南香村"}); err != nil {
+		t.Fatal(err)
+	}
+	st := syncOK(t, vol)
+	if st.Rejected != 1 {
+		t.Errorf("sync %v: the edit to 东旺村 should be refused (permission) and kept", st)
+	}
+	if rec, _ := vol.Get(ctx, "books", dw); rec != nil {
+		t.Errorf("the 东旺村 book is still on the phone: %+v", rec.Fields)
+	}
+	if rec, _ := vol.Get(ctx, "books", nx); rec == nil {
+		t.Error("the 南香村 book left the phone")
+	}
+	rej, _ := vol.Rejected(ctx)
+	if len(rej) != 1 || rej[0].Code != "permission_denied" || !strings.Contains(string(rej[0].Change), "written before the change reached me") {
+		t.Errorf("the phone's copy of the refused edit: %+v", rej)
+	}
+	var held string
+	if err := e.st.Reader().QueryRow(`SELECT change FROM held_changes WHERE record_id = ?`, dw).Scan(&held); err != nil || !strings.Contains(held, "written before the change reached me") {
+		t.Errorf("the server does not keep the refused edit for staff: %q %v", held, err)
+	}
+
+	// Given back, the village's records return with the next sync.
+	if err := e.st.SetVillages(ctx, "王芳", []string{"南香村", "东旺村"}); err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, vol)
+	if rec, _ := vol.Get(ctx, "books", dw); rec == nil {
+		t.Error("the 东旺村 book did not come back")
+	}
+}
