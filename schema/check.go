@@ -25,6 +25,10 @@ type Env struct {
 // is not.
 const futureSlack = 24 * time.Hour
 
+// minYear bounds dates from below: the programs began long after it, so an
+// earlier year is a typing mistake (and would make reports span centuries).
+const minYear = 2000
+
 var (
 	dateRE  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 	clockRE = regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d$`)
@@ -89,7 +93,10 @@ func (c *Column) checkText(s string, env Env) error {
 		if err != nil || !dateRE.MatchString(s) {
 			return c.fail(fmt.Sprintf("%q is not a date like 2024-06-03", s), "日期格式应为2024-06-03")
 		}
-		if !env.Now.IsZero() && t.After(env.Now.Add(futureSlack)) {
+		if t.Year() < minYear {
+			return c.fail(fmt.Sprintf("%s is before %d (a mistyped year?)", s, minYear), fmt.Sprintf("日期不能早于%d年", minYear))
+		}
+		if !c.Future && !env.Now.IsZero() && t.After(env.Now.Add(futureSlack)) {
 			return c.fail(fmt.Sprintf("%s is more than a day in the future", s), "日期不能晚于明天")
 		}
 	case Clock:
@@ -100,6 +107,9 @@ func (c *Column) checkText(s string, env Env) error {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
 			return c.fail(fmt.Sprintf("%q is not a time like 2024-06-03T19:00:00+08:00", s), "时间格式应为2024-06-03T19:00:00+08:00")
+		}
+		if t.Year() < minYear {
+			return c.fail(fmt.Sprintf("%s is before %d (a mistyped year?)", s, minYear), fmt.Sprintf("时间不能早于%d年", minYear))
 		}
 		if !env.Now.IsZero() && t.After(env.Now.Add(futureSlack)) {
 			return c.fail(fmt.Sprintf("%s is more than a day in the future", s), "时间不能晚于明天")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 )
@@ -33,6 +34,8 @@ func TestParseAndCheck(t *testing.T) {
 		{tbl, "notes", strings.Repeat("x", MaxTextBytes+1), Value{}, "longer than the limit"},
 		{tbl, "notes", "a\x00b", Value{}, "NUL"},
 		{cleanup, "quantity", "2.5", RealValue(2.5), ""},
+		{tbl, "session_date", "0024-06-03", Value{}, "before 2000 (a mistyped year?)"},
+		{tbl, "session_date", "2024-02-30", Value{}, "is not a date"},
 		{cleanup, "quantity", "NaN", Value{}, "not a finite number"},
 		{cleanup, "quantity", "lots", Value{}, "want a number"},
 	}
@@ -99,5 +102,21 @@ func TestMigrateAddsColumnsAndKeepsRows(t *testing.T) {
 	}
 	if village != "南香村" || title.Valid {
 		t.Errorf("row = %q, %v", village, title)
+	}
+}
+
+// A due date may lie ahead; a session or loan date may not.
+func TestFutureDates(t *testing.T) {
+	loans, _ := Lookup("loans")
+	env := Env{Now: time.Date(2024, 6, 3, 12, 0, 0, 0, time.UTC)}
+	in := TextValue("2024-06-17")
+	if err := loans.Column("due_on").CheckIn(in, env); err != nil {
+		t.Errorf("due date two weeks ahead: %v", err)
+	}
+	if err := loans.Column("lent_on").CheckIn(in, env); err == nil || !strings.Contains(err.Error(), "more than a day in the future") {
+		t.Errorf("lent two weeks ahead: %v", err)
+	}
+	if err := loans.Column("lent_on").CheckIn(TextValue("2024-06-04"), env); err != nil {
+		t.Errorf("tomorrow (a device a few hours ahead): %v", err)
 	}
 }

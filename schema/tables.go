@@ -44,6 +44,7 @@ type Column struct {
 	Min, Max int64    // inclusive range for integers; ignored when both are 0
 	MaxRunes int      // longest text in characters; 0 means the global byte limit only
 	Required bool     // a record must have a non-NULL value
+	Future   bool     // a date that may lie ahead (a due date)
 	Default  Value    // filled in by friendly commands when not given
 	Merge    MergeRule
 }
@@ -85,6 +86,7 @@ func runes(n int) opt           { return func(c *Column) { c.MaxRunes = n } }
 func merge(m MergeRule) opt     { return func(c *Column) { c.Merge = m } }
 func defaults(v Value) opt      { return func(c *Column) { c.Default = v } }
 func required(c *Column)        { c.Required = true }
+func future(c *Column)          { c.Future = true }
 func col(name string, t Type, zh, doc string, opts ...opt) Column {
 	c := Column{Name: name, Type: t, ZH: zh, Doc: doc, MaxRunes: 200}
 	if t != Text {
@@ -153,7 +155,7 @@ var tables = []*Table{
 		col("book_id", Text, "图书", "the id of the book copy", required, runes(36)),
 		col("borrower_card", Text, "借书证", "pseudonymous card code, never a name", required, runes(32)),
 		col("lent_on", Text, "借出日期", "YYYY-MM-DD", format(Date), required),
-		col("due_on", Text, "应还日期", "YYYY-MM-DD", format(Date)),
+		col("due_on", Text, "应还日期", "YYYY-MM-DD", format(Date), future),
 		col("returned_on", Text, "归还日期", "YYYY-MM-DD", format(Date), merge(SetWins)),
 	),
 }

@@ -80,6 +80,9 @@ func friendly(ctx context.Context, r *replica.Replica, cmd string, args []string
 	today := time.Now()
 	defaults := map[string]string{"session_date": today.Format(time.DateOnly), "lent_on": today.Format(time.DateOnly),
 		"due_on": today.AddDate(0, 0, 14).Format(time.DateOnly), "reported_at": today.Format(time.RFC3339)}
+	if p, ok := given["status"]; ok && (*p == "done" || *p == "checked") {
+		defaults["finished_at"] = defaults["reported_at"] // finished now, unless told otherwise
+	}
 	vals := map[string]schema.Value{}
 	for _, c := range t.Columns {
 		raw := ""

@@ -166,6 +166,10 @@ func TestFriendlyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The defaults (today, due in 14 days) must pass the server's rules.
+	if _, err := cli("lend", "--book", book, "--card", "WY-4"); err != nil {
+		t.Errorf("lend with the default dates: %v", err)
+	}
 	if _, err := cli("return", loan, "--on", "2024-06-10"); err != nil {
 		t.Fatal(err)
 	}

@@ -43,10 +43,15 @@ func (t task) reportedMonth() string {
 	return monthOfTime(t.finishedAt.String)
 }
 
-// doneMonth is the month a done (or checked) task was finished, or "".
+// doneMonth is the month a done (or checked) task was finished, or "";
+// a task marked done without a finishing time counts in the month it was
+// reported (it was not forgotten, only its time was).
 func (t task) doneMonth() string {
 	if t.status != "done" && t.status != "checked" {
 		return ""
+	}
+	if !t.finishedAt.Valid {
+		return t.reportedMonth()
 	}
 	return monthOfTime(t.finishedAt.String)
 }
@@ -57,12 +62,20 @@ type loan struct {
 }
 
 // The queries leave out deleted records and, for sessions, the later of a
-// pair flagged as a probable duplicate until staff resolve the flag.
+// pair flagged as a probable duplicate until staff resolve the flag, as
+// long as the pair still is one: if the earlier session was deleted, or
+// either was corrected to another village, date or class, both count.
 const (
 	sessionsQuery = `SELECT COALESCE(village, ''), COALESCE(session_date, ''), COALESCE(volunteers, ''), COALESCE(children_present, 0)
 		FROM tutoring_sessions
 		WHERE _deleted = 0
-		  AND id NOT IN (SELECT record_id FROM conflicts WHERE kind = 'duplicate_session' AND resolution IS NULL)`
+		  AND id NOT IN (
+		    SELECT c.record_id FROM conflicts c
+		    JOIN tutoring_sessions a ON a.id = c.record_id
+		    JOIN tutoring_sessions b ON b.id = c.other_id
+		    WHERE c.kind = 'duplicate_session' AND c.resolution IS NULL AND b._deleted = 0
+		      AND a.village = b.village AND a.session_date = b.session_date
+		      AND COALESCE(a.class_group, '') = COALESCE(b.class_group, ''))`
 	tasksQuery = `SELECT COALESCE(village, ''), COALESCE(kind, ''), COALESCE(status, ''), COALESCE(unit, ''), quantity, reported_at, finished_at
 		FROM cleanup_tasks WHERE _deleted = 0`
 	// A loan's library is its book's, deleted book or not (the copy was

@@ -430,14 +430,15 @@ func monthOfDate(s string) string {
 	return s[:7]
 }
 
-// monthOfTime is the month of an RFC 3339 time in its own offset (the
-// local time where it was written down), or "" if s is not one.
+// monthOfTime is the month of an RFC 3339 time in China time (the villages'
+// calendar, whatever zone the device that wrote it was set to), or "" if s
+// is not one.
 func monthOfTime(s string) string {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return ""
 	}
-	return t.Format("2006-01")
+	return t.In(Zone).Format("2006-01")
 }
 
 // volunteers splits a volunteers field into trimmed, non-empty names.

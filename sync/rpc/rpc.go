@@ -180,7 +180,7 @@ func (s *Service) toConnect(err error) error {
 		return connect.NewError(code, p)
 	case errors.Is(err, store.ErrNoSuchConflict):
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("id: %v", err))
-	case errors.Is(err, store.ErrAlreadyResolved):
+	case errors.Is(err, store.ErrAlreadyResolved), errors.Is(err, store.ErrNotDuplicate):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, store.ErrUnauthenticated):
 		return connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("code: %v", err))

@@ -33,6 +33,9 @@ var resolutions = map[string][]string{
 // ErrNoSuchConflict is returned for a conflict id the log does not have.
 var ErrNoSuchConflict = errors.New("no such conflict")
 
+// ErrNotDuplicate is returned for merging a pair that is no longer one.
+var ErrNotDuplicate = errors.New("not a duplicate any more")
+
 // ErrAlreadyResolved is returned when an entry was resolved differently.
 var ErrAlreadyResolved = errors.New("already resolved")
 
@@ -156,6 +159,18 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 			r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
 		})
 	case resolution == "merge":
+		// Merging deletes the later session; only while the earlier one is
+		// still there and still the same class, or both would be gone.
+		var same int
+		err = tx.QueryRowContext(ctx, `SELECT count(*) FROM tutoring_sessions a JOIN tutoring_sessions b ON b.id = ?
+			WHERE a.id = ? AND b._deleted = 0 AND a.village = b.village AND a.session_date = b.session_date
+			AND COALESCE(a.class_group, '') = COALESCE(b.class_group, '')`, c.OtherID, c.ID).Scan(&same)
+		if err == nil && same == 0 {
+			return LoggedConflict{}, fmt.Errorf("%w: entry %d: the earlier session %s is deleted or no longer the same class; resolve it as distinct", ErrNotDuplicate, id, c.OtherID)
+		}
+		if err != nil {
+			break
+		}
 		err = s.serverWrite(ctx, tx, &seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
 			r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
 		})

@@ -184,7 +184,7 @@ func renderCSV(w io.Writer, r *Report, l Lang) error {
 	for _, cells := range rows {
 		rec := make([]string, len(cells))
 		for i, v := range cells {
-			rec[i] = cellText(v)
+			rec[i] = csvSafe(cellText(v))
 		}
 		cw.Write(rec)
 	}
@@ -359,4 +359,16 @@ func renderXLSX(w io.Writer, r *Report, l Lang) error {
 	}
 	_, err = x.WriteTo(w)
 	return err
+}
+
+// csvSafe keeps a spreadsheet from running text typed into a record (a
+// village name, say) as a formula: a cell starting with = + - @ or a
+// control character gets a leading apostrophe. Numbers are left alone.
+func csvSafe(s string) string {
+	if s == "" || strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		if _, err := strconv.ParseFloat(s, 64); err != nil && s != "" {
+			return "'" + s
+		}
+	}
+	return s
 }

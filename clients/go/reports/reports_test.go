@@ -23,6 +23,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/reports"
+	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
@@ -329,6 +330,16 @@ func month(s string) string {
 	return s[:7]
 }
 
+// chinaMonth is the month of an RFC 3339 time on the villages' calendar
+// (UTC+8), computed here by plain arithmetic rather than the report's code.
+func chinaMonth(s string) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return ""
+	}
+	return t.UTC().Add(8 * time.Hour).Format("2006-01")
+}
+
 // expect computes the figures of the records whose village passes inV and
 // whose own month passes inM; open and overdue loans are as at the end of
 // month end. countDuplicate counts the second of the duplicate pair.
@@ -359,10 +370,15 @@ func (d *dataset) expect(inV, inM func(string) bool, end string, countDuplicate 
 			if reported == "" {
 				reported = tk.finishedAt
 			}
-			if reported != "" && inM(month(reported)) {
+			if reported != "" && inM(chinaMonth(reported)) {
 				c.Reported++
 			}
-			if (tk.status == "done" || tk.status == "checked") && tk.finishedAt != "" && inM(month(tk.finishedAt)) {
+			// A done task without a finishing time counts where it was reported.
+			finished := tk.finishedAt
+			if finished == "" {
+				finished = reported
+			}
+			if (tk.status == "done" || tk.status == "checked") && finished != "" && inM(chinaMonth(finished)) {
 				c.Done++
 				if tk.status == "checked" {
 					c.Checked++
@@ -837,5 +853,77 @@ func TestFreshnessKnowsPullOnlyDevices(t *testing.T) {
 	f := e.report(reports.Query{}).Freshness
 	if len(f.Devices) == 0 || f.Devices[0].Name != "reader-phone" || f.Devices[0].LastSeen == nil {
 		t.Errorf("freshness devices %+v, want reader-phone with its last sync", f.Devices)
+	}
+}
+
+// Found in review: a duplicate pair counts once only while it is one. If
+// the earlier session is deleted, or one is corrected to another class,
+// both count; merging a pair whose earlier session is gone is refused.
+func TestDuplicateCountsFollowTheRecords(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.device("a-phone"), e.device("b-phone")
+	session := func(d *replica.Replica) string {
+		return put(t, d, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-06-03", "class_group", "三年级", "children_present", 20)
+	}
+	first := session(a)
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second := session(b)
+	if _, err := b.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sessions := func() int64 { return e.report(reports.Query{}).Total.Tutoring.Sessions }
+	if n := sessions(); n != 1 {
+		t.Fatalf("a probable duplicate: %d sessions, want 1", n)
+	}
+	put(t, b, "tutoring_sessions", second, "class_group", "四年级")
+	if _, err := b.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := sessions(); n != 2 {
+		t.Errorf("after correcting the class: %d sessions, want 2", n)
+	}
+	put(t, b, "tutoring_sessions", second, "class_group", "三年级")
+	b.Sync(context.Background())
+	if err := a.Delete(context.Background(), "tutoring_sessions", first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := sessions(); n != 1 {
+		t.Errorf("after deleting the earlier one: %d sessions, want the later one counted", n)
+	}
+	var open []staff.Conflict
+	staff.Conflicts(context.Background(), e.coordinator(), e.srv.URL, staff.Filter{OpenOnly: true}, func(c staff.Conflict) error {
+		open = append(open, c)
+		return nil
+	})
+	if len(open) != 1 {
+		t.Fatalf("open entries %+v", open)
+	}
+	staffHC := e.device("staff-laptop").HTTPClient()
+	if _, err := staff.Resolve(context.Background(), staffHC, e.srv.URL, open[0].ID, "merge", ""); connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Errorf("merging a pair whose earlier session is gone: %v, want failed_precondition", err)
+	}
+	if n := sessions(); n != 1 {
+		t.Errorf("the refused merge changed the count to %d", n)
+	}
+}
+
+// Found in review: text typed into a record cannot become a formula in a
+// spreadsheet that opens the CSV.
+func TestCSVCellsAreNotFormulas(t *testing.T) {
+	r := &reports.Report{Rows: []reports.Row{{Village: "=cmd|' /C calc'!A0", Month: "2024-06", Tutoring: reports.Tutoring{Sessions: -1}}}}
+	var out bytes.Buffer
+	if err := reports.Render(&out, r, reports.FormatCSV, reports.ZH); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "\n=cmd") || !strings.Contains(out.String(), "'=cmd") {
+		t.Errorf("formula not neutralised:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), ",-1,") {
+		t.Errorf("a negative number was quoted:\n%s", out.String())
 	}
 }
