@@ -32,7 +32,7 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync admin --db FILE bootstrap NAME         first admin, straight into the server database
   villagesync admin [--device FILE | --server URL --token T] users|add-user|set-villages|add-village|enroll|devices|revoke ...
   villagesync audit [--device FILE] TABLE ID          who changed a record and when
-  villagesync device --db FILE init --server URL --code CODE [--name NAME]
+  villagesync device --db FILE init --server URL --code CODE [--name NAME]   (or: enroll --server URL CODE)
   villagesync device --db FILE put TABLE [--id UUID] field=value...
   villagesync device --db FILE get TABLE ID
   villagesync device --db FILE list TABLE
@@ -148,6 +148,13 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("device: give a command: init, put, get, list, delete, sync, status, rejected, log-session, report-cleanup, lend, return")
 	}
 	cmd, rest := rest[0], rest[1:]
+	if cmd == "enroll" {
+		// device enroll [--server URL] [--name NAME] CODE: init by another name.
+		cmd = "init"
+		if n := len(rest); n > 0 && !strings.HasPrefix(rest[n-1], "-") {
+			rest = append(rest[:n-1:n-1], "--code", rest[n-1])
+		}
+	}
 	if cmd == "init" {
 		ifs := flag.NewFlagSet("init", flag.ContinueOnError)
 		url := ifs.String("server", env("VILLAGESYNC_SERVER", ""), "server URL, e.g. http://127.0.0.1:8080")

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -175,5 +177,73 @@ func TestFriendlyCommands(t *testing.T) {
 	}
 	if got, _ := cli("get", "loans", loan); !strings.Contains(got, `"returned_on":"2024-06-10"`) || !strings.Contains(got, `"village":"旺渔村"`) {
 		t.Errorf("loan %s", got)
+	}
+}
+
+// The admin walkthrough of the README: bootstrap, enroll, users, villages,
+// devices, revoke, audit.
+func TestAdminWalkthrough(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	run1 := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, &out)
+		return out.String(), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := run1(args...)
+		if err != nil {
+			t.Fatalf("villagesync %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	codeIn := func(out string) string {
+		t.Helper()
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 1 && len(f[0]) == 20 {
+				return f[0]
+			}
+		}
+		t.Fatalf("no code in:\n%s", out)
+		return ""
+	}
+	out := must("admin", "--db", filepath.Join(dir, "s.db"), "bootstrap", "李主任")
+	if !strings.Contains(out, "█") && !strings.Contains(out, "▀") {
+		t.Errorf("bootstrap shows no QR code:\n%s", out)
+	}
+	adminDB := filepath.Join(dir, "admin.db")
+	must("device", "--db", adminDB, "enroll", "--server", srv.URL, "--name", "office", codeIn(out))
+	t.Setenv("VILLAGESYNC_CREDENTIALS", adminDB)
+	must("admin", "add-user", "王芳", "volunteer", "Nanxiang")
+	if _, err := run1("admin", "add-user", "王芳", "volunteer", "南香村"); err == nil || !strings.Contains(err.Error(), "already_exists") {
+		t.Errorf("adding a user twice: %v", err)
+	}
+	if _, err := run1("admin", "add-user", "x", "volunteer", "北村"); err == nil || !strings.Contains(err.Error(), "not a known village") {
+		t.Errorf("an unknown village: %v", err)
+	}
+	phone := filepath.Join(dir, "phone.db")
+	must("device", "--db", phone, "init", "--server", srv.URL, "--name", "nanxiang-phone", "--code", codeIn(must("admin", "enroll", "王芳")))
+	if users := must("admin", "users"); !strings.Contains(users, `"name":"王芳"`) || !strings.Contains(users, `"villages":["南香村"]`) {
+		t.Errorf("users:\n%s", users)
+	}
+	id := strings.TrimSpace(must("device", "--db", phone, "log-session", "--village", "南香村", "--date", "2024-06-03", "--children", "9"))
+	must("device", "--db", phone, "sync")
+	if a := must("audit", "tutoring_sessions", id); !strings.Contains(a, "applied") || !strings.Contains(a, "nanxiang-phone") || !strings.Contains(a, "王芳") {
+		t.Errorf("audit:\n%s", a)
+	}
+	devs := must("admin", "devices")
+	var replica string
+	for _, line := range strings.Split(devs, "\n") {
+		if strings.Contains(line, "nanxiang-phone") {
+			var d struct{ Replica uint32 }
+			json.Unmarshal([]byte(line), &d)
+			replica = fmt.Sprint(d.Replica)
+		}
+	}
+	must("admin", "revoke", replica)
+	if _, err := run1("device", "--db", phone, "sync"); err == nil || !strings.Contains(err.Error(), "unauthenticated") {
+		t.Errorf("sync of a revoked phone: %v", err)
 	}
 }
