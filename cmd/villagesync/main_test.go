@@ -5,46 +5,28 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
-	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // testServer is a server on 127.0.0.1:0 over a temporary database.
-type testServer struct {
-	*server.Running
-	st *store.Store
-}
+type testServer struct{ *servertest.Server }
 
 // code makes a staff user and a one-time enrollment code for it.
 func (s *testServer) code(t *testing.T, user string) string {
 	t.Helper()
-	code, err := s.st.CodeFor(context.Background(), user, store.Staff, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
+	return s.Code(t, user, store.Staff)
 }
 
-func startServer(t *testing.T, dir string) *testServer {
+func startServer(t *testing.T) *testServer {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(dir, "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	return &testServer{Running: srv, st: st}
+	return &testServer{servertest.Start(t, nil)}
 }
 
 // The hand-run walkthrough of the README, through the same entry point as
@@ -52,7 +34,7 @@ func startServer(t *testing.T, dir string) *testServer {
 func TestCLIWalkthrough(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	srv := startServer(t, dir)
+	srv := startServer(t)
 	cli := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
@@ -94,7 +76,7 @@ func TestCLIWalkthrough(t *testing.T) {
 func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	srv := startServer(t, dir)
+	srv := startServer(t)
 	a := filepath.Join(dir, "a.db")
 	var out bytes.Buffer
 	for _, args := range [][]string{
@@ -127,7 +109,7 @@ func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 func TestFriendlyCommands(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	srv := startServer(t, dir)
+	srv := startServer(t)
 	a := filepath.Join(dir, "a.db")
 	cli := func(args ...string) (string, error) {
 		var out bytes.Buffer
@@ -185,7 +167,7 @@ func TestFriendlyCommands(t *testing.T) {
 func TestAdminWalkthrough(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	srv := startServer(t, dir)
+	srv := startServer(t)
 	run1 := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := run(ctx, args, &out)
@@ -209,7 +191,7 @@ func TestAdminWalkthrough(t *testing.T) {
 		t.Fatalf("no code in:\n%s", out)
 		return ""
 	}
-	out := must("admin", "--db", filepath.Join(dir, "s.db"), "bootstrap", "李主任")
+	out := must("admin", "--db", srv.File, "bootstrap", "李主任")
 	if !strings.Contains(out, "█") && !strings.Contains(out, "▀") {
 		t.Errorf("bootstrap shows no QR code:\n%s", out)
 	}

@@ -15,7 +15,7 @@ import (
 func TestCLIReport(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	srv := startServer(t, dir)
+	srv := startServer(t)
 	cli := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := run(ctx, args, &out)

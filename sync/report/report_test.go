@@ -3,8 +3,6 @@ package report_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,7 +10,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/report"
-	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -21,25 +19,9 @@ import (
 func loansStore(t *testing.T) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop(); st.Close() })
-	code, err := st.CodeFor(ctx, "d", store.Staff, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := replica.Init(ctx, filepath.Join(dir, "d.db"), srv.URL, code, "d", replica.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	srv := servertest.Start(t, nil)
+	st := srv.Store
+	dev := srv.Device(t, "d", store.Staff, nil, replica.Options{})
 	put := func(table string, kv ...any) string {
 		vals, err := schema.Fields(kv...)
 		if err != nil {

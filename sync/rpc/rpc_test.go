@@ -3,10 +3,8 @@ package rpc_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
 	"github.com/futian-xiaomo/villagesync/sync/rpc"
 	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -30,16 +29,8 @@ type testServer struct {
 
 func start(t *testing.T) (villagesyncv1connect.SyncServiceClient, *v1.EnrollResponse, *testServer) {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop(); st.Close() })
-	e := &testServer{st: st, url: srv.URL}
+	s := servertest.Start(t, nil)
+	e := &testServer{st: s.Store, url: s.URL}
 	c, reg := e.device(t, "t", store.Staff)
 	return c, reg, e
 }

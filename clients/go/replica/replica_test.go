@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -30,6 +30,7 @@ type env struct {
 	st    *store.Store
 	srv   *server.Running
 	staff connect.HTTPClient // authenticated as a staff device, for review calls
+	ts    *servertest.Server
 }
 
 // staffHC is an HTTP client with a staff device's token.
@@ -42,25 +43,8 @@ func (e *env) staffHC() connect.HTTPClient {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "server.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return &env{t: t, dir: dir, st: st, srv: srv}
+	s := servertest.Start(t, nil)
+	return &env{t: t, dir: s.Dir, st: s.Store, srv: s.Running, ts: s}
 }
 
 func (e *env) device(name string, opt replica.Options) *replica.Replica {
@@ -71,16 +55,7 @@ func (e *env) device(name string, opt replica.Options) *replica.Replica {
 // enrolled enrolls a device for a new user name with role and villages.
 func (e *env) enrolled(name string, role store.Role, villages []string, opt replica.Options) *replica.Replica {
 	e.t.Helper()
-	code, err := e.st.CodeFor(context.Background(), name, role, villages)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r, err := replica.Init(context.Background(), filepath.Join(e.dir, name+".db"), e.srv.URL, code, name, opt)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { r.Close() })
-	return r
+	return e.ts.Device(e.t, name, role, villages, opt)
 }
 
 // required holds a valid value for every required field, so tests that

@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -25,71 +23,34 @@ import (
 	"github.com/futian-xiaomo/villagesync/clients/go/reports"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // env is a real server on 127.0.0.1:0 over a temporary SQLite file.
 type env struct {
 	t   *testing.T
-	dir string
 	db  string
-	srv *server.Running
-	st  *store.Store
+	srv *servertest.Server
 	hc  connect.HTTPClient // a coordinator's device, for the reports
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "server.db")
-	st, err := store.Open(context.Background(), file, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return &env{t: t, dir: dir, db: file, srv: srv, st: st}
+	s := servertest.Start(t, nil)
+	return &env{t: t, db: s.File, srv: s}
 }
 
 func (e *env) device(name string) *replica.Replica {
 	e.t.Helper()
-	code, err := e.st.CodeFor(context.Background(), name, store.Staff, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r, err := replica.Init(context.Background(), filepath.Join(e.dir, name+".db"), e.srv.URL, code, name, replica.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { r.Close() })
-	return r
+	return e.srv.Device(e.t, name, store.Staff, nil, replica.Options{})
 }
 
 // coordinator is an HTTP client of a coordinator's enrolled device.
 func (e *env) coordinator() connect.HTTPClient {
 	e.t.Helper()
 	if e.hc == nil {
-		code, err := e.st.CodeFor(context.Background(), "coordinator", store.Coordinator, nil)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		r, err := replica.Init(context.Background(), filepath.Join(e.dir, "coordinator.db"), e.srv.URL, code, "coordinator-laptop", replica.Options{})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		e.t.Cleanup(func() { r.Close() })
-		e.hc = r.HTTPClient()
+		e.hc = e.srv.Device(e.t, "coordinator-laptop", store.Coordinator, nil, replica.Options{}).HTTPClient()
 	}
 	return e.hc
 }
