@@ -225,6 +225,22 @@ func TestAccessAttempts(t *testing.T) {
 		})
 	}
 
+	// A volunteer who pushes to a record of another village, by its id, is
+	// refused and is not sent that record's state in the result.
+	other := book(stfReg.Replica, "东旺村")
+	if _, err := stf.Sync(ctx, &v1.SyncRequest{Replica: stfReg.Replica, Changes: []*v1.Record{other}}); err != nil {
+		t.Fatal(err)
+	}
+	guess := book(volReg.Replica, "南香村")
+	guess.Id = other.Id
+	resp, err := vol.Sync(ctx, &v1.SyncRequest{Replica: volReg.Replica, Changes: []*v1.Record{guess}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || r.Code != "permission_denied" || r.Current != nil {
+		t.Errorf("push to another village's record: %v %s, current %v; want permission_denied and no state", r.Outcome, r.Code, r.Current)
+	}
+
 	// A volunteer's pull holds none of another village's records.
 	pull, err := vol.Sync(ctx, &v1.SyncRequest{Replica: volReg.Replica})
 	if err != nil {

@@ -112,6 +112,16 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 		return nil, fmt.Errorf("push: commit: %w", err)
 	}
 	s.seq = seq
+	// A state handed back must be one the caller may read: a volunteer who
+	// pushes to a record of another village (an id she kept from before a
+	// reassignment, or guessed) learns nothing of it.
+	for i := range results {
+		if c := results[i].Current; c != nil {
+			if v, ok := c.Fields["village"]; ok && !p.Serves(v.Value.Text) {
+				results[i].Current = nil
+			}
+		}
+	}
 	return results, nil
 }
 
