@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -360,7 +361,9 @@ func (b *builder) add(snap *snapshot, only map[string]bool) {
 				c.checked++
 			}
 			if t.quantity.Valid {
-				c.quantity[t.unit] += t.quantity.Float64
+				// Summed in thousandths, so 0.1 + 0.2 km is 0.3 km: totals
+				// are exact to the precision anyone records work in.
+				c.quantity[t.unit] += int64(math.Round(t.quantity.Float64 * 1000))
 			}
 		})
 	}
@@ -461,7 +464,7 @@ type acc struct {
 
 type cleanupAcc struct {
 	reported, done, checked int64
-	quantity                map[string]float64 // unit -> amount
+	quantity                map[string]int64 // unit -> amount in thousandths
 }
 
 type loanAcc struct {
@@ -475,7 +478,7 @@ func newAcc() *acc {
 
 func (a *acc) cleanup(kind string) *cleanupAcc {
 	if a.cleanups[kind] == nil {
-		a.cleanups[kind] = &cleanupAcc{quantity: map[string]float64{}}
+		a.cleanups[kind] = &cleanupAcc{quantity: map[string]int64{}}
 	}
 	return a.cleanups[kind]
 }
@@ -494,7 +497,7 @@ func (a *acc) figures(libs []string) Figures {
 		if ca := a.cleanups[kind]; ca != nil {
 			c.Reported, c.Done, c.Checked = ca.reported, ca.done, ca.checked
 			for _, u := range slices.Sorted(mapKeys(ca.quantity)) {
-				c.Quantities = append(c.Quantities, Quantity{Unit: u, Amount: ca.quantity[u]})
+				c.Quantities = append(c.Quantities, Quantity{Unit: u, Amount: float64(ca.quantity[u]) / 1000})
 			}
 		}
 		f.Cleanup = append(f.Cleanup, c)

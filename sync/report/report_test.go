@@ -153,3 +153,33 @@ func TestBadRequests(t *testing.T) {
 		}
 	}
 }
+
+// Quantities add up exactly: 0.1 km and 0.2 km of road are 0.3 km, not
+// 0.30000000000000004.
+func TestQuantitiesAddUpExactly(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	dev := srv.Device(t, "d", store.Staff, nil, replica.Options{})
+	for _, q := range []float64{0.1, 0.2} {
+		vals, _ := schema.Fields("village", "东旺村", "kind", "road_levelling", "status", "done", "quantity", q, "unit", "km",
+			"reported_at", "2024-06-01T08:00:00+08:00", "finished_at", "2024-06-02T08:00:00+08:00")
+		if _, err := dev.Put(context.Background(), "cleanup_tasks", "", vals); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := dev.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.Build(context.Background(), srv.Store, report.Request{FromMonth: "2024-06", ToMonth: "2024-06"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Total.Cleanup {
+		if c.Kind == "road_levelling" {
+			if len(c.Quantities) != 1 || c.Quantities[0].Amount != 0.3 {
+				t.Errorf("road levelled: %+v, want 0.3 km", c.Quantities)
+			}
+			return
+		}
+	}
+	t.Error("no road_levelling figures")
+}
