@@ -96,6 +96,17 @@ func (s *Service) AddVillage(ctx context.Context, req *v1.AddVillageRequest) (*v
 
 // CreateEnrollmentCode creates a one-time code for a user's device.
 func (s *Service) CreateEnrollmentCode(ctx context.Context, req *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	role, err := s.Store.UserRole(ctx, req.GetUser())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	if !p.Manages(role) {
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("user: %s may not enroll devices of a %s; ask an admin", p.User, role))
+	}
 	code, expires, err := s.Store.NewEnrollmentCode(ctx, req.GetUser(), time.Duration(req.GetTtlSeconds())*time.Second)
 	if err != nil {
 		return nil, s.toConnect(err)
@@ -129,6 +140,17 @@ func deviceToWire(d store.Device) *v1.Device {
 
 // RevokeDevice revokes a device's token at once.
 func (s *Service) RevokeDevice(ctx context.Context, req *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	role, err := s.Store.DeviceRole(ctx, req.GetReplica())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	if !p.Manages(role) && req.GetReplica() != p.Replica {
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("replica: %s may not revoke a %s's device; ask an admin", p.User, role))
+	}
 	if err := s.Store.RevokeDevice(ctx, req.GetReplica()); err != nil {
 		return nil, s.toConnect(err)
 	}

@@ -295,3 +295,64 @@ func TestRateLimitPerDevice(t *testing.T) {
 		t.Errorf("another device is limited too: %v", err)
 	}
 }
+
+// Found in review: staff enroll and revoke devices of volunteers and
+// coordinators only; enrolling a device as an admin would make them one.
+func TestStaffCannotBecomeAdmin(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	_, stfReg := e.device(t, "陈伟", store.Staff)
+	_, adminReg := e.device(t, "root", store.Admin)
+	_, volReg := e.device(t, "王芳", store.Volunteer, "南香村")
+	staff := villagesyncv1connect.NewAccessServiceClient(bearer.Client(nil, stfReg.Token), e.url)
+	before := e.state(t)
+	for _, user := range []string{"root", "陈伟"} {
+		if _, err := staff.CreateEnrollmentCode(ctx, &v1.CreateEnrollmentCodeRequest{User: user}); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("staff enroll a device of %s: %v, want permission_denied", user, err)
+		}
+	}
+	if _, err := staff.RevokeDevice(ctx, &v1.RevokeDeviceRequest{Replica: adminReg.Replica}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("staff revoke an admin's device: %v, want permission_denied", err)
+	}
+	if after := e.state(t); after != before {
+		t.Errorf("state changed: %s -> %s", before, after)
+	}
+	if _, err := staff.CreateEnrollmentCode(ctx, &v1.CreateEnrollmentCodeRequest{User: "王芳"}); err != nil {
+		t.Errorf("staff enroll a volunteer's device: %v", err)
+	}
+	if _, err := staff.RevokeDevice(ctx, &v1.RevokeDeviceRequest{Replica: volReg.Replica}); err != nil {
+		t.Errorf("staff revoke a volunteer's device: %v", err)
+	}
+}
+
+// Found in review: a device may not claim to have seen writes of other
+// replicas that the server never saw (real ones would later be taken as
+// already had).
+func TestForgedVersionIsRefused(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	vol, volReg := e.device(t, "王芳", store.Volunteer, "南香村")
+	forged := book(volReg.Replica, "南香村")
+	forged.Version = &v1.VersionVector{Replicas: []uint32{1, volReg.Replica}, Counters: []uint64{999, 1}}
+	resp, err := vol.Sync(ctx, &v1.SyncRequest{Replica: volReg.Replica, Changes: []*v1.Record{forged}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || !strings.Contains(r.Message, "claims 999 writes of replica 1") {
+		t.Errorf("forged version: %v %q", r.Outcome, r.Message)
+	}
+}
+
+// Found in review: enrollment, the one call without a token, is limited
+// per client address.
+func TestEnrollIsRateLimited(t *testing.T) {
+	e := startAccess(t, rpc.Limits{RequestsPerSecond: 0.001, Burst: 2})
+	access := villagesyncv1connect.NewAccessServiceClient(http.DefaultClient, e.url)
+	var last error
+	for range 3 {
+		_, last = access.Enroll(context.Background(), &v1.EnrollRequest{Code: "guess", DeviceName: "x"})
+	}
+	if connect.CodeOf(last) != connect.CodeResourceExhausted {
+		t.Errorf("third guess in a burst of 2: %v, want resource_exhausted", last)
+	}
+}

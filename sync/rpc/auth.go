@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -70,16 +71,28 @@ var DefaultLimits = Limits{RequestsPerSecond: 10, Burst: 40, Timeout: time.Minut
 // call's time. Tokens are never logged.
 func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 	var mu sync.Mutex
-	limiters := map[uint32]*rate.Limiter{}
-	limiter := func(replica uint32) *rate.Limiter {
+	// Buckets per device, and per client address for calls without a
+	// valid token (enrollment, bad tokens), so nobody can make the server
+	// hash and look up tokens, or take the writer for enrollments, at will.
+	limiters := map[string]*rate.Limiter{}
+	allow := func(key string) bool {
+		if lim.RequestsPerSecond <= 0 {
+			return true
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		l, ok := limiters[replica]
+		l, ok := limiters[key]
 		if !ok {
+			if len(limiters) > 100000 {
+				clear(limiters) // bounded memory; a reset only forgives
+			}
 			l = rate.NewLimiter(rate.Limit(lim.RequestsPerSecond), lim.Burst)
-			limiters[replica] = l
+			limiters[key] = l
 		}
-		return l
+		return l.Allow()
+	}
+	tooFast := func(who string) error {
+		return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate: %s is calling faster than %.0f requests a second; wait and retry", who, lim.RequestsPerSecond))
 	}
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
@@ -89,12 +102,19 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 				defer cancel()
 			}
 			proc := req.Spec().Procedure
+			addr := "addr " + clientHost(req.Peer().Addr)
 			if public[proc] {
+				if !allow(addr) {
+					return nil, tooFast(addr)
+				}
 				return next(ctx, req)
 			}
 			token, _ := strings.CutPrefix(req.Header().Get("Authorization"), "Bearer ")
 			p, err := st.Authenticate(ctx, strings.TrimSpace(token))
 			if err != nil {
+				if !allow(addr) {
+					return nil, tooFast(addr)
+				}
 				if errors.Is(err, store.ErrUnauthenticated) {
 					return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("token: %v", err))
 				}
@@ -103,8 +123,8 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 			if !slices.Contains(allowed[proc], p.Role) {
 				return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("role: %s (user %s) may not call %s", p.Role, p.User, proc))
 			}
-			if lim.RequestsPerSecond > 0 && !limiter(p.Replica).Allow() {
-				return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate: device %d is calling faster than %.0f requests a second; wait and retry", p.Replica, lim.RequestsPerSecond))
+			if !allow(fmt.Sprint("device ", p.Replica)) {
+				return nil, tooFast(fmt.Sprint("device ", p.Replica))
 			}
 			return next(context.WithValue(ctx, principalKey{}, p), req)
 		}
@@ -118,4 +138,12 @@ func caller(ctx context.Context) (store.Principal, error) {
 		return store.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("token: missing"))
 	}
 	return p, nil
+}
+
+// clientHost is the host part of a peer address ("ip:port").
+func clientHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }

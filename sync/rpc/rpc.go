@@ -81,7 +81,11 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 			}
 		}
 	}
-	page, err := s.Store.Pull(ctx, p, cursor, int(req.GetPageLimit()))
+	// After a change of villages (not on a device's first sync) the device
+	// may have dropped records it wrote itself: send those too, on every
+	// page of the re-pull.
+	fullPull := (rescoped && req.GetScopeHash() != 0) || req.GetFullPull()
+	page, err := s.Store.Pull(ctx, p, cursor, int(req.GetPageLimit()), fullPull)
 	if err != nil {
 		return nil, s.toConnect(err)
 	}

@@ -307,6 +307,33 @@ func principal(ctx context.Context, q rowQuerier, where string, arg any) (Princi
 	return p, nil
 }
 
+// UserRole returns a user's role.
+func (s *Store) UserRole(ctx context.Context, user string) (Role, error) {
+	var r Role
+	err := s.db.R.QueryRowContext(ctx, `SELECT role FROM users WHERE name = ?`, user).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("%w: %q", ErrNoSuchUser, user)
+	}
+	return r, err
+}
+
+// DeviceRole returns the role of the user a device was enrolled for.
+func (s *Store) DeviceRole(ctx context.Context, replica uint32) (Role, error) {
+	var r Role
+	err := s.db.R.QueryRowContext(ctx, `SELECT u.role FROM replicas d JOIN users u ON u.id = d.user_id WHERE d.id = ?`, replica).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("%w %d", ErrUnknownReplica, replica)
+	}
+	return r, err
+}
+
+// Manages reports whether p may enroll or revoke devices of a user with
+// role: admins manage everyone; staff only volunteers and coordinators
+// (else staff could enroll a device as an admin and make themselves one).
+func (p Principal) Manages(role Role) bool {
+	return p.Role == Admin || (p.Role == Staff && (role == Volunteer || role == Coordinator))
+}
+
 // Device is an enrolled device as listed.
 type Device struct {
 	Replica                     uint32

@@ -31,9 +31,14 @@ type Page struct {
 
 // Pull returns records changed after cursor, in feed order, without those
 // whose state p's device already holds and without records of villages p
-// does not serve, at most limit of them.
-func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int) (Page, error) {
-	replica := p.Replica
+// does not serve, at most limit of them. With all set (a rescoped pull,
+// after which the device may have dropped records it wrote itself) the
+// device's own states are sent too.
+func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int, all bool) (Page, error) {
+	replica := int64(p.Replica)
+	if all {
+		replica = -1 // no row has that origin
+	}
 	if limit <= 0 {
 		limit = DefaultPageLimit
 	}
@@ -61,7 +66,7 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int)
 	}
 	var feeds [][]item
 	for _, t := range schema.Tables() {
-		args := []any{int64(cursor), int64(replica)}
+		args := []any{int64(cursor), replica}
 		scope := ""
 		if t.Program && !p.AllVillages() {
 			scope = " AND village IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(p.Villages)), ", ") + ")"

@@ -242,6 +242,19 @@ func (s *Store) applyDomainRules(out *record.Record, conflicts []record.Conflict
 // writes only records of their villages (and cannot move a record into or
 // out of them).
 func authorize(p Principal, in, cur *record.Record) error {
+	// A device vouches only for its own writes: claiming to have seen more
+	// of another replica's writes than the server has would make the
+	// server take that replica's real writes, later, as already had.
+	for r, c := range in.Version {
+		var have uint64
+		if cur != nil {
+			have = cur.Version[r]
+		}
+		if r != p.Replica && c > have {
+			return &record.Problem{Code: record.CodeInvalidArgument, Field: "version",
+				Msg: fmt.Sprintf("claims %d writes of replica %d; the server has seen %d", c, r, have)}
+		}
+	}
 	deny := func(field, format string, args ...any) error {
 		return &record.Problem{Code: record.CodePermissionDenied, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}

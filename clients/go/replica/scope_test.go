@@ -60,3 +60,30 @@ func TestVillageTakenAwayLeavesThePhone(t *testing.T) {
 		t.Error("the 东旺村 book did not come back")
 	}
 }
+
+// Found in review: records a volunteer wrote herself come back when her
+// village is given back (the re-pull must not skip her own writes).
+func TestOwnRecordsReturnWithTheVillage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	vol := e.enrolled("王芳", store.Volunteer, []string{"南香村", "东旺村"}, replica.Options{PageLimit: 1})
+	mine := put(t, vol, "books", "", "village", "东旺村", "title", "mine")
+	also := put(t, vol, "books", "", "village", "东旺村", "title", "mine too")
+	syncOK(t, vol)
+	if err := e.st.SetVillages(ctx, "王芳", []string{"南香村"}); err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, vol)
+	if rec, _ := vol.Get(ctx, "books", mine); rec != nil {
+		t.Fatal("the 东旺村 book is still on the phone")
+	}
+	if err := e.st.SetVillages(ctx, "王芳", []string{"南香村", "东旺村"}); err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, vol)
+	for _, id := range []string{mine, also} {
+		if rec, _ := vol.Get(ctx, "books", id); rec == nil {
+			t.Errorf("her own book %s did not come back (pages of one record)", id)
+		}
+	}
+}

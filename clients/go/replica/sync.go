@@ -84,7 +84,11 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return st, err
 		}
-		req := &v1.SyncRequest{Replica: r.id, ServerId: r.serverID, Cursor: cursor, PageLimit: r.opt.PageLimit, ScopeHash: scopeHash}
+		fullPull, err := r.fullPull(ctx)
+		if err != nil {
+			return st, err
+		}
+		req := &v1.SyncRequest{Replica: r.id, ServerId: r.serverID, Cursor: cursor, PageLimit: r.opt.PageLimit, ScopeHash: scopeHash, FullPull: fullPull}
 		for _, p := range push {
 			req.Changes = append(req.Changes, wire.Record(p.change))
 		}
@@ -318,6 +322,19 @@ func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec 
 // pushed: they go to the server first (which keeps what it refuses for
 // staff) and are removed on a later sync.
 func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse) error {
+	// A re-pull after a change of villages asks for the device's own
+	// records too until its last page is in.
+	var prev string
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'scope_hash'`).Scan(&prev); err != nil {
+		return fmt.Errorf("sync: read scope: %w", err)
+	}
+	full := "0"
+	if resp.GetHasMore() && (resp.GetRescoped() && prev != "0" || r.inFullPull(ctx, tx)) {
+		full = "1"
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('full_pull', ?)`, full); err != nil {
+		return fmt.Errorf("sync: save scope: %w", err)
+	}
 	if resp.GetRescoped() {
 		scope := "*"
 		if !resp.GetAllVillages() {
@@ -360,6 +377,18 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse
 		}
 	}
 	return nil
+}
+
+func (r *Replica) inFullPull(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) bool {
+	var v string
+	q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'full_pull'`).Scan(&v)
+	return v == "1"
+}
+
+func (r *Replica) fullPull(ctx context.Context) (bool, error) {
+	return r.inFullPull(ctx, r.db.R), nil
 }
 
 func (r *Replica) scopeHash(ctx context.Context) (uint64, error) {

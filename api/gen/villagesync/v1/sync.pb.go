@@ -523,7 +523,10 @@ type SyncRequest struct {
 	PageLimit uint32 `protobuf:"varint,5,opt,name=page_limit,json=pageLimit,proto3" json:"page_limit,omitempty"`
 	// The scope (SyncResponse.scope_hash) the device's records are for; when
 	// the server's differs, it sends the new scope and pulls from the start.
-	ScopeHash     uint64 `protobuf:"fixed64,6,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
+	ScopeHash uint64 `protobuf:"fixed64,6,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
+	// Set while the device re-pulls its scope after a change of villages:
+	// records it wrote itself are sent too (it may have dropped them).
+	FullPull      bool `protobuf:"varint,7,opt,name=full_pull,json=fullPull,proto3" json:"full_pull,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -598,6 +601,13 @@ func (x *SyncRequest) GetScopeHash() uint64 {
 		return x.ScopeHash
 	}
 	return 0
+}
+
+func (x *SyncRequest) GetFullPull() bool {
+	if x != nil {
+		return x.FullPull
+	}
+	return false
 }
 
 type PushResult struct {
@@ -1255,7 +1265,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x127\n" +
 	"\aversion\x18\x03 \x01(\v2\x1d.villagesync.v1.VersionVectorR\aversion\x12-\n" +
 	"\x06fields\x18\x04 \x03(\v2\x15.villagesync.v1.FieldR\x06fields\x127\n" +
-	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\"\xcc\x01\n" +
+	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\"\xe9\x01\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x16\n" +
@@ -1264,7 +1274,8 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"page_limit\x18\x05 \x01(\rR\tpageLimit\x12\x1d\n" +
 	"\n" +
-	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\"\xd3\x01\n" +
+	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\x12\x1b\n" +
+	"\tfull_pull\x18\a \x01(\bR\bfullPull\"\xd3\x01\n" +
 	"\n" +
 	"PushResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x121\n" +
