@@ -95,6 +95,9 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if rescoped {
 		resp.Rescoped, resp.Scope, resp.AllVillages, resp.ScopeHash = true, p.Villages, p.AllVillages(), scopeHash
 	}
+	for _, e := range page.Evicted {
+		resp.Evicted = append(resp.Evicted, &v1.RecordRef{Table: e.Table, Id: e.ID})
+	}
 	// A state handed back in a result need not come again in the page.
 	given := map[[2]string]vv.VV{}
 	for i, r := range results {

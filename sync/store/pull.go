@@ -27,6 +27,8 @@ type Page struct {
 	// page, in the same transaction.
 	Next    uint64
 	HasMore bool
+	// Evicted are records the device holds that moved out of its villages.
+	Evicted []RecordRef
 }
 
 // Pull returns records changed after cursor, in feed order, without those
@@ -112,11 +114,11 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 			}
 		}
 		if best < 0 {
-			return page, nil
+			break
 		}
 		if len(page.Records) == limit || (len(page.Records) > 0 && size >= pageBytes) {
 			page.HasMore = true
-			return page, nil
+			break
 		}
 		it := feeds[best][0]
 		feeds[best] = feeds[best][1:]
@@ -124,7 +126,53 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 		page.Next = it.seq
 		size += approxSize(it.rec)
 	}
+	if !p.AllVillages() {
+		if page.Evicted, err = evictions(ctx, tx, p, cursor, page.Next); err != nil {
+			return Page{}, err
+		}
+	}
+	return page, nil
 }
+
+// evictions lists records that moved, between the two cursors, out of the
+// villages p serves: the device holds them and must drop them.
+func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([]RecordRef, error) {
+	if len(p.Villages) == 0 {
+		return nil, nil
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(p.Villages)), ", ")
+	args := []any{int64(from), int64(to)}
+	for _, v := range p.Villages {
+		args = append(args, v)
+	}
+	rs, err := tx.QueryContext(ctx, `SELECT DISTINCT tbl, record_id FROM moves WHERE seq > ? AND seq <= ? AND from_village IN (`+marks+`) ORDER BY seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("pull: moves: %w", err)
+	}
+	defer rs.Close()
+	var out []RecordRef
+	for rs.Next() {
+		var r RecordRef
+		if err := rs.Scan(&r.Table, &r.ID); err != nil {
+			return nil, fmt.Errorf("pull: moves: %w", err)
+		}
+		t, err := schema.Lookup(r.Table)
+		if err != nil {
+			continue
+		}
+		var village sql.NullString
+		if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT village FROM %s WHERE id = ?`, t.Name), r.ID).Scan(&village); err != nil {
+			return nil, fmt.Errorf("pull: moves: %w", err)
+		}
+		if !p.Serves(village.String) {
+			out = append(out, r)
+		}
+	}
+	return out, rs.Err()
+}
+
+// RecordRef names a record.
+type RecordRef struct{ Table, ID string }
 
 func approxSize(r *record.Record) int {
 	n := 64 + len(r.ID)

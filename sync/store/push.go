@@ -165,6 +165,9 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	*seq++
+	if err := noteMove(ctx, tx, cur, out, *seq); err != nil {
+		return PushResult{}, err
+	}
 	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, rows.Args(t, out, int64(*seq), int64(replica))...); err != nil {
 		return PushResult{}, fmt.Errorf("write: %w", err)
 	}
@@ -316,6 +319,22 @@ func (s *Store) hold(ctx context.Context, tx *sql.Tx, p Principal, c *record.Rec
 	if _, err := tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		p.Replica, c.Table, c.ID, string(prob.Code), prob.Error(), string(body), now.UnixMilli()); err != nil {
 		return fmt.Errorf("hold refused change: %w", err)
+	}
+	return nil
+}
+
+// noteMove records a program record leaving its village, so devices scoped
+// to that village drop it (see evictions).
+func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint64) error {
+	if cur == nil {
+		return nil
+	}
+	from, ok := cur.Fields["village"]
+	if !ok || from.Value.Text == out.Fields["village"].Value.Text {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (?, ?, ?, ?)`, int64(seq), out.Table, out.ID, from.Value.Text); err != nil {
+		return fmt.Errorf("note move: %w", err)
 	}
 	return nil
 }

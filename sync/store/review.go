@@ -213,6 +213,9 @@ func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table,
 	k := r.Version.Bump(ServerReplica)
 	edit(r, vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()})
 	*seq++
+	if err := noteMove(ctx, tx, cur, r, *seq); err != nil {
+		return err
+	}
 	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, rows.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}

@@ -87,3 +87,32 @@ func TestOwnRecordsReturnWithTheVillage(t *testing.T) {
 		}
 	}
 }
+
+// Found in review: a record moved by staff to another village leaves the
+// phones of the village it left.
+func TestRecordMovedAwayLeavesThePhone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	staffDev := e.device("staff", replica.Options{})
+	id := put(t, staffDev, "books", "", "village", "南香村", "title", "moving")
+	stays := put(t, staffDev, "books", "", "village", "南香村", "title", "staying")
+	syncOK(t, staffDev)
+	vol := e.enrolled("王芳", store.Volunteer, []string{"南香村"}, replica.Options{})
+	syncOK(t, vol)
+	put(t, staffDev, "books", id, "village", "东旺村")
+	syncOK(t, staffDev)
+	syncOK(t, vol)
+	if rec, _ := vol.Get(ctx, "books", id); rec != nil {
+		t.Errorf("the book moved to 东旺村 is still on 南香村's phone: %+v", rec.Fields)
+	}
+	if rec, _ := vol.Get(ctx, "books", stays); rec == nil {
+		t.Error("the book that stayed left the phone")
+	}
+	// Moved back, it returns.
+	put(t, staffDev, "books", id, "village", "南香村")
+	syncOK(t, staffDev)
+	syncOK(t, vol)
+	if rec, _ := vol.Get(ctx, "books", id); rec == nil {
+		t.Error("the book moved back did not return")
+	}
+}

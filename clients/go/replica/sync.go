@@ -217,6 +217,17 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 	if err := r.rescope(ctx, tx, resp); err != nil {
 		return err
 	}
+	for _, e := range resp.GetEvicted() {
+		// Moved to a village this device does not serve. Unpushed writes
+		// stay until pushed (the server keeps what it refuses).
+		t, err := schema.Lookup(e.GetTable())
+		if err != nil || !t.Program {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ? AND _own <= _acked`, t.Name), e.GetId()); err != nil {
+			return fmt.Errorf("sync: drop %s %s: %w", t.Name, e.GetId(), err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`, int64(resp.GetNextCursor())); err != nil {
 		return fmt.Errorf("sync: save cursor: %w", err)
 	}

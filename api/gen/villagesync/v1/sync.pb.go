@@ -714,10 +714,13 @@ type SyncResponse struct {
 	// the villages it now syncs (empty with all_villages), and this page was
 	// pulled from the start of the feed. The device removes records of other
 	// villages that it has no unpushed writes for.
-	Rescoped      bool     `protobuf:"varint,7,opt,name=rescoped,proto3" json:"rescoped,omitempty"`
-	Scope         []string `protobuf:"bytes,8,rep,name=scope,proto3" json:"scope,omitempty"`
-	AllVillages   bool     `protobuf:"varint,9,opt,name=all_villages,json=allVillages,proto3" json:"all_villages,omitempty"`
-	ScopeHash     uint64   `protobuf:"fixed64,10,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
+	Rescoped    bool     `protobuf:"varint,7,opt,name=rescoped,proto3" json:"rescoped,omitempty"`
+	Scope       []string `protobuf:"bytes,8,rep,name=scope,proto3" json:"scope,omitempty"`
+	AllVillages bool     `protobuf:"varint,9,opt,name=all_villages,json=allVillages,proto3" json:"all_villages,omitempty"`
+	ScopeHash   uint64   `protobuf:"fixed64,10,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
+	// Records the device holds that moved to a village it does not serve,
+	// between the request's cursor and next_cursor: it drops them.
+	Evicted       []*RecordRef `protobuf:"bytes,11,rep,name=evicted,proto3" json:"evicted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -822,6 +825,65 @@ func (x *SyncResponse) GetScopeHash() uint64 {
 	return 0
 }
 
+func (x *SyncResponse) GetEvicted() []*RecordRef {
+	if x != nil {
+		return x.Evicted
+	}
+	return nil
+}
+
+type RecordRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordRef) Reset() {
+	*x = RecordRef{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRef) ProtoMessage() {}
+
+func (x *RecordRef) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRef.ProtoReflect.Descriptor instead.
+func (*RecordRef) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RecordRef) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *RecordRef) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 type Conflict struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -857,7 +919,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +931,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +944,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Conflict) GetId() uint64 {
@@ -1026,7 +1088,7 @@ type ResolveConflictRequest struct {
 
 func (x *ResolveConflictRequest) Reset() {
 	*x = ResolveConflictRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1100,7 @@ func (x *ResolveConflictRequest) String() string {
 func (*ResolveConflictRequest) ProtoMessage() {}
 
 func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1113,7 @@ func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictRequest.ProtoReflect.Descriptor instead.
 func (*ResolveConflictRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResolveConflictRequest) GetId() uint64 {
@@ -1084,7 +1146,7 @@ type ResolveConflictResponse struct {
 
 func (x *ResolveConflictResponse) Reset() {
 	*x = ResolveConflictResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1158,7 @@ func (x *ResolveConflictResponse) String() string {
 func (*ResolveConflictResponse) ProtoMessage() {}
 
 func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1171,7 @@ func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictResponse.ProtoReflect.Descriptor instead.
 func (*ResolveConflictResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResolveConflictResponse) GetConflict() *Conflict {
@@ -1135,7 +1197,7 @@ type ListConflictsRequest struct {
 
 func (x *ListConflictsRequest) Reset() {
 	*x = ListConflictsRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1209,7 @@ func (x *ListConflictsRequest) String() string {
 func (*ListConflictsRequest) ProtoMessage() {}
 
 func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1222,7 @@ func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ListConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListConflictsRequest) GetAfterId() uint64 {
@@ -1200,7 +1262,7 @@ type ListConflictsResponse struct {
 
 func (x *ListConflictsResponse) Reset() {
 	*x = ListConflictsResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1274,7 @@ func (x *ListConflictsResponse) String() string {
 func (*ListConflictsResponse) ProtoMessage() {}
 
 func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1287,7 @@ func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ListConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListConflictsResponse) GetConflicts() []*Conflict {
@@ -1283,7 +1345,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x120\n" +
 	"\acurrent\x18\x05 \x01(\v2\x16.villagesync.v1.RecordR\acurrent\x12\x1c\n" +
-	"\tconflicts\x18\x06 \x01(\rR\tconflicts\"\xe2\x02\n" +
+	"\tconflicts\x18\x06 \x01(\rR\tconflicts\"\x97\x03\n" +
 	"\fSyncResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\x06R\bserverId\x124\n" +
 	"\aresults\x18\x02 \x03(\v2\x1a.villagesync.v1.PushResultR\aresults\x120\n" +
@@ -1298,7 +1360,11 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\fall_villages\x18\t \x01(\bR\vallVillages\x12\x1d\n" +
 	"\n" +
 	"scope_hash\x18\n" +
-	" \x01(\x06R\tscopeHash\"\xcf\x05\n" +
+	" \x01(\x06R\tscopeHash\x123\n" +
+	"\aevicted\x18\v \x03(\v2\x19.villagesync.v1.RecordRefR\aevicted\"1\n" +
+	"\tRecordRef\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xcf\x05\n" +
 	"\bConflict\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
@@ -1364,7 +1430,7 @@ func file_villagesync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_villagesync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_villagesync_v1_sync_proto_goTypes = []any{
 	(Outcome)(0),                    // 0: villagesync.v1.Outcome
 	(*Dot)(nil),                     // 1: villagesync.v1.Dot
@@ -1376,11 +1442,12 @@ var file_villagesync_v1_sync_proto_goTypes = []any{
 	(*SyncRequest)(nil),             // 7: villagesync.v1.SyncRequest
 	(*PushResult)(nil),              // 8: villagesync.v1.PushResult
 	(*SyncResponse)(nil),            // 9: villagesync.v1.SyncResponse
-	(*Conflict)(nil),                // 10: villagesync.v1.Conflict
-	(*ResolveConflictRequest)(nil),  // 11: villagesync.v1.ResolveConflictRequest
-	(*ResolveConflictResponse)(nil), // 12: villagesync.v1.ResolveConflictResponse
-	(*ListConflictsRequest)(nil),    // 13: villagesync.v1.ListConflictsRequest
-	(*ListConflictsResponse)(nil),   // 14: villagesync.v1.ListConflictsResponse
+	(*RecordRef)(nil),               // 10: villagesync.v1.RecordRef
+	(*Conflict)(nil),                // 11: villagesync.v1.Conflict
+	(*ResolveConflictRequest)(nil),  // 12: villagesync.v1.ResolveConflictRequest
+	(*ResolveConflictResponse)(nil), // 13: villagesync.v1.ResolveConflictResponse
+	(*ListConflictsRequest)(nil),    // 14: villagesync.v1.ListConflictsRequest
+	(*ListConflictsResponse)(nil),   // 15: villagesync.v1.ListConflictsResponse
 }
 var file_villagesync_v1_sync_proto_depIdxs = []int32{
 	3,  // 0: villagesync.v1.Field.value:type_name -> villagesync.v1.Value
@@ -1395,25 +1462,26 @@ var file_villagesync_v1_sync_proto_depIdxs = []int32{
 	6,  // 9: villagesync.v1.PushResult.current:type_name -> villagesync.v1.Record
 	8,  // 10: villagesync.v1.SyncResponse.results:type_name -> villagesync.v1.PushResult
 	6,  // 11: villagesync.v1.SyncResponse.changes:type_name -> villagesync.v1.Record
-	3,  // 12: villagesync.v1.Conflict.winner_value:type_name -> villagesync.v1.Value
-	1,  // 13: villagesync.v1.Conflict.winner_dot:type_name -> villagesync.v1.Dot
-	3,  // 14: villagesync.v1.Conflict.loser_value:type_name -> villagesync.v1.Value
-	1,  // 15: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
-	2,  // 16: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
-	2,  // 17: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
-	10, // 18: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
-	10, // 19: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
-	7,  // 20: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
-	13, // 21: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
-	11, // 22: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
-	9,  // 23: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
-	14, // 24: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
-	12, // 25: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
-	23, // [23:26] is the sub-list for method output_type
-	20, // [20:23] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	10, // 12: villagesync.v1.SyncResponse.evicted:type_name -> villagesync.v1.RecordRef
+	3,  // 13: villagesync.v1.Conflict.winner_value:type_name -> villagesync.v1.Value
+	1,  // 14: villagesync.v1.Conflict.winner_dot:type_name -> villagesync.v1.Dot
+	3,  // 15: villagesync.v1.Conflict.loser_value:type_name -> villagesync.v1.Value
+	1,  // 16: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
+	2,  // 17: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
+	2,  // 18: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
+	11, // 19: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
+	11, // 20: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
+	7,  // 21: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
+	14, // 22: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
+	12, // 23: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
+	9,  // 24: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
+	15, // 25: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
+	13, // 26: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
+	24, // [24:27] is the sub-list for method output_type
+	21, // [21:24] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_sync_proto_init() }
@@ -1433,7 +1501,7 @@ func file_villagesync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_sync_proto_rawDesc), len(file_villagesync_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
