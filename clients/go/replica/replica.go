@@ -94,6 +94,11 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 		return nil, fmt.Errorf("init %s: %w", file, err)
 	}
 	d.Close()
+	// The file holds the device's token and children's records: its owner
+	// only (the -wal and -shm files SQLite creates take the same mode).
+	if err := os.Chmod(file, 0o600); err != nil {
+		return nil, fmt.Errorf("init %s: %w", file, err)
+	}
 	return Open(ctx, file, opt)
 }
 

@@ -2,6 +2,8 @@ package replica_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,5 +116,18 @@ func TestRecordMovedAwayLeavesThePhone(t *testing.T) {
 	syncOK(t, vol)
 	if rec, _ := vol.Get(ctx, "books", id); rec == nil {
 		t.Error("the book moved back did not return")
+	}
+}
+
+// The device file holds the token: only its owner may read it.
+func TestDeviceFileIsPrivate(t *testing.T) {
+	e := newEnv(t)
+	e.device("a", replica.Options{})
+	fi, err := os.Stat(filepath.Join(e.dir, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("device file mode %v, want no access for group and others", perm)
 	}
 }
