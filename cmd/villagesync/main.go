@@ -32,6 +32,7 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync admin --db FILE bootstrap NAME         first admin, straight into the server database
   villagesync admin [--device FILE | --server URL --token T] users|add-user|set-villages|add-village|enroll|devices|revoke ...
   villagesync audit [--device FILE] TABLE ID          who changed a record and when
+  villagesync backup --db FILE --out FILE             consistent copy while the server runs
   villagesync device --db FILE init --server URL --code CODE [--name NAME]   (or: enroll --server URL CODE)
   villagesync device --db FILE put TABLE [--id UUID] field=value...
   villagesync device --db FILE get TABLE ID
@@ -85,6 +86,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return admin(ctx, args[1:], out)
 	case "audit":
 		return audit(ctx, args[1:], out)
+	case "backup":
+		fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+		dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
+		outFile := fs.String("out", "", "the backup file to write (must not exist)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *outFile == "" {
+			return errors.New("backup: --out FILE is required")
+		}
+		if err := store.Backup(ctx, *dbFile, *outFile); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "backed up %s to %s; to restore, stop the server and copy it over %s (remove %s-wal and %s-shm)\n", *dbFile, *outFile, *dbFile, *dbFile, *dbFile)
+		return nil
 	case "report":
 		return report(ctx, args[1:], out)
 	case "help", "-h", "--help":

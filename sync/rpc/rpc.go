@@ -48,6 +48,13 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if sid := req.GetServerId(); sid != 0 && sid != s.Store.ServerID() {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("server_id: this device synced with server %016x, but this is server %016x; point it back at its server or initialise a new device file", sid, s.Store.ServerID()))
 	}
+	// A server restored from a backup may lack writes it acknowledged: the
+	// device must push all its own writes again and pull from the start.
+	// Nothing else happens in this request, so nothing is built on a
+	// cursor from the lost future.
+	if inc := req.GetIncarnation(); inc != 0 && inc != s.Store.Incarnation() {
+		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Restored: true, ServerHlc: s.Store.Clock().Last()}, nil
+	}
 	// A device whose villages changed gets its new scope and pulls from
 	// the start; it drops records of villages it no longer serves.
 	scopeHash := ScopeHash(p)
@@ -91,7 +98,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	}
 	s.Store.Seen(req.GetReplica(), page.Next)
 
-	resp := &v1.SyncResponse{ServerId: s.Store.ServerID(), NextCursor: page.Next, HasMore: page.HasMore, ServerHlc: s.Store.Clock().Last()}
+	resp := &v1.SyncResponse{ServerId: s.Store.ServerID(), NextCursor: page.Next, HasMore: page.HasMore, ServerHlc: s.Store.Clock().Last(), Incarnation: s.Store.Incarnation()}
 	if rescoped {
 		resp.Rescoped, resp.Scope, resp.AllVillages, resp.ScopeHash = true, p.Villages, p.AllVillages(), scopeHash
 	}

@@ -135,6 +135,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	if err != nil {
 		return PushResult{}, err
 	}
+	in = vouchOnlyForOwn(in, cur, replica)
 	out, outcome, conflicts := record.Merge(cur, in)
 	if outcome == record.Merged {
 		s.applyDomainRules(out, conflicts)
@@ -245,19 +246,6 @@ func (s *Store) applyDomainRules(out *record.Record, conflicts []record.Conflict
 // writes only records of their villages (and cannot move a record into or
 // out of them).
 func authorize(p Principal, in, cur *record.Record) error {
-	// A device vouches only for its own writes: claiming to have seen more
-	// of another replica's writes than the server has would make the
-	// server take that replica's real writes, later, as already had.
-	for r, c := range in.Version {
-		var have uint64
-		if cur != nil {
-			have = cur.Version[r]
-		}
-		if r != p.Replica && c > have {
-			return &record.Problem{Code: record.CodeInvalidArgument, Field: "version",
-				Msg: fmt.Sprintf("claims %d writes of replica %d; the server has seen %d", c, r, have)}
-		}
-	}
 	deny := func(field, format string, args ...any) error {
 		return &record.Problem{Code: record.CodePermissionDenied, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -337,4 +325,51 @@ func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint
 		return fmt.Errorf("note move: %w", err)
 	}
 	return nil
+}
+
+// vouchOnlyForOwn clamps what a change claims to have seen of other
+// replicas' writes to what the server has seen. An honest device never
+// claims more, except after the server was restored from a backup (then
+// the server has lost writes the device saw); a forged claim would make
+// the server take those replicas' real writes, later, as already had.
+// Clamped, the change is merged as concurrent with anything the server
+// lacks, and nothing is dropped.
+func vouchOnlyForOwn(in, cur *record.Record, pusher uint32) *record.Record {
+	clamp := func(v vv.VV) (vv.VV, bool) {
+		var out vv.VV
+		for r, c := range v {
+			var have uint64
+			if cur != nil {
+				have = cur.Version[r]
+			}
+			if r != pusher && c > have {
+				if out == nil {
+					out = v.Clone()
+				}
+				if have == 0 {
+					delete(out, r)
+				} else {
+					out[r] = have
+				}
+			}
+		}
+		return out, out != nil
+	}
+	version, changed := clamp(in.Version)
+	var ctxVV vv.VV
+	ctxChanged := false
+	if in.Tombstone != nil {
+		ctxVV, ctxChanged = clamp(in.Tombstone.Context)
+	}
+	if !changed && !ctxChanged {
+		return in
+	}
+	c := in.Clone()
+	if changed {
+		c.Version = version
+	}
+	if ctxChanged {
+		c.Tombstone.Context = ctxVV
+	}
+	return c
 }

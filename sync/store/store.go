@@ -32,10 +32,11 @@ var ErrUnknownReplica = errors.New("unknown replica")
 
 // Store is the server database. It is safe for concurrent use.
 type Store struct {
-	db       *db.DB
-	serverID uint64
-	clock    *hlc.Clock
-	log      *slog.Logger
+	db          *db.DB
+	serverID    uint64
+	incarnation uint64
+	clock       *hlc.Clock
+	log         *slog.Logger
 
 	// mu serialises write transactions and guards seq, the last feed
 	// sequence number handed out (persisted in meta with every write).
@@ -78,20 +79,17 @@ func (s *Store) init(ctx context.Context) error {
 	if err := schema.Migrate(ctx, s.db.W, schema.Server); err != nil {
 		return err
 	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
-	id := binary.LittleEndian.Uint64(b[:]) | 1 // never 0: 0 means "not known yet" on the wire
-	if _, err := s.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?), ('seq', 0), ('hlc', 0)`, int64(id)); err != nil {
+	// A database made before backups existed gets its incarnation here too.
+	if _, err := s.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?), ('seq', 0), ('hlc', 0), ('incarnation', ?)`, int64(randomID()), int64(randomID())); err != nil {
 		return fmt.Errorf("init meta: %w", err)
 	}
 	var sid, seq, last int64
-	err := s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'), (SELECT value FROM meta WHERE key='seq'), (SELECT value FROM meta WHERE key='hlc')`).Scan(&sid, &seq, &last)
+	var inc int64
+	err := s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'), (SELECT value FROM meta WHERE key='seq'), (SELECT value FROM meta WHERE key='hlc'), (SELECT value FROM meta WHERE key='incarnation')`).Scan(&sid, &seq, &last, &inc)
 	if err != nil {
 		return fmt.Errorf("read meta: %w", err)
 	}
-	s.serverID, s.seq = uint64(sid), uint64(seq)
+	s.serverID, s.seq, s.incarnation = uint64(sid), uint64(seq), uint64(inc)
 	if s.clock == nil {
 		s.clock = hlc.New(uint64(last))
 	} else {
@@ -153,6 +151,16 @@ func (s *Store) saveOnClose(ctx context.Context) error {
 
 // ServerID identifies this database; it never changes.
 func (s *Store) ServerID() uint64 { return s.serverID }
+
+// Incarnation changes when the database is restored from a backup.
+func (s *Store) Incarnation() uint64 { return s.incarnation }
+
+// randomID is a random non-zero 64-bit id (0 means "unknown" on the wire).
+func randomID() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) | 1
+}
 
 // Clock is the server's hybrid logical clock.
 func (s *Store) Clock() *hlc.Clock { return s.clock }

@@ -27,6 +27,9 @@ type Stats struct {
 	Pulled                                        int
 	Conflicts                                     int
 	RoundTrips                                    int
+	// ServerRestored: the server was restored from a backup; this sync
+	// pushed every own write again and pulled the scope from the start.
+	ServerRestored bool
 }
 
 func (s Stats) String() string {
@@ -88,7 +91,11 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return st, err
 		}
-		req := &v1.SyncRequest{Replica: r.id, ServerId: r.serverID, Cursor: cursor, PageLimit: r.opt.PageLimit, ScopeHash: scopeHash, FullPull: fullPull}
+		incarnation, err := r.metaUint(ctx, "incarnation")
+		if err != nil {
+			return st, err
+		}
+		req := &v1.SyncRequest{Replica: r.id, ServerId: r.serverID, Cursor: cursor, PageLimit: r.opt.PageLimit, ScopeHash: scopeHash, FullPull: fullPull, Incarnation: incarnation}
 		for _, p := range push {
 			req.Changes = append(req.Changes, wire.Record(p.change))
 		}
@@ -96,6 +103,14 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		st.RoundTrips++
 		if err != nil {
 			return st, fmt.Errorf("sync with %s: %w", r.serverURL, explain(ctx, err))
+		}
+		if resp.GetRestored() {
+			if err := r.serverRestored(ctx, resp.GetIncarnation()); err != nil {
+				return st, err
+			}
+			st.ServerRestored = true
+			hasMore = true
+			continue
 		}
 		if err := r.commit(ctx, push, resp, &st); err != nil {
 			return st, err
@@ -230,6 +245,9 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`, int64(resp.GetNextCursor())); err != nil {
 		return fmt.Errorf("sync: save cursor: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)`, strconv.FormatUint(resp.GetIncarnation(), 10)); err != nil {
+		return fmt.Errorf("sync: save incarnation: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'server_id'`, strconv.FormatUint(resp.GetServerId(), 10)); err != nil {
 		return fmt.Errorf("sync: save server id: %w", err)
@@ -400,6 +418,40 @@ func (r *Replica) inFullPull(ctx context.Context, q interface {
 
 func (r *Replica) fullPull(ctx context.Context) (bool, error) {
 	return r.inFullPull(ctx, r.db.R), nil
+}
+
+// serverRestored prepares a re-sync with a server restored from a backup:
+// every own write is pending again (the server may have lost it), and the
+// whole scope is pulled again from the start.
+func (r *Replica) serverRestored(ctx context.Context, incarnation uint64) error {
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sync: server restored: %w", err)
+	}
+	defer tx.Rollback()
+	for _, t := range schema.Tables() {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = 0 WHERE _own > 0`, t.Name)); err != nil {
+			return fmt.Errorf("sync: server restored: %w", err)
+		}
+	}
+	for key, value := range map[string]any{"cursor": 0, "scope_hash": "0", "incarnation": strconv.FormatUint(incarnation, 10)} {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value); err != nil {
+			return fmt.Errorf("sync: server restored: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+func (r *Replica) metaUint(ctx context.Context, key string) (uint64, error) {
+	var v sql.NullString
+	err := r.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read %s: %w", key, err)
+	}
+	if !v.Valid || v.String == "" {
+		return 0, nil
+	}
+	return strconv.ParseUint(v.String, 10, 64)
 }
 
 func (r *Replica) scopeHash(ctx context.Context) (uint64, error) {

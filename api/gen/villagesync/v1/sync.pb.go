@@ -526,7 +526,10 @@ type SyncRequest struct {
 	ScopeHash uint64 `protobuf:"fixed64,6,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
 	// Set while the device re-pulls its scope after a change of villages:
 	// records it wrote itself are sent too (it may have dropped them).
-	FullPull      bool `protobuf:"varint,7,opt,name=full_pull,json=fullPull,proto3" json:"full_pull,omitempty"`
+	FullPull bool `protobuf:"varint,7,opt,name=full_pull,json=fullPull,proto3" json:"full_pull,omitempty"`
+	// The server incarnation (SyncResponse.incarnation) the device last
+	// synced with; 0 before its first sync.
+	Incarnation   uint64 `protobuf:"fixed64,8,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -608,6 +611,13 @@ func (x *SyncRequest) GetFullPull() bool {
 		return x.FullPull
 	}
 	return false
+}
+
+func (x *SyncRequest) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
 }
 
 type PushResult struct {
@@ -720,7 +730,13 @@ type SyncResponse struct {
 	ScopeHash   uint64   `protobuf:"fixed64,10,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
 	// Records the device holds that moved to a village it does not serve,
 	// between the request's cursor and next_cursor: it drops them.
-	Evicted       []*RecordRef `protobuf:"bytes,11,rep,name=evicted,proto3" json:"evicted,omitempty"`
+	Evicted []*RecordRef `protobuf:"bytes,11,rep,name=evicted,proto3" json:"evicted,omitempty"`
+	// Changes when the server database is restored from a backup. A device
+	// that synced with another incarnation is answered with restored set and
+	// nothing else: it marks all its own writes unacknowledged and pulls its
+	// scope from the start, so what the backup lacks comes back.
+	Incarnation   uint64 `protobuf:"fixed64,12,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Restored      bool   `protobuf:"varint,13,opt,name=restored,proto3" json:"restored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +846,20 @@ func (x *SyncResponse) GetEvicted() []*RecordRef {
 		return x.Evicted
 	}
 	return nil
+}
+
+func (x *SyncResponse) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *SyncResponse) GetRestored() bool {
+	if x != nil {
+		return x.Restored
+	}
+	return false
 }
 
 type RecordRef struct {
@@ -1327,7 +1357,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x127\n" +
 	"\aversion\x18\x03 \x01(\v2\x1d.villagesync.v1.VersionVectorR\aversion\x12-\n" +
 	"\x06fields\x18\x04 \x03(\v2\x15.villagesync.v1.FieldR\x06fields\x127\n" +
-	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\"\xe9\x01\n" +
+	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\"\x8b\x02\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x16\n" +
@@ -1337,7 +1367,8 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"page_limit\x18\x05 \x01(\rR\tpageLimit\x12\x1d\n" +
 	"\n" +
 	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\x12\x1b\n" +
-	"\tfull_pull\x18\a \x01(\bR\bfullPull\"\xd3\x01\n" +
+	"\tfull_pull\x18\a \x01(\bR\bfullPull\x12 \n" +
+	"\vincarnation\x18\b \x01(\x06R\vincarnation\"\xd3\x01\n" +
 	"\n" +
 	"PushResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x121\n" +
@@ -1345,7 +1376,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x120\n" +
 	"\acurrent\x18\x05 \x01(\v2\x16.villagesync.v1.RecordR\acurrent\x12\x1c\n" +
-	"\tconflicts\x18\x06 \x01(\rR\tconflicts\"\x97\x03\n" +
+	"\tconflicts\x18\x06 \x01(\rR\tconflicts\"\xd5\x03\n" +
 	"\fSyncResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\x06R\bserverId\x124\n" +
 	"\aresults\x18\x02 \x03(\v2\x1a.villagesync.v1.PushResultR\aresults\x120\n" +
@@ -1361,7 +1392,9 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"scope_hash\x18\n" +
 	" \x01(\x06R\tscopeHash\x123\n" +
-	"\aevicted\x18\v \x03(\v2\x19.villagesync.v1.RecordRefR\aevicted\"1\n" +
+	"\aevicted\x18\v \x03(\v2\x19.villagesync.v1.RecordRefR\aevicted\x12 \n" +
+	"\vincarnation\x18\f \x01(\x06R\vincarnation\x12\x1a\n" +
+	"\brestored\x18\r \x01(\bR\brestored\"1\n" +
 	"\tRecordRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"\xcf\x05\n" +
