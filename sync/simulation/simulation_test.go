@@ -1,0 +1,420 @@
+package simulation_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/reports"
+	"github.com/futian-xiaomo/villagesync/clients/go/staff"
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/server"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+var (
+	seeds = flag.Int("sim.seeds", 200, "how many seeds TestSimulation runs (a long run: -sim.seeds=100000)")
+	first = flag.Uint64("sim.seed", 1, "the first seed")
+	steps = flag.Int("sim.steps", 60, "operations per seed")
+)
+
+// TestSimulation runs seeded worlds of devices editing offline over a
+// faulty network and checks the promises once the faults stop.
+func TestSimulation(t *testing.T) {
+	for s := *first; s < *first+uint64(*seeds); s++ {
+		if !t.Run(fmt.Sprint("seed", s), func(t *testing.T) { simulate(t, s) }) {
+			t.Logf("replay: go test ./sync/simulation -run 'TestSimulation/seed%d$' -sim.seed %d -sim.seeds 1 -v", s, s)
+			return
+		}
+	}
+}
+
+// faults is a transport that loses requests, loses responses after the
+// server committed, and delivers requests twice, as its world says.
+type faults struct {
+	w  *world
+	on bool
+}
+
+func (f *faults) Do(req *http.Request) (*http.Response, error) {
+	if !f.on {
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	switch f.w.rng.IntN(10) {
+	case 0:
+		return nil, errors.New("sim: request lost")
+	case 1:
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			return nil, errors.New("sim: response lost after the server committed")
+		}
+		return nil, err
+	case 2:
+		// Delivered twice: the first answer is lost, the replay's returned.
+		if req.GetBody != nil {
+			if resp, err := http.DefaultTransport.RoundTrip(req); err == nil {
+				resp.Body.Close()
+			}
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req = req.Clone(req.Context())
+			req.Body = body
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+type device struct {
+	name, village string // village "" for staff
+	file          string
+	r             *replica.Replica
+	link          *faults
+	dates         int
+}
+
+// session is the simulation's own record of a logged class.
+type session struct {
+	id, village, date, class string
+	children                 int64
+	creator                  *device
+	deleted, shared          bool // shared: others may write its notes, so it is never deleted
+	duplicateOf              string
+}
+
+type world struct {
+	t        *testing.T
+	ctx      context.Context
+	rng      *rand.Rand
+	dir      string
+	addr     string
+	st       *store.Store
+	srv      *server.Running
+	devices  []*device
+	sessions []*session
+	written  map[string]bool // every notes value written (values are unique)
+	overrode map[string]bool // notes values a device overwrote having seen them
+}
+
+func (w *world) startServer() {
+	var err error
+	if w.st, err = store.Open(w.ctx, filepath.Join(w.dir, "server.db"), store.Options{}); err != nil {
+		w.t.Fatal(err)
+	}
+	addr := w.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if w.srv, err = server.Start(w.st, addr, slog.New(slog.DiscardHandler), 0); err != nil {
+		w.t.Fatal(err)
+	}
+	w.addr = strings.TrimPrefix(w.srv.URL, "http://")
+}
+
+func (w *world) stopServer() {
+	if err := w.srv.Stop(); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.st.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func simulate(t *testing.T, seed uint64) {
+	w := &world{t: t, ctx: context.Background(), rng: rand.New(rand.NewPCG(seed, 1950)), dir: t.TempDir(), written: map[string]bool{}, overrode: map[string]bool{}}
+	w.startServer()
+	defer func() { w.stopServer() }()
+	for i, v := range []string{"南香村", "东旺村", "旺渔村", ""} {
+		d := &device{name: fmt.Sprintf("d%d", i), village: v, link: &faults{w: w}}
+		d.file = filepath.Join(w.dir, d.name+".db")
+		role, villages := store.Volunteer, []string{v}
+		if v == "" {
+			role, villages = store.Staff, nil
+		}
+		code, err := w.st.CodeFor(w.ctx, d.name, role, villages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.r, err = replica.Init(w.ctx, d.file, w.srv.URL, code, d.name, w.opts(d)); err != nil {
+			t.Fatal(err)
+		}
+		w.devices = append(w.devices, d)
+	}
+	defer func() {
+		for _, d := range w.devices {
+			d.r.Close()
+		}
+	}()
+
+	for _, d := range w.devices {
+		d.link.on = true
+	}
+	for step := 0; step < *steps; step++ {
+		w.step(step)
+	}
+	for _, d := range w.devices {
+		d.link.on = false
+	}
+	w.settle()
+	w.check()
+}
+
+func (w *world) opts(d *device) replica.Options {
+	return replica.Options{HTTPClient: d.link, PageLimit: uint32(1 + w.rng.IntN(3)), PushBatch: 1 + w.rng.IntN(4)}
+}
+
+func (w *world) step(step int) {
+	d := w.devices[w.rng.IntN(len(w.devices))]
+	switch op := w.rng.IntN(100); {
+	case op < 30 && d.village != "":
+		w.logSession(d)
+	case op < 40:
+		w.editNotes(d, step)
+	case op < 45 && d.village == "":
+		w.duplicate(d)
+	case op < 50 && d.village != "":
+		w.deleteOwn(d)
+	case op < 53:
+		// The server goes down and comes back between two calls.
+		w.stopServer()
+		w.startServer()
+	case op < 56:
+		// The app is killed and restarted (after whatever its last sync
+		// committed, mid-sync included when a response was lost).
+		if err := d.r.Close(); err != nil {
+			w.t.Fatal(err)
+		}
+		var err error
+		if d.r, err = replica.Open(w.ctx, d.file, w.opts(d)); err != nil {
+			w.t.Fatal(err)
+		}
+	default:
+		d.r.Sync(w.ctx) // errors are the faults at work
+	}
+}
+
+func (w *world) put(d *device, table, id string, kv ...any) string {
+	vals, err := schema.Fields(kv...)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	id, err = d.r.Put(w.ctx, table, id, vals)
+	if err != nil {
+		w.t.Fatalf("%s put %s: %v", d.name, table, err)
+	}
+	return id
+}
+
+func (w *world) logSession(d *device) {
+	d.dates++
+	s := &session{village: d.village, date: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d.dates).Format(time.DateOnly),
+		class: []string{"一年级", "三年级", "五年级"}[w.rng.IntN(3)], children: int64(5 + w.rng.IntN(40)), creator: d, shared: w.rng.IntN(2) == 0}
+	s.id = w.put(d, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class, "children_present", s.children)
+	w.sessions = append(w.sessions, s)
+}
+
+// editNotes writes a unique note on a shared session the device holds.
+func (w *world) editNotes(d *device, step int) {
+	var candidates []*session
+	for _, s := range w.sessions {
+		if s.shared && s.duplicateOf == "" && (d.village == "" || d.village == s.village) {
+			if rec, _ := d.r.Get(w.ctx, "tutoring_sessions", s.id); rec != nil {
+				candidates = append(candidates, s)
+			}
+		}
+	}
+	if len(candidates) == 0 {
+		return
+	}
+	s := candidates[w.rng.IntN(len(candidates))]
+	if rec, _ := d.r.Get(w.ctx, "tutoring_sessions", s.id); rec != nil {
+		if old, ok := rec.Fields["notes"]; ok {
+			w.overrode[old.Value.Text] = true
+		}
+	}
+	note := fmt.Sprintf("%s-%d", d.name, step)
+	w.written[note] = true
+	w.put(d, "tutoring_sessions", s.id, "notes", note)
+}
+
+// duplicate: staff log again, from the paper sheet, a class they hold.
+func (w *world) duplicate(d *device) {
+	for _, i := range w.rng.Perm(len(w.sessions)) {
+		s := w.sessions[i]
+		if s.deleted || s.shared || s.duplicateOf != "" {
+			continue
+		}
+		if rec, _ := d.r.Get(w.ctx, "tutoring_sessions", s.id); rec == nil {
+			continue
+		}
+		dup := &session{village: s.village, date: s.date, class: s.class, children: s.children, creator: d, duplicateOf: s.id}
+		dup.id = w.put(d, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class, "children_present", s.children)
+		w.sessions = append(w.sessions, dup)
+		s.shared = false // neither copy is deleted: the pair stays a pair
+		return
+	}
+}
+
+// deleteOwn deletes a private session the device logged (nobody else
+// writes it, so the delete decides).
+func (w *world) deleteOwn(d *device) {
+	for _, s := range w.sessions {
+		if s.creator == d && !s.shared && !s.deleted && s.duplicateOf == "" && !w.duplicated(s.id) {
+			if err := d.r.Delete(w.ctx, "tutoring_sessions", s.id); err != nil {
+				w.t.Fatal(err)
+			}
+			s.deleted = true
+			return
+		}
+	}
+}
+
+func (w *world) duplicated(id string) bool {
+	return slices.ContainsFunc(w.sessions, func(s *session) bool { return s.duplicateOf == id })
+}
+
+// settle syncs every device until a whole round moves nothing.
+func (w *world) settle() {
+	for round := 0; ; round++ {
+		if round == 12 {
+			w.t.Fatal("did not settle in 12 rounds")
+		}
+		moved := 0
+		for _, d := range w.devices {
+			st, err := d.r.Sync(w.ctx)
+			if err != nil {
+				w.t.Fatalf("%s: %v", d.name, err)
+			}
+			moved += st.Pushed + st.Pulled
+		}
+		if moved == 0 {
+			return
+		}
+	}
+}
+
+func (w *world) check() {
+	t := w.t
+	staffDev := w.devices[3]
+	// Every replica equals the server for its villages, record by record
+	// and version by version (the staff phone holds every village).
+	var all []*record.Record
+	for _, table := range schema.TableNames() {
+		recs, err := staffDev.r.List(w.ctx, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, recs...)
+	}
+	for _, d := range w.devices[:3] {
+		for _, table := range schema.TableNames() {
+			got, _ := d.r.List(w.ctx, table)
+			var want []*record.Record
+			for _, r := range all {
+				if r.Table == table && (r.Fields["village"].Value.Text == d.village || r.Table == "villages") {
+					want = append(want, r)
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s holds %d %s, the server %d for %s", d.name, len(got), table, len(want), d.village)
+			}
+			for i := range got {
+				if !got[i].Equal(want[i]) {
+					t.Fatalf("%s %s %s differs from the server:\n%+v\n%+v", d.name, table, got[i].ID, got[i], want[i])
+				}
+			}
+		}
+	}
+	// ...and the staff phone equals what a fresh device pulls.
+	probeCode, err := w.st.CodeFor(w.ctx, "probe", store.Staff, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err := replica.Init(w.ctx, filepath.Join(w.dir, "probe.db"), w.srv.URL, probeCode, "probe", replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	if _, err := probe.Sync(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		p, _ := probe.Get(w.ctx, r.Table, r.ID)
+		if p == nil || !p.Equal(r) {
+			t.Fatalf("the staff phone's %s %s differs from the server's", r.Table, r.ID)
+		}
+	}
+
+	// Nothing vanished: every note is there, or was overwritten by a
+	// device that had seen it, or lost a logged conflict.
+	final := map[string]bool{}
+	for _, r := range all {
+		if n, ok := r.Fields["notes"]; ok {
+			final[n.Value.Text] = true
+		}
+	}
+	losers := map[string]bool{}
+	hc := staffDev.r.HTTPClient()
+	if err := staff.Conflicts(w.ctx, hc, w.srv.URL, staff.Filter{}, func(c staff.Conflict) error {
+		if s, ok := c.Loser.Value.(string); ok {
+			losers[s] = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for note := range w.written {
+		if !final[note] && !w.overrode[note] && !losers[note] {
+			t.Errorf("note %q vanished", note)
+		}
+	}
+	// Every session the simulation created is there, deleted exactly when
+	// its creator deleted it.
+	for _, s := range w.sessions {
+		var rec *record.Record
+		for _, r := range all {
+			if r.ID == s.id {
+				rec = r
+			}
+		}
+		if rec == nil {
+			t.Fatalf("session %s (%s %s) vanished", s.id, s.village, s.date)
+		}
+		if rec.Deleted() != s.deleted {
+			t.Errorf("session %s: deleted %v, want %v", s.id, rec.Deleted(), s.deleted)
+		}
+		if rec.Fields["children_present"].Value.Int != s.children {
+			t.Errorf("session %s: %d children, want %d", s.id, rec.Fields["children_present"].Value.Int, s.children)
+		}
+	}
+
+	// The report's totals equal the simulation's own: live sessions, a
+	// duplicate counted once.
+	var wantSessions, wantAttendances int64
+	for _, s := range w.sessions {
+		if !s.deleted && s.duplicateOf == "" {
+			wantSessions++
+			wantAttendances += s.children
+		}
+	}
+	rep, err := reports.Fetch(w.ctx, hc, w.srv.URL, reports.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Total.Tutoring; got.Sessions != wantSessions || got.StudentAttendances != wantAttendances {
+		t.Errorf("report: %d sessions, %d attendances; the simulation made %d and %d", got.Sessions, got.StudentAttendances, wantSessions, wantAttendances)
+	}
+}
