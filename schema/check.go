@@ -132,14 +132,15 @@ func (c *Column) checkText(s string, env Env) error {
 	return nil
 }
 
-// ValidISBN checks an ISBN-10 or ISBN-13, hyphens and spaces allowed.
+// ValidISBN checks an ISBN-10 or ISBN-13, hyphens and spaces allowed
+// anywhere; an ISBN-10's check character may be X.
 func ValidISBN(s string) bool {
 	var d []int
-	for i, r := range s {
+	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
 			d = append(d, int(r-'0'))
-		case (r == 'X' || r == 'x') && i == len(s)-1:
+		case r == 'X' || r == 'x':
 			d = append(d, 10)
 		case r == '-' || r == ' ':
 		default:

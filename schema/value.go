@@ -135,7 +135,7 @@ func (v Value) String() string {
 // Parse reads a value for column c from text typed by a person: "null" (or
 // an empty string for non-text columns) is NULL.
 func (c *Column) Parse(s string) (Value, error) {
-	if s == "null" {
+	if s == "null" || (s == "" && c.Type != Text) {
 		return Value{}, nil
 	}
 	var v Value
