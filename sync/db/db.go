@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -10,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
+	"github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
 )
 
 // DB is a SQLite database with one writer connection and a reader pool.
@@ -36,12 +37,15 @@ func Open(ctx context.Context, file string, readers int) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open %s: %w", file, err)
+		return nil, openError(file, err)
 	}
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		w.Close()
-		return nil, fmt.Errorf("open %s: cannot use WAL mode (journal_mode=%q): %v", file, mode, err)
+		if err != nil {
+			return nil, openError(file, err)
+		}
+		return nil, fmt.Errorf("open %s: cannot use WAL mode (journal_mode=%q)", file, mode)
 	}
 	r, err := sql.Open("sqlite3", dsn(file, append(common, "_query_only=1")...))
 	if err != nil {
@@ -105,4 +109,37 @@ func Migrate(ctx context.Context, w *sql.DB, fsys fs.FS, dir string) error {
 		}
 	}
 	return nil
+}
+
+// IsFull reports whether err is SQLite refusing a write for lack of space
+// (a full disk, or max_page_count reached).
+func IsFull(err error) bool { return sqliteCode(err) == sqlite3.ErrFull }
+
+// IsReadOnly reports whether err is SQLite refusing to write a read-only
+// database (permissions, a read-only mount).
+func IsReadOnly(err error) bool { return sqliteCode(err) == sqlite3.ErrReadonly }
+
+// IsCorrupt reports whether err says the file is not a usable database.
+func IsCorrupt(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.ErrCorrupt || c == sqlite3.ErrNotADB
+}
+
+func sqliteCode(err error) sqlite3.ErrNo {
+	var e sqlite3.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// openError says in plain words what to do about a file SQLite refuses.
+func openError(file string, err error) error {
+	switch {
+	case IsCorrupt(err):
+		return fmt.Errorf("open %s: the file is corrupt or not a villagesync database (%w); keep it for inspection and start from a new file", file, err)
+	case IsReadOnly(err):
+		return fmt.Errorf("open %s: the file or its folder is read-only (%w); villagesync needs to write it", file, err)
+	}
+	return fmt.Errorf("open %s: %w", file, err)
 }

@@ -3,8 +3,10 @@ package record
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/hlc"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 	"github.com/google/uuid"
 )
@@ -55,11 +57,33 @@ func Validate(r *Record, pusher uint32) error {
 }
 
 // CheckValues checks a change's values against env: villages that exist,
-// dates not in the future. Validate has passed.
+// dates not in the future, and writes not stamped far ahead of the
+// server's clock (a phone whose date is years off would otherwise move
+// every clock forward and win every tie). Validate has passed.
 func CheckValues(r *Record, env schema.Env) error {
 	t, err := schema.Lookup(r.Table)
 	if err != nil {
 		return invalid("table", "%v", err)
+	}
+	if !env.Now.IsZero() {
+		limit := env.Now.Add(MaxClockAhead)
+		check := func(field string, d vv.Dot) error {
+			if at := hlc.Time(d.HLC); at.After(limit) {
+				return invalid(field, "written at %s by the device's clock, more than a day ahead of the server's (%s): set the device's date and time (设备时间比服务器快一天以上，请校正手机日期和时间)",
+					at.Format(time.RFC3339), env.Now.UTC().Format(time.RFC3339))
+			}
+			return nil
+		}
+		for _, name := range r.FieldNames() {
+			if err := check(r.Table+"."+name+".dot", r.Fields[name].Dot); err != nil {
+				return err
+			}
+		}
+		if r.Tombstone != nil {
+			if err := check("tombstone.dot", r.Tombstone.Dot); err != nil {
+				return err
+			}
+		}
 	}
 	for _, name := range r.FieldNames() {
 		if col := t.Column(name); col != nil {
@@ -126,6 +150,9 @@ func validate(r *Record, pusher uint32, env schema.Env) error {
 	}
 	return nil
 }
+
+// MaxClockAhead is how far ahead of the server a device's clock may be.
+const MaxClockAhead = 24 * time.Hour
 
 // CheckRequired reports the first required field a live record lacks.
 func CheckRequired(r *Record) error {

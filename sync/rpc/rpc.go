@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/sync/db"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
@@ -204,6 +205,9 @@ func (s *Service) toConnect(err error) error {
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
 	case errors.As(err, &cursorErr):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case db.IsFull(err), db.IsReadOnly(err):
+		s.log().Error("cannot write the database", "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("the server cannot write its database (disk full or read-only); nothing was changed, your changes are kept on your device: sync again later"))
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded):

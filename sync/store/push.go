@@ -82,17 +82,21 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 			}
 			continue
 		}
-		for _, f := range c.Fields {
-			s.clock.Observe(f.Dot.HLC)
-		}
-		if c.Tombstone != nil {
-			s.clock.Observe(c.Tombstone.Dot.HLC)
-		}
 		r, err := s.apply(ctx, tx, p, c, &seq, env)
 		if err != nil {
 			return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 		}
 		results[i] = r
+		// Only accepted writes move the server's clock: a refused one may
+		// be refused precisely for its clock.
+		if r.Outcome != record.Rejected {
+			for _, f := range c.Fields {
+				s.clock.Observe(f.Dot.HLC)
+			}
+			if c.Tombstone != nil {
+				s.clock.Observe(c.Tombstone.Dot.HLC)
+			}
+		}
 		if err := s.audit(ctx, tx, p, c, r, now); err != nil {
 			return nil, err
 		}

@@ -53,6 +53,9 @@ type Store struct {
 type Options struct {
 	Logger *slog.Logger
 	Clock  *hlc.Clock
+	// MaxPages caps the database's size in pages (PRAGMA max_page_count),
+	// for a server on a small disk; 0 leaves SQLite's default.
+	MaxPages int64
 }
 
 // Open opens or creates the server database at file.
@@ -68,6 +71,13 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 	if err := s.init(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("open server database %s: %w", file, err)
+	}
+	if opt.MaxPages > 0 {
+		// The writer is one long-lived connection, so this sticks.
+		if _, err := d.W.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", opt.MaxPages)); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("open server database %s: %w", file, err)
+		}
 	}
 	return s, nil
 }
