@@ -42,6 +42,10 @@ type Options struct {
 	PushBatch int
 	// Clock is the device's hybrid logical clock (tests fake the wall time).
 	Clock *hlc.Clock
+	// Retries is how many times a request that failed in transport is
+	// sent again at once (a retried sync never duplicates anything): 0
+	// means the default of 2, a negative number none.
+	Retries int
 }
 
 // Replica is one device's database. It is safe for concurrent use: local

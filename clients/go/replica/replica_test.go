@@ -246,7 +246,7 @@ func (d *dropResponses) Do(req *http.Request) (*http.Response, error) {
 func TestReplayAfterLostResponseChangesNothing(t *testing.T) {
 	e := newEnv(t)
 	tr := &dropResponses{next: http.DefaultTransport}
-	a := e.device("a", replica.Options{HTTPClient: tr})
+	a := e.device("a", replica.Options{HTTPClient: tr, Retries: -1})
 	b := e.device("b", replica.Options{})
 	shared := put(t, b, "cleanup_tasks", "", "village", "东旺村", "status", "reported")
 	syncOK(t, b)
@@ -525,6 +525,22 @@ func TestRejectedWriteWithNewerWriteInFlight(t *testing.T) {
 	rec, _ := a.Get(context.Background(), "books", id)
 	if rec.Fields["title"].Value.Text != "fine" || rec.Fields["notes"].Value.Text != "later and fine" {
 		t.Errorf("a holds title=%q notes=%q; want the server's title back and the later note kept", rec.Fields["title"].Value.Text, rec.Fields["notes"].Value.Text)
+	}
+	assertConverged(t, e, a)
+}
+
+// A sync whose first attempt fails in transport (a pooled connection the
+// restarted server closed) is sent again and succeeds, without
+// duplicating anything.
+func TestTransportFailureIsRetried(t *testing.T) {
+	e := newEnv(t)
+	link := &dropResponses{next: http.DefaultTransport}
+	a := e.device("a", replica.Options{HTTPClient: link})
+	put(t, a, "books", "", "title", "once")
+	link.drop.Store(1)
+	st, err := a.Sync(context.Background())
+	if err != nil || st.Applied != 1 || st.RoundTrips != 2 || link.dropped.Load() != 1 {
+		t.Fatalf("sync %v, %v (dropped %d); want it retried once and the push applied", st, err, link.dropped.Load())
 	}
 	assertConverged(t, e, a)
 }

@@ -34,7 +34,7 @@ func TestNewVillageAndItsRecordInOnePush(t *testing.T) {
 func TestReplayIsNotCheckedAgainstNewerState(t *testing.T) {
 	e := newEnv(t)
 	tr := &dropResponses{next: http.DefaultTransport}
-	a := e.device("a", replica.Options{HTTPClient: tr})
+	a := e.device("a", replica.Options{HTTPClient: tr, Retries: -1})
 	b := e.enrolled("b", store.Admin, nil, replica.Options{})
 	ctx := context.Background()
 	vid := put(t, b, "villages", "", "name", "新村", "pinyin", "Xincun")

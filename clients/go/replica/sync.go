@@ -99,8 +99,7 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		for _, p := range push {
 			req.Changes = append(req.Changes, wire.Record(p.change))
 		}
-		resp, err := r.client.Sync(ctx, req)
-		st.RoundTrips++
+		resp, err := r.send(ctx, req, &st)
 		if err != nil {
 			return st, fmt.Errorf("sync with %s: %w", r.serverURL, explain(ctx, err))
 		}
@@ -118,6 +117,30 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		hasMore = resp.GetHasMore()
 	}
 	return st, errors.New("sync: did not settle; local writes keep arriving faster than they sync")
+}
+
+// send sends one request, again after a transport failure (a pooled
+// connection the server closed, a blip on the link): the request is
+// idempotent, so a retry at worst replays a push the server already has.
+func (r *Replica) send(ctx context.Context, req *v1.SyncRequest, st *Stats) (*v1.SyncResponse, error) {
+	retries := r.opt.Retries
+	if retries == 0 {
+		retries = 2
+	}
+	for attempt := 0; ; attempt++ {
+		resp, err := r.client.Sync(ctx, req)
+		st.RoundTrips++
+		if err == nil || attempt >= retries || ctx.Err() != nil || !transportFailure(err) {
+			return resp, err
+		}
+	}
+}
+
+// transportFailure reports whether err came from the link, not the server.
+func transportFailure(err error) bool {
+	var netErr net.Error
+	code := connect.CodeOf(err)
+	return code == connect.CodeUnavailable || code == connect.CodeCanceled || (code == connect.CodeUnknown && errors.As(err, &netErr))
 }
 
 // pending reads up to limit records with writes the server has not acknowledged.
