@@ -52,6 +52,24 @@ func (c *Clock) Observe(ts uint64) {
 	}
 }
 
+// Settle brings back a clock that ran far ahead (a phone whose date was
+// years off) once its wall clock agrees with ref, a trusted clock (the
+// server's), again: it is set to the later of ref and the wall clock.
+// Dots stay unique (they carry counters), and causal order comes from
+// version vectors, so a step back only changes how later ties are broken.
+// It reports whether it moved the clock.
+func (c *Clock) Settle(ref uint64, slack time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wall := c.wall()
+	refTime := Time(ref)
+	if Time(c.last).Sub(refTime) <= slack || Time(wall).Sub(refTime) > slack {
+		return false
+	}
+	c.last = max(ref, wall)
+	return true
+}
+
 // Last returns the latest timestamp handed out or observed, for persisting.
 func (c *Clock) Last() uint64 {
 	c.mu.Lock()

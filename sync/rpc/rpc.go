@@ -54,7 +54,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	// Nothing else happens in this request, so nothing is built on a
 	// cursor from the lost future.
 	if inc := req.GetIncarnation(); inc != 0 && inc != s.Store.Incarnation() {
-		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Restored: true, ServerHlc: s.Store.Clock().Last()}, nil
+		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Restored: true, ServerHlc: s.Store.Clock().Now()}, nil
 	}
 	// A device whose villages changed gets its new scope and pulls from
 	// the start; it drops records of villages it no longer serves.
@@ -99,7 +99,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	}
 	s.Store.Seen(req.GetReplica(), page.Next)
 
-	resp := &v1.SyncResponse{ServerId: s.Store.ServerID(), NextCursor: page.Next, HasMore: page.HasMore, ServerHlc: s.Store.Clock().Last(), Incarnation: s.Store.Incarnation()}
+	resp := &v1.SyncResponse{ServerId: s.Store.ServerID(), NextCursor: page.Next, HasMore: page.HasMore, ServerHlc: s.Store.Clock().Now(), Incarnation: s.Store.Incarnation()}
 	if rescoped {
 		resp.Rescoped, resp.Scope, resp.AllVillages, resp.ScopeHash = true, p.Villages, p.AllVillages(), scopeHash
 	}

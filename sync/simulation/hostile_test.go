@@ -81,11 +81,13 @@ func TestDiskFull(t *testing.T) {
 }
 
 // A phone whose clock is years ahead: its writes are refused with a clear
-// reason (kept on the phone), and the server's clock does not jump.
+// reason (kept on the phone), and the server's clock does not jump. Once
+// its date is fixed, its writes go through again.
 func TestClockYearsAhead(t *testing.T) {
 	ctx := context.Background()
 	srv := servertest.Start(t, nil)
-	ahead := &hlc.Clock{Wall: func() time.Time { return time.Now().AddDate(3, 0, 0) }}
+	years := 3
+	ahead := &hlc.Clock{Wall: func() time.Time { return time.Now().AddDate(years, 0, 0) }}
 	d := srv.Device(t, "wrong-date", store.Staff, nil, replica.Options{Clock: ahead})
 	before := srv.Store.Clock().Last()
 	id := book(t, d, "from the future")
@@ -102,6 +104,14 @@ func TestClockYearsAhead(t *testing.T) {
 	}
 	if now := srv.Store.Clock().Last(); hlc.Time(now).After(time.Now().Add(time.Hour)) || now < before {
 		t.Errorf("the server's clock moved to %v", hlc.Time(now))
+	}
+	years = 0 // someone set the phone's date
+	if _, err := d.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	book(t, d, "after the fix")
+	if st, err := d.Sync(ctx); err != nil || st.Applied != 1 || st.Rejected != 0 {
+		t.Errorf("after fixing the date: %v %v, want the write applied", st, err)
 	}
 }
 

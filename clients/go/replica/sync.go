@@ -193,6 +193,9 @@ func (r *Replica) unacked(rec *record.Record, acked uint64) *record.Record {
 // commit applies one response: outcomes first (so acknowledged records
 // accept newer server states), then the pulled page and its cursor.
 func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncResponse, st *Stats) error {
+	// A clock left far ahead by a wrong date comes back once the date is
+	// fixed; until then the server refuses this device's writes, clearly.
+	r.clock.Settle(resp.GetServerHlc(), record.MaxClockAhead)
 	r.clock.Observe(resp.GetServerHlc())
 	tx, err := r.db.W.BeginTx(ctx, nil)
 	if err != nil {
