@@ -24,10 +24,12 @@ const syncColumns = `_vv BLOB NOT NULL, _dots BLOB NOT NULL, _tomb BLOB, _delete
 // Server: _seq orders the change feed; _origin is the replica that holds
 // exactly this state already (it is not sent back to it). Device: _own is
 // this replica's entry of _vv, _acked the highest of it the server has
-// acknowledged; _own > _acked means there is something to push.
+// acknowledged; _own > _acked means there is something to push; _gen is
+// the re-pull generation that last confirmed the row (see replica); _seq
+// the server's feed position of the state (0: not known).
 var roleColumns = map[Role]string{
 	Server: `_seq INTEGER NOT NULL, _origin INTEGER NOT NULL`,
-	Device: `_own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0`,
+	Device: `_own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0, _gen INTEGER NOT NULL DEFAULT 0, _seq INTEGER NOT NULL DEFAULT 0`,
 }
 
 var roleIndexes = map[Role][]string{
@@ -94,6 +96,14 @@ func Migrate(ctx context.Context, db Execer, role Role) error {
 			stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", t.Name, c.Name, sqlType(c.Type))
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+			}
+		}
+		// Bookkeeping columns a newer version added.
+		for _, col := range []string{"_gen", "_seq"} {
+			if role == Device && !have[col] {
+				if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", t.Name, col)); err != nil {
+					return fmt.Errorf("add column %s.%s: %w", t.Name, col, err)
+				}
 			}
 		}
 		for _, stmt := range stmts[1:] {

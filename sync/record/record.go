@@ -33,6 +33,10 @@ type Record struct {
 	Version   vv.VV
 	Fields    map[string]Field
 	Tombstone *Tombstone
+	// Seq is the server's feed position of this state, set on states the
+	// server sends (devices drop tombstones the server has collected by
+	// it). It is bookkeeping, not replicated state: Equal ignores it.
+	Seq uint64
 }
 
 // Deleted reports whether the record is deleted: it has a tombstone and
@@ -87,7 +91,7 @@ func (r *Record) Equal(o *Record) bool {
 // EncodeDots is the compact form of the per-field dots stored beside the
 // values: for each field in name order, its name, replica, counter and HLC.
 func EncodeDots(fields map[string]Field) []byte {
-	var buf []byte
+	buf := []byte{} // never NULL in SQL, even with no fields
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		d := fields[name].Dot
 		buf = binary.AppendUvarint(buf, uint64(len(name)))

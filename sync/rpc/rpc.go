@@ -56,6 +56,13 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if inc := req.GetIncarnation(); inc != 0 && inc != s.Store.Incarnation() {
 		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Restored: true, ServerHlc: s.Store.Clock().Now()}, nil
 	}
+	// A device that was away while the server forgot deletes it has not
+	// seen re-pulls everything and drops what the server no longer sends.
+	if behind, err := s.Store.Behind(ctx, req.GetCursor()); err != nil {
+		return nil, s.toConnect(err)
+	} else if behind && !req.GetFullPull() {
+		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Repull: true, ServerHlc: s.Store.Clock().Now()}, nil
+	}
 	// A device whose villages changed gets its new scope and pulls from
 	// the start; it drops records of villages it no longer serves.
 	scopeHash := ScopeHash(p)
@@ -103,13 +110,16 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if rescoped {
 		resp.Rescoped, resp.Scope, resp.AllVillages, resp.ScopeHash = true, p.Villages, p.AllVillages(), scopeHash
 	}
+	if resp.GcHorizon, err = s.Store.GCHorizon(ctx); err != nil {
+		return nil, s.toConnect(err)
+	}
 	for _, e := range page.Evicted {
 		resp.Evicted = append(resp.Evicted, &v1.RecordRef{Table: e.Table, Id: e.ID})
 	}
 	// A state handed back in a result need not come again in the page.
 	given := map[[2]string]vv.VV{}
 	for i, r := range results {
-		pr := &v1.PushResult{Index: uint32(i), Outcome: wire.Outcome(r.Outcome), Conflicts: uint32(r.Conflicts)}
+		pr := &v1.PushResult{Index: uint32(i), Outcome: wire.Outcome(r.Outcome), Conflicts: uint32(r.Conflicts), Seq: r.Seq}
 		if r.Problem != nil {
 			pr.Code, pr.Message = string(r.Problem.Code), r.Problem.Error()
 		}

@@ -114,6 +114,9 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 			}
 		}
 		if best < 0 {
+			// Nothing more for this device up to head: its cursor moves to
+			// head, past rows it does not get (its own, other villages').
+			page.Next = head
 			break
 		}
 		if len(page.Records) == limit || (len(page.Records) > 0 && size >= pageBytes) {
@@ -122,6 +125,7 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 		}
 		it := feeds[best][0]
 		feeds[best] = feeds[best][1:]
+		it.rec.Seq = it.seq
 		page.Records = append(page.Records, it.rec)
 		page.Next = it.seq
 		size += approxSize(it.rec)
@@ -202,4 +206,13 @@ func (s *Store) CheckCursor(cursor uint64) error {
 		return &CursorAheadError{Cursor: cursor, Head: head}
 	}
 	return nil
+}
+
+// GCHorizon is the feed position up to which deletes were collected.
+func (s *Store) GCHorizon(ctx context.Context) (uint64, error) {
+	var h sql.NullInt64
+	if err := s.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).Scan(&h); err != nil && err != sql.ErrNoRows {
+		return 0, fmt.Errorf("horizon: %w", err)
+	}
+	return uint64(h.Int64), nil
 }

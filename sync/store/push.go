@@ -27,6 +27,8 @@ type PushResult struct {
 	Current *record.Record
 	// Conflicts is how many losing values this change sent to the log.
 	Conflicts int
+	// Seq is the feed position of the state the change produced.
+	Seq uint64
 }
 
 // Push applies changes pushed by device p in one transaction and returns a
@@ -140,6 +142,14 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		return PushResult{}, err
 	}
 	in = vouchOnlyForOwn(in, cur, replica)
+	if cur == nil && len(in.Fields) == 0 {
+		// A delete of a record the server does not have: its own delete
+		// was collected (the device was away) or it never existed here.
+		// Nothing to store; the device drops its tombstone with the
+		// collected ones.
+		h, err := s.GCHorizon(ctx)
+		return PushResult{Outcome: record.AlreadyHad, Seq: max(h, 1)}, err
+	}
 	out, outcome, conflicts := record.Merge(cur, in)
 	if outcome == record.Merged {
 		s.applyDomainRules(out, conflicts)
@@ -156,7 +166,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return PushResult{}, fmt.Errorf("read receipt: %w", err)
 		}
-		res := PushResult{Outcome: outcome}
+		res := PushResult{Outcome: outcome, Seq: cur.Seq}
 		if cur.Version.Compare(in.Version) != vv.Equal {
 			res.Current = cur
 		}
@@ -190,7 +200,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		replica, in.Table, in.ID, counter, int64(outcome)); err != nil {
 		return PushResult{}, fmt.Errorf("write receipt: %w", err)
 	}
-	res := PushResult{Outcome: outcome, Conflicts: len(conflicts)}
+	out.Seq = *seq
+	res := PushResult{Outcome: outcome, Conflicts: len(conflicts), Seq: *seq}
 	if outcome == record.Merged {
 		res.Current = out
 	}
@@ -204,13 +215,15 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (*record
 	if err != nil || record.CheckID(c.ID) != nil {
 		return nil, nil
 	}
-	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID))
+	var seq int64
+	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID), &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
+	cur.Seq = uint64(seq)
 	return cur, nil
 }
 

@@ -205,7 +205,8 @@ func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table,
 	if err != nil {
 		return err
 	}
-	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, id))
+	var curSeq int64
+	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, id), &curSeq)
 	if err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}

@@ -115,7 +115,7 @@ func (s *Store) init(ctx context.Context) error {
 	for _, t := range schema.Tables() {
 		m := map[string]*sql.Stmt{}
 		for purpose, q := range map[string]string{
-			"get":    fmt.Sprintf("SELECT %s FROM %s WHERE id = ?", rows.Columns(t), t.Name),
+			"get":    fmt.Sprintf("SELECT %s, _seq FROM %s WHERE id = ?", rows.Columns(t), t.Name),
 			"upsert": rows.Upsert(t, "_seq", "_origin"),
 		} {
 			st, err := s.db.W.PrepareContext(ctx, q)

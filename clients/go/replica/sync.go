@@ -30,6 +30,9 @@ type Stats struct {
 	// ServerRestored: the server was restored from a backup; this sync
 	// pushed every own write again and pulled the scope from the start.
 	ServerRestored bool
+	// Repulled: the device had been away longer than the server keeps
+	// deletes; it pulled its scope again and dropped what is gone.
+	Repulled bool
 }
 
 func (s Stats) String() string {
@@ -108,6 +111,14 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 				return st, err
 			}
 			st.ServerRestored = true
+			hasMore = true
+			continue
+		}
+		if resp.GetRepull() {
+			if err := r.startRepull(ctx); err != nil {
+				return st, err
+			}
+			st.Repulled = true
 			hasMore = true
 			continue
 		}
@@ -225,7 +236,7 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 			default:
 				st.AlreadyHad++
 			}
-			err = r.acknowledge(ctx, tx, p, current)
+			err = r.acknowledge(ctx, tx, p, current, res.GetSeq())
 		case record.Rejected:
 			st.Rejected++
 			err = r.reject(ctx, tx, p, current, res.GetCode(), res.GetMessage())
@@ -257,6 +268,17 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 	}
 	if err := r.rescope(ctx, tx, resp); err != nil {
 		return err
+	}
+	if err := r.sweep(ctx, tx, resp); err != nil {
+		return err
+	}
+	// Tombstones the server has collected go here too, once acknowledged.
+	if h := resp.GetGcHorizon(); h > 0 {
+		for _, t := range schema.Tables() {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _deleted = 1 AND _own <= _acked AND _seq > 0 AND _seq <= ?`, t.Name), int64(h)); err != nil {
+				return fmt.Errorf("sync: collect tombstones: %w", err)
+			}
+		}
 	}
 	for _, e := range resp.GetEvicted() {
 		// Moved to a village this device does not serve. Unpushed writes
@@ -292,7 +314,7 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 // not been written here since p was read, the server's state (when it
 // differs) replaces it; otherwise the newer local writes stay pending and
 // the server merges them on the next push.
-func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, current *record.Record) error {
+func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, current *record.Record, seq uint64) error {
 	rec, _, err := getRow(ctx, tx, p.table, p.id)
 	if err != nil {
 		return err
@@ -300,7 +322,8 @@ func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, curren
 	if rec != nil && rec.Version[r.id] == p.own && current != nil {
 		return r.replace(ctx, tx, p.table, current)
 	}
-	_, err = tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?) WHERE id = ?`, p.table.Name), int64(p.own), p.id)
+	// The server has it: confirmed, as a re-pull confirms what it sends.
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?) WHERE id = ?`, p.table.Name), int64(p.own), generation(ctx, tx), int64(seq), p.id)
 	return err
 }
 
@@ -366,10 +389,17 @@ func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.T
 // replace stores a state received from the server as the record's state.
 func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) error {
 	own := int64(rec.Version[r.id])
-	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked"), rows.Args(t, rec, own, own)...); err != nil {
+	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked", "_gen", "_seq"), rows.Args(t, rec, own, own, generation(ctx, tx), int64(rec.Seq))...); err != nil {
 		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
 	}
 	return nil
+}
+
+// generation is the current re-pull generation (0 before any re-pull).
+func generation(ctx context.Context, tx *sql.Tx) int64 {
+	var gen int64
+	tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM meta WHERE key = 'gen'), 0)`).Scan(&gen)
+	return gen
 }
 
 // rescope keeps the villages the server says this device serves and
@@ -444,6 +474,47 @@ func (r *Replica) inFullPull(ctx context.Context, q interface {
 
 func (r *Replica) fullPull(ctx context.Context) (bool, error) {
 	return r.inFullPull(ctx, r.db.R), nil
+}
+
+// startRepull starts pulling the whole scope again in a new generation:
+// every row the re-pull confirms is stamped with it, and when the last page
+// is in, rows it did not confirm are gone on the server (their deletes
+// were collected) and are dropped, unless they hold unpushed writes.
+func (r *Replica) startRepull(ctx context.Context) error {
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sync: re-pull: %w", err)
+	}
+	defer tx.Rollback()
+	var gen int64
+	tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM meta WHERE key = 'gen'), 0)`).Scan(&gen)
+	gen++
+	for key, value := range map[string]any{"gen": gen, "sweep": gen, "cursor": 0, "full_pull": "1"} {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value); err != nil {
+			return fmt.Errorf("sync: re-pull: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// sweep ends a re-pull: rows it did not confirm, without unpushed writes,
+// are dropped.
+func (r *Replica) sweep(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse) error {
+	var sweep sql.NullInt64
+	tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'sweep'`).Scan(&sweep)
+	if !sweep.Valid || sweep.Int64 == 0 || resp.GetHasMore() {
+		return nil
+	}
+	for _, t := range schema.Tables() {
+		if !t.Program {
+			continue // reference data is seeded locally and never re-sent
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _gen < ? AND _own <= _acked`, t.Name), sweep.Int64); err != nil {
+			return fmt.Errorf("sync: drop what the server forgot: %w", err)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE meta SET value = 0 WHERE key = 'sweep'`)
+	return err
 }
 
 // serverRestored prepares a re-sync with a server restored from a backup:

@@ -437,10 +437,13 @@ type Record struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	// A UUID in its canonical 36-character form (UUIDv7 for new records).
-	Id            string         `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	Version       *VersionVector `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	Fields        []*Field       `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
-	Tombstone     *Tombstone     `protobuf:"bytes,5,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
+	Id        string         `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Version   *VersionVector `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Fields    []*Field       `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	Tombstone *Tombstone     `protobuf:"bytes,5,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
+	// Set by the server on records it sends: the feed position of this
+	// state, so a device can drop a tombstone once the server has.
+	Seq           uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -508,6 +511,13 @@ func (x *Record) GetTombstone() *Tombstone {
 		return x.Tombstone
 	}
 	return nil
+}
+
+func (x *Record) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
 }
 
 type SyncRequest struct {
@@ -633,7 +643,9 @@ type PushResult struct {
 	// holds after this push (MERGED, ALREADY_HAD with newer state, REJECTED).
 	Current *Record `protobuf:"bytes,5,opt,name=current,proto3" json:"current,omitempty"`
 	// Number of conflicts this change logged.
-	Conflicts     uint32 `protobuf:"varint,6,opt,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Conflicts uint32 `protobuf:"varint,6,opt,name=conflicts,proto3" json:"conflicts,omitempty"`
+	// The feed position of the state the change produced (applied, merged).
+	Seq           uint64 `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -710,6 +722,13 @@ func (x *PushResult) GetConflicts() uint32 {
 	return 0
 }
 
+func (x *PushResult) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 type SyncResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	ServerId uint64                 `protobuf:"fixed64,1,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
@@ -735,8 +754,15 @@ type SyncResponse struct {
 	// that synced with another incarnation is answered with restored set and
 	// nothing else: it marks all its own writes unacknowledged and pulls its
 	// scope from the start, so what the backup lacks comes back.
-	Incarnation   uint64 `protobuf:"fixed64,12,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	Restored      bool   `protobuf:"varint,13,opt,name=restored,proto3" json:"restored,omitempty"`
+	Incarnation uint64 `protobuf:"fixed64,12,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Restored    bool   `protobuf:"varint,13,opt,name=restored,proto3" json:"restored,omitempty"`
+	// The device's cursor is older than deletes the server has since
+	// forgotten (collected tombstones): it re-pulls its scope from the start
+	// and drops what the server no longer sends, keeping unpushed writes.
+	Repull bool `protobuf:"varint,14,opt,name=repull,proto3" json:"repull,omitempty"`
+	// Deletes at or before this feed position are forgotten by the server;
+	// the device drops its tombstones of them too.
+	GcHorizon     uint64 `protobuf:"varint,15,opt,name=gc_horizon,json=gcHorizon,proto3" json:"gc_horizon,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -860,6 +886,20 @@ func (x *SyncResponse) GetRestored() bool {
 		return x.Restored
 	}
 	return false
+}
+
+func (x *SyncResponse) GetRepull() bool {
+	if x != nil {
+		return x.Repull
+	}
+	return false
+}
+
+func (x *SyncResponse) GetGcHorizon() uint64 {
+	if x != nil {
+		return x.GcHorizon
+	}
+	return 0
 }
 
 type RecordRef struct {
@@ -1351,13 +1391,14 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x03dot\x18\x03 \x01(\v2\x13.villagesync.v1.DotR\x03dot\"k\n" +
 	"\tTombstone\x12%\n" +
 	"\x03dot\x18\x01 \x01(\v2\x13.villagesync.v1.DotR\x03dot\x127\n" +
-	"\acontext\x18\x02 \x01(\v2\x1d.villagesync.v1.VersionVectorR\acontext\"\xcf\x01\n" +
+	"\acontext\x18\x02 \x01(\v2\x1d.villagesync.v1.VersionVectorR\acontext\"\xe1\x01\n" +
 	"\x06Record\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x127\n" +
 	"\aversion\x18\x03 \x01(\v2\x1d.villagesync.v1.VersionVectorR\aversion\x12-\n" +
 	"\x06fields\x18\x04 \x03(\v2\x15.villagesync.v1.FieldR\x06fields\x127\n" +
-	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\"\x8b\x02\n" +
+	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\x12\x10\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\"\x8b\x02\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x16\n" +
@@ -1368,7 +1409,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\x12\x1b\n" +
 	"\tfull_pull\x18\a \x01(\bR\bfullPull\x12 \n" +
-	"\vincarnation\x18\b \x01(\x06R\vincarnation\"\xd3\x01\n" +
+	"\vincarnation\x18\b \x01(\x06R\vincarnation\"\xe5\x01\n" +
 	"\n" +
 	"PushResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x121\n" +
@@ -1376,7 +1417,8 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x120\n" +
 	"\acurrent\x18\x05 \x01(\v2\x16.villagesync.v1.RecordR\acurrent\x12\x1c\n" +
-	"\tconflicts\x18\x06 \x01(\rR\tconflicts\"\xd5\x03\n" +
+	"\tconflicts\x18\x06 \x01(\rR\tconflicts\x12\x10\n" +
+	"\x03seq\x18\a \x01(\x04R\x03seq\"\x8c\x04\n" +
 	"\fSyncResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\x06R\bserverId\x124\n" +
 	"\aresults\x18\x02 \x03(\v2\x1a.villagesync.v1.PushResultR\aresults\x120\n" +
@@ -1394,7 +1436,10 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	" \x01(\x06R\tscopeHash\x123\n" +
 	"\aevicted\x18\v \x03(\v2\x19.villagesync.v1.RecordRefR\aevicted\x12 \n" +
 	"\vincarnation\x18\f \x01(\x06R\vincarnation\x12\x1a\n" +
-	"\brestored\x18\r \x01(\bR\brestored\"1\n" +
+	"\brestored\x18\r \x01(\bR\brestored\x12\x16\n" +
+	"\x06repull\x18\x0e \x01(\bR\x06repull\x12\x1d\n" +
+	"\n" +
+	"gc_horizon\x18\x0f \x01(\x04R\tgcHorizon\"1\n" +
 	"\tRecordRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"\xcf\x05\n" +
