@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -401,23 +400,8 @@ func titles(m map[string]string) map[string]bool {
 	return out
 }
 
-// dump is a replica's whole replicated state as `device list` prints it.
-func dump(t *testing.T, r *replica.Replica) string {
-	t.Helper()
-	var b bytes.Buffer
-	for _, table := range schema.TableNames() {
-		recs, err := r.List(context.Background(), table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			line, _ := json.Marshal(replica.JSON(rec))
-			b.Write(line)
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
-}
+// dump is a replica's whole replicated state (servertest.Dump).
+func dump(t *testing.T, r *replica.Replica) string { return servertest.Dump(t, r) }
 
 // syncOnce syncs r, waiting and trying again while the server's per-device
 // rate limit (10 requests a second, bursts of 40) refuses it: a long run

@@ -3,7 +3,6 @@ package replica_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -92,23 +91,8 @@ func syncOK(t testing.TB, r *replica.Replica) replica.Stats {
 	return st
 }
 
-// dump is a replica's whole replicated state as the CLI prints it.
-func dump(t *testing.T, r *replica.Replica) string {
-	t.Helper()
-	var b bytes.Buffer
-	for _, table := range schema.TableNames() {
-		recs, err := r.List(context.Background(), table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			line, _ := json.Marshal(replica.JSON(rec))
-			b.Write(line)
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
-}
+// dump is a replica's whole replicated state (servertest.Dump).
+func dump(t *testing.T, r *replica.Replica) string { return servertest.Dump(t, r) }
 
 // serverDump reads the server's state through a fresh device.
 func (e *env) serverDump() string {

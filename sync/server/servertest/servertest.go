@@ -5,11 +5,14 @@ package servertest
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -69,4 +72,23 @@ func (s *Server) Device(tb testing.TB, user string, role store.Role, villages []
 	}
 	tb.Cleanup(func() { r.Close() })
 	return r
+}
+
+// Dump is a replica's whole replicated state as `device list` prints it,
+// table by table: replicas that have converged dump equal strings.
+func Dump(tb testing.TB, r *replica.Replica) string {
+	tb.Helper()
+	var b strings.Builder
+	for _, table := range schema.TableNames() {
+		recs, err := r.List(context.Background(), table)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, rec := range recs {
+			line, _ := json.Marshal(replica.JSON(rec))
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
