@@ -175,8 +175,9 @@ func Start(st *store.Store, addr string, log *slog.Logger, grace time.Duration) 
 	return StartTLS(st, addr, log, grace, TLS{})
 }
 
-// StartTLS is Start serving HTTPS when tls names a certificate.
-func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duration, tls TLS) (*Running, error) {
+// StartTLS is Start serving HTTPS when tls names a certificate; lim
+// overrides rpc.DefaultLimits.
+func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duration, tls TLS, lim ...rpc.Limits) (*Running, error) {
 	if tls.on() && (tls.CertFile == "" || tls.KeyFile == "") {
 		return nil, errors.New("tls: give both --tls-cert and --tls-key")
 	}
@@ -189,7 +190,7 @@ func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duratio
 	if tls.on() {
 		r.URL = "https://" + ln.Addr().String()
 	}
-	go func() { r.done <- serve(ctx, ln, Handler(st, log), log, grace, tls) }()
+	go func() { r.done <- serve(ctx, ln, Handler(st, log, lim...), log, grace, tls) }()
 	return r, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/rpc"
 	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -119,7 +120,11 @@ func (w *world) startServer() {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	if w.srv, err = server.Start(w.st, addr, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), 0); err != nil {
+	// Generous limits: the simulation tests sync, not rate limiting, and
+	// its devices pull pages of one record as fast as they can.
+	lim := rpc.Limits{RequestsPerSecond: 1e6, Burst: 1e6, Timeout: time.Minute}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	if w.srv, err = server.StartTLS(w.st, addr, log, 0, server.TLS{}, lim); err != nil {
 		w.t.Fatal(err)
 	}
 	w.addr = strings.TrimPrefix(w.srv.URL, "http://")
