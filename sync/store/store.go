@@ -200,16 +200,3 @@ func (s *Store) Register(ctx context.Context, name string) (uint32, error) {
 	s.log.Info("replica registered", "replica", id, "name", name)
 	return uint32(id), nil
 }
-
-// CheckReplica returns ErrUnknownReplica unless replica was issued here.
-func (s *Store) CheckReplica(ctx context.Context, replica uint32) error {
-	var one int
-	err := s.db.R.QueryRowContext(ctx, `SELECT 1 FROM replicas WHERE id = ? AND id != ?`, replica, ServerReplica).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w %d", ErrUnknownReplica, replica)
-	}
-	if err != nil {
-		return fmt.Errorf("look up replica %d: %w", replica, err)
-	}
-	return nil
-}

@@ -90,10 +90,7 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return st, err
 		}
-		fullPull, err := r.fullPull(ctx)
-		if err != nil {
-			return st, err
-		}
+		fullPull := r.inFullPull(ctx, r.db.R)
 		incarnation, err := r.metaUint(ctx, "incarnation")
 		if err != nil {
 			return st, err
@@ -470,10 +467,6 @@ func (r *Replica) inFullPull(ctx context.Context, q interface {
 	var v string
 	q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'full_pull'`).Scan(&v)
 	return v == "1"
-}
-
-func (r *Replica) fullPull(ctx context.Context) (bool, error) {
-	return r.inFullPull(ctx, r.db.R), nil
 }
 
 // startRepull starts pulling the whole scope again in a new generation:
