@@ -130,7 +130,7 @@ func serve(ctx context.Context, args []string) error {
 	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
 	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
-	keep := fs.Duration("keep-deletes", 30*24*time.Hour, "collect deletes every device seen within this long has pulled; devices away longer re-pull")
+	keep := fs.Duration("keep-deletes", 0, "collect deletes every device seen within this long has pulled (devices away longer re-pull); 0 keeps them all. Experimental: see DESIGN.md")
 	cert := fs.String("tls-cert", env("VILLAGESYNC_TLS_CERT", ""), "serve HTTPS with this certificate (PEM)")
 	key := fs.String("tls-key", env("VILLAGESYNC_TLS_KEY", ""), "the certificate's private key (PEM)")
 	if err := fs.Parse(args); err != nil {
@@ -147,7 +147,9 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("villagesync server", "url", srv.URL, "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()))
-	go store.CollectEvery(ctx, st, time.Hour, *keep, log)
+	if *keep > 0 {
+		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
+	}
 	<-ctx.Done()
 	return srv.Stop()
 }

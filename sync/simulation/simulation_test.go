@@ -345,7 +345,14 @@ func (w *world) check() {
 				}
 			}
 			if len(got) != len(want) {
-				t.Fatalf("%s holds %d %s, the server %d for %s", d.name, len(got), table, len(want), d.village)
+				var g, wnt []string
+				for _, r := range got {
+					g = append(g, fmt.Sprintf("%s del=%v v=%s", r.ID[len(r.ID)-6:], r.Deleted(), r.Version))
+				}
+				for _, r := range want {
+					wnt = append(wnt, fmt.Sprintf("%s del=%v v=%s", r.ID[len(r.ID)-6:], r.Deleted(), r.Version))
+				}
+				t.Fatalf("%s holds %d %s, the server %d for %s:\n%v\n%v", d.name, len(got), table, len(want), d.village, g, wnt)
 			}
 			for i := range got {
 				if !got[i].Equal(want[i]) {

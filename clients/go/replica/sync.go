@@ -502,7 +502,9 @@ func (r *Replica) sweep(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse) 
 		if !t.Program {
 			continue // reference data is seeded locally and never re-sent
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _gen < ? AND _own <= _acked`, t.Name), sweep.Int64); err != nil {
+		// Only a row the server may have collected: one whose last known
+		// feed position is at or before the horizon (0: not known).
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _gen < ? AND _own <= _acked AND _seq <= ?`, t.Name), sweep.Int64, int64(resp.GetGcHorizon())); err != nil {
 			return fmt.Errorf("sync: drop what the server forgot: %w", err)
 		}
 	}
