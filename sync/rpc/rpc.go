@@ -58,9 +58,11 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	}
 	// A device that was away while the server forgot deletes it has not
 	// seen re-pulls everything and drops what the server no longer sends.
-	if behind, err := s.Store.Behind(ctx, req.GetCursor()); err != nil {
+	horizon, err := s.Store.GCHorizon(ctx)
+	if err != nil {
 		return nil, s.toConnect(err)
-	} else if behind && !req.GetFullPull() {
+	}
+	if c := req.GetCursor(); c != 0 && c < horizon && !req.GetFullPull() {
 		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Repull: true, ServerHlc: s.Store.Clock().Now()}, nil
 	}
 	// A device whose villages changed gets its new scope and pulls from
@@ -110,9 +112,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if rescoped {
 		resp.Rescoped, resp.Scope, resp.AllVillages, resp.ScopeHash = true, p.Villages, p.AllVillages(), scopeHash
 	}
-	if resp.GcHorizon, err = s.Store.GCHorizon(ctx); err != nil {
-		return nil, s.toConnect(err)
-	}
+	resp.GcHorizon = horizon
 	for _, e := range page.Evicted {
 		resp.Evicted = append(resp.Evicted, &v1.RecordRef{Table: e.Table, Id: e.ID})
 	}

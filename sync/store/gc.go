@@ -34,7 +34,7 @@ func (s *Store) Horizon(ctx context.Context, activeWithin time.Duration) (uint64
 // CollectTombstones deletes deleted records written at or before horizon
 // (with their receipts) so storage does not grow with deletes forever, and
 // remembers the horizon: a device whose cursor is older is told to re-pull
-// (see Behind). It returns how many records it removed.
+// (see GCHorizon). It returns how many records it removed.
 func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,19 +66,6 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 		s.log.Info("tombstones collected", "records", n, "horizon", horizon)
 	}
 	return n, nil
-}
-
-// Behind reports whether a device at cursor may have missed deletes the
-// server has since forgotten.
-func (s *Store) Behind(ctx context.Context, cursor uint64) (bool, error) {
-	if cursor == 0 {
-		return false, nil
-	}
-	var h sql.NullInt64
-	if err := s.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).Scan(&h); err != nil && err != sql.ErrNoRows {
-		return false, fmt.Errorf("horizon: %w", err)
-	}
-	return h.Valid && cursor < uint64(h.Int64), nil
 }
 
 // CollectEvery collects tombstones every interval until ctx is done,

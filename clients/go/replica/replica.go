@@ -61,6 +61,7 @@ type Replica struct {
 	token     string
 	opt       Options
 	syncMu    sync.Mutex
+	gen       int64 // the re-pull generation, read at the start of each commit (under syncMu)
 }
 
 // Init creates a device database at file, enrolls it with the server at

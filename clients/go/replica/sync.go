@@ -210,6 +210,7 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 		return fmt.Errorf("sync: begin: %w", err)
 	}
 	defer tx.Rollback()
+	r.gen = generation(ctx, tx) // stamped on every row this commit confirms
 	if len(resp.GetResults()) != len(push) {
 		return fmt.Errorf("sync: server answered %d results for %d changes", len(resp.GetResults()), len(push))
 	}
@@ -320,7 +321,7 @@ func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, curren
 		return r.replace(ctx, tx, p.table, current)
 	}
 	// The server has it: confirmed, as a re-pull confirms what it sends.
-	_, err = tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?) WHERE id = ?`, p.table.Name), int64(p.own), generation(ctx, tx), int64(seq), p.id)
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?) WHERE id = ?`, p.table.Name), int64(p.own), r.gen, int64(seq), p.id)
 	return err
 }
 
@@ -386,7 +387,7 @@ func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.T
 // replace stores a state received from the server as the record's state.
 func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) error {
 	own := int64(rec.Version[r.id])
-	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked", "_gen", "_seq"), rows.Args(t, rec, own, own, generation(ctx, tx), int64(rec.Seq))...); err != nil {
+	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked", "_gen", "_seq"), rows.Args(t, rec, own, own, r.gen, int64(rec.Seq))...); err != nil {
 		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
 	}
 	return nil
