@@ -117,6 +117,25 @@ func env(name, def string) string {
 	return def
 }
 
+// durationFromEnv sets the duration flag name from the environment
+// variable v unless the command line set it; a bad value is an error, not
+// a silent default.
+func durationFromEnv(fs *flag.FlagSet, name, v string) error {
+	val := os.Getenv(v)
+	if val == "" {
+		return nil
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if set {
+		return nil
+	}
+	if err := fs.Set(name, val); err != nil {
+		return fmt.Errorf("%s: %w", v, err)
+	}
+	return nil
+}
+
 func logger() *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(env("VILLAGESYNC_LOG_LEVEL", "info"))); err != nil {
@@ -130,10 +149,13 @@ func serve(ctx context.Context, args []string) error {
 	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
 	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
-	keep := fs.Duration("keep-deletes", 0, "collect deletes every device seen within this long has pulled (devices away longer re-pull); 0 keeps them all. Experimental: see DESIGN.md")
+	keep := fs.Duration("keep-deletes", 30*24*time.Hour, "collect deletes every device seen within this long has pulled (devices away longer re-pull); 0 keeps them all")
 	cert := fs.String("tls-cert", env("VILLAGESYNC_TLS_CERT", ""), "serve HTTPS with this certificate (PEM)")
 	key := fs.String("tls-key", env("VILLAGESYNC_TLS_KEY", ""), "the certificate's private key (PEM)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := durationFromEnv(fs, "keep-deletes", "VILLAGESYNC_KEEP_DELETES"); err != nil {
 		return err
 	}
 	log := logger()

@@ -18,6 +18,9 @@ type Code string
 const (
 	CodeInvalidArgument  Code = "invalid_argument"
 	CodePermissionDenied Code = "permission_denied"
+	// CodeFailedPrecondition: the change edits a record whose delete the
+	// server has already collected.
+	CodeFailedPrecondition Code = "failed_precondition"
 )
 
 // Problem is why one change may not be applied. Field names what is wrong

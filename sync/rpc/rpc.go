@@ -63,7 +63,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 		return nil, s.toConnect(err)
 	}
 	if c := req.GetCursor(); c != 0 && c < horizon && !req.GetFullPull() {
-		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Repull: true, ServerHlc: s.Store.Clock().Now()}, nil
+		return &v1.SyncResponse{ServerId: s.Store.ServerID(), Incarnation: s.Store.Incarnation(), Repull: true, GcHorizon: horizon, ServerHlc: s.Store.Clock().Now()}, nil
 	}
 	// A device whose villages changed gets its new scope and pulls from
 	// the start; it drops records of villages it no longer serves.
@@ -106,7 +106,9 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
-	s.Store.Seen(req.GetReplica(), page.Next)
+	// The horizon may pass only what the device has stored: the cursor it
+	// sent. page.Next is merely offered; the response can still be lost.
+	s.Store.Seen(req.GetReplica(), cursor)
 
 	resp := &v1.SyncResponse{ServerId: s.Store.ServerID(), NextCursor: page.Next, HasMore: page.HasMore, ServerHlc: s.Store.Clock().Now(), Incarnation: s.Store.Incarnation()}
 	if rescoped {

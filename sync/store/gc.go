@@ -49,12 +49,23 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM receipts WHERE tbl = ? AND record_id IN (SELECT id FROM %s WHERE _deleted = 1 AND _seq <= ?)`, t.Name), t.Name, int64(horizon)); err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT OR REPLACE INTO collected (tbl, record_id, vv, tomb, seq) SELECT ?, id, _vv, _tomb, _seq FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name), t.Name, int64(horizon)); err != nil {
+			return 0, fmt.Errorf("collect tombstones: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name), int64(horizon))
 		if err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}
 		k, _ := res.RowsAffected()
 		n += k
+	}
+	// The last trace of a delete goes once no enrolled device is behind
+	// it, however long ago it was seen.
+	if err := s.flushSeen(ctx, tx); err != nil {
+		return 0, fmt.Errorf("collect tombstones: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM collected WHERE seq <= (SELECT min(last_cursor) FROM replicas WHERE id != ? AND revoked_ms IS NULL)`, ServerReplica); err != nil {
+		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('gc_horizon', ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, int64(horizon)); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)

@@ -76,7 +76,7 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 		if results[i].Outcome == record.Rejected {
 			// The device drops its rejected write from the record (it keeps
 			// it aside with the reason) and needs the server's state.
-			if results[i].Current, err = s.load(ctx, tx, c); err != nil {
+			if results[i].Current, _, err = s.load(ctx, tx, c); err != nil {
 				return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 			}
 			if err := s.hold(ctx, tx, p, c, results[i].Problem, now); err != nil {
@@ -137,7 +137,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	replica := p.Replica
 	t, _ := schema.Lookup(in.Table) // Validate has checked the table
 	st := s.stmts[t.Name]
-	cur, err := s.load(ctx, tx, in)
+	cur, collected, err := s.load(ctx, tx, in)
 	if err != nil {
 		return PushResult{}, err
 	}
@@ -151,6 +151,14 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		return PushResult{Outcome: record.AlreadyHad, Seq: max(h, 1)}, err
 	}
 	out, outcome, conflicts := record.Merge(cur, in)
+	if collected && outcome != record.AlreadyHad {
+		// An edit made while the delete was unknown to its writer. The
+		// rest of the record is gone, so it cannot come back to life:
+		// the edit is kept for staff, and the device learns the delete.
+		p := &record.Problem{Code: record.CodeFailedPrecondition, Field: in.Table + ".id",
+			Msg: fmt.Sprintf("%s was deleted on the server while this device was away, and the delete is older than the server keeps; this edit is kept for staff to review", in.ID)}
+		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
+	}
 	if outcome == record.Merged {
 		s.applyDomainRules(out, conflicts)
 	}
@@ -209,22 +217,46 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 }
 
 // load returns the server's state of the record c names, or nil when
-// there is none or c does not name a valid record.
-func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (*record.Record, error) {
+// there is none or c does not name a valid record. collected says the
+// state is what a collected delete left: its tombstone, without fields.
+func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (cur *record.Record, collected bool, err error) {
 	t, err := schema.Lookup(c.Table)
 	if err != nil || record.CheckID(c.ID) != nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	var seq int64
-	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID), &seq)
+	cur, err = rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID), &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		cur, err = loadCollected(ctx, tx, t, c.ID)
+		return cur, cur != nil, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("load: %w", err)
+	}
+	cur.Seq = uint64(seq)
+	return cur, false, nil
+}
+
+// loadCollected returns the tombstone of a collected record as a state
+// without fields, or nil when nothing of the record is known.
+func loadCollected(ctx context.Context, tx *sql.Tx, t *schema.Table, id string) (*record.Record, error) {
+	var vvb, tomb []byte
+	var seq int64
+	err := tx.QueryRowContext(ctx, `SELECT vv, tomb, seq FROM collected WHERE tbl = ? AND record_id = ?`, t.Name, id).Scan(&vvb, &tomb, &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, fmt.Errorf("load collected %s %s: %w", t.Name, id, err)
 	}
-	cur.Seq = uint64(seq)
-	return cur, nil
+	r := &record.Record{Table: t.Name, ID: id, Fields: map[string]record.Field{}, Seq: uint64(seq)}
+	if r.Version, err = vv.Decode(vvb); err != nil {
+		return nil, fmt.Errorf("collected %s %s: %w", t.Name, id, err)
+	}
+	if r.Tombstone, err = record.DecodeTombstone(tomb); err != nil {
+		return nil, fmt.Errorf("collected %s %s: %w", t.Name, id, err)
+	}
+	return r, nil
 }
 
 func insertConflict(ctx context.Context, tx *sql.Tx, c record.Conflict, now time.Time) error {

@@ -2,6 +2,9 @@ package replica_test
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -28,11 +31,8 @@ func TestDeviceAwayPastCollectedTombstones(t *testing.T) {
 		}
 	}
 	syncOK(t, a)
-	horizon, err := e.st.Horizon(ctx, 0) // b counts as inactive
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := e.st.CollectTombstones(ctx, horizon)
+	// b counts as inactive: everything deleted goes.
+	n, err := e.st.CollectTombstones(ctx, math.MaxUint64)
 	if err != nil || n != 2 {
 		t.Fatalf("collected %d, %v; want the 2 deleted books", n, err)
 	}
@@ -59,4 +59,126 @@ func TestDeviceAwayPastCollectedTombstones(t *testing.T) {
 	}
 	syncOK(t, a)
 	assertConverged(t, e, a, b)
+}
+
+// A device whose push was applied but whose answer was lost, away while
+// another device deleted that record and the server collected the delete:
+// its replay must not bring the record back.
+func TestLostAnswerReplayAfterCollectionStaysDeleted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tr := &dropResponses{next: http.DefaultTransport}
+	a := e.device("a", replica.Options{HTTPClient: tr, Retries: -1})
+	b := e.device("b", replica.Options{})
+	x := put(t, a, "books", "", "title", "x, deleted by b")
+	tr.drop.Store(1)
+	if _, err := a.Sync(ctx); err == nil {
+		t.Fatal("sync with a lost response succeeded")
+	}
+	syncOK(t, b)
+	if err := b.Delete(ctx, "books", x); err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, b)
+	// a counts as inactive: everything deleted goes.
+	if n, err := e.st.CollectTombstones(ctx, math.MaxUint64); err != nil || n != 1 {
+		t.Fatalf("collected %d, %v; want the deleted book", n, err)
+	}
+
+	syncOK(t, a) // replays {a:1}, which b's delete had seen
+	syncOK(t, a)
+	syncOK(t, b)
+	for name, d := range map[string]*replica.Replica{"a": a, "b": b} {
+		if rec, _ := d.Get(ctx, "books", x); rec != nil && !rec.Deleted() {
+			t.Errorf("%s: the deleted book came back: %+v", name, rec)
+		}
+	}
+	var live int
+	e.st.Reader().QueryRow(`SELECT count(*) FROM books WHERE id = ? AND _deleted = 0`, x).Scan(&live)
+	if live != 0 {
+		t.Error("the server brought the deleted book back")
+	}
+	if rej, _ := a.Rejected(ctx); len(rej) != 0 {
+		t.Errorf("a's replay of a write the delete had seen was refused: %+v", rej)
+	}
+
+	// Once every device has pulled past it, the delete leaves no trace.
+	syncOK(t, a)
+	syncOK(t, b)
+	if _, err := e.st.CollectTombstones(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	var traces int
+	e.st.Reader().QueryRow(`SELECT count(*) FROM collected`).Scan(&traces)
+	if traces != 0 {
+		t.Errorf("%d collected deletes still remembered after every device pulled past them", traces)
+	}
+	assertConverged(t, e, a, b)
+}
+
+// A re-pull that the server's horizon overtakes (deletes collected while
+// it was under way) starts again, so a record it already took and that was
+// deleted and collected since does not stay on the device.
+func TestRepullOvertakenByCollectionStartsAgain(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a := e.device("a", replica.Options{})
+	link := &beforeEach{next: http.DefaultTransport}
+	b := e.device("b", replica.Options{PageLimit: 1, HTTPClient: link})
+	// First in the feed, so b's re-pull takes it before it is deleted.
+	gone := put(t, a, "books", "", "title", "deleted during b's re-pull")
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, put(t, a, "books", "", "title", fmt.Sprint("book ", i)))
+	}
+	syncOK(t, a)
+	syncOK(t, b)
+	// b falls behind a collected delete, so its next sync re-pulls.
+	if err := a.Delete(ctx, "books", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, a)
+	collect := func() {
+		t.Helper()
+		if _, err := e.st.CollectTombstones(ctx, math.MaxUint64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	collect()
+	// b's re-pull gets one record per request; after its first pages,
+	// gone is deleted and collected.
+	n := 0
+	link.f = func() {
+		if n++; n == 4 {
+			if err := a.Delete(ctx, "books", gone); err != nil {
+				t.Error(err)
+			}
+			if _, err := a.Sync(ctx); err != nil {
+				t.Error(err)
+			}
+			collect()
+		}
+	}
+	st := syncOK(t, b)
+	if !st.Repulled {
+		t.Fatalf("b did not re-pull: %v", st)
+	}
+	if rec, _ := b.Get(ctx, "books", gone); rec != nil {
+		t.Errorf("b kept a record deleted and collected during its re-pull: %+v", rec)
+	}
+	syncOK(t, a) // learns the horizon, drops its own collected tombstone
+	assertConverged(t, e, a, b)
+}
+
+// beforeEach runs f before each request it sends.
+type beforeEach struct {
+	next http.RoundTripper
+	f    func()
+}
+
+func (b *beforeEach) Do(req *http.Request) (*http.Response, error) {
+	if b.f != nil {
+		b.f()
+	}
+	return b.next.RoundTrip(req)
 }

@@ -112,7 +112,7 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 			continue
 		}
 		if resp.GetRepull() {
-			if err := r.startRepull(ctx); err != nil {
+			if err := r.startRepull(ctx, resp.GetGcHorizon()); err != nil {
 				return st, err
 			}
 			st.Repulled = true
@@ -123,6 +123,21 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 			return st, err
 		}
 		hasMore = resp.GetHasMore()
+		// A full pull does not see deletes collected while it runs: a
+		// record it already took may have been deleted since, behind its
+		// cursor's back. Only a fresh re-pull can tell.
+		if h := resp.GetGcHorizon(); fullPull && cursor != 0 && cursor < h {
+			since, err := r.metaUint(ctx, "pull_horizon")
+			if err != nil {
+				return st, err
+			}
+			if h > since {
+				if err := r.startRepull(ctx, h); err != nil {
+					return st, err
+				}
+				st.Repulled, hasMore = true, true
+			}
+		}
 	}
 	return st, errors.New("sync: did not settle; local writes keep arriving faster than they sync")
 }
@@ -419,6 +434,10 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse
 		return fmt.Errorf("sync: save scope: %w", err)
 	}
 	if resp.GetRescoped() {
+		// The pull starts again from zero: note the horizon it starts at.
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('pull_horizon', ?)`, strconv.FormatUint(resp.GetGcHorizon(), 10)); err != nil {
+			return fmt.Errorf("sync: save scope: %w", err)
+		}
 		scope := "*"
 		if !resp.GetAllVillages() {
 			b, _ := json.Marshal(resp.GetScope())
@@ -474,7 +493,7 @@ func (r *Replica) inFullPull(ctx context.Context, q interface {
 // every row the re-pull confirms is stamped with it, and when the last page
 // is in, rows it did not confirm are gone on the server (their deletes
 // were collected) and are dropped, unless they hold unpushed writes.
-func (r *Replica) startRepull(ctx context.Context) error {
+func (r *Replica) startRepull(ctx context.Context, horizon uint64) error {
 	tx, err := r.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sync: re-pull: %w", err)
@@ -483,7 +502,7 @@ func (r *Replica) startRepull(ctx context.Context) error {
 	var gen int64
 	tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM meta WHERE key = 'gen'), 0)`).Scan(&gen)
 	gen++
-	for key, value := range map[string]any{"gen": gen, "sweep": gen, "cursor": 0, "full_pull": "1"} {
+	for key, value := range map[string]any{"gen": gen, "sweep": gen, "cursor": 0, "full_pull": "1", "pull_horizon": strconv.FormatUint(horizon, 10)} {
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value); err != nil {
 			return fmt.Errorf("sync: re-pull: %w", err)
 		}
