@@ -37,13 +37,13 @@ func Open(ctx context.Context, file string, readers int) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
-		return nil, openError(file, err)
+		return nil, OpenError(file, err)
 	}
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		w.Close()
 		if err != nil {
-			return nil, openError(file, err)
+			return nil, OpenError(file, err)
 		}
 		return nil, fmt.Errorf("open %s: cannot use WAL mode (journal_mode=%q)", file, mode)
 	}
@@ -119,6 +119,11 @@ func IsFull(err error) bool { return sqliteCode(err) == sqlite3.ErrFull }
 // database (permissions, a read-only mount).
 func IsReadOnly(err error) bool { return sqliteCode(err) == sqlite3.ErrReadonly }
 
+// IsIOError reports whether err is the operating system failing a read or
+// write: a file made read-only under a running server (EPERM, EROFS), a
+// failing disk.
+func IsIOError(err error) bool { return sqliteCode(err) == sqlite3.ErrIoErr }
+
 // IsCorrupt reports whether err says the file is not a usable database.
 func IsCorrupt(err error) bool {
 	c := sqliteCode(err)
@@ -133,8 +138,8 @@ func sqliteCode(err error) sqlite3.ErrNo {
 	return 0
 }
 
-// openError says in plain words what to do about a file SQLite refuses.
-func openError(file string, err error) error {
+// OpenError says in plain words what to do about a file SQLite refuses.
+func OpenError(file string, err error) error {
 	switch {
 	case IsCorrupt(err):
 		return fmt.Errorf("open %s: the file is corrupt or not a villagesync database (%w); keep it for inspection and start from a new file", file, err)

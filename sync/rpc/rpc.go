@@ -217,9 +217,9 @@ func (s *Service) toConnect(err error) error {
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
 	case errors.As(err, &cursorErr):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case db.IsFull(err), db.IsReadOnly(err):
+	case db.IsFull(err), db.IsReadOnly(err), db.IsIOError(err):
 		s.log().Error("cannot write the database", "err", err)
-		return connect.NewError(connect.CodeUnavailable, errors.New("the server cannot write its database (disk full or read-only); nothing was changed, your changes are kept on your device: sync again later"))
+		return connect.NewError(connect.CodeUnavailable, errors.New("the server cannot write its database (disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later"))
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded):

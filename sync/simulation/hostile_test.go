@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,5 +129,65 @@ func TestCorruptDeviceFile(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(file); string(got) != string(junk) {
 		t.Error("the corrupt file was changed; it should be kept for inspection")
+	}
+}
+
+// A read-only database (a mount gone read-only, a file whose permissions
+// were changed). Root ignores permission bits, so the test makes the files
+// immutable instead, and skips where it may not.
+//   - While serving: the sync fails with Unavailable and plain words, the
+//     device keeps its writes, and they go through once the file is
+//     writable again.
+//   - At start: the server refuses to start, saying why.
+func TestReadOnlyDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.db")
+	st, err := store.Open(ctx, file, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.Start(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := st.CodeFor(ctx, "a", store.Staff, nil)
+	a, err := replica.Init(ctx, filepath.Join(dir, "a.db"), srv.URL, code, "a", replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	book(t, a, "written while the disk is read-only")
+
+	// Not the -shm file: SQLite maps it into memory, and an immutable
+	// mapping faults instead of failing a write.
+	files := []string{file, file + "-wal"}
+	if out, err := exec.Command("chattr", append([]string{"+i"}, files...)...).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a file immutable here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", append([]string{"-i"}, files...)...).Run() })
+	_, err = a.Sync(ctx)
+	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("sync against a read-only database: %v, want unavailable saying read-only", err)
+	}
+	if s, _ := a.Status(ctx); s.Pending["books"] != 1 {
+		t.Errorf("the device lost its pending write: %+v", s)
+	}
+	// Writable again: the same server takes the write.
+	if out, err := exec.Command("chattr", append([]string{"-i"}, files...)...).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if st, err := a.Sync(ctx); err != nil || st.Applied != 1 {
+		t.Errorf("sync once the database is writable again: %v %v, want the book applied", st, err)
+	}
+	srv.Stop()
+	st.Close() // checkpoints and removes the WAL
+	if out, err := exec.Command("chattr", "+i", file).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+
+	_, err = store.Open(ctx, file, store.Options{})
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("open a read-only database: %v, want a refusal saying read-only", err)
 	}
 }

@@ -70,7 +70,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 	}
 	if err := s.init(ctx); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("open server database %s: %w", file, err)
+		return nil, db.OpenError("server database "+file, err)
 	}
 	if opt.MaxPages > 0 {
 		// The writer is one long-lived connection, so this sticks.
