@@ -39,6 +39,7 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE list TABLE
   villagesync device --db FILE delete TABLE ID
   villagesync device --db FILE sync
+  villagesync device --db FILE import [--table TABLE] [--sheet SHEET] FILE   rows of a .csv, .xlsx or .jsonl file, all or none
   villagesync device --db FILE log-session --village 南香村 --date 2024-06-03 --children 30 --subject 数学 [--class ..]
   villagesync device --db FILE report-cleanup --village Dongwang --kind street_sweeping --place 村口 [--status ..]
   villagesync device --db FILE lend --book BOOK_ID --card CARD [--on DATE] [--due DATE]
@@ -187,7 +188,7 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return errors.New("device: give a command: init, put, get, list, delete, sync, status, rejected, log-session, report-cleanup, lend, return")
+		return errors.New("device: give a command: init, put, get, list, delete, import, sync, status, rejected, log-session, report-cleanup, lend, return")
 	}
 	cmd, rest := rest[0], rest[1:]
 	if cmd == "enroll" {
@@ -216,7 +217,8 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "enrolled %s as replica %d of %s\n", *dbFile, r.ID(), *url)
 		return nil
 	}
-	r, err := replica.Open(ctx, *dbFile, replica.Options{})
+	sp := &syncProgress{}
+	r, err := replica.Open(ctx, *dbFile, replica.Options{Progress: sp.update})
 	if err != nil {
 		return err
 	}
@@ -277,8 +279,11 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 		return r.Delete(ctx, rest[0], rest[1])
 	case "sync":
 		st, err := r.Sync(ctx)
+		sp.done()
 		fmt.Fprintln(out, st)
 		return err
+	case "import":
+		return importFile(ctx, r, *dbFile, rest, out)
 	case "log-session", "report-cleanup", "lend", "return":
 		return friendly(ctx, r, cmd, rest, out)
 	case "status":

@@ -46,6 +46,10 @@ type Options struct {
 	// sent again at once (a retried sync never duplicates anything): 0
 	// means the default of 2, a negative number none.
 	Retries int
+	// Progress, if not nil, is told after each committed round of a Sync
+	// what the sync has done so far, for a progress bar on a long one. It
+	// runs on the syncing goroutine and must not call Sync.
+	Progress func(Stats)
 }
 
 // Replica is one device's database. It is safe for concurrent use: local
@@ -213,31 +217,11 @@ func (r *Replica) Put(ctx context.Context, table, id string, values map[string]s
 	if err != nil {
 		return "", err
 	}
-	env := schema.Env{Now: time.Now(), Villages: villages}
-	values = maps.Clone(values)
-	for name, v := range values {
-		c := t.Column(name)
-		if c == nil {
-			return "", fmt.Errorf("%s.%s: unknown field (known: %v)", table, name, t.ColumnNames())
-		}
-		// People write 旺鱼村, wangyu or Wangyu; records hold 旺渔村.
-		if c.Format == schema.Village && v.Type == schema.Text {
-			if canon, ok := villages.Canonical(v.Text); ok {
-				v = schema.TextValue(canon)
-				values[name] = v
-			}
-		}
-		if err := c.CheckIn(v, env); err != nil {
-			return "", fmt.Errorf("%s.%w", table, err)
-		}
+	values, err = checkValues(t, values, schema.Env{Now: time.Now(), Villages: villages})
+	if err != nil {
+		return "", err
 	}
-	if id == "" {
-		u, err := uuid.NewV7()
-		if err != nil {
-			return "", fmt.Errorf("new id: %w", err)
-		}
-		id = u.String()
-	} else if err := record.CheckID(id); err != nil {
+	if id, err = newOrCheckID(id); err != nil {
 		return "", err
 	}
 	err = r.write(ctx, t, id, func(rec *record.Record, k uint64, ts uint64) error {
@@ -247,6 +231,41 @@ func (r *Replica) Put(ctx context.Context, table, id string, values map[string]s
 		return nil
 	})
 	return id, err
+}
+
+// checkValues checks values against t's rules and env and returns them
+// with village names made canonical (people write 旺鱼村, wangyu or
+// Wangyu; records hold 旺渔村).
+func checkValues(t *schema.Table, values map[string]schema.Value, env schema.Env) (map[string]schema.Value, error) {
+	values = maps.Clone(values)
+	for name, v := range values {
+		c := t.Column(name)
+		if c == nil {
+			return nil, fmt.Errorf("%s.%s: unknown field (known: %v)", t.Name, name, t.ColumnNames())
+		}
+		if c.Format == schema.Village && v.Type == schema.Text {
+			if canon, ok := env.Villages.Canonical(v.Text); ok {
+				v = schema.TextValue(canon)
+				values[name] = v
+			}
+		}
+		if err := c.CheckIn(v, env); err != nil {
+			return nil, fmt.Errorf("%s.%w", t.Name, err)
+		}
+	}
+	return values, nil
+}
+
+// newOrCheckID returns id, or a new UUIDv7 when id is empty.
+func newOrCheckID(id string) (string, error) {
+	if id == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return "", fmt.Errorf("new id: %w", err)
+		}
+		return u.String(), nil
+	}
+	return id, record.CheckID(id)
 }
 
 // Delete deletes a record. Fields edited concurrently elsewhere keep it
@@ -279,6 +298,17 @@ func (r *Replica) write(ctx context.Context, t *schema.Table, id string, edit fu
 		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
 	}
 	defer tx.Rollback()
+	if err := r.writeIn(ctx, tx, t, id, edit); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
+	}
+	return nil
+}
+
+// writeIn is write inside tx.
+func (r *Replica) writeIn(ctx context.Context, tx *sql.Tx, t *schema.Table, id string, edit func(rec *record.Record, k, ts uint64) error) error {
 	rec, acked, err := getRow(ctx, tx, t, id)
 	if err != nil {
 		return err
@@ -295,9 +325,6 @@ func (r *Replica) write(ctx context.Context, t *schema.Table, id string, edit fu
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked"), rows.Args(t, rec, int64(k), int64(acked))...); err != nil {
-		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
 	}
 	return nil

@@ -138,6 +138,9 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 				st.Repulled, hasMore = true, true
 			}
 		}
+		if r.opt.Progress != nil {
+			r.opt.Progress(st)
+		}
 	}
 	return st, errors.New("sync: did not settle; local writes keep arriving faster than they sync")
 }
