@@ -161,7 +161,7 @@ var tables = []*Table{
 }
 
 func init() {
-	byName["tutoring_sessions"].Lookups = [][]string{{"village", "session_date"}}
+	byName["tutoring_sessions"].Lookups = [][]string{{"village", "session_date", "class_group"}}
 	byName["loans"].Lookups = [][]string{{"book_id"}}
 	byName["books"].Lookups = [][]string{{"village"}}
 }

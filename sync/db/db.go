@@ -28,7 +28,9 @@ func dsn(file string, params ...string) string {
 
 // Open opens (creating if needed) the database at file.
 func Open(ctx context.Context, file string, readers int) (*DB, error) {
-	common := []string{"_busy_timeout=10000", "_foreign_keys=1"}
+	// The statement cache spares re-preparing the same few statements for
+	// every record of a push or a pulled page (a fifth of a push's time).
+	common := []string{"_busy_timeout=10000", "_foreign_keys=1", "_stmt_cache_size=64"}
 	w, err := sql.Open("sqlite3", dsn(file, append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")...))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)

@@ -49,6 +49,7 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM receipts WHERE tbl = ? AND record_id IN (SELECT id FROM %s WHERE _deleted = 1 AND _seq <= ?)`, t.Name), t.Name, int64(horizon)); err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}
+		s.anyCollected = true // before the commit: true too early only costs a lookup
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT OR REPLACE INTO collected (tbl, record_id, vv, tomb, seq) SELECT ?, id, _vv, _tomb, _seq FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name), t.Name, int64(horizon)); err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}

@@ -13,7 +13,7 @@ import (
 
 // Page limits of a pull.
 const (
-	DefaultPageLimit = 500
+	DefaultPageLimit = 1000
 	MaxPageLimit     = 5000
 	// pageBytes bounds a page by the approximate size of its values, so a
 	// page of long notes does not become one huge response.

@@ -60,6 +60,10 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 		return nil, fmt.Errorf("push: begin: %w", err)
 	}
 	defer tx.Rollback()
+	// Cancelling ctx still rolls the transaction back (BeginTx watches
+	// it); the statements inside need not each watch it too, which costs
+	// the SQLite driver a goroutine per statement.
+	ctx = context.WithoutCancel(ctx)
 	seq := s.seq
 	now := time.Now()
 	// Villages are read inside the transaction, and again after a batch
@@ -227,6 +231,9 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (cur *re
 	var seq int64
 	cur, err = rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID), &seq)
 	if errors.Is(err, sql.ErrNoRows) {
+		if !s.anyCollected {
+			return nil, false, nil
+		}
 		cur, err = loadCollected(ctx, tx, t, c.ID)
 		return cur, cur != nil, err
 	}

@@ -39,6 +39,12 @@ var ErrNotDuplicate = errors.New("not a duplicate any more")
 // ErrAlreadyResolved is returned when an entry was resolved differently.
 var ErrAlreadyResolved = errors.New("already resolved")
 
+// maxFlagged bounds the records one write is flagged against: a sheet of
+// thousands of classes all on one day (a wrong date column) would
+// otherwise flag every pair, thousands squared. The earliest ones are
+// enough for the report to count each class once.
+const maxFlagged = "10"
+
 // flag looks, after a write, for domain problems that two devices could
 // not see from each other: the same copy out on two open loans, and the
 // same evening class logged twice. Each pair is logged once.
@@ -55,11 +61,17 @@ func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time
 			return nil
 		}
 		kind, field = KindDoubleLoan, "book_id"
-		q = `SELECT id, borrower_card FROM loans WHERE book_id = ? AND returned_on IS NULL AND _deleted = 0 AND id != ? ORDER BY id`
+		q = `SELECT id, borrower_card FROM loans WHERE book_id = ? AND returned_on IS NULL AND _deleted = 0 AND id != ? ORDER BY id LIMIT ` + maxFlagged
 		args = []any{text("book_id"), r.ID}
 	case "tutoring_sessions":
 		kind, field = KindDuplicateSession, "session"
-		q = `SELECT id, COALESCE(class_group, '') FROM tutoring_sessions WHERE village = ? AND session_date = ? AND COALESCE(class_group, '') = ? AND _deleted = 0 AND id != ? ORDER BY id`
+		// Spelled so the (village, session_date, class_group) index
+		// answers it: a busy day has many groups.
+		group := `class_group = ?`
+		if text("class_group") == "" {
+			group = `(class_group IS NULL OR class_group = ?)`
+		}
+		q = `SELECT id, COALESCE(class_group, '') FROM tutoring_sessions WHERE village = ? AND session_date = ? AND ` + group + ` AND _deleted = 0 AND id != ? ORDER BY id LIMIT ` + maxFlagged
 		args = []any{text("village"), text("session_date"), text("class_group"), r.ID}
 	default:
 		return nil

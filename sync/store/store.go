@@ -42,6 +42,9 @@ type Store struct {
 	// sequence number handed out (persisted in meta with every write).
 	mu  sync.Mutex
 	seq uint64
+	// anyCollected says the collected table may hold entries, so a push
+	// of an unknown record must look there (most servers never collect).
+	anyCollected bool
 
 	stmts map[string]map[string]*sql.Stmt // table -> purpose -> statement on the writer
 
@@ -92,6 +95,9 @@ func (s *Store) init(ctx context.Context) error {
 	// A database made before backups existed gets its incarnation here too.
 	if _, err := s.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?), ('seq', 0), ('hlc', 0), ('incarnation', ?)`, int64(randomID()), int64(randomID())); err != nil {
 		return fmt.Errorf("init meta: %w", err)
+	}
+	if err := s.db.W.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM collected)`).Scan(&s.anyCollected); err != nil {
+		return fmt.Errorf("read collected: %w", err)
 	}
 	var sid, seq, last int64
 	var inc int64

@@ -24,6 +24,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/wire"
 )
 
 //go:embed migrations/*.sql
@@ -171,7 +172,7 @@ func (r *Replica) load(ctx context.Context) error {
 	r.client = villagesyncv1connect.NewSyncServiceClient(r.HTTPClient(), r.serverURL,
 		// Gzip requests only when they are big enough for it to pay: an
 		// idle sync stays a few dozen bytes.
-		connect.WithSendGzip(), connect.WithCompressMinBytes(512))
+		wire.GzipClient(), connect.WithSendGzip(), connect.WithCompressMinBytes(512))
 	return nil
 }
 

@@ -49,7 +49,7 @@ type pending struct {
 }
 
 const (
-	defaultPushBatch = 500
+	defaultPushBatch = 1000 // rpc.MaxChanges: fewer round trips and commits per backlog
 	maxRounds        = 100000
 )
 
@@ -228,7 +228,8 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 		return fmt.Errorf("sync: begin: %w", err)
 	}
 	defer tx.Rollback()
-	r.gen = generation(ctx, tx) // stamped on every row this commit confirms
+	ctx = context.WithoutCancel(ctx) // see store.Push: BeginTx watches ctx
+	r.gen = generation(ctx, tx)      // stamped on every row this commit confirms
 	if len(resp.GetResults()) != len(push) {
 		return fmt.Errorf("sync: server answered %d results for %d changes", len(resp.GetResults()), len(push))
 	}
@@ -331,15 +332,17 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 // differs) replaces it; otherwise the newer local writes stay pending and
 // the server merges them on the next push.
 func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, current *record.Record, seq uint64) error {
-	rec, _, err := getRow(ctx, tx, p.table, p.id)
-	if err != nil {
-		return err
-	}
-	if rec != nil && rec.Version[r.id] == p.own && current != nil {
-		return r.replace(ctx, tx, p.table, current)
+	if current != nil {
+		rec, _, err := getRow(ctx, tx, p.table, p.id)
+		if err != nil {
+			return err
+		}
+		if rec != nil && rec.Version[r.id] == p.own {
+			return r.replace(ctx, tx, p.table, current)
+		}
 	}
 	// The server has it: confirmed, as a re-pull confirms what it sends.
-	_, err = tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?) WHERE id = ?`, p.table.Name), int64(p.own), r.gen, int64(seq), p.id)
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?) WHERE id = ?`, p.table.Name), int64(p.own), r.gen, int64(seq), p.id)
 	return err
 }
 
