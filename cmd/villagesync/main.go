@@ -20,7 +20,9 @@ import (
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/bench"
 	"github.com/futian-xiaomo/villagesync/sync/demo"
+	"github.com/futian-xiaomo/villagesync/sync/rpc"
 	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -59,7 +61,9 @@ Tables: ` + "tutoring_sessions, cleanup_tasks, books, loans, villages" + `
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout)
+	bench.NotePeakRSS()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "villagesync:", err)
 		os.Exit(1)
 	}
@@ -102,6 +106,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "backed up %s to %s; to restore, stop the server and copy it over %s (remove %s-wal and %s-shm)\n", *dbFile, *outFile, *dbFile, *dbFile, *dbFile)
 		return nil
+	case "bench":
+		return benchCmd(ctx, args[1:], out)
 	case "report":
 		return report(ctx, args[1:], out)
 	case "help", "-h", "--help":
@@ -151,6 +157,8 @@ func serve(ctx context.Context, args []string) error {
 	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
 	keep := fs.Duration("keep-deletes", 30*24*time.Hour, "collect deletes every device seen within this long has pulled (devices away longer re-pull); 0 keeps them all")
+	perDevice := fs.Float64("device-rate", rpc.DefaultLimits.RequestsPerSecond, "requests a second each device may make (0: no limit)")
+	burst := fs.Int("device-burst", rpc.DefaultLimits.Burst, "requests a device may make at once above its rate")
 	cert := fs.String("tls-cert", env("VILLAGESYNC_TLS_CERT", ""), "serve HTTPS with this certificate (PEM)")
 	key := fs.String("tls-key", env("VILLAGESYNC_TLS_KEY", ""), "the certificate's private key (PEM)")
 	if err := fs.Parse(args); err != nil {
@@ -165,7 +173,9 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.StartTLS(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key})
+	lim := rpc.DefaultLimits
+	lim.RequestsPerSecond, lim.Burst = *perDevice, *burst
+	srv, err := server.StartTLS(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key}, lim)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,624 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/db"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// Config says what to run. The zero value of a size skips its scenario.
+type Config struct {
+	Bin        string    // the villagesync binary: servers and devices run as its processes
+	Dir        string    // scratch space, removed by the caller
+	Sizes      []int     // initial push and pull of each size
+	EditAmong  int       // incremental edits among this many synced records
+	SmallAmong int       // ...compared with the same edit among this many
+	Devices    int       // devices syncing at once...
+	PerDevice  int       // ...each with this many new records
+	Million    int       // records of the memory scenario
+	Progress   io.Writer // a line as each scenario starts; nil for none
+}
+
+// Result is one scenario's figures. Speeds come with their ratio to the
+// same run's raw SQLite insert rate, the machine's practical limit.
+type Result struct {
+	Scenario  string  `json:"scenario"`
+	Records   int     `json:"records"`
+	Among     int     `json:"among,omitempty"` // an edit's records among this many
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"records_per_second,omitempty"`
+	Ratio     float64 `json:"ratio_to_raw_insert,omitempty"`
+	Requests  int     `json:"http_requests"`
+	BytesUp   int64   `json:"bytes_up"`
+	BytesDown int64   `json:"bytes_down"`
+	// Peak resident memory, where it was measured for this scenario alone.
+	ServerRSS int64 `json:"server_peak_rss_bytes,omitempty"`
+	DeviceRSS int64 `json:"device_peak_rss_bytes,omitempty"`
+	// Latencies of the devices syncing at once, in seconds.
+	P50 float64 `json:"p50_seconds,omitempty"`
+	P99 float64 `json:"p99_seconds,omitempty"`
+	Max float64 `json:"max_seconds,omitempty"`
+	// Failed counts syncs that returned an error (many devices).
+	Failed int `json:"failed,omitempty"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Started  time.Time `json:"started"`
+	CPUs     int       `json:"cpus"`
+	Baseline []Result  `json:"baseline"`
+	Results  []Result  `json:"results"`
+}
+
+// Run runs the configured scenarios.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	rep := &Report{Started: time.Now()}
+	rep.CPUs = runtime.NumCPU()
+	b := &bench{cfg: cfg, rep: rep}
+	sizes := slices.Clone(cfg.Sizes)
+	if cfg.EditAmong > 0 && !slices.Contains(sizes, cfg.EditAmong) {
+		sizes = append(sizes, cfg.EditAmong)
+	}
+	for _, n := range sizes {
+		if err := b.baseline(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range sizes {
+		if err := b.pushPull(ctx, n, n == cfg.EditAmong); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SmallAmong > 0 {
+		if err := b.editAmongSmall(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Devices > 0 {
+		if err := b.manyDevices(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Million > 0 {
+		if err := b.memory(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+type bench struct {
+	cfg  Config
+	rep  *Report
+	runs int
+}
+
+func (b *bench) say(format string, args ...any) {
+	if b.cfg.Progress != nil {
+		fmt.Fprintf(b.cfg.Progress, format+"\n", args...)
+	}
+}
+
+func (b *bench) add(r Result) {
+	if r.Records > 0 && r.Seconds > 0 && r.PerSecond == 0 && r.P99 == 0 {
+		r.PerSecond = float64(r.Records) / r.Seconds
+	}
+	if base := b.baselineRate(r.Records); base > 0 && r.PerSecond > 0 {
+		r.Ratio = r.PerSecond / base
+	}
+	b.rep.Results = append(b.rep.Results, r)
+}
+
+// baselineRate is the raw insert rate measured for n rows (or the nearest
+// size measured).
+func (b *bench) baselineRate(n int) float64 {
+	best, rate := -1, 0.0
+	for _, r := range b.rep.Baseline {
+		if d := abs(r.Records - n); best < 0 || d < best {
+			best, rate = d, r.PerSecond
+		}
+	}
+	return rate
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// world is a fresh server with its own database and scratch folder.
+type world struct {
+	dir string
+	srv *serverProc
+}
+
+func (b *bench) newWorld(ctx context.Context, users ...string) (*world, map[string]string, error) {
+	return b.newWorldOf(ctx, users, nil)
+}
+
+// newWorldOf is newWorld with volunteers: a user named in villages serves
+// that village alone; the others are staff, who see every village.
+func (b *bench) newWorldOf(ctx context.Context, users []string, villages map[string]string) (*world, map[string]string, error) {
+	b.runs++
+	w := &world{dir: filepath.Join(b.cfg.Dir, fmt.Sprint("world", b.runs))}
+	if err := os.MkdirAll(w.dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	file := filepath.Join(w.dir, "server.db")
+	// Enrollment codes are made before the server runs: setting up is not
+	// what is measured.
+	st, err := store.Open(ctx, file, store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	codes := map[string]string{}
+	for _, u := range users {
+		role, scope := store.Staff, []string(nil)
+		if v, ok := villages[u]; ok {
+			role, scope = store.Volunteer, []string{v}
+		}
+		if codes[u], err = st.CodeFor(ctx, u, role, scope); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+	}
+	if err := st.Close(); err != nil {
+		return nil, nil, err
+	}
+	if w.srv, err = startServer(ctx, b.cfg.Bin, file); err != nil {
+		return nil, nil, err
+	}
+	return w, codes, nil
+}
+
+func (w *world) close() error { return w.srv.stop() }
+
+// device enrolls a device file in w and closes it.
+func (w *world) device(ctx context.Context, name, code string) (string, error) {
+	file := filepath.Join(w.dir, name+".db")
+	r, err := replica.Init(ctx, file, w.srv.URL(), code, name, replica.Options{})
+	if err != nil {
+		return "", err
+	}
+	return file, r.Close()
+}
+
+// load writes n new sessions on a device, the way a program's spreadsheet
+// would arrive (not measured).
+func load(ctx context.Context, file string, first, n int) ([]string, error) {
+	return loadIn(ctx, file, first, n, "")
+}
+
+// loadIn is load with every record in village (any village if "").
+func loadIn(ctx context.Context, file string, first, n int, village string) ([]string, error) {
+	r, err := replica.Open(ctx, file, replica.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var ids []string
+	const chunk = 50_000 // bounded memory for a million rows
+	for lo := first; lo < first+n; lo += chunk {
+		hi := min(lo+chunk, first+n)
+		rows := make([]replica.Row, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			cells := Session(i)
+			if village != "" {
+				cells["village"] = village
+			}
+			rows = append(rows, replica.Row{Line: i + 1, Cells: cells})
+		}
+		got, err := r.Import(ctx, "tutoring_sessions", rows, nil)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
+
+// Session is the i-th benchmark record: a class with about 280 bytes of
+// JSON, distinct in village, date and group so none is a probable
+// duplicate of another.
+func Session(i int) map[string]string {
+	k := i / len(villages)
+	date := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, k/1000).Format(time.DateOnly)
+	return map[string]string{
+		"village":          villages[i%len(villages)],
+		"session_date":     date,
+		"start_time":       "19:00",
+		"class_group":      fmt.Sprintf("第%d组", k%1000),
+		"volunteers":       "李老师,王同学",
+		"subjects":         "数学,语文",
+		"children_present": strconv.Itoa(20 + i%15),
+		"notes":            fmt.Sprintf("第%d次课，复习分数和小数", i),
+	}
+}
+
+// measured is one device process's sync.
+type measured struct {
+	seconds  float64
+	requests int
+	rss      int64
+	up, down int64
+}
+
+var roundTrips = regexp.MustCompile(`round trips (\d+)`)
+
+// syncProcess runs `villagesync device --db file sync` as its own process,
+// as a phone would, and measures it.
+func (w *world) syncProcess(ctx context.Context, bin, file string) (measured, error) {
+	up0, down0 := w.srv.proxy.counted()
+	cmd := exec.CommandContext(ctx, bin, "device", "--db", file, "sync")
+	peak := file + ".peak"
+	cmd.Env = append(os.Environ(), PeakRSSEnv+"="+peak)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	m := measured{seconds: time.Since(start).Seconds()}
+	if err != nil {
+		return m, fmt.Errorf("device sync: %w\n%s", err, out)
+	}
+	if k := roundTrips.FindSubmatch(out); k != nil {
+		m.requests, _ = strconv.Atoi(string(k[1]))
+	}
+	if b, err := os.ReadFile(peak); err == nil {
+		m.rss, _ = strconv.ParseInt(string(b), 10, 64)
+	}
+	up, down := w.srv.proxy.counted()
+	m.up, m.down = up-up0, down-down0
+	return m, nil
+}
+
+// syncHere syncs an open replica in this process (for small syncs, where
+// starting a process would be most of the time).
+func (w *world) syncHere(ctx context.Context, r *replica.Replica) (measured, error) {
+	up0, down0 := w.srv.proxy.counted()
+	start := time.Now()
+	st, err := r.Sync(ctx)
+	m := measured{seconds: time.Since(start).Seconds(), requests: st.RoundTrips}
+	up, down := w.srv.proxy.counted()
+	m.up, m.down = up-up0, down-down0
+	return m, err
+}
+
+func (b *bench) baseline(ctx context.Context, n int) error {
+	b.say("raw SQLite insert of %d rows", n)
+	secs, err := rawInsert(ctx, filepath.Join(b.cfg.Dir, fmt.Sprintf("raw%d.db", n)), n)
+	if err != nil {
+		return err
+	}
+	b.rep.Baseline = append(b.rep.Baseline, Result{Scenario: "raw SQLite insert (baseline)", Records: n, Seconds: secs, PerSecond: float64(n) / secs, Ratio: 1})
+	return nil
+}
+
+// rawInsert inserts n sessions straight into a SQLite table of the same
+// columns, with a prepared statement in one transaction, on the same
+// settings as a device file (WAL, synchronous=FULL).
+func rawInsert(ctx context.Context, file string, n int) (float64, error) {
+	d, err := db.Open(ctx, file, 1)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	t, _ := schema.Lookup("tutoring_sessions")
+	cols := t.ColumnNames()
+	if _, err := d.W.ExecContext(ctx, "CREATE TABLE s (id TEXT PRIMARY KEY NOT NULL, "+strings.Join(cols, ", ")+")"); err != nil {
+		return 0, err
+	}
+	rows := make([]map[string]string, n)
+	ids := make([]string, n)
+	for i := range rows {
+		rows[i] = Session(i)
+		ids[i] = fmt.Sprintf("0190a6e4-5b7a-7c3e-8f00-%012x", i)
+	}
+	start := time.Now()
+	tx, err := d.W.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO s (id, "+strings.Join(cols, ", ")+") VALUES (?"+strings.Repeat(", ?", len(cols))+")")
+	if err != nil {
+		return 0, err
+	}
+	args := make([]any, len(cols)+1)
+	for i, r := range rows {
+		args[0] = ids[i]
+		for j, c := range cols {
+			args[j+1] = nullable(r[c])
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// pushPull: a device pushes n new records, a fresh device pulls them, and
+// the idle sync after; among n, the incremental edits too.
+func (b *bench) pushPull(ctx context.Context, n int, edits bool) error {
+	w, codes, err := b.newWorld(ctx, "pusher", "puller")
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	pusher, err := w.device(ctx, "pusher", codes["pusher"])
+	if err != nil {
+		return err
+	}
+	puller, err := w.device(ctx, "puller", codes["puller"])
+	if err != nil {
+		return err
+	}
+	b.say("loading %d records on a device", n)
+	ids, err := load(ctx, pusher, 0, n)
+	if err != nil {
+		return err
+	}
+
+	b.say("initial push of %d", n)
+	w.srv.resetPeak()
+	m, err := w.syncProcess(ctx, b.cfg.Bin, pusher)
+	if err != nil {
+		return err
+	}
+	b.add(Result{Scenario: "initial push", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+
+	b.say("initial pull of %d", n)
+	w.srv.resetPeak()
+	if m, err = w.syncProcess(ctx, b.cfg.Bin, puller); err != nil {
+		return err
+	}
+	b.add(Result{Scenario: "initial pull", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+
+	r, err := replica.Open(ctx, puller, replica.Options{})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if m, err = w.syncHere(ctx, r); err != nil {
+		return err
+	}
+	b.add(Result{Scenario: fmt.Sprintf("idle sync (among %s)", count(n)), Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down})
+	if !edits {
+		return nil
+	}
+	for _, k := range []int{1, 10} {
+		if err := b.edit(ctx, w, r, ids[:k], n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// editRepeats: an edit's sync takes milliseconds, so each is measured
+// several times and the median kept (the machine is shared and noisy).
+const editRepeats = 7
+
+// edit edits k of the first records on r and syncs, editRepeats times,
+// then measures the sync after (which must cost what an idle sync does).
+func (b *bench) edit(ctx context.Context, w *world, r *replica.Replica, list []string, among int) error {
+	k := len(list)
+	b.say("%d-record edit among %d", k, among)
+	var times []float64
+	var m measured
+	var err error
+	for rep := range editRepeats {
+		for _, id := range list {
+			vals, _ := schema.Fields("notes", fmt.Sprintf("改过 %d", rep))
+			if _, err := r.Put(ctx, "tutoring_sessions", id, vals); err != nil {
+				return err
+			}
+		}
+		if m, err = w.syncHere(ctx, r); err != nil {
+			return err
+		}
+		times = append(times, m.seconds)
+	}
+	slices.Sort(times)
+	b.add(Result{Scenario: fmt.Sprintf("%d-record edit among %s", k, count(among)), Records: k, Among: among, Seconds: times[len(times)/2], Requests: m.requests, BytesUp: m.up, BytesDown: m.down})
+	after, err := w.syncHere(ctx, r)
+	if err != nil {
+		return err
+	}
+	b.add(Result{Scenario: fmt.Sprintf("sync after the %d-record edit among %s", k, count(among)), Seconds: after.seconds, Requests: after.requests, BytesUp: after.up, BytesDown: after.down})
+	return nil
+}
+
+func (b *bench) editAmongSmall(ctx context.Context) error {
+	n := b.cfg.SmallAmong
+	w, codes, err := b.newWorld(ctx, "pusher", "puller")
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	pusher, err := w.device(ctx, "pusher", codes["pusher"])
+	if err != nil {
+		return err
+	}
+	puller, err := w.device(ctx, "puller", codes["puller"])
+	if err != nil {
+		return err
+	}
+	ids, err := load(ctx, pusher, 0, n)
+	if err != nil {
+		return err
+	}
+	if _, err := w.syncProcess(ctx, b.cfg.Bin, pusher); err != nil {
+		return err
+	}
+	r, err := replica.Open(ctx, puller, replica.Options{})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := r.Sync(ctx); err != nil {
+		return err
+	}
+	return b.edit(ctx, w, r, ids[:1], n)
+}
+
+// manyDevices: devices, each with new records, all sync at once. They
+// are volunteers spread over the three villages, as phones would be, so
+// each pulls what the others logged in its village. Two latencies per
+// device: until its own records are acknowledged (the first round trip,
+// which carries them), and until its sync is done (every page pulled).
+func (b *bench) manyDevices(ctx context.Context) error {
+	n, per := b.cfg.Devices, b.cfg.PerDevice
+	names := make([]string, n)
+	villageOf := map[string]string{}
+	for i := range names {
+		names[i] = fmt.Sprintf("phone%03d", i)
+		villageOf[names[i]] = villages[i%len(villages)]
+	}
+	w, codes, err := b.newWorldOf(ctx, names, villageOf)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	b.say("enrolling %d devices with %d records each", n, per)
+	devs := make([]*replica.Replica, n)
+	acked := make([]time.Time, n)
+	defer func() {
+		for _, d := range devs {
+			if d != nil {
+				d.Close()
+			}
+		}
+	}()
+	for i, name := range names {
+		file, err := w.device(ctx, name, codes[name])
+		if err != nil {
+			return err
+		}
+		if _, err := loadIn(ctx, file, i*per, per, villageOf[name]); err != nil {
+			return err
+		}
+		progress := func(replica.Stats) {
+			if acked[i].IsZero() {
+				acked[i] = time.Now()
+			}
+		}
+		if devs[i], err = replica.Open(ctx, file, replica.Options{Progress: progress}); err != nil {
+			return err
+		}
+	}
+	b.say("%d devices syncing at once", n)
+	up0, down0 := w.srv.proxy.counted()
+	w.srv.resetPeak()
+	full := make([]float64, n)
+	ack := make([]float64, n)
+	reqs := make([]int, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	start := time.Now()
+	for i, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			t0 := time.Now()
+			st, err := d.Sync(ctx)
+			full[i], reqs[i], errs[i] = time.Since(t0).Seconds(), st.RoundTrips, err
+			ack[i] = acked[i].Sub(t0).Seconds()
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	wall := time.Since(start).Seconds()
+	up, down := w.srv.proxy.counted()
+	failed := 0
+	requests := 0
+	for i := range devs {
+		requests += reqs[i]
+		if errs[i] != nil {
+			failed++
+		}
+	}
+	scenario := fmt.Sprintf("%d devices at once, %d new records each", n, per)
+	res := Result{Scenario: scenario + ": own records acknowledged", Records: n * per, Seconds: wall,
+		PerSecond: float64(n*per) / wall, BytesUp: up - up0, BytesDown: down - down0, ServerRSS: w.srv.peakRSS(), Requests: requests, Failed: failed}
+	res.P50, res.P99, res.Max = percentiles(ack)
+	b.add(res)
+	res.Scenario = scenario + ": whole sync (pull of the village's new records included)"
+	res.P50, res.P99, res.Max = percentiles(full)
+	b.add(res)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d devices failed to sync: %w", failed, n, errors.Join(errs...))
+	}
+	return nil
+}
+
+var villages = []string{"南香村", "东旺村", "旺渔村"}
+
+// percentiles returns the median, 99th percentile and maximum of xs.
+func percentiles(xs []float64) (p50, p99, top float64) {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2], xs[(len(xs)*99+99)/100-1], xs[len(xs)-1]
+}
+
+// memory: peak memory of server and device during a large initial pull.
+func (b *bench) memory(ctx context.Context) error {
+	n := b.cfg.Million
+	w, codes, err := b.newWorld(ctx, "pusher", "puller")
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	pusher, err := w.device(ctx, "pusher", codes["pusher"])
+	if err != nil {
+		return err
+	}
+	puller, err := w.device(ctx, "puller", codes["puller"])
+	if err != nil {
+		return err
+	}
+	b.say("loading %d records on a device", n)
+	if _, err := load(ctx, pusher, 0, n); err != nil {
+		return err
+	}
+	b.say("initial push of %d", n)
+	w.srv.resetPeak()
+	m, err := w.syncProcess(ctx, b.cfg.Bin, pusher)
+	if err != nil {
+		return err
+	}
+	b.add(Result{Scenario: "initial push", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+	b.say("initial pull of %d (memory)", n)
+	if !w.srv.resetPeak() {
+		b.say("warning: cannot reset the server's peak memory; its figure covers the push too")
+	}
+	if m, err = w.syncProcess(ctx, b.cfg.Bin, puller); err != nil {
+		return err
+	}
+	b.add(Result{Scenario: "initial pull (memory)", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+	return nil
+}
