@@ -37,43 +37,137 @@ type PushResult struct {
 // rejected one by one; an error means nothing was applied. The caller has
 // authenticated p. A change p may not make is rejected with
 // permission_denied; every rejected change is also kept for staff.
+//
+// Pushes that arrive while another commits are committed together, each
+// in its own savepoint: one fsync for many phones coming back into range
+// at once, and one push's error still changes nothing of the others.
 func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record) ([]PushResult, error) {
-	replica := p.Replica
-	results := make([]PushResult, len(changes))
+	job := &pushJob{ctx: ctx, p: p, changes: changes, results: make([]PushResult, len(changes))}
 	for i, c := range changes {
 		if c == nil {
 			continue
 		}
-		if err := record.Validate(c, replica); err != nil {
-			var p *record.Problem
-			if !errors.As(err, &p) {
+		if err := record.Validate(c, p.Replica); err != nil {
+			var prob *record.Problem
+			if !errors.As(err, &prob) {
 				return nil, err
 			}
-			results[i] = PushResult{Outcome: record.Rejected, Problem: p}
+			job.results[i] = PushResult{Outcome: record.Rejected, Problem: prob}
 		}
 	}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, job)
+	s.queueMu.Unlock()
 
+	// Whoever holds the writer commits every push queued by then; a
+	// pusher that gets it after its push was committed just returns.
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if !job.finished {
+		s.queueMu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.queueMu.Unlock()
+		s.commitPushes(batch)
+	}
+	s.mu.Unlock()
+	if job.err != nil {
+		return nil, job.err
+	}
+	// A state handed back must be one the caller may read: a volunteer who
+	// pushes to a record of another village (an id she kept from before a
+	// reassignment, or guessed) learns nothing of it.
+	for i := range job.results {
+		if c := job.results[i].Current; c != nil {
+			if v, ok := c.Fields["village"]; ok && !p.Serves(v.Value.Text) {
+				job.results[i].Current = nil
+			}
+		}
+	}
+	return job.results, nil
+}
+
+// pushJob is one Push waiting for, or done by, a group commit.
+type pushJob struct {
+	ctx      context.Context
+	p        Principal
+	changes  []*record.Record
+	results  []PushResult
+	err      error
+	finished bool // guarded by Store.mu
+}
+
+// commitPushes applies batch in one transaction, each push in a savepoint.
+// The caller holds s.mu.
+func (s *Store) commitPushes(batch []*pushJob) {
+	finish := func(err error) {
+		for _, j := range batch {
+			if j.err == nil {
+				j.err = err
+			}
+			j.finished = true
+		}
+	}
+	// The batch is not any one caller's: a caller that gives up does not
+	// cancel the others (its own push is skipped if it gave up first).
+	ctx := context.Background()
 	tx, err := s.db.W.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("push: begin: %w", err)
+		finish(fmt.Errorf("push: begin: %w", err))
+		return
 	}
 	defer tx.Rollback()
-	// Cancelling ctx still rolls the transaction back (BeginTx watches
-	// it); the statements inside need not each watch it too, which costs
-	// the SQLite driver a goroutine per statement.
-	ctx = context.WithoutCancel(ctx)
 	seq := s.seq
 	now := time.Now()
-	// Villages are read inside the transaction, and again after a batch
+	for _, j := range batch {
+		if j.err = j.ctx.Err(); j.err != nil {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT push`); err != nil {
+			finish(fmt.Errorf("push: %w", err))
+			return
+		}
+		before := seq
+		j.err = s.push(ctx, tx, j, &seq, now)
+		if j.err != nil {
+			seq = before
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO push`); err != nil {
+				finish(fmt.Errorf("push: %w", err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE push`); err != nil {
+			finish(fmt.Errorf("push: %w", err))
+			return
+		}
+	}
+	if err := s.saveSeq(ctx, tx, seq); err != nil {
+		finish(fmt.Errorf("push: %w", err))
+		return
+	}
+	if err := s.flushSeen(ctx, tx); err != nil {
+		finish(err)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("push: commit: %w", err))
+		return
+	}
+	s.seq = seq
+	finish(nil)
+}
+
+// push applies one device's changes inside tx.
+func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, now time.Time) error {
+	p, results := j.p, j.results
+	// Villages are read inside the transaction, and again after a change
 	// writes one, so a new village and its first records can travel in
 	// one push.
 	env := schema.Env{Now: now}
+	var err error
 	if env.Villages, err = rows.Villages(ctx, tx); err != nil {
-		return nil, err
+		return err
 	}
-	for i, c := range changes {
+	for i, c := range j.changes {
 		if c == nil {
 			continue
 		}
@@ -81,16 +175,16 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 			// The device drops its rejected write from the record (it keeps
 			// it aside with the reason) and needs the server's state.
 			if results[i].Current, _, err = s.load(ctx, tx, c); err != nil {
-				return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
+				return fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 			}
 			if err := s.hold(ctx, tx, p, c, results[i].Problem, now); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
-		r, err := s.apply(ctx, tx, p, c, &seq, env)
+		r, err := s.apply(ctx, tx, p, c, seq, env)
 		if err != nil {
-			return nil, fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
+			return fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 		}
 		results[i] = r
 		// Only accepted writes move the server's clock: a refused one may
@@ -104,35 +198,15 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 			}
 		}
 		if err := s.audit(ctx, tx, p, c, r, now); err != nil {
-			return nil, err
+			return err
 		}
 		if c.Table == "villages" && r.Outcome != record.Rejected {
 			if env.Villages, err = rows.Villages(ctx, tx); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := s.saveSeq(ctx, tx, seq); err != nil {
-		return nil, fmt.Errorf("push: %w", err)
-	}
-	if err := s.flushSeen(ctx, tx); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("push: commit: %w", err)
-	}
-	s.seq = seq
-	// A state handed back must be one the caller may read: a volunteer who
-	// pushes to a record of another village (an id she kept from before a
-	// reassignment, or guessed) learns nothing of it.
-	for i := range results {
-		if c := results[i].Current; c != nil {
-			if v, ok := c.Fields["village"]; ok && !p.Serves(v.Value.Text) {
-				results[i].Current = nil
-			}
-		}
-	}
-	return results, nil
+	return nil
 }
 
 // apply merges one valid change inside tx.

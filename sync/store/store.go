@@ -48,6 +48,10 @@ type Store struct {
 
 	stmts map[string]map[string]*sql.Stmt // table -> purpose -> statement on the writer
 
+	// queue holds pushes waiting for the writer (see Push).
+	queueMu sync.Mutex
+	queue   []*pushJob
+
 	seenMu sync.Mutex
 	seen   map[uint32]seen
 }
