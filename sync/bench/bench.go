@@ -562,12 +562,12 @@ func (b *bench) manyDevices(ctx context.Context) error {
 			failed++
 		}
 	}
-	scenario := fmt.Sprintf("%d devices at once, %d new records each", n, per)
-	res := Result{Scenario: scenario + ": own records acknowledged", Records: n * per, Seconds: wall,
+	scenario := fmt.Sprintf("%d devices at once × %d new records", n, per)
+	res := Result{Scenario: scenario + ": acknowledged", Records: n * per, Seconds: wall,
 		PerSecond: float64(n*per) / wall, BytesUp: up - up0, BytesDown: down - down0, ServerRSS: w.srv.peakRSS(), Requests: requests, Failed: failed}
 	res.P50, res.P99, res.Max = percentiles(ack)
 	b.add(res)
-	res.Scenario = scenario + ": whole sync (pull of the village's new records included)"
+	res.Scenario = scenario + ": whole sync"
 	res.P50, res.P99, res.Max = percentiles(full)
 	b.add(res)
 	if failed > 0 {
@@ -611,7 +611,7 @@ func (b *bench) memory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.add(Result{Scenario: "initial push", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+	b.add(Result{Scenario: "initial push (to load the memory pull)", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
 	b.say("initial pull of %d (memory)", n)
 	if !w.srv.resetPeak() {
 		b.say("warning: cannot reset the server's peak memory; its figure covers the push too")

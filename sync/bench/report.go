@@ -4,21 +4,47 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 )
 
-// WriteTable prints the report as a Markdown table, then the targets.
+// WriteTable prints the report as a Markdown table (aligned, so it reads
+// in a terminal too), then the targets.
 func WriteTable(w io.Writer, rep *Report) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "scenario\trecords\ttime\trecords/s\t× raw insert\tHTTP requests\tbytes up\tbytes down\tB/record up\tB/record down\tserver peak RSS\tdevice peak RSS\tp50 / p99 / max")
+	rows := [][]string{{"scenario", "records", "time", "records/s", "× raw insert", "HTTP requests", "bytes up", "bytes down", "B/record up", "B/record down", "server peak RSS", "device peak RSS", "p50 / p99 / max"}}
 	for _, r := range append(append([]Result{}, rep.Baseline...), rep.Results...) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.Scenario, count(r.Records), duration(r.Seconds), rate(r.PerSecond), ratio(r.Ratio),
-			count(r.Requests), count64(r.BytesUp), count64(r.BytesDown), perRecord(r.BytesUp, r.Records), perRecord(r.BytesDown, r.Records),
-			mib(r.ServerRSS), mib(r.DeviceRSS), latencies(r))
+		rows = append(rows, []string{r.Scenario, count(r.Records), duration(r.Seconds), rate(r.PerSecond), ratio(r.Ratio),
+			count(r.Requests), count(int(r.BytesUp)), count(int(r.BytesDown)), perRecord(r.BytesUp, r.Records), perRecord(r.BytesDown, r.Records),
+			mib(r.ServerRSS), mib(r.DeviceRSS), latencies(r)})
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	width := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, c := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, c := range cells {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i == 0 {
+				fmt.Fprintf(&b, "| %s%s ", c, pad)
+			} else {
+				fmt.Fprintf(&b, "| %s%s ", pad, c) // figures align right
+			}
+		}
+		fmt.Fprintln(w, b.String()+"|")
+	}
+	line(rows[0])
+	sep := make([]string, len(width))
+	for i := range sep {
+		sep[i] = strings.Repeat("-", width[i])
+		if i > 0 {
+			sep[i] = sep[i][1:] + ":"
+		}
+	}
+	line(sep)
+	for _, row := range rows[1:] {
+		line(row)
 	}
 	fmt.Fprintln(w)
 	for _, c := range Targets(rep) {
@@ -26,7 +52,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 		if !c.Met {
 			mark = "NOT MET"
 		}
-		fmt.Fprintf(w, "%-7s  %s: %s\n", mark, c.Target, c.Got)
+		fmt.Fprintf(w, "- %s: %s: %s\n", mark, c.Target, c.Got)
 	}
 	return nil
 }
@@ -178,7 +204,7 @@ func ratio(r float64) string {
 }
 
 func perRecord(b int64, n int) string {
-	if n == 0 {
+	if n == 0 || b == 0 {
 		return ""
 	}
 	return fmt.Sprintf("%.1f", float64(b)/float64(n))
