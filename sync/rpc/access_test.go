@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -290,6 +292,14 @@ func TestRateLimitPerDevice(t *testing.T) {
 	}
 	if connect.CodeOf(last) != connect.CodeResourceExhausted || !strings.Contains(last.Error(), "rate") {
 		t.Errorf("4th call in a burst of 3: %v, want resource_exhausted", last)
+	}
+	// At 0.001 a second the next token is 1,000 s away: the answer says so.
+	var ce *connect.Error
+	if !errors.As(last, &ce) {
+		t.Fatalf("%v is not a Connect error", last)
+	}
+	if ms, _ := strconv.Atoi(ce.Meta().Get("Retry-After-Ms")); ce.Meta().Get("Retry-After") != "1000" || ms < 990_000 || ms > 1_000_000 {
+		t.Errorf("Retry-After %q, Retry-After-Ms %q; want 1000 s", ce.Meta().Get("Retry-After"), ce.Meta().Get("Retry-After-Ms"))
 	}
 	if _, err := other.Sync(ctx, &v1.SyncRequest{Replica: otherReg.Replica}); err != nil {
 		t.Errorf("another device is limited too: %v", err)

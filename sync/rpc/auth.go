@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,9 +77,10 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 	// valid token (enrollment, bad tokens), so nobody can make the server
 	// hash and look up tokens, or take the writer for enrollments, at will.
 	limiters := map[string]*rate.Limiter{}
-	allow := func(key string) bool {
+	// wait is how long key must wait for its next call; 0: it may call.
+	wait := func(key string) time.Duration {
 		if lim.RequestsPerSecond <= 0 {
-			return true
+			return 0
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -89,10 +92,21 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 			l = rate.NewLimiter(rate.Limit(lim.RequestsPerSecond), lim.Burst)
 			limiters[key] = l
 		}
-		return l.Allow()
+		r := l.Reserve()
+		d := r.Delay()
+		if d > 0 {
+			r.Cancel() // a refused call costs no token
+		}
+		return d
 	}
-	tooFast := func(who string) error {
-		return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate: %s is calling faster than %.0f requests a second; wait and retry", who, lim.RequestsPerSecond))
+	// tooFast says when to come back, so a phone with a long backlog waits
+	// and goes on instead of failing: Retry-After in whole seconds for any
+	// HTTP client, Retry-After-Ms for ours.
+	tooFast := func(who string, d time.Duration) error {
+		err := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate: %s is calling faster than %.0f requests a second; wait and retry", who, lim.RequestsPerSecond))
+		err.Meta().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+		err.Meta().Set("Retry-After-Ms", strconv.FormatInt(max(d.Milliseconds(), 1), 10))
+		return err
 	}
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
@@ -104,16 +118,16 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 			proc := req.Spec().Procedure
 			addr := "addr " + clientHost(req.Peer().Addr)
 			if public[proc] {
-				if !allow(addr) {
-					return nil, tooFast(addr)
+				if d := wait(addr); d > 0 {
+					return nil, tooFast(addr, d)
 				}
 				return next(ctx, req)
 			}
 			token, _ := strings.CutPrefix(req.Header().Get("Authorization"), "Bearer ")
 			p, err := st.Authenticate(ctx, strings.TrimSpace(token))
 			if err != nil {
-				if !allow(addr) {
-					return nil, tooFast(addr)
+				if d := wait(addr); d > 0 {
+					return nil, tooFast(addr, d)
 				}
 				if errors.Is(err, store.ErrUnauthenticated) {
 					return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("token: %v", err))
@@ -123,8 +137,8 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 			if !slices.Contains(allowed[proc], p.Role) {
 				return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("role: %s (user %s) may not call %s", p.Role, p.User, proc))
 			}
-			if !allow(fmt.Sprint("device ", p.Replica)) {
-				return nil, tooFast(fmt.Sprint("device ", p.Replica))
+			if d := wait(fmt.Sprint("device ", p.Replica)); d > 0 {
+				return nil, tooFast(fmt.Sprint("device ", p.Replica), d)
 			}
 			return next(context.WithValue(ctx, principalKey{}, p), req)
 		}

@@ -153,13 +153,45 @@ func (r *Replica) send(ctx context.Context, req *v1.SyncRequest, st *Stats) (*v1
 	if retries == 0 {
 		retries = 2
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt, waits := 0, 0; ; {
 		resp, err := r.client.Sync(ctx, req)
 		st.RoundTrips++
+		if d, ok := retryAfter(err); ok && waits < maxRateWaits {
+			// Refused for calling too fast: nothing happened, so wait as
+			// told and send the same request again.
+			waits++
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, err
+			case <-t.C:
+			}
+			continue
+		}
 		if err == nil || attempt >= retries || ctx.Err() != nil || !transportFailure(err) {
 			return resp, err
 		}
+		attempt++
 	}
+}
+
+// maxRateWaits bounds how often one request waits out the server's rate
+// limit before the sync gives up (and is tried again later).
+const maxRateWaits = 50
+
+// retryAfter reports how long the server asked to wait before retrying
+// err, a refusal for calling too fast.
+func retryAfter(err error) (time.Duration, bool) {
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeResourceExhausted {
+		return 0, false
+	}
+	ms, perr := strconv.ParseInt(ce.Meta().Get("Retry-After-Ms"), 10, 64)
+	if perr != nil || ms <= 0 {
+		return 0, false
+	}
+	return min(time.Duration(ms)*time.Millisecond, time.Minute), true
 }
 
 // transportFailure reports whether err came from the link, not the server.
