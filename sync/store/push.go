@@ -59,17 +59,13 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 	s.queue = append(s.queue, job)
 	s.queueMu.Unlock()
 
-	// Whoever holds the writer commits every push queued by then; a
+	// Whoever holds the writer commits the pushes queued by then; a
 	// pusher that gets it after its push was committed just returns.
 	s.mu.Lock()
-	if !job.finished {
-		s.queueMu.Lock()
-		batch := s.queue
-		s.queue = nil
-		s.queueMu.Unlock()
-		s.commitPushes(batch)
+	defer s.mu.Unlock()
+	for !job.finished {
+		s.commitPushes(s.takeBatch())
 	}
-	s.mu.Unlock()
 	if job.err != nil {
 		return nil, job.err
 	}
@@ -96,8 +92,29 @@ type pushJob struct {
 	finished bool // guarded by Store.mu
 }
 
+// maxBatchChanges bounds a group commit, so one transaction (and the
+// wait of the pushes behind it) stays short when many phones push
+// backlogs at once.
+const maxBatchChanges = 5000
+
+// takeBatch takes the oldest queued pushes, up to maxBatchChanges changes
+// (at least one push).
+func (s *Store) takeBatch() []*pushJob {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	n, changes := 0, 0
+	for n < len(s.queue) && (n == 0 || changes+len(s.queue[n].changes) <= maxBatchChanges) {
+		changes += len(s.queue[n].changes)
+		n++
+	}
+	batch := s.queue[:n:n]
+	s.queue = s.queue[n:]
+	return batch
+}
+
 // commitPushes applies batch in one transaction, each push in a savepoint.
-// The caller holds s.mu.
+// The caller holds s.mu. Every job of the batch is finished when it
+// returns, a panic included (the panic goes on, to the caller's handler).
 func (s *Store) commitPushes(batch []*pushJob) {
 	finish := func(err error) {
 		for _, j := range batch {
@@ -107,6 +124,12 @@ func (s *Store) commitPushes(batch []*pushJob) {
 			j.finished = true
 		}
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			finish(fmt.Errorf("push: %v", p))
+			panic(p)
+		}
+	}()
 	// The batch is not any one caller's: a caller that gives up does not
 	// cancel the others (its own push is skipped if it gave up first).
 	ctx := context.Background()
@@ -131,7 +154,9 @@ func (s *Store) commitPushes(batch []*pushJob) {
 		if j.err != nil {
 			seq = before
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO push`); err != nil {
-				finish(fmt.Errorf("push: %w", err))
+				// SQLite rolled the whole transaction back itself (a full
+				// disk does): every push of the batch failed for j's cause.
+				finish(j.err)
 				return
 			}
 		}

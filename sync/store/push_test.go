@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -104,4 +107,93 @@ func book(replica uint32, title string) *record.Record {
 	f := func(v string) record.Field { return record.Field{Value: schema.TextValue(v), Dot: d} }
 	return &record.Record{Table: "books", ID: uuid.Must(uuid.NewV7()).String(), Version: vv.VV{replica: 1},
 		Fields: map[string]record.Field{"title": f(title), "village": f("南香村"), "library": f("children")}}
+}
+
+// panicky is a log handler that panics on one message, standing in for any
+// bug that panics in the middle of a group commit.
+type panicky struct {
+	slog.Handler
+	on string
+}
+
+func (h panicky) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h panicky) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.on {
+		panic("test: " + h.on)
+	}
+	return nil
+}
+
+// A panic inside a group commit (net/http recovers it for the handler)
+// must not leave the writer locked: later pushes still go through.
+func TestPanicInAPushDoesNotStopWrites(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{Logger: slog.New(panicky{Handler: slog.DiscardHandler, on: "flagged for staff"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closed only on success: Close waits for the writer a failure leaves locked.
+	code, _ := s.CodeFor(ctx, "u", Staff, nil)
+	p, _, err := s.Enroll(ctx, code, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := []*record.Record{session(p.Replica, 1), session(p.Replica, 1)} // flagged: the log panics
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the injected panic did not happen")
+			}
+		}()
+		s.Push(ctx, p, twice)
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Push(ctx, p, []*record.Record{book(p.Replica, "after the panic")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("push after a panic: %v", err)
+		}
+	case <-time.After(30 * time.Second): // a guard against hanging forever, not a wait
+		t.Fatal("writes stopped after a panic in a push")
+	}
+	s.Close()
+}
+
+func session(replica uint32, day int) *record.Record {
+	d := vv.Dot{Replica: replica, Counter: 1, HLC: 1}
+	f := func(v schema.Value) record.Field { return record.Field{Value: v, Dot: d} }
+	return &record.Record{Table: "tutoring_sessions", ID: uuid.Must(uuid.NewV7()).String(), Version: vv.VV{replica: 1},
+		Fields: map[string]record.Field{"village": f(schema.TextValue("南香村")), "session_date": f(schema.TextValue(fmt.Sprintf("2024-03-%02d", day))), "children_present": f(schema.IntValue(20))}}
+}
+
+func TestTakeBatchBoundsAGroupCommit(t *testing.T) {
+	job := func(n int) *pushJob { return &pushJob{changes: make([]*record.Record, n)} }
+	tests := []struct {
+		queued []int
+		want   []int // sizes of the successive batches, in pushes
+	}{
+		{[]int{10, 10, 10}, []int{3}},
+		{[]int{3000, 3000, 10}, []int{1, 2}},
+		{[]int{6000, 10}, []int{1, 1}}, // one push over the bound still goes alone
+		{[]int{5000, 1}, []int{1, 1}},
+		{[]int{2500, 2500, 1}, []int{2, 1}},
+	}
+	for _, tt := range tests {
+		s := &Store{}
+		for _, n := range tt.queued {
+			s.queue = append(s.queue, job(n))
+		}
+		var got []int
+		for len(s.queue) > 0 {
+			got = append(got, len(s.takeBatch()))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("queued %v: batches %v, want %v", tt.queued, got, tt.want)
+		}
+	}
 }
