@@ -255,11 +255,16 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	}
 	out, outcome, conflicts := record.Merge(cur, in)
 	if collected && outcome != record.AlreadyHad {
-		// An edit made while the delete was unknown to its writer. The
-		// rest of the record is gone, so it cannot come back to life:
-		// the edit is kept for staff, and the device learns the delete.
+		if out.Deleted() {
+			// Deleted here too (a concurrent delete): nothing to keep, and
+			// the device drops its tombstone with the collected ones.
+			return PushResult{Outcome: record.AlreadyHad, Seq: cur.Seq, Current: cur}, nil
+		}
+		// An edit that would bring back a record whose other fields are
+		// gone with its delete: kept for staff instead, and the device
+		// learns of the delete.
 		p := &record.Problem{Code: record.CodeFailedPrecondition, Field: in.Table + ".id",
-			Msg: fmt.Sprintf("%s was deleted on the server while this device was away, and the delete is older than the server keeps; this edit is kept for staff to review", in.ID)}
+			Msg: fmt.Sprintf("%s was deleted on the server, and the delete is older than the server keeps; this edit is kept for staff to review", in.ID)}
 		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	if outcome == record.Merged {

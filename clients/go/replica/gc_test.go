@@ -182,3 +182,36 @@ func (b *beforeEach) Do(req *http.Request) (*http.Response, error) {
 	}
 	return b.next.RoundTrip(req)
 }
+
+// Two devices delete the same record; one delete is collected before the
+// other arrives. The second is no edit to refuse: it is already done.
+func TestConcurrentDeleteOfACollectedRecord(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, b := e.device("a", replica.Options{}), e.device("b", replica.Options{})
+	x := put(t, a, "books", "", "title", "deleted twice")
+	syncOK(t, a)
+	syncOK(t, b)
+	for _, d := range []*replica.Replica{a, b} {
+		if err := d.Delete(ctx, "books", x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncOK(t, a)
+	if n, err := e.st.CollectTombstones(ctx, math.MaxUint64); err != nil || n != 1 {
+		t.Fatalf("collected %d, %v", n, err)
+	}
+	st := syncOK(t, b)
+	if st.Rejected != 0 {
+		rej, _ := b.Rejected(ctx)
+		t.Errorf("b's delete of a collected record was refused: %+v", rej)
+	}
+	var held int
+	e.st.Reader().QueryRow(`SELECT count(*) FROM held_changes`).Scan(&held)
+	if held != 0 {
+		t.Errorf("%d changes held for staff, want none", held)
+	}
+	syncOK(t, b)
+	syncOK(t, a)
+	assertConverged(t, e, a, b)
+}
