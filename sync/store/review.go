@@ -242,6 +242,17 @@ func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table
 		return err
 	}
 	r := &record.Record{Table: table, ID: id, Version: vv.VV{}, Fields: map[string]record.Field{}}
+	// An id can come back (a village added again under the name it had
+	// when it was deleted): the new state must follow every state the old
+	// one had, collected or not, or it would reuse the server's dots and a
+	// replay of the old delete could win over it.
+	cur, _, err := s.load(ctx, tx, r)
+	if err != nil {
+		return err
+	}
+	if cur != nil {
+		r.Version, r.Tombstone = cur.Version.Clone(), cur.Tombstone
+	}
 	k := r.Version.Bump(ServerReplica)
 	d := vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()}
 	for name, v := range texts {

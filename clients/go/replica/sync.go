@@ -324,6 +324,9 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 	// Tombstones the server has collected go here too, once acknowledged.
 	if h := resp.GetGcHorizon(); h > 0 {
 		for _, t := range schema.Tables() {
+			if !t.Program {
+				continue // the server keeps deletes of reference data (store.CollectTombstones)
+			}
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _deleted = 1 AND _own <= _acked AND _seq > 0 AND _seq <= ?`, t.Name), int64(h)); err != nil {
 				return fmt.Errorf("sync: collect tombstones: %w", err)
 			}
