@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,103 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A delete made after the backup, then collected everywhere, and then the
+// server is restored from that backup: the deleter pushes the delete
+// again, so the record does not come back, and all converge.
+func TestRestoreAfterCollectionKeepsDeletes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "server.db")
+	log := slog.New(slog.DiscardHandler)
+	st, err := store.Open(ctx, file, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.Start(st, "127.0.0.1:0", log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	enroll := func(name string) *replica.Replica {
+		code, err := st.CodeFor(ctx, name, store.Staff, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := replica.Init(ctx, filepath.Join(dir, name+".db"), srv.URL, code, name, replica.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	a, b := enroll("a"), enroll("b")
+	x := put(t, a, "books", "", "title", "deleted after the backup")
+	kept := put(t, b, "books", "", "title", "kept")
+	syncOK(t, a)
+	syncOK(t, b)
+	syncOK(t, a)
+	backup := filepath.Join(dir, "backup.db")
+	if err := store.Backup(ctx, file, backup); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := a.Delete(ctx, "books", x); err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, a)
+	syncOK(t, b)
+	if n, err := st.CollectTombstones(ctx, math.MaxUint64); err != nil || n != 1 {
+		t.Fatalf("collected %d, %v", n, err)
+	}
+	syncOK(t, a) // both learn the horizon and drop the tombstone
+	syncOK(t, b)
+	for _, d := range []*replica.Replica{a, b} {
+		if rec, _ := d.Get(ctx, "books", x); rec != nil {
+			t.Fatalf("%s still holds the collected tombstone", d.Name())
+		}
+	}
+
+	srv.Stop()
+	st.Close()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(file + suffix)
+	}
+	copyFile(t, backup, file)
+	if st, err = store.Open(ctx, file, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if srv, err = server.Start(st, addr, log, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	for _, d := range []*replica.Replica{a, b, a, b} {
+		syncOK(t, d)
+	}
+	var alive int
+	st.Reader().QueryRow(`SELECT count(*) FROM books WHERE id = ? AND _deleted = 0`, x).Scan(&alive)
+	if alive != 0 {
+		t.Error("the restored server holds the deleted book alive")
+	}
+	for _, d := range []*replica.Replica{a, b} {
+		if rec, _ := d.Get(ctx, "books", x); rec != nil && !rec.Deleted() {
+			t.Errorf("%s: the deleted book is alive again", d.Name())
+		}
+		if rec, _ := d.Get(ctx, "books", kept); rec == nil {
+			t.Errorf("%s lost a live book", d.Name())
+		}
+	}
+	probeCode, _ := st.CodeFor(ctx, "probe", store.Staff, nil)
+	probe, err := replica.Init(ctx, filepath.Join(dir, "probe.db"), srv.URL, probeCode, "probe", replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	syncOK(t, probe)
+	if da, db, dp := dump(t, a), dump(t, b), dump(t, probe); da != dp || db != dp {
+		t.Errorf("not converged after the restore:\na: %s\nb: %s\nserver: %s", da, db, dp)
 	}
 }

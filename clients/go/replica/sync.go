@@ -323,13 +323,8 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *v1.SyncRespo
 	}
 	// Tombstones the server has collected go here too, once acknowledged.
 	if h := resp.GetGcHorizon(); h > 0 {
-		for _, t := range schema.Tables() {
-			if !t.Program {
-				continue // the server keeps deletes of reference data (store.CollectTombstones)
-			}
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _deleted = 1 AND _own <= _acked AND _seq > 0 AND _seq <= ?`, t.Name), int64(h)); err != nil {
-				return fmt.Errorf("sync: collect tombstones: %w", err)
-			}
+		if err := r.collect(ctx, tx, h); err != nil {
+			return err
 		}
 	}
 	for _, e := range resp.GetEvicted() {
@@ -573,6 +568,50 @@ func (r *Replica) sweep(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse) 
 	return err
 }
 
+// collect drops acknowledged tombstones at or before the server's
+// collection horizon h, keeping a trace of this device's own deletes
+// (see serverRestored).
+func (r *Replica) collect(ctx context.Context, tx *sql.Tx, h uint64) error {
+	for _, t := range schema.Tables() {
+		if !t.Program {
+			continue // the server keeps deletes of reference data (store.CollectTombstones)
+		}
+		where := fmt.Sprintf(`FROM %s WHERE _deleted = 1 AND _own <= _acked AND _seq > 0 AND _seq <= ?`, t.Name)
+		rs, err := tx.QueryContext(ctx, `SELECT id, _vv, _tomb `+where+` AND _own > 0`, int64(h))
+		if err != nil {
+			return fmt.Errorf("sync: collect tombstones: %w", err)
+		}
+		type trace struct {
+			id       string
+			vv, tomb []byte
+		}
+		var own []trace
+		for rs.Next() {
+			var tr trace
+			if err := rs.Scan(&tr.id, &tr.vv, &tr.tomb); err != nil {
+				rs.Close()
+				return fmt.Errorf("sync: collect tombstones: %w", err)
+			}
+			if ts, err := record.DecodeTombstone(tr.tomb); err == nil && ts != nil && ts.Dot.Replica == r.id {
+				own = append(own, tr)
+			}
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("sync: collect tombstones: %w", err)
+		}
+		for _, tr := range own {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO own_deletes (tbl, record_id, vv, tomb) VALUES (?, ?, ?, ?)`, t.Name, tr.id, tr.vv, tr.tomb); err != nil {
+				return fmt.Errorf("sync: keep own delete: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE `+where, int64(h)); err != nil {
+			return fmt.Errorf("sync: collect tombstones: %w", err)
+		}
+	}
+	return nil
+}
+
 // serverRestored prepares a re-sync with a server restored from a backup:
 // every own write is pending again (the server may have lost it), and the
 // whole scope is pulled again from the start.
@@ -587,12 +626,62 @@ func (r *Replica) serverRestored(ctx context.Context, incarnation uint64) error 
 			return fmt.Errorf("sync: server restored: %w", err)
 		}
 	}
-	for key, value := range map[string]any{"cursor": 0, "scope_hash": "0", "incarnation": strconv.FormatUint(incarnation, 10)} {
+	// Own deletes whose tombstones were dropped go back as pending
+	// tombstones: the restored server may hold those records alive.
+	if err := r.repushOwnDeletes(ctx, tx); err != nil {
+		return err
+	}
+	// A full pull: the restored server may hold, as this device's own
+	// writes, states this device has since dropped; they are not echoed
+	// otherwise.
+	for key, value := range map[string]any{"cursor": 0, "scope_hash": "0", "full_pull": "1", "incarnation": strconv.FormatUint(incarnation, 10)} {
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value); err != nil {
 			return fmt.Errorf("sync: server restored: %w", err)
 		}
 	}
 	return tx.Commit()
+}
+
+// repushOwnDeletes turns the traces of own collected deletes back into
+// pending tombstones (records the device holds again are left alone).
+func (r *Replica) repushOwnDeletes(ctx context.Context, tx *sql.Tx) error {
+	rs, err := tx.QueryContext(ctx, `SELECT tbl, record_id, vv, tomb FROM own_deletes`)
+	if err != nil {
+		return fmt.Errorf("sync: server restored: %w", err)
+	}
+	var traces []*record.Record
+	for rs.Next() {
+		var table, id string
+		var vvb, tomb []byte
+		if err := rs.Scan(&table, &id, &vvb, &tomb); err != nil {
+			rs.Close()
+			return fmt.Errorf("sync: server restored: %w", err)
+		}
+		rec := &record.Record{Table: table, ID: id, Fields: map[string]record.Field{}}
+		if rec.Version, err = vv.Decode(vvb); err != nil {
+			rs.Close()
+			return fmt.Errorf("sync: own delete of %s %s: %w", table, id, err)
+		}
+		if rec.Tombstone, err = record.DecodeTombstone(tomb); err != nil {
+			rs.Close()
+			return fmt.Errorf("sync: own delete of %s %s: %w", table, id, err)
+		}
+		traces = append(traces, rec)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("sync: server restored: %w", err)
+	}
+	for _, rec := range traces {
+		t, err := schema.Lookup(rec.Table)
+		if err != nil {
+			continue // a table this version no longer has
+		}
+		if _, err := tx.ExecContext(ctx, rows.InsertIfAbsent(t, "_own", "_acked"), rows.Args(t, rec, int64(rec.Version[r.id]), 0)...); err != nil {
+			return fmt.Errorf("sync: own delete of %s %s: %w", rec.Table, rec.ID, err)
+		}
+	}
+	return nil
 }
 
 func (r *Replica) metaUint(ctx context.Context, key string) (uint64, error) {
