@@ -100,7 +100,12 @@ func (r *Replica) Import(ctx context.Context, table string, in []Row, progress f
 		id, values, err := parseRow(t, columns, row.Cells, env)
 		if err == nil {
 			ids[i] = id
-			err = r.importOne(ctx, tx, insert, t, id, row.Cells["id"] == "", values)
+			var fatal error
+			if err, fatal = r.importOne(ctx, tx, insert, t, id, row.Cells["id"] == "", values); fatal != nil {
+				// SQLite may have rolled the transaction back already (a
+				// full disk does): stop, or later rows would commit alone.
+				return nil, fmt.Errorf("import into %s, line %d: %w; nothing was imported", table, row.Line, fatal)
+			}
 		}
 		if err != nil {
 			bad.Rows = append(bad.Rows, RowError{Line: row.Line, Err: err})
@@ -146,15 +151,16 @@ func parseRow(t *schema.Table, columns map[string]*schema.Column, cells map[stri
 	return id, values, err
 }
 
-// importOne writes one row inside the import's transaction. A new record
-// (no id given) skips reading the row it cannot have.
-func (r *Replica) importOne(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, t *schema.Table, id string, fresh bool, values map[string]schema.Value) error {
+// importOne writes one row inside the import's transaction: rowErr is
+// what is wrong with the row, fatal a database error that ends the import.
+// A new record (no id given) skips reading the row it cannot have.
+func (r *Replica) importOne(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, t *schema.Table, id string, fresh bool, values map[string]schema.Value) (rowErr, fatal error) {
 	rec := &record.Record{Table: t.Name, ID: id, Fields: map[string]record.Field{}}
 	var acked uint64
 	if !fresh {
 		cur, a, err := getRow(ctx, tx, t, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if cur != nil {
 			rec, acked = cur, a
@@ -167,10 +173,10 @@ func (r *Replica) importOne(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, t
 		rec.Fields[name] = record.Field{Value: v, Dot: dot(r.id, k, ts)}
 	}
 	if err := record.CheckRequired(rec); err != nil {
-		return err
+		return err, nil
 	}
 	if _, err := insert.ExecContext(ctx, rows.Args(t, rec, int64(k), int64(acked))...); err != nil {
-		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
+		return nil, fmt.Errorf("write %s %s: %w", t.Name, id, err)
 	}
-	return nil
+	return nil, nil
 }

@@ -121,3 +121,30 @@ func TestSyncReportsProgressAfterEachRound(t *testing.T) {
 		t.Errorf("first round pushed %d, want 2", rounds[0].Pushed)
 	}
 }
+
+// A disk that fills up in the middle of an import: SQLite rolls the
+// transaction back, and no later row may then commit on its own.
+func TestImportOnAFullDiskImportsNothing(t *testing.T) {
+	e := newEnv(t)
+	a := e.device("a", replica.Options{})
+	ctx := context.Background()
+	pages, err := replica.ForTestPageCount(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.ForTestCapPages(a, pages+20); err != nil {
+		t.Fatal(err)
+	}
+	var rows []replica.Row
+	for i := range 300 {
+		rows = append(rows, replica.Row{Line: i + 2, Cells: cells("village", "南香村", "library", "children",
+			"title", fmt.Sprint("book ", i), "notes", strings.Repeat("长", 1500))})
+	}
+	_, err = a.Import(ctx, "books", rows, nil)
+	if err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("import onto a full disk: %v, want it to say the disk is full", err)
+	}
+	if recs, _ := a.List(ctx, "books"); len(recs) != 0 {
+		t.Errorf("an import that failed left %d books", len(recs))
+	}
+}
