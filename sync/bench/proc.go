@@ -177,16 +177,17 @@ func (p *proxy) pipe(c net.Conn) {
 	<-done
 }
 
-// counter counts as it writes, so a count is complete as soon as the
-// other end has the bytes (connections stay open between syncs).
+// counter counts before it writes, so a count is complete by the time
+// the other end has the bytes (connections stay open between syncs).
 type counter struct {
 	w io.Writer
 	n *atomic.Int64
 }
 
 func (c counter) Write(b []byte) (int, error) {
+	c.n.Add(int64(len(b)))
 	n, err := c.w.Write(b)
-	c.n.Add(int64(n))
+	c.n.Add(int64(n - len(b))) // what did not go through
 	return n, err
 }
 
