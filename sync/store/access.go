@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/rows"
@@ -442,6 +444,17 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 		}
 	}
 	id := schema.SeedVillageID(name)
+	// The id a name had may belong to a live village since renamed: then
+	// this one gets an id of its own.
+	if cur, _, err := s.load(ctx, tx, &record.Record{Table: "villages", ID: id}); err != nil {
+		return "", err
+	} else if cur != nil && !cur.Deleted() {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return "", fmt.Errorf("add village: %w", err)
+		}
+		id = u.String()
+	}
 	seq := s.seq
 	err = s.serverCreate(ctx, tx, &seq, "villages", id, map[string]string{"name": name, "pinyin": pinyin, "aliases": strings.Join(aliases, ",")})
 	if err != nil {

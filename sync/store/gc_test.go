@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
@@ -74,5 +75,56 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	}
 	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).Scan(&deleted); err != nil || deleted != 0 {
 		t.Errorf("a replay of the old delete deleted the village added again (%v)", err)
+	}
+}
+
+// A village renamed keeps its id (made from its first name); a new village
+// under that first name gets an id of its own instead of overwriting it.
+func TestAddVillageUnderARenamedVillagesName(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, _ := s.CodeFor(ctx, "root", Admin, nil)
+	p, _, err := s.Enroll(ctx, code, "admin phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seed *record.Record
+	for _, r := range record.Seeds() {
+		if r.Fields["name"].Value.Text == "东旺村" {
+			seed = r
+		}
+	}
+	version := seed.Version.Clone()
+	k := version.Bump(p.Replica)
+	d := vv.Dot{Replica: p.Replica, Counter: k, HLC: s.Clock().Now()}
+	rename := &record.Record{Table: "villages", ID: seed.ID, Version: version, Fields: map[string]record.Field{
+		"name": {Value: schema.TextValue("东旺新村"), Dot: d}, "pinyin": {Value: schema.TextValue("Dongwangxin"), Dot: d}}}
+	if res, err := s.Push(ctx, p, []*record.Record{rename}); err != nil || res[0].Outcome != record.Applied {
+		t.Fatalf("rename: %+v %v", res, err)
+	}
+	id, err := s.AddVillage(ctx, "东旺村", "Dongwang", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id == seed.ID {
+		t.Fatal("the new village took the renamed village's id")
+	}
+	var names []string
+	rs, err := s.Reader().Query(`SELECT name FROM villages WHERE _deleted = 0 AND name LIKE '东旺%' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var n string
+		rs.Scan(&n)
+		names = append(names, n)
+	}
+	rs.Close()
+	if len(names) != 2 {
+		t.Errorf("villages %v, want the renamed one and the new one", names)
 	}
 }

@@ -138,8 +138,15 @@ func copyFile(t *testing.T, from, to string) {
 
 // A delete made after the backup, then collected everywhere, and then the
 // server is restored from that backup: the deleter pushes the delete
-// again, so the record does not come back, and all converge.
+// again, so the record does not come back, and all converge. The deleter
+// drops its tombstone either as the server collects it, or in a re-pull
+// (it had fallen behind the horizon).
 func TestRestoreAfterCollectionKeepsDeletes(t *testing.T) {
+	t.Run("dropped with the collection", func(t *testing.T) { restoreAfterCollection(t, false) })
+	t.Run("dropped by a re-pull", func(t *testing.T) { restoreAfterCollection(t, true) })
+}
+
+func restoreAfterCollection(t *testing.T, behind bool) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "server.db")
@@ -181,10 +188,16 @@ func TestRestoreAfterCollectionKeepsDeletes(t *testing.T) {
 	}
 	syncOK(t, a)
 	syncOK(t, b)
+	if behind {
+		put(t, b, "books", "", "title", "moves the feed past a's cursor")
+		syncOK(t, b)
+	}
 	if n, err := st.CollectTombstones(ctx, math.MaxUint64); err != nil || n != 1 {
 		t.Fatalf("collected %d, %v", n, err)
 	}
-	syncOK(t, a) // both learn the horizon and drop the tombstone
+	if got := syncOK(t, a); got.Repulled != behind { // both learn the horizon and drop the tombstone
+		t.Fatalf("a re-pulled: %v, want %v", got.Repulled, behind)
+	}
 	syncOK(t, b)
 	for _, d := range []*replica.Replica{a, b} {
 		if rec, _ := d.Get(ctx, "books", x); rec != nil {

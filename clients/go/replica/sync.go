@@ -153,18 +153,19 @@ func (r *Replica) send(ctx context.Context, req *v1.SyncRequest, st *Stats) (*v1
 	if retries == 0 {
 		retries = 2
 	}
-	for attempt, waits := 0, 0; ; {
+	var waited time.Duration
+	for attempt := 0; ; {
 		resp, err := r.client.Sync(ctx, req)
 		st.RoundTrips++
-		if d, ok := retryAfter(err); ok && waits < maxRateWaits {
+		if d, ok := retryAfter(err); ok && waited+d <= maxRateWait {
 			// Refused for calling too fast: nothing happened, so wait as
 			// told and send the same request again.
-			waits++
+			waited += d
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, err
+				return nil, ctx.Err()
 			case <-t.C:
 			}
 			continue
@@ -176,9 +177,10 @@ func (r *Replica) send(ctx context.Context, req *v1.SyncRequest, st *Stats) (*v1
 	}
 }
 
-// maxRateWaits bounds how often one request waits out the server's rate
-// limit before the sync gives up (and is tried again later).
-const maxRateWaits = 50
+// maxRateWait bounds how long one request waits out the server's rate
+// limit before the sync gives up (and is tried again later): a Sync holds
+// the device's sync lock meanwhile.
+const maxRateWait = 2 * time.Minute
 
 // retryAfter reports how long the server asked to wait before retrying
 // err, a refusal for calling too fast.
@@ -191,7 +193,7 @@ func retryAfter(err error) (time.Duration, bool) {
 	if perr != nil || ms <= 0 {
 		return 0, false
 	}
-	return min(time.Duration(ms)*time.Millisecond, time.Minute), true
+	return time.Duration(min(ms, time.Minute.Milliseconds())) * time.Millisecond, true
 }
 
 // transportFailure reports whether err came from the link, not the server.
@@ -560,7 +562,7 @@ func (r *Replica) sweep(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse) 
 		}
 		// Only a row the server may have collected: one whose last known
 		// feed position is at or before the horizon (0: not known).
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _gen < ? AND _own <= _acked AND _seq <= ?`, t.Name), sweep.Int64, int64(resp.GetGcHorizon())); err != nil {
+		if err := r.drop(ctx, tx, t, `_gen < ? AND _own <= _acked AND _seq <= ?`, sweep.Int64, int64(resp.GetGcHorizon())); err != nil {
 			return fmt.Errorf("sync: drop what the server forgot: %w", err)
 		}
 	}
@@ -569,47 +571,53 @@ func (r *Replica) sweep(ctx context.Context, tx *sql.Tx, resp *v1.SyncResponse) 
 }
 
 // collect drops acknowledged tombstones at or before the server's
-// collection horizon h, keeping a trace of this device's own deletes
-// (see serverRestored).
+// collection horizon h.
 func (r *Replica) collect(ctx context.Context, tx *sql.Tx, h uint64) error {
 	for _, t := range schema.Tables() {
 		if !t.Program {
 			continue // the server keeps deletes of reference data (store.CollectTombstones)
 		}
-		where := fmt.Sprintf(`FROM %s WHERE _deleted = 1 AND _own <= _acked AND _seq > 0 AND _seq <= ?`, t.Name)
-		rs, err := tx.QueryContext(ctx, `SELECT id, _vv, _tomb `+where+` AND _own > 0`, int64(h))
-		if err != nil {
-			return fmt.Errorf("sync: collect tombstones: %w", err)
-		}
-		type trace struct {
-			id       string
-			vv, tomb []byte
-		}
-		var own []trace
-		for rs.Next() {
-			var tr trace
-			if err := rs.Scan(&tr.id, &tr.vv, &tr.tomb); err != nil {
-				rs.Close()
-				return fmt.Errorf("sync: collect tombstones: %w", err)
-			}
-			if ts, err := record.DecodeTombstone(tr.tomb); err == nil && ts != nil && ts.Dot.Replica == r.id {
-				own = append(own, tr)
-			}
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
-			return fmt.Errorf("sync: collect tombstones: %w", err)
-		}
-		for _, tr := range own {
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO own_deletes (tbl, record_id, vv, tomb) VALUES (?, ?, ?, ?)`, t.Name, tr.id, tr.vv, tr.tomb); err != nil {
-				return fmt.Errorf("sync: keep own delete: %w", err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE `+where, int64(h)); err != nil {
+		if err := r.drop(ctx, tx, t, `_deleted = 1 AND _own <= _acked AND _seq > 0 AND _seq <= ?`, int64(h)); err != nil {
 			return fmt.Errorf("sync: collect tombstones: %w", err)
 		}
 	}
 	return nil
+}
+
+// drop deletes the rows of t that match where, first keeping a trace of
+// this device's own deletes among them (see serverRestored): whatever
+// drops a tombstone, a restore from an older backup must not undo it.
+func (r *Replica) drop(ctx context.Context, tx *sql.Tx, t *schema.Table, where string, args ...any) error {
+	rs, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT id, _vv, _tomb FROM %s WHERE (%s) AND _deleted = 1 AND _own > 0`, t.Name, where), args...)
+	if err != nil {
+		return err
+	}
+	type trace struct {
+		id       string
+		vv, tomb []byte
+	}
+	var own []trace
+	for rs.Next() {
+		var tr trace
+		if err := rs.Scan(&tr.id, &tr.vv, &tr.tomb); err != nil {
+			rs.Close()
+			return err
+		}
+		if ts, err := record.DecodeTombstone(tr.tomb); err == nil && ts != nil && ts.Dot.Replica == r.id {
+			own = append(own, tr)
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	for _, tr := range own {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO own_deletes (tbl, record_id, vv, tomb) VALUES (?, ?, ?, ?)`, t.Name, tr.id, tr.vv, tr.tomb); err != nil {
+			return fmt.Errorf("keep own delete: %w", err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE %s`, t.Name, where), args...)
+	return err
 }
 
 // serverRestored prepares a re-sync with a server restored from a backup:
