@@ -78,7 +78,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.EditAmong > 0 && !slices.Contains(sizes, cfg.EditAmong) {
 		sizes = append(sizes, cfg.EditAmong)
 	}
-	for _, n := range sizes {
+	baselines := slices.Clone(sizes)
+	if cfg.Million > 0 && !slices.Contains(baselines, cfg.Million) {
+		baselines = append(baselines, cfg.Million) // its speeds get a ratio of their own size
+	}
+	for _, n := range baselines {
 		if err := b.baseline(ctx, n); err != nil {
 			return nil, err
 		}
