@@ -367,46 +367,25 @@ func nullable(s string) any {
 // pushPull: a device pushes n new records, a fresh device pulls them, and
 // the idle sync after; among n, the incremental edits too.
 func (b *bench) pushPull(ctx context.Context, n int, edits bool) error {
-	w, codes, err := b.newWorld(ctx, "pusher", "puller")
+	w, err := b.newPair(ctx, n)
 	if err != nil {
 		return err
 	}
 	defer w.close()
-	pusher, err := w.device(ctx, "pusher", codes["pusher"])
-	if err != nil {
+	if err := b.processSync(ctx, w.world, w.pusher, "initial push", n); err != nil {
 		return err
 	}
-	puller, err := w.device(ctx, "puller", codes["puller"])
-	if err != nil {
-		return err
-	}
-	b.say("loading %d records on a device", n)
-	ids, err := load(ctx, pusher, 0, n)
-	if err != nil {
+	if err := b.processSync(ctx, w.world, w.puller, "initial pull", n); err != nil {
 		return err
 	}
 
-	b.say("initial push of %d", n)
-	w.srv.resetPeak()
-	m, err := w.syncProcess(ctx, b.cfg.Bin, pusher)
-	if err != nil {
-		return err
-	}
-	b.add(Result{Scenario: "initial push", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
-
-	b.say("initial pull of %d", n)
-	w.srv.resetPeak()
-	if m, err = w.syncProcess(ctx, b.cfg.Bin, puller); err != nil {
-		return err
-	}
-	b.add(Result{Scenario: "initial pull", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
-
-	r, err := replica.Open(ctx, puller, replica.Options{})
+	r, err := replica.Open(ctx, w.puller, replica.Options{})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if m, err = w.syncHere(ctx, r); err != nil {
+	m, err := w.syncHere(ctx, r)
+	if err != nil {
 		return err
 	}
 	b.add(Result{Scenario: fmt.Sprintf("idle sync (among %s)", count(n)), Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down})
@@ -414,7 +393,7 @@ func (b *bench) pushPull(ctx context.Context, n int, edits bool) error {
 		return nil
 	}
 	for _, k := range []int{1, 10} {
-		if err := b.edit(ctx, w, r, ids[:k], n); err != nil {
+		if err := b.edit(ctx, w.world, r, w.ids[:k], n); err != nil {
 			return err
 		}
 	}
@@ -457,27 +436,15 @@ func (b *bench) edit(ctx context.Context, w *world, r *replica.Replica, list []s
 
 func (b *bench) editAmongSmall(ctx context.Context) error {
 	n := b.cfg.SmallAmong
-	w, codes, err := b.newWorld(ctx, "pusher", "puller")
+	w, err := b.newPair(ctx, n)
 	if err != nil {
 		return err
 	}
 	defer w.close()
-	pusher, err := w.device(ctx, "pusher", codes["pusher"])
-	if err != nil {
+	if _, err := w.syncProcess(ctx, b.cfg.Bin, w.pusher); err != nil {
 		return err
 	}
-	puller, err := w.device(ctx, "puller", codes["puller"])
-	if err != nil {
-		return err
-	}
-	ids, err := load(ctx, pusher, 0, n)
-	if err != nil {
-		return err
-	}
-	if _, err := w.syncProcess(ctx, b.cfg.Bin, pusher); err != nil {
-		return err
-	}
-	r, err := replica.Open(ctx, puller, replica.Options{})
+	r, err := replica.Open(ctx, w.puller, replica.Options{})
 	if err != nil {
 		return err
 	}
@@ -485,7 +452,7 @@ func (b *bench) editAmongSmall(ctx context.Context) error {
 	if _, err := r.Sync(ctx); err != nil {
 		return err
 	}
-	return b.edit(ctx, w, r, ids[:1], n)
+	return b.edit(ctx, w.world, r, w.ids[:1], n)
 }
 
 // manyDevices: devices, each with new records, all sync at once. They
@@ -592,37 +559,55 @@ func percentiles(xs []float64) (p50, p99, top float64) {
 // memory: peak memory of server and device during a large initial pull.
 func (b *bench) memory(ctx context.Context) error {
 	n := b.cfg.Million
-	w, codes, err := b.newWorld(ctx, "pusher", "puller")
+	w, err := b.newPair(ctx, n)
 	if err != nil {
 		return err
 	}
 	defer w.close()
-	pusher, err := w.device(ctx, "pusher", codes["pusher"])
+	if err := b.processSync(ctx, w.world, w.pusher, "initial push (to load the memory pull)", n); err != nil {
+		return err
+	}
+	return b.processSync(ctx, w.world, w.puller, "initial pull (memory)", n)
+}
+
+// pair is a fresh world with two devices: the pusher, holding n new
+// records (ids), and the puller, empty.
+type pair struct {
+	*world
+	pusher, puller string
+	ids            []string
+}
+
+func (b *bench) newPair(ctx context.Context, n int) (*pair, error) {
+	w, codes, err := b.newWorld(ctx, "pusher", "puller")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	puller, err := w.device(ctx, "puller", codes["puller"])
+	p := &pair{world: w}
+	if p.pusher, err = w.device(ctx, "pusher", codes["pusher"]); err == nil {
+		if p.puller, err = w.device(ctx, "puller", codes["puller"]); err == nil {
+			b.say("loading %d records on a device", n)
+			p.ids, err = load(ctx, p.pusher, 0, n)
+		}
+	}
 	if err != nil {
-		return err
+		w.close()
+		return nil, err
 	}
-	b.say("loading %d records on a device", n)
-	if _, err := load(ctx, pusher, 0, n); err != nil {
-		return err
-	}
-	b.say("initial push of %d", n)
-	w.srv.resetPeak()
-	m, err := w.syncProcess(ctx, b.cfg.Bin, pusher)
-	if err != nil {
-		return err
-	}
-	b.add(Result{Scenario: "initial push (to load the memory pull)", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
-	b.say("initial pull of %d (memory)", n)
+	return p, nil
+}
+
+// processSync measures one device process's sync of n records as
+// scenario, with the server's peak memory for that sync alone.
+func (b *bench) processSync(ctx context.Context, w *world, file, scenario string, n int) error {
+	b.say("%s of %d", scenario, n)
 	if !w.srv.resetPeak() {
-		b.say("warning: cannot reset the server's peak memory; its figure covers the push too")
+		b.say("warning: cannot reset the server's peak memory; its figure covers what came before too")
 	}
-	if m, err = w.syncProcess(ctx, b.cfg.Bin, puller); err != nil {
+	m, err := w.syncProcess(ctx, b.cfg.Bin, file)
+	if err != nil {
 		return err
 	}
-	b.add(Result{Scenario: "initial pull (memory)", Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+	b.add(Result{Scenario: scenario, Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
 	return nil
 }

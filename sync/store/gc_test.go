@@ -17,21 +17,8 @@ import (
 func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(ctx, file, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, _ := s.CodeFor(ctx, "root", Admin, nil)
-	p, _, err := s.Enroll(ctx, code, "admin phone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seed *record.Record
-	for _, r := range record.Seeds() {
-		if r.Fields["name"].Value.Text == "旺渔村" {
-			seed = r
-		}
-	}
+	s, p := openWithAdmin(t, file)
+	seed := seedVillage("旺渔村")
 	version := seed.Version.Clone()
 	k := version.Bump(p.Replica)
 	del := &record.Record{Table: "villages", ID: seed.ID, Version: version, Fields: map[string]record.Field{},
@@ -82,22 +69,9 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 // under that first name gets an id of its own instead of overwriting it.
 func TestAddVillageUnderARenamedVillagesName(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := openWithAdmin(t, filepath.Join(t.TempDir(), "s.db"))
 	defer s.Close()
-	code, _ := s.CodeFor(ctx, "root", Admin, nil)
-	p, _, err := s.Enroll(ctx, code, "admin phone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seed *record.Record
-	for _, r := range record.Seeds() {
-		if r.Fields["name"].Value.Text == "东旺村" {
-			seed = r
-		}
-	}
+	seed := seedVillage("东旺村")
 	version := seed.Version.Clone()
 	k := version.Bump(p.Replica)
 	d := vv.Dot{Replica: p.Replica, Counter: k, HLC: s.Clock().Now()}
@@ -127,4 +101,30 @@ func TestAddVillageUnderARenamedVillagesName(t *testing.T) {
 	if len(names) != 2 {
 		t.Errorf("villages %v, want the renamed one and the new one", names)
 	}
+}
+
+// openWithAdmin opens a store at file with an admin's device enrolled.
+func openWithAdmin(t *testing.T, file string) (*Store, Principal) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := s.CodeFor(ctx, "root", Admin, nil)
+	p, _, err := s.Enroll(ctx, code, "admin phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p
+}
+
+// seedVillage is the seeded record of the village called name.
+func seedVillage(name string) *record.Record {
+	for _, r := range record.Seeds() {
+		if r.Fields["name"].Value.Text == name {
+			return r
+		}
+	}
+	panic("no seeded village " + name)
 }

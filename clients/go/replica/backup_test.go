@@ -20,40 +20,18 @@ import (
 // lost.
 func TestRestoreFromBackupLosesNothing(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "server.db")
-	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, file, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.Start(st, "127.0.0.1:0", log, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	enroll := func(name string) *replica.Replica {
-		code, err := st.CodeFor(ctx, name, store.Staff, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := replica.Init(ctx, filepath.Join(dir, name+".db"), srv.URL, code, name, replica.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
-	}
+	e := newRestorable(t)
+	dir, enroll := e.dir, e.enroll
 	a, b := enroll("a"), enroll("b")
 	before := put(t, a, "books", "", "title", "before the backup")
 	syncOK(t, a)
 	syncOK(t, b)
 
 	backup := filepath.Join(dir, "backup.db")
-	if err := store.Backup(ctx, file, backup); err != nil {
+	if err := store.Backup(ctx, e.file, backup); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Backup(ctx, file, backup); err == nil {
+	if err := store.Backup(ctx, e.file, backup); err == nil {
 		t.Error("a backup over an existing file was allowed")
 	}
 
@@ -65,24 +43,7 @@ func TestRestoreFromBackupLosesNothing(t *testing.T) {
 	syncOK(t, b)
 
 	// Disaster: the server comes back from the backup.
-	if err := srv.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, suffix := range []string{"-wal", "-shm"} {
-		os.Remove(file + suffix)
-	}
-	copyFile(t, backup, file)
-	if st, err = store.Open(ctx, file, store.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if srv, err = server.Start(st, addr, log, 0); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	e.restore(backup)
 
 	for _, d := range []*replica.Replica{a, b} {
 		if s := syncOK(t, d); !s.ServerRestored {
@@ -92,11 +53,11 @@ func TestRestoreFromBackupLosesNothing(t *testing.T) {
 	for _, d := range []*replica.Replica{a, b, a, b} {
 		syncOK(t, d)
 	}
-	probeCode, err := st.CodeFor(ctx, "probe", store.Staff, nil)
+	probeCode, err := e.st.CodeFor(ctx, "probe", store.Staff, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, err := replica.Init(ctx, filepath.Join(dir, "probe.db"), srv.URL, probeCode, "probe", replica.Options{})
+	probe, err := replica.Init(ctx, filepath.Join(dir, "probe.db"), e.srv.URL, probeCode, "probe", replica.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +76,68 @@ func TestRestoreFromBackupLosesNothing(t *testing.T) {
 	if da, db, dp := dump(t, a), dump(t, b), dump(t, probe); da != dp || db != dp {
 		t.Errorf("not converged after the restore:\na: %s\nb: %s\nserver: %s", da, db, dp)
 	}
+}
+
+// restorable is a server on a file that a test can restore from a backup,
+// at the same address, as an operator would.
+type restorable struct {
+	t    *testing.T
+	dir  string
+	file string
+	addr string
+	st   *store.Store
+	srv  *server.Running
+}
+
+func newRestorable(t *testing.T) *restorable {
+	e := &restorable{t: t, dir: t.TempDir()}
+	e.file = filepath.Join(e.dir, "server.db")
+	e.start("127.0.0.1:0")
+	e.addr = strings.TrimPrefix(e.srv.URL, "http://")
+	t.Cleanup(func() { e.srv.Stop(); e.st.Close() })
+	return e
+}
+
+func (e *restorable) start(addr string) {
+	var err error
+	if e.st, err = store.Open(context.Background(), e.file, store.Options{}); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.srv, err = server.Start(e.st, addr, slog.New(slog.DiscardHandler), 0); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// enroll enrolls a staff device called name.
+func (e *restorable) enroll(name string) *replica.Replica {
+	e.t.Helper()
+	ctx := context.Background()
+	code, err := e.st.CodeFor(ctx, name, store.Staff, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r, err := replica.Init(ctx, filepath.Join(e.dir, name+".db"), e.srv.URL, code, name, replica.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// restore stops the server, puts backup in place of its file and starts
+// it again at the same address.
+func (e *restorable) restore(backup string) {
+	if err := e.srv.Stop(); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.st.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(e.file + suffix)
+	}
+	copyFile(e.t, backup, e.file)
+	e.start(e.addr)
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -148,30 +171,8 @@ func TestRestoreAfterCollectionKeepsDeletes(t *testing.T) {
 
 func restoreAfterCollection(t *testing.T, behind bool) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "server.db")
-	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, file, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.Start(st, "127.0.0.1:0", log, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	enroll := func(name string) *replica.Replica {
-		code, err := st.CodeFor(ctx, name, store.Staff, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := replica.Init(ctx, filepath.Join(dir, name+".db"), srv.URL, code, name, replica.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
-	}
+	e := newRestorable(t)
+	dir, enroll := e.dir, e.enroll
 	a, b := enroll("a"), enroll("b")
 	x := put(t, a, "books", "", "title", "deleted after the backup")
 	kept := put(t, b, "books", "", "title", "kept")
@@ -179,7 +180,7 @@ func restoreAfterCollection(t *testing.T, behind bool) {
 	syncOK(t, b)
 	syncOK(t, a)
 	backup := filepath.Join(dir, "backup.db")
-	if err := store.Backup(ctx, file, backup); err != nil {
+	if err := store.Backup(ctx, e.file, backup); err != nil {
 		t.Fatal(err)
 	}
 
@@ -192,7 +193,7 @@ func restoreAfterCollection(t *testing.T, behind bool) {
 		put(t, b, "books", "", "title", "moves the feed past a's cursor")
 		syncOK(t, b)
 	}
-	if n, err := st.CollectTombstones(ctx, math.MaxUint64); err != nil || n != 1 {
+	if n, err := e.st.CollectTombstones(ctx, math.MaxUint64); err != nil || n != 1 {
 		t.Fatalf("collected %d, %v", n, err)
 	}
 	if got := syncOK(t, a); got.Repulled != behind { // both learn the horizon and drop the tombstone
@@ -205,25 +206,12 @@ func restoreAfterCollection(t *testing.T, behind bool) {
 		}
 	}
 
-	srv.Stop()
-	st.Close()
-	for _, suffix := range []string{"-wal", "-shm"} {
-		os.Remove(file + suffix)
-	}
-	copyFile(t, backup, file)
-	if st, err = store.Open(ctx, file, store.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if srv, err = server.Start(st, addr, log, 0); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	e.restore(backup)
 	for _, d := range []*replica.Replica{a, b, a, b} {
 		syncOK(t, d)
 	}
 	var alive int
-	st.Reader().QueryRow(`SELECT count(*) FROM books WHERE id = ? AND _deleted = 0`, x).Scan(&alive)
+	e.st.Reader().QueryRow(`SELECT count(*) FROM books WHERE id = ? AND _deleted = 0`, x).Scan(&alive)
 	if alive != 0 {
 		t.Error("the restored server holds the deleted book alive")
 	}
@@ -235,8 +223,8 @@ func restoreAfterCollection(t *testing.T, behind bool) {
 			t.Errorf("%s lost a live book", d.Name())
 		}
 	}
-	probeCode, _ := st.CodeFor(ctx, "probe", store.Staff, nil)
-	probe, err := replica.Init(ctx, filepath.Join(dir, "probe.db"), srv.URL, probeCode, "probe", replica.Options{})
+	probeCode, _ := e.st.CodeFor(ctx, "probe", store.Staff, nil)
+	probe, err := replica.Init(ctx, filepath.Join(dir, "probe.db"), e.srv.URL, probeCode, "probe", replica.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
