@@ -167,6 +167,15 @@ func serve(ctx context.Context, args []string) error {
 	if err := durationFromEnv(fs, "keep-deletes", "VILLAGESYNC_KEEP_DELETES"); err != nil {
 		return err
 	}
+	switch {
+	case *keep < 0:
+		return fmt.Errorf("keep-deletes: %v is negative; give a duration such as 720h, or 0 to keep every delete", *keep)
+	case *perDevice < 0:
+		return fmt.Errorf("device-rate: %v is negative; give requests a second, or 0 for no limit", *perDevice)
+	case *perDevice > 0 && *burst < 1:
+		// A bucket of size 0 refuses every call, for ever.
+		return fmt.Errorf("device-burst: %d would refuse every call; give at least 1", *burst)
+	}
 	log := logger()
 	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -227,5 +228,27 @@ func TestAdminWalkthrough(t *testing.T) {
 	must("admin", "revoke", replica)
 	if _, err := run1("device", "--db", phone, "sync"); err == nil || !strings.Contains(err.Error(), "unauthenticated") {
 		t.Errorf("sync of a revoked phone: %v", err)
+	}
+}
+
+// serve refuses flags that would make it silently misbehave, naming the
+// flag, before it opens (or creates) its database.
+func TestServeRefusesBadLimits(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--keep-deletes", "-1h"}, "keep-deletes:"},
+		{[]string{"--device-rate", "-2"}, "device-rate:"},
+		{[]string{"--device-rate", "5", "--device-burst", "0"}, "device-burst:"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, tt.args...), &bytes.Buffer{})
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("serve %v: %v, want an error starting %q", tt.args, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("a refused serve created its database (%v)", err)
 	}
 }
