@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/futian-xiaomo/villagesync/sync/bench"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/bench"
 )
 
 func benchCmd(ctx context.Context, args []string, out io.Writer) error {

@@ -17,13 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/bench"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/demo"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/bench"
-	"github.com/futian-xiaomo/villagesync/sync/demo"
-	"github.com/futian-xiaomo/villagesync/sync/rpc"
-	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 

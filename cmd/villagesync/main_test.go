@@ -12,12 +12,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // testServer is a server on 127.0.0.1:0 over a temporary database.
-type testServer struct{ *servertest.Server }
+type testServer struct{ *replicatest.Server }
 
 // code makes a staff user and a one-time enrollment code for it.
 func (s *testServer) code(t *testing.T, user string) string {
@@ -27,7 +27,7 @@ func (s *testServer) code(t *testing.T, user string) string {
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	return &testServer{servertest.Start(t, nil)}
+	return &testServer{replicatest.Start(t, nil)}
 }
 
 // The hand-run walkthrough of the README, through the same entry point as

@@ -20,6 +20,6 @@
 // numbers change after it was first reported — a phone that synced late, a
 // deletion, a resolved duplicate — carries the time of the revision.
 //
-// The package knows nothing of protobuf; sync/rpc maps its types to the
+// The package knows nothing of protobuf; api/rpc maps its types to the
 // wire.
 package report

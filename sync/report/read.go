@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -96,38 +96,38 @@ func read(ctx context.Context, r *sql.DB) (*snapshot, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&s.seq); err != nil {
 		return nil, fmt.Errorf("report: feed position: %w", err)
 	}
-	if s.villages, err = rows.Villages(ctx, tx); err != nil {
+	if s.villages, err = sqlite.Villages(ctx, tx); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	steps := []struct {
 		what, query string
-		scan        func(rows.Scanner) error
+		scan        func(sqlite.Scanner) error
 	}{
-		{"sessions", sessionsQuery, func(sc rows.Scanner) error {
+		{"sessions", sessionsQuery, func(sc sqlite.Scanner) error {
 			var v session
 			err := sc.Scan(&v.village, &v.date, &v.volunteers, &v.children)
 			s.sessions = append(s.sessions, v)
 			return err
 		}},
-		{"cleanup tasks", tasksQuery, func(sc rows.Scanner) error {
+		{"cleanup tasks", tasksQuery, func(sc sqlite.Scanner) error {
 			var v task
 			err := sc.Scan(&v.village, &v.kind, &v.status, &v.unit, &v.quantity, &v.reportedAt, &v.finishedAt)
 			s.tasks = append(s.tasks, v)
 			return err
 		}},
-		{"loans", loansQuery, func(sc rows.Scanner) error {
+		{"loans", loansQuery, func(sc sqlite.Scanner) error {
 			var v loan
 			err := sc.Scan(&v.village, &v.library, &v.card, &v.lent, &v.due, &v.returned)
 			s.loans = append(s.loans, v)
 			return err
 		}},
-		{"reported months", `SELECT village, month FROM report_months`, func(sc rows.Scanner) error {
+		{"reported months", `SELECT village, month FROM report_months`, func(sc sqlite.Scanner) error {
 			var k store.MonthKey
 			err := sc.Scan(&k.Village, &k.Month)
 			s.stored = append(s.stored, k)
 			return err
 		}},
-		{"devices", `SELECT id, name, COALESCE(last_seen_ms, 0) FROM replicas WHERE id != 1 ORDER BY id`, func(sc rows.Scanner) error {
+		{"devices", `SELECT id, name, COALESCE(last_seen_ms, 0) FROM replicas WHERE id != 1 ORDER BY id`, func(sc sqlite.Scanner) error {
 			var d Device
 			var ms int64
 			err := sc.Scan(&d.Replica, &d.Name, &ms)
@@ -137,7 +137,7 @@ func read(ctx context.Context, r *sql.DB) (*snapshot, error) {
 			s.devices = append(s.devices, d)
 			return err
 		}},
-		{"open conflicts", `SELECT kind, count(*) FROM conflicts WHERE resolution IS NULL GROUP BY kind ORDER BY kind`, func(sc rows.Scanner) error {
+		{"open conflicts", `SELECT kind, count(*) FROM conflicts WHERE resolution IS NULL GROUP BY kind ORDER BY kind`, func(sc sqlite.Scanner) error {
 			var c OpenConflicts
 			err := sc.Scan(&c.Kind, &c.Count)
 			s.open = append(s.open, c)
@@ -152,7 +152,7 @@ func read(ctx context.Context, r *sql.DB) (*snapshot, error) {
 	return s, nil
 }
 
-func each(ctx context.Context, tx *sql.Tx, query string, scan func(rows.Scanner) error) error {
+func each(ctx context.Context, tx *sql.Tx, query string, scan func(sqlite.Scanner) error) error {
 	rs, err := tx.QueryContext(ctx, query)
 	if err != nil {
 		return err

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/report"
-	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -19,7 +19,7 @@ import (
 func loansStore(t *testing.T) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	srv := servertest.Start(t, nil)
+	srv := replicatest.Start(t, nil)
 	st := srv.Store
 	dev := srv.Device(t, "d", store.Staff, nil, replica.Options{})
 	put := func(table string, kv ...any) string {
@@ -157,7 +157,7 @@ func TestBadRequests(t *testing.T) {
 // Quantities add up exactly: 0.1 km and 0.2 km of road are 0.3 km, not
 // 0.30000000000000004.
 func TestQuantitiesAddUpExactly(t *testing.T) {
-	srv := servertest.Start(t, nil)
+	srv := replicatest.Start(t, nil)
 	dev := srv.Device(t, "d", store.Staff, nil, replica.Options{})
 	for _, q := range []float64{0.1, 0.2} {
 		vals, _ := schema.Fields("village", "东旺村", "kind", "road_levelling", "status", "done", "quantity", q, "unit", "km",

@@ -17,7 +17,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
 // Role is what a user may do.
@@ -137,7 +137,7 @@ func setVillages(ctx context.Context, tx *sql.Tx, userID int64, role Role, villa
 	if len(villages) == 0 {
 		return problem("villages", "a volunteer needs at least one village")
 	}
-	known, err := rows.Villages(ctx, tx)
+	known, err := sqlite.Villages(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -434,7 +434,7 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 		return "", fmt.Errorf("add village: %w", err)
 	}
 	defer tx.Rollback()
-	known, err := rows.Villages(ctx, tx)
+	known, err := sqlite.Villages(ctx, tx)
 	if err != nil {
 		return "", err
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
@@ -39,7 +39,7 @@ func (s *Store) ListConflicts(ctx context.Context, f ConflictFilter) ([]LoggedCo
 	return s.listConflicts(ctx, s.db.R, f)
 }
 
-func (s *Store) listConflicts(ctx context.Context, q rows.Querier, f ConflictFilter) ([]LoggedConflict, error) {
+func (s *Store) listConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([]LoggedConflict, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}

@@ -10,10 +10,10 @@ import (
 	"github.com/futian-xiaomo/villagesync/schema"
 )
 
-// Horizon is the feed position every active device has pulled past: the
+// SafeHorizon is the feed position every active device has pulled past: the
 // lowest cursor of the devices seen within activeWithin (not revoked).
 // Devices not seen for longer re-pull when they come back.
-func (s *Store) Horizon(ctx context.Context, activeWithin time.Duration) (uint64, error) {
+func (s *Store) SafeHorizon(ctx context.Context, activeWithin time.Duration) (uint64, error) {
 	if err := s.FlushSeen(ctx); err != nil {
 		return 0, err
 	}
@@ -34,7 +34,7 @@ func (s *Store) Horizon(ctx context.Context, activeWithin time.Duration) (uint64
 // CollectTombstones deletes deleted records written at or before horizon
 // (with their receipts) so storage does not grow with deletes forever, and
 // remembers the horizon: a device whose cursor is older is told to re-pull
-// (see GCHorizon). It returns how many records it removed.
+// (see Horizon). It returns how many records it removed.
 func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -97,7 +97,7 @@ func CollectEvery(ctx context.Context, st *Store, interval, keep time.Duration, 
 			return
 		case <-t.C:
 		}
-		h, err := st.Horizon(ctx, keep)
+		h, err := st.SafeHorizon(ctx, keep)
 		if err == nil {
 			_, err = st.CollectTombstones(ctx, h)
 		}

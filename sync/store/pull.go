@@ -8,7 +8,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
 // Page limits of a pull.
@@ -79,7 +79,7 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 				args = append(args, v)
 			}
 		}
-		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ?%s ORDER BY _seq LIMIT ?`, rows.Columns(t), t.Name, scope)
+		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ?%s ORDER BY _seq LIMIT ?`, sqlite.Columns(t), t.Name, scope)
 		rs, err := tx.QueryContext(ctx, q, append(args, limit+1)...)
 		if err != nil {
 			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
@@ -87,7 +87,7 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 		var feed []item
 		for rs.Next() {
 			var seq int64
-			r, err := rows.Scan(t, rs, &seq)
+			r, err := sqlite.Scan(t, rs, &seq)
 			if err != nil {
 				rs.Close()
 				return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
@@ -208,8 +208,9 @@ func (s *Store) CheckCursor(cursor uint64) error {
 	return nil
 }
 
-// GCHorizon is the feed position up to which deletes were collected.
-func (s *Store) GCHorizon(ctx context.Context) (uint64, error) {
+// Horizon is the collection horizon: the feed position up to which deletes
+// were collected (0: none yet). SafeHorizon proposes the next one.
+func (s *Store) Horizon(ctx context.Context) (uint64, error) {
 	var h sql.NullInt64
 	if err := s.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).Scan(&h); err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("horizon: %w", err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
@@ -189,7 +189,7 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 	// one push.
 	env := schema.Env{Now: now}
 	var err error
-	if env.Villages, err = rows.Villages(ctx, tx); err != nil {
+	if env.Villages, err = sqlite.Villages(ctx, tx); err != nil {
 		return err
 	}
 	for i, c := range j.changes {
@@ -226,7 +226,7 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 			return err
 		}
 		if c.Table == "villages" && r.Outcome != record.Rejected {
-			if env.Villages, err = rows.Villages(ctx, tx); err != nil {
+			if env.Villages, err = sqlite.Villages(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -250,7 +250,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		// was collected (the device was away) or it never existed here.
 		// Nothing to store; the device drops its tombstone with the
 		// collected ones.
-		h, err := s.GCHorizon(ctx)
+		h, err := s.Horizon(ctx)
 		return PushResult{Outcome: record.AlreadyHad, Seq: max(h, 1)}, err
 	}
 	out, outcome, conflicts := record.Merge(cur, in)
@@ -299,7 +299,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	if err := noteMove(ctx, tx, cur, out, *seq); err != nil {
 		return PushResult{}, err
 	}
-	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, rows.Args(t, out, int64(*seq), int64(replica))...); err != nil {
+	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, sqlite.Args(t, out, int64(*seq), int64(replica))...); err != nil {
 		return PushResult{}, fmt.Errorf("write: %w", err)
 	}
 	if err := s.flag(ctx, tx, out, now); err != nil {
@@ -333,7 +333,7 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (cur *re
 		return nil, false, nil
 	}
 	var seq int64
-	cur, err = rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID), &seq)
+	cur, err = sqlite.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID), &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		if !s.anyCollected {
 			return nil, false, nil

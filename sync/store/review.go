@@ -12,7 +12,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
@@ -218,7 +218,7 @@ func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table,
 		return err
 	}
 	var curSeq int64
-	cur, err := rows.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, id), &curSeq)
+	cur, err := sqlite.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, id), &curSeq)
 	if err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
@@ -229,7 +229,7 @@ func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table,
 	if err := noteMove(ctx, tx, cur, r, *seq); err != nil {
 		return err
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, rows.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
 	return nil
@@ -261,7 +261,7 @@ func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table
 		}
 	}
 	*seq++
-	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, rows.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
 	return nil

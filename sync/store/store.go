@@ -15,10 +15,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/db"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -32,7 +31,7 @@ var ErrUnknownReplica = errors.New("unknown replica")
 
 // Store is the server database. It is safe for concurrent use.
 type Store struct {
-	db          *db.DB
+	db          *sqlite.DB
 	serverID    uint64
 	incarnation uint64
 	clock       *hlc.Clock
@@ -67,7 +66,7 @@ type Options struct {
 
 // Open opens or creates the server database at file.
 func Open(ctx context.Context, file string, opt Options) (*Store, error) {
-	d, err := db.Open(ctx, file, 4)
+	d, err := sqlite.Open(ctx, file, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +76,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 	}
 	if err := s.init(ctx); err != nil {
 		d.Close()
-		return nil, db.OpenError("server database "+file, err)
+		return nil, sqlite.OpenError("server database "+file, err)
 	}
 	if opt.MaxPages > 0 {
 		// The writer is one long-lived connection, so this sticks.
@@ -90,7 +89,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
-	if err := db.Migrate(ctx, s.db.W, migrations, "migrations"); err != nil {
+	if err := sqlite.Migrate(ctx, s.db.W, migrations, "migrations"); err != nil {
 		return err
 	}
 	if err := schema.Migrate(ctx, s.db.W, schema.Server); err != nil {
@@ -117,7 +116,7 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	villages, _ := schema.Lookup("villages")
 	for _, r := range record.Seeds() {
-		if _, err := s.db.W.ExecContext(ctx, rows.InsertIfAbsent(villages, "_seq", "_origin"), rows.Args(villages, r, 0, ServerReplica)...); err != nil {
+		if _, err := s.db.W.ExecContext(ctx, sqlite.InsertIfAbsent(villages, "_seq", "_origin"), sqlite.Args(villages, r, 0, ServerReplica)...); err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
 	}
@@ -125,8 +124,8 @@ func (s *Store) init(ctx context.Context) error {
 	for _, t := range schema.Tables() {
 		m := map[string]*sql.Stmt{}
 		for purpose, q := range map[string]string{
-			"get":    fmt.Sprintf("SELECT %s, _seq FROM %s WHERE id = ?", rows.Columns(t), t.Name),
-			"upsert": rows.Upsert(t, "_seq", "_origin"),
+			"get":    fmt.Sprintf("SELECT %s, _seq FROM %s WHERE id = ?", sqlite.Columns(t), t.Name),
+			"upsert": sqlite.Upsert(t, "_seq", "_origin"),
 		} {
 			st, err := s.db.W.PrepareContext(ctx, q)
 			if err != nil {

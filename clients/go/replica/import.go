@@ -9,7 +9,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
 // Row is one row of an import: where it came from (a line of a file, a
@@ -63,7 +63,7 @@ func (r *Replica) Import(ctx context.Context, table string, in []Row, progress f
 	if err != nil {
 		return nil, err
 	}
-	villages, err := rows.Villages(ctx, r.db.R)
+	villages, err := sqlite.Villages(ctx, r.db.R)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (r *Replica) Import(ctx context.Context, table string, in []Row, progress f
 	// SQLite driver a goroutine per row. The loop checks ctx itself.
 	cancelled := ctx
 	ctx = context.WithoutCancel(ctx)
-	insert, err := tx.PrepareContext(ctx, rows.Upsert(t, "_own", "_acked"))
+	insert, err := tx.PrepareContext(ctx, sqlite.Upsert(t, "_own", "_acked"))
 	if err != nil {
 		return nil, fmt.Errorf("import into %s: %w", table, err)
 	}
@@ -175,7 +175,7 @@ func (r *Replica) importOne(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, t
 	if err := record.CheckRequired(rec); err != nil {
 		return err, nil
 	}
-	if _, err := insert.ExecContext(ctx, rows.Args(t, rec, int64(k), int64(acked))...); err != nil {
+	if _, err := insert.ExecContext(ctx, sqlite.Args(t, rec, int64(k), int64(acked))...); err != nil {
 		return nil, fmt.Errorf("write %s %s: %w", t.Name, id, err)
 	}
 	return nil, nil

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
-	"github.com/futian-xiaomo/villagesync/sync/rpc"
-	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 

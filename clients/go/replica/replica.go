@@ -18,13 +18,12 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/db"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
-	"github.com/futian-xiaomo/villagesync/sync/wire"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -56,7 +55,7 @@ type Options struct {
 // Replica is one device's database. It is safe for concurrent use: local
 // writes may go on while a sync is in flight.
 type Replica struct {
-	db        *db.DB
+	db        *sqlite.DB
 	id        uint32
 	serverID  uint64
 	serverURL string
@@ -87,7 +86,7 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 	if err != nil {
 		return nil, fmt.Errorf("init: enroll with %s: %w", serverURL, explain(ctx, err))
 	}
-	d, err := db.Open(ctx, file, 2)
+	d, err := sqlite.Open(ctx, file, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +111,8 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 	return Open(ctx, file, opt)
 }
 
-func migrate(ctx context.Context, d *db.DB) error {
-	if err := db.Migrate(ctx, d.W, migrations, "migrations"); err != nil {
+func migrate(ctx context.Context, d *sqlite.DB) error {
+	if err := sqlite.Migrate(ctx, d.W, migrations, "migrations"); err != nil {
 		return err
 	}
 	if err := schema.Migrate(ctx, d.W, schema.Device); err != nil {
@@ -121,7 +120,7 @@ func migrate(ctx context.Context, d *db.DB) error {
 	}
 	villages, _ := schema.Lookup("villages")
 	for _, r := range record.Seeds() {
-		if _, err := d.W.ExecContext(ctx, rows.InsertIfAbsent(villages, "_own", "_acked"), rows.Args(villages, r, 0, 0)...); err != nil {
+		if _, err := d.W.ExecContext(ctx, sqlite.InsertIfAbsent(villages, "_own", "_acked"), sqlite.Args(villages, r, 0, 0)...); err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
 	}
@@ -133,7 +132,7 @@ func Open(ctx context.Context, file string, opt Options) (*Replica, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, ErrNotInitialised)
 	}
-	d, err := db.Open(ctx, file, 2)
+	d, err := sqlite.Open(ctx, file, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +213,7 @@ func (r *Replica) Put(ctx context.Context, table, id string, values map[string]s
 	}
 	// The server's rules, checked here first so a volunteer hears about a
 	// mistake while still in front of the class, not after the next sync.
-	villages, err := rows.Villages(ctx, r.db.R)
+	villages, err := sqlite.Villages(ctx, r.db.R)
 	if err != nil {
 		return "", err
 	}
@@ -325,7 +324,7 @@ func (r *Replica) writeIn(ctx context.Context, tx *sql.Tx, t *schema.Table, id s
 	if err := record.CheckRequired(rec); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked"), rows.Args(t, rec, int64(k), int64(acked))...); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked"), sqlite.Args(t, rec, int64(k), int64(acked))...); err != nil {
 		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
 	}
 	return nil
@@ -348,14 +347,14 @@ func (r *Replica) List(ctx context.Context, table string) ([]*record.Record, err
 	if err != nil {
 		return nil, err
 	}
-	rs, err := r.db.R.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY id`, rows.Columns(t), t.Name))
+	rs, err := r.db.R.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY id`, sqlite.Columns(t), t.Name))
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", table, err)
 	}
 	defer rs.Close()
 	var out []*record.Record
 	for rs.Next() {
-		rec, err := rows.Scan(t, rs)
+		rec, err := sqlite.Scan(t, rs)
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", table, err)
 		}
@@ -371,7 +370,7 @@ type querier interface {
 // getRow loads a record and its acknowledged own counter; nil if absent.
 func getRow(ctx context.Context, q querier, t *schema.Table, id string) (*record.Record, uint64, error) {
 	var acked, own int64
-	rec, err := rows.Scan(t, q.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE id = ?`, rows.Columns(t), t.Name), id), &own, &acked)
+	rec, err := sqlite.Scan(t, q.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE id = ?`, sqlite.Columns(t), t.Name), id), &own, &acked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, nil
 	}

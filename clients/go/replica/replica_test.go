@@ -13,12 +13,12 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/server"
-	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -29,7 +29,7 @@ type env struct {
 	st    *store.Store
 	srv   *server.Running
 	staff connect.HTTPClient // authenticated as a staff device, for review calls
-	ts    *servertest.Server
+	ts    *replicatest.Server
 }
 
 // staffHC is an HTTP client with a staff device's token.
@@ -42,7 +42,7 @@ func (e *env) staffHC() connect.HTTPClient {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s := servertest.Start(t, nil)
+	s := replicatest.Start(t, nil)
 	return &env{t: t, dir: s.Dir, st: s.Store, srv: s.Running, ts: s}
 }
 
@@ -91,8 +91,8 @@ func syncOK(t testing.TB, r *replica.Replica) replica.Stats {
 	return st
 }
 
-// dump is a replica's whole replicated state (servertest.Dump).
-func dump(t *testing.T, r *replica.Replica) string { return servertest.Dump(t, r) }
+// dump is a replica's whole replicated state (replicatest.Dump).
+func dump(t *testing.T, r *replica.Replica) string { return replicatest.Dump(t, r) }
 
 // serverDump reads the server's state through a fresh device.
 func (e *env) serverDump() string {

@@ -14,11 +14,11 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rows"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
-	"github.com/futian-xiaomo/villagesync/sync/wire"
 )
 
 // Stats counts what one Sync did.
@@ -210,14 +210,14 @@ func (r *Replica) pending(ctx context.Context, limit int) ([]pending, error) {
 		if len(out) >= limit {
 			break
 		}
-		q := fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE _own > _acked LIMIT ?`, rows.Columns(t), t.Name)
+		q := fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE _own > _acked LIMIT ?`, sqlite.Columns(t), t.Name)
 		rs, err := r.db.R.QueryContext(ctx, q, limit-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("read pending %s: %w", t.Name, err)
 		}
 		for rs.Next() {
 			var own, acked int64
-			rec, err := rows.Scan(t, rs, &own, &acked)
+			rec, err := sqlite.Scan(t, rs, &own, &acked)
 			if err != nil {
 				rs.Close()
 				return nil, fmt.Errorf("read pending %s: %w", t.Name, err)
@@ -419,7 +419,7 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *re
 			rec.Tombstone = current.Tombstone
 		}
 	}
-	_, err = tx.ExecContext(ctx, rows.Upsert(p.table, "_own", "_acked"), rows.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
+	_, err = tx.ExecContext(ctx, sqlite.Upsert(p.table, "_own", "_acked"), sqlite.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
 	return err
 }
 
@@ -440,7 +440,7 @@ func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.T
 // replace stores a state received from the server as the record's state.
 func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) error {
 	own := int64(rec.Version[r.id])
-	if _, err := tx.ExecContext(ctx, rows.Upsert(t, "_own", "_acked", "_gen", "_seq"), rows.Args(t, rec, own, own, r.gen, int64(rec.Seq))...); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked", "_gen", "_seq"), sqlite.Args(t, rec, own, own, r.gen, int64(rec.Seq))...); err != nil {
 		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
 	}
 	return nil
@@ -685,7 +685,7 @@ func (r *Replica) repushOwnDeletes(ctx context.Context, tx *sql.Tx) error {
 		if err != nil {
 			continue // a table this version no longer has
 		}
-		if _, err := tx.ExecContext(ctx, rows.InsertIfAbsent(t, "_own", "_acked"), rows.Args(t, rec, int64(rec.Version[r.id]), 0)...); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"), sqlite.Args(t, rec, int64(rec.Version[r.id]), 0)...); err != nil {
 			return fmt.Errorf("sync: own delete of %s %s: %w", rec.Table, rec.ID, err)
 		}
 	}

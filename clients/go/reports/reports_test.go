@@ -20,10 +20,10 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/clients/go/reports"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -31,13 +31,13 @@ import (
 type env struct {
 	t   *testing.T
 	db  string
-	srv *servertest.Server
+	srv *replicatest.Server
 	hc  connect.HTTPClient // a coordinator's device, for the reports
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s := servertest.Start(t, nil)
+	s := replicatest.Start(t, nil)
 	return &env{t: t, db: s.File, srv: s}
 }
 

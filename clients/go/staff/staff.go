@@ -11,8 +11,8 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
-	"github.com/futian-xiaomo/villagesync/sync/wire"
 )
 
 // Side is one side of a conflict, for people: the value, the device that

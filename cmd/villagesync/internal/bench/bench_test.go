@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/futian-xiaomo/villagesync/sync/bench"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/bench"
 )
 
 // TestSmallRun runs every scenario at toy sizes against real processes and

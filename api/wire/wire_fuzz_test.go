@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/wire"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -9,6 +9,6 @@
 // TestDeviceSurvivesSIGKILL (killed in the middle of puts and syncs). It is
 // a test-only package:
 //
-//	go test ./sync/crashtest                                 # 8 server kills, 24 rounds of device kills
-//	go test ./sync/crashtest -crash.rounds=40 -crash.seed=7  # a longer run, replaying a seed
+//	go test ./cmd/villagesync/internal/systest/crashtest                                 # 8 server kills, 24 rounds of device kills
+//	go test ./cmd/villagesync/internal/systest/crashtest -crash.rounds=40 -crash.seed=7  # a longer run, replaying a seed
 package crashtest

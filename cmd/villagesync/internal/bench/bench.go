@@ -18,7 +18,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/db"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -315,7 +315,7 @@ func (b *bench) baseline(ctx context.Context, n int) error {
 // columns, with a prepared statement in one transaction, on the same
 // settings as a device file (WAL, synchronous=FULL).
 func rawInsert(ctx context.Context, file string, n int) (float64, error) {
-	d, err := db.Open(ctx, file, 1)
+	d, err := sqlite.Open(ctx, file, 1)
 	if err != nil {
 		return 0, err
 	}

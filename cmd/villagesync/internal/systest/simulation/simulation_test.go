@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/reports"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/rpc"
-	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -36,7 +36,7 @@ var (
 func TestSimulation(t *testing.T) {
 	for s := *first; s < *first+uint64(*seeds); s++ {
 		if !t.Run(fmt.Sprint("seed", s), func(t *testing.T) { simulate(t, s) }) {
-			t.Logf("replay: go test ./sync/simulation -run 'TestSimulation/seed%d$' -sim.seed %d -sim.seeds 1 -v", s, s)
+			t.Logf("replay: go test ./cmd/villagesync/internal/systest/simulation -run 'TestSimulation/seed%d$' -sim.seed %d -sim.seeds 1 -v", s, s)
 			return
 		}
 	}
@@ -200,7 +200,7 @@ func (w *world) step(step int) {
 	case op < 58:
 		// The server forgets deletes every device it counts as active
 		// has seen (here: none counts, so devices behind must re-pull).
-		h, err := w.st.Horizon(w.ctx, 0)
+		h, err := w.st.SafeHorizon(w.ctx, 0)
 		if err != nil {
 			w.t.Fatal(err)
 		}

@@ -14,11 +14,11 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
-	"github.com/futian-xiaomo/villagesync/sync/rpc"
-	"github.com/futian-xiaomo/villagesync/sync/server"
-	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -29,7 +29,7 @@ type testServer struct {
 
 func start(t *testing.T) (villagesyncv1connect.SyncServiceClient, *v1.EnrollResponse, *testServer) {
 	t.Helper()
-	s := servertest.Start(t, nil)
+	s := replicatest.Start(t, nil)
 	e := &testServer{st: s.Store, url: s.URL}
 	c, reg := e.device(t, "t", store.Staff)
 	return c, reg, e

@@ -1,7 +1,7 @@
-// Package servertest runs a real villagesync server on 127.0.0.1:0 over a
+// Package replicatest runs a real villagesync server on 127.0.0.1:0 over a
 // temporary SQLite file, for integration tests in every package, and
 // enrolls devices on it.
-package servertest
+package replicatest
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/futian-xiaomo/villagesync/sync/demo"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/demo"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )

@@ -19,10 +19,10 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
-	"github.com/futian-xiaomo/villagesync/sync/rpc"
-	"github.com/futian-xiaomo/villagesync/sync/server"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 

@@ -25,8 +25,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -400,8 +400,8 @@ func titles(m map[string]string) map[string]bool {
 	return out
 }
 
-// dump is a replica's whole replicated state (servertest.Dump).
-func dump(t *testing.T, r *replica.Replica) string { return servertest.Dump(t, r) }
+// dump is a replica's whole replicated state (replicatest.Dump).
+func dump(t *testing.T, r *replica.Replica) string { return replicatest.Dump(t, r) }
 
 // syncOnce syncs r, waiting and trying again while the server's per-device
 // rate limit (10 requests a second, bursts of 40) refuses it: a long run
@@ -636,7 +636,7 @@ func TestDeviceSurvivesSIGKILL(t *testing.T) {
 	defer cancel()
 	began := time.Now()
 
-	srv := servertest.Start(t, nil)
+	srv := replicatest.Start(t, nil)
 	file := filepath.Join(srv.Dir, "phone.db")
 	r, err := replica.Init(ctx, file, srv.URL, srv.Code(t, "phone", store.Staff), "phone", replica.Options{})
 	if err != nil {

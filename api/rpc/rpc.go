@@ -10,11 +10,11 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
-	"github.com/futian-xiaomo/villagesync/sync/db"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
-	"github.com/futian-xiaomo/villagesync/sync/wire"
 )
 
 // MaxChanges is the most changes one Sync request may push; a device with
@@ -58,7 +58,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	}
 	// A device that was away while the server forgot deletes it has not
 	// seen re-pulls everything and drops what the server no longer sends.
-	horizon, err := s.Store.GCHorizon(ctx)
+	horizon, err := s.Store.Horizon(ctx)
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
@@ -217,7 +217,7 @@ func (s *Service) toConnect(err error) error {
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
 	case errors.As(err, &cursorErr):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case db.IsFull(err), db.IsReadOnly(err), db.IsIOError(err):
+	case sqlite.IsFull(err), sqlite.IsReadOnly(err), sqlite.IsIOError(err):
 		s.log().Error("cannot write the database", "err", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("the server cannot write its database (disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later"))
 	case errors.Is(err, context.Canceled):

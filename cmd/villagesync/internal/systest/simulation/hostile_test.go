@@ -12,11 +12,11 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
-	"github.com/futian-xiaomo/villagesync/sync/server"
-	"github.com/futian-xiaomo/villagesync/sync/server/servertest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -86,7 +86,7 @@ func TestDiskFull(t *testing.T) {
 // its date is fixed, its writes go through again.
 func TestClockYearsAhead(t *testing.T) {
 	ctx := context.Background()
-	srv := servertest.Start(t, nil)
+	srv := replicatest.Start(t, nil)
 	years := 3
 	ahead := &hlc.Clock{Wall: func() time.Time { return time.Now().AddDate(years, 0, 0) }}
 	d := srv.Device(t, "wrong-date", store.Staff, nil, replica.Options{Clock: ahead})

@@ -15,9 +15,9 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
-	"github.com/futian-xiaomo/villagesync/sync/rpc"
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/sync/store"
-	"github.com/futian-xiaomo/villagesync/sync/wire"
 )
 
 // MaxRequestBytes bounds one request message, after decompression: about
