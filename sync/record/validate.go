@@ -31,7 +31,14 @@ type Problem struct {
 	Msg   string
 }
 
-func (p *Problem) Error() string { return p.Field + ": " + p.Msg }
+// Error is "field: message", or the message alone when no field is named
+// (a problem read back off the wire carries its whole message).
+func (p *Problem) Error() string {
+	if p.Field == "" {
+		return p.Msg
+	}
+	return p.Field + ": " + p.Msg
+}
 
 func invalid(field, format string, args ...any) *Problem {
 	return &Problem{Code: CodeInvalidArgument, Field: field, Msg: fmt.Sprintf(format, args...)}
