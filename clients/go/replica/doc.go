@@ -9,4 +9,9 @@
 // concurrent versions itself: the server does, and hands back the result,
 // so every conflict is decided and logged in one place. A pulled page and
 // its cursor commit in one transaction, so a cut link resumes where it was.
+//
+// The sync loop speaks the engine's round trip (sync/protocol) to a
+// Transport; the one devices use is Connect RPC (connect.go), which owns
+// the wire conversion, retries, rate-limit waits and the words a volunteer
+// sees when the link fails.
 package replica

@@ -18,7 +18,6 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
-	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
@@ -50,6 +49,10 @@ type Options struct {
 	// what the sync has done so far, for a progress bar on a long one. It
 	// runs on the syncing goroutine and must not call Sync.
 	Progress func(Stats)
+	// Transport, if not nil, carries Sync's round trips instead of Connect
+	// RPC to the server (HTTPClient and Retries then do not apply to them):
+	// tests of the device's side put a scripted server here.
+	Transport Transport
 }
 
 // Replica is one device's database. It is safe for concurrent use: local
@@ -61,7 +64,7 @@ type Replica struct {
 	serverURL string
 	name      string
 	clock     *hlc.Clock
-	client    villagesyncv1connect.SyncServiceClient
+	transport Transport
 	token     string
 	opt       Options
 	syncMu    sync.Mutex
@@ -168,10 +171,10 @@ func (r *Replica) load(ctx context.Context) error {
 	} else {
 		r.clock.Observe(uint64(last))
 	}
-	r.client = villagesyncv1connect.NewSyncServiceClient(r.HTTPClient(), r.serverURL,
-		// Gzip requests only when they are big enough for it to pay: an
-		// idle sync stays a few dozen bytes.
-		wire.GzipClient(), connect.WithSendGzip(), connect.WithCompressMinBytes(512))
+	r.transport = r.opt.Transport
+	if r.transport == nil {
+		r.transport = newConnectTransport(r.HTTPClient(), r.serverURL, r.opt.Retries)
+	}
 	return nil
 }
 

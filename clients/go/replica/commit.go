@@ -1,0 +1,223 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+)
+
+// commit applies one response: outcomes first (so acknowledged records
+// accept newer server states), then the pulled page and its cursor.
+func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Response, st *Stats) error {
+	// A clock left far ahead by a wrong date comes back once the date is
+	// fixed; until then the server refuses this device's writes, clearly.
+	r.clock.Settle(resp.ServerHLC, record.MaxClockAhead)
+	r.clock.Observe(resp.ServerHLC)
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sync: begin: %w", err)
+	}
+	defer tx.Rollback()
+	ctx = context.WithoutCancel(ctx) // see store.Push: BeginTx watches ctx
+	r.gen = generation(ctx, tx)      // stamped on every row this commit confirms
+	if len(resp.Results) != len(push) {
+		return fmt.Errorf("sync: server answered %d results for %d changes", len(resp.Results), len(push))
+	}
+	for i, res := range resp.Results {
+		p := push[i]
+		st.Pushed++
+		st.Conflicts += res.Conflicts
+		switch o := res.Outcome; o {
+		case record.Applied, record.Merged, record.AlreadyHad:
+			switch o {
+			case record.Applied:
+				st.Applied++
+			case record.Merged:
+				st.Merged++
+			default:
+				st.AlreadyHad++
+			}
+			err = r.acknowledge(ctx, tx, p, res.Current, res.Seq)
+		case record.Rejected:
+			st.Rejected++
+			var code, msg string
+			if res.Problem != nil {
+				// As the wire carries it: the code, and the message with its field.
+				code, msg = string(res.Problem.Code), res.Problem.Error()
+			}
+			err = r.reject(ctx, tx, p, res.Current, code, msg)
+		default:
+			err = fmt.Errorf("unknown outcome %v", res.Outcome)
+		}
+		if err != nil {
+			return fmt.Errorf("sync: %s %s: %w", p.table.Name, p.id, err)
+		}
+	}
+	for _, rec := range resp.Records {
+		t, err := schema.Lookup(rec.Table)
+		if err != nil {
+			// A table this app version does not know yet: skipping it
+			// would lose it for good once the cursor moves, so stop here.
+			return fmt.Errorf("sync: the server sent a record of %w; update the app", err)
+		}
+		applied, err := r.takeUnlessPending(ctx, tx, t, rec)
+		if err != nil {
+			return err
+		}
+		if applied {
+			st.Pulled++
+		}
+	}
+	if err := r.rescope(ctx, tx, resp); err != nil {
+		return err
+	}
+	if err := r.sweep(ctx, tx, resp); err != nil {
+		return err
+	}
+	// Tombstones the server has collected go here too, once acknowledged.
+	if h := resp.Horizon; h > 0 {
+		if err := r.collect(ctx, tx, h); err != nil {
+			return err
+		}
+	}
+	for _, e := range resp.Evicted {
+		// Moved to a village this device does not serve. Unpushed writes
+		// stay until pushed (the server keeps what it refuses).
+		t, err := schema.Lookup(e.Table)
+		if err != nil || !t.Program {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ? AND _own <= _acked`, t.Name), e.ID); err != nil {
+			return fmt.Errorf("sync: drop %s %s: %w", t.Name, e.ID, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`, int64(resp.NextCursor)); err != nil {
+		return fmt.Errorf("sync: save cursor: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)`, strconv.FormatUint(resp.Incarnation, 10)); err != nil {
+		return fmt.Errorf("sync: save incarnation: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'server_id'`, strconv.FormatUint(resp.ServerID, 10)); err != nil {
+		return fmt.Errorf("sync: save server id: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(r.clock.Last())); err != nil {
+		return fmt.Errorf("sync: save clock: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sync: commit: %w", err)
+	}
+	r.serverID = resp.ServerID
+	return nil
+}
+
+// acknowledge records that the server has the change p. If the record has
+// not been written here since p was read, the server's state (when it
+// differs) replaces it; otherwise the newer local writes stay pending and
+// the server merges them on the next push.
+func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, current *record.Record, seq uint64) error {
+	if current != nil {
+		rec, _, err := getRow(ctx, tx, p.table, p.id)
+		if err != nil {
+			return err
+		}
+		if rec != nil && rec.Version[r.id] == p.own {
+			return r.replace(ctx, tx, p.table, current)
+		}
+	}
+	// The server has it: confirmed, as a re-pull confirms what it sends.
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?) WHERE id = ?`, p.table.Name), int64(p.own), r.gen, int64(seq), p.id)
+	return err
+}
+
+// reject keeps a refused change aside with its reason and takes the
+// refused writes out of the record, so the record matches the server again
+// and the device's later writes are not held back by this one.
+func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *record.Record, code, msg string) error {
+	body, err := json.Marshal(JSON(p.change))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO rejected (tbl, record_id, counter, code, message, change, rejected_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.table.Name, p.id, int64(p.own), code, msg, string(body), time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("keep rejected change: %w", err)
+	}
+	rec, acked, err := getRow(ctx, tx, p.table, p.id)
+	if err != nil || rec == nil {
+		return err
+	}
+	if rec.Version[r.id] == p.own {
+		if current == nil {
+			_, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, p.table.Name), p.id)
+			return err
+		}
+		return r.replace(ctx, tx, p.table, current)
+	}
+	// Written again since: undo only the refused writes, keep the newer.
+	refused := func(d vv.Dot) bool { return d.Replica == r.id && d.Counter > acked && d.Counter <= p.own }
+	for name, f := range rec.Fields {
+		if !refused(f.Dot) {
+			continue
+		}
+		if cf, ok := fieldOf(current, name); ok {
+			rec.Fields[name] = cf
+		} else {
+			delete(rec.Fields, name)
+		}
+	}
+	if rec.Tombstone != nil && refused(rec.Tombstone.Dot) {
+		rec.Tombstone = nil
+		if current != nil {
+			rec.Tombstone = current.Tombstone
+		}
+	}
+	_, err = tx.ExecContext(ctx, sqlite.Upsert(p.table, "_own", "_acked"), sqlite.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
+	return err
+}
+
+// takeUnlessPending stores a pulled state unless the record has writes not
+// yet pushed: then the server will merge them and hand the result back.
+func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) (bool, error) {
+	var own, acked int64
+	err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT _own, _acked FROM %s WHERE id = ?`, t.Name), rec.ID).Scan(&own, &acked)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("sync: read %s %s: %w", t.Name, rec.ID, err)
+	}
+	if err == nil && own > acked {
+		return false, nil
+	}
+	return true, r.replace(ctx, tx, t, rec)
+}
+
+// replace stores a state received from the server as the record's state.
+func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) error {
+	own := int64(rec.Version[r.id])
+	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked", "_gen", "_seq"), sqlite.Args(t, rec, own, own, r.gen, int64(rec.Seq))...); err != nil {
+		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
+	}
+	return nil
+}
+
+// generation is the current re-pull generation (0 before any re-pull).
+func generation(ctx context.Context, tx *sql.Tx) int64 {
+	var gen int64
+	tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM meta WHERE key = 'gen'), 0)`).Scan(&gen)
+	return gen
+}
+
+func fieldOf(rec *record.Record, name string) (record.Field, bool) {
+	if rec == nil {
+		return record.Field{}, false
+	}
+	f, ok := rec.Fields[name]
+	return f, ok
+}
