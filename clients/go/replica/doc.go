@@ -9,4 +9,8 @@
 // concurrent versions itself: the server does, and hands back the result,
 // so every conflict is decided and logged in one place. A pulled page and
 // its cursor commit in one transaction, so a cut link resumes where it was.
+//
+// The volunteer forms (LogSession, ReportCleanup, Lend, Return) and the
+// import's column checks hold the defaults and rules that every front end
+// would otherwise copy: a command line or a phone app only fills them in.
 package replica
