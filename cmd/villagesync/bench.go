@@ -27,7 +27,8 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := bench.Config{EditAmong: *among, SmallAmong: *small, Devices: *devices, PerDevice: *per, Million: *million, Progress: os.Stderr}
+	cfg := bench.Config{EditAmong: *among, SmallAmong: *small, Devices: *devices, PerDevice: *per, Million: *million,
+		Progress: os.Stderr}
 	for _, s := range strings.Split(*sizes, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue

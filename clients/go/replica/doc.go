@@ -14,4 +14,8 @@
 // Transport; the one devices use is Connect RPC (connect.go), which owns
 // the wire conversion, retries, rate-limit waits and the words a volunteer
 // sees when the link fails.
+//
+// The volunteer forms (LogSession, ReportCleanup, Lend, Return) and the
+// import's column checks hold the defaults and rules that every front end
+// would otherwise copy: a command line or a phone app only fills them in.
 package replica

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/schema"
+)
+
+// deviceCtx is what a device subcommand works with: the open replica,
+// its file, and where to print.
+type deviceCtx struct {
+	r    *replica.Replica
+	file string
+	out  io.Writer
+	enc  *json.Encoder
+	sp   *syncProgress
+}
+
+// deviceCommands are the device subcommands that work on an enrolled
+// replica (init enrolls one).
+var deviceCommands = map[string]func(ctx context.Context, d deviceCtx, args []string) error{
+	"put":            devicePut,
+	"get":            deviceGet,
+	"list":           deviceList,
+	"delete":         deviceDelete,
+	"sync":           deviceSync,
+	"import":         importFile,
+	"log-session":    logSession,
+	"report-cleanup": reportCleanup,
+	"lend":           lend,
+	"return":         returnLoan,
+	"status":         deviceStatus,
+	"rejected":       deviceRejected,
+}
+
+func device(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("device", flag.ContinueOnError)
+	dbFile := fs.String("db", env("VILLAGESYNC_DEVICE_DB", ""), "device database file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbFile == "" {
+		return errors.New("device: --db FILE is required")
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return errors.New("device: give a command: init, put, get, list, delete, import, sync, status, rejected, " +
+			"log-session, report-cleanup, lend, return")
+	}
+	cmd, rest := rest[0], rest[1:]
+	if cmd == "enroll" {
+		// device enroll [--server URL] [--name NAME] CODE: init by another name.
+		cmd = "init"
+		if n := len(rest); n > 0 && !strings.HasPrefix(rest[n-1], "-") {
+			rest = append(rest[:n-1:n-1], "--code", rest[n-1])
+		}
+	}
+	if cmd == "init" {
+		return deviceInit(ctx, *dbFile, rest, out)
+	}
+	sp := &syncProgress{}
+	r, err := replica.Open(ctx, *dbFile, replica.Options{Progress: sp.update})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	run, ok := deviceCommands[cmd]
+	if !ok {
+		return fmt.Errorf("device: unknown command %q", cmd)
+	}
+	return run(ctx, deviceCtx{r: r, file: *dbFile, out: out, enc: jsonEncoder(out), sp: sp}, rest)
+}
+
+// deviceInit is `device --db FILE init --server URL --code CODE [--name NAME]`.
+func deviceInit(ctx context.Context, dbFile string, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	url := fs.String("server", env("VILLAGESYNC_SERVER", ""), "server URL, e.g. http://127.0.0.1:8080")
+	code := fs.String("code", env("VILLAGESYNC_CODE", ""),
+		"one-time enrollment code from staff (villagesync admin enroll USER)")
+	name := fs.String("name", "", "device name (default: host name)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *url == "" || *code == "" {
+		return errors.New("device init: --server URL and --code CODE are required")
+	}
+	r, err := replica.Init(ctx, dbFile, *url, *code, *name, replica.Options{})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintf(out, "enrolled %s as replica %d of %s\n", dbFile, r.ID(), *url)
+	return nil
+}
+
+// devicePut is `put TABLE [--id UUID] field=value...`.
+func devicePut(ctx context.Context, d deviceCtx, args []string) error {
+	fs := flag.NewFlagSet("put", flag.ContinueOnError)
+	id := fs.String("id", "", "record id (omit to create a new record)")
+	if len(args) == 0 {
+		return errors.New("device put: give TABLE field=value...")
+	}
+	table := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	vals, err := parseFields(table, fs.Args())
+	if err != nil {
+		return err
+	}
+	return printID(d.out)(d.r.Put(ctx, table, *id, vals))
+}
+
+// printID prints the id of a record just written, unless writing failed.
+func printID(out io.Writer) func(id string, err error) error {
+	return func(id string, err error) error {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, id)
+		return nil
+	}
+}
+
+// parseFields reads field=value arguments against the table's columns.
+func parseFields(table string, args []string) (map[string]schema.Value, error) {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return nil, err
+	}
+	vals := map[string]schema.Value{}
+	for _, a := range args {
+		name, raw, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want field=value", a)
+		}
+		c := t.Column(name)
+		if c == nil {
+			return nil, fmt.Errorf("%s.%s: unknown field (known: %s)", table, name, strings.Join(t.ColumnNames(), ", "))
+		}
+		v, err := c.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%w", table, err)
+		}
+		vals[name] = v
+	}
+	return vals, nil
+}
+
+// deviceGet is `get TABLE ID`.
+func deviceGet(ctx context.Context, d deviceCtx, args []string) error {
+	if len(args) != 2 {
+		return errors.New("device get: give TABLE ID")
+	}
+	rec, err := d.r.Get(ctx, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return fmt.Errorf("device get: no %s record %s on this device", args[0], args[1])
+	}
+	return d.enc.Encode(replica.JSON(rec))
+}
+
+// deviceList is `list TABLE`.
+func deviceList(ctx context.Context, d deviceCtx, args []string) error {
+	if len(args) != 1 {
+		return errors.New("device list: give TABLE")
+	}
+	recs, err := d.r.List(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if err := d.enc.Encode(replica.JSON(rec)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deviceDelete is `delete TABLE ID`.
+func deviceDelete(ctx context.Context, d deviceCtx, args []string) error {
+	if len(args) != 2 {
+		return errors.New("device delete: give TABLE ID")
+	}
+	return d.r.Delete(ctx, args[0], args[1])
+}
+
+// deviceSync is `sync`: it prints what it did even when it failed
+// part-way, as a later round may have failed after earlier ones applied.
+func deviceSync(ctx context.Context, d deviceCtx, _ []string) error {
+	st, err := d.r.Sync(ctx)
+	d.sp.done()
+	fmt.Fprintln(d.out, st)
+	return err
+}
+
+// deviceStatus is `status`: what is pending, refused, last synced.
+func deviceStatus(ctx context.Context, d deviceCtx, _ []string) error {
+	s, err := d.r.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return d.enc.Encode(s)
+}
+
+// deviceRejected is `rejected`: changes the server refused, with the reason.
+func deviceRejected(ctx context.Context, d deviceCtx, _ []string) error {
+	list, err := d.r.Rejected(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range list {
+		if err := d.enc.Encode(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

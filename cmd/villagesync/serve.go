@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
+	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
+	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
+	keep := fs.Duration("keep-deletes", 30*24*time.Hour,
+		"collect deletes every device seen within this long has pulled (devices away longer re-pull); 0 keeps them all")
+	perDevice := fs.Float64("device-rate", rpc.DefaultLimits.RequestsPerSecond,
+		"requests a second each device may make (0: no limit)")
+	burst := fs.Int("device-burst", rpc.DefaultLimits.Burst, "requests a device may make at once above its rate")
+	cert := fs.String("tls-cert", env("VILLAGESYNC_TLS_CERT", ""), "serve HTTPS with this certificate (PEM)")
+	key := fs.String("tls-key", env("VILLAGESYNC_TLS_KEY", ""), "the certificate's private key (PEM)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := durationFromEnv(fs, "keep-deletes", "VILLAGESYNC_KEEP_DELETES"); err != nil {
+		return err
+	}
+	switch {
+	case *keep < 0:
+		return fmt.Errorf("keep-deletes: %v is negative; give a duration such as 720h, or 0 to keep every delete", *keep)
+	case *perDevice < 0:
+		return fmt.Errorf("device-rate: %v is negative; give requests a second, or 0 for no limit", *perDevice)
+	case *perDevice > 0 && *burst < 1:
+		// A bucket of size 0 refuses every call, for ever.
+		return fmt.Errorf("device-burst: %d would refuse every call; give at least 1", *burst)
+	}
+	log := logger()
+	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	lim := rpc.DefaultLimits
+	lim.RequestsPerSecond, lim.Burst = *perDevice, *burst
+	srv, err := server.StartTLS(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key}, lim)
+	if err != nil {
+		return err
+	}
+	log.Info("villagesync server", "url", srv.URL, "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()))
+	if *keep > 0 {
+		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
+	}
+	<-ctx.Done()
+	return srv.Stop()
+}
