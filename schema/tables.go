@@ -56,8 +56,21 @@ type Table struct {
 	ZH      string
 	Doc     string
 	Columns []Column
-	// Program tables belong to a village; reference tables do not.
+	// Program tables hold a program's records. The others are reference
+	// data, seeded on every database at every start: their deletes are
+	// never collected, or a seeded record whose delete was gone would
+	// come back.
 	Program bool
+	// Scope is the column that ties a record to a village ("village" on
+	// program tables): a volunteer reads and writes only records whose
+	// scope is one of her villages, and a record whose scope changes
+	// leaves the devices of the old one. Empty on reference tables, which
+	// every device holds.
+	Scope string
+	// Writers says who may write the table.
+	Writers Writers
+	// Flags are the domain problems the server looks for after a write.
+	Flags []Flag
 	// Lookups lists the column sets the server looks records up by (to
 	// flag duplicates and double loans), each indexed on the server.
 	Lookups [][]string
@@ -106,6 +119,9 @@ func newTable(name, zh, doc string, program bool, cols ...Column) *Table {
 	all = append(all, cols...)
 	all = append(all, col("notes", Text, "备注", "free text", runes(2000)))
 	t := &Table{Name: name, ZH: zh, Doc: doc, Columns: all, Program: program, byName: map[string]*Column{}}
+	if program {
+		t.Scope = "village"
+	}
 	for i := range t.Columns {
 		t.byName[t.Columns[i].Name] = &t.Columns[i]
 	}
@@ -161,6 +177,22 @@ var tables = []*Table{
 }
 
 func init() {
+	// A village added by mistake would reach every device and every form.
+	byName["villages"].Writers = AdminsOnly
+
+	byName["tutoring_sessions"].Flags = []Flag{{
+		Kind: KindDuplicateSession, Field: "session",
+		Match: []string{"village", "session_date", "class_group"}, Label: "class_group",
+		Resolutions: []string{ResolveDistinct, ResolveMerge},
+	}}
+	// Both loans are kept: staff sort it out with the borrowers, and
+	// nothing in the data changes.
+	byName["loans"].Flags = []Flag{{
+		Kind: KindDoubleLoan, Field: "book_id",
+		Match: []string{"book_id"}, WhileNull: []string{"returned_on"}, Label: "borrower_card",
+		Resolutions: []string{ResolveNoted},
+	}}
+
 	byName["tutoring_sessions"].Lookups = [][]string{{"village", "session_date", "class_group"}}
 	byName["loans"].Lookups = [][]string{{"book_id"}}
 	byName["books"].Lookups = [][]string{{"village"}}

@@ -51,6 +51,17 @@ func (p Principal) Serves(village string) bool {
 	return p.AllVillages() || slices.Contains(p.Villages, village)
 }
 
+// MayRead reports whether p may read r: its table is not scoped to a
+// village (schema.Table.Scope), or r's village is one p serves.
+func (p Principal) MayRead(r *record.Record) bool {
+	t, err := schema.Lookup(r.Table)
+	if err != nil || t.Scope == "" {
+		return true
+	}
+	f, ok := r.Fields[t.Scope]
+	return !ok || p.Serves(f.Value.Text)
+}
+
 // Errors of authentication; the RPC layer maps them to Unauthenticated.
 var (
 	ErrUnauthenticated = errors.New("unauthenticated")

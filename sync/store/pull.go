@@ -70,8 +70,8 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 	for _, t := range schema.Tables() {
 		args := []any{int64(cursor), replica}
 		scope := ""
-		if t.Program && !p.AllVillages() {
-			scope = " AND village IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(p.Villages)), ", ") + ")"
+		if t.Scope != "" && !p.AllVillages() {
+			scope = " AND " + t.Scope + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(p.Villages)), ", ") + ")"
 			if len(p.Villages) == 0 {
 				scope = " AND 0"
 			}
@@ -161,11 +161,11 @@ func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([
 			return nil, fmt.Errorf("pull: moves: %w", err)
 		}
 		t, err := schema.Lookup(r.Table)
-		if err != nil {
+		if err != nil || t.Scope == "" {
 			continue
 		}
 		var village sql.NullString
-		if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT village FROM %s WHERE id = ?`, t.Name), r.ID).Scan(&village); err != nil {
+		if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, t.Scope, t.Name), r.ID).Scan(&village); err != nil {
 			return nil, fmt.Errorf("pull: moves: %w", err)
 		}
 		if !p.Serves(village.String) {

@@ -401,29 +401,36 @@ func (s *Store) applyDomainRules(out *record.Record, conflicts []record.Conflict
 	}
 }
 
-// authorize says whether p may make change in to the record now in cur:
-// coordinators write nothing, only admins change villages, a volunteer
-// writes only records of their villages (and cannot move a record into or
-// out of them).
+// authorize says whether p may make change in to the record now in cur,
+// by what its table declares (schema.Table.Writers and Scope):
+// coordinators write nothing, only admins write an admins-only table
+// (villages), a volunteer writes only records of their villages (and
+// cannot move a record into or out of them).
 func authorize(p Principal, in, cur *record.Record) error {
 	deny := func(field, format string, args ...any) error {
 		return &record.Problem{Code: record.CodePermissionDenied, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
+	t, err := schema.Lookup(in.Table)
 	switch {
 	case p.Role == Coordinator:
 		return deny(in.Table, "coordinators read everything and write nothing (user %s)", p.User)
-	case in.Table == "villages":
+	case err != nil: // Validate refused it already
+		return deny(in.Table, "%v", err)
+	case t.Writers == schema.AdminsOnly:
 		if p.Role != Admin {
-			return deny(in.Table, "only admins change villages (user %s is %s)", p.User, p.Role)
+			return deny(in.Table, "only admins change %s (user %s is %s)", t.Name, p.User, p.Role)
 		}
+		return nil
+	case t.Scope == "":
 		return nil
 	}
 	for _, r := range []*record.Record{cur, in} {
 		if r == nil {
 			continue
 		}
-		if f, ok := r.Fields["village"]; ok && !p.Serves(f.Value.Text) {
-			return deny(in.Table+".village", "%s is not one of your villages (%s serves %s)", f.Value.Text, p.User, strings.Join(p.Villages, ", "))
+		if f, ok := r.Fields[t.Scope]; ok && !p.Serves(f.Value.Text) {
+			return deny(in.Table+"."+t.Scope, "%s is not one of your villages (%s serves %s)",
+				f.Value.Text, p.User, strings.Join(p.Villages, ", "))
 		}
 	}
 	return nil
@@ -471,14 +478,18 @@ func (s *Store) hold(ctx context.Context, tx *sql.Tx, p Principal, c *record.Rec
 	return nil
 }
 
-// noteMove records a program record leaving its village, so devices scoped
-// to that village drop it (see evictions).
+// noteMove records a record leaving its village (its table's Scope
+// changing), so devices scoped to that village drop it (see evictions).
 func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint64) error {
 	if cur == nil {
 		return nil
 	}
-	from, ok := cur.Fields["village"]
-	if !ok || from.Value.Text == out.Fields["village"].Value.Text {
+	t, err := schema.Lookup(out.Table)
+	if err != nil || t.Scope == "" {
+		return nil
+	}
+	from, ok := cur.Fields[t.Scope]
+	if !ok || from.Value.Text == out.Fields[t.Scope].Value.Text {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (?, ?, ?, ?)`, int64(seq), out.Table, out.ID, from.Value.Text); err != nil {

@@ -16,19 +16,24 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
-// Domain flags, logged beside the conflicts for staff.
+// Domain flags, logged beside the conflicts for staff (declared in schema).
 const (
-	KindDoubleLoan       = "double_loan"
-	KindDuplicateSession = "duplicate_session"
+	KindDoubleLoan       = schema.KindDoubleLoan
+	KindDuplicateSession = schema.KindDuplicateSession
 )
 
-// Resolutions staff may give, by kind of entry.
-var resolutions = map[string][]string{
-	record.KindField:        {"keep", "take_loser", "noted"},
-	record.KindDeleteVsEdit: {"keep", "take_loser", "noted"},
-	KindDoubleLoan:          {"noted"},
-	KindDuplicateSession:    {"distinct", "merge"},
-}
+// resolutions lists what staff may resolve an entry as, by kind: the
+// conflicts' here, the flags' as their tables declare them.
+var resolutions = func() map[string][]string {
+	m := map[string][]string{
+		record.KindField:        {"keep", "take_loser", "noted"},
+		record.KindDeleteVsEdit: {"keep", "take_loser", "noted"},
+	}
+	for kind, f := range schema.Flags() {
+		m[kind] = f.Resolutions
+	}
+	return m
+}()
 
 // ErrNoSuchConflict is returned for a conflict id the log does not have.
 var ErrNoSuchConflict = errors.New("no such conflict")
@@ -45,35 +50,60 @@ var ErrAlreadyResolved = errors.New("already resolved")
 // enough for the report to count each class once.
 const maxFlagged = "10"
 
-// flag looks, after a write, for domain problems that two devices could
-// not see from each other: the same copy out on two open loans, and the
-// same evening class logged twice. Each pair is logged once.
+// flag looks, after a write, for the domain problems r's table declares
+// (schema.Flag), which two devices could not see from each other: the same
+// copy out on two open loans, the same evening class logged twice. Each
+// pair is logged once.
 func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time.Time) error {
 	if r.Deleted() {
 		return nil
 	}
-	text := func(name string) string { return r.Fields[name].Value.Text }
-	var kind, field, q string
-	var args []any
-	switch r.Table {
-	case "loans":
-		if !r.Fields["returned_on"].Value.IsNull() {
-			return nil
+	t, err := schema.Lookup(r.Table)
+	if err != nil {
+		return err
+	}
+	for i := range t.Flags {
+		if err := s.flagOne(ctx, tx, t, &t.Flags[i], r, now); err != nil {
+			return err
 		}
-		kind, field = KindDoubleLoan, "book_id"
-		q = `SELECT id, borrower_card FROM loans WHERE book_id = ? AND returned_on IS NULL AND _deleted = 0 AND id != ? ORDER BY id LIMIT ` + maxFlagged
-		args = []any{text("book_id"), r.ID}
-	case "tutoring_sessions":
-		kind, field = KindDuplicateSession, "session"
-		// Spelled so the (village, session_date, class_group) index
-		// answers it: a busy day has many groups.
-		group := `class_group = ?`
-		if text("class_group") == "" {
-			group = `(class_group IS NULL OR class_group = ?)`
+	}
+	return nil
+}
+
+// flagQuery is the look-up of the records f pairs with r, or ok false
+// when r is not a case of f at all (a returned loan). The Match columns
+// come first, in their declared order, each an equality, so the Lookups
+// index that starts with them answers it (a busy day has many groups); an
+// empty optional column is an IS NULL OR, which leaves the index the
+// columns before it (schema's tests hold optional ones to the end).
+func flagQuery(t *schema.Table, f *schema.Flag, r *record.Record) (q string, args []any, ok bool) {
+	var where []string
+	for _, name := range f.Match {
+		v := r.Fields[name].Value.Text
+		if v == "" && !t.Column(name).Required {
+			where = append(where, fmt.Sprintf("(%[1]s IS NULL OR %[1]s = ?)", name))
+		} else {
+			where = append(where, name+" = ?")
 		}
-		q = `SELECT id, COALESCE(class_group, '') FROM tutoring_sessions WHERE village = ? AND session_date = ? AND ` + group + ` AND _deleted = 0 AND id != ? ORDER BY id LIMIT ` + maxFlagged
-		args = []any{text("village"), text("session_date"), text("class_group"), r.ID}
-	default:
+		args = append(args, v)
+	}
+	for _, name := range f.WhileNull {
+		if !r.Fields[name].Value.IsNull() {
+			return "", nil, false
+		}
+		where = append(where, name+" IS NULL")
+	}
+	where = append(where, "_deleted = 0", "id != ?")
+	q = fmt.Sprintf(`SELECT id, COALESCE(%s, '') FROM %s WHERE %s ORDER BY id LIMIT %s`,
+		f.Label, t.Name, strings.Join(where, " AND "), maxFlagged)
+	return q, append(args, r.ID), true
+}
+
+func (s *Store) flagOne(ctx context.Context, tx *sql.Tx, t *schema.Table, f *schema.Flag, r *record.Record,
+	now time.Time) error {
+	kind := f.Kind
+	q, args, ok := flagQuery(t, f, r)
+	if !ok {
 		return nil
 	}
 	rs, err := tx.QueryContext(ctx, q, args...)
@@ -94,6 +124,7 @@ func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time
 	if err := rs.Err(); err != nil {
 		return err
 	}
+	mine := r.Fields[f.Label].Value.Text
 	for _, o := range others {
 		// UUIDv7 ids sort by creation: the later record is the one a
 		// report leaves out while a duplicate is open.
@@ -110,21 +141,39 @@ func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time
 		if exists > 0 {
 			continue
 		}
-		mine := r.Fields["borrower_card"].Value.Text
-		if kind == KindDuplicateSession {
-			mine = text("class_group")
-		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, other_id, field, kind,
 			winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
 			loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
 			server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 0, 0, x'', x'', ?)`,
-			r.Table, later, first, field, kind, int(schema.Text), o.label, int(schema.Text), mine, now.UnixMilli())
+			r.Table, later, first, f.Field, kind, int(schema.Text), o.label, int(schema.Text), mine, now.UnixMilli())
 		if err != nil {
 			return fmt.Errorf("log %s: %w", kind, err)
 		}
 		s.log.Info("flagged for staff", "kind", kind, "record", later, "other", first)
 	}
 	return nil
+}
+
+// stillMatches reports whether b is live and a and b are still a case of f.
+func stillMatches(ctx context.Context, tx *sql.Tx, t *schema.Table, f *schema.Flag, a, b string) (bool, error) {
+	var where []string
+	for _, name := range f.Match {
+		if t.Column(name).Required {
+			where = append(where, fmt.Sprintf("a.%[1]s = b.%[1]s", name))
+		} else {
+			where = append(where, fmt.Sprintf("COALESCE(a.%[1]s, '') = COALESCE(b.%[1]s, '')", name))
+		}
+	}
+	for _, name := range f.WhileNull {
+		where = append(where, fmt.Sprintf("a.%[1]s IS NULL AND b.%[1]s IS NULL", name))
+	}
+	var same int
+	q := fmt.Sprintf(`SELECT count(*) FROM %[1]s a JOIN %[1]s b ON b.id = ? WHERE a.id = ? AND b._deleted = 0 AND %[2]s`,
+		t.Name, strings.Join(where, " AND "))
+	if err := tx.QueryRowContext(ctx, q, b, a).Scan(&same); err != nil {
+		return false, fmt.Errorf("resolve: compare %s %s with %s: %w", t.Name, a, b, err)
+	}
+	return same > 0, nil
 }
 
 // ResolveConflict closes entry id with resolution, by a staff member.
@@ -170,22 +219,8 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 		err = s.serverWrite(ctx, tx, &seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
 			r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
 		})
-	case resolution == "merge":
-		// Merging deletes the later session; only while the earlier one is
-		// still there and still the same class, or both would be gone.
-		var same int
-		err = tx.QueryRowContext(ctx, `SELECT count(*) FROM tutoring_sessions a JOIN tutoring_sessions b ON b.id = ?
-			WHERE a.id = ? AND b._deleted = 0 AND a.village = b.village AND a.session_date = b.session_date
-			AND COALESCE(a.class_group, '') = COALESCE(b.class_group, '')`, c.OtherID, c.ID).Scan(&same)
-		if err == nil && same == 0 {
-			return LoggedConflict{}, fmt.Errorf("%w: entry %d: the earlier session %s is deleted or no longer the same class; resolve it as distinct", ErrNotDuplicate, id, c.OtherID)
-		}
-		if err != nil {
-			break
-		}
-		err = s.serverWrite(ctx, tx, &seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
-			r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
-		})
+	case resolution == schema.ResolveMerge:
+		err = s.mergeLater(ctx, tx, &seq, c)
 	}
 	if err != nil {
 		return LoggedConflict{}, err
@@ -207,6 +242,36 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 	s.log.Info("resolved", "id", id, "kind", c.Kind, "resolution", resolution, "by", by)
 	c.Resolution, c.ResolvedAt, c.ResolvedBy = resolution, now.UTC(), by
 	return c, nil
+}
+
+// mergeLater resolves flag entry c by deleting its later record, only while
+// the earlier one is still there and still a case of the flag: once they
+// differ, both would be gone.
+func (s *Store) mergeLater(ctx context.Context, tx *sql.Tx, seq *uint64, c LoggedConflict) error {
+	t, err := schema.Lookup(c.Table)
+	if err != nil {
+		return err
+	}
+	f := t.Flag(c.Kind)
+	if f == nil {
+		return fmt.Errorf("resolve: %s declares no flag %s", c.Table, c.Kind)
+	}
+	same, err := stillMatches(ctx, tx, t, f, c.ID, c.OtherID)
+	if err != nil {
+		return err
+	}
+	if !same {
+		return fmt.Errorf("%w: entry %d: the earlier record %s is deleted or no longer has the same %s; resolve it as %s",
+			ErrNotDuplicate, c.LogID, c.OtherID, strings.Join(f.Match, ", "),
+			strings.Join(otherThan(f.Resolutions, schema.ResolveMerge), " or "))
+	}
+	return s.serverWrite(ctx, tx, seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
+		r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
+	})
+}
+
+func otherThan(list []string, drop string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == drop })
 }
 
 // serverWrite is an edit made on the server (replica 1) inside tx: it

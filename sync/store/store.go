@@ -114,9 +114,12 @@ func (s *Store) init(ctx context.Context) error {
 	} else {
 		s.clock.Observe(uint64(last))
 	}
-	villages, _ := schema.Lookup("villages")
 	for _, r := range record.Seeds() {
-		if _, err := s.db.W.ExecContext(ctx, sqlite.InsertIfAbsent(villages, "_seq", "_origin"), sqlite.Args(villages, r, 0, ServerReplica)...); err != nil {
+		t, err := schema.Lookup(r.Table)
+		if err != nil {
+			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+		}
+		if _, err := s.db.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_seq", "_origin"), sqlite.Args(t, r, 0, ServerReplica)...); err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
 	}

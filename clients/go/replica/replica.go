@@ -121,9 +121,12 @@ func migrate(ctx context.Context, d *sqlite.DB) error {
 	if err := schema.Migrate(ctx, d.W, schema.Device); err != nil {
 		return err
 	}
-	villages, _ := schema.Lookup("villages")
 	for _, r := range record.Seeds() {
-		if _, err := d.W.ExecContext(ctx, sqlite.InsertIfAbsent(villages, "_own", "_acked"), sqlite.Args(villages, r, 0, 0)...); err != nil {
+		t, err := schema.Lookup(r.Table)
+		if err != nil {
+			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+		}
+		if _, err := d.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"), sqlite.Args(t, r, 0, 0)...); err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
 	}

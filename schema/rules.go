@@ -1,0 +1,83 @@
+package schema
+
+// Writers says who may write a table's records, in the schema's terms:
+// roles belong to the store, which maps each of these to its own.
+type Writers uint8
+
+const (
+	// ProgramWriters: whoever may write program data. A writer limited to
+	// some villages writes only records whose Scope is one of them.
+	ProgramWriters Writers = iota
+	// AdminsOnly: administrators only. For reference data every program
+	// relies on: a volunteer's mistake there would reach every device.
+	AdminsOnly
+)
+
+func (w Writers) String() string {
+	if w == AdminsOnly {
+		return "admins only"
+	}
+	return "program writers"
+}
+
+// Kinds of flag, as the conflict log names them.
+const (
+	KindDoubleLoan       = "double_loan"
+	KindDuplicateSession = "duplicate_session"
+)
+
+// Resolutions a flag may allow; the store carries them out.
+const (
+	// ResolveNoted: staff have seen it; nothing changes.
+	ResolveNoted = "noted"
+	// ResolveDistinct: the two records are not the same after all.
+	ResolveDistinct = "distinct"
+	// ResolveMerge deletes the later of the two records, while they
+	// still match.
+	ResolveMerge = "merge"
+)
+
+// Flag is a domain problem the server looks for after each write: another
+// live record of the same table that matches the written one. Devices do
+// not see each other's writes, so only the server can; it logs each pair
+// once, beside the field conflicts, for staff.
+type Flag struct {
+	// Kind names the entries in the conflict log.
+	Kind string
+	// Field is what an entry names as its field.
+	Field string
+	// Match lists the columns (text) the two records share. A column that
+	// is not required matches NULL and '' alike: a class group left empty
+	// is one group whether a device sent '' or nothing. A Lookups index
+	// starts with these columns, so the look-up stays cheap on a busy day.
+	Match []string
+	// WhileNull lists columns that must be NULL on both records: a loan
+	// is a problem only while it is open (returned_on NULL).
+	WhileNull []string
+	// Label is the column an entry shows for each of the two records (the
+	// borrower card, the class group), so staff can tell them apart.
+	Label string
+	// Resolutions lists what staff may resolve an entry as.
+	Resolutions []string
+}
+
+// Flag returns t's flag of kind, or nil.
+func (t *Table) Flag(kind string) *Flag {
+	for i := range t.Flags {
+		if t.Flags[i].Kind == kind {
+			return &t.Flags[i]
+		}
+	}
+	return nil
+}
+
+// Flags lists the flags of every table, by kind.
+func Flags() map[string]*Flag {
+	m := map[string]*Flag{}
+	for _, t := range tables {
+		for i := range t.Flags {
+			m[t.Flags[i].Kind] = &t.Flags[i]
+		}
+	}
+	return m
+}
