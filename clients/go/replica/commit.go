@@ -94,7 +94,7 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Res
 		// Moved to a village this device does not serve. Unpushed writes
 		// stay until pushed (the server keeps what it refuses).
 		t, err := schema.Lookup(e.Table)
-		if err != nil || !t.Program {
+		if err != nil || t.Scope == "" {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ? AND _own <= _acked`, t.Name), e.ID); err != nil {

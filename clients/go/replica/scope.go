@@ -64,10 +64,10 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *protocol.Respon
 		args[i] = v
 	}
 	for _, t := range schema.Tables() {
-		if !t.Program {
+		if t.Scope == "" {
 			continue
 		}
-		q := fmt.Sprintf(`DELETE FROM %s WHERE _own <= _acked AND village NOT IN (%s)`, t.Name, marks)
+		q := fmt.Sprintf(`DELETE FROM %s WHERE _own <= _acked AND %s NOT IN (%s)`, t.Name, t.Scope, marks)
 		if len(villages) == 0 {
 			q = fmt.Sprintf(`DELETE FROM %s WHERE _own <= _acked`, t.Name)
 		}
