@@ -23,6 +23,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -120,7 +121,7 @@ func TestAccessAttempts(t *testing.T) {
 	if _, err := access.Enroll(ctx, &v1.EnrollRequest{Code: reused, DeviceName: "first"}); err != nil {
 		t.Fatal(err)
 	}
-	many := make([]*v1.Record, rpc.MaxChanges+1)
+	many := make([]*v1.Record, protocol.MaxChanges+1)
 	for i := range many {
 		many[i] = book(stfReg.Replica, "南香村")
 	}

@@ -14,11 +14,11 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
-	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -124,7 +124,7 @@ func TestBadRequestsGetPreciseCodes(t *testing.T) {
 	if err != nil || !first.Rescoped || first.ScopeHash == 0 {
 		t.Fatalf("first sync: %v, %v; want the device's scope", first, err)
 	}
-	many := make([]*v1.Record, rpc.MaxChanges+1)
+	many := make([]*v1.Record, protocol.MaxChanges+1)
 	for i := range many {
 		many[i] = change(reg.Replica, "books", uuid.NewString(), "notes", text("x"))
 	}

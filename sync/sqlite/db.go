@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
+	"github.com/mattn/go-sqlite3"
 )
 
 // DB is a SQLite database with one writer connection and a reader pool.
@@ -31,7 +31,7 @@ func Open(ctx context.Context, file string, readers int) (*DB, error) {
 	// The statement cache spares re-preparing the same few statements for
 	// every record of a push or a pulled page (a fifth of a push's time).
 	common := []string{"_busy_timeout=10000", "_foreign_keys=1", "_stmt_cache_size=64"}
-	w, err := sql.Open("sqlite3", dsn(file, append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")...))
+	w, err := sql.Open(driverName, dsn(file, append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")...))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
@@ -49,7 +49,7 @@ func Open(ctx context.Context, file string, readers int) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open %s: cannot use WAL mode (journal_mode=%q)", file, mode)
 	}
-	r, err := sql.Open("sqlite3", dsn(file, append(common, "_query_only=1")...))
+	r, err := sql.Open(driverName, dsn(file, append(common, "_query_only=1")...))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", file, err)

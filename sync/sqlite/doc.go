@@ -8,7 +8,9 @@
 // kill or a power cut. Writes go through one connection: SQLite allows a
 // single writer anyway, and queueing in Go is cheaper and fairer than
 // busy-waiting on the file lock. Reads use a separate pool that sees
-// committed snapshots while the writer works.
+// committed snapshots while the writer works. Every error that says the
+// storage itself fails (full, read-only, I/O) carries ErrUnavailable, so
+// callers above the store can tell it apart without knowing SQLite.
 //
 // The server and the device store records the same way (a column per
 // field, the version vector, the per-field dots and the tombstone as

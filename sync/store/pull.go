@@ -7,18 +7,14 @@ import (
 	"strings"
 
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
-// Page limits of a pull.
-const (
-	DefaultPageLimit = 1000
-	MaxPageLimit     = 5000
-	// pageBytes bounds a page by the approximate size of its values, so a
-	// page of long notes does not become one huge response.
-	pageBytes = 1 << 20
-)
+// pageBytes bounds a page by the approximate size of its values, so a
+// page of long notes does not become one huge response.
+const pageBytes = 1 << 20
 
 // Page is one page of the change feed.
 type Page struct {
@@ -28,7 +24,7 @@ type Page struct {
 	Next    uint64
 	HasMore bool
 	// Evicted are records the device holds that moved out of its villages.
-	Evicted []RecordRef
+	Evicted []protocol.RecordRef
 }
 
 // Pull returns records changed after cursor, in feed order, without those
@@ -42,9 +38,9 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 		replica = -1 // no row has that origin
 	}
 	if limit <= 0 {
-		limit = DefaultPageLimit
+		limit = protocol.DefaultPageLimit
 	}
-	limit = min(limit, MaxPageLimit)
+	limit = min(limit, protocol.MaxPageLimit)
 	tx, err := s.db.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Page{}, fmt.Errorf("pull: begin: %w", err)
@@ -140,7 +136,7 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 
 // evictions lists records that moved, between the two cursors, out of the
 // villages p serves: the device holds them and must drop them.
-func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([]RecordRef, error) {
+func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([]protocol.RecordRef, error) {
 	if len(p.Villages) == 0 {
 		return nil, nil
 	}
@@ -154,9 +150,9 @@ func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([
 		return nil, fmt.Errorf("pull: moves: %w", err)
 	}
 	defer rs.Close()
-	var out []RecordRef
+	var out []protocol.RecordRef
 	for rs.Next() {
-		var r RecordRef
+		var r protocol.RecordRef
 		if err := rs.Scan(&r.Table, &r.ID); err != nil {
 			return nil, fmt.Errorf("pull: moves: %w", err)
 		}
@@ -174,9 +170,6 @@ func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([
 	}
 	return out, rs.Err()
 }
-
-// RecordRef names a record.
-type RecordRef struct{ Table, ID string }
 
 func approxSize(r *record.Record) int {
 	n := 64 + len(r.ID)

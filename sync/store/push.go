@@ -11,25 +11,11 @@ import (
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
-
-// PushResult is the server's answer to one pushed change.
-type PushResult struct {
-	Outcome record.Outcome
-	// Problem says why a Rejected change was refused.
-	Problem *record.Problem
-	// Current is the server's state of the record when the device's state
-	// after this push is not it (Merged; AlreadyHad with a newer state;
-	// Rejected for a record the server has). The device replaces its copy.
-	Current *record.Record
-	// Conflicts is how many losing values this change sent to the log.
-	Conflicts int
-	// Seq is the feed position of the state the change produced.
-	Seq uint64
-}
 
 // Push applies changes pushed by device p in one transaction and returns a
 // result per change, in order. A nil change is skipped (its result is left
@@ -41,8 +27,8 @@ type PushResult struct {
 // Pushes that arrive while another commits are committed together, each
 // in its own savepoint: one fsync for many phones coming back into range
 // at once, and one push's error still changes nothing of the others.
-func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record) ([]PushResult, error) {
-	job := &pushJob{ctx: ctx, p: p, changes: changes, results: make([]PushResult, len(changes))}
+func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record) ([]protocol.Result, error) {
+	job := &pushJob{ctx: ctx, p: p, changes: changes, results: make([]protocol.Result, len(changes))}
 	for i, c := range changes {
 		if c == nil {
 			continue
@@ -52,7 +38,7 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 			if !errors.As(err, &prob) {
 				return nil, err
 			}
-			job.results[i] = PushResult{Outcome: record.Rejected, Problem: prob}
+			job.results[i] = protocol.Result{Outcome: record.Rejected, Problem: prob}
 		}
 	}
 	s.queueMu.Lock()
@@ -87,7 +73,7 @@ type pushJob struct {
 	ctx      context.Context
 	p        Principal
 	changes  []*record.Record
-	results  []PushResult
+	results  []protocol.Result
 	err      error
 	finished bool // guarded by Store.mu
 }
@@ -235,14 +221,14 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 }
 
 // apply merges one valid change inside tx.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.Record, seq *uint64, env schema.Env) (PushResult, error) {
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.Record, seq *uint64, env schema.Env) (protocol.Result, error) {
 	now := env.Now
 	replica := p.Replica
 	t, _ := schema.Lookup(in.Table) // Validate has checked the table
 	st := s.stmts[t.Name]
 	cur, collected, err := s.load(ctx, tx, in)
 	if err != nil {
-		return PushResult{}, err
+		return protocol.Result{}, err
 	}
 	in = vouchOnlyForOwn(in, cur, replica)
 	if cur == nil && len(in.Fields) == 0 {
@@ -251,21 +237,21 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		// Nothing to store; the device drops its tombstone with the
 		// collected ones.
 		h, err := s.Horizon(ctx)
-		return PushResult{Outcome: record.AlreadyHad, Seq: max(h, 1)}, err
+		return protocol.Result{Outcome: record.AlreadyHad, Seq: max(h, 1)}, err
 	}
 	out, outcome, conflicts := record.Merge(cur, in)
 	if collected && outcome != record.AlreadyHad {
 		if out.Deleted() {
 			// Deleted here too (a concurrent delete): nothing to keep, and
 			// the device drops its tombstone with the collected ones.
-			return PushResult{Outcome: record.AlreadyHad, Seq: cur.Seq, Current: cur}, nil
+			return protocol.Result{Outcome: record.AlreadyHad, Seq: cur.Seq, Current: cur}, nil
 		}
 		// An edit that would bring back a record whose other fields are
 		// gone with its delete: kept for staff instead, and the device
 		// learns of the delete.
 		p := &record.Problem{Code: record.CodeFailedPrecondition, Field: in.Table + ".id",
 			Msg: fmt.Sprintf("%s was deleted on the server, and the delete is older than the server keeps; this edit is kept for staff to review", in.ID)}
-		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
+		return protocol.Result{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	if outcome == record.Merged {
 		s.applyDomainRules(out, conflicts)
@@ -280,9 +266,9 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		if err == nil && prevCounter == counter {
 			outcome = record.Outcome(prev)
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return PushResult{}, fmt.Errorf("read receipt: %w", err)
+			return protocol.Result{}, fmt.Errorf("read receipt: %w", err)
 		}
-		res := PushResult{Outcome: outcome, Seq: cur.Seq}
+		res := protocol.Result{Outcome: outcome, Seq: cur.Seq}
 		if cur.Version.Compare(in.Version) != vv.Equal {
 			res.Current = cur
 		}
@@ -293,31 +279,31 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	if err := cmp.Or(authorize(p, in, cur), record.CheckValues(in, env), record.CheckRequired(out)); err != nil {
 		p := &record.Problem{}
 		errors.As(err, &p)
-		return PushResult{Outcome: record.Rejected, Problem: p, Current: cur}, nil
+		return protocol.Result{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	*seq++
 	if err := noteMove(ctx, tx, cur, out, *seq); err != nil {
-		return PushResult{}, err
+		return protocol.Result{}, err
 	}
 	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, sqlite.Args(t, out, int64(*seq), int64(replica))...); err != nil {
-		return PushResult{}, fmt.Errorf("write: %w", err)
+		return protocol.Result{}, fmt.Errorf("write: %w", err)
 	}
 	if err := s.flag(ctx, tx, out, now); err != nil {
-		return PushResult{}, err
+		return protocol.Result{}, err
 	}
 	for _, c := range conflicts {
 		if err := insertConflict(ctx, tx, c, now); err != nil {
-			return PushResult{}, err
+			return protocol.Result{}, err
 		}
 		s.log.Info("conflict logged", "table", c.Table, "id", c.ID, "field", c.Field, "kind", c.Kind,
 			"winner", c.Winner.Dot.String(), "loser", c.Loser.Dot.String())
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO receipts (replica, tbl, record_id, counter, outcome) VALUES (?, ?, ?, ?, ?)`,
 		replica, in.Table, in.ID, counter, int64(outcome)); err != nil {
-		return PushResult{}, fmt.Errorf("write receipt: %w", err)
+		return protocol.Result{}, fmt.Errorf("write receipt: %w", err)
 	}
 	out.Seq = *seq
-	res := PushResult{Outcome: outcome, Conflicts: len(conflicts), Seq: *seq}
+	res := protocol.Result{Outcome: outcome, Conflicts: len(conflicts), Seq: *seq}
 	if outcome == record.Merged {
 		res.Current = out
 	}
@@ -437,7 +423,7 @@ func authorize(p Principal, in, cur *record.Record) error {
 }
 
 // audit notes who made a change and what came of it.
-func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, r PushResult, now time.Time) error {
+func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, r protocol.Result, now time.Time) error {
 	detail := ""
 	if r.Problem != nil {
 		detail = r.Problem.Error()

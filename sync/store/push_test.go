@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
@@ -41,7 +42,7 @@ func TestGroupCommitIsolatesAFailingPush(t *testing.T) {
 	titles := []string{"first", "refused", "third"}
 	type outcome struct {
 		title string
-		res   []PushResult
+		res   []protocol.Result
 		err   error
 	}
 	done := make(chan outcome)
