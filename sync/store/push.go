@@ -59,10 +59,8 @@ func (s *Store) Push(ctx context.Context, p Principal, changes []*record.Record)
 	// pushes to a record of another village (an id she kept from before a
 	// reassignment, or guessed) learns nothing of it.
 	for i := range job.results {
-		if c := job.results[i].Current; c != nil {
-			if v, ok := c.Fields["village"]; ok && !p.Serves(v.Value.Text) {
-				job.results[i].Current = nil
-			}
+		if c := job.results[i].Current; c != nil && !p.MayRead(c) {
+			job.results[i].Current = nil
 		}
 	}
 	return job.results, nil
