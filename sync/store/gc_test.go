@@ -128,3 +128,52 @@ func seedVillage(name string) *record.Record {
 	}
 	panic("no seeded village " + name)
 }
+
+// A record that moved out of a village and whose delete was then collected
+// leaves its move behind: a pull of that village across the move must
+// still answer (and evict it), not fail on the row that is gone.
+func TestPullAcrossAMoveOfACollectedRecord(t *testing.T) {
+	ctx := context.Background()
+	s, admin := openWithAdmin(t, filepath.Join(t.TempDir(), "s.db"))
+	defer s.Close()
+	code, err := s.CodeFor(ctx, "王芳", Volunteer, []string{"南香村"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, _, err := s.Enroll(ctx, code, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f"
+	version := vv.VV{}
+	write := func(fields map[string]schema.Value, del bool) {
+		t.Helper()
+		k := version.Bump(admin.Replica)
+		d := vv.Dot{Replica: admin.Replica, Counter: k, HLC: s.Clock().Now()}
+		r := &record.Record{Table: "books", ID: id, Version: version.Clone(), Fields: map[string]record.Field{}}
+		for name, v := range fields {
+			r.Fields[name] = record.Field{Value: v, Dot: d}
+		}
+		if del {
+			r.Tombstone = &record.Tombstone{Dot: d, Context: version.Clone()}
+		}
+		res, err := s.Push(ctx, admin, []*record.Record{r})
+		if err != nil || res[0].Outcome != record.Applied {
+			t.Fatalf("push: %+v %v", res, err)
+		}
+	}
+	write(map[string]schema.Value{"village": schema.TextValue("南香村"), "title": schema.TextValue("小王子"),
+		"library": schema.TextValue("children")}, false)
+	write(map[string]schema.Value{"village": schema.TextValue("东旺村")}, false)
+	write(nil, true)
+	if n, err := s.CollectTombstones(ctx, math.MaxUint64); err != nil || n != 1 {
+		t.Fatalf("collect: %d %v", n, err)
+	}
+	page, err := s.Pull(ctx, vol, 0, 0, false)
+	if err != nil {
+		t.Fatalf("a pull across the move of a collected record: %v", err)
+	}
+	if len(page.Evicted) != 1 || page.Evicted[0].ID != id {
+		t.Errorf("evicted %v, want the moved record %s (a device may still hold it)", page.Evicted, id)
+	}
+}

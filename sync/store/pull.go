@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -161,10 +162,15 @@ func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([
 			continue
 		}
 		var village sql.NullString
-		if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, t.Scope, t.Name), r.ID).Scan(&village); err != nil {
+		err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, t.Scope, t.Name), r.ID).Scan(&village)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// Deleted and collected since it moved: the device may still
+			// hold it from before the move, so it goes too.
+			out = append(out, r)
+		case err != nil:
 			return nil, fmt.Errorf("pull: moves: %w", err)
-		}
-		if !p.Serves(village.String) {
+		case !p.Serves(village.String):
 			out = append(out, r)
 		}
 	}
