@@ -19,7 +19,8 @@ func Report(r *report.Report) *v1.GetReportResponse {
 	}
 	f := &v1.Freshness{GeneratedAtMs: r.Freshness.GeneratedAt.UnixMilli(), FeedSeq: r.Freshness.FeedSeq}
 	for _, d := range r.Freshness.Devices {
-		f.Devices = append(f.Devices, &v1.DeviceSeen{Replica: d.Replica, Name: d.Name, LastSeenMs: optionalMs(d.LastSeen)})
+		f.Devices = append(f.Devices,
+			&v1.DeviceSeen{Replica: d.Replica, Name: d.Name, LastSeenMs: optionalMs(d.LastSeen)})
 	}
 	for _, c := range r.Freshness.OpenConflicts {
 		f.OpenConflicts = append(f.OpenConflicts, &v1.OpenConflicts{Kind: c.Kind, Count: c.Count})
@@ -71,7 +72,8 @@ func FromReport(m *v1.GetReportResponse) *report.Report {
 			report.Device{Replica: d.GetReplica(), Name: d.GetName(), LastSeen: optionalTime(d.GetLastSeenMs())})
 	}
 	for _, c := range f.GetOpenConflicts() {
-		r.Freshness.OpenConflicts = append(r.Freshness.OpenConflicts, report.OpenConflicts{Kind: c.GetKind(), Count: c.GetCount()})
+		r.Freshness.OpenConflicts = append(r.Freshness.OpenConflicts,
+			report.OpenConflicts{Kind: c.GetKind(), Count: c.GetCount()})
 	}
 	return r
 }

@@ -44,7 +44,10 @@ func sampleReport() *report.Report {
 		Total:         row("", "", "", time.Time{}, time.Time{}, 4),
 		Freshness: report.Freshness{
 			GeneratedAt: at(1719900000456), FeedSeq: 4242,
-			Devices: []report.Device{{Replica: 2, Name: "nanxiang-phone", LastSeen: at(1719899999001)}, {Replica: 3, Name: "spare"}},
+			Devices: []report.Device{
+				{Replica: 2, Name: "nanxiang-phone", LastSeen: at(1719899999001)},
+				{Replica: 3, Name: "spare"},
+			},
 			OpenConflicts: report.OpenConflictCounts{{Kind: "double_loan", Count: 1}, {Kind: "field", Count: 2}},
 		},
 	}

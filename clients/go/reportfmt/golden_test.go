@@ -54,8 +54,13 @@ func goldenResponse() *v1.GetReportResponse {
 		Total: row("", "", "", 0, 0, 6),
 		Freshness: &v1.Freshness{
 			GeneratedAtMs: 1719900000456, FeedSeq: 4242,
-			Devices:       []*v1.DeviceSeen{{Replica: 2, Name: "nanxiang-phone", LastSeenMs: 1719899999001}, {Replica: 3, Name: "spare"}},
-			OpenConflicts: []*v1.OpenConflicts{{Kind: "field", Count: 2}, {Kind: "double_loan", Count: 1}, {Kind: "new_kind", Count: 5}},
+			Devices: []*v1.DeviceSeen{
+				{Replica: 2, Name: "nanxiang-phone", LastSeenMs: 1719899999001},
+				{Replica: 3, Name: "spare"},
+			},
+			OpenConflicts: []*v1.OpenConflicts{
+				{Kind: "field", Count: 2}, {Kind: "double_loan", Count: 1}, {Kind: "new_kind", Count: 5},
+			},
 		},
 	}
 }

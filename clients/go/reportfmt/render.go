@@ -89,7 +89,9 @@ func columns(r *report.Report, l Lang) []column {
 			column{header(group, hReported, l), true, func(row report.Row) any { return get(row).Reported }},
 			column{header(group, hDone, l), true, func(row report.Row) any { return get(row).Done }},
 			column{header(group, hChecked, l), true, func(row report.Row) any { return get(row).Checked }},
-			column{header(group, hQuantity, l), false, func(row report.Row) any { return quantities(get(row).Quantities) }},
+			column{header(group, hQuantity, l), false, func(row report.Row) any {
+				return quantities(get(row).Quantities)
+			}},
 		)
 	}
 	for _, lo := range r.Total.Loans {

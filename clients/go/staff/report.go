@@ -24,7 +24,8 @@ func Report(ctx context.Context, hc connect.HTTPClient, url string, q report.Req
 		hc = http.DefaultClient
 	}
 	client := villagesyncv1connect.NewReportServiceClient(hc, url)
-	resp, err := client.GetReport(ctx, &v1.GetReportRequest{FromMonth: q.FromMonth, ToMonth: q.ToMonth, Villages: q.Villages})
+	req := &v1.GetReportRequest{FromMonth: q.FromMonth, ToMonth: q.ToMonth, Villages: q.Villages}
+	resp, err := client.GetReport(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("report from %s: %w", url, err)
 	}
