@@ -8,7 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/futian-xiaomo/villagesync/clients/go/reports"
+	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
+	"github.com/futian-xiaomo/villagesync/clients/go/staff"
+	syncreport "github.com/futian-xiaomo/villagesync/sync/report" // package main has its own report
 )
 
 // villageList collects --village, repeated or as a comma list.
@@ -41,33 +43,33 @@ func report(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return errors.New("report: unexpected arguments: " + strings.Join(fs.Args(), " "))
 	}
-	format, err := reports.ParseFormat(*formatName)
+	format, err := reportfmt.ParseFormat(*formatName)
 	if err != nil {
 		return err
 	}
-	lang, err := reports.ParseLang(*langName)
+	lang, err := reportfmt.ParseLang(*langName)
 	if err != nil {
 		return err
 	}
-	if format == reports.FormatXLSX && *outFile == "" && isTerminal(out) {
+	if format == reportfmt.FormatXLSX && *outFile == "" && isTerminal(out) {
 		return errors.New("report: xlsx is a binary file: give --out FILE or redirect the output")
 	}
 	url, hc, err := cred.client(ctx)
 	if err != nil {
 		return err
 	}
-	rep, err := reports.Fetch(ctx, hc, url, reports.Query{From: *from, To: *to, Villages: villages})
+	rep, err := staff.Report(ctx, hc, url, syncreport.Request{FromMonth: *from, ToMonth: *to, Villages: villages})
 	if err != nil {
 		return err
 	}
 	if *outFile == "" {
-		return reports.Render(out, rep, format, lang)
+		return reportfmt.Render(out, rep, format, lang)
 	}
 	f, err := os.Create(*outFile)
 	if err != nil {
 		return err
 	}
-	if err := reports.Render(f, rep, format, lang); err != nil {
+	if err := reportfmt.Render(f, rep, format, lang); err != nil {
 		f.Close()
 		return err
 	}

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/futian-xiaomo/villagesync/clients/go/reports"
+	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
+	syncreport "github.com/futian-xiaomo/villagesync/sync/report" // package main has its own report
 )
 
 func TestCLIReport(t *testing.T) {
@@ -37,12 +38,12 @@ func TestCLIReport(t *testing.T) {
 	must("device", "--db", a, "sync")
 
 	t.Setenv("VILLAGESYNC_CREDENTIALS", a)
-	var rep reports.Report
+	var rep syncreport.Report
 	out := must("report", "--from", "2024-06", "--to", "2024-06", "--village", "nanxiang,Dongwang", "--format", "json")
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	if rep.Total.Tutoring != (reports.Tutoring{Sessions: 2, StudentAttendances: 42, Volunteers: 2}) || len(rep.Rows) != 2 {
+	if rep.Total.Tutoring != (syncreport.Tutoring{Sessions: 2, StudentAttendances: 42, Volunteers: 2}) || len(rep.Rows) != 2 {
 		t.Errorf("json report: %+v", rep)
 	}
 	out = must("report", "--from", "2024-06", "--to", "2024-06", "--village", "旺渔村", "--village", "南香村", "--format", "json")
@@ -61,7 +62,7 @@ func TestCLIReport(t *testing.T) {
 		t.Errorf("--out also wrote to stdout: %q", out)
 	}
 	body, err := os.ReadFile(file)
-	if err != nil || !strings.HasPrefix(string(body), reports.BOM+"村,月份,课堂次数") {
+	if err != nil || !strings.HasPrefix(string(body), reportfmt.BOM+"村,月份,课堂次数") {
 		t.Errorf("csv file: %q (%v)", body, err)
 	}
 	xlsx := filepath.Join(dir, "r.xlsx")

@@ -20,6 +20,8 @@
 // numbers change after it was first reported — a phone that synced late, a
 // deletion, a resolved duplicate — carries the time of the revision.
 //
-// The package knows nothing of protobuf; api/rpc maps its types to the
-// wire.
+// Its types are the only report types: the server builds them, api/wire
+// carries them over GetReport, and the coordinators' client renders them
+// (clients/go/reportfmt), their JSON included. The package knows nothing
+// of protobuf.
 package report

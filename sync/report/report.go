@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -51,30 +52,40 @@ type Request struct {
 
 // Report is the figures of every (village, month) with activity in the
 // period, each village's totals, the grand total and the data's freshness.
+//
+// Its JSON is what `villagesync report --format json` prints: times are
+// RFC 3339 in Zone (Build and wire.FromReport give them so), zero ones
+// left out, and slices are never nil, so an empty list is [] not null.
 type Report struct {
-	FromMonth, ToMonth string
+	FromMonth string `json:"from_month"`
+	ToMonth   string `json:"to_month"`
 	// Rows are ordered by village, then month.
-	Rows []Row
+	Rows []Row `json:"rows"`
 	// VillageTotals has one row per village in scope (Month empty).
-	VillageTotals []Row
+	VillageTotals []Row `json:"village_totals"`
 	// Total is every village in scope (Village and Month empty).
-	Total     Row
-	Freshness Freshness
+	Total     Row       `json:"total"`
+	Freshness Freshness `json:"freshness"`
 }
 
 // Row is the figures of one village in one month, of one village over the
 // period (Month empty) or of all villages (Village and Month empty).
 type Row struct {
-	Village, Pinyin, Month string
+	Village       string `json:"village"`
+	VillagePinyin string `json:"village_pinyin"`
+	Month         string `json:"month"`
 	Figures
-	// FirstReported is when the server first reported this past month;
-	// Revised, when its figures were last seen to differ from an earlier
+	// FirstReportedAt is when the server first reported this past month;
+	// RevisedAt, when its figures were last seen to differ from an earlier
 	// report (zero if never). Both are zero for the current month and for
 	// totals.
-	FirstReported, Revised time.Time
+	FirstReportedAt time.Time `json:"first_reported_at,omitzero"`
+	RevisedAt       time.Time `json:"revised_at,omitzero"`
 }
 
-// Figures are one row's numbers.
+// Figures are one row's numbers. Their JSON is also what a past month's
+// digest hashes (see acc.digest): changing it would flag every month ever
+// reported as revised.
 type Figures struct {
 	Tutoring Tutoring `json:"tutoring"`
 	// One per schema.CleanupKinds, in order.
@@ -118,23 +129,69 @@ type Loans struct {
 
 // Freshness says how up to date the server's data is.
 type Freshness struct {
-	GeneratedAt   time.Time
-	FeedSeq       uint64
-	Devices       []Device
-	OpenConflicts []OpenConflicts // by kind
+	GeneratedAt   time.Time          `json:"generated_at"`
+	FeedSeq       uint64             `json:"feed_seq"`
+	Devices       []Device           `json:"devices"`
+	OpenConflicts OpenConflictCounts `json:"open_conflicts"`
 }
 
 // Device is a registered device and its last sync as written down.
 type Device struct {
-	Replica  uint32
-	Name     string
-	LastSeen time.Time // zero: never, or not written down yet
+	Replica  uint32    `json:"replica"`
+	Name     string    `json:"name"`
+	LastSeen time.Time `json:"last_seen,omitzero"` // zero: never, or not written down yet
 }
 
 // OpenConflicts counts the unresolved conflict log entries of one kind.
 type OpenConflicts struct {
 	Kind  string
 	Count int64
+}
+
+// OpenConflictCounts are the open conflicts by kind, ordered by kind. In
+// JSON they are one object, kind -> count.
+type OpenConflictCounts []OpenConflicts
+
+// Count is the number of open conflicts of kind; ok is false when there
+// are none.
+func (c OpenConflictCounts) Count(kind string) (n int64, ok bool) {
+	for _, x := range c {
+		if x.Kind == kind {
+			return x.Count, true
+		}
+	}
+	return 0, false
+}
+
+// MarshalJSON writes {"kind": count, ...}, keys sorted, {} when empty.
+func (c OpenConflictCounts) MarshalJSON() ([]byte, error) {
+	m := make(map[string]int64, len(c))
+	for _, x := range c {
+		m[x.Kind] = x.Count
+	}
+	// The caller's encoder decides on HTML escaping: it re-escapes what
+	// a marshaler returns only if it escapes itself.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, ordered by kind.
+func (c *OpenConflictCounts) UnmarshalJSON(b []byte) error {
+	var m map[string]int64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	out := OpenConflictCounts{}
+	for _, k := range slices.Sorted(mapKeys(m)) {
+		out = append(out, OpenConflicts{Kind: k, Count: m[k]})
+	}
+	*c = out
+	return nil
 }
 
 var monthRE = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
@@ -191,7 +248,11 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	rep := &Report{
 		FromMonth: b.from,
 		ToMonth:   b.to,
-		Freshness: Freshness{GeneratedAt: now, FeedSeq: snap.seq, Devices: snap.devices, OpenConflicts: snap.open},
+		Rows:      []Row{},
+		// Never nil, so the JSON has [] rather than null.
+		VillageTotals: []Row{},
+		Freshness: Freshness{GeneratedAt: now, FeedSeq: snap.seq, Devices: append([]Device{}, snap.devices...),
+			OpenConflicts: append(OpenConflictCounts{}, snap.open...)},
 	}
 	libs := slices.Clone(schema.Libraries)
 	for _, a := range b.accs {
@@ -201,7 +262,8 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 		}
 	}
 	row := func(k store.MonthKey) Row {
-		return Row{Village: k.Village, Pinyin: snap.villages.Pinyin(k.Village), Month: k.Month, Figures: b.accs[k].figures(libs)}
+		return Row{Village: k.Village, VillagePinyin: snap.villages.Pinyin(k.Village), Month: k.Month,
+			Figures: b.accs[k].figures(libs)}
 	}
 
 	// Months before the current one are remembered by digest, to flag
@@ -226,7 +288,7 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	}
 	for _, k := range keys {
 		r := row(k)
-		r.FirstReported, r.Revised = noted[k].FirstReported, noted[k].Revised
+		r.FirstReportedAt, r.RevisedAt = inZone(noted[k].FirstReported), inZone(noted[k].Revised)
 		rep.Rows = append(rep.Rows, r)
 	}
 
@@ -249,6 +311,14 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	}
 	rep.Total = row(b.acc("", ""))
 	return rep, nil
+}
+
+// inZone is t in Zone, the zero time left zero.
+func inZone(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(Zone)
 }
 
 func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {

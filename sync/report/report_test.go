@@ -113,8 +113,8 @@ func TestOpenAndOverdueByMonth(t *testing.T) {
 			}
 			for _, r := range rep.Rows {
 				current := r.Month == tc.now.In(cst).Format("2006-01")
-				if r.FirstReported.IsZero() != current {
-					t.Errorf("%s: first reported %v (current month: %v)", r.Month, r.FirstReported, current)
+				if r.FirstReportedAt.IsZero() != current {
+					t.Errorf("%s: first reported %v (current month: %v)", r.Month, r.FirstReportedAt, current)
 				}
 			}
 		})
@@ -130,7 +130,7 @@ func TestVolunteersAreDistinctTrimmedNames(t *testing.T) {
 	if len(rep.Rows) != 1 || rep.Rows[0].Tutoring != (report.Tutoring{Sessions: 1, StudentAttendances: 9, Volunteers: 2}) {
 		t.Errorf("rows %+v", rep.Rows)
 	}
-	if len(rep.VillageTotals) != 1 || rep.VillageTotals[0].Pinyin != "Nanxiang" {
+	if len(rep.VillageTotals) != 1 || rep.VillageTotals[0].VillagePinyin != "Nanxiang" {
 		t.Errorf("village totals %+v", rep.VillageTotals)
 	}
 }

@@ -20,10 +20,10 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
-	"github.com/futian-xiaomo/villagesync/clients/go/reports"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/report"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -147,7 +147,7 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 
 	say("\n4. For coordinators: the 7pm classroom's totals since the start (villagesync report --server URL")
 	say("   gives every figure by village and month, as a table, CSV, XLSX or JSON, in Chinese or English):")
-	rep, err := reports.Fetch(ctx, coordinator.HTTPClient(), srv.URL, reports.Query{})
+	rep, err := staff.Report(ctx, coordinator.HTTPClient(), srv.URL, report.Request{})
 	if err != nil {
 		return res, err
 	}

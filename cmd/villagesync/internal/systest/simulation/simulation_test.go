@@ -18,10 +18,10 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
-	"github.com/futian-xiaomo/villagesync/clients/go/reports"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/report"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -436,7 +436,7 @@ func (w *world) check() {
 			wantAttendances += s.children
 		}
 	}
-	rep, err := reports.Fetch(w.ctx, hc, w.srv.URL, reports.Query{})
+	rep, err := staff.Report(w.ctx, hc, w.srv.URL, report.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}

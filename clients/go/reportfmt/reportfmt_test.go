@@ -1,4 +1,4 @@
-package reports_test
+package reportfmt_test
 
 import (
 	"bytes"
@@ -21,9 +21,10 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
-	"github.com/futian-xiaomo/villagesync/clients/go/reports"
+	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/report"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -69,9 +70,9 @@ func (e *env) exec(q string, args ...any) {
 	}
 }
 
-func (e *env) report(q reports.Query) *reports.Report {
+func (e *env) report(q report.Request) *report.Report {
 	e.t.Helper()
-	rep, err := reports.Fetch(context.Background(), e.coordinator(), e.srv.URL, q)
+	rep, err := staff.Report(context.Background(), e.coordinator(), e.srv.URL, q)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -304,8 +305,8 @@ func chinaMonth(s string) string {
 // expect computes the figures of the records whose village passes inV and
 // whose own month passes inM; open and overdue loans are as at the end of
 // month end. countDuplicate counts the second of the duplicate pair.
-func (d *dataset) expect(inV, inM func(string) bool, end string, countDuplicate bool) reports.Row {
-	row := reports.Row{Cleanup: []reports.Cleanup{}, Loans: []reports.Loans{}}
+func (d *dataset) expect(inV, inM func(string) bool, end string, countDuplicate bool) report.Row {
+	row := report.Row{Figures: report.Figures{Cleanup: []report.Cleanup{}, Loans: []report.Loans{}}}
 	vols := map[string]bool{}
 	for _, s := range d.sessions {
 		if s.deleted || (s.duplicate && !countDuplicate) || !inV(s.village) || !inM(month(s.date)) {
@@ -321,7 +322,7 @@ func (d *dataset) expect(inV, inM func(string) bool, end string, countDuplicate 
 	}
 	row.Tutoring.Volunteers = int64(len(vols))
 	for _, kind := range schema.CleanupKinds {
-		c := reports.Cleanup{Kind: kind, Quantities: []reports.Quantity{}}
+		c := report.Cleanup{Kind: kind, Quantities: []report.Quantity{}}
 		qty := map[string]float64{}
 		for _, tk := range d.tasks {
 			if tk.deleted || tk.kind != kind || !inV(tk.village) {
@@ -356,13 +357,13 @@ func (d *dataset) expect(inV, inM func(string) bool, end string, countDuplicate 
 				}
 			}
 		}) {
-			c.Quantities = append(c.Quantities, reports.Quantity{Unit: u, Amount: qty[u]})
+			c.Quantities = append(c.Quantities, report.Quantity{Unit: u, Amount: qty[u]})
 		}
 		row.Cleanup = append(row.Cleanup, c)
 	}
 	last := monthEnd(end)
 	for _, lib := range libraries {
-		lo := reports.Loans{Library: lib}
+		lo := report.Loans{Library: lib}
 		cards := map[string]bool{}
 		for _, l := range d.loans {
 			if l.deleted || l.library != lib || !inV(l.village) {
@@ -388,7 +389,7 @@ func (d *dataset) expect(inV, inM func(string) bool, end string, countDuplicate 
 	return row
 }
 
-func active(r reports.Row) bool {
+func active(r report.Row) bool {
 	if r.Tutoring.Sessions > 0 {
 		return true
 	}
@@ -406,11 +407,11 @@ func active(r reports.Row) bool {
 }
 
 // expectReport is the whole report of 2024 over every village.
-func (d *dataset) expectReport(countDuplicate bool) *reports.Report {
+func (d *dataset) expectReport(countDuplicate bool) *report.Report {
 	is := func(v string) func(string) bool { return func(s string) bool { return s == v } }
 	in2024 := func(m string) bool { return m >= "2024-01" && m <= "2024-12" }
 	any := func(string) bool { return true }
-	want := &reports.Report{FromMonth: "2024-01", ToMonth: "2024-12"}
+	want := &report.Report{FromMonth: "2024-01", ToMonth: "2024-12"}
 	for _, v := range villages {
 		for m := 1; m <= 12; m++ {
 			mo := fmt.Sprintf("2024-%02d", m)
@@ -430,29 +431,29 @@ func (d *dataset) expectReport(countDuplicate bool) *reports.Report {
 
 // figuresOnly drops what the test does not compute itself: when months
 // were reported, and freshness.
-func figuresOnly(r *reports.Report) *reports.Report {
+func figuresOnly(r *report.Report) *report.Report {
 	c := *r
-	c.Freshness = reports.Freshness{}
-	strip := func(rows []reports.Row) []reports.Row {
-		out := make([]reports.Row, len(rows))
+	c.Freshness = report.Freshness{}
+	strip := func(rows []report.Row) []report.Row {
+		out := make([]report.Row, len(rows))
 		for i, row := range rows {
-			row.FirstReported, row.RevisedAt = nil, nil
+			row.FirstReportedAt, row.RevisedAt = time.Time{}, time.Time{}
 			out[i] = row
 		}
 		return out
 	}
 	c.Rows, c.VillageTotals = strip(r.Rows), strip(r.VillageTotals)
-	c.Total.FirstReported, c.Total.RevisedAt = nil, nil
+	c.Total.FirstReportedAt, c.Total.RevisedAt = time.Time{}, time.Time{}
 	return &c
 }
 
-func diffReports(t *testing.T, got, want *reports.Report) {
+func diffReports(t *testing.T, got, want *report.Report) {
 	t.Helper()
 	got = figuresOnly(got)
 	if reflect.DeepEqual(got, want) {
 		return
 	}
-	line := func(r reports.Row) string { b, _ := json.Marshal(r); return string(b) }
+	line := func(r report.Row) string { b, _ := json.Marshal(r); return string(b) }
 	if len(got.Rows) != len(want.Rows) {
 		t.Errorf("%d rows, want %d", len(got.Rows), len(want.Rows))
 	}
@@ -485,7 +486,7 @@ func TestReportMatchesRecords(t *testing.T) {
 		t.Run(fmt.Sprint("seed", s), func(t *testing.T) {
 			e := newEnv(t)
 			d := seed(t, e, rand.New(rand.NewPCG(s, 2024)))
-			q := reports.Query{From: "2024-01", To: "2024-12"}
+			q := report.Request{FromMonth: "2024-01", ToMonth: "2024-12"}
 			got := e.report(q)
 			diffReports(t, got, d.expectReport(false))
 
@@ -496,11 +497,11 @@ func TestReportMatchesRecords(t *testing.T) {
 				t.Errorf("freshness: %+v", f)
 			}
 			for _, dev := range f.Devices {
-				if strings.HasSuffix(dev.Name, "-phone") && dev.LastSeen == nil {
+				if strings.HasSuffix(dev.Name, "-phone") && dev.LastSeen.IsZero() {
 					t.Errorf("device %s: no last sync, though it pushed", dev.Name)
 				}
 			}
-			if f.OpenConflicts["duplicate_session"] != 1 {
+			if n, _ := f.OpenConflicts.Count("duplicate_session"); n != 1 {
 				t.Errorf("open conflicts %v, want one duplicate_session", f.OpenConflicts)
 			}
 			if d := time.Since(f.GeneratedAt); d < 0 || d > time.Minute {
@@ -510,11 +511,11 @@ func TestReportMatchesRecords(t *testing.T) {
 			e.exec(`UPDATE conflicts SET resolution = 'distinct', resolved_ms = 1, resolved_by = 'test' WHERE kind = 'duplicate_session'`)
 			again := e.report(q)
 			diffReports(t, again, d.expectReport(true))
-			if _, open := again.Freshness.OpenConflicts["duplicate_session"]; open {
+			if _, open := again.Freshness.OpenConflicts.Count("duplicate_session"); open {
 				t.Errorf("resolved duplicate still open: %v", again.Freshness.OpenConflicts)
 			}
 			for _, row := range again.Rows {
-				revised := row.RevisedAt != nil
+				revised := !row.RevisedAt.IsZero()
 				if want := row.Village == "南香村" && row.Month == "2024-03"; revised != want {
 					t.Errorf("%s %s revised %v, want %v", row.Village, row.Month, revised, want)
 				}
@@ -522,12 +523,12 @@ func TestReportMatchesRecords(t *testing.T) {
 
 			// A village filter in any spelling gives that village's rows and
 			// the same totals.
-			one := e.report(reports.Query{From: "2024-01", To: "2024-12", Villages: []string{"旺鱼村", "nanxiang"}})
+			one := e.report(report.Request{FromMonth: "2024-01", ToMonth: "2024-12", Villages: []string{"旺鱼村", "nanxiang"}})
 			if len(one.VillageTotals) != 2 || one.VillageTotals[0].Village != "南香村" || one.VillageTotals[1].Village != "旺渔村" {
 				t.Fatalf("village totals %+v", one.VillageTotals)
 			}
 			for i, vt := range one.VillageTotals {
-				full := again.VillageTotals[slices.IndexFunc(again.VillageTotals, func(r reports.Row) bool { return r.Village == vt.Village })]
+				full := again.VillageTotals[slices.IndexFunc(again.VillageTotals, func(r report.Row) bool { return r.Village == vt.Village })]
 				if vt.Tutoring != full.Tutoring || !reflect.DeepEqual(vt.Cleanup, full.Cleanup) {
 					t.Errorf("filtered total %d differs:\n%+v\n%+v", i, vt, full)
 				}
@@ -544,16 +545,16 @@ func TestReportMatchesRecords(t *testing.T) {
 func TestBadRequestNamesTheField(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
-		q     reports.Query
+		q     report.Request
 		field string
 	}{
-		{reports.Query{Villages: []string{"南香村", "Atlantis"}}, "villages"},
-		{reports.Query{From: "2024-13"}, "from_month"},
-		{reports.Query{From: "2024-6"}, "from_month"},
-		{reports.Query{To: "June"}, "to_month"},
-		{reports.Query{From: "2024-05", To: "2024-03"}, "to_month"},
+		{report.Request{Villages: []string{"南香村", "Atlantis"}}, "villages"},
+		{report.Request{FromMonth: "2024-13"}, "from_month"},
+		{report.Request{FromMonth: "2024-6"}, "from_month"},
+		{report.Request{ToMonth: "June"}, "to_month"},
+		{report.Request{FromMonth: "2024-05", ToMonth: "2024-03"}, "to_month"},
 	} {
-		_, err := reports.Fetch(context.Background(), e.coordinator(), e.srv.URL, tc.q)
+		_, err := staff.Report(context.Background(), e.coordinator(), e.srv.URL, tc.q)
 		var ce *connect.Error
 		if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument || !strings.HasPrefix(ce.Message(), tc.field+":") {
 			t.Errorf("%+v: %v, want InvalidArgument naming %s", tc.q, err, tc.field)
@@ -570,16 +571,16 @@ func TestRevisedMonths(t *testing.T) {
 	put(t, a, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-03-10", "class_group", "一班", "children_present", 12)
 	task := put(t, a, "cleanup_tasks", "", "village", "旺渔村", "kind", "other", "status", "reported", "reported_at", "2024-05-02T09:00:00+08:00")
 	syncOK(t, a)
-	q := reports.Query{From: "2024-01", To: "2024-12"}
+	q := report.Request{FromMonth: "2024-01", ToMonth: "2024-12"}
 	first := e.report(q)
 	second := e.report(q)
-	for _, rep := range []*reports.Report{first, second} {
+	for _, rep := range []*report.Report{first, second} {
 		if len(rep.Rows) != 3 {
 			t.Fatalf("rows: %+v", rep.Rows)
 		}
 		for _, row := range rep.Rows {
-			if row.FirstReported == nil || row.RevisedAt != nil {
-				t.Errorf("%s %s: first reported %v, revised %v", row.Village, row.Month, row.FirstReported, row.RevisedAt)
+			if row.FirstReportedAt.IsZero() || !row.RevisedAt.IsZero() {
+				t.Errorf("%s %s: first reported %v, revised %v", row.Village, row.Month, row.FirstReportedAt, row.RevisedAt)
 			}
 		}
 	}
@@ -599,10 +600,10 @@ func TestRevisedMonths(t *testing.T) {
 	}
 	for _, row := range third.Rows {
 		w := want[row.Village+" "+row.Month]
-		if row.Tutoring.Sessions != w.sessions || (row.RevisedAt != nil) != w.revised || row.FirstReported == nil {
+		if row.Tutoring.Sessions != w.sessions || !row.RevisedAt.IsZero() != w.revised || row.FirstReportedAt.IsZero() {
 			t.Errorf("%s %s: %d sessions, revised %v; want %d, %v", row.Village, row.Month, row.Tutoring.Sessions, row.RevisedAt, w.sessions, w.revised)
 		}
-		if row.RevisedAt != nil && row.RevisedAt.Before(*row.FirstReported) {
+		if !row.RevisedAt.IsZero() && row.RevisedAt.Before(row.FirstReportedAt) {
 			t.Errorf("%s %s revised before it was first reported", row.Village, row.Month)
 		}
 	}
@@ -611,7 +612,7 @@ func TestRevisedMonths(t *testing.T) {
 	}
 }
 
-func smallReport(t *testing.T) (*env, *reports.Report) {
+func smallReport(t *testing.T) (*env, *report.Report) {
 	e := newEnv(t)
 	a := e.device("a")
 	book := put(t, a, "books", "", "village", "南香村", "library", "children", "title", "小王子")
@@ -621,20 +622,20 @@ func smallReport(t *testing.T) (*env, *reports.Report) {
 		"reported_at", "2024-06-01T08:00:00+08:00", "finished_at", "2024-06-02T08:00:00+08:00")
 	put(t, a, "loans", "", "village", "南香村", "book_id", book, "borrower_card", "C-1", "lent_on", "2024-06-05", "due_on", "2024-06-19")
 	syncOK(t, a)
-	return e, e.report(reports.Query{From: "2024-06", To: "2024-07"})
+	return e, e.report(report.Request{FromMonth: "2024-06", ToMonth: "2024-07"})
 }
 
 func TestCSVHasBOMAndChineseHeaders(t *testing.T) {
 	_, rep := smallReport(t)
 	for _, tc := range []struct {
-		lang            reports.Lang
+		lang            reportfmt.Lang
 		village, header string
 	}{
-		{reports.ZH, "南香村", "村,月份,课堂次数,学生出勤人次,志愿者人数,建筑垃圾清运·上报"},
-		{reports.EN, "南香村 Nanxiang", "village,month,sessions,student attendances,volunteers,construction waste: reported"},
+		{reportfmt.ZH, "南香村", "村,月份,课堂次数,学生出勤人次,志愿者人数,建筑垃圾清运·上报"},
+		{reportfmt.EN, "南香村 Nanxiang", "village,month,sessions,student attendances,volunteers,construction waste: reported"},
 	} {
 		var b bytes.Buffer
-		if err := reports.Render(&b, rep, reports.FormatCSV, tc.lang); err != nil {
+		if err := reportfmt.Render(&b, rep, reportfmt.FormatCSV, tc.lang); err != nil {
 			t.Fatal(err)
 		}
 		body, ok := strings.CutPrefix(b.String(), "\xEF\xBB\xBF")
@@ -660,7 +661,7 @@ func TestCSVHasBOMAndChineseHeaders(t *testing.T) {
 func TestTableAlignsChinese(t *testing.T) {
 	_, rep := smallReport(t)
 	var b bytes.Buffer
-	if err := reports.Render(&b, rep, reports.FormatTable, reports.ZH); err != nil {
+	if err := reportfmt.Render(&b, rep, reportfmt.FormatTable, reportfmt.ZH); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -677,15 +678,15 @@ func TestXLSXMatchesJSON(t *testing.T) {
 	e := newEnv(t)
 	d := seed(t, e, rand.New(rand.NewPCG(7, 7)))
 	_ = d
-	rep := e.report(reports.Query{From: "2024-01", To: "2024-12"})
+	rep := e.report(report.Request{FromMonth: "2024-01", ToMonth: "2024-12"})
 	var js, xb bytes.Buffer
-	if err := reports.Render(&js, rep, reports.FormatJSON, reports.EN); err != nil {
+	if err := reportfmt.Render(&js, rep, reportfmt.FormatJSON, reportfmt.EN); err != nil {
 		t.Fatal(err)
 	}
-	if err := reports.Render(&xb, rep, reports.FormatXLSX, reports.EN); err != nil {
+	if err := reportfmt.Render(&xb, rep, reportfmt.FormatXLSX, reportfmt.EN); err != nil {
 		t.Fatal(err)
 	}
-	var back reports.Report
+	var back report.Report
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
@@ -715,7 +716,7 @@ func TestXLSXMatchesJSON(t *testing.T) {
 	}
 	num := func(n int64) string { return strconv.FormatInt(n, 10) }
 	// expected is the cell the JSON row says belongs under head.
-	expected := func(row reports.Row, head string) string {
+	expected := func(row report.Row, head string) string {
 		switch head {
 		case "village":
 			if row.Village == "" {
@@ -734,10 +735,10 @@ func TestXLSXMatchesJSON(t *testing.T) {
 		case "volunteers":
 			return num(row.Tutoring.Volunteers)
 		case "revised at":
-			if row.RevisedAt == nil {
+			if row.RevisedAt.IsZero() {
 				return ""
 			}
-			return row.RevisedAt.In(reports.Zone).Format("2006-01-02 15:04")
+			return row.RevisedAt.In(report.Zone).Format("2006-01-02 15:04")
 		}
 		group, figure, ok := strings.Cut(head, ": ")
 		code := groups[group]
@@ -811,8 +812,8 @@ func TestFreshnessKnowsPullOnlyDevices(t *testing.T) {
 	if _, err := d.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f := e.report(reports.Query{}).Freshness
-	if len(f.Devices) == 0 || f.Devices[0].Name != "reader-phone" || f.Devices[0].LastSeen == nil {
+	f := e.report(report.Request{}).Freshness
+	if len(f.Devices) == 0 || f.Devices[0].Name != "reader-phone" || f.Devices[0].LastSeen.IsZero() {
 		t.Errorf("freshness devices %+v, want reader-phone with its last sync", f.Devices)
 	}
 }
@@ -834,7 +835,7 @@ func TestDuplicateCountsFollowTheRecords(t *testing.T) {
 	if _, err := b.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	sessions := func() int64 { return e.report(reports.Query{}).Total.Tutoring.Sessions }
+	sessions := func() int64 { return e.report(report.Request{}).Total.Tutoring.Sessions }
 	if n := sessions(); n != 1 {
 		t.Fatalf("a probable duplicate: %d sessions, want 1", n)
 	}
@@ -876,9 +877,10 @@ func TestDuplicateCountsFollowTheRecords(t *testing.T) {
 // Found in review: text typed into a record cannot become a formula in a
 // spreadsheet that opens the CSV.
 func TestCSVCellsAreNotFormulas(t *testing.T) {
-	r := &reports.Report{Rows: []reports.Row{{Village: "=cmd|' /C calc'!A0", Month: "2024-06", Tutoring: reports.Tutoring{Sessions: -1}}}}
+	r := &report.Report{Rows: []report.Row{{Village: "=cmd|' /C calc'!A0", Month: "2024-06",
+		Figures: report.Figures{Tutoring: report.Tutoring{Sessions: -1}}}}}
 	var out bytes.Buffer
-	if err := reports.Render(&out, r, reports.FormatCSV, reports.ZH); err != nil {
+	if err := reportfmt.Render(&out, r, reportfmt.FormatCSV, reportfmt.ZH); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "\n=cmd") || !strings.Contains(out.String(), "'=cmd") {

@@ -1,4 +1,4 @@
-package reports
+package reportfmt
 
 import (
 	"encoding/csv"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/width"
+
+	"github.com/futian-xiaomo/villagesync/sync/report"
 )
 
 // Format is an output format.
@@ -38,8 +40,9 @@ func ParseFormat(s string) (Format, error) {
 // Chinese.
 const BOM = "\uFEFF"
 
-// Render writes r to w in format f with headers in lang l.
-func Render(w io.Writer, r *Report, f Format, l Lang) error {
+// Render writes r to w in format f with headers in lang l. The JSON is
+// the report's own encoding.
+func Render(w io.Writer, r *report.Report, f Format, l Lang) error {
 	switch f {
 	case FormatJSON:
 		enc := json.NewEncoder(w)
@@ -60,58 +63,60 @@ func Render(w io.Writer, r *Report, f Format, l Lang) error {
 type column struct {
 	header  string
 	numeric bool
-	cell    func(Row) any
+	cell    func(report.Row) any
 }
 
 // columns are the report's columns: the cleanup kinds and libraries come
 // from the grand total, which lists every one the report has.
-func columns(r *Report, l Lang) []column {
+func columns(r *report.Report, l Lang) []column {
 	cols := []column{
-		{hVillage.in(l), false, func(row Row) any { return villageLabel(row, l) }},
-		{hMonth.in(l), false, func(row Row) any { return monthLabel(row, l) }},
-		{hSessions.in(l), true, func(row Row) any { return row.Tutoring.Sessions }},
-		{hAttendance.in(l), true, func(row Row) any { return row.Tutoring.StudentAttendances }},
-		{hVolunteers.in(l), true, func(row Row) any { return row.Tutoring.Volunteers }},
+		{hVillage.in(l), false, func(row report.Row) any { return villageLabel(row, l) }},
+		{hMonth.in(l), false, func(row report.Row) any { return monthLabel(row, l) }},
+		{hSessions.in(l), true, func(row report.Row) any { return row.Tutoring.Sessions }},
+		{hAttendance.in(l), true, func(row report.Row) any { return row.Tutoring.StudentAttendances }},
+		{hVolunteers.in(l), true, func(row report.Row) any { return row.Tutoring.Volunteers }},
 	}
 	for _, c := range r.Total.Cleanup {
 		kind, group := c.Kind, name(cleanupKinds, c.Kind, l)
-		get := func(row Row) Cleanup {
-			i := slices.IndexFunc(row.Cleanup, func(x Cleanup) bool { return x.Kind == kind })
+		get := func(row report.Row) report.Cleanup {
+			i := slices.IndexFunc(row.Cleanup, func(x report.Cleanup) bool { return x.Kind == kind })
 			if i < 0 {
-				return Cleanup{}
+				return report.Cleanup{}
 			}
 			return row.Cleanup[i]
 		}
 		cols = append(cols,
-			column{header(group, hReported, l), true, func(row Row) any { return get(row).Reported }},
-			column{header(group, hDone, l), true, func(row Row) any { return get(row).Done }},
-			column{header(group, hChecked, l), true, func(row Row) any { return get(row).Checked }},
-			column{header(group, hQuantity, l), false, func(row Row) any { return quantities(get(row).Quantities) }},
+			column{header(group, hReported, l), true, func(row report.Row) any { return get(row).Reported }},
+			column{header(group, hDone, l), true, func(row report.Row) any { return get(row).Done }},
+			column{header(group, hChecked, l), true, func(row report.Row) any { return get(row).Checked }},
+			column{header(group, hQuantity, l), false, func(row report.Row) any {
+				return quantities(get(row).Quantities)
+			}},
 		)
 	}
 	for _, lo := range r.Total.Loans {
 		lib, group := lo.Library, name(libraries, lo.Library, l)
-		get := func(row Row) Loans {
-			i := slices.IndexFunc(row.Loans, func(x Loans) bool { return x.Library == lib })
+		get := func(row report.Row) report.Loans {
+			i := slices.IndexFunc(row.Loans, func(x report.Loans) bool { return x.Library == lib })
 			if i < 0 {
-				return Loans{}
+				return report.Loans{}
 			}
 			return row.Loans[i]
 		}
 		cols = append(cols,
-			column{header(group, hMade, l), true, func(row Row) any { return get(row).Made }},
-			column{header(group, hReturned, l), true, func(row Row) any { return get(row).Returned }},
-			column{header(group, hOpen, l), true, func(row Row) any { return get(row).Open }},
-			column{header(group, hOverdue, l), true, func(row Row) any { return get(row).Overdue }},
-			column{header(group, hBorrowers, l), true, func(row Row) any { return get(row).Borrowers }},
+			column{header(group, hMade, l), true, func(row report.Row) any { return get(row).Made }},
+			column{header(group, hReturned, l), true, func(row report.Row) any { return get(row).Returned }},
+			column{header(group, hOpen, l), true, func(row report.Row) any { return get(row).Open }},
+			column{header(group, hOverdue, l), true, func(row report.Row) any { return get(row).Overdue }},
+			column{header(group, hBorrowers, l), true, func(row report.Row) any { return get(row).Borrowers }},
 		)
 	}
-	return append(cols, column{hRevised.in(l), false, func(row Row) any { return timeLabel(row.RevisedAt) }})
+	return append(cols, column{hRevised.in(l), false, func(row report.Row) any { return timeLabel(row.RevisedAt) }})
 }
 
 // grid is the report as one table: the months, the village totals, the
 // grand total.
-func grid(r *Report, l Lang) (cols []column, rows [][]any) {
+func grid(r *report.Report, l Lang) (cols []column, rows [][]any) {
 	cols = columns(r, l)
 	all := append(append(slices.Clone(r.Rows), r.VillageTotals...), r.Total)
 	for _, row := range all {
@@ -124,7 +129,7 @@ func grid(r *Report, l Lang) (cols []column, rows [][]any) {
 	return cols, rows
 }
 
-func villageLabel(row Row, l Lang) string {
+func villageLabel(row report.Row, l Lang) string {
 	switch {
 	case row.Village == "":
 		return lAllVillages.in(l)
@@ -134,21 +139,21 @@ func villageLabel(row Row, l Lang) string {
 	return row.Village
 }
 
-func monthLabel(row Row, l Lang) string {
+func monthLabel(row report.Row, l Lang) string {
 	if row.Month == "" {
 		return lTotal.in(l)
 	}
 	return row.Month
 }
 
-func timeLabel(t *time.Time) string {
-	if t == nil {
+func timeLabel(t time.Time) string {
+	if t.IsZero() {
 		return ""
 	}
-	return t.In(Zone).Format("2006-01-02 15:04")
+	return t.In(report.Zone).Format("2006-01-02 15:04")
 }
 
-func quantities(qs []Quantity) string {
+func quantities(qs []report.Quantity) string {
 	var parts []string
 	for _, q := range qs {
 		s := strconv.FormatFloat(q.Amount, 'f', -1, 64)
@@ -170,7 +175,7 @@ func cellText(v any) string {
 	return fmt.Sprint(v)
 }
 
-func renderCSV(w io.Writer, r *Report, l Lang) error {
+func renderCSV(w io.Writer, r *report.Report, l Lang) error {
 	if _, err := io.WriteString(w, BOM); err != nil {
 		return err
 	}
@@ -207,7 +212,7 @@ func displayWidth(s string) int {
 	return n
 }
 
-func renderTable(w io.Writer, r *Report, l Lang) error {
+func renderTable(w io.Writer, r *report.Report, l Lang) error {
 	cols, rows := grid(r, l)
 	widths := make([]int, len(cols))
 	for i, c := range cols {
@@ -266,16 +271,16 @@ func renderTable(w io.Writer, r *Report, l Lang) error {
 }
 
 // freshness is the freshness section as lines of cells.
-func freshness(r *Report, l Lang) [][]string {
+func freshness(r *report.Report, l Lang) [][]string {
 	f := r.Freshness
 	out := [][]string{
-		{lGenerated.in(l), f.GeneratedAt.In(Zone).Format("2006-01-02 15:04:05 -07:00")},
+		{lGenerated.in(l), f.GeneratedAt.In(report.Zone).Format("2006-01-02 15:04:05 -07:00")},
 		{lFeedSeq.in(l), strconv.FormatUint(f.FeedSeq, 10)},
 		{lDevice.in(l), lLastSeen.in(l)},
 	}
 	for _, d := range f.Devices {
 		seen := lNever.in(l)
-		if d.LastSeen != nil {
+		if !d.LastSeen.IsZero() {
 			seen = timeLabel(d.LastSeen)
 		}
 		out = append(out, []string{"  " + d.Name, seen})
@@ -284,19 +289,18 @@ func freshness(r *Report, l Lang) [][]string {
 		out = append(out, []string{lOpenConflicts.in(l), lNone.in(l)})
 	} else {
 		out = append(out, []string{lOpenConflicts.in(l), ""})
-		kinds := make([]string, 0, len(f.OpenConflicts))
-		for k := range f.OpenConflicts {
-			kinds = append(kinds, k)
-		}
-		slices.Sort(kinds)
-		for _, k := range kinds {
-			out = append(out, []string{"  " + name(conflictKinds, k, l), strconv.FormatInt(f.OpenConflicts[k], 10)})
+		// By kind code, whatever order the server sent.
+		byKind := slices.SortedFunc(slices.Values(f.OpenConflicts), func(a, b report.OpenConflicts) int {
+			return strings.Compare(a.Kind, b.Kind)
+		})
+		for _, c := range byKind {
+			out = append(out, []string{"  " + name(conflictKinds, c.Kind, l), strconv.FormatInt(c.Count, 10)})
 		}
 	}
 	return append(out, []string{lFreshNote.in(l)})
 }
 
-func renderXLSX(w io.Writer, r *Report, l Lang) error {
+func renderXLSX(w io.Writer, r *report.Report, l Lang) error {
 	x := excelize.NewFile()
 	defer x.Close()
 	sheet := lReportSheet.in(l)

@@ -1,8 +1,9 @@
-// Package reports is the coordinators' side of the village totals: it
-// fetches a report from the server's ReportService and renders it as an
+// Package reportfmt renders the coordinators' village totals (a
+// *report.Report, as staff.Report fetches it from the server) as an
 // aligned text table, CSV (with a UTF-8 byte order mark, so Excel reads
 // the Chinese), an Excel workbook or JSON, with headers in Chinese or
-// English.
+// English. It only formats: fetching is the staff client's, computing the
+// engine's (sync/report).
 //
 // Every format shows the same table: one row per village and month with
 // activity, then each village's totals over the period, then the total of
@@ -12,4 +13,4 @@
 // after the server first reported them carries the time of the revision.
 // The table, JSON and Excel formats also say how fresh the data is: when
 // each device last synced and how many conflicts await staff.
-package reports
+package reportfmt
