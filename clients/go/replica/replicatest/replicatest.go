@@ -5,10 +5,13 @@ package replicatest
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/api/server"
@@ -91,4 +94,82 @@ func Dump(tb testing.TB, r *replica.Replica) string {
 		}
 	}
 	return b.String()
+}
+
+// Required holds a valid value for every required field, so tests that
+// create records need to name only the fields they are about.
+var Required = map[string][]any{
+	"tutoring_sessions": {"village", "南香村", "session_date", "2024-06-03", "children_present", 20},
+	"cleanup_tasks":     {"village", "东旺村", "kind", "street_sweeping", "status", "reported"},
+	"books":             {"village", "南香村", "library", "children", "title", "a book"},
+	"loans":             {"village", "旺渔村", "book_id", "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f", "borrower_card", "C-001", "lent_on", "2024-06-03"},
+}
+
+// Put writes a record through r (a new one with Required filled in when
+// id is empty) from field, value pairs, and returns its id.
+func Put(t testing.TB, r *replica.Replica, table, id string, kv ...any) string {
+	t.Helper()
+	if id == "" {
+		kv = append(append([]any{}, Required[table]...), kv...)
+	}
+	vals, err := schema.Fields(kv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err = r.Put(context.Background(), table, id, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// SyncOK syncs r and fails the test on an error.
+func SyncOK(t testing.TB, r *replica.Replica) replica.Stats {
+	t.Helper()
+	st, err := r.Sync(context.Background())
+	if err != nil {
+		t.Fatalf("sync %s: %v", r.Name(), err)
+	}
+	return st
+}
+
+// SetField overwrites one column of a record in a device file without
+// going through Put (and its checks), for tests of server-side refusals.
+func SetField(file, table, id, field string, value any) error {
+	d, err := sql.Open("sqlite3", file)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	res, err := d.Exec(fmt.Sprintf(`UPDATE %s SET %s = ? WHERE id = ?`, table, field), value, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("no %s record %s", table, id)
+	}
+	return nil
+}
+
+// ServerDump is the server's whole state as a device sees it: a fresh
+// staff device pulls everything (in small pages) and dumps it.
+func (s *Server) ServerDump(tb testing.TB) string {
+	tb.Helper()
+	probe := s.Device(tb, fmt.Sprintf("probe-%d", probeN.Add(1)), store.Staff, nil, replica.Options{PageLimit: 7})
+	SyncOK(tb, probe)
+	return Dump(tb, probe)
+}
+
+var probeN atomic.Int64
+
+// AssertConverged fails the test for every device whose state is not the
+// server's.
+func (s *Server) AssertConverged(tb testing.TB, devs ...*replica.Replica) {
+	tb.Helper()
+	want := s.ServerDump(tb)
+	for _, d := range devs {
+		if got := Dump(tb, d); got != want {
+			tb.Errorf("%s differs from the server:\n got: %s\nwant: %s", d.Name(), got, want)
+		}
+	}
 }

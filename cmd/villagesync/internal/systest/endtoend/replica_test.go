@@ -1,4 +1,4 @@
-package replica_test
+package endtoend
 
 import (
 	"bytes"
@@ -57,61 +57,20 @@ func (e *env) enrolled(name string, role store.Role, villages []string, opt repl
 	return e.ts.Device(e.t, name, role, villages, opt)
 }
 
-// required holds a valid value for every required field, so tests that
-// create records need to name only the fields they are about.
-var required = map[string][]any{
-	"tutoring_sessions": {"village", "南香村", "session_date", "2024-06-03", "children_present", 20},
-	"cleanup_tasks":     {"village", "东旺村", "kind", "street_sweeping", "status", "reported"},
-	"books":             {"village", "南香村", "library", "children", "title", "a book"},
-	"loans":             {"village", "旺渔村", "book_id", "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f", "borrower_card", "C-001", "lent_on", "2024-06-03"},
-}
-
-func put(t testing.TB, r *replica.Replica, table, id string, kv ...any) string {
-	t.Helper()
-	if id == "" {
-		kv = append(append([]any{}, required[table]...), kv...)
-	}
-	vals, err := schema.Fields(kv...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err = r.Put(context.Background(), table, id, vals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-func syncOK(t testing.TB, r *replica.Replica) replica.Stats {
-	t.Helper()
-	st, err := r.Sync(context.Background())
-	if err != nil {
-		t.Fatalf("sync %s: %v", r.Name(), err)
-	}
-	return st
-}
+var (
+	required = replicatest.Required
+	put      = replicatest.Put
+	syncOK   = replicatest.SyncOK
+)
 
 // dump is a replica's whole replicated state (replicatest.Dump).
 func dump(t *testing.T, r *replica.Replica) string { return replicatest.Dump(t, r) }
 
 // serverDump reads the server's state through a fresh device.
-func (e *env) serverDump() string {
-	e.t.Helper()
-	probe := e.device(fmt.Sprintf("probe-%d", probeN.Add(1)), replica.Options{PageLimit: 7})
-	syncOK(e.t, probe)
-	return dump(e.t, probe)
-}
-
-var probeN atomic.Int64
+func (e *env) serverDump() string { return e.ts.ServerDump(e.t) }
 
 func assertConverged(t *testing.T, e *env, devs ...*replica.Replica) {
-	t.Helper()
-	want := e.serverDump()
-	for _, d := range devs {
-		if got := dump(t, d); got != want {
-			t.Errorf("%s differs from the server:\n got: %s\nwant: %s", d.Name(), got, want)
-		}
-	}
+	e.ts.AssertConverged(t, devs...)
 }
 
 func conflicts(t *testing.T, e *env) []staff.Conflict {
@@ -432,7 +391,7 @@ func TestConvergedReplicasPrintIdenticalJSON(t *testing.T) {
 // replica's back, to make a change the server must refuse.
 func forceTitle(t *testing.T, e *env, device, id, title string) {
 	t.Helper()
-	if err := replica.ForTestSetField(filepath.Join(e.dir, device+".db"), "books", id, "title", title); err != nil {
+	if err := replicatest.SetField(filepath.Join(e.dir, device+".db"), "books", id, "title", title); err != nil {
 		t.Fatal(err)
 	}
 }
