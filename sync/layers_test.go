@@ -44,11 +44,20 @@ var layers = []struct {
 	// helpers that start one for integration tests embed it.
 	{"./clients/...", []string{module + "/cmd/...", module + "/api/rpc", module + "/api/server"},
 		[]string{module + "/clients/go/replica/replicatest"}},
+	// Only a replica keeps a database: the wire edge and the staff tools
+	// stay free of the server store and of cgo, so they build for any
+	// target (the browser's WebAssembly among them).
+	{"./api/wire", serverStorage, nil},
+	{"./clients/...", serverStorage,
+		[]string{module + "/clients/go/replica", module + "/clients/go/replica/replicatest"}},
 }
+
+// serverStorage is the server store and SQLite, which needs cgo.
+var serverStorage = []string{module + "/sync/store", module + "/sync/sqlite", "github.com/mattn/go-sqlite3"}
 
 func TestLayers(t *testing.T) {
 	for _, l := range layers {
-		t.Run(strings.TrimPrefix(l.packages, "./"), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(l.packages, "./")+" "+path.Base(l.forbidden[0]), func(t *testing.T) {
 			deps := depsOf(t, l.packages)
 			if len(deps) == 0 {
 				t.Fatalf("go list %s found no packages", l.packages)

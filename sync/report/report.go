@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // Zone is where months and "today" are counted: China Standard Time, which
@@ -29,12 +27,13 @@ var Zone = time.FixedZone("CST", 8*60*60)
 // have (not synced yet, or a mistyped id).
 const UnknownLibrary = "unknown"
 
-// Source is the server store as a report needs it: a read pool, and the
-// one write a report makes (remembering the past months it reported).
-// *store.Store is one.
+// Source is the server store as a report needs it: one consistent read of
+// what a report counts, and the one write a report makes (remembering the
+// past months it reported). *store.Store is one; the report itself knows
+// no SQL, so a second server store provides the same two calls.
 type Source interface {
-	Reader() *sql.DB
-	NoteReportedMonths(ctx context.Context, seq uint64, digests map[store.MonthKey]string, now time.Time) (map[store.MonthKey]store.ReportedMonth, error)
+	ReportSnapshot(ctx context.Context) (*Snapshot, error)
+	NoteReportedMonths(ctx context.Context, seq uint64, digests map[MonthKey]string, now time.Time) (map[MonthKey]ReportedMonth, error)
 }
 
 // Request selects what to report.
@@ -216,7 +215,7 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	if req.FromMonth != "" && req.ToMonth != "" && req.ToMonth < req.FromMonth {
 		return nil, invalid("to_month", "%s is before from_month %s", req.ToMonth, req.FromMonth)
 	}
-	snap, err := read(ctx, src.Reader())
+	snap, err := src.ReportSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +223,11 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	if len(req.Villages) > 0 {
 		only = map[string]bool{}
 		for _, v := range req.Villages {
-			c, ok := snap.villages.Canonical(v)
+			c, ok := snap.Villages.Canonical(v)
 			if !ok {
 				var known []string
-				for _, n := range snap.villages.Names() {
-					known = append(known, n+" "+snap.villages.Pinyin(n))
+				for _, n := range snap.Villages.Names() {
+					known = append(known, n+" "+snap.Villages.Pinyin(n))
 				}
 				return nil, invalid("villages", "%q is not a known village (known: %s)", v, strings.Join(known, ", "))
 			}
@@ -240,7 +239,7 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 		today:   now.Format(time.DateOnly),
 		from:    req.FromMonth,
 		to:      req.ToMonth,
-		accs:    map[store.MonthKey]*acc{},
+		accs:    map[MonthKey]*acc{},
 	}
 	b.period(snap, only)
 	b.add(snap, only)
@@ -251,8 +250,8 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 		Rows:      []Row{},
 		// Never nil, so the JSON has [] rather than null.
 		VillageTotals: []Row{},
-		Freshness: Freshness{GeneratedAt: now, FeedSeq: snap.seq, Devices: append([]Device{}, snap.devices...),
-			OpenConflicts: append(OpenConflictCounts{}, snap.open...)},
+		Freshness: Freshness{GeneratedAt: now, FeedSeq: snap.Seq, Devices: append([]Device{}, snap.Devices...),
+			OpenConflicts: append(OpenConflictCounts{}, snap.Open...)},
 	}
 	libs := slices.Clone(schema.Libraries)
 	for _, a := range b.accs {
@@ -261,15 +260,15 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 			break
 		}
 	}
-	row := func(k store.MonthKey) Row {
-		return Row{Village: k.Village, VillagePinyin: snap.villages.Pinyin(k.Village), Month: k.Month,
+	row := func(k MonthKey) Row {
+		return Row{Village: k.Village, VillagePinyin: snap.Villages.Pinyin(k.Village), Month: k.Month,
 			Figures: b.accs[k].figures(libs)}
 	}
 
 	// Months before the current one are remembered by digest, to flag
 	// later changes.
-	var keys []store.MonthKey
-	digests := map[store.MonthKey]string{}
+	var keys []MonthKey
+	digests := map[MonthKey]string{}
 	for k, a := range b.accs {
 		if k.Village == "" || k.Month == "" {
 			continue
@@ -279,10 +278,10 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 			digests[k] = a.digest()
 		}
 	}
-	slices.SortFunc(keys, func(x, y store.MonthKey) int {
+	slices.SortFunc(keys, func(x, y MonthKey) int {
 		return cmp.Or(cmp.Compare(x.Village, y.Village), cmp.Compare(x.Month, y.Month))
 	})
-	noted, err := src.NoteReportedMonths(ctx, snap.seq, digests, now)
+	noted, err := src.NoteReportedMonths(ctx, snap.Seq, digests, now)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +296,7 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	if only != nil {
 		villages = only
 	} else {
-		for _, n := range snap.villages.Names() {
+		for _, n := range snap.Villages.Names() {
 			villages[n] = true
 		}
 		for k := range b.accs {
@@ -336,11 +335,11 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 type builder struct {
 	current, today string
 	from, to       string
-	accs           map[store.MonthKey]*acc
+	accs           map[MonthKey]*acc
 }
 
-func (b *builder) acc(village, month string) store.MonthKey {
-	k := store.MonthKey{Village: village, Month: month}
+func (b *builder) acc(village, month string) MonthKey {
+	k := MonthKey{Village: village, Month: month}
 	if b.accs[k] == nil {
 		b.accs[k] = newAcc()
 	}
@@ -355,14 +354,14 @@ func (b *builder) each(village, month string, f func(*acc)) {
 	if !b.in(month) {
 		return
 	}
-	for _, k := range []store.MonthKey{b.acc(village, month), b.acc(village, ""), b.acc("", "")} {
+	for _, k := range []MonthKey{b.acc(village, month), b.acc(village, ""), b.acc("", "")} {
 		f(b.accs[k])
 	}
 }
 
 // period fills in an open-ended from or to: the first month with data (or
 // a month reported before), and the current month or the last with data.
-func (b *builder) period(snap *snapshot, only map[string]bool) {
+func (b *builder) period(snap *Snapshot, only map[string]bool) {
 	var months []string
 	note := func(village string, ms ...string) {
 		if only != nil && !only[village] {
@@ -374,16 +373,16 @@ func (b *builder) period(snap *snapshot, only map[string]bool) {
 			}
 		}
 	}
-	for _, s := range snap.sessions {
-		note(s.village, monthOfDate(s.date))
+	for _, s := range snap.Sessions {
+		note(s.Village, monthOfDate(s.Date))
 	}
-	for _, t := range snap.tasks {
-		note(t.village, t.reportedMonth(), t.doneMonth())
+	for _, t := range snap.Tasks {
+		note(t.Village, t.ReportedMonth(), t.DoneMonth())
 	}
-	for _, l := range snap.loans {
-		note(l.village, monthOfDate(l.lent), monthOfDate(l.returned.String))
+	for _, l := range snap.Loans {
+		note(l.Village, monthOfDate(l.Lent), monthOfDate(l.Returned.String))
 	}
-	for _, k := range snap.stored {
+	for _, k := range snap.Stored {
 		note(k.Village, k.Month)
 	}
 	if b.to == "" {
@@ -400,40 +399,40 @@ func (b *builder) period(snap *snapshot, only map[string]bool) {
 	}
 }
 
-func (b *builder) add(snap *snapshot, only map[string]bool) {
+func (b *builder) add(snap *Snapshot, only map[string]bool) {
 	skip := func(village string) bool { return only != nil && !only[village] }
-	for _, s := range snap.sessions {
-		if skip(s.village) {
+	for _, s := range snap.Sessions {
+		if skip(s.Village) {
 			continue
 		}
-		names := volunteers(s.volunteers)
-		b.each(s.village, monthOfDate(s.date), func(a *acc) {
+		names := volunteers(s.Volunteers)
+		b.each(s.Village, monthOfDate(s.Date), func(a *acc) {
 			a.sessions++
-			a.attendances += s.children
+			a.attendances += s.Children
 			for _, n := range names {
 				a.volunteers[n] = struct{}{}
 			}
 		})
 	}
-	for _, t := range snap.tasks {
-		if skip(t.village) {
+	for _, t := range snap.Tasks {
+		if skip(t.Village) {
 			continue
 		}
-		kind := t.kind
+		kind := t.Kind
 		if !slices.Contains(schema.CleanupKinds, kind) {
 			kind = "other"
 		}
-		b.each(t.village, t.reportedMonth(), func(a *acc) { a.cleanup(kind).reported++ })
-		b.each(t.village, t.doneMonth(), func(a *acc) {
+		b.each(t.Village, t.ReportedMonth(), func(a *acc) { a.cleanup(kind).reported++ })
+		b.each(t.Village, t.DoneMonth(), func(a *acc) {
 			c := a.cleanup(kind)
 			c.done++
-			if t.status == "checked" {
+			if t.Status == "checked" {
 				c.checked++
 			}
-			if t.quantity.Valid {
+			if t.Quantity.Valid {
 				// Summed in thousandths, so 0.1 + 0.2 km is 0.3 km: totals
 				// are exact to the precision anyone records work in.
-				c.quantity[t.unit] += int64(math.Round(t.quantity.Float64 * 1000))
+				c.quantity[t.Unit] += int64(math.Round(t.Quantity.Float64 * 1000))
 			}
 		})
 	}
@@ -441,39 +440,39 @@ func (b *builder) add(snap *snapshot, only map[string]bool) {
 	// every month of the period up to the current one; a total counts them
 	// at the end of the period.
 	last := min(b.to, b.current)
-	for _, l := range snap.loans {
-		if skip(l.village) {
+	for _, l := range snap.Loans {
+		if skip(l.Village) {
 			continue
 		}
-		lent, returned := monthOfDate(l.lent), monthOfDate(l.returned.String)
+		lent, returned := monthOfDate(l.Lent), monthOfDate(l.Returned.String)
 		if lent == "" {
 			continue
 		}
-		b.each(l.village, lent, func(a *acc) {
-			o := a.loan(l.library)
+		b.each(l.Village, lent, func(a *acc) {
+			o := a.loan(l.Library)
 			o.made++
-			o.borrowers[l.card] = struct{}{}
+			o.borrowers[l.Card] = struct{}{}
 		})
-		b.each(l.village, returned, func(a *acc) { a.loan(l.library).returned++ })
+		b.each(l.Village, returned, func(a *acc) { a.loan(l.Library).returned++ })
 		for m := max(lent, b.from); m <= last && (returned == "" || m < returned); m = nextMonth(m) {
-			overdue := l.due.Valid && l.due.String < b.ref(m)
-			mark := func(k store.MonthKey) {
-				o := b.accs[k].loan(l.library)
+			overdue := l.Due.Valid && l.Due.String < b.ref(m)
+			mark := func(k MonthKey) {
+				o := b.accs[k].loan(l.Library)
 				o.open++
 				if overdue {
 					o.overdue++
 				}
 			}
-			mark(b.acc(l.village, m))
+			mark(b.acc(l.Village, m))
 			if m == last {
-				mark(b.acc(l.village, ""))
+				mark(b.acc(l.Village, ""))
 				mark(b.acc("", ""))
 			}
 		}
 	}
 	// A past month reported before that now has nothing keeps its (empty)
 	// row, so the change shows as a revision rather than a silent gap.
-	for _, k := range snap.stored {
+	for _, k := range snap.Stored {
 		if !skip(k.Village) && b.in(k.Month) && k.Month < b.current {
 			b.acc(k.Village, k.Month)
 		}

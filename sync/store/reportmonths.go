@@ -6,18 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/futian-xiaomo/villagesync/sync/report"
 )
 
-// MonthKey names one village's month in a report ("YYYY-MM").
-type MonthKey struct{ Village, Month string }
-
-// ReportedMonth is what the server remembers of a reported month.
-type ReportedMonth struct {
-	FirstReported time.Time
-	// Revised is zero unless the figures changed after the first report;
-	// then it is the latest time a change was seen.
-	Revised time.Time
-}
+// MonthKey and ReportedMonth are the report's; the store keeps them.
+type (
+	MonthKey      = report.MonthKey
+	ReportedMonth = report.ReportedMonth
+)
 
 // NoteReportedMonths remembers the digests (hashes of the figures) of past
 // months that a report read at feed position seq, and returns what it

@@ -1,4 +1,4 @@
-package report
+package store
 
 import (
 	"context"
@@ -6,60 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/report"
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
-	"github.com/futian-xiaomo/villagesync/sync/store"
 )
-
-// snapshot is everything a report reads, from one read transaction.
-type snapshot struct {
-	seq      uint64
-	villages *schema.Villages
-	sessions []session
-	tasks    []task
-	loans    []loan
-	stored   []store.MonthKey // past months reported before
-	devices  []Device
-	open     []OpenConflicts
-}
-
-type session struct {
-	village, date, volunteers string
-	children                  int64
-}
-
-type task struct {
-	village, kind, status, unit string
-	quantity                    sql.NullFloat64
-	reportedAt, finishedAt      sql.NullString
-}
-
-// reportedMonth is the month of reported_at, or of finished_at for a task
-// written down only when it was finished.
-func (t task) reportedMonth() string {
-	if t.reportedAt.Valid {
-		return monthOfTime(t.reportedAt.String)
-	}
-	return monthOfTime(t.finishedAt.String)
-}
-
-// doneMonth is the month a done (or checked) task was finished, or "";
-// a task marked done without a finishing time counts in the month it was
-// reported (it was not forgotten, only its time was).
-func (t task) doneMonth() string {
-	if t.status != "done" && t.status != "checked" {
-		return ""
-	}
-	if !t.finishedAt.Valid {
-		return t.reportedMonth()
-	}
-	return monthOfTime(t.finishedAt.String)
-}
-
-type loan struct {
-	village, library, card, lent string
-	due, returned                sql.NullString
-}
 
 // The queries leave out deleted records and, for sessions, the later of a
 // pair flagged as a probable duplicate until staff resolve the flag, as
@@ -80,23 +29,25 @@ const (
 		FROM cleanup_tasks WHERE _deleted = 0`
 	// A loan's library is its book's, deleted book or not (the copy was
 	// still lent from that library); a book the server lacks is "unknown".
-	loansQuery = `SELECT COALESCE(l.village, ''), COALESCE(b.library, '` + UnknownLibrary + `'), COALESCE(l.borrower_card, ''), COALESCE(l.lent_on, ''), l.due_on, l.returned_on
+	loansQuery = `SELECT COALESCE(l.village, ''), COALESCE(b.library, '` + report.UnknownLibrary + `'), COALESCE(l.borrower_card, ''), COALESCE(l.lent_on, ''), l.due_on, l.returned_on
 		FROM loans l LEFT JOIN books b ON b.id = l.book_id
 		WHERE l._deleted = 0`
 )
 
-func read(ctx context.Context, r *sql.DB) (*snapshot, error) {
-	tx, err := r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+// ReportSnapshot reads everything a report counts in one read
+// transaction (report.Source).
+func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
+	tx, err := st.db.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	defer tx.Rollback()
-	s := &snapshot{}
+	s := &report.Snapshot{}
 	// The feed position first: it starts the read snapshot.
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&s.seq); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&s.Seq); err != nil {
 		return nil, fmt.Errorf("report: feed position: %w", err)
 	}
-	if s.villages, err = sqlite.Villages(ctx, tx); err != nil {
+	if s.Villages, err = sqlite.Villages(ctx, tx); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	steps := []struct {
@@ -104,55 +55,55 @@ func read(ctx context.Context, r *sql.DB) (*snapshot, error) {
 		scan        func(sqlite.Scanner) error
 	}{
 		{"sessions", sessionsQuery, func(sc sqlite.Scanner) error {
-			var v session
-			err := sc.Scan(&v.village, &v.date, &v.volunteers, &v.children)
-			s.sessions = append(s.sessions, v)
+			var v report.Session
+			err := sc.Scan(&v.Village, &v.Date, &v.Volunteers, &v.Children)
+			s.Sessions = append(s.Sessions, v)
 			return err
 		}},
 		{"cleanup tasks", tasksQuery, func(sc sqlite.Scanner) error {
-			var v task
-			err := sc.Scan(&v.village, &v.kind, &v.status, &v.unit, &v.quantity, &v.reportedAt, &v.finishedAt)
-			s.tasks = append(s.tasks, v)
+			var v report.Task
+			err := sc.Scan(&v.Village, &v.Kind, &v.Status, &v.Unit, &v.Quantity, &v.ReportedAt, &v.FinishedAt)
+			s.Tasks = append(s.Tasks, v)
 			return err
 		}},
 		{"loans", loansQuery, func(sc sqlite.Scanner) error {
-			var v loan
-			err := sc.Scan(&v.village, &v.library, &v.card, &v.lent, &v.due, &v.returned)
-			s.loans = append(s.loans, v)
+			var v report.Loan
+			err := sc.Scan(&v.Village, &v.Library, &v.Card, &v.Lent, &v.Due, &v.Returned)
+			s.Loans = append(s.Loans, v)
 			return err
 		}},
 		{"reported months", `SELECT village, month FROM report_months`, func(sc sqlite.Scanner) error {
-			var k store.MonthKey
+			var k report.MonthKey
 			err := sc.Scan(&k.Village, &k.Month)
-			s.stored = append(s.stored, k)
+			s.Stored = append(s.Stored, k)
 			return err
 		}},
 		{"devices", `SELECT id, name, COALESCE(last_seen_ms, 0) FROM replicas WHERE id != 1 ORDER BY id`, func(sc sqlite.Scanner) error {
-			var d Device
+			var d report.Device
 			var ms int64
 			err := sc.Scan(&d.Replica, &d.Name, &ms)
 			if ms != 0 {
-				d.LastSeen = time.UnixMilli(ms).In(Zone)
+				d.LastSeen = time.UnixMilli(ms).In(report.Zone)
 			}
-			s.devices = append(s.devices, d)
+			s.Devices = append(s.Devices, d)
 			return err
 		}},
 		{"open conflicts", `SELECT kind, count(*) FROM conflicts WHERE resolution IS NULL GROUP BY kind ORDER BY kind`, func(sc sqlite.Scanner) error {
-			var c OpenConflicts
+			var c report.OpenConflicts
 			err := sc.Scan(&c.Kind, &c.Count)
-			s.open = append(s.open, c)
+			s.Open = append(s.Open, c)
 			return err
 		}},
 	}
 	for _, st := range steps {
-		if err := each(ctx, tx, st.query, st.scan); err != nil {
+		if err := eachRow(ctx, tx, st.query, st.scan); err != nil {
 			return nil, fmt.Errorf("report: read %s: %w", st.what, err)
 		}
 	}
 	return s, nil
 }
 
-func each(ctx context.Context, tx *sql.Tx, query string, scan func(sqlite.Scanner) error) error {
+func eachRow(ctx context.Context, tx *sql.Tx, query string, scan func(sqlite.Scanner) error) error {
 	rs, err := tx.QueryContext(ctx, query)
 	if err != nil {
 		return err
