@@ -59,6 +59,9 @@ type Flag struct {
 	Label string
 	// Resolutions lists what staff may resolve an entry as.
 	Resolutions []string
+	// Record and Alike say in staff's words what each record is and what
+	// the two share ("session", "the same class"), for messages.
+	Record, Alike string
 }
 
 // Flag returns t's flag of kind, or nil.

@@ -184,6 +184,7 @@ func init() {
 		Kind: KindDuplicateSession, Field: "session",
 		Match: []string{"village", "session_date", "class_group"}, Label: "class_group",
 		Resolutions: []string{ResolveDistinct, ResolveMerge},
+		Record:      "session", Alike: "the same class",
 	}}
 	// Both loans are kept: staff sort it out with the borrowers, and
 	// nothing in the data changes.
@@ -191,6 +192,7 @@ func init() {
 		Kind: KindDoubleLoan, Field: "book_id",
 		Match: []string{"book_id"}, WhileNull: []string{"returned_on"}, Label: "borrower_card",
 		Resolutions: []string{ResolveNoted},
+		Record:      "loan", Alike: "an open loan of the same copy",
 	}}
 
 	byName["tutoring_sessions"].Lookups = [][]string{{"village", "session_date", "class_group"}}

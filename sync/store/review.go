@@ -261,8 +261,8 @@ func (s *Store) mergeLater(ctx context.Context, tx *sql.Tx, seq *uint64, c Logge
 		return err
 	}
 	if !same {
-		return fmt.Errorf("%w: entry %d: the earlier record %s is deleted or no longer has the same %s; resolve it as %s",
-			ErrNotDuplicate, c.LogID, c.OtherID, strings.Join(f.Match, ", "),
+		return fmt.Errorf("%w: entry %d: the earlier %s %s is deleted or no longer %s; resolve it as %s",
+			ErrNotDuplicate, c.LogID, f.Record, c.OtherID, f.Alike,
 			strings.Join(otherThan(f.Resolutions, schema.ResolveMerge), " or "))
 	}
 	return s.serverWrite(ctx, tx, seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {

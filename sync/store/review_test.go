@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -119,4 +120,41 @@ func loan(replica uint32, bookID, card, returned string) *record.Record {
 		r.Fields["returned_on"] = f(returned)
 	}
 	return r
+}
+
+// Merging a pair that is no longer one says so in staff's words, as it did
+// before the flags were declared in schema.
+func TestMergeOfAPairNoLongerOneSaysWhy(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, _ := s.CodeFor(ctx, "u", Staff, nil)
+	p, _, err := s.Enroll(ctx, code, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, later := session(p.Replica, 1), session(p.Replica, 1)
+	if _, err := s.Push(ctx, p, []*record.Record{first, later}); err != nil {
+		t.Fatal(err)
+	}
+	open, err := s.ListConflicts(ctx, ConflictFilter{OpenOnly: true})
+	if err != nil || len(open) != 1 || open[0].OtherID != first.ID {
+		t.Fatalf("want one duplicate flag against %s: %+v %v", first.ID, open, err)
+	}
+	del := first.Clone()
+	k := del.Version.Bump(p.Replica)
+	del.Fields = map[string]record.Field{}
+	del.Tombstone = &record.Tombstone{Dot: vv.Dot{Replica: p.Replica, Counter: k, HLC: 2}, Context: del.Version.Clone()}
+	if res, err := s.Push(ctx, p, []*record.Record{del}); err != nil || res[0].Outcome != record.Applied {
+		t.Fatalf("delete the earlier session: %+v %v", res, err)
+	}
+	_, err = s.ResolveConflict(ctx, open[0].LogID, "merge", "staff")
+	want := fmt.Sprintf("entry %d: the earlier session %s is deleted or no longer the same class; resolve it as distinct",
+		open[0].LogID, first.ID)
+	if !errors.Is(err, ErrNotDuplicate) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("merge after the earlier session was deleted: %v, want ...%s", err, want)
+	}
 }
