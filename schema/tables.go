@@ -128,6 +128,11 @@ func newTable(name, zh, doc string, program bool, cols ...Column) *Table {
 	return t
 }
 
+// VillageTable holds the villages that Village-format columns name and
+// that scope program records: a write to it changes what later writes of a
+// push are checked against.
+const VillageTable = "villages"
+
 // Enumerations shared with reports and friendly commands.
 var (
 	CleanupKinds    = []string{"construction_waste", "road_levelling", "street_sweeping", "other"}
@@ -136,7 +141,7 @@ var (
 )
 
 var tables = []*Table{
-	newTable("villages", "村", "a village served by the programs (reference data, synced to every device)", false,
+	newTable(VillageTable, "村", "a village served by the programs (reference data, synced to every device)", false,
 		col("name", Text, "村名", "Chinese name, e.g. 南香村", required, runes(20)),
 		col("pinyin", Text, "拼音", "e.g. Nanxiang", required, runes(40)),
 		col("aliases", Text, "别名", "other spellings, comma-separated (e.g. 旺鱼村)", runes(200)),
@@ -178,7 +183,7 @@ var tables = []*Table{
 
 func init() {
 	// A village added by mistake would reach every device and every form.
-	byName["villages"].Writers = AdminsOnly
+	byName[VillageTable].Writers = AdminsOnly
 
 	byName["tutoring_sessions"].Flags = []Flag{{
 		Kind: KindDuplicateSession, Field: "session",

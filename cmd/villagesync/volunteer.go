@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
-	"time"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 )
@@ -57,7 +57,7 @@ func lend(ctx context.Context, d deviceCtx, args []string) error {
 	fs.StringVar(&l.Book, "book", "", "id of the book copy")
 	fs.StringVar(&l.Card, "card", "", "borrower card code")
 	fs.StringVar(&l.On, "on", "", "date lent (default today)")
-	fs.StringVar(&l.Due, "due", "", "date due (default in 14 days)")
+	fs.StringVar(&l.Due, "due", "", fmt.Sprintf("date due (default in %d days)", replica.LoanDays))
 	fs.StringVar(&l.Notes, "notes", "", "notes")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,7 +68,7 @@ func lend(ctx context.Context, d deviceCtx, args []string) error {
 // returnLoan is `return LOAN_ID [--on DATE]`.
 func returnLoan(ctx context.Context, d deviceCtx, args []string) error {
 	fs := flag.NewFlagSet("return", flag.ContinueOnError)
-	on := fs.String("on", time.Now().Format(time.DateOnly), "date returned")
+	on := fs.String("on", "", "date returned (default today)")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		args = append(args[1:], args[0]) // return LOAN_ID --on DATE
 	}

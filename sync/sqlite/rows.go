@@ -117,7 +117,7 @@ func All(ctx context.Context, q Querier, t *schema.Table) ([]*record.Record, err
 
 // Villages reads the village resolver from a database's villages table.
 func Villages(ctx context.Context, q Querier) (*schema.Villages, error) {
-	t, err := schema.Lookup("villages")
+	t, err := schema.Lookup(schema.VillageTable)
 	if err != nil {
 		return nil, err
 	}

@@ -457,7 +457,7 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 	id := schema.SeedVillageID(name)
 	// The id a name had may belong to a live village since renamed: then
 	// this one gets an id of its own.
-	if cur, _, err := s.load(ctx, tx, &record.Record{Table: "villages", ID: id}); err != nil {
+	if cur, _, err := s.load(ctx, tx, &record.Record{Table: schema.VillageTable, ID: id}); err != nil {
 		return "", err
 	} else if cur != nil && !cur.Deleted() {
 		u, err := uuid.NewV7()
@@ -467,11 +467,11 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 		id = u.String()
 	}
 	seq := s.seq
-	err = s.serverCreate(ctx, tx, &seq, "villages", id, map[string]string{"name": name, "pinyin": pinyin, "aliases": strings.Join(aliases, ",")})
+	err = s.serverCreate(ctx, tx, &seq, schema.VillageTable, id, map[string]string{"name": name, "pinyin": pinyin, "aliases": strings.Join(aliases, ",")})
 	if err != nil {
 		return "", err
 	}
-	if err := s.auditRow(ctx, tx, "villages", id, ServerReplica, 0, "village added", name, time.Now()); err != nil {
+	if err := s.auditRow(ctx, tx, schema.VillageTable, id, ServerReplica, 0, "village added", name, time.Now()); err != nil {
 		return "", err
 	}
 	if err := s.saveSeq(ctx, tx, seq); err != nil {

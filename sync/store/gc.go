@@ -52,8 +52,14 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 			// at the next start. Its deletes are rare and small; keep them.
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM receipts WHERE tbl = ? AND record_id IN (SELECT id FROM %s WHERE _deleted = 1 AND _seq <= ?)`, t.Name), t.Name, int64(horizon)); err != nil {
-			return 0, fmt.Errorf("collect tombstones: %w", err)
+		for _, side := range []string{"receipts", "moves"} {
+			// Moves too: a pull across a collected record's move would
+			// otherwise look for a row that is gone (and they would pile up).
+			q := fmt.Sprintf(`DELETE FROM %s WHERE tbl = ? AND record_id IN (SELECT id FROM %s WHERE _deleted = 1 AND _seq <= ?)`,
+				side, t.Name)
+			if _, err := tx.ExecContext(ctx, q, t.Name, int64(horizon)); err != nil {
+				return 0, fmt.Errorf("collect tombstones: %w", err)
+			}
 		}
 		s.anyCollected = true // before the commit: true too early only costs a lookup
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT OR REPLACE INTO collected (tbl, record_id, vv, tomb, seq) SELECT ?, id, _vv, _tomb, _seq FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name), t.Name, int64(horizon)); err != nil {

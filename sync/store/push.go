@@ -209,7 +209,7 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 		if err := s.audit(ctx, tx, p, c, r, now); err != nil {
 			return err
 		}
-		if c.Table == "villages" && r.Outcome != record.Rejected {
+		if c.Table == schema.VillageTable && r.Outcome != record.Rejected {
 			if env.Villages, err = sqlite.Villages(ctx, tx); err != nil {
 				return err
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +99,14 @@ func (r *Replica) Import(ctx context.Context, table string, in []Row, progress f
 		if err := cancelled.Err(); err != nil {
 			return nil, err
 		}
-		id, values, err := parseRow(t, columns, row.Cells, env)
+		// A field named twice in one row (village and 村) would let one of
+		// the two win silently; a header is checked once by CheckHeader.
+		err := checkColumns(t, slices.Sorted(maps.Keys(row.Cells)), false)
+		var id string
+		var values map[string]schema.Value
+		if err == nil {
+			id, values, err = parseRow(t, columns, row.Cells, env)
+		}
 		if err == nil {
 			ids[i] = id
 			var fatal error

@@ -148,3 +148,16 @@ func TestImportOnAFullDiskImportsNothing(t *testing.T) {
 		t.Errorf("an import that failed left %d books", len(recs))
 	}
 }
+
+// A row that names a field twice (village and 村) is refused by Import
+// itself, whoever calls it: one of the two values would win silently.
+func TestImportRefusesAFieldNamedTwice(t *testing.T) {
+	a := newEnv(t).device("a", replica.Options{})
+	rows := []replica.Row{{Line: 2, Cells: cells("village", "南香村", "村", "东旺村", "session_date", "2024-06-03",
+		"children_present", "30")}}
+	_, err := a.Import(context.Background(), "tutoring_sessions", rows, nil)
+	var ie *replica.ImportError
+	if !errors.As(err, &ie) || len(ie.Rows) != 1 || !strings.Contains(err.Error(), `line 2: "village" and "村" are both tutoring_sessions.village`) {
+		t.Fatalf("got %v, want line 2 refused for naming village twice", err)
+	}
+}

@@ -48,7 +48,7 @@ func TestRandomOfflineEditsWithFaults(t *testing.T) {
 	for s := first; s < first+n; s++ {
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			if failed := randomRun(t, s); failed {
-				t.Logf("replay: go test ./clients/go/replica -run 'TestRandomOfflineEditsWithFaults' -seed %d -v", s)
+				t.Logf("replay: go test ./cmd/villagesync/internal/systest/endtoend -run 'TestRandomOfflineEditsWithFaults' -seed %d -v", s)
 			}
 		})
 	}

@@ -80,7 +80,7 @@ func session(i int) []any {
 
 // BenchmarkWire reports bytes on the wire (TCP, headers included) and HTTP
 // requests per sync, for an idle sync and for pushing and pulling
-// tutoring sessions. Run: go test ./clients/go/replica -run '^$' -bench Wire
+// tutoring sessions. Run: go test ./cmd/villagesync/internal/systest/endtoend -run '^$' -bench Wire
 func BenchmarkWire(b *testing.B) {
 	const records = 2000
 	ctx := context.Background()
