@@ -35,12 +35,14 @@ func loansStore(t *testing.T) *store.Store {
 	}
 	book := put("books", "village", "南香村", "library", "children", "title", "西游记")
 	loan := func(lent, due string, returned any) {
-		put("loans", "village", "南香村", "book_id", book, "borrower_card", "C-"+lent, "lent_on", lent, "due_on", due, "returned_on", returned)
+		put("loans", "village", "南香村", "book_id", book, "borrower_card", "C-"+lent,
+			"lent_on", lent, "due_on", due, "returned_on", returned)
 	}
 	loan("2024-06-10", "2024-06-24", nil)          // out all summer, overdue from June
 	loan("2024-07-30", "2024-08-10", "2024-08-12") // out at the end of July, not yet due
 	loan("2024-08-01", "2024-08-20", nil)          // due after mid-August
-	put("tutoring_sessions", "village", "南香村", "session_date", "2024-06-03", "volunteers", " 王芳 ，李雷、王芳,, ", "children_present", 9)
+	put("tutoring_sessions", "village", "南香村", "session_date", "2024-06-03",
+		"volunteers", " 王芳 ，李雷、王芳,, ", "children_present", 9)
 	if _, err := dev.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,8 @@ func TestOpenAndOverdueByMonth(t *testing.T) {
 
 func TestVolunteersAreDistinctTrimmedNames(t *testing.T) {
 	st := loansStore(t)
-	rep, err := report.Build(context.Background(), st, report.Request{FromMonth: "2024-06", ToMonth: "2024-06", Villages: []string{"NANXIANG"}})
+	rep, err := report.Build(context.Background(), st,
+		report.Request{FromMonth: "2024-06", ToMonth: "2024-06", Villages: []string{"NANXIANG"}})
 	if err != nil {
 		t.Fatal(err)
 	}

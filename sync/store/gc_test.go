@@ -22,7 +22,10 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	version := seed.Version.Clone()
 	k := version.Bump(p.Replica)
 	del := &record.Record{Table: "villages", ID: seed.ID, Version: version, Fields: map[string]record.Field{},
-		Tombstone: &record.Tombstone{Dot: vv.Dot{Replica: p.Replica, Counter: k, HLC: s.Clock().Now()}, Context: version.Clone()}}
+		Tombstone: &record.Tombstone{
+			Dot:     vv.Dot{Replica: p.Replica, Counter: k, HLC: s.Clock().Now()},
+			Context: version.Clone(),
+		}}
 	res, err := s.Push(ctx, p, []*record.Record{del})
 	if err != nil || res[0].Outcome != record.Applied {
 		t.Fatalf("delete the village: %+v %v", res, err)
@@ -36,7 +39,8 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	}
 	defer s.Close()
 	var deleted int
-	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).Scan(&deleted); err != nil || deleted != 1 {
+	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).
+		Scan(&deleted); err != nil || deleted != 1 {
 		t.Fatalf("after a restart the deleted village is %v (deleted=%d)", err, deleted)
 	}
 
@@ -60,7 +64,8 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	if _, err = s.Push(ctx, p, []*record.Record{del}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).Scan(&deleted); err != nil || deleted != 0 {
+	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).
+		Scan(&deleted); err != nil || deleted != 0 {
 		t.Errorf("a replay of the old delete deleted the village added again (%v)", err)
 	}
 }
