@@ -88,7 +88,8 @@ func TestBadChangesAreRejectedOneByOne(t *testing.T) {
 			"cleanup_tasks.quantity: want real, got integer"},
 		{"someone else's dot", change(r+7, "books", uuid.NewString(), "notes", text("x")),
 			"a device pushes only its own writes"},
-		{"mismatched version", &v1.Record{Table: "books", Id: uuid.NewString(), Version: &v1.VersionVector{Replicas: []uint32{r}}},
+		{"mismatched version", &v1.Record{Table: "books", Id: uuid.NewString(),
+			Version: &v1.VersionVector{Replicas: []uint32{r}}},
 			"version: 1 replicas but 0 counters"},
 	}
 	ok := change(r, "books", good, "title", text("ok"))
@@ -147,7 +148,8 @@ func TestBadRequestsGetPreciseCodes(t *testing.T) {
 			"replica: the token belongs to replica"},
 		{"too many changes", &v1.SyncRequest{Replica: reg.Replica, Changes: many}, connect.CodeInvalidArgument,
 			"changes: 1001 in one request"},
-		{"oversized request", &v1.SyncRequest{Replica: reg.Replica, Changes: []*v1.Record{huge}}, connect.CodeResourceExhausted,
+		{"oversized request", &v1.SyncRequest{Replica: reg.Replica, Changes: []*v1.Record{huge}},
+			connect.CodeResourceExhausted,
 			"larger than configured max"},
 		{"other server", &v1.SyncRequest{Replica: reg.Replica, ServerId: reg.ServerId ^ 0xff}, connect.CodeFailedPrecondition,
 			"server_id"},

@@ -401,8 +401,8 @@ func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 func (s *Store) RevokeDevice(ctx context.Context, replica uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ? AND id != ?`,
-		time.Now().UnixMilli(), replica, ServerReplica)
+	res, err := s.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?)
+		WHERE id = ? AND id != ?`, time.Now().UnixMilli(), replica, ServerReplica)
 	if err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}

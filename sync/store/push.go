@@ -262,8 +262,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		// (the device had not seen newer writes) gets the newer state.
 		var prev int64
 		var prevCounter uint64
-		err := tx.QueryRowContext(ctx, `SELECT counter, outcome FROM receipts WHERE replica = ? AND tbl = ? AND record_id = ?`,
-			replica, in.Table, in.ID).Scan(&prevCounter, &prev)
+		err := tx.QueryRowContext(ctx, `SELECT counter, outcome FROM receipts
+			WHERE replica = ? AND tbl = ? AND record_id = ?`, replica, in.Table, in.ID).Scan(&prevCounter, &prev)
 		if err == nil && prevCounter == counter {
 			outcome = record.Outcome(prev)
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
