@@ -57,7 +57,8 @@ func (c *Column) CheckIn(v Value, env Env) error {
 		return c.checkText(v.Text, env)
 	case Integer:
 		if (c.Min != 0 || c.Max != 0) && (v.Int < c.Min || v.Int > c.Max) {
-			return c.fail(fmt.Sprintf("%d is outside %d–%d", v.Int, c.Min, c.Max), fmt.Sprintf("应在%d到%d之间，实为%d", c.Min, c.Max, v.Int))
+			return c.fail(fmt.Sprintf("%d is outside %d–%d", v.Int, c.Min, c.Max),
+				fmt.Sprintf("应在%d到%d之间，实为%d", c.Min, c.Max, v.Int))
 		}
 	case Real:
 		if math.IsNaN(v.Real) || math.IsInf(v.Real, 0) {
@@ -82,7 +83,8 @@ func (c *Column) checkText(s string, env Env) error {
 		return fmt.Errorf("%s: text is not valid UTF-8 or contains a NUL character", c.Name)
 	}
 	if n := utf8.RuneCountInString(s); c.MaxRunes > 0 && n > c.MaxRunes {
-		return c.fail(fmt.Sprintf("%d characters is longer than the limit of %d", n, c.MaxRunes), fmt.Sprintf("不能超过%d个字", c.MaxRunes))
+		return c.fail(fmt.Sprintf("%d characters is longer than the limit of %d", n, c.MaxRunes),
+			fmt.Sprintf("不能超过%d个字", c.MaxRunes))
 	}
 	if len(c.Enum) > 0 && !slices.Contains(c.Enum, s) {
 		return c.fail(fmt.Sprintf("%q is not one of %s", s, strings.Join(c.Enum, ", ")), "取值无效")
@@ -123,7 +125,8 @@ func (c *Column) checkText(s string, env Env) error {
 			canon, ok := env.Villages.Canonical(s)
 			switch {
 			case !ok:
-				return c.fail(fmt.Sprintf("%q is not a known village (known: %s)", s, strings.Join(env.Villages.Names(), ", ")), "不是已登记的村")
+				return c.fail(fmt.Sprintf("%q is not a known village (known: %s)", s, strings.Join(env.Villages.Names(), ", ")),
+					"不是已登记的村")
 			case canon != s:
 				return c.fail(fmt.Sprintf("%q is another spelling of %s; records hold %s", s, canon, canon), "应写作"+canon)
 			}

@@ -29,7 +29,8 @@ const syncColumns = `_vv BLOB NOT NULL, _dots BLOB NOT NULL, _tomb BLOB, _delete
 // the server's feed position of the state (0: not known).
 var roleColumns = map[Role]string{
 	Server: `_seq INTEGER NOT NULL, _origin INTEGER NOT NULL`,
-	Device: `_own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0, _gen INTEGER NOT NULL DEFAULT 0, _seq INTEGER NOT NULL DEFAULT 0`,
+	Device: `_own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0, ` +
+		`_gen INTEGER NOT NULL DEFAULT 0, _seq INTEGER NOT NULL DEFAULT 0`,
 }
 
 var roleIndexes = map[Role][]string{
@@ -61,7 +62,8 @@ func (t *Table) DDL(role Role) []string {
 	}
 	if role == Server {
 		for _, cols := range t.Lookups {
-			stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s_by_%s ON %s(%s)", t.Name, strings.Join(cols, "_"), t.Name, strings.Join(cols, ", ")))
+			stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s_by_%s ON %s(%s)",
+				t.Name, strings.Join(cols, "_"), t.Name, strings.Join(cols, ", ")))
 		}
 	}
 	return stmts
@@ -101,7 +103,8 @@ func Migrate(ctx context.Context, db Execer, role Role) error {
 		// Bookkeeping columns a newer version added.
 		for _, col := range []string{"_gen", "_seq"} {
 			if role == Device && !have[col] {
-				if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", t.Name, col)); err != nil {
+				if _, err := db.ExecContext(ctx,
+					fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", t.Name, col)); err != nil {
 					return fmt.Errorf("add column %s.%s: %w", t.Name, col, err)
 				}
 			}

@@ -78,7 +78,8 @@ func TestFlagsNameTheirColumnsAndAnIndex(t *testing.T) {
 				t.Errorf("flag %s declared by %s and %s: the log could not tell which", f.Kind, other, tbl.Name)
 			}
 			kinds[f.Kind] = tbl.Name
-			if f.Field == "" || f.Label == "" || f.Record == "" || f.Alike == "" || len(f.Match) == 0 || len(f.Resolutions) == 0 {
+			if f.Field == "" || f.Label == "" || f.Record == "" || f.Alike == "" ||
+				len(f.Match) == 0 || len(f.Resolutions) == 0 {
 				t.Errorf("%s %s: incomplete %+v", tbl.Name, f.Kind, f)
 			}
 			for _, name := range append(append([]string{f.Label}, f.Match...), f.WhileNull...) {

@@ -57,7 +57,8 @@ func TestCheckRefusesWrongTypes(t *testing.T) {
 	tbl, _ := Lookup("books")
 	copyNo := tbl.Column("copy_no")
 	for _, v := range []Value{TextValue("1"), RealValue(1), BoolValue(true)} {
-		if err := copyNo.Check(v); err == nil || !strings.Contains(err.Error(), "copy_no: want integer, got "+v.Type.String()) {
+		if err := copyNo.Check(v); err == nil ||
+			!strings.Contains(err.Error(), "copy_no: want integer, got "+v.Type.String()) {
 			t.Errorf("Check(%v) = %v", v, err)
 		}
 	}
@@ -83,7 +84,9 @@ func TestMigrateAddsColumnsAndKeepsRows(t *testing.T) {
 	}
 	defer db.Close()
 	{
-		if _, err := db.Exec(`CREATE TABLE books (id TEXT PRIMARY KEY NOT NULL, village TEXT, _vv BLOB NOT NULL, _dots BLOB NOT NULL, _tomb BLOB, _deleted INTEGER NOT NULL DEFAULT 0, _own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID`); err != nil {
+		if _, err := db.Exec(`CREATE TABLE books (id TEXT PRIMARY KEY NOT NULL, village TEXT, ` +
+			`_vv BLOB NOT NULL, _dots BLOB NOT NULL, _tomb BLOB, _deleted INTEGER NOT NULL DEFAULT 0, ` +
+			`_own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID`); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Exec(`INSERT INTO books (id, village, _vv, _dots) VALUES ('x', '南香村', x'', x'')`); err != nil {
@@ -113,7 +116,8 @@ func TestFutureDates(t *testing.T) {
 	if err := loans.Column("due_on").CheckIn(in, env); err != nil {
 		t.Errorf("due date two weeks ahead: %v", err)
 	}
-	if err := loans.Column("lent_on").CheckIn(in, env); err == nil || !strings.Contains(err.Error(), "more than a day in the future") {
+	if err := loans.Column("lent_on").CheckIn(in, env); err == nil ||
+		!strings.Contains(err.Error(), "more than a day in the future") {
 		t.Errorf("lent two weeks ahead: %v", err)
 	}
 	if err := loans.Column("lent_on").CheckIn(TextValue("2024-06-04"), env); err != nil {

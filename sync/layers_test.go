@@ -137,7 +137,8 @@ func leaks(imports, forbidden []string) []string {
 	var out []string
 	for _, imp := range imports {
 		for _, f := range forbidden {
-			if imp == f || strings.HasSuffix(f, "/...") && (imp == path.Dir(f) || strings.HasPrefix(imp, strings.TrimSuffix(f, "..."))) {
+			if imp == f || strings.HasSuffix(f, "/...") &&
+				(imp == path.Dir(f) || strings.HasPrefix(imp, strings.TrimSuffix(f, "..."))) {
 				out = append(out, imp)
 				break
 			}

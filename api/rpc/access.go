@@ -19,7 +19,8 @@ func (s *Service) Enroll(ctx context.Context, req *v1.EnrollRequest) (*v1.Enroll
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
-	return &v1.EnrollResponse{Replica: p.Replica, ServerId: s.Store.ServerID(), Token: token, User: p.User, Role: string(p.Role)}, nil
+	return &v1.EnrollResponse{Replica: p.Replica, ServerId: s.Store.ServerID(), Token: token,
+		User: p.User, Role: string(p.Role)}, nil
 }
 
 // Whoami describes the caller.
@@ -28,7 +29,8 @@ func (s *Service) Whoami(ctx context.Context, _ *v1.WhoamiRequest) (*v1.WhoamiRe
 	if err != nil {
 		return nil, err
 	}
-	return &v1.WhoamiResponse{Replica: p.Replica, DeviceName: p.Device, User: p.User, Role: string(p.Role), Villages: p.Villages, AllVillages: p.AllVillages()}, nil
+	return &v1.WhoamiResponse{Replica: p.Replica, DeviceName: p.Device, User: p.User, Role: string(p.Role),
+		Villages: p.Villages, AllVillages: p.AllVillages()}, nil
 }
 
 // CreateUser adds a user.
@@ -95,7 +97,8 @@ func (s *Service) AddVillage(ctx context.Context, req *v1.AddVillageRequest) (*v
 }
 
 // CreateEnrollmentCode creates a one-time code for a user's device.
-func (s *Service) CreateEnrollmentCode(ctx context.Context, req *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error) {
+func (s *Service) CreateEnrollmentCode(ctx context.Context,
+	req *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -105,7 +108,8 @@ func (s *Service) CreateEnrollmentCode(ctx context.Context, req *v1.CreateEnroll
 		return nil, s.toConnect(err)
 	}
 	if !p.Manages(role) {
-		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("user: %s may not enroll devices of a %s; ask an admin", p.User, role))
+		return nil, connect.NewError(connect.CodePermissionDenied,
+			fmt.Errorf("user: %s may not enroll devices of a %s; ask an admin", p.User, role))
 	}
 	code, expires, err := s.Store.NewEnrollmentCode(ctx, req.GetUser(), time.Duration(req.GetTtlSeconds())*time.Second)
 	if err != nil {
@@ -149,7 +153,8 @@ func (s *Service) RevokeDevice(ctx context.Context, req *v1.RevokeDeviceRequest)
 		return nil, s.toConnect(err)
 	}
 	if !p.Manages(role) && req.GetReplica() != p.Replica {
-		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("replica: %s may not revoke a %s's device; ask an admin", p.User, role))
+		return nil, connect.NewError(connect.CodePermissionDenied,
+			fmt.Errorf("replica: %s may not revoke a %s's device; ask an admin", p.User, role))
 	}
 	if err := s.Store.RevokeDevice(ctx, req.GetReplica()); err != nil {
 		return nil, s.toConnect(err)
@@ -177,7 +182,8 @@ func (s *Service) ListChanges(ctx context.Context, req *v1.ListChangesRequest) (
 	}
 	resp := &v1.ListChangesResponse{}
 	for _, c := range cs {
-		resp.Changes = append(resp.Changes, &v1.Change{Seq: c.Seq, AtMs: c.At.UnixMilli(), Replica: c.Replica, Device: c.Device, User: c.User, Outcome: c.Outcome, Detail: c.Detail})
+		resp.Changes = append(resp.Changes, &v1.Change{Seq: c.Seq, AtMs: c.At.UnixMilli(),
+			Replica: c.Replica, Device: c.Device, User: c.User, Outcome: c.Outcome, Detail: c.Detail})
 	}
 	return resp, nil
 }

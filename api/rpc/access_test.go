@@ -54,7 +54,8 @@ func startAccess(t *testing.T, lim rpc.Limits) *accessEnv {
 // book is a complete new book in village, pushed as replica r.
 func book(r uint32, village string) *v1.Record {
 	d := &v1.Dot{Replica: r, Counter: 1, Hlc: hlc.FromTime(timeNow())}
-	m := &v1.Record{Table: "books", Id: uuid.Must(uuid.NewV7()).String(), Version: &v1.VersionVector{Replicas: []uint32{r}, Counters: []uint64{1}}}
+	m := &v1.Record{Table: "books", Id: uuid.Must(uuid.NewV7()).String(),
+		Version: &v1.VersionVector{Replicas: []uint32{r}, Counters: []uint64{1}}}
 	for name, v := range map[string]string{"village": village, "library": "children", "title": "小王子"} {
 		m.Fields = append(m.Fields, &v1.Field{Name: name, Value: text(v), Dot: d})
 	}
@@ -101,7 +102,9 @@ func TestAccessAttempts(t *testing.T) {
 	coord, coordReg := e.device(t, "coordinator", store.Coordinator)
 	stf, stfReg := e.device(t, "陈伟", store.Staff)
 	// Staff log a book in each of two villages.
-	if resp, err := stf.Sync(ctx, &v1.SyncRequest{Replica: stfReg.Replica, Changes: []*v1.Record{book(stfReg.Replica, "南香村"), book(stfReg.Replica, "东旺村")}}); err != nil || resp.Results[1].Outcome != v1.Outcome_OUTCOME_APPLIED {
+	if resp, err := stf.Sync(ctx, &v1.SyncRequest{Replica: stfReg.Replica,
+		Changes: []*v1.Record{book(stfReg.Replica, "南香村"), book(stfReg.Replica, "东旺村")}}); err != nil ||
+		resp.Results[1].Outcome != v1.Outcome_OUTCOME_APPLIED {
 		t.Fatalf("staff push: %v %v", resp, err)
 	}
 	_, revokedReg := e.device(t, "lost-phone", store.Staff)
@@ -134,8 +137,14 @@ func TestAccessAttempts(t *testing.T) {
 		code connect.Code
 		want string
 	}{
-		{"no token", func() error { _, err := anon.Sync(ctx, &v1.SyncRequest{Replica: volReg.Replica}); return err }, connect.CodeUnauthenticated, "token"},
-		{"wrong token", func() error { _, err := wrong.Sync(ctx, &v1.SyncRequest{Replica: volReg.Replica}); return err }, connect.CodeUnauthenticated, "unknown or revoked"},
+		{"no token", func() error {
+			_, err := anon.Sync(ctx, &v1.SyncRequest{Replica: volReg.Replica})
+			return err
+		}, connect.CodeUnauthenticated, "token"},
+		{"wrong token", func() error {
+			_, err := wrong.Sync(ctx, &v1.SyncRequest{Replica: volReg.Replica})
+			return err
+		}, connect.CodeUnauthenticated, "unknown or revoked"},
 		{"revoked device", func() error {
 			_, err := revoked.Sync(ctx, &v1.SyncRequest{Replica: revokedReg.Replica})
 			return err
@@ -149,11 +158,13 @@ func TestAccessAttempts(t *testing.T) {
 			return err
 		}, connect.CodeUnauthenticated, "used already"},
 		{"volunteer lists conflicts", func() error {
-			_, err := villagesyncv1connect.NewConflictServiceClient(bearer.Client(nil, volReg.Token), e.url).ListConflicts(ctx, &v1.ListConflictsRequest{})
+			_, err := villagesyncv1connect.NewConflictServiceClient(bearer.Client(nil, volReg.Token), e.url).
+				ListConflicts(ctx, &v1.ListConflictsRequest{})
 			return err
 		}, connect.CodePermissionDenied, "role: volunteer"},
 		{"volunteer creates a user", func() error {
-			_, err := villagesyncv1connect.NewAccessServiceClient(bearer.Client(nil, volReg.Token), e.url).CreateUser(ctx, &v1.CreateUserRequest{Name: "x", Role: "admin"})
+			_, err := villagesyncv1connect.NewAccessServiceClient(bearer.Client(nil, volReg.Token), e.url).
+				CreateUser(ctx, &v1.CreateUserRequest{Name: "x", Role: "admin"})
 			return err
 		}, connect.CodePermissionDenied, "role: volunteer"},
 		{"another device's replica", func() error {
@@ -192,9 +203,14 @@ func TestAccessAttempts(t *testing.T) {
 		want   string
 	}{
 		{"volunteer writes another village", vol, volReg, book(volReg.Replica, "东旺村"), "东旺村 is not one of your villages"},
-		{"coordinator writes", coord, coordReg, book(coordReg.Replica, "南香村"), "coordinators read everything and write nothing"},
-		{"staff writes a village", stf, stfReg, &v1.Record{Table: "villages", Id: uuid.NewString(), Version: &v1.VersionVector{Replicas: []uint32{stfReg.Replica}, Counters: []uint64{1}},
-			Fields: []*v1.Field{{Name: "name", Value: text("新村"), Dot: &v1.Dot{Replica: stfReg.Replica, Counter: 1, Hlc: 1}}, {Name: "pinyin", Value: text("Xincun"), Dot: &v1.Dot{Replica: stfReg.Replica, Counter: 1, Hlc: 1}}}},
+		{"coordinator writes", coord, coordReg, book(coordReg.Replica, "南香村"),
+			"coordinators read everything and write nothing"},
+		{"staff writes a village", stf, stfReg, &v1.Record{Table: "villages", Id: uuid.NewString(),
+			Version: &v1.VersionVector{Replicas: []uint32{stfReg.Replica}, Counters: []uint64{1}},
+			Fields: []*v1.Field{
+				{Name: "name", Value: text("新村"), Dot: &v1.Dot{Replica: stfReg.Replica, Counter: 1, Hlc: 1}},
+				{Name: "pinyin", Value: text("Xincun"), Dot: &v1.Dot{Replica: stfReg.Replica, Counter: 1, Hlc: 1}},
+			}},
 			"only admins change villages"},
 	}
 	for _, w := range writes {
@@ -213,7 +229,8 @@ func TestAccessAttempts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || r.Code != "permission_denied" || !strings.Contains(r.Message, w.want) {
+			if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || r.Code != "permission_denied" ||
+				!strings.Contains(r.Message, w.want) {
 				t.Errorf("denied change: %v %s %q; want permission_denied, %q", r.Outcome, r.Code, r.Message, w.want)
 			}
 			var booksAfter, held int64
@@ -240,8 +257,10 @@ func TestAccessAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || r.Code != "permission_denied" || r.Current != nil {
-		t.Errorf("push to another village's record: %v %s, current %v; want permission_denied and no state", r.Outcome, r.Code, r.Current)
+	if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || r.Code != "permission_denied" ||
+		r.Current != nil {
+		t.Errorf("push to another village's record: %v %s, current %v; want permission_denied and no state",
+			r.Outcome, r.Code, r.Current)
 	}
 
 	// A volunteer's pull holds none of another village's records.
@@ -299,8 +318,10 @@ func TestRateLimitPerDevice(t *testing.T) {
 	if !errors.As(last, &ce) {
 		t.Fatalf("%v is not a Connect error", last)
 	}
-	if ms, _ := strconv.Atoi(ce.Meta().Get("Retry-After-Ms")); ce.Meta().Get("Retry-After") != "1000" || ms < 990_000 || ms > 1_000_000 {
-		t.Errorf("Retry-After %q, Retry-After-Ms %q; want 1000 s", ce.Meta().Get("Retry-After"), ce.Meta().Get("Retry-After-Ms"))
+	if ms, _ := strconv.Atoi(ce.Meta().Get("Retry-After-Ms")); ce.Meta().Get("Retry-After") != "1000" ||
+		ms < 990_000 || ms > 1_000_000 {
+		t.Errorf("Retry-After %q, Retry-After-Ms %q; want 1000 s",
+			ce.Meta().Get("Retry-After"), ce.Meta().Get("Retry-After-Ms"))
 	}
 	if _, err := other.Sync(ctx, &v1.SyncRequest{Replica: otherReg.Replica}); err != nil {
 		t.Errorf("another device is limited too: %v", err)
@@ -318,11 +339,13 @@ func TestStaffCannotBecomeAdmin(t *testing.T) {
 	staff := villagesyncv1connect.NewAccessServiceClient(bearer.Client(nil, stfReg.Token), e.url)
 	before := e.state(t)
 	for _, user := range []string{"root", "陈伟"} {
-		if _, err := staff.CreateEnrollmentCode(ctx, &v1.CreateEnrollmentCodeRequest{User: user}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		if _, err := staff.CreateEnrollmentCode(ctx,
+			&v1.CreateEnrollmentCodeRequest{User: user}); connect.CodeOf(err) != connect.CodePermissionDenied {
 			t.Errorf("staff enroll a device of %s: %v, want permission_denied", user, err)
 		}
 	}
-	if _, err := staff.RevokeDevice(ctx, &v1.RevokeDeviceRequest{Replica: adminReg.Replica}); connect.CodeOf(err) != connect.CodePermissionDenied {
+	if _, err := staff.RevokeDevice(ctx,
+		&v1.RevokeDeviceRequest{Replica: adminReg.Replica}); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Errorf("staff revoke an admin's device: %v, want permission_denied", err)
 	}
 	if after := e.state(t); after != before {

@@ -103,7 +103,8 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 	// and goes on instead of failing: Retry-After in whole seconds for any
 	// HTTP client, Retry-After-Ms for ours.
 	tooFast := func(who string, d time.Duration) error {
-		err := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("rate: %s is calling faster than %.0f requests a second; wait and retry", who, lim.RequestsPerSecond))
+		err := connect.NewError(connect.CodeResourceExhausted,
+			fmt.Errorf("rate: %s is calling faster than %.0f requests a second; wait and retry", who, lim.RequestsPerSecond))
 		err.Meta().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 		err.Meta().Set("Retry-After-Ms", strconv.FormatInt(max(d.Milliseconds(), 1), 10))
 		return err
@@ -135,7 +136,8 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 				return nil, connect.NewError(connect.CodeInternal, errors.New("internal error; the server log has the details"))
 			}
 			if !slices.Contains(allowed[proc], p.Role) {
-				return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("role: %s (user %s) may not call %s", p.Role, p.User, proc))
+				return nil, connect.NewError(connect.CodePermissionDenied,
+					fmt.Errorf("role: %s (user %s) may not call %s", p.Role, p.User, proc))
 			}
 			if d := wait(fmt.Sprint("device ", p.Replica)); d > 0 {
 				return nil, tooFast(fmt.Sprint("device ", p.Replica), d)

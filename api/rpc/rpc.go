@@ -45,7 +45,8 @@ func (s *Service) ListConflicts(ctx context.Context, req *v1.ListConflictsReques
 	if req.GetLimit() > 1000 {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("limit: %d is more than 1000", req.GetLimit()))
 	}
-	cs, err := s.Store.ListConflicts(ctx, store.ConflictFilter{AfterID: req.GetAfterId(), Limit: int(req.GetLimit()), Table: req.GetTable(), OpenOnly: req.GetOpenOnly()})
+	cs, err := s.Store.ListConflicts(ctx, store.ConflictFilter{AfterID: req.GetAfterId(), Limit: int(req.GetLimit()),
+		Table: req.GetTable(), OpenOnly: req.GetOpenOnly()})
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
@@ -57,7 +58,8 @@ func (s *Service) ListConflicts(ctx context.Context, req *v1.ListConflictsReques
 }
 
 // ResolveConflict closes a conflict log entry, in the caller's name.
-func (s *Service) ResolveConflict(ctx context.Context, req *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error) {
+func (s *Service) ResolveConflict(ctx context.Context,
+	req *v1.ResolveConflictRequest) (*v1.ResolveConflictResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -114,12 +116,14 @@ func (s *Service) toConnect(err error) error {
 	case errors.Is(err, store.ErrNoSuchUser):
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("user: %v", err))
 	case errors.Is(err, store.ErrUnknownReplica):
-		return connect.NewError(connect.CodeNotFound, fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
+		return connect.NewError(connect.CodeNotFound,
+			fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
 	case errors.As(err, &cursorErr):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, store.ErrStorageUnavailable):
 		s.log().Error("cannot write the database", "err", err)
-		return connect.NewError(connect.CodeUnavailable, errors.New("the server cannot write its database (disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later"))
+		return connect.NewError(connect.CodeUnavailable, errors.New("the server cannot write its database "+
+			"(disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later"))
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -37,13 +37,15 @@ func start(t *testing.T) (villagesyncv1connect.SyncServiceClient, *v1.EnrollResp
 
 // device enrolls a device for a new user and returns a sync client that
 // authenticates as it.
-func (e *testServer) device(t *testing.T, user string, role store.Role, villages ...string) (villagesyncv1connect.SyncServiceClient, *v1.EnrollResponse) {
+func (e *testServer) device(t *testing.T, user string, role store.Role,
+	villages ...string) (villagesyncv1connect.SyncServiceClient, *v1.EnrollResponse) {
 	t.Helper()
 	code, err := e.st.CodeFor(context.Background(), user, role, villages)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := villagesyncv1connect.NewAccessServiceClient(http.DefaultClient, e.url).Enroll(context.Background(), &v1.EnrollRequest{Code: code, DeviceName: user + "-device"})
+	reg, err := villagesyncv1connect.NewAccessServiceClient(http.DefaultClient, e.url).
+		Enroll(context.Background(), &v1.EnrollRequest{Code: code, DeviceName: user + "-device"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,10 +82,15 @@ func TestBadChangesAreRejectedOneByOne(t *testing.T) {
 		{"malformed id", change(r, "books", "12345", "notes", text("x")), `id: "12345" is not a UUID`},
 		{"upper-case id", change(r, "books", strings.ToUpper(uuid.NewString()), "notes", text("x")), "canonical form"},
 		{"unknown field", change(r, "books", uuid.NewString(), "colour", text("red")), "books.colour: unknown field"},
-		{"wrong type", change(r, "tutoring_sessions", uuid.NewString(), "children_present", text("thirty")), "tutoring_sessions.children_present: want integer, got text"},
-		{"text for real", change(r, "cleanup_tasks", uuid.NewString(), "quantity", integer(3)), "cleanup_tasks.quantity: want real, got integer"},
-		{"someone else's dot", change(r+7, "books", uuid.NewString(), "notes", text("x")), "a device pushes only its own writes"},
-		{"mismatched version", &v1.Record{Table: "books", Id: uuid.NewString(), Version: &v1.VersionVector{Replicas: []uint32{r}}}, "version: 1 replicas but 0 counters"},
+		{"wrong type", change(r, "tutoring_sessions", uuid.NewString(), "children_present", text("thirty")),
+			"tutoring_sessions.children_present: want integer, got text"},
+		{"text for real", change(r, "cleanup_tasks", uuid.NewString(), "quantity", integer(3)),
+			"cleanup_tasks.quantity: want real, got integer"},
+		{"someone else's dot", change(r+7, "books", uuid.NewString(), "notes", text("x")),
+			"a device pushes only its own writes"},
+		{"mismatched version", &v1.Record{Table: "books", Id: uuid.NewString(),
+			Version: &v1.VersionVector{Replicas: []uint32{r}}},
+			"version: 1 replicas but 0 counters"},
 	}
 	ok := change(r, "books", good, "title", text("ok"))
 	for _, f := range []*v1.Field{{Name: "village", Value: text("南香村")}, {Name: "library", Value: text("children")}} {
@@ -103,7 +110,8 @@ func TestBadChangesAreRejectedOneByOne(t *testing.T) {
 	}
 	for i, tc := range cases {
 		res := resp.Results[i+1]
-		if res.Outcome != v1.Outcome_OUTCOME_REJECTED || res.Code != "invalid_argument" || !strings.Contains(res.Message, tc.want) {
+		if res.Outcome != v1.Outcome_OUTCOME_REJECTED || res.Code != "invalid_argument" ||
+			!strings.Contains(res.Message, tc.want) {
 			t.Errorf("%s: %v %s %q; want rejected, invalid_argument, %q", tc.name, res.Outcome, res.Code, res.Message, tc.want)
 		}
 	}
@@ -136,11 +144,17 @@ func TestBadRequestsGetPreciseCodes(t *testing.T) {
 		want string
 	}{
 		{"no replica", &v1.SyncRequest{}, connect.CodePermissionDenied, "replica: the token belongs to replica"},
-		{"another device's replica", &v1.SyncRequest{Replica: 999}, connect.CodePermissionDenied, "replica: the token belongs to replica"},
-		{"too many changes", &v1.SyncRequest{Replica: reg.Replica, Changes: many}, connect.CodeInvalidArgument, "changes: 1001 in one request"},
-		{"oversized request", &v1.SyncRequest{Replica: reg.Replica, Changes: []*v1.Record{huge}}, connect.CodeResourceExhausted, "larger than configured max"},
-		{"other server", &v1.SyncRequest{Replica: reg.Replica, ServerId: reg.ServerId ^ 0xff}, connect.CodeFailedPrecondition, "server_id"},
-		{"cursor from the future", &v1.SyncRequest{Replica: reg.Replica, Cursor: 1 << 40, ScopeHash: first.ScopeHash}, connect.CodeFailedPrecondition, "cursor"},
+		{"another device's replica", &v1.SyncRequest{Replica: 999}, connect.CodePermissionDenied,
+			"replica: the token belongs to replica"},
+		{"too many changes", &v1.SyncRequest{Replica: reg.Replica, Changes: many}, connect.CodeInvalidArgument,
+			"changes: 1001 in one request"},
+		{"oversized request", &v1.SyncRequest{Replica: reg.Replica, Changes: []*v1.Record{huge}},
+			connect.CodeResourceExhausted,
+			"larger than configured max"},
+		{"other server", &v1.SyncRequest{Replica: reg.Replica, ServerId: reg.ServerId ^ 0xff}, connect.CodeFailedPrecondition,
+			"server_id"},
+		{"cursor from the future", &v1.SyncRequest{Replica: reg.Replica, Cursor: 1 << 40, ScopeHash: first.ScopeHash},
+			connect.CodeFailedPrecondition, "cursor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,14 +205,16 @@ func TestProgramRulesOnTheServer(t *testing.T) {
 			"tutoring_sessions": {"village": text("南香村"), "session_date": text("2024-06-03"), "children_present": integer(30)},
 			"cleanup_tasks":     {"village": text("东旺村"), "kind": text("street_sweeping"), "status": text("reported")},
 			"books":             {"village": text("旺渔村"), "library": text("children"), "title": text("小王子")},
-			"loans":             {"village": text("旺渔村"), "book_id": text(uuid.NewString()), "borrower_card": text("C-1"), "lent_on": text("2024-06-03")},
+			"loans": {"village": text("旺渔村"), "book_id": text(uuid.NewString()),
+				"borrower_card": text("C-1"), "lent_on": text("2024-06-03")},
 		}[table]
 		if v == nil {
 			delete(base, override)
 		} else {
 			base[override] = v
 		}
-		m := &v1.Record{Table: table, Id: uuid.Must(uuid.NewV7()).String(), Version: &v1.VersionVector{Replicas: []uint32{r}, Counters: []uint64{1}}}
+		m := &v1.Record{Table: table, Id: uuid.Must(uuid.NewV7()).String(),
+			Version: &v1.VersionVector{Replicas: []uint32{r}, Counters: []uint64{1}}}
 		for name, val := range base {
 			m.Fields = append(m.Fields, &v1.Field{Name: name, Value: val, Dot: &v1.Dot{Replica: r, Counter: 1, Hlc: hlcNow}})
 		}
@@ -210,21 +226,25 @@ func TestProgramRulesOnTheServer(t *testing.T) {
 		v                  *v1.Value
 		en, zh             string
 	}{
-		{"children over 200", "tutoring_sessions", "children_present", integer(250), "250 is outside 0–200", "出席儿童数应在0到200之间"},
+		{"children over 200", "tutoring_sessions", "children_present", integer(250),
+			"250 is outside 0–200", "出席儿童数应在0到200之间"},
 		{"negative children", "tutoring_sessions", "children_present", integer(-1), "-1 is outside 0–200", "出席儿童数"},
 		{"date not a date", "tutoring_sessions", "session_date", text("3 June"), `"3 June" is not a date`, "日期格式"},
-		{"date in the future", "tutoring_sessions", "session_date", text(future), "more than a day in the future", "日期不能晚于明天"},
+		{"date in the future", "tutoring_sessions", "session_date", text(future),
+			"more than a day in the future", "日期不能晚于明天"},
 		{"start time", "tutoring_sessions", "start_time", text("7pm"), `"7pm" is not a time`, "时间格式"},
 		{"unknown village", "tutoring_sessions", "village", text("北村"), `"北村" is not a known village`, "不是已登记的村"},
 		{"alias is not canonical", "books", "village", text("旺鱼村"), `"旺鱼村" is another spelling of 旺渔村`, "村应写作旺渔村"},
 		{"missing required", "tutoring_sessions", "session_date", nil, "is required", "日期不能为空"},
 		{"cleanup kind", "cleanup_tasks", "kind", text("painting"), `"painting" is not one of`, "类别取值无效"},
 		{"cleanup status", "cleanup_tasks", "status", text("finished"), `"finished" is not one of`, "状态取值无效"},
-		{"negative quantity", "cleanup_tasks", "quantity", &v1.Value{Kind: &v1.Value_Real{Real: -2}}, "is negative", "数量不能为负数"},
+		{"negative quantity", "cleanup_tasks", "quantity", &v1.Value{Kind: &v1.Value_Real{Real: -2}},
+			"is negative", "数量不能为负数"},
 		{"reported_at", "cleanup_tasks", "reported_at", text("yesterday"), "is not a time like", "报告时间"},
 		{"library", "books", "library", text("school"), `"school" is not one of`, "图书馆取值无效"},
 		{"isbn check digit", "books", "isbn", text("978-7-02-004237-4"), "is not a valid ISBN", "ISBN无效"},
-		{"title too long", "books", "title", text(strings.Repeat("书", 201)), "201 characters is longer than the limit of 200", "书名不能超过200个字"},
+		{"title too long", "books", "title", text(strings.Repeat("书", 201)),
+			"201 characters is longer than the limit of 200", "书名不能超过200个字"},
 		{"loan date", "loans", "lent_on", text("2024-02-30"), `"2024-02-30" is not a date`, "借出日期"},
 	}
 	req := &v1.SyncRequest{Replica: r, Changes: []*v1.Record{rec("books", "isbn", text("978-7-02-004237-1"))}}
@@ -242,8 +262,10 @@ func TestProgramRulesOnTheServer(t *testing.T) {
 		res := resp.Results[i+1]
 		path := tc.table + "." + tc.field
 		if res.Outcome != v1.Outcome_OUTCOME_REJECTED || res.Code != "invalid_argument" ||
-			!strings.HasPrefix(res.Message, path+": ") || !strings.Contains(res.Message, tc.en) || !strings.Contains(res.Message, tc.zh) {
-			t.Errorf("%s: %v %s %q; want rejected, invalid_argument, %q with %q and %q", tc.name, res.Outcome, res.Code, res.Message, path, tc.en, tc.zh)
+			!strings.HasPrefix(res.Message, path+": ") || !strings.Contains(res.Message, tc.en) ||
+			!strings.Contains(res.Message, tc.zh) {
+			t.Errorf("%s: %v %s %q; want rejected, invalid_argument, %q with %q and %q",
+				tc.name, res.Outcome, res.Code, res.Message, path, tc.en, tc.zh)
 		}
 	}
 	// Nothing of the refused changes reached the feed.

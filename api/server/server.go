@@ -44,7 +44,8 @@ func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler 
 	mux.Handle(villagesyncv1connect.NewConflictServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewReportServiceHandler(&rpc.ReportService{Store: st, Log: log}, opts...))
 	mux.Handle(villagesyncv1connect.NewAccessServiceHandler(svc, opts...))
-	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName, villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName}
+	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName,
+		villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName}
 	mux.Handle(grpchealth.NewHandler(&checker{st: st, services: services}))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
@@ -100,7 +101,8 @@ func logRequests(log *slog.Logger) connect.UnaryInterceptorFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
 			resp, err := next(ctx, req)
-			attrs := []any{"procedure", req.Spec().Procedure, "peer", req.Peer().Addr, "protocol", req.Peer().Protocol, "duration", time.Since(start)}
+			attrs := []any{"procedure", req.Spec().Procedure, "peer", req.Peer().Addr,
+				"protocol", req.Peer().Protocol, "duration", time.Since(start)}
 			if err != nil {
 				log.Info("rpc failed", append(attrs, "code", connect.CodeOf(err).String(), "err", err)...)
 			} else {
@@ -209,7 +211,8 @@ func Start(st *store.Store, addr string, log *slog.Logger, grace time.Duration) 
 
 // StartTLS is Start serving HTTPS when tls names a certificate; lim
 // overrides rpc.DefaultLimits.
-func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duration, tls TLS, lim ...rpc.Limits) (*Running, error) {
+func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duration, tls TLS,
+	lim ...rpc.Limits) (*Running, error) {
 	if tls.on() && (tls.CertFile == "" || tls.KeyFile == "") {
 		return nil, errors.New("tls: give both --tls-cert and --tls-key")
 	}

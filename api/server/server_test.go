@@ -62,7 +62,8 @@ func TestServesTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0, server.TLS{CertFile: certFile, KeyFile: keyFile})
+	srv, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0,
+		server.TLS{CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +72,13 @@ func TestServesTLS(t *testing.T) {
 		t.Fatalf("URL %s", srv.URL)
 	}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	resp, err := grpchealth.NewClient(hc, srv.URL, connect.WithGRPC()).Check(context.Background(), &grpchealth.CheckRequest{})
+	resp, err := grpchealth.NewClient(hc, srv.URL, connect.WithGRPC()).
+		Check(context.Background(), &grpchealth.CheckRequest{})
 	if err != nil || resp.Status != grpchealth.StatusServing {
 		t.Fatalf("health over TLS: %v %v", resp, err)
 	}
-	if _, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0, server.TLS{CertFile: certFile}); err == nil {
+	if _, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0,
+		server.TLS{CertFile: certFile}); err == nil {
 		t.Error("a certificate without a key was accepted")
 	}
 }

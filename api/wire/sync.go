@@ -86,7 +86,8 @@ func FromResponse(m *v1.SyncResponse) (*protocol.Response, error) {
 		if pr.GetCurrent() != nil {
 			cur, err := FromRecord(pr.GetCurrent())
 			if err != nil {
-				return nil, fmt.Errorf("results[%d]: the server's state of %s %s: %w", i, pr.GetCurrent().GetTable(), pr.GetCurrent().GetId(), err)
+				return nil, fmt.Errorf("results[%d]: the server's state of %s %s: %w",
+					i, pr.GetCurrent().GetTable(), pr.GetCurrent().GetId(), err)
 			}
 			res.Current = cur
 		}

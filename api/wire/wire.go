@@ -80,7 +80,8 @@ func FromValue(m *v1.Value) schema.Value {
 
 // Record converts a record state to the wire, fields in name order.
 func Record(r *record.Record) *v1.Record {
-	m := &v1.Record{Table: r.Table, Id: r.ID, Version: VV(r.Version), Fields: make([]*v1.Field, 0, len(r.Fields)), Seq: r.Seq}
+	m := &v1.Record{Table: r.Table, Id: r.ID, Version: VV(r.Version),
+		Fields: make([]*v1.Field, 0, len(r.Fields)), Seq: r.Seq}
 	for _, name := range r.FieldNames() {
 		f := r.Fields[name]
 		m.Fields = append(m.Fields, &v1.Field{Name: name, Value: Value(f.Value), Dot: Dot(f.Dot)})
@@ -102,13 +103,16 @@ func FromRecord(m *v1.Record) (*record.Record, error) {
 	if err != nil {
 		return nil, bad("version", err)
 	}
-	r := &record.Record{Table: m.GetTable(), ID: m.GetId(), Version: version, Fields: make(map[string]record.Field, len(m.GetFields())), Seq: m.GetSeq()}
+	r := &record.Record{Table: m.GetTable(), ID: m.GetId(), Version: version,
+		Fields: make(map[string]record.Field, len(m.GetFields())), Seq: m.GetSeq()}
 	for i, f := range m.GetFields() {
 		if _, dup := r.Fields[f.GetName()]; dup {
-			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: fmt.Sprintf("fields[%d]", i), Msg: fmt.Sprintf("field %q appears twice", f.GetName())}
+			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: fmt.Sprintf("fields[%d]", i),
+				Msg: fmt.Sprintf("field %q appears twice", f.GetName())}
 		}
 		if f.GetDot() == nil {
-			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: r.Table + "." + f.GetName() + ".dot", Msg: "missing"}
+			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: r.Table + "." + f.GetName() + ".dot",
+				Msg: "missing"}
 		}
 		r.Fields[f.GetName()] = record.Field{Value: FromValue(f.GetValue()), Dot: FromDot(f.GetDot())}
 	}

@@ -35,7 +35,8 @@ func fuzzBook() *v1.Record {
 }
 
 func fuzzRequest(changes ...*v1.Record) *v1.SyncRequest {
-	return &v1.SyncRequest{Replica: fuzzPusher, ServerId: 0x1234_5678_9abc_def0, Cursor: 42, Changes: changes, PageLimit: 500}
+	return &v1.SyncRequest{Replica: fuzzPusher, ServerId: 0x1234_5678_9abc_def0, Cursor: 42,
+		Changes: changes, PageLimit: 500}
 }
 
 // fuzzSeeds are requests for the corpus: valid ones, and ones broken in
@@ -70,7 +71,8 @@ func fuzzSeeds() []*v1.SyncRequest {
 			fuzzText("village", "旺渔村", &v1.Dot{Replica: fuzzPusher, Counter: 1, Hlc: 3}),
 			fuzzText("kind", "street_sweeping", &v1.Dot{Replica: fuzzPusher, Counter: 1, Hlc: 3}),
 			fuzzText("status", "done", &v1.Dot{Replica: fuzzPusher, Counter: 1, Hlc: 3}),
-			{Name: "quantity", Value: &v1.Value{Kind: &v1.Value_Real{Real: 2.5}}, Dot: &v1.Dot{Replica: fuzzPusher, Counter: 1, Hlc: 3}},
+			{Name: "quantity", Value: &v1.Value{Kind: &v1.Value_Real{Real: 2.5}},
+				Dot: &v1.Dot{Replica: fuzzPusher, Counter: 1, Hlc: 3}},
 		},
 	}
 
@@ -104,10 +106,12 @@ func fuzzSeeds() []*v1.SyncRequest {
 			broken(func(r *v1.Record) { r.Fields[0].Dot = &v1.Dot{Replica: fuzzPusher, Counter: 2} }),          // dot outside version
 			broken(func(r *v1.Record) { r.Fields = nil }),                                                      // nothing
 			broken(func(r *v1.Record) {
-				r.Tombstone = &v1.Tombstone{Dot: &v1.Dot{Replica: fuzzPusher, Counter: 1}, Context: &v1.VersionVector{Replicas: []uint32{1}, Counters: []uint64{1}}}
+				r.Tombstone = &v1.Tombstone{Dot: &v1.Dot{Replica: fuzzPusher, Counter: 1},
+					Context: &v1.VersionVector{Replicas: []uint32{1}, Counters: []uint64{1}}}
 			}), // delete outside its context
 			broken(func(r *v1.Record) {
-				r.Tombstone = &v1.Tombstone{Dot: &v1.Dot{Replica: fuzzPusher, Counter: 1}, Context: &v1.VersionVector{Replicas: []uint32{fuzzPusher}, Counters: []uint64{5}}}
+				r.Tombstone = &v1.Tombstone{Dot: &v1.Dot{Replica: fuzzPusher, Counter: 1},
+					Context: &v1.VersionVector{Replicas: []uint32{fuzzPusher}, Counters: []uint64{5}}}
 			}), // context beyond the version
 			broken(func(r *v1.Record) {
 				r.Tombstone = &v1.Tombstone{Context: &v1.VersionVector{Replicas: []uint32{fuzzPusher, 2}, Counters: []uint64{1}}}

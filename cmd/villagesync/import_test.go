@@ -51,7 +51,8 @@ func TestCLIImportAllOrNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("a file with bad rows imported")
 	}
-	for _, want := range []string{"2 row(s) have errors, nothing was imported into books", "\n  line 3: books.copy_no: want an integer", "\n  line 6: books.village"} {
+	for _, want := range []string{"2 row(s) have errors, nothing was imported into books",
+		"\n  line 3: books.copy_no: want an integer", "\n  line 6: books.village"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
@@ -61,7 +62,9 @@ func TestCLIImportAllOrNothing(t *testing.T) {
 	}
 
 	write(head + strings.Join(good, ""))
-	if out := must("device", "--db", a, "import", books); !strings.Contains(out, "imported 3 row(s) from "+books+" into books") || !strings.Contains(out, "device --db "+a+" sync") {
+	if out := must("device", "--db", a, "import", books); !strings.Contains(out,
+		"imported 3 row(s) from "+books+" into books") ||
+		!strings.Contains(out, "device --db "+a+" sync") {
 		t.Errorf("import said: %s", out)
 	}
 	if s := must("device", "--db", a, "status"); !strings.Contains(s, `"books":3`) {
@@ -72,7 +75,8 @@ func TestCLIImportAllOrNothing(t *testing.T) {
 	}
 	must("device", "--db", b, "sync")
 	got := must("device", "--db", b, "list", "books")
-	for _, want := range []string{`"title":"小王子"`, `"isbn":"978-7-02-000220-7"`, `"village":"东旺村"`, `"village":"旺渔村"`, `"title":"Charlotte's Web, illustrated"`, `"copy_no":2`} {
+	for _, want := range []string{`"title":"小王子"`, `"isbn":"978-7-02-000220-7"`, `"village":"东旺村"`, `"village":"旺渔村"`,
+		`"title":"Charlotte's Web, illustrated"`, `"copy_no":2`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the server's books, through b, lack %s:\n%s", want, got)
 		}
@@ -108,11 +112,13 @@ func TestCLIImportArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"import", sessions}, "say which table with --table (tables: books, cleanup_tasks, loans, tutoring_sessions, villages)"},
+		{[]string{"import", sessions},
+			"say which table with --table (tables: books, cleanup_tasks, loans, tutoring_sessions, villages)"},
 		{[]string{"import", "--table", "nope", sessions}, `unknown table "nope"`},
 		{[]string{"import"}, "give one FILE"},
 		{[]string{"import", sessions, sessions}, "give one FILE"},
-		{[]string{"import", "--table", "books", file("x.csv", "title,名字\nx,y\n")}, `x.csv: column "名字" is not a field of books`},
+		{[]string{"import", "--table", "books", file("x.csv", "title,名字\nx,y\n")},
+			`x.csv: column "名字" is not a field of books`},
 		{[]string{"import", "--table", "books", file("y.csv", "title,书名\nx,y\n")}, `"title" and "书名" are both books.title`},
 		{[]string{"import", "--table", "books", file("z.csv", "title,,notes\n")}, "z.csv: header: column 2 has no name"},
 		{[]string{"import", "--table", "books", file("e.csv", "title\n")}, "e.csv has no rows to import"},
@@ -126,10 +132,12 @@ func TestCLIImportArguments(t *testing.T) {
 		}
 	}
 	// Flags may follow the file.
-	if out, err := cli("import", sessions, "--table", "tutoring_sessions"); err != nil || !strings.Contains(out, "imported 2 row(s)") {
+	if out, err := cli("import", sessions, "--table", "tutoring_sessions"); err != nil ||
+		!strings.Contains(out, "imported 2 row(s)") {
 		t.Fatalf("import: %s %v", out, err)
 	}
-	if l, _ := cli("list", "tutoring_sessions"); !strings.Contains(l, `"children_present":30`) || !strings.Contains(l, `"village":"东旺村"`) {
+	if l, _ := cli("list", "tutoring_sessions"); !strings.Contains(l, `"children_present":30`) ||
+		!strings.Contains(l, `"village":"东旺村"`) {
 		t.Errorf("sessions:\n%s", l)
 	}
 }

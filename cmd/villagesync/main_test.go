@@ -47,7 +47,8 @@ func TestCLIWalkthrough(t *testing.T) {
 	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
 	cli("device", "--db", a, "init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a")
 	cli("device", "--db", b, "init", "--server", srv.URL, "--code", srv.code(t, "b"), "--name", "b")
-	id := strings.TrimSpace(cli("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30"))
+	id := strings.TrimSpace(cli("device", "--db", a, "put", "tutoring_sessions",
+		"village=南香村", "session_date=2024-06-03", "children_present=30"))
 	if !strings.Contains(cli("device", "--db", a, "sync"), "applied 1") {
 		t.Error("first sync did not apply the session")
 	}
@@ -57,11 +58,13 @@ func TestCLIWalkthrough(t *testing.T) {
 	cli("device", "--db", a, "sync")
 	cli("device", "--db", b, "sync")
 	cli("device", "--db", a, "sync")
-	ga, gb := cli("device", "--db", a, "get", "tutoring_sessions", id), cli("device", "--db", b, "get", "tutoring_sessions", id)
+	ga := cli("device", "--db", a, "get", "tutoring_sessions", id)
+	gb := cli("device", "--db", b, "get", "tutoring_sessions", id)
 	if ga != gb {
 		t.Errorf("get differs:\n%s%s", ga, gb)
 	}
-	if la, lb := cli("device", "--db", a, "list", "tutoring_sessions"), cli("device", "--db", b, "list", "tutoring_sessions"); la != lb || la != ga {
+	if la, lb := cli("device", "--db", a, "list", "tutoring_sessions"),
+		cli("device", "--db", b, "list", "tutoring_sessions"); la != lb || la != ga {
 		t.Errorf("list differs:\n%s%s", la, lb)
 	}
 	if c := cli("conflicts", "--device", a); strings.Count(c, "\n") != 1 || !strings.Contains(c, `"field":"notes"`) {
@@ -82,7 +85,8 @@ func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 	var out bytes.Buffer
 	for _, args := range [][]string{
 		{"device", "--db", a, "init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a"},
-		{"device", "--db", a, "put", "loans", "village=东旺村", "book_id=" + uuid.NewString(), "borrower_card=K-9", "lent_on=2024-06-03"},
+		{"device", "--db", a, "put", "loans", "village=东旺村", "book_id=" + uuid.NewString(),
+			"borrower_card=K-9", "lent_on=2024-06-03"},
 	} {
 		if err := run(ctx, args, &out); err != nil {
 			t.Fatal(err)
@@ -99,7 +103,8 @@ func TestCLIStatusShowsPendingAndLastSync(t *testing.T) {
 		t.Errorf("before sync: %s", s)
 	}
 	srv.Stop()
-	if err := run(ctx, []string{"device", "--db", a, "sync"}, &out); err == nil || !strings.Contains(err.Error(), "your changes are kept on this device") {
+	if err := run(ctx, []string{"device", "--db", a, "sync"}, &out); err == nil ||
+		!strings.Contains(err.Error(), "your changes are kept on this device") {
 		t.Errorf("sync with the server down: %v", err)
 	}
 	if s := status(); !strings.Contains(s, `"pending":{"loans":1}`) || !strings.Contains(s, `"last_error":"sync with`) {
@@ -130,17 +135,20 @@ func TestFriendlyCommands(t *testing.T) {
 			t.Errorf("session %s lacks %s", got, want)
 		}
 	}
-	if _, err := cli("log-session", "--village", "旺鱼村", "--date", "2024-06-03", "--children", "250"); err == nil || !strings.Contains(err.Error(), "children_present: 250 is outside 0–200") {
+	if _, err := cli("log-session", "--village", "旺鱼村", "--date", "2024-06-03", "--children", "250"); err == nil ||
+		!strings.Contains(err.Error(), "children_present: 250 is outside 0–200") {
 		t.Errorf("children 250: %v", err)
 	}
-	if _, err := cli("log-session", "--village", "北村", "--children", "3"); err == nil || !strings.Contains(err.Error(), "not a known village") {
+	if _, err := cli("log-session", "--village", "北村", "--children", "3"); err == nil ||
+		!strings.Contains(err.Error(), "not a known village") {
 		t.Errorf("unknown village: %v", err)
 	}
 	task, err := cli("report-cleanup", "--village", "dongwang", "--kind", "street_sweeping", "--place", "村口")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := cli("get", "cleanup_tasks", task); !strings.Contains(got, `"status":"reported"`) || !strings.Contains(got, `"village":"东旺村"`) {
+	if got, _ := cli("get", "cleanup_tasks", task); !strings.Contains(got, `"status":"reported"`) ||
+		!strings.Contains(got, `"village":"东旺村"`) {
 		t.Errorf("cleanup task %s", got)
 	}
 	book, err := cli("put", "books", "village=旺渔村", "library=children", "title=小王子")
@@ -158,7 +166,8 @@ func TestFriendlyCommands(t *testing.T) {
 	if _, err := cli("return", loan, "--on", "2024-06-10"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := cli("get", "loans", loan); !strings.Contains(got, `"returned_on":"2024-06-10"`) || !strings.Contains(got, `"village":"旺渔村"`) {
+	if got, _ := cli("get", "loans", loan); !strings.Contains(got, `"returned_on":"2024-06-10"`) ||
+		!strings.Contains(got, `"village":"旺渔村"`) {
 		t.Errorf("loan %s", got)
 	}
 }
@@ -200,20 +209,26 @@ func TestAdminWalkthrough(t *testing.T) {
 	must("device", "--db", adminDB, "enroll", "--server", srv.URL, "--name", "office", codeIn(out))
 	t.Setenv("VILLAGESYNC_CREDENTIALS", adminDB)
 	must("admin", "add-user", "王芳", "volunteer", "Nanxiang")
-	if _, err := run1("admin", "add-user", "王芳", "volunteer", "南香村"); err == nil || !strings.Contains(err.Error(), "already_exists") {
+	if _, err := run1("admin", "add-user", "王芳", "volunteer", "南香村"); err == nil ||
+		!strings.Contains(err.Error(), "already_exists") {
 		t.Errorf("adding a user twice: %v", err)
 	}
-	if _, err := run1("admin", "add-user", "x", "volunteer", "北村"); err == nil || !strings.Contains(err.Error(), "not a known village") {
+	if _, err := run1("admin", "add-user", "x", "volunteer", "北村"); err == nil ||
+		!strings.Contains(err.Error(), "not a known village") {
 		t.Errorf("an unknown village: %v", err)
 	}
 	phone := filepath.Join(dir, "phone.db")
-	must("device", "--db", phone, "init", "--server", srv.URL, "--name", "nanxiang-phone", "--code", codeIn(must("admin", "enroll", "王芳")))
-	if users := must("admin", "users"); !strings.Contains(users, `"name":"王芳"`) || !strings.Contains(users, `"villages":["南香村"]`) {
+	must("device", "--db", phone, "init", "--server", srv.URL, "--name", "nanxiang-phone",
+		"--code", codeIn(must("admin", "enroll", "王芳")))
+	if users := must("admin", "users"); !strings.Contains(users, `"name":"王芳"`) ||
+		!strings.Contains(users, `"villages":["南香村"]`) {
 		t.Errorf("users:\n%s", users)
 	}
-	id := strings.TrimSpace(must("device", "--db", phone, "log-session", "--village", "南香村", "--date", "2024-06-03", "--children", "9"))
+	id := strings.TrimSpace(must("device", "--db", phone, "log-session", "--village", "南香村",
+		"--date", "2024-06-03", "--children", "9"))
 	must("device", "--db", phone, "sync")
-	if a := must("audit", "tutoring_sessions", id); !strings.Contains(a, "applied") || !strings.Contains(a, "nanxiang-phone") || !strings.Contains(a, "王芳") {
+	if a := must("audit", "tutoring_sessions", id); !strings.Contains(a, "applied") ||
+		!strings.Contains(a, "nanxiang-phone") || !strings.Contains(a, "王芳") {
 		t.Errorf("audit:\n%s", a)
 	}
 	devs := must("admin", "devices")
@@ -243,7 +258,8 @@ func TestServeRefusesBadLimits(t *testing.T) {
 		{[]string{"--device-rate", "-2"}, "device-rate:"},
 		{[]string{"--device-rate", "5", "--device-burst", "0"}, "device-burst:"},
 	} {
-		err := run(context.Background(), append([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, tt.args...), &bytes.Buffer{})
+		err := run(context.Background(),
+			append([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, tt.args...), &bytes.Buffer{})
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("serve %v: %v, want an error starting %q", tt.args, err, tt.want)
 		}

@@ -32,7 +32,8 @@ func TestCLIReport(t *testing.T) {
 	}
 	a := filepath.Join(dir, "a.db")
 	must("device", "--db", a, "init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a")
-	must("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "volunteers=王芳,李雷", "children_present=30")
+	must("device", "--db", a, "put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03",
+		"volunteers=王芳,李雷", "children_present=30")
 	must("device", "--db", a, "put", "tutoring_sessions", "village=东旺村", "session_date=2024-06-04", "children_present=12")
 	must("device", "--db", a, "put", "tutoring_sessions", "village=旺渔村", "session_date=2024-06-05", "children_present=7")
 	must("device", "--db", a, "sync")
@@ -43,11 +44,14 @@ func TestCLIReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	if rep.Total.Tutoring != (syncreport.Tutoring{Sessions: 2, StudentAttendances: 42, Volunteers: 2}) || len(rep.Rows) != 2 {
+	if rep.Total.Tutoring != (syncreport.Tutoring{Sessions: 2, StudentAttendances: 42, Volunteers: 2}) ||
+		len(rep.Rows) != 2 {
 		t.Errorf("json report: %+v", rep)
 	}
-	out = must("report", "--from", "2024-06", "--to", "2024-06", "--village", "旺渔村", "--village", "南香村", "--format", "json")
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Total.Tutoring.Sessions != 2 || rep.Total.Tutoring.StudentAttendances != 37 {
+	out = must("report", "--from", "2024-06", "--to", "2024-06",
+		"--village", "旺渔村", "--village", "南香村", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Total.Tutoring.Sessions != 2 ||
+		rep.Total.Tutoring.StudentAttendances != 37 {
 		t.Errorf("repeated --village: %+v (%v)", rep.Total, err)
 	}
 

@@ -82,7 +82,8 @@ func Merge(cur, in *Record) (*Record, Outcome, []Conflict) {
 // a causal overwrite could tie with a concurrent write and the tie-break
 // would depend on the order of joins.
 func Join(a, b *Record) (*Record, []Conflict) {
-	out := &Record{Table: a.Table, ID: a.ID, Version: a.Version.Merge(b.Version), Fields: make(map[string]Field, max(len(a.Fields), len(b.Fields)))}
+	out := &Record{Table: a.Table, ID: a.ID, Version: a.Version.Merge(b.Version),
+		Fields: make(map[string]Field, max(len(a.Fields), len(b.Fields)))}
 	var conflicts []Conflict
 	conflict := func(field, kind string, winner, loser Field) {
 		conflicts = append(conflicts, Conflict{

@@ -71,12 +71,14 @@ func checkConflicts(t *testing.T, got []record.Conflict, want []wantConflict, se
 	}
 	for i, c := range got {
 		w := want[i]
-		if c.Table != testTable || c.ID != testID || c.Field != w.field || c.Kind != w.kind || c.Winner != w.winner || c.Loser != w.loser {
+		if c.Table != testTable || c.ID != testID || c.Field != w.field || c.Kind != w.kind ||
+			c.Winner != w.winner || c.Loser != w.loser {
 			t.Errorf("conflict %d = %+v, want %+v", i, c, w)
 		}
 		// The log shows which two versions met; the server's side is cur.
 		if c.ServerVersion.Compare(server) != vv.Equal || c.IncomingVersion.Compare(incoming) != vv.Equal {
-			t.Errorf("conflict %d versions server %v incoming %v, want %v and %v", i, c.ServerVersion, c.IncomingVersion, server, incoming)
+			t.Errorf("conflict %d versions server %v incoming %v, want %v and %v",
+				i, c.ServerVersion, c.IncomingVersion, server, incoming)
 		}
 	}
 }
@@ -170,25 +172,31 @@ func TestMergeTable(t *testing.T) {
 		{
 			name: "server deleted while the device edited",
 			cur:  del(base, 2, 20), in: edit(base, 3, 21, "notes", "N"),
-			outcome:   record.Merged,
-			fields:    map[string]record.Field{"title": primer, "notes": fld("N", dot(3, 1, 21))},
-			conflicts: []wantConflict{{record.DeletedField, record.KindDeleteVsEdit, fld("N", dot(3, 1, 21)), deletedBy(dot(2, 2, 20))}},
+			outcome: record.Merged,
+			fields:  map[string]record.Field{"title": primer, "notes": fld("N", dot(3, 1, 21))},
+			conflicts: []wantConflict{
+				{record.DeletedField, record.KindDeleteVsEdit, fld("N", dot(3, 1, 21)), deletedBy(dot(2, 2, 20))},
+			},
 		},
 		{
 			name: "device deleted while the server had an edit",
 			cur:  edit(base, 3, 21, "notes", "N"), in: del(base, 2, 20),
-			outcome:   record.Merged,
-			fields:    map[string]record.Field{"title": primer, "notes": fld("N", dot(3, 1, 21))},
-			conflicts: []wantConflict{{record.DeletedField, record.KindDeleteVsEdit, fld("N", dot(3, 1, 21)), deletedBy(dot(2, 2, 20))}},
+			outcome: record.Merged,
+			fields:  map[string]record.Field{"title": primer, "notes": fld("N", dot(3, 1, 21))},
+			conflicts: []wantConflict{
+				{record.DeletedField, record.KindDeleteVsEdit, fld("N", dot(3, 1, 21)), deletedBy(dot(2, 2, 20))},
+			},
 		},
 		{
 			// Even a later clock does not let an edit that the delete
 			// had not seen lose: the edit keeps the record.
 			name: "delete concurrent with an edit of the same field",
 			cur:  del(base, 2, 30), in: edit(base, 3, 21, "title", "T"),
-			outcome:   record.Merged,
-			fields:    map[string]record.Field{"title": fld("T", dot(3, 1, 21))},
-			conflicts: []wantConflict{{record.DeletedField, record.KindDeleteVsEdit, fld("T", dot(3, 1, 21)), deletedBy(dot(2, 2, 30))}},
+			outcome: record.Merged,
+			fields:  map[string]record.Field{"title": fld("T", dot(3, 1, 21))},
+			conflicts: []wantConflict{
+				{record.DeletedField, record.KindDeleteVsEdit, fld("T", dot(3, 1, 21)), deletedBy(dot(2, 2, 30))},
+			},
 		},
 		{
 			name: "delete after seeing the edit",
@@ -275,7 +283,8 @@ func TestJoinConcurrentDeletesKeepRecordDeleted(t *testing.T) {
 		blind := del(emptyRecord(), 4, hlc)
 		out, conflicts := record.Join(sawTitle, blind)
 		if !out.Deleted() || len(conflicts) != 0 {
-			t.Errorf("blind delete at HLC %d: Deleted() = %v, conflicts %+v; want deleted, no conflicts", hlc, out.Deleted(), conflicts)
+			t.Errorf("blind delete at HLC %d: Deleted() = %v, conflicts %+v; want deleted, no conflicts",
+				hlc, out.Deleted(), conflicts)
 		}
 	}
 }
@@ -373,7 +382,8 @@ func (sm *sim) join(t *rapid.T, a, b *record.Record) *record.Record {
 	byField := map[string][]record.Conflict{}
 	var deleteVsEdit []record.Conflict
 	for _, c := range conflicts {
-		if c.Table != testTable || c.ID != testID || c.ServerVersion.Compare(a.Version) != vv.Equal || c.IncomingVersion.Compare(b.Version) != vv.Equal {
+		if c.Table != testTable || c.ID != testID ||
+			c.ServerVersion.Compare(a.Version) != vv.Equal || c.IncomingVersion.Compare(b.Version) != vv.Equal {
 			t.Fatalf("conflict %+v does not name the record and the two versions %v, %v", c, a.Version, b.Version)
 		}
 		switch c.Kind {
@@ -422,7 +432,8 @@ func (sm *sim) join(t *rapid.T, a, b *record.Record) *record.Record {
 				loser = &l
 			}
 		default:
-			t.Fatalf("%s: each side saw the other's write %v / %v but they hold different ones; no honest run gets here", name, fa.Dot, fb.Dot)
+			t.Fatalf("%s: each side saw the other's write %v / %v but they hold different ones; no honest run gets here",
+				name, fa.Dot, fb.Dot)
 		}
 		kept := out.Fields[name]
 		if kept != want {
@@ -432,7 +443,8 @@ func (sm *sim) join(t *rapid.T, a, b *record.Record) *record.Record {
 		case loser == nil && len(got) != 0:
 			t.Fatalf("%s: conflicts %+v reported, want none", name, got)
 		case loser != nil && (len(got) != 1 || got[0].Winner != want || got[0].Loser != *loser):
-			t.Fatalf("%s: concurrent writes %v and %v met; conflicts %+v, want exactly one with winner %v and loser %v", name, fa, fb, got, want, *loser)
+			t.Fatalf("%s: concurrent writes %v and %v met; conflicts %+v, want exactly one with winner %v and loser %v",
+				name, fa, fb, got, want, *loser)
 		}
 
 		// Accounting, independent of the rule above (it looks only at what
@@ -479,7 +491,8 @@ func (sm *sim) join(t *rapid.T, a, b *record.Record) *record.Record {
 	if ta != nil && tb != nil {
 		wantT = &record.Tombstone{Dot: wantT.Dot, Context: ta.Context.Merge(tb.Context)}
 	}
-	if (wantT == nil) != (out.Tombstone == nil) || wantT != nil && (wantT.Dot != out.Tombstone.Dot || wantT.Context.Compare(out.Tombstone.Context) != vv.Equal) {
+	if (wantT == nil) != (out.Tombstone == nil) || wantT != nil &&
+		(wantT.Dot != out.Tombstone.Dot || wantT.Context.Compare(out.Tombstone.Context) != vv.Equal) {
 		t.Fatalf("tombstone %s, want %s", showTombstone(out.Tombstone), showTombstone(wantT))
 	}
 
@@ -490,7 +503,8 @@ func (sm *sim) join(t *rapid.T, a, b *record.Record) *record.Record {
 	}
 	for _, c := range deleteVsEdit {
 		ts := out.Tombstone
-		if ts == nil || c.Loser.Dot != ts.Dot || !c.Loser.Value.Equal(schema.BoolValue(true)) || c.Field != record.DeletedField {
+		if ts == nil || c.Loser.Dot != ts.Dot || !c.Loser.Value.Equal(schema.BoolValue(true)) ||
+			c.Field != record.DeletedField {
 			t.Fatalf("delete_vs_edit conflict %+v, tombstone %s", c, showTombstone(ts))
 		}
 		ok := false
@@ -568,7 +582,8 @@ func simulate(t *rapid.T) {
 	for range steps {
 		switch rapid.IntRange(0, 9).Draw(t, "action") {
 		case 0, 1, 2, 3, 4:
-			sm.local(t, replica.Draw(t, "writer"), rapid.SampledFrom(simFields).Draw(t, "field"), rapid.SampledFrom(simValues).Draw(t, "value"))
+			sm.local(t, replica.Draw(t, "writer"),
+				rapid.SampledFrom(simFields).Draw(t, "field"), rapid.SampledFrom(simValues).Draw(t, "value"))
 		case 5:
 			sm.local(t, replica.Draw(t, "deleter"), "", "")
 		default:
@@ -755,7 +770,8 @@ func coversOwn(s *record.Record) bool {
 func FuzzJoin(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{3, 0, 0, 1, 1, 0, 1, 0, 2, 1, 1, 2, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 1, 0, 0, 0, 6, 1})
-	f.Add([]byte{7, 1, 1, 3, 1, 1, 2, 2, 2, 2, 2, 0, 3, 4, 4, 3, 3, 1, 1, 0, 1, 1, 1, 1, 2, 0, 9, 4, 4, 4, 4, 255, 1, 4, 4, 4, 4, 170, 1})
+	f.Add([]byte{7, 1, 1, 3, 1, 1, 2, 2, 2, 2, 2, 0, 3, 4, 4, 3, 3, 1, 1, 0, 1, 1, 1, 1, 2, 0,
+		9, 4, 4, 4, 4, 255, 1, 4, 4, 4, 4, 170, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		states, well := fuzzRecords(data)
 		a, b := states[0], states[1]
@@ -856,7 +872,11 @@ func TestTombstoneRoundTrip(t *testing.T) {
 		var ts *record.Tombstone
 		if rapid.Bool().Draw(t, "present") {
 			ts = &record.Tombstone{
-				Dot:     vv.Dot{Replica: rapid.Uint32().Draw(t, "replica"), Counter: rapid.Uint64().Draw(t, "counter"), HLC: rapid.Uint64().Draw(t, "hlc")},
+				Dot: vv.Dot{
+					Replica: rapid.Uint32().Draw(t, "replica"),
+					Counter: rapid.Uint64().Draw(t, "counter"),
+					HLC:     rapid.Uint64().Draw(t, "hlc"),
+				},
 				Context: vv.VV(rapid.MapOfN(rapid.Uint32(), rapid.Uint64Min(1), 0, 4).Draw(t, "context")),
 			}
 		}
@@ -937,14 +957,22 @@ func TestValidate(t *testing.T) {
 		names  string // the culprit, which the message sent to the device (Error()) must name
 		msg    string // what Problem.Msg must say about it
 	}{
-		{"unknown table", func() *record.Record { r := valid(); r.Table = "tutoring"; return r }, "table", "tutoring", `unknown table "tutoring"`},
-		{"malformed id", func() *record.Record { r := valid(); r.ID = "session-12"; return r }, "id", "session-12", `"session-12" is not a UUID in canonical form`},
-		{"upper-case id", func() *record.Record { r := valid(); r.ID = strings.ToUpper(id); return r }, "id", strings.ToUpper(id), "canonical form"},
-		{"id in braces", func() *record.Record { r := valid(); r.ID = "{" + id + "}"; return r }, "id", "{" + id + "}", "canonical form"},
-		{"id without hyphens", func() *record.Record { r := valid(); r.ID = strings.ReplaceAll(id, "-", ""); return r }, "id", strings.ReplaceAll(id, "-", ""), "canonical form"},
-		{"empty version", func() *record.Record { r := valid(); r.Version = nil; return r }, "version", "version", "is empty"},
-		{"zero counter in version", func() *record.Record { r := valid(); r.Version[3] = 0; return r }, "version", "replica 3", "replica 3 has counter 0"},
-		{"empty change", func() *record.Record { r := valid(); r.Fields = nil; return r }, "fields", "fields", "no fields and no delete"},
+		{"unknown table", func() *record.Record { r := valid(); r.Table = "tutoring"; return r },
+			"table", "tutoring", `unknown table "tutoring"`},
+		{"malformed id", func() *record.Record { r := valid(); r.ID = "session-12"; return r },
+			"id", "session-12", `"session-12" is not a UUID in canonical form`},
+		{"upper-case id", func() *record.Record { r := valid(); r.ID = strings.ToUpper(id); return r },
+			"id", strings.ToUpper(id), "canonical form"},
+		{"id in braces", func() *record.Record { r := valid(); r.ID = "{" + id + "}"; return r },
+			"id", "{" + id + "}", "canonical form"},
+		{"id without hyphens", func() *record.Record { r := valid(); r.ID = strings.ReplaceAll(id, "-", ""); return r },
+			"id", strings.ReplaceAll(id, "-", ""), "canonical form"},
+		{"empty version", func() *record.Record { r := valid(); r.Version = nil; return r },
+			"version", "version", "is empty"},
+		{"zero counter in version", func() *record.Record { r := valid(); r.Version[3] = 0; return r },
+			"version", "replica 3", "replica 3 has counter 0"},
+		{"empty change", func() *record.Record { r := valid(); r.Fields = nil; return r },
+			"fields", "fields", "no fields and no delete"},
 		{
 			"unknown field",
 			func() *record.Record { r := valid(); r.Fields["teacher"] = fld("Li", dot(pusher, 2, 100)); return r },

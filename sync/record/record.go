@@ -85,7 +85,8 @@ func (r *Record) Equal(o *Record) bool {
 	if (r.Tombstone == nil) != (o.Tombstone == nil) {
 		return false
 	}
-	return r.Tombstone == nil || (r.Tombstone.Dot == o.Tombstone.Dot && r.Tombstone.Context.Compare(o.Tombstone.Context) == vv.Equal)
+	return r.Tombstone == nil ||
+		(r.Tombstone.Dot == o.Tombstone.Dot && r.Tombstone.Context.Compare(o.Tombstone.Context) == vv.Equal)
 }
 
 // EncodeDots is the compact form of the per-field dots stored beside the

@@ -30,7 +30,8 @@ func Seeds() []*Record {
 		if len(v.Aliases) > 0 {
 			f["aliases"] = Field{Value: schema.TextValue(strings.Join(v.Aliases, ",")), Dot: d}
 		}
-		out = append(out, &Record{Table: schema.VillageTable, ID: schema.SeedVillageID(v.Name), Version: vv.VV{SeedReplica: 1}, Fields: f})
+		out = append(out, &Record{Table: schema.VillageTable, ID: schema.SeedVillageID(v.Name),
+			Version: vv.VV{SeedReplica: 1}, Fields: f})
 	}
 	return out
 }

@@ -79,7 +79,8 @@ func CheckValues(r *Record, env schema.Env) error {
 		limit := env.Now.Add(MaxClockAhead)
 		check := func(field string, d vv.Dot) error {
 			if at := hlc.Time(d.HLC); at.After(limit) {
-				return invalid(field, "written at %s by the device's clock, more than a day ahead of the server's (%s): set the device's date and time (设备时间比服务器快一天以上，请校正手机日期和时间)",
+				return invalid(field, "written at %s by the device's clock, more than a day ahead of the server's (%s): "+
+					"set the device's date and time (设备时间比服务器快一天以上，请校正手机日期和时间)",
 					at.Format(time.RFC3339), env.Now.UTC().Format(time.RFC3339))
 			}
 			return nil
@@ -126,7 +127,8 @@ func validate(r *Record, pusher uint32, env schema.Env) error {
 	}
 	checkDot := func(field string, d vv.Dot) error {
 		if d.Replica != pusher {
-			return invalid(field, "dot of replica %d in a change pushed by replica %d (a device pushes only its own writes)", d.Replica, pusher)
+			return invalid(field, "dot of replica %d in a change pushed by replica %d (a device pushes only its own writes)",
+				d.Replica, pusher)
 		}
 		if d.Counter == 0 || !r.Version.Covers(d) {
 			return invalid(field, "dot counter %d is outside the change's version %s", d.Counter, r.Version)

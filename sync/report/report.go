@@ -33,7 +33,8 @@ const UnknownLibrary = "unknown"
 // no SQL, so a second server store provides the same two calls.
 type Source interface {
 	ReportSnapshot(ctx context.Context) (*Snapshot, error)
-	NoteReportedMonths(ctx context.Context, seq uint64, digests map[MonthKey]string, now time.Time) (map[MonthKey]ReportedMonth, error)
+	NoteReportedMonths(ctx context.Context, seq uint64, digests map[MonthKey]string,
+		now time.Time) (map[MonthKey]ReportedMonth, error)
 }
 
 // Request selects what to report.
@@ -560,7 +561,8 @@ func (a *acc) loan(library string) *loanAcc {
 }
 
 func (a *acc) figures(libs []string) Figures {
-	f := Figures{Tutoring: Tutoring{Sessions: a.sessions, StudentAttendances: a.attendances, Volunteers: int64(len(a.volunteers))}}
+	f := Figures{Tutoring: Tutoring{Sessions: a.sessions, StudentAttendances: a.attendances,
+		Volunteers: int64(len(a.volunteers))}}
 	for _, kind := range schema.CleanupKinds {
 		c := Cleanup{Kind: kind, Quantities: []Quantity{}}
 		if ca := a.cleanups[kind]; ca != nil {
@@ -574,7 +576,8 @@ func (a *acc) figures(libs []string) Figures {
 	for _, lib := range libs {
 		l := Loans{Library: lib}
 		if la := a.loans[lib]; la != nil {
-			l.Made, l.Returned, l.Open, l.Overdue, l.Borrowers = la.made, la.returned, la.open, la.overdue, int64(len(la.borrowers))
+			l.Made, l.Returned, l.Open, l.Overdue, l.Borrowers =
+				la.made, la.returned, la.open, la.overdue, int64(len(la.borrowers))
 		}
 		f.Loans = append(f.Loans, l)
 	}

@@ -35,12 +35,14 @@ func loansStore(t *testing.T) *store.Store {
 	}
 	book := put("books", "village", "南香村", "library", "children", "title", "西游记")
 	loan := func(lent, due string, returned any) {
-		put("loans", "village", "南香村", "book_id", book, "borrower_card", "C-"+lent, "lent_on", lent, "due_on", due, "returned_on", returned)
+		put("loans", "village", "南香村", "book_id", book, "borrower_card", "C-"+lent,
+			"lent_on", lent, "due_on", due, "returned_on", returned)
 	}
 	loan("2024-06-10", "2024-06-24", nil)          // out all summer, overdue from June
 	loan("2024-07-30", "2024-08-10", "2024-08-12") // out at the end of July, not yet due
 	loan("2024-08-01", "2024-08-20", nil)          // due after mid-August
-	put("tutoring_sessions", "village", "南香村", "session_date", "2024-06-03", "volunteers", " 王芳 ，李雷、王芳,, ", "children_present", 9)
+	put("tutoring_sessions", "village", "南香村", "session_date", "2024-06-03",
+		"volunteers", " 王芳 ，李雷、王芳,, ", "children_present", 9)
 	if _, err := dev.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,8 @@ func TestOpenAndOverdueByMonth(t *testing.T) {
 			map[string]openOverdue{"2024-06": {1, 1}, "2024-07": {2, 1}, "2024-08": {2, 2}}, openOverdue{2, 2}},
 		{"August 31 20:00 UTC is September in the villages", time.Date(2024, 8, 31, 20, 0, 0, 0, time.UTC), "", "",
 			[2]string{"2024-06", "2024-09"},
-			map[string]openOverdue{"2024-06": {1, 1}, "2024-07": {2, 1}, "2024-08": {2, 2}, "2024-09": {2, 2}}, openOverdue{2, 2}},
+			map[string]openOverdue{"2024-06": {1, 1}, "2024-07": {2, 1}, "2024-08": {2, 2}, "2024-09": {2, 2}},
+			openOverdue{2, 2}},
 		{"a period ending in July holds July's state", time.Date(2024, 12, 1, 0, 0, 0, 0, cst), "2024-07", "2024-07",
 			[2]string{"2024-07", "2024-07"},
 			map[string]openOverdue{"2024-07": {2, 1}}, openOverdue{2, 1}},
@@ -123,7 +126,8 @@ func TestOpenAndOverdueByMonth(t *testing.T) {
 
 func TestVolunteersAreDistinctTrimmedNames(t *testing.T) {
 	st := loansStore(t)
-	rep, err := report.Build(context.Background(), st, report.Request{FromMonth: "2024-06", ToMonth: "2024-06", Villages: []string{"NANXIANG"}})
+	rep, err := report.Build(context.Background(), st,
+		report.Request{FromMonth: "2024-06", ToMonth: "2024-06", Villages: []string{"NANXIANG"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,8 @@ func Open(ctx context.Context, file string, readers int) (*DB, error) {
 	// The statement cache spares re-preparing the same few statements for
 	// every record of a push or a pulled page (a fifth of a push's time).
 	common := []string{"_busy_timeout=10000", "_foreign_keys=1", "_stmt_cache_size=64"}
-	w, err := sql.Open(driverName, dsn(file, append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")...))
+	w, err := sql.Open(driverName,
+		dsn(file, append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")...))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
@@ -87,7 +88,8 @@ func Migrate(ctx context.Context, w *sql.DB, fsys fs.FS, dir string) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if have > len(names) {
-		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade villagesync", have, len(names))
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade villagesync",
+			have, len(names))
 	}
 	for i := have; i < len(names); i++ {
 		body, err := fs.ReadFile(fsys, path.Join(dir, names[i]))
@@ -144,7 +146,8 @@ func sqliteCode(err error) sqlite3.ErrNo {
 func OpenError(file string, err error) error {
 	switch {
 	case IsCorrupt(err):
-		return fmt.Errorf("open %s: the file is corrupt or not a villagesync database (%w); keep it for inspection and start from a new file", file, err)
+		return fmt.Errorf("open %s: the file is corrupt or not a villagesync database (%w); "+
+			"keep it for inspection and start from a new file", file, err)
 	case IsReadOnly(err):
 		return fmt.Errorf("open %s: the file or its folder is read-only (%w); villagesync needs to write it", file, err)
 	}

@@ -26,7 +26,8 @@ func TestStorageFailuresAreMarked(t *testing.T) {
 	long := strings.Repeat("x", 64<<10)
 	_, err = d.W.ExecContext(ctx, `INSERT INTO t VALUES (?)`, long)
 	if !IsFull(err) || !errors.Is(err, ErrUnavailable) || err.Error() != "database or disk is full" {
-		t.Errorf("insert into a full database: %v (full %v, unavailable %v)", err, IsFull(err), errors.Is(err, ErrUnavailable))
+		t.Errorf("insert into a full database: %v (full %v, unavailable %v)",
+			err, IsFull(err), errors.Is(err, ErrUnavailable))
 	}
 	if _, err := d.R.QueryContext(ctx, `SELECT nothing FROM t`); err == nil || errors.Is(err, ErrUnavailable) {
 		t.Errorf("a bad query: %v, want an error that is not a storage failure", err)

@@ -100,12 +100,14 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, villages
 		return fmt.Errorf("create user: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, created_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`, name, string(role), time.Now().UnixMilli())
+	res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, created_ms) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING`, name, string(role), time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return &record.Problem{Code: "already_exists", Field: "name", Msg: fmt.Sprintf("a user called %q exists already", name)}
+		return &record.Problem{Code: "already_exists", Field: "name",
+			Msg: fmt.Sprintf("a user called %q exists already", name)}
 	}
 	id, _ := res.LastInsertId()
 	if err := setVillages(ctx, tx, id, role, villages); err != nil {
@@ -160,7 +162,8 @@ func setVillages(ctx context.Context, tx *sql.Tx, userID int64, role Role, villa
 		if !ok {
 			return problem("villages", "%q is not a known village (known: %s)", v, strings.Join(known.Names(), ", "))
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village) VALUES (?, ?)`, userID, canon); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village) VALUES (?, ?)`,
+			userID, canon); err != nil {
 			return fmt.Errorf("set villages: %w", err)
 		}
 	}
@@ -177,7 +180,8 @@ type User struct {
 
 // ListUsers lists the users by name.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rs, err := s.db.R.QueryContext(ctx, `SELECT u.name, u.role, u.created_ms, COALESCE(group_concat(v.village, char(31)), '')
+	rs, err := s.db.R.QueryContext(ctx, `SELECT u.name, u.role, u.created_ms,
+		COALESCE(group_concat(v.village, char(31)), '')
 		FROM users u LEFT JOIN user_villages v ON v.user_id = u.id GROUP BY u.id ORDER BY u.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -229,7 +233,8 @@ func (s *Store) NewEnrollmentCode(ctx context.Context, user string, ttl time.Dur
 	code := secret(15)
 	now := time.Now()
 	expires := now.Add(ttl)
-	if _, err := s.db.W.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)`,
+	if _, err := s.db.W.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms)
+		VALUES (?, ?, ?, ?)`,
 		hash(code), id, now.UnixMilli(), expires.UnixMilli()); err != nil {
 		return "", time.Time{}, fmt.Errorf("enrollment code: %w", err)
 	}
@@ -252,7 +257,8 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 	defer tx.Rollback()
 	var userID, expires int64
 	var used sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT user_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?`, hash(code)).Scan(&userID, &expires, &used)
+	err = tx.QueryRowContext(ctx, `SELECT user_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?`,
+		hash(code)).Scan(&userID, &expires, &used)
 	now := time.Now()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -260,17 +266,20 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 	case err != nil:
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	case used.Valid:
-		return Principal{}, "", fmt.Errorf("%w: this enrollment code was used already; ask staff for a new one", ErrUnauthenticated)
+		return Principal{}, "", fmt.Errorf("%w: this enrollment code was used already; ask staff for a new one",
+			ErrUnauthenticated)
 	case now.UnixMilli() > expires:
 		return Principal{}, "", fmt.Errorf("%w: this enrollment code expired; ask staff for a new one", ErrUnauthenticated)
 	}
 	token := secret(24)
-	res, err := tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash) VALUES (?, ?, ?, ?)`, deviceName, now.UnixMilli(), userID, hash(token))
+	res, err := tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash) VALUES (?, ?, ?, ?)`,
+		deviceName, now.UnixMilli(), userID, hash(token))
 	if err != nil {
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	}
 	replica, _ := res.LastInsertId()
-	if _, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, used_by = ? WHERE code_hash = ?`, now.UnixMilli(), replica, hash(code)); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, used_by = ? WHERE code_hash = ?`,
+		now.UnixMilli(), replica, hash(code)); err != nil {
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	}
 	p, err := principal(ctx, tx, `r.id = ?`, replica)
@@ -306,7 +315,8 @@ func principal(ctx context.Context, q rowQuerier, where string, arg any) (Princi
 	var vs string
 	err := q.QueryRowContext(ctx, `SELECT r.id, r.name, u.id, u.name, u.role,
 		COALESCE((SELECT group_concat(village, char(31)) FROM user_villages WHERE user_id = u.id), '')
-		FROM replicas r JOIN users u ON u.id = r.user_id WHERE `+where, arg).Scan(&p.Replica, &p.Device, &p.UserID, &p.User, &p.Role, &vs)
+		FROM replicas r JOIN users u ON u.id = r.user_id WHERE `+where,
+		arg).Scan(&p.Replica, &p.Device, &p.UserID, &p.User, &p.Role, &vs)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -333,7 +343,8 @@ func (s *Store) UserRole(ctx context.Context, user string) (Role, error) {
 // DeviceRole returns the role of the user a device was enrolled for.
 func (s *Store) DeviceRole(ctx context.Context, replica uint32) (Role, error) {
 	var r Role
-	err := s.db.R.QueryRowContext(ctx, `SELECT u.role FROM replicas d JOIN users u ON u.id = d.user_id WHERE d.id = ?`, replica).Scan(&r)
+	err := s.db.R.QueryRowContext(ctx, `SELECT u.role FROM replicas d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
+		replica).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("%w %d", ErrUnknownReplica, replica)
 	}
@@ -359,7 +370,8 @@ func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 	if err := s.FlushSeen(ctx); err != nil {
 		return nil, err
 	}
-	rs, err := s.db.R.QueryContext(ctx, `SELECT r.id, r.name, COALESCE(u.name, ''), r.created_ms, COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0)
+	rs, err := s.db.R.QueryContext(ctx, `SELECT r.id, r.name, COALESCE(u.name, ''), r.created_ms,
+		COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0)
 		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != ? ORDER BY r.id`, ServerReplica)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
@@ -389,7 +401,8 @@ func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 func (s *Store) RevokeDevice(ctx context.Context, replica uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ? AND id != ?`, time.Now().UnixMilli(), replica, ServerReplica)
+	res, err := s.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?)
+		WHERE id = ? AND id != ?`, time.Now().UnixMilli(), replica, ServerReplica)
 	if err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
@@ -411,7 +424,8 @@ type Change struct {
 
 // ListChanges returns who changed a record and when, oldest first.
 func (s *Store) ListChanges(ctx context.Context, table, id string) ([]Change, error) {
-	rs, err := s.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''), a.outcome, a.detail
+	rs, err := s.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''),
+		a.outcome, a.detail
 		FROM audit a LEFT JOIN replicas r ON r.id = a.replica LEFT JOIN users u ON u.id = a.user_id
 		WHERE a.tbl = ? AND a.record_id = ? ORDER BY a.id`, table, id)
 	if err != nil {
@@ -467,11 +481,13 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 		id = u.String()
 	}
 	seq := s.seq
-	err = s.serverCreate(ctx, tx, &seq, schema.VillageTable, id, map[string]string{"name": name, "pinyin": pinyin, "aliases": strings.Join(aliases, ",")})
+	err = s.serverCreate(ctx, tx, &seq, schema.VillageTable, id,
+		map[string]string{"name": name, "pinyin": pinyin, "aliases": strings.Join(aliases, ",")})
 	if err != nil {
 		return "", err
 	}
-	if err := s.auditRow(ctx, tx, schema.VillageTable, id, ServerReplica, 0, "village added", name, time.Now()); err != nil {
+	err = s.auditRow(ctx, tx, schema.VillageTable, id, ServerReplica, 0, "village added", name, time.Now())
+	if err != nil {
 		return "", err
 	}
 	if err := s.saveSeq(ctx, tx, seq); err != nil {

@@ -36,7 +36,8 @@ func Backup(ctx context.Context, file, out string) error {
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer dst.Close()
-	if _, err := dst.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)`, int64(randomID())); err != nil {
+	if _, err := dst.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)`,
+		int64(randomID())); err != nil {
 		return fmt.Errorf("backup: mark %s: %w", out, err)
 	}
 	var check string

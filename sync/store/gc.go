@@ -19,7 +19,8 @@ func (s *Store) SafeHorizon(ctx context.Context, activeWithin time.Duration) (ui
 	}
 	var h sql.NullInt64
 	since := time.Now().Add(-activeWithin).UnixMilli()
-	err := s.db.R.QueryRowContext(ctx, `SELECT min(last_cursor) FROM replicas WHERE id != ? AND revoked_ms IS NULL AND last_seen_ms >= ?`, ServerReplica, since).Scan(&h)
+	err := s.db.R.QueryRowContext(ctx, `SELECT min(last_cursor) FROM replicas
+		WHERE id != ? AND revoked_ms IS NULL AND last_seen_ms >= ?`, ServerReplica, since).Scan(&h)
 	if err != nil {
 		return 0, fmt.Errorf("horizon: %w", err)
 	}
@@ -55,17 +56,20 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 		for _, side := range []string{"receipts", "moves"} {
 			// Moves too: a pull across a collected record's move would
 			// otherwise look for a row that is gone (and they would pile up).
-			q := fmt.Sprintf(`DELETE FROM %s WHERE tbl = ? AND record_id IN (SELECT id FROM %s WHERE _deleted = 1 AND _seq <= ?)`,
-				side, t.Name)
+			q := fmt.Sprintf(`DELETE FROM %s
+				WHERE tbl = ? AND record_id IN (SELECT id FROM %s WHERE _deleted = 1 AND _seq <= ?)`, side, t.Name)
 			if _, err := tx.ExecContext(ctx, q, t.Name, int64(horizon)); err != nil {
 				return 0, fmt.Errorf("collect tombstones: %w", err)
 			}
 		}
 		s.anyCollected = true // before the commit: true too early only costs a lookup
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT OR REPLACE INTO collected (tbl, record_id, vv, tomb, seq) SELECT ?, id, _vv, _tomb, _seq FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name), t.Name, int64(horizon)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT OR REPLACE INTO collected (tbl, record_id, vv, tomb, seq)
+			SELECT ?, id, _vv, _tomb, _seq FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name),
+			t.Name, int64(horizon)); err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name), int64(horizon))
+		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name),
+			int64(horizon))
 		if err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}
@@ -77,10 +81,13 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 	if err := s.flushSeen(ctx, tx); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM collected WHERE seq <= (SELECT min(last_cursor) FROM replicas WHERE id != ? AND revoked_ms IS NULL)`, ServerReplica); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM collected
+		WHERE seq <= (SELECT min(last_cursor) FROM replicas WHERE id != ? AND revoked_ms IS NULL)`,
+		ServerReplica); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('gc_horizon', ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, int64(horizon)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('gc_horizon', ?)
+		ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, int64(horizon)); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

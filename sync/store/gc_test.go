@@ -22,7 +22,10 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	version := seed.Version.Clone()
 	k := version.Bump(p.Replica)
 	del := &record.Record{Table: "villages", ID: seed.ID, Version: version, Fields: map[string]record.Field{},
-		Tombstone: &record.Tombstone{Dot: vv.Dot{Replica: p.Replica, Counter: k, HLC: s.Clock().Now()}, Context: version.Clone()}}
+		Tombstone: &record.Tombstone{
+			Dot:     vv.Dot{Replica: p.Replica, Counter: k, HLC: s.Clock().Now()},
+			Context: version.Clone(),
+		}}
 	res, err := s.Push(ctx, p, []*record.Record{del})
 	if err != nil || res[0].Outcome != record.Applied {
 		t.Fatalf("delete the village: %+v %v", res, err)
@@ -36,7 +39,8 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	}
 	defer s.Close()
 	var deleted int
-	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).Scan(&deleted); err != nil || deleted != 1 {
+	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).
+		Scan(&deleted); err != nil || deleted != 1 {
 		t.Fatalf("after a restart the deleted village is %v (deleted=%d)", err, deleted)
 	}
 
@@ -60,7 +64,8 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	if _, err = s.Push(ctx, p, []*record.Record{del}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).Scan(&deleted); err != nil || deleted != 0 {
+	if err := s.Reader().QueryRow(`SELECT _deleted FROM villages WHERE id = ?`, seed.ID).
+		Scan(&deleted); err != nil || deleted != 0 {
 		t.Errorf("a replay of the old delete deleted the village added again (%v)", err)
 	}
 }
@@ -172,14 +177,16 @@ func TestPullAcrossAMoveOfACollectedRecord(t *testing.T) {
 	// Collection takes the move too: every device that could hold the
 	// record pulled past the move before the delete could be collected.
 	var moves int
-	if err := s.Reader().QueryRow(`SELECT count(*) FROM moves WHERE record_id = ?`, id).Scan(&moves); err != nil || moves != 0 {
+	err = s.Reader().QueryRow(`SELECT count(*) FROM moves WHERE record_id = ?`, id).Scan(&moves)
+	if err != nil || moves != 0 {
 		t.Errorf("%d moves of the collected record are left (%v)", moves, err)
 	}
 	if _, err := s.Pull(ctx, vol, 0, 0, false); err != nil {
 		t.Fatalf("a pull across the move of a collected record: %v", err)
 	}
 	// A database collected by an earlier version kept such moves.
-	if _, err := s.db.W.Exec(`INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (2, 'books', ?, '南香村')`, id); err != nil {
+	_, err = s.db.W.Exec(`INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (2, 'books', ?, '南香村')`, id)
+	if err != nil {
 		t.Fatal(err)
 	}
 	page, err := s.Pull(ctx, vol, 0, 0, false)

@@ -76,7 +76,8 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 				args = append(args, v)
 			}
 		}
-		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ?%s ORDER BY _seq LIMIT ?`, sqlite.Columns(t), t.Name, scope)
+		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ?%s ORDER BY _seq LIMIT ?`,
+			sqlite.Columns(t), t.Name, scope)
 		rs, err := tx.QueryContext(ctx, q, append(args, limit+1)...)
 		if err != nil {
 			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
@@ -146,7 +147,8 @@ func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([
 	for _, v := range p.Villages {
 		args = append(args, v)
 	}
-	rs, err := tx.QueryContext(ctx, `SELECT DISTINCT tbl, record_id FROM moves WHERE seq > ? AND seq <= ? AND from_village IN (`+marks+`) ORDER BY seq`, args...)
+	rs, err := tx.QueryContext(ctx, `SELECT DISTINCT tbl, record_id FROM moves
+		WHERE seq > ? AND seq <= ? AND from_village IN (`+marks+`) ORDER BY seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pull: moves: %w", err)
 	}
@@ -191,7 +193,8 @@ func approxSize(r *record.Record) int {
 type CursorAheadError struct{ Cursor, Head uint64 }
 
 func (e *CursorAheadError) Error() string {
-	return fmt.Sprintf("cursor: %d is ahead of this server's change feed (%d); the server database is older than what this device has seen (restored from a backup?)", e.Cursor, e.Head)
+	return fmt.Sprintf("cursor: %d is ahead of this server's change feed (%d); "+
+		"the server database is older than what this device has seen (restored from a backup?)", e.Cursor, e.Head)
 }
 
 // CheckCursor refuses a cursor past the end of the feed before anything
@@ -211,7 +214,8 @@ func (s *Store) CheckCursor(cursor uint64) error {
 // were collected (0: none yet). SafeHorizon proposes the next one.
 func (s *Store) Horizon(ctx context.Context) (uint64, error) {
 	var h sql.NullInt64
-	if err := s.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).Scan(&h); err != nil && err != sql.ErrNoRows {
+	if err := s.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).
+		Scan(&h); err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("horizon: %w", err)
 	}
 	return uint64(h.Int64), nil

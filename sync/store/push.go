@@ -219,7 +219,8 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 }
 
 // apply merges one valid change inside tx.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.Record, seq *uint64, env schema.Env) (protocol.Result, error) {
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.Record, seq *uint64,
+	env schema.Env) (protocol.Result, error) {
 	now := env.Now
 	replica := p.Replica
 	t, _ := schema.Lookup(in.Table) // Validate has checked the table
@@ -248,7 +249,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		// gone with its delete: kept for staff instead, and the device
 		// learns of the delete.
 		p := &record.Problem{Code: record.CodeFailedPrecondition, Field: in.Table + ".id",
-			Msg: fmt.Sprintf("%s was deleted on the server, and the delete is older than the server keeps; this edit is kept for staff to review", in.ID)}
+			Msg: fmt.Sprintf("%s was deleted on the server, and the delete is older than the server keeps; "+
+				"this edit is kept for staff to review", in.ID)}
 		return protocol.Result{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	if outcome == record.Merged {
@@ -260,7 +262,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		// (the device had not seen newer writes) gets the newer state.
 		var prev int64
 		var prevCounter uint64
-		err := tx.QueryRowContext(ctx, `SELECT counter, outcome FROM receipts WHERE replica = ? AND tbl = ? AND record_id = ?`, replica, in.Table, in.ID).Scan(&prevCounter, &prev)
+		err := tx.QueryRowContext(ctx, `SELECT counter, outcome FROM receipts
+			WHERE replica = ? AND tbl = ? AND record_id = ?`, replica, in.Table, in.ID).Scan(&prevCounter, &prev)
 		if err == nil && prevCounter == counter {
 			outcome = record.Outcome(prev)
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -283,7 +286,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	if err := noteMove(ctx, tx, cur, out, *seq); err != nil {
 		return protocol.Result{}, err
 	}
-	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx, sqlite.Args(t, out, int64(*seq), int64(replica))...); err != nil {
+	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx,
+		sqlite.Args(t, out, int64(*seq), int64(replica))...); err != nil {
 		return protocol.Result{}, fmt.Errorf("write: %w", err)
 	}
 	if err := s.flag(ctx, tx, out, now); err != nil {
@@ -296,7 +300,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		s.log.Info("conflict logged", "table", c.Table, "id", c.ID, "field", c.Field, "kind", c.Kind,
 			"winner", c.Winner.Dot.String(), "loser", c.Loser.Dot.String())
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO receipts (replica, tbl, record_id, counter, outcome) VALUES (?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO receipts (replica, tbl, record_id, counter, outcome)
+		VALUES (?, ?, ?, ?, ?)`,
 		replica, in.Table, in.ID, counter, int64(outcome)); err != nil {
 		return protocol.Result{}, fmt.Errorf("write receipt: %w", err)
 	}
@@ -311,7 +316,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 // load returns the server's state of the record c names, or nil when
 // there is none or c does not name a valid record. collected says the
 // state is what a collected delete left: its tombstone, without fields.
-func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (cur *record.Record, collected bool, err error) {
+func (s *Store) load(ctx context.Context, tx *sql.Tx,
+	c *record.Record) (cur *record.Record, collected bool, err error) {
 	t, err := schema.Lookup(c.Table)
 	if err != nil || record.CheckID(c.ID) != nil {
 		return nil, false, nil
@@ -337,7 +343,8 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (cur *re
 func loadCollected(ctx context.Context, tx *sql.Tx, t *schema.Table, id string) (*record.Record, error) {
 	var vvb, tomb []byte
 	var seq int64
-	err := tx.QueryRowContext(ctx, `SELECT vv, tomb, seq FROM collected WHERE tbl = ? AND record_id = ?`, t.Name, id).Scan(&vvb, &tomb, &seq)
+	err := tx.QueryRowContext(ctx, `SELECT vv, tomb, seq FROM collected WHERE tbl = ? AND record_id = ?`,
+		t.Name, id).Scan(&vvb, &tomb, &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -360,7 +367,8 @@ func insertConflict(ctx context.Context, tx *sql.Tx, c record.Conflict, now time
 		loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
 		server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Table, c.ID, c.Field, c.Kind,
-		int(c.Winner.Value.Type), c.Winner.Value.SQL(), c.Winner.Dot.Replica, int64(c.Winner.Dot.Counter), int64(c.Winner.Dot.HLC),
+		int(c.Winner.Value.Type), c.Winner.Value.SQL(),
+		c.Winner.Dot.Replica, int64(c.Winner.Dot.Counter), int64(c.Winner.Dot.HLC),
 		int(c.Loser.Value.Type), c.Loser.Value.SQL(), c.Loser.Dot.Replica, int64(c.Loser.Dot.Counter), int64(c.Loser.Dot.HLC),
 		c.ServerVersion.Encode(nil), c.IncomingVersion.Encode(nil), now.UnixMilli())
 	if err != nil {
@@ -421,7 +429,8 @@ func authorize(p Principal, in, cur *record.Record) error {
 }
 
 // audit notes who made a change and what came of it.
-func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, r protocol.Result, now time.Time) error {
+func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, r protocol.Result,
+	now time.Time) error {
 	detail := ""
 	if r.Problem != nil {
 		detail = r.Problem.Error()
@@ -437,12 +446,14 @@ func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Re
 	return s.auditRow(ctx, tx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now)
 }
 
-func (s *Store) auditRow(ctx context.Context, tx *sql.Tx, table, id string, replica uint32, user int64, outcome, detail string, now time.Time) error {
+func (s *Store) auditRow(ctx context.Context, tx *sql.Tx, table, id string, replica uint32, user int64,
+	outcome, detail string, now time.Time) error {
 	var uid any
 	if user != 0 {
 		uid = user
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit (tbl, record_id, replica, user_id, outcome, detail, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit (tbl, record_id, replica, user_id, outcome, detail, at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		table, id, replica, uid, outcome, detail, now.UnixMilli()); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -450,12 +461,14 @@ func (s *Store) auditRow(ctx context.Context, tx *sql.Tx, table, id string, repl
 }
 
 // hold keeps a refused change on the server for staff, with the reason.
-func (s *Store) hold(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, prob *record.Problem, now time.Time) error {
+func (s *Store) hold(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, prob *record.Problem,
+	now time.Time) error {
 	body, err := json.Marshal(record.ToJSON(c))
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		p.Replica, c.Table, c.ID, string(prob.Code), prob.Error(), string(body), now.UnixMilli()); err != nil {
 		return fmt.Errorf("hold refused change: %w", err)
 	}
@@ -476,7 +489,8 @@ func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint
 	if !ok || from.Value.Text == out.Fields[t.Scope].Value.Text {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (?, ?, ?, ?)`, int64(seq), out.Table, out.ID, from.Value.Text); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (?, ?, ?, ?)`,
+		int64(seq), out.Table, out.ID, from.Value.Text); err != nil {
 		return fmt.Errorf("note move: %w", err)
 	}
 	return nil

@@ -35,7 +35,8 @@ func TestGroupCommitIsolatesAFailingPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := other.Exec(`CREATE TRIGGER refuse AFTER INSERT ON books WHEN NEW.title = 'refused' BEGIN SELECT RAISE(ABORT, 'test: refused'); END`); err != nil {
+	if _, err := other.Exec(`CREATE TRIGGER refuse AFTER INSERT ON books WHEN NEW.title = 'refused'
+		BEGIN SELECT RAISE(ABORT, 'test: refused'); END`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -130,7 +131,8 @@ func (h panicky) Handle(_ context.Context, r slog.Record) error {
 // must not leave the writer locked: later pushes still go through.
 func TestPanicInAPushDoesNotStopWrites(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{Logger: slog.New(panicky{Handler: slog.DiscardHandler, on: "flagged for staff"})})
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"),
+		Options{Logger: slog.New(panicky{Handler: slog.DiscardHandler, on: "flagged for staff"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,11 @@ func session(replica uint32, day int) *record.Record {
 	d := vv.Dot{Replica: replica, Counter: 1, HLC: 1}
 	f := func(v schema.Value) record.Field { return record.Field{Value: v, Dot: d} }
 	return &record.Record{Table: "tutoring_sessions", ID: uuid.Must(uuid.NewV7()).String(), Version: vv.VV{replica: 1},
-		Fields: map[string]record.Field{"village": f(schema.TextValue("南香村")), "session_date": f(schema.TextValue(fmt.Sprintf("2024-03-%02d", day))), "children_present": f(schema.IntValue(20))}}
+		Fields: map[string]record.Field{
+			"village":          f(schema.TextValue("南香村")),
+			"session_date":     f(schema.TextValue(fmt.Sprintf("2024-03-%02d", day))),
+			"children_present": f(schema.IntValue(20)),
+		}}
 }
 
 func TestTakeBatchBoundsAGroupCommit(t *testing.T) {

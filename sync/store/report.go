@@ -15,7 +15,8 @@ import (
 // long as the pair still is one: if the earlier session was deleted, or
 // either was corrected to another village, date or class, both count.
 const (
-	sessionsQuery = `SELECT COALESCE(village, ''), COALESCE(session_date, ''), COALESCE(volunteers, ''), COALESCE(children_present, 0)
+	sessionsQuery = `SELECT COALESCE(village, ''), COALESCE(session_date, ''), COALESCE(volunteers, ''),
+		COALESCE(children_present, 0)
 		FROM tutoring_sessions
 		WHERE _deleted = 0
 		  AND id NOT IN (
@@ -25,11 +26,13 @@ const (
 		    WHERE c.kind = 'duplicate_session' AND c.resolution IS NULL AND b._deleted = 0
 		      AND a.village = b.village AND a.session_date = b.session_date
 		      AND COALESCE(a.class_group, '') = COALESCE(b.class_group, ''))`
-	tasksQuery = `SELECT COALESCE(village, ''), COALESCE(kind, ''), COALESCE(status, ''), COALESCE(unit, ''), quantity, reported_at, finished_at
+	tasksQuery = `SELECT COALESCE(village, ''), COALESCE(kind, ''), COALESCE(status, ''), COALESCE(unit, ''),
+		quantity, reported_at, finished_at
 		FROM cleanup_tasks WHERE _deleted = 0`
 	// A loan's library is its book's, deleted book or not (the copy was
 	// still lent from that library); a book the server lacks is "unknown".
-	loansQuery = `SELECT COALESCE(l.village, ''), COALESCE(b.library, '` + report.UnknownLibrary + `'), COALESCE(l.borrower_card, ''), COALESCE(l.lent_on, ''), l.due_on, l.returned_on
+	loansQuery = `SELECT COALESCE(l.village, ''), COALESCE(b.library, '` + report.UnknownLibrary + `'),
+		COALESCE(l.borrower_card, ''), COALESCE(l.lent_on, ''), l.due_on, l.returned_on
 		FROM loans l LEFT JOIN books b ON b.id = l.book_id
 		WHERE l._deleted = 0`
 )
@@ -78,7 +81,8 @@ func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
 			s.Stored = append(s.Stored, k)
 			return err
 		}},
-		{"devices", `SELECT id, name, COALESCE(last_seen_ms, 0) FROM replicas WHERE id != 1 ORDER BY id`, func(sc sqlite.Scanner) error {
+		{"devices", `SELECT id, name, COALESCE(last_seen_ms, 0)
+			FROM replicas WHERE id != 1 ORDER BY id`, func(sc sqlite.Scanner) error {
 			var d report.Device
 			var ms int64
 			err := sc.Scan(&d.Replica, &d.Name, &ms)
@@ -88,7 +92,8 @@ func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
 			s.Devices = append(s.Devices, d)
 			return err
 		}},
-		{"open conflicts", `SELECT kind, count(*) FROM conflicts WHERE resolution IS NULL GROUP BY kind ORDER BY kind`, func(sc sqlite.Scanner) error {
+		{"open conflicts", `SELECT kind, count(*) FROM conflicts
+			WHERE resolution IS NULL GROUP BY kind ORDER BY kind`, func(sc sqlite.Scanner) error {
 			var c report.OpenConflicts
 			err := sc.Scan(&c.Kind, &c.Count)
 			s.Open = append(s.Open, c)

@@ -22,7 +22,8 @@ type (
 // digest differs from the stored one is marked revised now and its digest
 // replaced, unless the stored digest was read at a later feed position
 // (a slower report from an older snapshot).
-func (s *Store) NoteReportedMonths(ctx context.Context, seq uint64, digests map[MonthKey]string, now time.Time) (map[MonthKey]ReportedMonth, error) {
+func (s *Store) NoteReportedMonths(ctx context.Context, seq uint64, digests map[MonthKey]string,
+	now time.Time) (map[MonthKey]ReportedMonth, error) {
 	out := make(map[MonthKey]ReportedMonth, len(digests))
 	if len(digests) == 0 {
 		return out, nil
@@ -34,7 +35,8 @@ func (s *Store) NoteReportedMonths(ctx context.Context, seq uint64, digests map[
 		return nil, fmt.Errorf("note reported months: %w", err)
 	}
 	defer tx.Rollback()
-	get, err := tx.PrepareContext(ctx, `SELECT digest, first_reported_ms, COALESCE(revised_ms, 0), feed_seq FROM report_months WHERE village = ? AND month = ?`)
+	get, err := tx.PrepareContext(ctx, `SELECT digest, first_reported_ms, COALESCE(revised_ms, 0), feed_seq
+		FROM report_months WHERE village = ? AND month = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("note reported months: %w", err)
 	}
@@ -47,7 +49,8 @@ func (s *Store) NoteReportedMonths(ctx context.Context, seq uint64, digests map[
 		err := get.QueryRowContext(ctx, k.Village, k.Month).Scan(&stored, &first, &revised, &storedSeq)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, `INSERT INTO report_months (village, month, digest, first_reported_ms, feed_seq) VALUES (?, ?, ?, ?, ?)`,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO report_months (village, month, digest, first_reported_ms, feed_seq)
+				VALUES (?, ?, ?, ?, ?)`,
 				k.Village, k.Month, digest, ms, int64(seq)); err != nil {
 				return nil, fmt.Errorf("note reported month %s %s: %w", k.Village, k.Month, err)
 			}
@@ -55,7 +58,8 @@ func (s *Store) NoteReportedMonths(ctx context.Context, seq uint64, digests map[
 		case err != nil:
 			return nil, fmt.Errorf("note reported month %s %s: %w", k.Village, k.Month, err)
 		case stored != digest && int64(seq) >= storedSeq:
-			if _, err := tx.ExecContext(ctx, `UPDATE report_months SET digest = ?, revised_ms = ?, feed_seq = ? WHERE village = ? AND month = ?`,
+			if _, err := tx.ExecContext(ctx, `UPDATE report_months SET digest = ?, revised_ms = ?, feed_seq = ?
+				WHERE village = ? AND month = ?`,
 				digest, ms, int64(seq), k.Village, k.Month); err != nil {
 				return nil, fmt.Errorf("note reported month %s %s: %w", k.Village, k.Month, err)
 			}

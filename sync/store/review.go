@@ -133,7 +133,8 @@ func (s *Store) flagOne(ctx context.Context, tx *sql.Tx, t *schema.Table, f *sch
 			first, later = later, first
 		}
 		var exists int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE tbl = ? AND kind = ? AND ((record_id = ? AND other_id = ?) OR (record_id = ? AND other_id = ?))`,
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE tbl = ? AND kind = ?
+			AND ((record_id = ? AND other_id = ?) OR (record_id = ? AND other_id = ?))`,
 			r.Table, kind, later, first, first, later).Scan(&exists)
 		if err != nil {
 			return fmt.Errorf("look for %s: %w", kind, err)
@@ -182,7 +183,8 @@ func stillMatches(ctx context.Context, tx *sql.Tx, t *schema.Table, f *schema.Fl
 func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by string) (LoggedConflict, error) {
 	by = strings.TrimSpace(by)
 	if by == "" || utf8.RuneCountInString(by) > 64 {
-		return LoggedConflict{}, &record.Problem{Code: record.CodeInvalidArgument, Field: "by", Msg: "name who resolves it, 1 to 64 characters"}
+		return LoggedConflict{}, &record.Problem{Code: record.CodeInvalidArgument, Field: "by",
+			Msg: "name who resolves it, 1 to 64 characters"}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,7 +209,8 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 		if c.Resolution == resolution {
 			return c, nil
 		}
-		return LoggedConflict{}, fmt.Errorf("%w: entry %d was resolved as %s by %s", ErrAlreadyResolved, id, c.Resolution, c.ResolvedBy)
+		return LoggedConflict{}, fmt.Errorf("%w: entry %d was resolved as %s by %s",
+			ErrAlreadyResolved, id, c.Resolution, c.ResolvedBy)
 	}
 	seq := s.seq
 	switch {
@@ -226,10 +229,12 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 		return LoggedConflict{}, err
 	}
 	now := time.Now()
-	if _, err := tx.ExecContext(ctx, `UPDATE conflicts SET resolution = ?, resolved_ms = ?, resolved_by = ? WHERE id = ?`, resolution, now.UnixMilli(), by, int64(id)); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE conflicts SET resolution = ?, resolved_ms = ?, resolved_by = ? WHERE id = ?`,
+		resolution, now.UnixMilli(), by, int64(id)); err != nil {
 		return LoggedConflict{}, fmt.Errorf("resolve: %w", err)
 	}
-	if err := s.auditRow(ctx, tx, c.Table, c.ID, ServerReplica, 0, "resolved "+resolution, fmt.Sprintf("conflict %d (%s) by %s", id, c.Kind, by), now); err != nil {
+	if err := s.auditRow(ctx, tx, c.Table, c.ID, ServerReplica, 0, "resolved "+resolution,
+		fmt.Sprintf("conflict %d (%s) by %s", id, c.Kind, by), now); err != nil {
 		return LoggedConflict{}, err
 	}
 	if err := s.saveSeq(ctx, tx, seq); err != nil {
@@ -277,7 +282,8 @@ func otherThan(list []string, drop string) []string {
 // serverWrite is an edit made on the server (replica 1) inside tx: it
 // bumps the server's entry of the record's version, so the result
 // dominates what every device has and syncs to all of them.
-func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string, edit func(*record.Record, vv.Dot)) error {
+func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string,
+	edit func(*record.Record, vv.Dot)) error {
 	t, err := schema.Lookup(table)
 	if err != nil {
 		return err
@@ -294,14 +300,16 @@ func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table,
 	if err := noteMove(ctx, tx, cur, r, *seq); err != nil {
 		return err
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx,
+		sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
 	return nil
 }
 
 // serverCreate writes a new record (or new fields of one) as the server.
-func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string, texts map[string]string) error {
+func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string,
+	texts map[string]string) error {
 	t, err := schema.Lookup(table)
 	if err != nil {
 		return err
@@ -326,7 +334,8 @@ func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table
 		}
 	}
 	*seq++
-	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx, sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx,
+		sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
 	return nil

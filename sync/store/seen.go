@@ -32,7 +32,8 @@ func (s *Store) flushSeen(ctx context.Context, tx *sql.Tx) error {
 	s.seen = nil
 	s.seenMu.Unlock()
 	for r, v := range pending {
-		if _, err := tx.ExecContext(ctx, `UPDATE replicas SET last_seen_ms = ?, last_cursor = ? WHERE id = ?`, v.at.UnixMilli(), int64(v.cursor), r); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE replicas SET last_seen_ms = ?, last_cursor = ? WHERE id = ?`,
+			v.at.UnixMilli(), int64(v.cursor), r); err != nil {
 			return fmt.Errorf("note replica %d seen: %w", r, err)
 		}
 	}

@@ -96,7 +96,9 @@ func (s *Store) init(ctx context.Context) error {
 		return err
 	}
 	// A database made before backups existed gets its incarnation here too.
-	if _, err := s.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?), ('seq', 0), ('hlc', 0), ('incarnation', ?)`, int64(randomID()), int64(randomID())); err != nil {
+	if _, err := s.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value)
+		VALUES ('server_id', ?), ('seq', 0), ('hlc', 0), ('incarnation', ?)`,
+		int64(randomID()), int64(randomID())); err != nil {
 		return fmt.Errorf("init meta: %w", err)
 	}
 	if err := s.db.W.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM collected)`).Scan(&s.anyCollected); err != nil {
@@ -104,7 +106,9 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	var sid, seq, last int64
 	var inc int64
-	err := s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'), (SELECT value FROM meta WHERE key='seq'), (SELECT value FROM meta WHERE key='hlc'), (SELECT value FROM meta WHERE key='incarnation')`).Scan(&sid, &seq, &last, &inc)
+	err := s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'),
+		(SELECT value FROM meta WHERE key='seq'), (SELECT value FROM meta WHERE key='hlc'),
+		(SELECT value FROM meta WHERE key='incarnation')`).Scan(&sid, &seq, &last, &inc)
 	if err != nil {
 		return fmt.Errorf("read meta: %w", err)
 	}
@@ -119,7 +123,8 @@ func (s *Store) init(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
-		if _, err := s.db.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_seq", "_origin"), sqlite.Args(t, r, 0, ServerReplica)...); err != nil {
+		if _, err := s.db.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_seq", "_origin"),
+			sqlite.Args(t, r, 0, ServerReplica)...); err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
 	}
@@ -201,7 +206,8 @@ func (s *Store) Register(ctx context.Context, name string) (uint32, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.db.W.ExecContext(ctx, `INSERT INTO replicas (name, created_ms) VALUES (?, ?)`, name, time.Now().UnixMilli())
+	res, err := s.db.W.ExecContext(ctx, `INSERT INTO replicas (name, created_ms) VALUES (?, ?)`,
+		name, time.Now().UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("register replica %q: %w", name, err)
 	}

@@ -137,7 +137,9 @@ func TestCompareProperties(t *testing.T) {
 
 		// Consistency: Before and After mirror each other, Equal and
 		// Concurrent are symmetric.
-		mirror := map[vv.Ordering]vv.Ordering{vv.Equal: vv.Equal, vv.Before: vv.After, vv.After: vv.Before, vv.Concurrent: vv.Concurrent}
+		mirror := map[vv.Ordering]vv.Ordering{
+			vv.Equal: vv.Equal, vv.Before: vv.After, vv.After: vv.Before, vv.Concurrent: vv.Concurrent,
+		}
 		if ba != mirror[ab] {
 			t.Fatalf("%v.Compare(%v) = %v but %v.Compare(%v) = %v", a, b, ab, b, a, ba)
 		}
@@ -194,7 +196,8 @@ func TestBumpAndClone(t *testing.T) {
 		if n != old[r]+1 || v[r] != n {
 			t.Fatalf("Bump(%d) on %v returned %d, vector now %v", r, old, n, v)
 		}
-		if v.Compare(old) != vv.After || !v.Covers(vv.Dot{Replica: r, Counter: n}) || old.Covers(vv.Dot{Replica: r, Counter: n}) {
+		if v.Compare(old) != vv.After || !v.Covers(vv.Dot{Replica: r, Counter: n}) ||
+			old.Covers(vv.Dot{Replica: r, Counter: n}) {
 			t.Fatalf("after Bump(%d): %v vs %v", r, v, old)
 		}
 		// The clone taken before the bump must not have seen it.

@@ -97,17 +97,21 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Res
 		if err != nil || t.Scope == "" {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ? AND _own <= _acked`, t.Name), e.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ? AND _own <= _acked`, t.Name),
+			e.ID); err != nil {
 			return fmt.Errorf("sync: drop %s %s: %w", t.Name, e.ID, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`, int64(resp.NextCursor)); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`,
+		int64(resp.NextCursor)); err != nil {
 		return fmt.Errorf("sync: save cursor: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)`, strconv.FormatUint(resp.Incarnation, 10)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('incarnation', ?)`,
+		strconv.FormatUint(resp.Incarnation, 10)); err != nil {
 		return fmt.Errorf("sync: save incarnation: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'server_id'`, strconv.FormatUint(resp.ServerID, 10)); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'server_id'`,
+		strconv.FormatUint(resp.ServerID, 10)); err != nil {
 		return fmt.Errorf("sync: save server id: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(r.clock.Last())); err != nil {
@@ -135,7 +139,8 @@ func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, curren
 		}
 	}
 	// The server has it: confirmed, as a re-pull confirms what it sends.
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?) WHERE id = ?`, p.table.Name), int64(p.own), r.gen, int64(seq), p.id)
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET _acked = max(_acked, ?), _gen = ?, _seq = max(_seq, ?)
+		WHERE id = ?`, p.table.Name), int64(p.own), r.gen, int64(seq), p.id)
 	return err
 }
 
@@ -147,7 +152,8 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *re
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO rejected (tbl, record_id, counter, code, message, change, rejected_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO rejected (tbl, record_id, counter, code, message, change, rejected_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		p.table.Name, p.id, int64(p.own), code, msg, string(body), time.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("keep rejected change: %w", err)
 	}
@@ -180,15 +186,18 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *re
 			rec.Tombstone = current.Tombstone
 		}
 	}
-	_, err = tx.ExecContext(ctx, sqlite.Upsert(p.table, "_own", "_acked"), sqlite.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
+	_, err = tx.ExecContext(ctx, sqlite.Upsert(p.table, "_own", "_acked"),
+		sqlite.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
 	return err
 }
 
 // takeUnlessPending stores a pulled state unless the record has writes not
 // yet pushed: then the server will merge them and hand the result back.
-func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) (bool, error) {
+func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.Table,
+	rec *record.Record) (bool, error) {
 	var own, acked int64
-	err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT _own, _acked FROM %s WHERE id = ?`, t.Name), rec.ID).Scan(&own, &acked)
+	err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT _own, _acked FROM %s WHERE id = ?`, t.Name),
+		rec.ID).Scan(&own, &acked)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("sync: read %s %s: %w", t.Name, rec.ID, err)
 	}
@@ -201,7 +210,8 @@ func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.T
 // replace stores a state received from the server as the record's state.
 func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) error {
 	own := int64(rec.Version[r.id])
-	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked", "_gen", "_seq"), sqlite.Args(t, rec, own, own, r.gen, int64(rec.Seq))...); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked", "_gen", "_seq"),
+		sqlite.Args(t, rec, own, own, r.gen, int64(rec.Seq))...); err != nil {
 		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
 	}
 	return nil

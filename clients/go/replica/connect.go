@@ -104,7 +104,8 @@ func retryAfter(err error) (time.Duration, bool) {
 func transportFailure(err error) bool {
 	var netErr net.Error
 	code := connect.CodeOf(err)
-	return code == connect.CodeUnavailable || code == connect.CodeCanceled || (code == connect.CodeUnknown && errors.As(err, &netErr))
+	return code == connect.CodeUnavailable || code == connect.CodeCanceled ||
+		(code == connect.CodeUnknown && errors.As(err, &netErr))
 }
 
 // explain turns transport errors into words a volunteer can act on.
@@ -114,7 +115,8 @@ func explain(ctx context.Context, err error) error {
 	case code == connect.CodeDeadlineExceeded:
 		return fmt.Errorf("the server did not answer in time; your changes are kept on this device, try again later: %w", err)
 	case code == connect.CodeUnavailable, ctx.Err() == nil && (code == connect.CodeCanceled || errors.As(err, &netErr)):
-		return fmt.Errorf("cannot reach the server (no signal, or the server is down); your changes are kept on this device, try again later: %w", err)
+		return fmt.Errorf("cannot reach the server (no signal, or the server is down); "+
+			"your changes are kept on this device, try again later: %w", err)
 	}
 	return err
 }

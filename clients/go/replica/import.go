@@ -133,7 +133,8 @@ func (r *Replica) Import(ctx context.Context, table string, in []Row, progress f
 }
 
 // parseRow turns a row's cells into checked values and the record's id.
-func parseRow(t *schema.Table, columns map[string]*schema.Column, cells map[string]string, env schema.Env) (string, map[string]schema.Value, error) {
+func parseRow(t *schema.Table, columns map[string]*schema.Column, cells map[string]string,
+	env schema.Env) (string, map[string]schema.Value, error) {
 	values := make(map[string]schema.Value, len(cells))
 	for name, text := range cells {
 		if name == "id" || text == "" {
@@ -163,7 +164,8 @@ func parseRow(t *schema.Table, columns map[string]*schema.Column, cells map[stri
 // importOne writes one row inside the import's transaction: rowErr is
 // what is wrong with the row, fatal a database error that ends the import.
 // A new record (no id given) skips reading the row it cannot have.
-func (r *Replica) importOne(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, t *schema.Table, id string, fresh bool, values map[string]schema.Value) (rowErr, fatal error) {
+func (r *Replica) importOne(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, t *schema.Table, id string, fresh bool,
+	values map[string]schema.Value) (rowErr, fatal error) {
 	rec := &record.Record{Table: t.Name, ID: id, Fields: map[string]record.Field{}}
 	var acked uint64
 	if !fresh {

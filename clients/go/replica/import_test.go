@@ -39,7 +39,8 @@ func TestImportIsAllOrNothing(t *testing.T) {
 	for _, r := range ie.Rows {
 		lines = append(lines, r.Line)
 	}
-	if fmt.Sprint(lines) != "[3 7 8]" || !strings.Contains(err.Error(), "line 3: tutoring_sessions.children_present: 250 is outside 0–200") ||
+	if fmt.Sprint(lines) != "[3 7 8]" ||
+		!strings.Contains(err.Error(), "line 3: tutoring_sessions.children_present: 250 is outside 0–200") ||
 		!strings.Contains(err.Error(), "line 8: tutoring_sessions.teacher: unknown field") {
 		t.Errorf("lines %v:\n%v", lines, err)
 	}
@@ -103,7 +104,8 @@ func TestSyncReportsProgressAfterEachRound(t *testing.T) {
 	a := e.device("a", replica.Options{PushBatch: 2, Progress: func(st replica.Stats) { rounds = append(rounds, st) }})
 	var rows []replica.Row
 	for i := range 5 {
-		rows = append(rows, replica.Row{Line: i + 1, Cells: cells("village", "南香村", "library", "children", "title", fmt.Sprint("book ", i))})
+		rows = append(rows, replica.Row{Line: i + 1,
+			Cells: cells("village", "南香村", "library", "children", "title", fmt.Sprint("book ", i))})
 	}
 	if _, err := a.Import(context.Background(), "books", rows, nil); err != nil {
 		t.Fatal(err)
@@ -157,7 +159,8 @@ func TestImportRefusesAFieldNamedTwice(t *testing.T) {
 		"children_present", "30")}}
 	_, err := a.Import(context.Background(), "tutoring_sessions", rows, nil)
 	var ie *replica.ImportError
-	if !errors.As(err, &ie) || len(ie.Rows) != 1 || !strings.Contains(err.Error(), `line 2: "village" and "村" are both tutoring_sessions.village`) {
+	want := `line 2: "village" and "村" are both tutoring_sessions.village`
+	if !errors.As(err, &ie) || len(ie.Rows) != 1 || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want line 2 refused for naming village twice", err)
 	}
 }

@@ -18,7 +18,8 @@ type RejectedChange struct {
 
 // Rejected lists the changes the server refused, oldest first.
 func (r *Replica) Rejected(ctx context.Context) ([]RejectedChange, error) {
-	rs, err := r.db.R.QueryContext(ctx, `SELECT tbl, record_id, code, message, change, rejected_ms FROM rejected ORDER BY id`)
+	rs, err := r.db.R.QueryContext(ctx, `SELECT tbl, record_id, code, message, change, rejected_ms
+		FROM rejected ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list rejected: %w", err)
 	}

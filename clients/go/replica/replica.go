@@ -29,7 +29,8 @@ import (
 var migrations embed.FS
 
 // ErrNotInitialised is returned by Open for a file that Init never set up.
-var ErrNotInitialised = errors.New("device database is not initialised (run: villagesync device --db FILE init --server URL)")
+var ErrNotInitialised = errors.New("device database is not initialised " +
+	"(run: villagesync device --db FILE init --server URL)")
 
 // Options tune a Replica; the zero value is fine.
 type Options struct {
@@ -85,7 +86,8 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	resp, err := villagesyncv1connect.NewAccessServiceClient(hc, serverURL).Enroll(ctx, &v1.EnrollRequest{Code: code, DeviceName: name})
+	resp, err := villagesyncv1connect.NewAccessServiceClient(hc, serverURL).
+		Enroll(ctx, &v1.EnrollRequest{Code: code, DeviceName: name})
 	if err != nil {
 		return nil, fmt.Errorf("init: enroll with %s: %w", serverURL, explain(ctx, err))
 	}
@@ -99,7 +101,9 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 	}
 	// The token is the device's credential; it stays in this file only
 	// (the server keeps its hash).
-	_, err = d.W.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('replica', ?), ('server_id', ?), ('server_url', ?), ('name', ?), ('cursor', 0), ('hlc', 0), ('token', ?), ('scope_hash', '0'), ('scope', '*')`,
+	_, err = d.W.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES
+		('replica', ?), ('server_id', ?), ('server_url', ?), ('name', ?), ('cursor', 0), ('hlc', 0),
+		('token', ?), ('scope_hash', '0'), ('scope', '*')`,
 		int64(resp.GetReplica()), strconv.FormatUint(resp.GetServerId(), 10), serverURL, name, resp.GetToken())
 	if err != nil {
 		d.Close()
@@ -126,7 +130,8 @@ func migrate(ctx context.Context, d *sqlite.DB) error {
 		if err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
-		if _, err := d.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"), sqlite.Args(t, r, 0, 0)...); err != nil {
+		if _, err := d.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"),
+			sqlite.Args(t, r, 0, 0)...); err != nil {
 			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
 		}
 	}
@@ -160,7 +165,8 @@ func (r *Replica) load(ctx context.Context) error {
 	err := r.db.R.QueryRowContext(ctx, `SELECT
 		(SELECT value FROM meta WHERE key = 'replica'), (SELECT value FROM meta WHERE key = 'server_id'),
 		(SELECT value FROM meta WHERE key = 'server_url'), (SELECT value FROM meta WHERE key = 'name'),
-		(SELECT value FROM meta WHERE key = 'hlc'), (SELECT value FROM meta WHERE key = 'token')`).Scan(&replica, &sid, &r.serverURL, &r.name, &last, &r.token)
+		(SELECT value FROM meta WHERE key = 'hlc'), (SELECT value FROM meta WHERE key = 'token')`).
+		Scan(&replica, &sid, &r.serverURL, &r.name, &last, &r.token)
 	if err != nil {
 		return ErrNotInitialised
 	}
@@ -298,7 +304,8 @@ func (r *Replica) Delete(ctx context.Context, table, id string) error {
 
 // write runs one local edit in a transaction: it bumps the device's entry
 // of the record's version and lets edit stamp what it writes with (k, ts).
-func (r *Replica) write(ctx context.Context, t *schema.Table, id string, edit func(rec *record.Record, k, ts uint64) error) error {
+func (r *Replica) write(ctx context.Context, t *schema.Table, id string,
+	edit func(rec *record.Record, k, ts uint64) error) error {
 	tx, err := r.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
@@ -314,7 +321,8 @@ func (r *Replica) write(ctx context.Context, t *schema.Table, id string, edit fu
 }
 
 // writeIn is write inside tx.
-func (r *Replica) writeIn(ctx context.Context, tx *sql.Tx, t *schema.Table, id string, edit func(rec *record.Record, k, ts uint64) error) error {
+func (r *Replica) writeIn(ctx context.Context, tx *sql.Tx, t *schema.Table, id string,
+	edit func(rec *record.Record, k, ts uint64) error) error {
 	rec, acked, err := getRow(ctx, tx, t, id)
 	if err != nil {
 		return err
@@ -330,7 +338,8 @@ func (r *Replica) writeIn(ctx context.Context, tx *sql.Tx, t *schema.Table, id s
 	if err := record.CheckRequired(rec); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked"), sqlite.Args(t, rec, int64(k), int64(acked))...); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked"),
+		sqlite.Args(t, rec, int64(k), int64(acked))...); err != nil {
 		return fmt.Errorf("write %s %s: %w", t.Name, id, err)
 	}
 	return nil
@@ -376,7 +385,8 @@ type querier interface {
 // getRow loads a record and its acknowledged own counter; nil if absent.
 func getRow(ctx context.Context, q querier, t *schema.Table, id string) (*record.Record, uint64, error) {
 	var acked, own int64
-	rec, err := sqlite.Scan(t, q.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE id = ?`, sqlite.Columns(t), t.Name), id), &own, &acked)
+	rec, err := sqlite.Scan(t, q.QueryRowContext(ctx,
+		fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE id = ?`, sqlite.Columns(t), t.Name), id), &own, &acked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, nil
 	}

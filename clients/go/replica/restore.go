@@ -26,7 +26,8 @@ func (r *Replica) startRepull(ctx context.Context, horizon uint64) error {
 	var gen int64
 	tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM meta WHERE key = 'gen'), 0)`).Scan(&gen)
 	gen++
-	for key, value := range map[string]any{"gen": gen, "sweep": gen, "cursor": 0, "full_pull": "1", "pull_horizon": strconv.FormatUint(horizon, 10)} {
+	for key, value := range map[string]any{"gen": gen, "sweep": gen, "cursor": 0, "full_pull": "1",
+		"pull_horizon": strconv.FormatUint(horizon, 10)} {
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value); err != nil {
 			return fmt.Errorf("sync: re-pull: %w", err)
 		}
@@ -48,7 +49,8 @@ func (r *Replica) sweep(ctx context.Context, tx *sql.Tx, resp *protocol.Response
 		}
 		// Only a row the server may have collected: one whose last known
 		// feed position is at or before the horizon (0: not known).
-		if err := r.drop(ctx, tx, t, `_gen < ? AND _own <= _acked AND _seq <= ?`, sweep.Int64, int64(resp.Horizon)); err != nil {
+		if err := r.drop(ctx, tx, t, `_gen < ? AND _own <= _acked AND _seq <= ?`,
+			sweep.Int64, int64(resp.Horizon)); err != nil {
 			return fmt.Errorf("sync: drop what the server forgot: %w", err)
 		}
 	}
@@ -74,7 +76,8 @@ func (r *Replica) collect(ctx context.Context, tx *sql.Tx, h uint64) error {
 // this device's own deletes among them (see serverRestored): whatever
 // drops a tombstone, a restore from an older backup must not undo it.
 func (r *Replica) drop(ctx context.Context, tx *sql.Tx, t *schema.Table, where string, args ...any) error {
-	rs, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT id, _vv, _tomb FROM %s WHERE (%s) AND _deleted = 1 AND _own > 0`, t.Name, where), args...)
+	rs, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT id, _vv, _tomb FROM %s
+		WHERE (%s) AND _deleted = 1 AND _own > 0`, t.Name, where), args...)
 	if err != nil {
 		return err
 	}
@@ -98,7 +101,8 @@ func (r *Replica) drop(ctx context.Context, tx *sql.Tx, t *schema.Table, where s
 		return err
 	}
 	for _, tr := range own {
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO own_deletes (tbl, record_id, vv, tomb) VALUES (?, ?, ?, ?)`, t.Name, tr.id, tr.vv, tr.tomb); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO own_deletes (tbl, record_id, vv, tomb) VALUES (?, ?, ?, ?)`,
+			t.Name, tr.id, tr.vv, tr.tomb); err != nil {
 			return fmt.Errorf("keep own delete: %w", err)
 		}
 	}
@@ -128,7 +132,8 @@ func (r *Replica) serverRestored(ctx context.Context, incarnation uint64) error 
 	// A full pull: the restored server may hold, as this device's own
 	// writes, states this device has since dropped; they are not echoed
 	// otherwise.
-	for key, value := range map[string]any{"cursor": 0, "scope_hash": "0", "full_pull": "1", "incarnation": strconv.FormatUint(incarnation, 10)} {
+	for key, value := range map[string]any{"cursor": 0, "scope_hash": "0", "full_pull": "1",
+		"incarnation": strconv.FormatUint(incarnation, 10)} {
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value); err != nil {
 			return fmt.Errorf("sync: server restored: %w", err)
 		}
@@ -171,7 +176,8 @@ func (r *Replica) repushOwnDeletes(ctx context.Context, tx *sql.Tx) error {
 		if err != nil {
 			continue // a table this version no longer has
 		}
-		if _, err := tx.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"), sqlite.Args(t, rec, int64(rec.Version[r.id]), 0)...); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"),
+			sqlite.Args(t, rec, int64(rec.Version[r.id]), 0)...); err != nil {
 			return fmt.Errorf("sync: own delete of %s %s: %w", rec.Table, rec.ID, err)
 		}
 	}

@@ -27,12 +27,14 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *protocol.Respon
 	if resp.HasMore && (resp.Rescoped && prev != "0" || r.inFullPull(ctx, tx)) {
 		full = "1"
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('full_pull', ?)`, full); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('full_pull', ?)`,
+		full); err != nil {
 		return fmt.Errorf("sync: save scope: %w", err)
 	}
 	if resp.Rescoped {
 		// The pull starts again from zero: note the horizon it starts at.
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('pull_horizon', ?)`, strconv.FormatUint(resp.Horizon, 10)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('pull_horizon', ?)`,
+			strconv.FormatUint(resp.Horizon, 10)); err != nil {
 			return fmt.Errorf("sync: save scope: %w", err)
 		}
 		scope := "*"
@@ -43,7 +45,8 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *protocol.Respon
 		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'scope'`, scope); err != nil {
 			return fmt.Errorf("sync: save scope: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'scope_hash'`, strconv.FormatUint(resp.ScopeHash, 10)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'scope_hash'`,
+			strconv.FormatUint(resp.ScopeHash, 10)); err != nil {
 			return fmt.Errorf("sync: save scope: %w", err)
 		}
 	}

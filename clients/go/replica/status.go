@@ -31,7 +31,8 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 	}
 	for _, t := range schema.Tables() {
 		var n int
-		if err := r.db.R.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE _own > _acked`, t.Name)).Scan(&n); err != nil {
+		if err := r.db.R.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE _own > _acked`, t.Name)).
+			Scan(&n); err != nil {
 			return s, fmt.Errorf("status: %w", err)
 		}
 		if n > 0 {
@@ -43,7 +44,9 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 	}
 	var ms int64
 	var lastErr string
-	err = r.db.R.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM meta WHERE key = 'last_sync_ms'), 0), COALESCE((SELECT value FROM meta WHERE key = 'last_error'), '')`).Scan(&ms, &lastErr)
+	err = r.db.R.QueryRowContext(ctx, `SELECT
+		COALESCE((SELECT value FROM meta WHERE key = 'last_sync_ms'), 0),
+		COALESCE((SELECT value FROM meta WHERE key = 'last_error'), '')`).Scan(&ms, &lastErr)
 	if err != nil {
 		return s, fmt.Errorf("status: %w", err)
 	}
@@ -64,6 +67,7 @@ func (r *Replica) noteOutcome(ctx context.Context, syncErr error) {
 	// Best effort: a failure to note the outcome must not hide the outcome.
 	_, _ = r.db.W.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('last_error', ?)`, msg)
 	if syncErr == nil {
-		_, _ = r.db.W.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sync_ms', ?)`, time.Now().UnixMilli())
+		_, _ = r.db.W.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sync_ms', ?)`,
+			time.Now().UnixMilli())
 	}
 }

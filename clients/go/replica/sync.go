@@ -25,7 +25,8 @@ type Stats struct {
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("pushed %d (applied %d, merged %d, already had %d), rejected %d, pulled %d, conflicts %d, round trips %d",
+	return fmt.Sprintf("pushed %d (applied %d, merged %d, already had %d), "+
+		"rejected %d, pulled %d, conflicts %d, round trips %d",
 		s.Pushed, s.Applied, s.Merged, s.AlreadyHad, s.Rejected, s.Pulled, s.Conflicts, s.RoundTrips)
 }
 

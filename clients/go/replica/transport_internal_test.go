@@ -102,7 +102,8 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 3, Results: []protocol.Result{{Outcome: record.Applied, Seq: 41}},
+	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 3,
+		Results:    []protocol.Result{{Outcome: record.Applied, Seq: 41}},
 		NextCursor: 41}, 1)
 	st, err := d.Sync(ctx)
 	if err != nil {
@@ -112,7 +113,8 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("a push of one change took %d requests", len(reqs))
 	}
-	wantRequest(t, "push", reqs[0], protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 40, ScopeHash: 77}, mine)
+	wantRequest(t, "push", reqs[0],
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 40, ScopeHash: 77}, mine)
 	if st.Pushed != 1 || st.Applied != 1 || st.RoundTrips != 1 {
 		t.Errorf("push: %v", st)
 	}
@@ -123,7 +125,8 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 		"village": {Value: schema.TextValue("南香村"), Dot: dot}, "library": {Value: schema.TextValue("children"), Dot: dot},
 		"title": {Value: schema.TextValue("theirs"), Dot: dot}}}
 	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 4, Restored: true}, 1)
-	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 4, Results: []protocol.Result{{Outcome: record.AlreadyHad, Seq: 4}},
+	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 4,
+		Results: []protocol.Result{{Outcome: record.AlreadyHad, Seq: 4}},
 		Records: []*record.Record{pulled}, NextCursor: 6, HasMore: true, Rescoped: true, AllVillages: true, ScopeHash: 77}, 1)
 	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 4, NextCursor: 7}, 1)
 	if st, err = d.Sync(ctx); err != nil {
@@ -133,9 +136,12 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 	if len(reqs) != 3 {
 		t.Fatalf("a sync with a restored server took %d requests, want 3", len(reqs))
 	}
-	wantRequest(t, "before the restore is known", reqs[0], protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 41, ScopeHash: 77})
-	wantRequest(t, "after the restore", reqs[1], protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, FullPull: true}, mine)
-	wantRequest(t, "the full pull's next page", reqs[2], protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, Cursor: 6, ScopeHash: 77, FullPull: true})
+	wantRequest(t, "before the restore is known", reqs[0],
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 41, ScopeHash: 77})
+	wantRequest(t, "after the restore", reqs[1],
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, FullPull: true}, mine)
+	wantRequest(t, "the full pull's next page", reqs[2],
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, Cursor: 6, ScopeHash: 77, FullPull: true})
 	if !st.ServerRestored || st.Pushed != 1 || st.AlreadyHad != 1 || st.Pulled != 1 || st.RoundTrips != 3 {
 		t.Errorf("restored: %v (restored %v)", st, st.ServerRestored)
 	}

@@ -49,7 +49,8 @@ func TestVolunteerFormsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if at := text(t, a, "cleanup_tasks", done, "finished_at"); at == "" || at != text(t, a, "cleanup_tasks", done, "reported_at") {
+	if at := text(t, a, "cleanup_tasks", done, "finished_at"); at == "" ||
+		at != text(t, a, "cleanup_tasks", done, "reported_at") {
 		t.Errorf("a task reported done finished at %q, want when it was reported", at)
 	}
 

@@ -65,7 +65,9 @@ var (
 	lCount          = text{"数量", "count"}
 	lFreshNote      = text{
 		"说明：设备最后同步时间由服务器在下次上传时记录；尚未同步的设备上的记录不在报表中。标有修订时间的月份，其数字在首次报告后发生了变化。",
-		"Note: a device's last sync is written down by the server with its next upload; records on devices that have not synced are not counted. A month with a revision time changed after it was first reported.",
+		"Note: a device's last sync is written down by the server with its next upload; " +
+			"records on devices that have not synced are not counted. " +
+			"A month with a revision time changed after it was first reported.",
 	}
 )
 

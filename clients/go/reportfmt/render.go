@@ -335,7 +335,8 @@ func renderXLSX(w io.Writer, r *report.Report, l Lang) error {
 	if err := x.SetCellStyle(sheet, "A1", last, bold); err != nil {
 		return err
 	}
-	if err := x.SetPanes(sheet, &excelize.Panes{Freeze: true, XSplit: 2, YSplit: 1, TopLeftCell: "C2", ActivePane: "bottomRight"}); err != nil {
+	if err := x.SetPanes(sheet, &excelize.Panes{Freeze: true, XSplit: 2, YSplit: 1,
+		TopLeftCell: "C2", ActivePane: "bottomRight"}); err != nil {
 		return err
 	}
 	for i, c := range cols {

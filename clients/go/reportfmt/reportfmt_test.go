@@ -193,15 +193,17 @@ func seed(t *testing.T, e *env, rng *rand.Rand) *dataset {
 			}
 		}
 		sep := []string{",", "，", "、", " , "}[rng.IntN(4)]
-		s := &sessionRec{village: vil(), date: randDate(rng, 6), class: fmt.Sprintf("班%02d", i), volunteers: strings.Join(vs, sep), children: rng.IntN(41)}
+		s := &sessionRec{village: vil(), date: randDate(rng, 6), class: fmt.Sprintf("班%02d", i),
+			volunteers: strings.Join(vs, sep), children: rng.IntN(41)}
 		r := dev()
-		id := put(t, r, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class, "volunteers", nullable(s.volunteers), "children_present", s.children)
+		id := put(t, r, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class,
+			"volunteers", nullable(s.volunteers), "children_present", s.children)
 		d.sessions = append(d.sessions, s)
 		all = append(all, deletable{r, "tutoring_sessions", id, &s.deleted})
 	}
 	for range 50 {
-		tk := &taskRec{village: vil(), kind: schema.CleanupKinds[rng.IntN(4)], status: schema.CleanupStatuses[rng.IntN(4)], quantity: -1,
-			reportedAt: randTime(rng), finishedAt: randTime(rng)}
+		tk := &taskRec{village: vil(), kind: schema.CleanupKinds[rng.IntN(4)], status: schema.CleanupStatuses[rng.IntN(4)],
+			quantity: -1, reportedAt: randTime(rng), finishedAt: randTime(rng)}
 		if rng.IntN(5) == 0 {
 			tk.reportedAt = "" // counted as reported when finished
 		}
@@ -215,8 +217,10 @@ func seed(t *testing.T, e *env, rng *rand.Rand) *dataset {
 	}
 	// On a month's edge: the month is the local one where it was written.
 	d.tasks = append(d.tasks,
-		&taskRec{village: "南香村", kind: "street_sweeping", status: "checked", quantity: 2, unit: "米", reportedAt: "2024-03-01T00:30:00+08:00", finishedAt: "2024-04-30T22:00:00-05:00"},
-		&taskRec{village: "南香村", kind: "street_sweeping", status: "done", quantity: -1, reportedAt: "2024-02-29T23:59:59Z", finishedAt: "2024-05-31T23:00:00-03:00"},
+		&taskRec{village: "南香村", kind: "street_sweeping", status: "checked", quantity: 2, unit: "米",
+			reportedAt: "2024-03-01T00:30:00+08:00", finishedAt: "2024-04-30T22:00:00-05:00"},
+		&taskRec{village: "南香村", kind: "street_sweeping", status: "done", quantity: -1,
+			reportedAt: "2024-02-29T23:59:59Z", finishedAt: "2024-05-31T23:00:00-03:00"},
 	)
 	for _, tk := range d.tasks {
 		r := dev()
@@ -224,12 +228,14 @@ func seed(t *testing.T, e *env, rng *rand.Rand) *dataset {
 		if tk.quantity >= 0 {
 			q = tk.quantity
 		}
-		id := put(t, r, "cleanup_tasks", "", "village", tk.village, "kind", tk.kind, "status", tk.status, "quantity", q, "unit", nullable(tk.unit),
+		id := put(t, r, "cleanup_tasks", "", "village", tk.village, "kind", tk.kind, "status", tk.status,
+			"quantity", q, "unit", nullable(tk.unit),
 			"reported_at", nullable(tk.reportedAt), "finished_at", nullable(tk.finishedAt))
 		all = append(all, deletable{r, "cleanup_tasks", id, &tk.deleted})
 	}
 	for i := range 50 {
-		l := &loanRec{village: vil(), library: libraries[rng.IntN(2)], card: fmt.Sprintf("C-%03d", rng.IntN(10)), lent: randDate(rng, 6)}
+		l := &loanRec{village: vil(), library: libraries[rng.IntN(2)], card: fmt.Sprintf("C-%03d", rng.IntN(10)),
+			lent: randDate(rng, 6)}
 		book := books[l.library][rng.IntN(len(books[l.library]))]
 		if i%17 == 3 {
 			l.library, book = "unknown", "0190a6e4-5b7a-7c3e-8f00-00000000000"+strconv.Itoa(i%10)
@@ -241,7 +247,8 @@ func seed(t *testing.T, e *env, rng *rand.Rand) *dataset {
 			l.returned = addDays(l.lent, rng.IntN(60))
 		}
 		r := dev()
-		id := put(t, r, "loans", "", "village", l.village, "book_id", book, "borrower_card", l.card, "lent_on", l.lent, "due_on", nullable(l.due), "returned_on", nullable(l.returned))
+		id := put(t, r, "loans", "", "village", l.village, "book_id", book, "borrower_card", l.card, "lent_on", l.lent,
+			"due_on", nullable(l.due), "returned_on", nullable(l.returned))
 		d.loans = append(d.loans, l)
 		all = append(all, deletable{r, "loans", id, &l.deleted})
 	}
@@ -259,7 +266,8 @@ func seed(t *testing.T, e *env, rng *rand.Rand) *dataset {
 	for i, r := range devs[:2] {
 		s := dup
 		s.duplicate = i == 1
-		put(t, r, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class, "volunteers", s.volunteers, "children_present", s.children)
+		put(t, r, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class,
+			"volunteers", s.volunteers, "children_present", s.children)
 		d.sessions = append(d.sessions, &s)
 		syncOK(t, r)
 	}
@@ -508,7 +516,8 @@ func TestReportMatchesRecords(t *testing.T) {
 				t.Errorf("generated at %v", f.GeneratedAt)
 			}
 
-			e.exec(`UPDATE conflicts SET resolution = 'distinct', resolved_ms = 1, resolved_by = 'test' WHERE kind = 'duplicate_session'`)
+			e.exec(`UPDATE conflicts SET resolution = 'distinct', resolved_ms = 1, resolved_by = 'test'
+				WHERE kind = 'duplicate_session'`)
 			again := e.report(q)
 			diffReports(t, again, d.expectReport(true))
 			if _, open := again.Freshness.OpenConflicts.Count("duplicate_session"); open {
@@ -528,7 +537,8 @@ func TestReportMatchesRecords(t *testing.T) {
 				t.Fatalf("village totals %+v", one.VillageTotals)
 			}
 			for i, vt := range one.VillageTotals {
-				full := again.VillageTotals[slices.IndexFunc(again.VillageTotals, func(r report.Row) bool { return r.Village == vt.Village })]
+				full := again.VillageTotals[slices.IndexFunc(again.VillageTotals,
+					func(r report.Row) bool { return r.Village == vt.Village })]
 				if vt.Tutoring != full.Tutoring || !reflect.DeepEqual(vt.Cleanup, full.Cleanup) {
 					t.Errorf("filtered total %d differs:\n%+v\n%+v", i, vt, full)
 				}
@@ -556,7 +566,8 @@ func TestBadRequestNamesTheField(t *testing.T) {
 	} {
 		_, err := staff.Report(context.Background(), e.coordinator(), e.srv.URL, tc.q)
 		var ce *connect.Error
-		if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument || !strings.HasPrefix(ce.Message(), tc.field+":") {
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument ||
+			!strings.HasPrefix(ce.Message(), tc.field+":") {
 			t.Errorf("%+v: %v, want InvalidArgument naming %s", tc.q, err, tc.field)
 		}
 	}
@@ -567,9 +578,12 @@ func TestBadRequestNamesTheField(t *testing.T) {
 func TestRevisedMonths(t *testing.T) {
 	e := newEnv(t)
 	a := e.device("a")
-	put(t, a, "tutoring_sessions", "", "village", "东旺村", "session_date", "2024-02-10", "class_group", "一班", "children_present", 10)
-	put(t, a, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-03-10", "class_group", "一班", "children_present", 12)
-	task := put(t, a, "cleanup_tasks", "", "village", "旺渔村", "kind", "other", "status", "reported", "reported_at", "2024-05-02T09:00:00+08:00")
+	put(t, a, "tutoring_sessions", "", "village", "东旺村", "session_date", "2024-02-10",
+		"class_group", "一班", "children_present", 10)
+	put(t, a, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-03-10",
+		"class_group", "一班", "children_present", 12)
+	task := put(t, a, "cleanup_tasks", "", "village", "旺渔村", "kind", "other", "status", "reported",
+		"reported_at", "2024-05-02T09:00:00+08:00")
 	syncOK(t, a)
 	q := report.Request{FromMonth: "2024-01", ToMonth: "2024-12"}
 	first := e.report(q)
@@ -585,7 +599,8 @@ func TestRevisedMonths(t *testing.T) {
 		}
 	}
 
-	put(t, a, "tutoring_sessions", "", "village", "东旺村", "session_date", "2024-02-17", "class_group", "一班", "children_present", 11)
+	put(t, a, "tutoring_sessions", "", "village", "东旺村", "session_date", "2024-02-17",
+		"class_group", "一班", "children_present", 11)
 	if err := a.Delete(context.Background(), "cleanup_tasks", task); err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +616,8 @@ func TestRevisedMonths(t *testing.T) {
 	for _, row := range third.Rows {
 		w := want[row.Village+" "+row.Month]
 		if row.Tutoring.Sessions != w.sessions || !row.RevisedAt.IsZero() != w.revised || row.FirstReportedAt.IsZero() {
-			t.Errorf("%s %s: %d sessions, revised %v; want %d, %v", row.Village, row.Month, row.Tutoring.Sessions, row.RevisedAt, w.sessions, w.revised)
+			t.Errorf("%s %s: %d sessions, revised %v; want %d, %v",
+				row.Village, row.Month, row.Tutoring.Sessions, row.RevisedAt, w.sessions, w.revised)
 		}
 		if !row.RevisedAt.IsZero() && row.RevisedAt.Before(row.FirstReportedAt) {
 			t.Errorf("%s %s revised before it was first reported", row.Village, row.Month)
@@ -616,11 +632,14 @@ func smallReport(t *testing.T) (*env, *report.Report) {
 	e := newEnv(t)
 	a := e.device("a")
 	book := put(t, a, "books", "", "village", "南香村", "library", "children", "title", "小王子")
-	put(t, a, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-06-03", "volunteers", "王芳，李雷", "children_present", 30)
+	put(t, a, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-06-03",
+		"volunteers", "王芳，李雷", "children_present", 30)
 	put(t, a, "tutoring_sessions", "", "village", "旺渔村", "session_date", "2024-07-01", "children_present", 8)
-	put(t, a, "cleanup_tasks", "", "village", "东旺村", "kind", "construction_waste", "status", "checked", "quantity", 3.5, "unit", "车",
+	put(t, a, "cleanup_tasks", "", "village", "东旺村", "kind", "construction_waste", "status", "checked",
+		"quantity", 3.5, "unit", "车",
 		"reported_at", "2024-06-01T08:00:00+08:00", "finished_at", "2024-06-02T08:00:00+08:00")
-	put(t, a, "loans", "", "village", "南香村", "book_id", book, "borrower_card", "C-1", "lent_on", "2024-06-05", "due_on", "2024-06-19")
+	put(t, a, "loans", "", "village", "南香村", "book_id", book, "borrower_card", "C-1",
+		"lent_on", "2024-06-05", "due_on", "2024-06-19")
 	syncOK(t, a)
 	return e, e.report(report.Request{FromMonth: "2024-06", ToMonth: "2024-07"})
 }
@@ -707,7 +726,8 @@ func TestXLSXMatchesJSON(t *testing.T) {
 		t.Fatalf("%d sheet rows, want %d", len(grid), 1+len(rows))
 	}
 	groups := map[string]string{
-		"construction waste": "construction_waste", "road levelling": "road_levelling", "street sweeping": "street_sweeping", "other cleanup": "other",
+		"construction waste": "construction_waste", "road levelling": "road_levelling",
+		"street sweeping": "street_sweeping", "other cleanup": "other",
 		"party & villagers library": "party_villagers", "children's library": "children", "unknown book": "unknown",
 	}
 	header := grid[0]
@@ -795,7 +815,8 @@ func TestXLSXMatchesJSON(t *testing.T) {
 		}
 	}
 	// Numbers are numbers, so Excel can sum them.
-	if typ, err := x.GetCellType("Report", "C2"); err != nil || typ == excelize.CellTypeSharedString || typ == excelize.CellTypeInlineString {
+	if typ, err := x.GetCellType("Report", "C2"); err != nil ||
+		typ == excelize.CellTypeSharedString || typ == excelize.CellTypeInlineString {
 		t.Errorf("sessions cell type %v (%v)", typ, err)
 	}
 	fresh, err := x.GetRows("Freshness")
@@ -825,7 +846,8 @@ func TestDuplicateCountsFollowTheRecords(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.device("a-phone"), e.device("b-phone")
 	session := func(d *replica.Replica) string {
-		return put(t, d, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-06-03", "class_group", "三年级", "children_present", 20)
+		return put(t, d, "tutoring_sessions", "", "village", "南香村", "session_date", "2024-06-03",
+			"class_group", "三年级", "children_present", 20)
 	}
 	first := session(a)
 	if _, err := a.Sync(context.Background()); err != nil {
@@ -858,15 +880,17 @@ func TestDuplicateCountsFollowTheRecords(t *testing.T) {
 		t.Errorf("after deleting the earlier one: %d sessions, want the later one counted", n)
 	}
 	var open []staff.Conflict
-	staff.Conflicts(context.Background(), e.coordinator(), e.srv.URL, staff.Filter{OpenOnly: true}, func(c staff.Conflict) error {
-		open = append(open, c)
-		return nil
-	})
+	staff.Conflicts(context.Background(), e.coordinator(), e.srv.URL, staff.Filter{OpenOnly: true},
+		func(c staff.Conflict) error {
+			open = append(open, c)
+			return nil
+		})
 	if len(open) != 1 {
 		t.Fatalf("open entries %+v", open)
 	}
 	staffHC := e.device("staff-laptop").HTTPClient()
-	if _, err := staff.Resolve(context.Background(), staffHC, e.srv.URL, open[0].ID, "merge", ""); connect.CodeOf(err) != connect.CodeFailedPrecondition {
+	if _, err := staff.Resolve(context.Background(), staffHC, e.srv.URL, open[0].ID,
+		"merge", ""); connect.CodeOf(err) != connect.CodeFailedPrecondition {
 		t.Errorf("merging a pair whose earlier session is gone: %v, want failed_precondition", err)
 	}
 	if n := sessions(); n != 1 {

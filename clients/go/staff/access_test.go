@@ -26,7 +26,8 @@ func TestAccessCalls(t *testing.T) {
 	if err != nil || u.Name != "王芳" || u.Role != "volunteer" || strings.Join(u.Villages, ",") != "北村" {
 		t.Fatalf("add user: %+v, %v", u, err)
 	}
-	if _, err := staff.AddUser(ctx, hc, url, "王芳", "volunteer", nil); err == nil || !strings.Contains(err.Error(), "already_exists") {
+	if _, err := staff.AddUser(ctx, hc, url, "王芳", "volunteer", nil); err == nil ||
+		!strings.Contains(err.Error(), "already_exists") {
 		t.Errorf("adding a user twice: %v", err)
 	}
 	if u, err = staff.SetVillages(ctx, hc, url, "王芳", []string{"Nanxiang", "北邨"}); err != nil || len(u.Villages) != 2 {

@@ -58,7 +58,8 @@ func Conflicts(ctx context.Context, hc connect.HTTPClient, url string, f Filter,
 	client := villagesyncv1connect.NewConflictServiceClient(hc, url)
 	var after uint64
 	for {
-		resp, err := client.ListConflicts(ctx, &v1.ListConflictsRequest{AfterId: after, Limit: 500, Table: f.Table, OpenOnly: f.OpenOnly})
+		resp, err := client.ListConflicts(ctx, &v1.ListConflictsRequest{AfterId: after, Limit: 500,
+			Table: f.Table, OpenOnly: f.OpenOnly})
 		if err != nil {
 			return fmt.Errorf("list conflicts on %s: %w", url, err)
 		}
@@ -76,7 +77,8 @@ func Conflicts(ctx context.Context, hc connect.HTTPClient, url string, f Filter,
 
 func fromWire(c *v1.Conflict) Conflict {
 	side := func(v *v1.Value, d *v1.Dot, device string) Side {
-		return Side{Value: wire.FromValue(v).JSON(), Device: device, Replica: d.GetReplica(), Counter: d.GetCounter(), At: hlc.Time(d.GetHlc())}
+		return Side{Value: wire.FromValue(v).JSON(), Device: device, Replica: d.GetReplica(), Counter: d.GetCounter(),
+			At: hlc.Time(d.GetHlc())}
 	}
 	out := Conflict{
 		ID: c.GetId(), Table: c.GetTable(), RecordID: c.GetRecordId(), Field: c.GetField(), Kind: c.GetKind(),
@@ -108,7 +110,8 @@ func versionJSON(m *v1.VersionVector) map[string]uint64 {
 
 // Resolve closes conflict log entry id with resolution (keep, take_loser,
 // distinct, merge or noted) on behalf of by.
-func Resolve(ctx context.Context, hc connect.HTTPClient, url string, id uint64, resolution, by string) (Conflict, error) {
+func Resolve(ctx context.Context, hc connect.HTTPClient, url string, id uint64,
+	resolution, by string) (Conflict, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}

@@ -65,9 +65,11 @@ func TestReadFile(t *testing.T) {
 	}{
 		{
 			name: "jsonl values as text", file: "s.jsonl",
-			content: `{"village":"南香村","children_present":30,"ratio":1.5,"whole":30.0,"exp":3e1,"big":12345678901234567890,"ok":true,"notes":null,"empty":""}` + "\n",
-			lines:   []int{1},
-			rows:    []row{{"village": "南香村", "children_present": "30", "ratio": "1.5", "whole": "30", "exp": "30", "big": "12345678901234567890", "ok": "true", "notes": "null"}},
+			content: `{"village":"南香村","children_present":30,"ratio":1.5,"whole":30.0,"exp":3e1,` +
+				`"big":12345678901234567890,"ok":true,"notes":null,"empty":""}` + "\n",
+			lines: []int{1},
+			rows: []row{{"village": "南香村", "children_present": "30", "ratio": "1.5", "whole": "30", "exp": "30",
+				"big": "12345678901234567890", "ok": "true", "notes": "null"}},
 		},
 		{
 			name: "jsonl blank lines, CRLF, BOM and no final newline", file: "s.ndjson",
@@ -141,7 +143,8 @@ func TestReadXLSX(t *testing.T) {
 	if err != nil || len(got.Rows) != 1 || got.Rows[0].Line != 2 || got.Rows[0].Cells["title"] != "x" {
 		t.Errorf("sheet Other: %+v, %v", got, err)
 	}
-	if _, err := ReadFile(p, Options{Sheet: "Nope"}); err == nil || !strings.Contains(err.Error(), `no sheet "Nope" (sheets: 登记, Other)`) {
+	if _, err := ReadFile(p, Options{Sheet: "Nope"}); err == nil ||
+		!strings.Contains(err.Error(), `no sheet "Nope" (sheets: 登记, Other)`) {
 		t.Errorf("unknown sheet: %v", err)
 	}
 }
@@ -224,7 +227,8 @@ func TestReadFileErrors(t *testing.T) {
 	}{
 		{"unknown format", "x.txt", "a", Options{}, `unknown format ".txt" (known: .jsonl, .ndjson, .csv, .xlsx)`},
 		{"duplicate header", "x.csv", "title,村,title\n", Options{}, `header: column "title" appears twice (columns 1 and 3)`},
-		{"duplicate header after trimming", "x.csv", "title, title\n", Options{}, `header: column "title" appears twice (columns 1 and 2)`},
+		{"duplicate header after trimming", "x.csv", "title, title\n", Options{},
+			`header: column "title" appears twice (columns 1 and 2)`},
 		{"empty header cell", "x.csv", "title,,notes\nx,y,z\n", Options{}, "header: column 2 has no name"},
 		{"empty file", "x.csv", "\uFEFF", Options{}, "no header row"},
 		{"header not UTF-8", "x.csv", "\xb4\xe5\n", Options{}, "header: column 1 is not UTF-8 text"},
@@ -243,7 +247,8 @@ func TestReadFileErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 	p := workbook(t, map[string]map[string]any{"登记": {"A1": "title", "C1": "title"}})
-	if _, err := ReadFile(p, Options{}); err == nil || !strings.Contains(err.Error(), `sheet 登记: header: column B has no name`) {
+	if _, err := ReadFile(p, Options{}); err == nil ||
+		!strings.Contains(err.Error(), `sheet 登记: header: column B has no name`) {
 		t.Errorf("sheet header: %v", err)
 	}
 }

@@ -64,9 +64,11 @@ func (s *Server) Code(tb testing.TB, user string, role store.Role, villages ...s
 }
 
 // Device enrolls a device file name.db for user and returns it open.
-func (s *Server) Device(tb testing.TB, user string, role store.Role, villages []string, opt replica.Options) *replica.Replica {
+func (s *Server) Device(tb testing.TB, user string, role store.Role, villages []string,
+	opt replica.Options) *replica.Replica {
 	tb.Helper()
-	r, err := replica.Init(context.Background(), filepath.Join(s.Dir, user+".db"), s.URL, s.Code(tb, user, role, villages...), user, opt)
+	r, err := replica.Init(context.Background(), filepath.Join(s.Dir, user+".db"), s.URL,
+		s.Code(tb, user, role, villages...), user, opt)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +101,8 @@ var Required = map[string][]any{
 	"tutoring_sessions": {"village", "南香村", "session_date", "2024-06-03", "children_present", 20},
 	"cleanup_tasks":     {"village", "东旺村", "kind", "street_sweeping", "status", "reported"},
 	"books":             {"village", "南香村", "library", "children", "title", "a book"},
-	"loans":             {"village", "旺渔村", "book_id", "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f", "borrower_card", "C-001", "lent_on", "2024-06-03"},
+	"loans": {"village", "旺渔村", "book_id", "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f",
+		"borrower_card", "C-001", "lent_on", "2024-06-03"},
 }
 
 // Put writes a record through r (a new one with Required filled in when

@@ -158,7 +158,8 @@ func (b *bench) newWorld(ctx context.Context, users ...string) (*world, map[stri
 
 // newWorldOf is newWorld with volunteers: a user named in villages serves
 // that village alone; the others are staff, who see every village.
-func (b *bench) newWorldOf(ctx context.Context, users []string, villages map[string]string) (*world, map[string]string, error) {
+func (b *bench) newWorldOf(ctx context.Context, users []string,
+	villages map[string]string) (*world, map[string]string, error) {
 	b.runs++
 	w := &world{dir: filepath.Join(b.cfg.Dir, fmt.Sprint("world", b.runs))}
 	if err := os.MkdirAll(w.dir, 0o755); err != nil {
@@ -307,7 +308,8 @@ func (b *bench) baseline(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
-	b.rep.Baseline = append(b.rep.Baseline, Result{Scenario: "raw SQLite insert (baseline)", Records: n, Seconds: secs, PerSecond: float64(n) / secs, Ratio: 1})
+	b.rep.Baseline = append(b.rep.Baseline, Result{Scenario: "raw SQLite insert (baseline)", Records: n, Seconds: secs,
+		PerSecond: float64(n) / secs, Ratio: 1})
 	return nil
 }
 
@@ -322,7 +324,8 @@ func rawInsert(ctx context.Context, file string, n int) (float64, error) {
 	defer d.Close()
 	t, _ := schema.Lookup("tutoring_sessions")
 	cols := t.ColumnNames()
-	if _, err := d.W.ExecContext(ctx, "CREATE TABLE s (id TEXT PRIMARY KEY NOT NULL, "+strings.Join(cols, ", ")+")"); err != nil {
+	if _, err := d.W.ExecContext(ctx,
+		"CREATE TABLE s (id TEXT PRIMARY KEY NOT NULL, "+strings.Join(cols, ", ")+")"); err != nil {
 		return 0, err
 	}
 	rows := make([]map[string]string, n)
@@ -337,7 +340,8 @@ func rawInsert(ctx context.Context, file string, n int) (float64, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO s (id, "+strings.Join(cols, ", ")+") VALUES (?"+strings.Repeat(", ?", len(cols))+")")
+	stmt, err := tx.PrepareContext(ctx,
+		"INSERT INTO s (id, "+strings.Join(cols, ", ")+") VALUES (?"+strings.Repeat(", ?", len(cols))+")")
 	if err != nil {
 		return 0, err
 	}
@@ -388,7 +392,8 @@ func (b *bench) pushPull(ctx context.Context, n int, edits bool) error {
 	if err != nil {
 		return err
 	}
-	b.add(Result{Scenario: fmt.Sprintf("idle sync (among %s)", count(n)), Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down})
+	b.add(Result{Scenario: fmt.Sprintf("idle sync (among %s)", count(n)), Seconds: m.seconds,
+		Requests: m.requests, BytesUp: m.up, BytesDown: m.down})
 	if !edits {
 		return nil
 	}
@@ -425,12 +430,14 @@ func (b *bench) edit(ctx context.Context, w *world, r *replica.Replica, list []s
 		times = append(times, m.seconds)
 	}
 	slices.Sort(times)
-	b.add(Result{Scenario: fmt.Sprintf("%d-record edit among %s", k, count(among)), Records: k, Among: among, Seconds: times[len(times)/2], Requests: m.requests, BytesUp: m.up, BytesDown: m.down})
+	b.add(Result{Scenario: fmt.Sprintf("%d-record edit among %s", k, count(among)), Records: k, Among: among,
+		Seconds: times[len(times)/2], Requests: m.requests, BytesUp: m.up, BytesDown: m.down})
 	after, err := w.syncHere(ctx, r)
 	if err != nil {
 		return err
 	}
-	b.add(Result{Scenario: fmt.Sprintf("sync after the %d-record edit among %s", k, count(among)), Seconds: after.seconds, Requests: after.requests, BytesUp: after.up, BytesDown: after.down})
+	b.add(Result{Scenario: fmt.Sprintf("sync after the %d-record edit among %s", k, count(among)), Seconds: after.seconds,
+		Requests: after.requests, BytesUp: after.up, BytesDown: after.down})
 	return nil
 }
 
@@ -535,7 +542,8 @@ func (b *bench) manyDevices(ctx context.Context) error {
 	}
 	scenario := fmt.Sprintf("%d devices at once × %d new records", n, per)
 	res := Result{Scenario: scenario + ": acknowledged", Records: n * per, Seconds: wall,
-		PerSecond: float64(n*per) / wall, BytesUp: up - up0, BytesDown: down - down0, ServerRSS: w.srv.peakRSS(), Requests: requests, Failed: failed}
+		PerSecond: float64(n*per) / wall, BytesUp: up - up0, BytesDown: down - down0,
+		ServerRSS: w.srv.peakRSS(), Requests: requests, Failed: failed}
 	res.P50, res.P99, res.Max = percentiles(ack)
 	b.add(res)
 	res.Scenario = scenario + ": whole sync"
@@ -608,6 +616,8 @@ func (b *bench) processSync(ctx context.Context, w *world, file, scenario string
 	if err != nil {
 		return err
 	}
-	b.add(Result{Scenario: scenario, Records: n, Seconds: m.seconds, Requests: m.requests, BytesUp: m.up, BytesDown: m.down, ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+	b.add(Result{Scenario: scenario, Records: n, Seconds: m.seconds, Requests: m.requests,
+		BytesUp: m.up, BytesDown: m.down,
+		ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
 	return nil
 }

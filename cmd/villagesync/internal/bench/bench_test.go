@@ -23,10 +23,12 @@ func TestSmallRun(t *testing.T) {
 	bin := filepath.Join(dir, "villagesync")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin,
+		"github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cfg := bench.Config{Bin: bin, Dir: filepath.Join(dir, "run"), Sizes: []int{1500}, EditAmong: 1500, SmallAmong: 100, Devices: 6, PerDevice: 5, Million: 300}
+	cfg := bench.Config{Bin: bin, Dir: filepath.Join(dir, "run"), Sizes: []int{1500}, EditAmong: 1500, SmallAmong: 100,
+		Devices: 6, PerDevice: 5, Million: 300}
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

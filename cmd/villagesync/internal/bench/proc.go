@@ -36,7 +36,8 @@ func startServer(ctx context.Context, bin, db string) (*serverProc, error) {
 	ln.Close() // the server takes the port; nothing else on loopback races for it here
 	// No rate limit and no collection: the benchmark measures sync, and a
 	// real backlog of 100,000 records would be paced by the limiter.
-	cmd := exec.CommandContext(ctx, bin, "serve", "--db", db, "--listen", addr, "--keep-deletes", "0", "--device-rate", "0")
+	cmd := exec.CommandContext(ctx, bin, "serve", "--db", db, "--listen", addr,
+		"--keep-deletes", "0", "--device-rate", "0")
 	cmd.Env = append(os.Environ(), "VILLAGESYNC_LOG_LEVEL=info")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

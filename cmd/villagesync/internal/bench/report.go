@@ -10,10 +10,12 @@ import (
 // WriteTable prints the report as a Markdown table (aligned, so it reads
 // in a terminal too), then the targets.
 func WriteTable(w io.Writer, rep *Report) error {
-	rows := [][]string{{"scenario", "records", "time", "records/s", "× raw insert", "HTTP requests", "bytes up", "bytes down", "B/record up", "B/record down", "server peak RSS", "device peak RSS", "p50 / p99 / max"}}
+	rows := [][]string{{"scenario", "records", "time", "records/s", "× raw insert", "HTTP requests",
+		"bytes up", "bytes down", "B/record up", "B/record down", "server peak RSS", "device peak RSS", "p50 / p99 / max"}}
 	for _, r := range append(append([]Result{}, rep.Baseline...), rep.Results...) {
 		rows = append(rows, []string{r.Scenario, count(r.Records), duration(r.Seconds), rate(r.PerSecond), ratio(r.Ratio),
-			count(r.Requests), count(int(r.BytesUp)), count(int(r.BytesDown)), perRecord(r.BytesUp, r.Records), perRecord(r.BytesDown, r.Records),
+			count(r.Requests), count(int(r.BytesUp)), count(int(r.BytesDown)),
+			perRecord(r.BytesUp, r.Records), perRecord(r.BytesDown, r.Records),
 			mib(r.ServerRSS), mib(r.DeviceRSS), latencies(r)})
 	}
 	width := make([]int, len(rows[0]))
@@ -104,21 +106,24 @@ func Targets(rep *Report) []Check {
 			continue
 		}
 		out = append(out, Check{
-			Target: fmt.Sprintf("%s of %s ≥ 25%% of the raw insert rate and ≥ 20x the peer (%.0f records/s)", s.name, count(r.Records), 20*s.peer),
-			Got:    fmt.Sprintf("%.0f records/s, %.1f%% of raw, %.1fx the peer", r.PerSecond, 100*r.Ratio, r.PerSecond/s.peer),
-			Met:    r.Ratio >= 0.25 && r.PerSecond >= 20*s.peer,
+			Target: fmt.Sprintf("%s of %s ≥ 25%% of the raw insert rate and ≥ 20x the peer (%.0f records/s)",
+				s.name, count(r.Records), 20*s.peer),
+			Got: fmt.Sprintf("%.0f records/s, %.1f%% of raw, %.1fx the peer", r.PerSecond, 100*r.Ratio, r.PerSecond/s.peer),
+			Met: r.Ratio >= 0.25 && r.PerSecond >= 20*s.peer,
 		})
 		bytes := r.BytesDown
 		if s.up {
 			bytes = r.BytesUp
 		}
 		per := float64(bytes) / float64(r.Records)
-		out = append(out, Check{Target: fmt.Sprintf("%s ≤ 160 B on the wire per record", s.name), Got: fmt.Sprintf("%.1f B", per), Met: per <= 160})
+		out = append(out, Check{Target: fmt.Sprintf("%s ≤ 160 B on the wire per record", s.name),
+			Got: fmt.Sprintf("%.1f B", per), Met: per <= 160})
 	}
 	idle := find("idle sync", 0)
 	if idle != nil {
 		total := idle.BytesUp + idle.BytesDown
-		out = append(out, Check{Target: "idle sync: 1 HTTP request, ≤ 400 B", Got: fmt.Sprintf("%d request(s), %d B", idle.Requests, total), Met: idle.Requests == 1 && total <= 400})
+		out = append(out, Check{Target: "idle sync: 1 HTTP request, ≤ 400 B",
+			Got: fmt.Sprintf("%d request(s), %d B", idle.Requests, total), Met: idle.Requests == 1 && total <= 400})
 	}
 	var big, small *Result
 	for i := range rep.Results {
@@ -138,26 +143,34 @@ func Targets(rep *Report) []Check {
 	}
 	if big != nil {
 		total := big.BytesUp + big.BytesDown
-		c := Check{Target: big.Scenario + ": 1 request, ≤ 1 KB", Got: fmt.Sprintf("%d request(s), %d B", big.Requests, total), Met: big.Requests == 1 && total <= 1024}
+		c := Check{Target: big.Scenario + ": 1 request, ≤ 1 KB",
+			Got: fmt.Sprintf("%d request(s), %d B", big.Requests, total), Met: big.Requests == 1 && total <= 1024}
 		out = append(out, c)
 		if small != nil {
 			k := big.Seconds / small.Seconds
-			out = append(out, Check{Target: big.Scenario + " within 1.5x of " + small.Scenario, Got: fmt.Sprintf("%s vs %s (%.2fx)", duration(big.Seconds), duration(small.Seconds), k), Met: k <= 1.5})
+			out = append(out, Check{Target: big.Scenario + " within 1.5x of " + small.Scenario,
+				Got: fmt.Sprintf("%s vs %s (%.2fx)", duration(big.Seconds), duration(small.Seconds), k), Met: k <= 1.5})
 		}
 	}
 	if after := find("sync after the 1-record edit", 0); after != nil && idle != nil {
 		a, i := after.BytesUp+after.BytesDown, idle.BytesUp+idle.BytesDown
-		out = append(out, Check{Target: "the sync after an edit costs what an idle sync does (no echo)", Got: fmt.Sprintf("%d request(s), %d B; idle %d B", after.Requests, a, i), Met: after.Requests == idle.Requests && a <= i+16})
+		out = append(out, Check{Target: "the sync after an edit costs what an idle sync does (no echo)",
+			Got: fmt.Sprintf("%d request(s), %d B; idle %d B", after.Requests, a, i),
+			Met: after.Requests == idle.Requests && a <= i+16})
 	}
 	for _, r := range rep.Results {
 		if r.P99 > 0 {
-			out = append(out, Check{Target: r.Scenario + ": all succeed, p99 ≤ 1 s", Got: fmt.Sprintf("%d failed, p99 %s", r.Failed, duration(r.P99)), Met: r.Failed == 0 && r.P99 <= 1})
+			out = append(out, Check{Target: r.Scenario + ": all succeed, p99 ≤ 1 s",
+				Got: fmt.Sprintf("%d failed, p99 %s", r.Failed, duration(r.P99)), Met: r.Failed == 0 && r.P99 <= 1})
 		}
 	}
 	if mem := find("initial pull (memory)", 0); mem != nil {
 		const limit = 150 << 20
-		out = append(out, Check{Target: fmt.Sprintf("%s-record initial pull: server and device peak RSS ≤ 150 MiB each", count(mem.Records)),
-			Got: fmt.Sprintf("server %s, device %s", mib(mem.ServerRSS), mib(mem.DeviceRSS)), Met: mem.ServerRSS > 0 && mem.DeviceRSS > 0 && mem.ServerRSS <= limit && mem.DeviceRSS <= limit})
+		out = append(out, Check{
+			Target: fmt.Sprintf("%s-record initial pull: server and device peak RSS ≤ 150 MiB each", count(mem.Records)),
+			Got:    fmt.Sprintf("server %s, device %s", mib(mem.ServerRSS), mib(mem.DeviceRSS)),
+			Met:    mem.ServerRSS > 0 && mem.DeviceRSS > 0 && mem.ServerRSS <= limit && mem.DeviceRSS <= limit,
+		})
 	}
 	return out
 }

@@ -81,13 +81,15 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		if devs[i], err = replica.Init(ctx, filepath.Join(dir, u.name+".db"), srv.URL, code, u.name+"-phone", replica.Options{}); err != nil {
+		if devs[i], err = replica.Init(ctx, filepath.Join(dir, u.name+".db"), srv.URL, code, u.name+"-phone",
+			replica.Options{}); err != nil {
 			return res, err
 		}
 		defer devs[i].Close()
 	}
 	vols, staffDev, coordinator := devs[:3], devs[3], devs[4]
-	say("devices: a volunteer phone per village (it holds only its village), a town staff phone and a coordinator, each enrolled with a one-time code")
+	say("devices: a volunteer phone per village (it holds only its village), a town staff phone and a coordinator, " +
+		"each enrolled with a one-time code")
 
 	say("\n1. A season of the programs, March to July 2024, recorded offline:")
 	if err := season(ctx, say, vols, staffDev); err != nil {
@@ -112,7 +114,8 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 		say("   %-22s %3d records of %s, none of the other villages", d.Name(), strings.Count(got, "\n"), users[i].village)
 	}
 	if res.Converged {
-		say("   converged: %d records on the staff phone; each volunteer phone matches it for its village", strings.Count(all, "\n"))
+		say("   converged: %d records on the staff phone; each volunteer phone matches it for its village",
+			strings.Count(all, "\n"))
 	} else {
 		say("   NOT converged")
 	}
@@ -123,9 +126,11 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 		res.Conflicts = append(res.Conflicts, c)
 		switch c.Kind {
 		case record.KindDeleteVsEdit:
-			say("   #%d %s: %s deleted a record while %s edited it; the record is kept", c.ID, c.Kind, c.Loser.Device, c.Winner.Device)
+			say("   #%d %s: %s deleted a record while %s edited it; the record is kept",
+				c.ID, c.Kind, c.Loser.Device, c.Winner.Device)
 		case store.KindDoubleLoan:
-			say("   #%d %s: one copy is out on cards %v and %v; both loans are kept", c.ID, c.Kind, c.Winner.Value, c.Loser.Value)
+			say("   #%d %s: one copy is out on cards %v and %v; both loans are kept",
+				c.ID, c.Kind, c.Winner.Value, c.Loser.Value)
 		case store.KindDuplicateSession:
 			say("   #%d %s: the same class was logged twice; reports count it once until staff decide", c.ID, c.Kind)
 		default:

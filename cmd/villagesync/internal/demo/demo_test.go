@@ -29,7 +29,8 @@ func TestDemoSeason(t *testing.T) {
 	for _, c := range res.Conflicts {
 		kinds[c.Kind]++
 	}
-	want := map[string]int{record.KindField: 2, record.KindDeleteVsEdit: 1, store.KindDoubleLoan: 1, store.KindDuplicateSession: 1}
+	want := map[string]int{record.KindField: 2, record.KindDeleteVsEdit: 1,
+		store.KindDoubleLoan: 1, store.KindDuplicateSession: 1}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("%d %s entries, want %d (all: %v)", kinds[k], k, n, kinds)
@@ -44,14 +45,18 @@ func TestDemoSeason(t *testing.T) {
 	defer st.Close()
 	var sessions, attendances int64
 	err = st.Reader().QueryRow(`SELECT count(*), COALESCE(sum(children_present), 0) FROM tutoring_sessions
-		WHERE _deleted = 0 AND id NOT IN (SELECT record_id FROM conflicts WHERE kind = 'duplicate_session' AND resolution IS NULL)`).Scan(&sessions, &attendances)
+		WHERE _deleted = 0 AND id NOT IN (
+			SELECT record_id FROM conflicts WHERE kind = 'duplicate_session' AND resolution IS NULL)`).
+		Scan(&sessions, &attendances)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sessions != demo.SeasonSessions || attendances != demo.SeasonAttendances {
-		t.Errorf("server holds %d sessions, %d attendances; want %d and %d", sessions, attendances, demo.SeasonSessions, demo.SeasonAttendances)
+		t.Errorf("server holds %d sessions, %d attendances; want %d and %d",
+			sessions, attendances, demo.SeasonSessions, demo.SeasonAttendances)
 	}
 	if res.Sessions != demo.SeasonSessions || res.Attendances != demo.SeasonAttendances {
-		t.Errorf("report: %d sessions, %d attendances; want %d and %d\n%s", res.Sessions, res.Attendances, demo.SeasonSessions, demo.SeasonAttendances, out.String())
+		t.Errorf("report: %d sessions, %d attendances; want %d and %d\n%s",
+			res.Sessions, res.Attendances, demo.SeasonSessions, demo.SeasonAttendances, out.String())
 	}
 }

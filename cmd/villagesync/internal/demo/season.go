@@ -106,8 +106,9 @@ func season(ctx context.Context, say func(string, ...any), vols []*replica.Repli
 
 	// The same evening logged again by town staff from the paper sign-in sheet.
 	dup := plan[20]
-	if _, err := put(staffDev, "tutoring_sessions", "", "village", dup.village, "session_date", dup.date, "start_time", "19:00",
-		"class_group", dup.class, "volunteers", dup.volunteers, "subjects", dup.subjects, "children_present", dup.children); err != nil {
+	if _, err := put(staffDev, "tutoring_sessions", "", "village", dup.village, "session_date", dup.date,
+		"start_time", "19:00", "class_group", dup.class, "volunteers", dup.volunteers,
+		"subjects", dup.subjects, "children_present", dup.children); err != nil {
 		return err
 	}
 	say("   town staff logs the %s %s class again from the paper sheet (a duplicate)", dup.village, dup.date)
@@ -116,7 +117,8 @@ func season(ctx context.Context, say func(string, ...any), vols []*replica.Repli
 	// count, staff fix the subjects (different fields); both add a note
 	// (the same field).
 	v, s := vols[10%3], staffDev
-	if _, err := put(v, "tutoring_sessions", logged[10], "children_present", plan[10].children, "notes", "人数更正"); err != nil {
+	if _, err := put(v, "tutoring_sessions", logged[10], "children_present", plan[10].children,
+		"notes", "人数更正"); err != nil {
 		return err
 	}
 	if _, err := put(s, "tutoring_sessions", logged[10], "subjects", "数学,英语", "notes", "已核对签到表"); err != nil {
@@ -125,7 +127,8 @@ func season(ctx context.Context, say func(string, ...any), vols []*replica.Repli
 	say("   %s corrects a head count while staff fix the subjects; both write a note", v.Name())
 
 	// The children's library: one copy lent to two cards on two phones.
-	book, err := put(vols[0], "books", "", "village", "南香村", "library", "children", "copy_no", 1, "title", "小王子", "author", "圣埃克苏佩里", "isbn", "978-7-02-004237-1")
+	book, err := put(vols[0], "books", "", "village", "南香村", "library", "children", "copy_no", 1,
+		"title", "小王子", "author", "圣埃克苏佩里", "isbn", "978-7-02-004237-1")
 	if err != nil {
 		return err
 	}
@@ -135,16 +138,19 @@ func season(ctx context.Context, say func(string, ...any), vols []*replica.Repli
 	if err := sync(staffDev); err != nil {
 		return err
 	}
-	if _, err := put(vols[0], "loans", "", "village", "南香村", "book_id", book, "borrower_card", "NX-017", "lent_on", "2024-06-03", "due_on", "2024-06-17"); err != nil {
+	if _, err := put(vols[0], "loans", "", "village", "南香村", "book_id", book, "borrower_card", "NX-017",
+		"lent_on", "2024-06-03", "due_on", "2024-06-17"); err != nil {
 		return err
 	}
-	if _, err := put(staffDev, "loans", "", "village", "南香村", "book_id", book, "borrower_card", "NX-022", "lent_on", "2024-06-04", "due_on", "2024-06-18"); err != nil {
+	if _, err := put(staffDev, "loans", "", "village", "南香村", "book_id", book, "borrower_card", "NX-022",
+		"lent_on", "2024-06-04", "due_on", "2024-06-18"); err != nil {
 		return err
 	}
 	say("   the same copy of 小王子 is lent to card NX-017 on one phone and NX-022 on another")
 
 	// Cleanup: a street-sweeping routine, moved along on two devices at once.
-	task, err := put(vols[1], "cleanup_tasks", "", "village", "东旺村", "kind", "street_sweeping", "place", "村口大街", "status", "reported",
+	task, err := put(vols[1], "cleanup_tasks", "", "village", "东旺村", "kind", "street_sweeping",
+		"place", "村口大街", "status", "reported",
 		"reported_at", "2024-05-06T08:00:00+08:00", "routine", "每周清扫村口大街", "crew_size", 6)
 	if err != nil {
 		return err
@@ -155,7 +161,8 @@ func season(ctx context.Context, say func(string, ...any), vols []*replica.Repli
 	if err := sync(staffDev); err != nil {
 		return err
 	}
-	if _, err := put(vols[1], "cleanup_tasks", task, "status", "done", "finished_at", "2024-05-06T11:00:00+08:00", "quantity", 1.2, "unit", "公里"); err != nil {
+	if _, err := put(vols[1], "cleanup_tasks", task, "status", "done", "finished_at", "2024-05-06T11:00:00+08:00",
+		"quantity", 1.2, "unit", "公里"); err != nil {
 		return err
 	}
 	if _, err := put(staffDev, "cleanup_tasks", task, "status", "in_progress"); err != nil {

@@ -78,7 +78,8 @@ func binaries(t *testing.T) (current, prev string) {
 		t.Fatal(err)
 	}
 	if err := archive.Run(); err != nil {
-		skipOrFail(t, "git archive %s: %v: %s (a shallow clone lacks it: git fetch --unshallow)", *previous, err, archErr.String())
+		skipOrFail(t, "git archive %s: %v: %s (a shallow clone lacks it: git fetch --unshallow)",
+			*previous, err, archErr.String())
 	}
 	if err := untar.Wait(); err != nil {
 		t.Fatal(err)
@@ -131,17 +132,22 @@ func fleet(t *testing.T, serverBin, volunteerBin, staffBin string) {
 		return m[1]
 	}
 	// The admin's laptop runs the staff version; the volunteer's phone the other.
-	run(staffBin, "device", "--db", "admin.db", "init", "--server", url, "--code", code(run(serverBin, "admin", "--db", db, "bootstrap", "李主任")), "--name", "office")
+	run(staffBin, "device", "--db", "admin.db", "init", "--server", url,
+		"--code", code(run(serverBin, "admin", "--db", db, "bootstrap", "李主任")), "--name", "office")
 	run(staffBin, "admin", "add-user", "王芳", "volunteer", "南香村")
-	run(volunteerBin, "device", "--db", "a.db", "init", "--server", url, "--code", code(run(staffBin, "admin", "enroll", "王芳")), "--name", "phone")
+	run(volunteerBin, "device", "--db", "a.db", "init", "--server", url,
+		"--code", code(run(staffBin, "admin", "enroll", "王芳")), "--name", "phone")
 
-	id := strings.TrimSpace(run(volunteerBin, "device", "--db", "a.db", "put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30"))
+	id := strings.TrimSpace(run(volunteerBin, "device", "--db", "a.db", "put", "tutoring_sessions",
+		"village=南香村", "session_date=2024-06-03", "children_present=30"))
 	run(volunteerBin, "device", "--db", "a.db", "sync")
 	run(staffBin, "device", "--db", "admin.db", "sync")
 	// Offline on both: the same field, concurrently.
 	run(volunteerBin, "device", "--db", "a.db", "put", "tutoring_sessions", "--id", id, "notes=分数练习")
 	run(staffBin, "device", "--db", "admin.db", "put", "tutoring_sessions", "--id", id, "notes=复习小数")
-	for _, d := range []struct{ bin, file string }{{volunteerBin, "a.db"}, {staffBin, "admin.db"}, {volunteerBin, "a.db"}} {
+	for _, d := range []struct{ bin, file string }{
+		{volunteerBin, "a.db"}, {staffBin, "admin.db"}, {volunteerBin, "a.db"},
+	} {
 		run(d.bin, "device", "--db", d.file, "sync")
 	}
 	a := run(volunteerBin, "device", "--db", "a.db", "list", "tutoring_sessions")
@@ -186,7 +192,8 @@ func serve(t *testing.T, bin, db string) string {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if m := regexp.MustCompile(`url=(\S+)`).FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "villagesync server") {
+			if m := regexp.MustCompile(`url=(\S+)`).FindStringSubmatch(sc.Text()); m != nil &&
+				strings.Contains(sc.Text(), "villagesync server") {
 				urls <- m[1]
 			}
 		}

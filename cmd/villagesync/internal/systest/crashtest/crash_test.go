@@ -31,8 +31,9 @@ import (
 )
 
 var (
-	rounds = flag.Int("crash.rounds", 8, "server kills in TestServerSurvivesSIGKILL (rounds of device kills are 3 times this)")
-	seed   = flag.Uint64("crash.seed", 0, "seed for kill timing and write sizes (0: pick one and log it)")
+	rounds = flag.Int("crash.rounds", 8,
+		"server kills in TestServerSurvivesSIGKILL (rounds of device kills are 3 times this)")
+	seed = flag.Uint64("crash.seed", 0, "seed for kill timing and write sizes (0: pick one and log it)")
 )
 
 // The villagesync command, built once for the whole package.
@@ -69,7 +70,8 @@ func binary(t *testing.T) string {
 		binPath = filepath.Join(binDir, "villagesync")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, goTool, "build", "-o", binPath, "github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput()
+		out, err := exec.CommandContext(ctx, goTool, "build", "-o", binPath,
+			"github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -265,7 +267,8 @@ func books(title string) map[string]schema.Value {
 
 // run writes and syncs until stop is closed, sending on progress after
 // every successful sync. The server is killed while it runs.
-func (d *device) run(ctx context.Context, t *testing.T, round int, stop <-chan struct{}, killed func() bool, progress chan<- string) {
+func (d *device) run(ctx context.Context, t *testing.T, round int, stop <-chan struct{}, killed func() bool,
+	progress chan<- string) {
 	for {
 		select {
 		case <-stop:
@@ -498,7 +501,8 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 	for i, n := range names[:3] {
 		// Small batches and pages: one Sync is several requests, so a
 		// kill can land between two of them as well as inside one.
-		r, err := replica.Init(ctx, filepath.Join(dir, n+".db"), url, codes[n], n, replica.Options{PushBatch: 3, PageLimit: 8})
+		r, err := replica.Init(ctx, filepath.Join(dir, n+".db"), url, codes[n], n,
+			replica.Options{PushBatch: 3, PageLimit: 8})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,7 +573,8 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 		for _, d := range devs {
 			for _, title := range d.written[:d.acked] {
 				if !have[title] {
-					t.Errorf("round %d: %s's book %q was acknowledged (a Sync returned after it was written) but is not on the server after the restart", round, d.name, title)
+					t.Errorf("round %d: %s's book %q was acknowledged (a Sync returned after it was written) "+
+						"but is not on the server after the restart", round, d.name, title)
 				}
 			}
 			// Finer: what the device itself recorded as acknowledged, which
@@ -577,7 +582,8 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 			// Sync was cut off.
 			for _, title := range deviceAcked(t, d.db) {
 				if !have[title] {
-					t.Errorf("round %d: %s's book %q is marked acknowledged on the device but is not on the server after the restart", round, d.name, title)
+					t.Errorf("round %d: %s's book %q is marked acknowledged on the device but is not on the server after the restart",
+						round, d.name, title)
 				}
 			}
 		}
@@ -589,7 +595,8 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 	// No more kills: everyone syncs until quiet and must equal the server,
 	// which must hold every book ever written (acknowledged or not).
 	syncUntilQuiet(ctx, t, devs[0].r, devs[1].r, devs[2].r)
-	probe, err := replica.Init(ctx, filepath.Join(dir, "probe.db"), url, codes["probe"], "probe", replica.Options{PageLimit: 1000})
+	probe, err := replica.Init(ctx, filepath.Join(dir, "probe.db"), url, codes["probe"], "probe",
+		replica.Options{PageLimit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -797,7 +804,8 @@ func TestDeviceSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("the device differs from the server:\n got: %s\nwant: %s", got, want)
 	}
 	integrity(t, file)
-	t.Logf("%d rounds in %v (a put takes ~%v, a sync ~%v): killed %d of %d puts and %d of %d syncs (%d syncs refused by the rate limit); %d puts printed their id, %d books on the server",
+	t.Logf("%d rounds in %v (a put takes ~%v, a sync ~%v): killed %d of %d puts and %d of %d syncs "+
+		"(%d syncs refused by the rate limit); %d puts printed their id, %d books on the server",
 		n, time.Since(began).Round(time.Millisecond), span.Round(time.Millisecond), syncSpan.Round(time.Millisecond),
 		killedPuts, n, killedSyncs, n/2, rateLimited, len(ids), len(on))
 }

@@ -63,7 +63,8 @@ func TestRestoreFromBackupLosesNothing(t *testing.T) {
 	}
 	defer probe.Close()
 	syncOK(t, probe)
-	for id, want := range map[string]string{before: "edited after the backup", after: "written after the backup", fromB: "b, after the backup"} {
+	for id, want := range map[string]string{before: "edited after the backup", after: "written after the backup",
+		fromB: "b, after the backup"} {
 		rec, _ := probe.Get(ctx, "books", id)
 		if rec == nil {
 			t.Errorf("%q is lost", want)

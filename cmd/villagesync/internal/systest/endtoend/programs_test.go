@@ -14,10 +14,11 @@ import (
 func openOnly(t *testing.T, e *env) []staff.Conflict {
 	t.Helper()
 	var out []staff.Conflict
-	if err := staff.Conflicts(context.Background(), e.staffHC(), e.srv.URL, staff.Filter{OpenOnly: true}, func(c staff.Conflict) error {
-		out = append(out, c)
-		return nil
-	}); err != nil {
+	if err := staff.Conflicts(context.Background(), e.staffHC(), e.srv.URL, staff.Filter{OpenOnly: true},
+		func(c staff.Conflict) error {
+			out = append(out, c)
+			return nil
+		}); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -114,7 +115,8 @@ func TestDuplicateSessionFlaggedThenMergedEverywhere(t *testing.T) {
 		syncOK(t, d)
 	}
 	open := openOnly(t, e)
-	if len(open) != 1 || open[0].Kind != store.KindDuplicateSession || open[0].OtherID != min(s1, s2) || open[0].RecordID != max(s1, s2) {
+	if len(open) != 1 || open[0].Kind != store.KindDuplicateSession ||
+		open[0].OtherID != min(s1, s2) || open[0].RecordID != max(s1, s2) {
 		t.Fatalf("open entries %+v, want one duplicate_session naming the later of %s, %s", open, s1, s2)
 	}
 	ctx := context.Background()

@@ -48,7 +48,8 @@ func TestRandomOfflineEditsWithFaults(t *testing.T) {
 	for s := first; s < first+n; s++ {
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			if failed := randomRun(t, s); failed {
-				t.Logf("replay: go test ./cmd/villagesync/internal/systest/endtoend -run 'TestRandomOfflineEditsWithFaults' -seed %d -v", s)
+				t.Logf("replay: go test ./cmd/villagesync/internal/systest/endtoend "+
+					"-run 'TestRandomOfflineEditsWithFaults' -seed %d -v", s)
 			}
 		})
 	}
@@ -62,11 +63,13 @@ func randomRun(t *testing.T, s uint64) bool {
 	devs := make([]*replica.Replica, 3)
 	for i := range devs {
 		links[i] = &flaky{next: http.DefaultTransport, rng: rng}
-		devs[i] = e.device(fmt.Sprintf("d%d", i), replica.Options{HTTPClient: links[i], PageLimit: uint32(1 + rng.IntN(4)), PushBatch: 1 + rng.IntN(3)})
+		devs[i] = e.device(fmt.Sprintf("d%d", i),
+			replica.Options{HTTPClient: links[i], PageLimit: uint32(1 + rng.IntN(4)), PushBatch: 1 + rng.IntN(3)})
 	}
 	var ids []string
 	for i := 0; i < 3; i++ {
-		ids = append(ids, put(t, devs[0], "books", "", "village", "南香村", "library", "children", "title", fmt.Sprintf("seed %d", i)))
+		ids = append(ids, put(t, devs[0], "books", "", "village", "南香村", "library", "children",
+			"title", fmt.Sprintf("seed %d", i)))
 	}
 	for _, d := range devs {
 		syncOK(t, d)
@@ -139,7 +142,8 @@ func randomRun(t *testing.T, s uint64) bool {
 	}
 	for v := range written {
 		if !final[v] && !overwritten[v] && !losers[v] {
-			t.Errorf("value %q vanished: not in the final state, not overwritten by a device that saw it, not in the conflict log", v)
+			t.Errorf("value %q vanished: not in the final state, not overwritten by a device that saw it, "+
+				"not in the conflict log", v)
 		}
 	}
 	return t.Failed()

@@ -24,7 +24,8 @@ func TestBacklogWaitsOutTheRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0, server.TLS{}, rpc.Limits{RequestsPerSecond: 40, Burst: 2, Timeout: time.Minute})
+	srv, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0, server.TLS{},
+		rpc.Limits{RequestsPerSecond: 40, Burst: 2, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,8 @@ func TestOfflineEditsConvergeAndConflictsAreLogged(t *testing.T) {
 	}
 	bk, _ := a.Get(context.Background(), "books", book)
 	if bk.Deleted() || bk.Fields["notes"].Value.Text != "edited while a deleted it" {
-		t.Errorf("book: deleted=%v notes=%q; an edit concurrent with a delete must keep the record", bk.Deleted(), bk.Fields["notes"].Value.Text)
+		t.Errorf("book: deleted=%v notes=%q; an edit concurrent with a delete must keep the record",
+			bk.Deleted(), bk.Fields["notes"].Value.Text)
 	}
 
 	cs := conflicts(t, e)
@@ -134,7 +135,8 @@ func TestOfflineEditsConvergeAndConflictsAreLogged(t *testing.T) {
 		t.Fatalf("conflicts = %+v, want one field conflict and one delete_vs_edit", cs)
 	}
 	fc := byKind[record.KindField]
-	if fc.Field != "notes" || fc.Loser.Value != "from b" || fc.Loser.Device != "b" || fc.Winner.Value != "from c" || fc.Winner.Device != "c" {
+	if fc.Field != "notes" || fc.Loser.Value != "from b" || fc.Loser.Device != "b" ||
+		fc.Winner.Value != "from c" || fc.Winner.Device != "c" {
 		t.Errorf("field conflict = %+v", fc)
 	}
 	dc := byKind[record.KindDeleteVsEdit]
@@ -271,7 +273,8 @@ func TestPullCutOffResumesFromLastCommittedPage(t *testing.T) {
 
 	// Reopen (as after an app restart) and resume: only the last page comes.
 	cnt := &counting{next: http.DefaultTransport}
-	b2, err := replica.Open(context.Background(), filepath.Join(e.dir, "b.db"), replica.Options{HTTPClient: cnt, PageLimit: 10})
+	b2, err := replica.Open(context.Background(), filepath.Join(e.dir, "b.db"),
+		replica.Options{HTTPClient: cnt, PageLimit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +323,8 @@ func TestRejectedChangeDoesNotBlockOthersAndIsKept(t *testing.T) {
 	if err != nil || len(rej) != 1 {
 		t.Fatalf("rejected = %v, %v", rej, err)
 	}
-	if rej[0].ID != bad || rej[0].Code != "invalid_argument" || !bytes.Contains([]byte(rej[0].Message), []byte("books.title")) {
+	if rej[0].ID != bad || rej[0].Code != "invalid_argument" ||
+		!bytes.Contains([]byte(rej[0].Message), []byte("books.title")) {
 		t.Errorf("rejected change = %+v; want code invalid_argument and a message naming books.title", rej[0])
 	}
 	if rec, _ := a.Get(context.Background(), "books", bad); rec != nil {
@@ -345,9 +349,12 @@ func TestDeviceChecksItsOwnWrites(t *testing.T) {
 		want            string
 	}{
 		{"unknown table", "pets", "", map[string]schema.Value{"notes": schema.TextValue("x")}, `unknown table "pets"`},
-		{"unknown field", "books", "", map[string]schema.Value{"colour": schema.TextValue("x")}, "books.colour: unknown field"},
-		{"wrong type", "tutoring_sessions", "", map[string]schema.Value{"children_present": schema.TextValue("many")}, "children_present: want integer, got text"},
-		{"malformed id", "books", "not-a-uuid", map[string]schema.Value{"notes": schema.TextValue("x")}, "id: \"not-a-uuid\" is not a UUID"},
+		{"unknown field", "books", "", map[string]schema.Value{"colour": schema.TextValue("x")},
+			"books.colour: unknown field"},
+		{"wrong type", "tutoring_sessions", "", map[string]schema.Value{"children_present": schema.TextValue("many")},
+			"children_present: want integer, got text"},
+		{"malformed id", "books", "not-a-uuid", map[string]schema.Value{"notes": schema.TextValue("x")},
+			"id: \"not-a-uuid\" is not a UUID"},
 		{"no fields", "books", "", nil, "at least one field"},
 	}
 	for _, tc := range cases {
@@ -365,7 +372,9 @@ func TestDeviceChecksItsOwnWrites(t *testing.T) {
 
 func TestConvergedReplicasPrintIdenticalJSON(t *testing.T) {
 	e := newEnv(t)
-	devs := []*replica.Replica{e.device("a", replica.Options{}), e.device("b", replica.Options{}), e.device("c", replica.Options{})}
+	devs := []*replica.Replica{
+		e.device("a", replica.Options{}), e.device("b", replica.Options{}), e.device("c", replica.Options{}),
+	}
 	ids := []string{}
 	for i, d := range devs {
 		ids = append(ids, put(t, d, "cleanup_tasks", "", "village", "旺渔村", "crew_size", i+2))
@@ -440,7 +449,8 @@ func TestWriteDuringSyncIsKept(t *testing.T) {
 	}
 	assertConverged(t, e, a, b)
 	got, _ := b.Get(context.Background(), "books", id)
-	for field, want := range map[string]string{"title": "a's title", "author": "b's author", "notes": "typed during the sync"} {
+	for field, want := range map[string]string{"title": "a's title", "author": "b's author",
+		"notes": "typed during the sync"} {
 		if v := got.Fields[field].Value.Text; v != want {
 			t.Errorf("%s = %q, want %q", field, v, want)
 		}
@@ -467,7 +477,8 @@ func TestRejectedWriteWithNewerWriteInFlight(t *testing.T) {
 	syncOK(t, a)
 	rec, _ := a.Get(context.Background(), "books", id)
 	if rec.Fields["title"].Value.Text != "fine" || rec.Fields["notes"].Value.Text != "later and fine" {
-		t.Errorf("a holds title=%q notes=%q; want the server's title back and the later note kept", rec.Fields["title"].Value.Text, rec.Fields["notes"].Value.Text)
+		t.Errorf("a holds title=%q notes=%q; want the server's title back and the later note kept",
+			rec.Fields["title"].Value.Text, rec.Fields["notes"].Value.Text)
 	}
 	assertConverged(t, e, a)
 }

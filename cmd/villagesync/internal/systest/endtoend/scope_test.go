@@ -45,11 +45,13 @@ func TestVillageTakenAwayLeavesThePhone(t *testing.T) {
 		t.Error("the 南香村 book left the phone")
 	}
 	rej, _ := vol.Rejected(ctx)
-	if len(rej) != 1 || rej[0].Code != "permission_denied" || !strings.Contains(string(rej[0].Change), "written before the change reached me") {
+	if len(rej) != 1 || rej[0].Code != "permission_denied" ||
+		!strings.Contains(string(rej[0].Change), "written before the change reached me") {
 		t.Errorf("the phone's copy of the refused edit: %+v", rej)
 	}
 	var held string
-	if err := e.st.Reader().QueryRow(`SELECT change FROM held_changes WHERE record_id = ?`, dw).Scan(&held); err != nil || !strings.Contains(held, "written before the change reached me") {
+	if err := e.st.Reader().QueryRow(`SELECT change FROM held_changes WHERE record_id = ?`, dw).Scan(&held); err != nil ||
+		!strings.Contains(held, "written before the change reached me") {
 		t.Errorf("the server does not keep the refused edit for staff: %q %v", held, err)
 	}
 

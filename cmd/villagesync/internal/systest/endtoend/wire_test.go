@@ -91,7 +91,8 @@ func BenchmarkWire(b *testing.B) {
 		reqs *counting
 		dev  *replica.Replica
 	}
-	device := func(b *testing.B, url, dir string, st *store.Store, name string, reqs *counting, sessions int) *replica.Replica {
+	device := func(b *testing.B, url, dir string, st *store.Store, name string, reqs *counting,
+		sessions int) *replica.Replica {
 		code, err := st.CodeFor(ctx, name, store.Staff, nil)
 		if err != nil {
 			b.Fatal(err)

@@ -100,7 +100,8 @@ func TestClockYearsAhead(t *testing.T) {
 		t.Fatalf("sync %v, want the write refused", st)
 	}
 	rej, _ := d.Rejected(ctx)
-	if len(rej) != 1 || rej[0].ID != id || !strings.Contains(rej[0].Message, "more than a day ahead of the server") || !strings.Contains(rej[0].Message, "请校正手机日期和时间") {
+	if len(rej) != 1 || rej[0].ID != id || !strings.Contains(rej[0].Message, "more than a day ahead of the server") ||
+		!strings.Contains(rej[0].Message, "请校正手机日期和时间") {
 		t.Errorf("rejected: %+v", rej)
 	}
 	if now := srv.Store.Clock().Last(); hlc.Time(now).After(time.Now().Add(time.Hour)) || now < before {

@@ -36,7 +36,8 @@ var (
 func TestSimulation(t *testing.T) {
 	for s := *first; s < *first+uint64(*seeds); s++ {
 		if !t.Run(fmt.Sprint("seed", s), func(t *testing.T) { simulate(t, s) }) {
-			t.Logf("replay: go test ./cmd/villagesync/internal/systest/simulation -run 'TestSimulation/seed%d$' -sim.seed %d -sim.seeds 1 -v", s, s)
+			t.Logf("replay: go test ./cmd/villagesync/internal/systest/simulation "+
+				"-run 'TestSimulation/seed%d$' -sim.seed %d -sim.seeds 1 -v", s, s)
 			return
 		}
 	}
@@ -140,7 +141,8 @@ func (w *world) stopServer() {
 }
 
 func simulate(t *testing.T, seed uint64) {
-	w := &world{t: t, ctx: context.Background(), rng: rand.New(rand.NewPCG(seed, 1950)), dir: t.TempDir(), written: map[string]bool{}, overrode: map[string]bool{}}
+	w := &world{t: t, ctx: context.Background(), rng: rand.New(rand.NewPCG(seed, 1950)), dir: t.TempDir(),
+		written: map[string]bool{}, overrode: map[string]bool{}}
 	w.startServer()
 	defer func() { w.stopServer() }()
 	for i, v := range []string{"南香村", "东旺村", "旺渔村", ""} {
@@ -236,9 +238,12 @@ func (w *world) put(d *device, table, id string, kv ...any) string {
 
 func (w *world) logSession(d *device) {
 	d.dates++
-	s := &session{village: d.village, date: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d.dates).Format(time.DateOnly),
-		class: []string{"一年级", "三年级", "五年级"}[w.rng.IntN(3)], children: int64(5 + w.rng.IntN(40)), creator: d, shared: w.rng.IntN(2) == 0}
-	s.id = w.put(d, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class, "children_present", s.children)
+	s := &session{village: d.village,
+		date:  time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d.dates).Format(time.DateOnly),
+		class: []string{"一年级", "三年级", "五年级"}[w.rng.IntN(3)], children: int64(5 + w.rng.IntN(40)),
+		creator: d, shared: w.rng.IntN(2) == 0}
+	s.id = w.put(d, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class,
+		"children_present", s.children)
 	w.sessions = append(w.sessions, s)
 }
 
@@ -277,7 +282,8 @@ func (w *world) duplicate(d *device) {
 			continue
 		}
 		dup := &session{village: s.village, date: s.date, class: s.class, children: s.children, creator: d, duplicateOf: s.id}
-		dup.id = w.put(d, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class, "children_present", s.children)
+		dup.id = w.put(d, "tutoring_sessions", "", "village", s.village, "session_date", s.date, "class_group", s.class,
+			"children_present", s.children)
 		w.sessions = append(w.sessions, dup)
 		s.shared = false // neither copy is deleted: the pair stays a pair
 		return
@@ -441,6 +447,7 @@ func (w *world) check() {
 		t.Fatal(err)
 	}
 	if got := rep.Total.Tutoring; got.Sessions != wantSessions || got.StudentAttendances != wantAttendances {
-		t.Errorf("report: %d sessions, %d attendances; the simulation made %d and %d", got.Sessions, got.StudentAttendances, wantSessions, wantAttendances)
+		t.Errorf("report: %d sessions, %d attendances; the simulation made %d and %d",
+			got.Sessions, got.StudentAttendances, wantSessions, wantAttendances)
 	}
 }
