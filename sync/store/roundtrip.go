@@ -7,15 +7,8 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
-
-// ErrStorageUnavailable is in the chain of every error that comes from the
-// database's storage failing (a full disk, a read-only file, an I/O
-// error) rather than from the request: the same request may succeed once
-// the disk is fixed, and nothing of it was written.
-var ErrStorageUnavailable = sqlite.ErrUnavailable
 
 // Sync is one round trip of device p: it pushes the request's changes,
 // then pulls one page of the feed after the request's cursor.

@@ -1,0 +1,39 @@
+package store
+
+import "context"
+
+// The store's decisions know no SQL. They reach the database through two
+// interfaces: txn, one write transaction, and view, one read-only
+// snapshot. Their methods are the statements the decisions need, declared
+// by concern beside the decisions that use them (pushTxn in
+// backend_push.go, and so on); sqliteTxn and sqliteView implement them in
+// the *_sqlite.go files. A second backend (PostgreSQL) implements the same
+// methods; split_internal_test.go keeps the decisions free of SQL.
+
+// txn is one write transaction. Only one is open at a time (Store.mu).
+type txn interface {
+	commit() error
+	// rollback undoes an uncommitted transaction; after commit it does
+	// nothing, so it can be deferred.
+	rollback()
+	pushTxn
+	reviewTxn
+	accessTxn
+}
+
+// view is one read-only snapshot: everything it reads is as of one moment.
+type view interface {
+	// close ends the snapshot.
+	close()
+	pullView
+	reviewView
+	accessView
+}
+
+// beginner opens transactions; *Store's SQLite backend is one.
+type beginner interface {
+	beginTxn(ctx context.Context) (txn, error)
+	beginView(ctx context.Context) (view, error)
+}
+
+var _ beginner = (*Store)(nil)
