@@ -1,6 +1,94 @@
 package store
 
-// pushTxn and pullView are the statements that push.go, pull.go, roundtrip.go need.
-type pushTxn interface{}
+import (
+	"context"
+	"time"
 
-type pullView interface{}
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+)
+
+// pushTxn and pullView are the statements that push.go, pull.go, roundtrip.go need.
+//
+// Errors are returned as the backend reports them, unless a method says
+// otherwise; the decisions add the context.
+type pushTxn interface {
+	// beginSavepoint opens the savepoint of one push of a group commit;
+	// rollbackSavepoint undoes everything written since, and
+	// releaseSavepoint ends it (keeping what is written, to commit with
+	// the transaction). An error from rollbackSavepoint means the whole
+	// transaction is gone (SQLite rolls it back itself on a full disk).
+	beginSavepoint(ctx context.Context) error
+	rollbackSavepoint(ctx context.Context) error
+	releaseSavepoint(ctx context.Context) error
+
+	// villages reads the village resolver from the villages table, as the
+	// transaction sees it (its own writes included).
+	villages(ctx context.Context) (*schema.Villages, error)
+
+	// loadRecord reads the stored state of record id of t, with Seq set
+	// to its feed position; it returns nil, false, nil when there is no
+	// such row (a collected record has none). Run for every pushed change.
+	loadRecord(ctx context.Context, t *schema.Table, id string) (*record.Record, bool, error)
+	// loadCollected reads what a collected delete of record id of t left
+	// (its version, tombstone and feed position) as a record without
+	// fields; nil, nil when nothing of it was collected. Its errors carry
+	// the table and id.
+	loadCollected(ctx context.Context, t *schema.Table, id string) (*record.Record, error)
+	// writeRecord stores r, a merged state of a record of t, replacing
+	// any stored state, at feed position seq, written by replica origin
+	// (pulls skip a device's own writes by it).
+	writeRecord(ctx context.Context, t *schema.Table, r *record.Record, seq uint64, origin uint32) error
+
+	// readReceipt reads what replica was last told of its change to
+	// record id of table: the change's counter and its outcome; ok is
+	// false when there is no receipt.
+	readReceipt(ctx context.Context, replica uint32, table, id string) (counter uint64, outcome record.Outcome,
+		ok bool, err error)
+	// writeReceipt keeps what replica was told of its change (counter) to
+	// record id of table, replacing the previous receipt.
+	writeReceipt(ctx context.Context, replica uint32, table, id string, counter uint64, outcome record.Outcome) error
+
+	// insertMove notes that record id of table left village from at feed
+	// position seq (the moves pulls turn into evictions).
+	insertMove(ctx context.Context, seq uint64, table, id, from string) error
+	// insertConflict logs c, detected at now, in the conflict log.
+	insertConflict(ctx context.Context, c record.Conflict, now time.Time) error
+	// insertAudit adds an audit row: who (replica; user, 0 for none, stored
+	// as no user) did what to record id of table and with what outcome.
+	insertAudit(ctx context.Context, table, id string, replica uint32, user int64, outcome, detail string,
+		now time.Time) error
+	// insertHeld keeps a refused change (change, its JSON) of replica for
+	// staff, with the problem's code and message.
+	insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string, now time.Time) error
+
+	// The statements of other concerns a group commit runs (they delegate
+	// to review.go's and seen.go's code): pushSaveSeq saves the feed
+	// sequence and the server clock, pushFlag looks for the domain
+	// problems a write of r may make (Store.flag), pushFlushSeen writes the
+	// noted sync times.
+	pushSaveSeq(ctx context.Context, seq uint64) error
+	pushFlag(ctx context.Context, r *record.Record, now time.Time) error
+	pushFlushSeen(ctx context.Context) error
+}
+
+// pullView is the snapshot a pull reads.
+type pullView interface {
+	// feedHead reads the feed's last position (the seq of meta).
+	feedHead(ctx context.Context) (uint64, error)
+	// readFeed reads up to limit records of t whose feed position is after
+	// after, in feed order, with Seq set, leaving out those last written by
+	// replica notOrigin; when scoped, only those whose t.Scope is one of
+	// villages (none when villages is empty).
+	readFeed(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool, villages []string,
+		limit int) ([]*record.Record, error)
+	// eachMove calls fn for each record that left one of villages between
+	// feed positions from (excluded) and to, once per record, in the order
+	// of its first such move, and stops at fn's first error, which it
+	// returns as is. Its own errors say "pull: moves".
+	eachMove(ctx context.Context, from, to uint64, villages []string, fn func(protocol.RecordRef) error) error
+	// recordVillage reads the t.Scope of record id of t ("" when NULL); ok
+	// is false when there is no such row.
+	recordVillage(ctx context.Context, t *schema.Table, id string) (village string, ok bool, err error)
+}

@@ -2,15 +2,11 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
 // pageBytes bounds a page by the approximate size of its values, so a
@@ -42,13 +38,13 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 		limit = protocol.DefaultPageLimit
 	}
 	limit = min(limit, protocol.MaxPageLimit)
-	tx, err := s.db.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	v, err := s.beginView(ctx)
 	if err != nil {
-		return Page{}, fmt.Errorf("pull: begin: %w", err)
+		return Page{}, fmt.Errorf("pull: %w", err)
 	}
-	defer tx.Rollback()
-	var head uint64
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&head); err != nil {
+	defer v.close()
+	head, err := v.feedHead(ctx)
+	if err != nil {
 		return Page{}, fmt.Errorf("pull: read sequence: %w", err)
 	}
 	if cursor > head {
@@ -59,43 +55,11 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 	}
 	// Each table's feed is in seq order; take up to limit+1 from each and
 	// merge, so one query per table finds the page and whether more follow.
-	type item struct {
-		seq uint64
-		rec *record.Record
-	}
-	var feeds [][]item
+	var feeds [][]*record.Record
 	for _, t := range schema.Tables() {
-		args := []any{int64(cursor), replica}
-		scope := ""
-		if t.Scope != "" && !p.AllVillages() {
-			scope = " AND " + t.Scope + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(p.Villages)), ", ") + ")"
-			if len(p.Villages) == 0 {
-				scope = " AND 0"
-			}
-			for _, v := range p.Villages {
-				args = append(args, v)
-			}
-		}
-		q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ?%s ORDER BY _seq LIMIT ?`,
-			sqlite.Columns(t), t.Name, scope)
-		rs, err := tx.QueryContext(ctx, q, append(args, limit+1)...)
+		scoped := t.Scope != "" && !p.AllVillages()
+		feed, err := v.readFeed(ctx, t, cursor, replica, scoped, p.Villages, limit+1)
 		if err != nil {
-			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
-		}
-		var feed []item
-		for rs.Next() {
-			var seq int64
-			r, err := sqlite.Scan(t, rs, &seq)
-			if err != nil {
-				rs.Close()
-				return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
-			}
-			feed = append(feed, item{uint64(seq), r})
-		}
-		if err := rs.Close(); err != nil {
-			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
-		}
-		if err := rs.Err(); err != nil {
 			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
 		}
 		if len(feed) > 0 {
@@ -107,7 +71,7 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 	for {
 		best := -1
 		for i, f := range feeds {
-			if len(f) > 0 && (best < 0 || f[0].seq < feeds[best][0].seq) {
+			if len(f) > 0 && (best < 0 || f[0].Seq < feeds[best][0].Seq) {
 				best = i
 			}
 		}
@@ -121,15 +85,14 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 			page.HasMore = true
 			break
 		}
-		it := feeds[best][0]
+		rec := feeds[best][0]
 		feeds[best] = feeds[best][1:]
-		it.rec.Seq = it.seq
-		page.Records = append(page.Records, it.rec)
-		page.Next = it.seq
-		size += approxSize(it.rec)
+		page.Records = append(page.Records, rec)
+		page.Next = rec.Seq
+		size += approxSize(rec)
 	}
 	if !p.AllVillages() {
-		if page.Evicted, err = evictions(ctx, tx, p, cursor, page.Next); err != nil {
+		if page.Evicted, err = evictions(ctx, v, p, cursor, page.Next); err != nil {
 			return Page{}, err
 		}
 	}
@@ -138,45 +101,30 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 
 // evictions lists records that moved, between the two cursors, out of the
 // villages p serves: the device holds them and must drop them.
-func evictions(ctx context.Context, tx *sql.Tx, p Principal, from, to uint64) ([]protocol.RecordRef, error) {
+func evictions(ctx context.Context, v pullView, p Principal, from, to uint64) ([]protocol.RecordRef, error) {
 	if len(p.Villages) == 0 {
 		return nil, nil
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(p.Villages)), ", ")
-	args := []any{int64(from), int64(to)}
-	for _, v := range p.Villages {
-		args = append(args, v)
-	}
-	rs, err := tx.QueryContext(ctx, `SELECT DISTINCT tbl, record_id FROM moves
-		WHERE seq > ? AND seq <= ? AND from_village IN (`+marks+`) ORDER BY seq`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("pull: moves: %w", err)
-	}
-	defer rs.Close()
 	var out []protocol.RecordRef
-	for rs.Next() {
-		var r protocol.RecordRef
-		if err := rs.Scan(&r.Table, &r.ID); err != nil {
-			return nil, fmt.Errorf("pull: moves: %w", err)
-		}
+	err := v.eachMove(ctx, from, to, p.Villages, func(r protocol.RecordRef) error {
 		t, err := schema.Lookup(r.Table)
 		if err != nil || t.Scope == "" {
-			continue
+			return nil
 		}
-		var village sql.NullString
-		err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, t.Scope, t.Name), r.ID).Scan(&village)
+		village, ok, err := v.recordVillage(ctx, t, r.ID)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("pull: moves: %w", err)
+		case !ok:
 			// Deleted and collected since it moved: the device may still
 			// hold it from before the move, so it goes too.
 			out = append(out, r)
-		case err != nil:
-			return nil, fmt.Errorf("pull: moves: %w", err)
-		case !p.Serves(village.String):
+		case !p.Serves(village):
 			out = append(out, r)
 		}
-	}
-	return out, rs.Err()
+		return nil
+	})
+	return out, err
 }
 
 func approxSize(r *record.Record) int {
@@ -213,10 +161,9 @@ func (s *Store) CheckCursor(cursor uint64) error {
 // Horizon is the collection horizon: the feed position up to which deletes
 // were collected (0: none yet). SafeHorizon proposes the next one.
 func (s *Store) Horizon(ctx context.Context) (uint64, error) {
-	var h sql.NullInt64
-	if err := s.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).
-		Scan(&h); err != nil && err != sql.ErrNoRows {
+	h, err := s.readHorizon(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("horizon: %w", err)
 	}
-	return uint64(h.Int64), nil
+	return h, nil
 }

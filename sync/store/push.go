@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
@@ -117,19 +115,19 @@ func (s *Store) commitPushes(batch []*pushJob) {
 	// The batch is not any one caller's: a caller that gives up does not
 	// cancel the others (its own push is skipped if it gave up first).
 	ctx := context.Background()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	tx, err := s.beginTxn(ctx)
 	if err != nil {
-		finish(fmt.Errorf("push: begin: %w", err))
+		finish(fmt.Errorf("push: %w", err))
 		return
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	seq := s.seq
 	now := time.Now()
 	for _, j := range batch {
 		if j.err = j.ctx.Err(); j.err != nil {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT push`); err != nil {
+		if err := tx.beginSavepoint(ctx); err != nil {
 			finish(fmt.Errorf("push: %w", err))
 			return
 		}
@@ -137,27 +135,27 @@ func (s *Store) commitPushes(batch []*pushJob) {
 		j.err = s.push(ctx, tx, j, &seq, now)
 		if j.err != nil {
 			seq = before
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO push`); err != nil {
+			if err := tx.rollbackSavepoint(ctx); err != nil {
 				// SQLite rolled the whole transaction back itself (a full
 				// disk does): every push of the batch failed for j's cause.
 				finish(j.err)
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE push`); err != nil {
+		if err := tx.releaseSavepoint(ctx); err != nil {
 			finish(fmt.Errorf("push: %w", err))
 			return
 		}
 	}
-	if err := s.saveSeq(ctx, tx, seq); err != nil {
+	if err := tx.pushSaveSeq(ctx, seq); err != nil {
 		finish(fmt.Errorf("push: %w", err))
 		return
 	}
-	if err := s.flushSeen(ctx, tx); err != nil {
+	if err := tx.pushFlushSeen(ctx); err != nil {
 		finish(err)
 		return
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		finish(fmt.Errorf("push: commit: %w", err))
 		return
 	}
@@ -166,14 +164,14 @@ func (s *Store) commitPushes(batch []*pushJob) {
 }
 
 // push applies one device's changes inside tx.
-func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, now time.Time) error {
+func (s *Store) push(ctx context.Context, tx pushTxn, j *pushJob, seq *uint64, now time.Time) error {
 	p, results := j.p, j.results
 	// Villages are read inside the transaction, and again after a change
 	// writes one, so a new village and its first records can travel in
 	// one push.
 	env := schema.Env{Now: now}
 	var err error
-	if env.Villages, err = sqlite.Villages(ctx, tx); err != nil {
+	if env.Villages, err = tx.villages(ctx); err != nil {
 		return err
 	}
 	for i, c := range j.changes {
@@ -183,7 +181,7 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 		if results[i].Outcome == record.Rejected {
 			// The device drops its rejected write from the record (it keeps
 			// it aside with the reason) and needs the server's state.
-			if results[i].Current, _, err = s.load(ctx, tx, c); err != nil {
+			if results[i].Current, _, err = s.loadState(ctx, tx, c); err != nil {
 				return fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 			}
 			if err := s.hold(ctx, tx, p, c, results[i].Problem, now); err != nil {
@@ -210,7 +208,7 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 			return err
 		}
 		if c.Table == schema.VillageTable && r.Outcome != record.Rejected {
-			if env.Villages, err = sqlite.Villages(ctx, tx); err != nil {
+			if env.Villages, err = tx.villages(ctx); err != nil {
 				return err
 			}
 		}
@@ -219,13 +217,12 @@ func (s *Store) push(ctx context.Context, tx *sql.Tx, j *pushJob, seq *uint64, n
 }
 
 // apply merges one valid change inside tx.
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.Record, seq *uint64,
+func (s *Store) apply(ctx context.Context, tx pushTxn, p Principal, in *record.Record, seq *uint64,
 	env schema.Env) (protocol.Result, error) {
 	now := env.Now
 	replica := p.Replica
 	t, _ := schema.Lookup(in.Table) // Validate has checked the table
-	st := s.stmts[t.Name]
-	cur, collected, err := s.load(ctx, tx, in)
+	cur, collected, err := s.loadState(ctx, tx, in)
 	if err != nil {
 		return protocol.Result{}, err
 	}
@@ -260,14 +257,12 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	if outcome == record.AlreadyHad {
 		// A replay answers what the first push was told; a stale push
 		// (the device had not seen newer writes) gets the newer state.
-		var prev int64
-		var prevCounter uint64
-		err := tx.QueryRowContext(ctx, `SELECT counter, outcome FROM receipts
-			WHERE replica = ? AND tbl = ? AND record_id = ?`, replica, in.Table, in.ID).Scan(&prevCounter, &prev)
-		if err == nil && prevCounter == counter {
-			outcome = record.Outcome(prev)
-		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		prevCounter, prev, ok, err := tx.readReceipt(ctx, replica, in.Table, in.ID)
+		if err != nil {
 			return protocol.Result{}, fmt.Errorf("read receipt: %w", err)
+		}
+		if ok && prevCounter == counter {
+			outcome = prev
 		}
 		res := protocol.Result{Outcome: outcome, Seq: cur.Seq}
 		if cur.Version.Compare(in.Version) != vv.Equal {
@@ -283,26 +278,23 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 		return protocol.Result{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	*seq++
-	if err := noteMove(ctx, tx, cur, out, *seq); err != nil {
+	if err := recordMove(ctx, tx, cur, out, *seq); err != nil {
 		return protocol.Result{}, err
 	}
-	if _, err := tx.StmtContext(ctx, st["upsert"]).ExecContext(ctx,
-		sqlite.Args(t, out, int64(*seq), int64(replica))...); err != nil {
+	if err := tx.writeRecord(ctx, t, out, *seq, replica); err != nil {
 		return protocol.Result{}, fmt.Errorf("write: %w", err)
 	}
-	if err := s.flag(ctx, tx, out, now); err != nil {
+	if err := tx.pushFlag(ctx, out, now); err != nil {
 		return protocol.Result{}, err
 	}
 	for _, c := range conflicts {
-		if err := insertConflict(ctx, tx, c, now); err != nil {
-			return protocol.Result{}, err
+		if err := tx.insertConflict(ctx, c, now); err != nil {
+			return protocol.Result{}, fmt.Errorf("log conflict on %s.%s: %w", c.Table, c.Field, err)
 		}
 		s.log.Info("conflict logged", "table", c.Table, "id", c.ID, "field", c.Field, "kind", c.Kind,
 			"winner", c.Winner.Dot.String(), "loser", c.Loser.Dot.String())
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO receipts (replica, tbl, record_id, counter, outcome)
-		VALUES (?, ?, ?, ?, ?)`,
-		replica, in.Table, in.ID, counter, int64(outcome)); err != nil {
+	if err := tx.writeReceipt(ctx, replica, in.Table, in.ID, counter, outcome); err != nil {
 		return protocol.Result{}, fmt.Errorf("write receipt: %w", err)
 	}
 	out.Seq = *seq
@@ -313,68 +305,27 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p Principal, in *record.R
 	return res, nil
 }
 
-// load returns the server's state of the record c names, or nil when
+// loadState returns the server's state of the record c names, or nil when
 // there is none or c does not name a valid record. collected says the
 // state is what a collected delete left: its tombstone, without fields.
-func (s *Store) load(ctx context.Context, tx *sql.Tx,
+func (s *Store) loadState(ctx context.Context, tx pushTxn,
 	c *record.Record) (cur *record.Record, collected bool, err error) {
 	t, err := schema.Lookup(c.Table)
 	if err != nil || record.CheckID(c.ID) != nil {
 		return nil, false, nil
 	}
-	var seq int64
-	cur, err = sqlite.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, c.ID), &seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		if !s.anyCollected {
-			return nil, false, nil
-		}
-		cur, err = loadCollected(ctx, tx, t, c.ID)
-		return cur, cur != nil, err
-	}
+	cur, ok, err := tx.loadRecord(ctx, t, c.ID)
 	if err != nil {
 		return nil, false, fmt.Errorf("load: %w", err)
 	}
-	cur.Seq = uint64(seq)
+	if !ok {
+		if !s.anyCollected {
+			return nil, false, nil
+		}
+		cur, err = tx.loadCollected(ctx, t, c.ID)
+		return cur, cur != nil, err
+	}
 	return cur, false, nil
-}
-
-// loadCollected returns the tombstone of a collected record as a state
-// without fields, or nil when nothing of the record is known.
-func loadCollected(ctx context.Context, tx *sql.Tx, t *schema.Table, id string) (*record.Record, error) {
-	var vvb, tomb []byte
-	var seq int64
-	err := tx.QueryRowContext(ctx, `SELECT vv, tomb, seq FROM collected WHERE tbl = ? AND record_id = ?`,
-		t.Name, id).Scan(&vvb, &tomb, &seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load collected %s %s: %w", t.Name, id, err)
-	}
-	r := &record.Record{Table: t.Name, ID: id, Fields: map[string]record.Field{}, Seq: uint64(seq)}
-	if r.Version, err = vv.Decode(vvb); err != nil {
-		return nil, fmt.Errorf("collected %s %s: %w", t.Name, id, err)
-	}
-	if r.Tombstone, err = record.DecodeTombstone(tomb); err != nil {
-		return nil, fmt.Errorf("collected %s %s: %w", t.Name, id, err)
-	}
-	return r, nil
-}
-
-func insertConflict(ctx context.Context, tx *sql.Tx, c record.Conflict, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, field, kind,
-		winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
-		loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
-		server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Table, c.ID, c.Field, c.Kind,
-		int(c.Winner.Value.Type), c.Winner.Value.SQL(),
-		c.Winner.Dot.Replica, int64(c.Winner.Dot.Counter), int64(c.Winner.Dot.HLC),
-		int(c.Loser.Value.Type), c.Loser.Value.SQL(), c.Loser.Dot.Replica, int64(c.Loser.Dot.Counter), int64(c.Loser.Dot.HLC),
-		c.ServerVersion.Encode(nil), c.IncomingVersion.Encode(nil), now.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("log conflict on %s.%s: %w", c.Table, c.Field, err)
-	}
-	return nil
 }
 
 // applyDomainRules turns conflicts whose domain rule overrules the clock
@@ -429,7 +380,7 @@ func authorize(p Principal, in, cur *record.Record) error {
 }
 
 // audit notes who made a change and what came of it.
-func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, r protocol.Result,
+func (s *Store) audit(ctx context.Context, tx pushTxn, p Principal, c *record.Record, r protocol.Result,
 	now time.Time) error {
 	detail := ""
 	if r.Problem != nil {
@@ -443,41 +394,29 @@ func (s *Store) audit(ctx context.Context, tx *sql.Tx, p Principal, c *record.Re
 	if r.Conflicts > 0 {
 		detail = fmt.Sprintf("%d conflict(s) logged", r.Conflicts)
 	}
-	return s.auditRow(ctx, tx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now)
-}
-
-func (s *Store) auditRow(ctx context.Context, tx *sql.Tx, table, id string, replica uint32, user int64,
-	outcome, detail string, now time.Time) error {
-	var uid any
-	if user != 0 {
-		uid = user
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit (tbl, record_id, replica, user_id, outcome, detail, at_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		table, id, replica, uid, outcome, detail, now.UnixMilli()); err != nil {
+	if err := tx.insertAudit(ctx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
 }
 
 // hold keeps a refused change on the server for staff, with the reason.
-func (s *Store) hold(ctx context.Context, tx *sql.Tx, p Principal, c *record.Record, prob *record.Problem,
+func (s *Store) hold(ctx context.Context, tx pushTxn, p Principal, c *record.Record, prob *record.Problem,
 	now time.Time) error {
 	body, err := json.Marshal(record.ToJSON(c))
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		p.Replica, c.Table, c.ID, string(prob.Code), prob.Error(), string(body), now.UnixMilli()); err != nil {
+	if err := tx.insertHeld(ctx, p.Replica, c.Table, c.ID, string(prob.Code), prob.Error(), string(body),
+		now); err != nil {
 		return fmt.Errorf("hold refused change: %w", err)
 	}
 	return nil
 }
 
-// noteMove records a record leaving its village (its table's Scope
+// recordMove records a record leaving its village (its table's Scope
 // changing), so devices scoped to that village drop it (see evictions).
-func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint64) error {
+func recordMove(ctx context.Context, tx pushTxn, cur, out *record.Record, seq uint64) error {
 	if cur == nil {
 		return nil
 	}
@@ -489,8 +428,7 @@ func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint
 	if !ok || from.Value.Text == out.Fields[t.Scope].Value.Text {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (?, ?, ?, ?)`,
-		int64(seq), out.Table, out.ID, from.Value.Text); err != nil {
+	if err := tx.insertMove(ctx, seq, out.Table, out.ID, from.Value.Text); err != nil {
 		return fmt.Errorf("note move: %w", err)
 	}
 	return nil

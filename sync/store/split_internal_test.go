@@ -71,8 +71,6 @@ var stillMixed = []string{
 	"backup.go",
 	"conflicts.go",
 	"gc.go",
-	"pull.go",
-	"push.go",
 	"reportmonths.go",
 	"review.go",
 	"seen.go",

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+)
+
+// pushTxn on SQLite. A group commit's savepoints all share one name: they
+// nest nowhere, each is released before the next opens.
+
+func (t *sqliteTxn) beginSavepoint(ctx context.Context) error {
+	_, err := t.tx.ExecContext(ctx, `SAVEPOINT push`)
+	return err
+}
+
+func (t *sqliteTxn) rollbackSavepoint(ctx context.Context) error {
+	_, err := t.tx.ExecContext(ctx, `ROLLBACK TO push`)
+	return err
+}
+
+func (t *sqliteTxn) releaseSavepoint(ctx context.Context) error {
+	_, err := t.tx.ExecContext(ctx, `RELEASE push`)
+	return err
+}
+
+func (t *sqliteTxn) villages(ctx context.Context) (*schema.Villages, error) {
+	return sqlite.Villages(ctx, t.tx)
+}
+
+// loadRecord runs the table's prepared "get": it is read for every pushed
+// change.
+func (t *sqliteTxn) loadRecord(ctx context.Context, tb *schema.Table, id string) (*record.Record, bool, error) {
+	var seq int64
+	cur, err := sqlite.Scan(tb, t.tx.StmtContext(ctx, t.s.stmts[tb.Name]["get"]).QueryRowContext(ctx, id), &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	cur.Seq = uint64(seq)
+	return cur, true, nil
+}
+
+func (t *sqliteTxn) loadCollected(ctx context.Context, tb *schema.Table, id string) (*record.Record, error) {
+	var vvb, tomb []byte
+	var seq int64
+	err := t.tx.QueryRowContext(ctx, `SELECT vv, tomb, seq FROM collected WHERE tbl = ? AND record_id = ?`,
+		tb.Name, id).Scan(&vvb, &tomb, &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load collected %s %s: %w", tb.Name, id, err)
+	}
+	r := &record.Record{Table: tb.Name, ID: id, Fields: map[string]record.Field{}, Seq: uint64(seq)}
+	if r.Version, err = vv.Decode(vvb); err != nil {
+		return nil, fmt.Errorf("collected %s %s: %w", tb.Name, id, err)
+	}
+	if r.Tombstone, err = record.DecodeTombstone(tomb); err != nil {
+		return nil, fmt.Errorf("collected %s %s: %w", tb.Name, id, err)
+	}
+	return r, nil
+}
+
+// writeRecord runs the table's prepared "upsert".
+func (t *sqliteTxn) writeRecord(ctx context.Context, tb *schema.Table, r *record.Record, seq uint64,
+	origin uint32) error {
+	_, err := t.tx.StmtContext(ctx, t.s.stmts[tb.Name]["upsert"]).ExecContext(ctx,
+		sqlite.Args(tb, r, int64(seq), int64(origin))...)
+	return err
+}
+
+func (t *sqliteTxn) readReceipt(ctx context.Context, replica uint32, table, id string) (uint64, record.Outcome,
+	bool, error) {
+	var prev int64
+	var prevCounter uint64
+	err := t.tx.QueryRowContext(ctx, `SELECT counter, outcome FROM receipts
+		WHERE replica = ? AND tbl = ? AND record_id = ?`, replica, table, id).Scan(&prevCounter, &prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return prevCounter, record.Outcome(prev), true, nil
+}
+
+func (t *sqliteTxn) writeReceipt(ctx context.Context, replica uint32, table, id string, counter uint64,
+	outcome record.Outcome) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT OR REPLACE INTO receipts (replica, tbl, record_id, counter, outcome)
+		VALUES (?, ?, ?, ?, ?)`,
+		replica, table, id, counter, int64(outcome))
+	return err
+}
+
+func (t *sqliteTxn) insertMove(ctx context.Context, seq uint64, table, id, from string) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (?, ?, ?, ?)`,
+		int64(seq), table, id, from)
+	return err
+}
+
+func (t *sqliteTxn) insertConflict(ctx context.Context, c record.Conflict, now time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, field, kind,
+		winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
+		loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
+		server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Table, c.ID, c.Field, c.Kind,
+		int(c.Winner.Value.Type), c.Winner.Value.SQL(),
+		c.Winner.Dot.Replica, int64(c.Winner.Dot.Counter), int64(c.Winner.Dot.HLC),
+		int(c.Loser.Value.Type), c.Loser.Value.SQL(), c.Loser.Dot.Replica, int64(c.Loser.Dot.Counter), int64(c.Loser.Dot.HLC),
+		c.ServerVersion.Encode(nil), c.IncomingVersion.Encode(nil), now.UnixMilli())
+	return err
+}
+
+func (t *sqliteTxn) insertAudit(ctx context.Context, table, id string, replica uint32, user int64,
+	outcome, detail string, now time.Time) error {
+	var uid any
+	if user != 0 {
+		uid = user
+	}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO audit (tbl, record_id, replica, user_id, outcome, detail, at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		table, id, replica, uid, outcome, detail, now.UnixMilli())
+	return err
+}
+
+func (t *sqliteTxn) insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string,
+	now time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		replica, table, id, code, message, change, now.UnixMilli())
+	return err
+}
+
+// The statements of review.go and seen.go a group commit runs, through
+// their code of today.
+
+func (t *sqliteTxn) pushSaveSeq(ctx context.Context, seq uint64) error {
+	return t.s.saveSeq(ctx, t.tx, seq)
+}
+
+func (t *sqliteTxn) pushFlag(ctx context.Context, r *record.Record, now time.Time) error {
+	return t.s.flag(ctx, t.tx, r, now)
+}
+
+func (t *sqliteTxn) pushFlushSeen(ctx context.Context) error { return t.s.flushSeen(ctx, t.tx) }
+
+// load, auditRow and noteMove are loadState, insertAudit and recordMove for
+// the files that still hold a *sql.Tx (access.go, review.go, gc_test.go).
+
+func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (*record.Record, bool, error) {
+	return s.loadState(ctx, &sqliteTxn{s: s, tx: tx}, c)
+}
+
+func (s *Store) auditRow(ctx context.Context, tx *sql.Tx, table, id string, replica uint32, user int64,
+	outcome, detail string, now time.Time) error {
+	t := sqliteTxn{s: s, tx: tx}
+	if err := t.insertAudit(ctx, table, id, replica, user, outcome, detail, now); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint64) error {
+	return recordMove(ctx, &sqliteTxn{tx: tx}, cur, out, seq)
+}
