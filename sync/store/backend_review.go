@@ -1,6 +1,133 @@
 package store
 
-// reviewTxn and reviewView are the statements that review.go, conflicts.go, gc.go, reportmonths.go, report.go need.
-type reviewTxn interface{}
+import (
+	"context"
+	"time"
 
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+)
+
+// reviewTxn and reviewView are the statements that review.go, conflicts.go, gc.go, reportmonths.go, report.go need.
+//
+// Unless a method says otherwise, its errors are the database's, unwrapped:
+// the decisions add the context staff and the logs see.
+type reviewTxn interface {
+	// findFlagPartners returns the live records of t, other than r, that
+	// are a case of f with r: each of f.Match equal to r's (an empty
+	// optional column matching an empty or a null one), each of
+	// f.WhileNull null. At most maxFlagged of them, the lowest ids first,
+	// each with its f.Label text ("" when null). The caller has checked
+	// that r itself has f.WhileNull null.
+	findFlagPartners(ctx context.Context, t *schema.Table, f *schema.Flag, r *record.Record) ([]flagPartner, error)
+	// flagLogged reports whether the log has an entry of kind on table
+	// for the pair a, b (as record and other, in either order), resolved
+	// or not.
+	flagLogged(ctx context.Context, table, kind, a, b string) (bool, error)
+	// insertFlag logs an open flag entry of kind: record later, other
+	// first, on field; the winner side holds the label of the partner
+	// found, the loser side that of the record written (both Text, no
+	// dots or versions), detected at now.
+	insertFlag(ctx context.Context, table, later, first, field, kind, partnerLabel, writtenLabel string,
+		now time.Time) error
+	// flagPairMatches reports whether b is live and a and b are still a
+	// case of f: each of f.Match equal (an optional one compared with null
+	// as empty), each of f.WhileNull null on both.
+	flagPairMatches(ctx context.Context, t *schema.Table, f *schema.Flag, a, b string) (bool, error)
+	// selectConflicts is conflictReader inside the transaction.
+	conflictReader
+	// resolveConflictEntry marks log entry id resolved as resolution, by
+	// by, at now.
+	resolveConflictEntry(ctx context.Context, id uint64, resolution, by string, now time.Time) error
+
+	// loadServerRecord returns table's record id as stored, live or
+	// deleted; an error (sql.ErrNoRows in its chain on SQLite) when there
+	// is none.
+	loadServerRecord(ctx context.Context, t *schema.Table, id string) (*record.Record, error)
+	// upsertServerRecord writes r as the server's write (replica
+	// ServerReplica) at feed position seq, replacing what is stored.
+	upsertServerRecord(ctx context.Context, t *schema.Table, r *record.Record, seq uint64) error
+	// loadRecordOrCollected is push's load: the stored record, or the
+	// collected trace of a deleted one, or nil.
+	loadRecordOrCollected(ctx context.Context, r *record.Record) (*record.Record, error)
+	// noteServerMove is push's noteMove: it records r leaving the village
+	// cur had (cur may be nil).
+	noteServerMove(ctx context.Context, cur, r *record.Record, seq uint64) error
+	// auditServerRow is push's auditRow: one audit line.
+	auditServerRow(ctx context.Context, table, id string, replica uint32, user int64, outcome, detail string,
+		now time.Time) error
+	// saveFeedPosition stores the feed position seq and the server clock's
+	// last reading, so a restart resumes after them.
+	saveFeedPosition(ctx context.Context, seq uint64) error
+
+	// dropCollectedTrails deletes the receipts and moves of table's
+	// records deleted at or before feed position horizon.
+	dropCollectedTrails(ctx context.Context, table string, horizon uint64) error
+	// collectDeleted moves table's records deleted at or before horizon to
+	// the collected traces (version, tombstone, position; replacing an
+	// older trace of the same id) and returns how many it removed.
+	collectDeleted(ctx context.Context, table string, horizon uint64) (int64, error)
+	// flushSeenForCollect is seen.go's flushSeen: it writes the noted sync
+	// times, so the next statement sees every device's cursor.
+	flushSeenForCollect(ctx context.Context) error
+	// dropTracesBehindAll deletes the collected traces at or before the
+	// lowest cursor of the enrolled devices (not revoked, however long ago
+	// seen; the server aside).
+	dropTracesBehindAll(ctx context.Context) error
+	// raiseCollectHorizon stores horizon as the collection horizon unless
+	// the stored one is higher: it never goes back.
+	raiseCollectHorizon(ctx context.Context, horizon uint64) error
+
+	// openReportMonths starts a batch of reads of report_months; the
+	// caller closes it before the transaction ends.
+	openReportMonths(ctx context.Context) (reportMonthReader, error)
+	// insertReportedMonth stores a month seen for the first time.
+	insertReportedMonth(ctx context.Context, k MonthKey, digest string, now time.Time, seq uint64) error
+	// reviseReportedMonth replaces a month's digest, marks it revised at
+	// now and read at feed position seq.
+	reviseReportedMonth(ctx context.Context, k MonthKey, digest string, now time.Time, seq uint64) error
+}
+
+// reviewView is empty: review's reads outside a write need no snapshot of
+// several statements (reviewReads); ReportSnapshot is SQL through and
+// through (report_sqlite.go).
 type reviewView interface{}
+
+// reviewReads are the one-statement reads the Store makes outside any
+// transaction.
+type reviewReads interface {
+	conflictReader
+	// minActiveCursor returns the lowest cursor of the devices (the server
+	// aside, not revoked) seen at or after since; ok false when there is
+	// none.
+	minActiveCursor(ctx context.Context, since time.Time) (cursor uint64, ok bool, err error)
+}
+
+var _ reviewReads = (*Store)(nil)
+
+// conflictReader reads the conflict log.
+type conflictReader interface {
+	// selectConflicts returns the entries after f.AfterID (and just f.ID
+	// when set; of f.Table when set; open ones only when f.OpenOnly), by
+	// id, at most f.Limit, with the names of the devices of both sides
+	// ("" for one the server no longer knows). f is already checked. Its
+	// errors carry their context ("list conflicts: ...").
+	selectConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error)
+}
+
+// flagPartner is a record a flag pairs with the one written.
+type flagPartner struct{ id, label string }
+
+// reportMonthReader reads stored months for one batch.
+type reportMonthReader interface {
+	// readReportedMonth returns month k as stored; ok false when it is not.
+	readReportedMonth(ctx context.Context, k MonthKey) (m storedMonth, ok bool, err error)
+	close()
+}
+
+// storedMonth is a row of report_months.
+type storedMonth struct {
+	digest         string
+	first, revised time.Time // revised is zero while not revised
+	seq            uint64
+}

@@ -2,13 +2,10 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/sqlite"
-	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
 // LoggedConflict is a conflict as the log keeps it.
@@ -36,10 +33,12 @@ type ConflictFilter struct {
 
 // ListConflicts returns logged conflicts in the order they were detected.
 func (s *Store) ListConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error) {
-	return s.listConflicts(ctx, s.db.R, f)
+	return listConflicts(ctx, s, f)
 }
 
-func (s *Store) listConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([]LoggedConflict, error) {
+// listConflicts checks f and reads the log through r: the Store, or a
+// transaction.
+func listConflicts(ctx context.Context, r conflictReader, f ConflictFilter) ([]LoggedConflict, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
@@ -49,51 +48,5 @@ func (s *Store) listConflicts(ctx context.Context, q sqlite.Querier, f ConflictF
 			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: "table", Msg: err.Error()}
 		}
 	}
-	rs, err := q.QueryContext(ctx, `SELECT c.id, tbl, record_id, field, kind,
-		winner_type, winner_value, winner_replica, winner_counter, winner_hlc, COALESCE(w.name, ''),
-		loser_type, loser_value, loser_replica, loser_counter, loser_hlc, COALESCE(l.name, ''),
-		server_vv, incoming_vv, detected_ms,
-		COALESCE(other_id, ''), COALESCE(resolution, ''), COALESCE(resolved_ms, 0), COALESCE(resolved_by, '')
-		FROM conflicts c
-		LEFT JOIN replicas w ON w.id = c.winner_replica
-		LEFT JOIN replicas l ON l.id = c.loser_replica
-		WHERE c.id > ? AND (? = '' OR tbl = ?) AND (? = 0 OR resolution IS NULL) AND (? = 0 OR c.id = ?)
-		ORDER BY c.id LIMIT ?`, int64(f.AfterID), f.Table, f.Table, f.OpenOnly, int64(f.ID), int64(f.ID), f.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list conflicts: %w", err)
-	}
-	defer rs.Close()
-	var out []LoggedConflict
-	for rs.Next() {
-		var c LoggedConflict
-		var wt, lt int
-		var wv, lv any
-		var svv, ivv []byte
-		var detected, resolved int64
-		err := rs.Scan(&c.LogID, &c.Table, &c.ID, &c.Field, &c.Kind,
-			&wt, &wv, &c.Winner.Dot.Replica, &c.Winner.Dot.Counter, &c.Winner.Dot.HLC, &c.WinnerDevice,
-			&lt, &lv, &c.Loser.Dot.Replica, &c.Loser.Dot.Counter, &c.Loser.Dot.HLC, &c.LoserDevice,
-			&svv, &ivv, &detected, &c.OtherID, &c.Resolution, &resolved, &c.ResolvedBy)
-		if err != nil {
-			return nil, fmt.Errorf("list conflicts: %w", err)
-		}
-		if c.Winner.Value, err = schema.FromSQL(schema.Type(wt), wv); err != nil {
-			return nil, fmt.Errorf("conflict %d winner: %w", c.LogID, err)
-		}
-		if c.Loser.Value, err = schema.FromSQL(schema.Type(lt), lv); err != nil {
-			return nil, fmt.Errorf("conflict %d loser: %w", c.LogID, err)
-		}
-		if c.ServerVersion, err = vv.Decode(svv); err != nil {
-			return nil, fmt.Errorf("conflict %d: %w", c.LogID, err)
-		}
-		if c.IncomingVersion, err = vv.Decode(ivv); err != nil {
-			return nil, fmt.Errorf("conflict %d: %w", c.LogID, err)
-		}
-		c.DetectedAt = time.UnixMilli(detected).UTC()
-		if resolved != 0 {
-			c.ResolvedAt = time.UnixMilli(resolved).UTC()
-		}
-		out = append(out, c)
-	}
-	return out, rs.Err()
+	return r.selectConflicts(ctx, f)
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
@@ -17,19 +16,16 @@ func (s *Store) SafeHorizon(ctx context.Context, activeWithin time.Duration) (ui
 	if err := s.FlushSeen(ctx); err != nil {
 		return 0, err
 	}
-	var h sql.NullInt64
-	since := time.Now().Add(-activeWithin).UnixMilli()
-	err := s.db.R.QueryRowContext(ctx, `SELECT min(last_cursor) FROM replicas
-		WHERE id != ? AND revoked_ms IS NULL AND last_seen_ms >= ?`, ServerReplica, since).Scan(&h)
+	h, ok, err := s.minActiveCursor(ctx, time.Now().Add(-activeWithin))
 	if err != nil {
 		return 0, fmt.Errorf("horizon: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !h.Valid {
+	if !ok {
 		return s.seq, nil
 	}
-	return min(uint64(h.Int64), s.seq), nil
+	return min(h, s.seq), nil
 }
 
 // CollectTombstones deletes deleted records written at or before horizon
@@ -40,11 +36,11 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	horizon = min(horizon, s.seq)
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	tx, err := s.beginTxn(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
-	defer tx.Rollback()
+	defer tx.rollback()
 	var n int64
 	for _, t := range schema.Tables() {
 		if !t.Program {
@@ -53,44 +49,32 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 			// at the next start. Its deletes are rare and small; keep them.
 			continue
 		}
-		for _, side := range []string{"receipts", "moves"} {
-			// Moves too: a pull across a collected record's move would
-			// otherwise look for a row that is gone (and they would pile up).
-			q := fmt.Sprintf(`DELETE FROM %s
-				WHERE tbl = ? AND record_id IN (SELECT id FROM %s WHERE _deleted = 1 AND _seq <= ?)`, side, t.Name)
-			if _, err := tx.ExecContext(ctx, q, t.Name, int64(horizon)); err != nil {
-				return 0, fmt.Errorf("collect tombstones: %w", err)
-			}
-		}
-		s.anyCollected = true // before the commit: true too early only costs a lookup
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT OR REPLACE INTO collected (tbl, record_id, vv, tomb, seq)
-			SELECT ?, id, _vv, _tomb, _seq FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name),
-			t.Name, int64(horizon)); err != nil {
+		// Moves too: a pull across a collected record's move would
+		// otherwise look for a row that is gone (and they would pile up).
+		if err := tx.dropCollectedTrails(ctx, t.Name, horizon); err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _deleted = 1 AND _seq <= ?`, t.Name),
-			int64(horizon))
+		s.anyCollected = true // before the commit: true too early only costs a lookup
+		k, err := tx.collectDeleted(ctx, t.Name, horizon)
 		if err != nil {
 			return 0, fmt.Errorf("collect tombstones: %w", err)
 		}
-		k, _ := res.RowsAffected()
 		n += k
 	}
 	// The last trace of a delete goes once no enrolled device is behind
 	// it, however long ago it was seen.
-	if err := s.flushSeen(ctx, tx); err != nil {
+	if err := tx.flushSeenForCollect(ctx); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM collected
-		WHERE seq <= (SELECT min(last_cursor) FROM replicas WHERE id != ? AND revoked_ms IS NULL)`,
-		ServerReplica); err != nil {
+	if err := tx.dropTracesBehindAll(ctx); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('gc_horizon', ?)
-		ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, int64(horizon)); err != nil {
+	// The horizon never goes back: what an earlier call collected stays
+	// gone whatever horizon a later call is given.
+	if err := tx.raiseCollectHorizon(ctx, horizon); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
 	if n > 0 {

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,51 +28,41 @@ func (s *Store) NoteReportedMonths(ctx context.Context, seq uint64, digests map[
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	tx, err := s.beginTxn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("note reported months: %w", err)
 	}
-	defer tx.Rollback()
-	get, err := tx.PrepareContext(ctx, `SELECT digest, first_reported_ms, COALESCE(revised_ms, 0), feed_seq
-		FROM report_months WHERE village = ? AND month = ?`)
+	defer tx.rollback()
+	get, err := tx.openReportMonths(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("note reported months: %w", err)
 	}
-	defer get.Close()
-	ms := now.UnixMilli()
+	defer get.close()
+	// Stored to the millisecond, and read back so.
+	stamp := time.UnixMilli(now.UnixMilli()).UTC()
 	wrote := false
 	for k, digest := range digests {
-		var stored string
-		var first, revised, storedSeq int64
-		err := get.QueryRowContext(ctx, k.Village, k.Month).Scan(&stored, &first, &revised, &storedSeq)
+		stored, found, err := get.readReportedMonth(ctx, k)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, `INSERT INTO report_months (village, month, digest, first_reported_ms, feed_seq)
-				VALUES (?, ?, ?, ?, ?)`,
-				k.Village, k.Month, digest, ms, int64(seq)); err != nil {
-				return nil, fmt.Errorf("note reported month %s %s: %w", k.Village, k.Month, err)
-			}
-			first, wrote = ms, true
 		case err != nil:
 			return nil, fmt.Errorf("note reported month %s %s: %w", k.Village, k.Month, err)
-		case stored != digest && int64(seq) >= storedSeq:
-			if _, err := tx.ExecContext(ctx, `UPDATE report_months SET digest = ?, revised_ms = ?, feed_seq = ?
-				WHERE village = ? AND month = ?`,
-				digest, ms, int64(seq), k.Village, k.Month); err != nil {
+		case !found:
+			if err := tx.insertReportedMonth(ctx, k, digest, now, seq); err != nil {
 				return nil, fmt.Errorf("note reported month %s %s: %w", k.Village, k.Month, err)
 			}
-			revised, wrote = ms, true
+			stored.first, wrote = stamp, true
+		case stored.digest != digest && seq >= stored.seq:
+			if err := tx.reviseReportedMonth(ctx, k, digest, now, seq); err != nil {
+				return nil, fmt.Errorf("note reported month %s %s: %w", k.Village, k.Month, err)
+			}
+			stored.revised, wrote = stamp, true
 		}
-		m := ReportedMonth{FirstReported: time.UnixMilli(first).UTC()}
-		if revised != 0 {
-			m.Revised = time.UnixMilli(revised).UTC()
-		}
-		out[k] = m
+		out[k] = ReportedMonth{FirstReported: stored.first, Revised: stored.revised}
 	}
 	if !wrote {
 		return out, nil
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return nil, fmt.Errorf("note reported months: commit: %w", err)
 	}
 	return out, nil

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
@@ -50,11 +48,11 @@ var ErrAlreadyResolved = errors.New("already resolved")
 // enough for the report to count each class once.
 const maxFlagged = "10"
 
-// flag looks, after a write, for the domain problems r's table declares
-// (schema.Flag), which two devices could not see from each other: the same
-// copy out on two open loans, the same evening class logged twice. Each
-// pair is logged once.
-func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time.Time) error {
+// flagWrite looks, after a write, for the domain problems r's table
+// declares (schema.Flag), which two devices could not see from each other:
+// the same copy out on two open loans, the same evening class logged
+// twice. Each pair is logged once.
+func (s *Store) flagWrite(ctx context.Context, tx reviewTxn, r *record.Record, now time.Time) error {
 	if r.Deleted() {
 		return nil
 	}
@@ -70,59 +68,26 @@ func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time
 	return nil
 }
 
-// flagQuery is the look-up of the records f pairs with r, or ok false
-// when r is not a case of f at all (a returned loan). The Match columns
-// come first, in their declared order, each an equality, so the Lookups
-// index that starts with them answers it (a busy day has many groups); an
-// empty optional column is an IS NULL OR, which leaves the index the
-// columns before it (schema's tests hold optional ones to the end).
-func flagQuery(t *schema.Table, f *schema.Flag, r *record.Record) (q string, args []any, ok bool) {
-	var where []string
-	for _, name := range f.Match {
-		v := r.Fields[name].Value.Text
-		if v == "" && !t.Column(name).Required {
-			where = append(where, fmt.Sprintf("(%[1]s IS NULL OR %[1]s = ?)", name))
-		} else {
-			where = append(where, name+" = ?")
-		}
-		args = append(args, v)
-	}
+// flagApplies reports whether r is a case of f at all (a returned loan is
+// not).
+func flagApplies(f *schema.Flag, r *record.Record) bool {
 	for _, name := range f.WhileNull {
 		if !r.Fields[name].Value.IsNull() {
-			return "", nil, false
+			return false
 		}
-		where = append(where, name+" IS NULL")
 	}
-	where = append(where, "_deleted = 0", "id != ?")
-	q = fmt.Sprintf(`SELECT id, COALESCE(%s, '') FROM %s WHERE %s ORDER BY id LIMIT %s`,
-		f.Label, t.Name, strings.Join(where, " AND "), maxFlagged)
-	return q, append(args, r.ID), true
+	return true
 }
 
-func (s *Store) flagOne(ctx context.Context, tx *sql.Tx, t *schema.Table, f *schema.Flag, r *record.Record,
+func (s *Store) flagOne(ctx context.Context, tx reviewTxn, t *schema.Table, f *schema.Flag, r *record.Record,
 	now time.Time) error {
 	kind := f.Kind
-	q, args, ok := flagQuery(t, f, r)
-	if !ok {
+	if !flagApplies(f, r) {
 		return nil
 	}
-	rs, err := tx.QueryContext(ctx, q, args...)
+	others, err := tx.findFlagPartners(ctx, t, f, r)
 	if err != nil {
 		return fmt.Errorf("look for %s: %w", kind, err)
-	}
-	type other struct{ id, label string }
-	var others []other
-	for rs.Next() {
-		var o other
-		if err := rs.Scan(&o.id, &o.label); err != nil {
-			rs.Close()
-			return fmt.Errorf("look for %s: %w", kind, err)
-		}
-		others = append(others, o)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return err
 	}
 	mine := r.Fields[f.Label].Value.Text
 	for _, o := range others {
@@ -132,49 +97,19 @@ func (s *Store) flagOne(ctx context.Context, tx *sql.Tx, t *schema.Table, f *sch
 		if later < first {
 			first, later = later, first
 		}
-		var exists int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE tbl = ? AND kind = ?
-			AND ((record_id = ? AND other_id = ?) OR (record_id = ? AND other_id = ?))`,
-			r.Table, kind, later, first, first, later).Scan(&exists)
+		exists, err := tx.flagLogged(ctx, r.Table, kind, later, first)
 		if err != nil {
 			return fmt.Errorf("look for %s: %w", kind, err)
 		}
-		if exists > 0 {
+		if exists {
 			continue
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, other_id, field, kind,
-			winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
-			loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
-			server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 0, 0, x'', x'', ?)`,
-			r.Table, later, first, f.Field, kind, int(schema.Text), o.label, int(schema.Text), mine, now.UnixMilli())
-		if err != nil {
+		if err := tx.insertFlag(ctx, r.Table, later, first, f.Field, kind, o.label, mine, now); err != nil {
 			return fmt.Errorf("log %s: %w", kind, err)
 		}
 		s.log.Info("flagged for staff", "kind", kind, "record", later, "other", first)
 	}
 	return nil
-}
-
-// stillMatches reports whether b is live and a and b are still a case of f.
-func stillMatches(ctx context.Context, tx *sql.Tx, t *schema.Table, f *schema.Flag, a, b string) (bool, error) {
-	var where []string
-	for _, name := range f.Match {
-		if t.Column(name).Required {
-			where = append(where, fmt.Sprintf("a.%[1]s = b.%[1]s", name))
-		} else {
-			where = append(where, fmt.Sprintf("COALESCE(a.%[1]s, '') = COALESCE(b.%[1]s, '')", name))
-		}
-	}
-	for _, name := range f.WhileNull {
-		where = append(where, fmt.Sprintf("a.%[1]s IS NULL AND b.%[1]s IS NULL", name))
-	}
-	var same int
-	q := fmt.Sprintf(`SELECT count(*) FROM %[1]s a JOIN %[1]s b ON b.id = ? WHERE a.id = ? AND b._deleted = 0 AND %[2]s`,
-		t.Name, strings.Join(where, " AND "))
-	if err := tx.QueryRowContext(ctx, q, b, a).Scan(&same); err != nil {
-		return false, fmt.Errorf("resolve: compare %s %s with %s: %w", t.Name, a, b, err)
-	}
-	return same > 0, nil
 }
 
 // ResolveConflict closes entry id with resolution, by a staff member.
@@ -188,12 +123,12 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	tx, err := s.beginTxn(ctx)
 	if err != nil {
 		return LoggedConflict{}, fmt.Errorf("resolve: %w", err)
 	}
-	defer tx.Rollback()
-	found, err := s.listConflicts(ctx, tx, ConflictFilter{ID: id, Limit: 1})
+	defer tx.rollback()
+	found, err := listConflicts(ctx, tx, ConflictFilter{ID: id, Limit: 1})
 	if err != nil {
 		return LoggedConflict{}, err
 	}
@@ -229,18 +164,17 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 		return LoggedConflict{}, err
 	}
 	now := time.Now()
-	if _, err := tx.ExecContext(ctx, `UPDATE conflicts SET resolution = ?, resolved_ms = ?, resolved_by = ? WHERE id = ?`,
-		resolution, now.UnixMilli(), by, int64(id)); err != nil {
+	if err := tx.resolveConflictEntry(ctx, id, resolution, by, now); err != nil {
 		return LoggedConflict{}, fmt.Errorf("resolve: %w", err)
 	}
-	if err := s.auditRow(ctx, tx, c.Table, c.ID, ServerReplica, 0, "resolved "+resolution,
+	if err := tx.auditServerRow(ctx, c.Table, c.ID, ServerReplica, 0, "resolved "+resolution,
 		fmt.Sprintf("conflict %d (%s) by %s", id, c.Kind, by), now); err != nil {
 		return LoggedConflict{}, err
 	}
-	if err := s.saveSeq(ctx, tx, seq); err != nil {
+	if err := tx.saveFeedPosition(ctx, seq); err != nil {
 		return LoggedConflict{}, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.commit(); err != nil {
 		return LoggedConflict{}, fmt.Errorf("resolve: commit: %w", err)
 	}
 	s.seq = seq
@@ -252,7 +186,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 // mergeLater resolves flag entry c by deleting its later record, only while
 // the earlier one is still there and still a case of the flag: once they
 // differ, both would be gone.
-func (s *Store) mergeLater(ctx context.Context, tx *sql.Tx, seq *uint64, c LoggedConflict) error {
+func (s *Store) mergeLater(ctx context.Context, tx reviewTxn, seq *uint64, c LoggedConflict) error {
 	t, err := schema.Lookup(c.Table)
 	if err != nil {
 		return err
@@ -261,9 +195,9 @@ func (s *Store) mergeLater(ctx context.Context, tx *sql.Tx, seq *uint64, c Logge
 	if f == nil {
 		return fmt.Errorf("resolve: %s declares no flag %s", c.Table, c.Kind)
 	}
-	same, err := stillMatches(ctx, tx, t, f, c.ID, c.OtherID)
+	same, err := tx.flagPairMatches(ctx, t, f, c.ID, c.OtherID)
 	if err != nil {
-		return err
+		return fmt.Errorf("resolve: compare %s %s with %s: %w", t.Name, c.ID, c.OtherID, err)
 	}
 	if !same {
 		return fmt.Errorf("%w: entry %d: the earlier %s %s is deleted or no longer %s; resolve it as %s",
@@ -282,14 +216,13 @@ func otherThan(list []string, drop string) []string {
 // serverWrite is an edit made on the server (replica 1) inside tx: it
 // bumps the server's entry of the record's version, so the result
 // dominates what every device has and syncs to all of them.
-func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string,
+func (s *Store) serverWrite(ctx context.Context, tx reviewTxn, seq *uint64, table, id string,
 	edit func(*record.Record, vv.Dot)) error {
 	t, err := schema.Lookup(table)
 	if err != nil {
 		return err
 	}
-	var curSeq int64
-	cur, err := sqlite.Scan(t, tx.StmtContext(ctx, s.stmts[t.Name]["get"]).QueryRowContext(ctx, id), &curSeq)
+	cur, err := tx.loadServerRecord(ctx, t, id)
 	if err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
@@ -297,18 +230,17 @@ func (s *Store) serverWrite(ctx context.Context, tx *sql.Tx, seq *uint64, table,
 	k := r.Version.Bump(ServerReplica)
 	edit(r, vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()})
 	*seq++
-	if err := noteMove(ctx, tx, cur, r, *seq); err != nil {
+	if err := tx.noteServerMove(ctx, cur, r, *seq); err != nil {
 		return err
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx,
-		sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+	if err := tx.upsertServerRecord(ctx, t, r, *seq); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
 	return nil
 }
 
-// serverCreate writes a new record (or new fields of one) as the server.
-func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string,
+// createAsServer writes a new record (or new fields of one) as the server.
+func (s *Store) createAsServer(ctx context.Context, tx reviewTxn, seq *uint64, table, id string,
 	texts map[string]string) error {
 	t, err := schema.Lookup(table)
 	if err != nil {
@@ -319,7 +251,7 @@ func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table
 	// when it was deleted): the new state must follow every state the old
 	// one had, collected or not, or it would reuse the server's dots and a
 	// replay of the old delete could win over it.
-	cur, _, err := s.load(ctx, tx, r)
+	cur, err := tx.loadRecordOrCollected(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -334,19 +266,8 @@ func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table
 		}
 	}
 	*seq++
-	if _, err := tx.StmtContext(ctx, s.stmts[t.Name]["upsert"]).ExecContext(ctx,
-		sqlite.Args(t, r, int64(*seq), int64(ServerReplica))...); err != nil {
+	if err := tx.upsertServerRecord(ctx, t, r, *seq); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
-	}
-	return nil
-}
-
-func (s *Store) saveSeq(ctx context.Context, tx *sql.Tx, seq uint64) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, int64(seq)); err != nil {
-		return fmt.Errorf("save sequence: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(s.clock.Last())); err != nil {
-		return fmt.Errorf("save clock: %w", err)
 	}
 	return nil
 }

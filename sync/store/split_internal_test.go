@@ -69,11 +69,6 @@ func TestDecisionsKnowNoSQL(t *testing.T) {
 var stillMixed = []string{
 	"access.go",
 	"backup.go",
-	"conflicts.go",
-	"gc.go",
-	"reportmonths.go",
-	"review.go",
 	"seen.go",
 	"store.go",
-	"report.go",
 }
