@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
-	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
 // Role is what a user may do.
@@ -95,25 +93,23 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, villages
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	t, err := s.beginTxn(ctx)
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, created_ms) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO NOTHING`, name, string(role), time.Now().UnixMilli())
+	defer t.rollback()
+	id, added, err := t.insertUser(ctx, name, role, time.Now())
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !added {
 		return &record.Problem{Code: "already_exists", Field: "name",
 			Msg: fmt.Sprintf("a user called %q exists already", name)}
 	}
-	id, _ := res.LastInsertId()
-	if err := setVillages(ctx, tx, id, role, villages); err != nil {
+	if err := setVillages(ctx, t, id, role, villages); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return t.commit()
 }
 
 // SetVillages replaces the villages a volunteer serves. Devices of the
@@ -121,26 +117,25 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, villages
 func (s *Store) SetVillages(ctx context.Context, user string, villages []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	t, err := s.beginTxn(ctx)
 	if err != nil {
 		return fmt.Errorf("set villages: %w", err)
 	}
-	defer tx.Rollback()
-	var id int64
-	var role Role
-	if err := tx.QueryRowContext(ctx, `SELECT id, role FROM users WHERE name = ?`, user).Scan(&id, &role); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: %q", ErrNoSuchUser, user)
-		}
+	defer t.rollback()
+	id, role, ok, err := t.userByName(ctx, user)
+	if err != nil {
 		return fmt.Errorf("set villages: %w", err)
 	}
-	if err := setVillages(ctx, tx, id, role, villages); err != nil {
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNoSuchUser, user)
+	}
+	if err := setVillages(ctx, t, id, role, villages); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return t.commit()
 }
 
-func setVillages(ctx context.Context, tx *sql.Tx, userID int64, role Role, villages []string) error {
+func setVillages(ctx context.Context, t txn, userID int64, role Role, villages []string) error {
 	if role != Volunteer {
 		if len(villages) > 0 {
 			return problem("villages", "only volunteers are assigned villages; a %s sees every village", role)
@@ -150,11 +145,11 @@ func setVillages(ctx context.Context, tx *sql.Tx, userID int64, role Role, villa
 	if len(villages) == 0 {
 		return problem("villages", "a volunteer needs at least one village")
 	}
-	known, err := sqlite.Villages(ctx, tx)
+	known, err := t.knownVillages(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM user_villages WHERE user_id = ?`, userID); err != nil {
+	if err := t.deleteUserVillages(ctx, userID); err != nil {
 		return fmt.Errorf("set villages: %w", err)
 	}
 	for _, v := range villages {
@@ -162,8 +157,7 @@ func setVillages(ctx context.Context, tx *sql.Tx, userID int64, role Role, villa
 		if !ok {
 			return problem("villages", "%q is not a known village (known: %s)", v, strings.Join(known.Names(), ", "))
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village) VALUES (?, ?)`,
-			userID, canon); err != nil {
+		if err := t.insertUserVillage(ctx, userID, canon); err != nil {
 			return fmt.Errorf("set villages: %w", err)
 		}
 	}
@@ -180,29 +174,11 @@ type User struct {
 
 // ListUsers lists the users by name.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rs, err := s.db.R.QueryContext(ctx, `SELECT u.name, u.role, u.created_ms,
-		COALESCE(group_concat(v.village, char(31)), '')
-		FROM users u LEFT JOIN user_villages v ON v.user_id = u.id GROUP BY u.id ORDER BY u.name`)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+	users, err := s.listUsers(ctx)
+	for i := range users {
+		slices.Sort(users[i].Villages)
 	}
-	defer rs.Close()
-	var out []User
-	for rs.Next() {
-		var u User
-		var ms int64
-		var vs string
-		if err := rs.Scan(&u.Name, &u.Role, &ms, &vs); err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		u.Created = time.UnixMilli(ms).UTC()
-		if vs != "" {
-			u.Villages = strings.Split(vs, "\x1f")
-			slices.Sort(u.Villages)
-		}
-		out = append(out, u)
-	}
-	return out, rs.Err()
+	return users, err
 }
 
 // Enrollment code limits.
@@ -222,20 +198,18 @@ func (s *Store) NewEnrollmentCode(ctx context.Context, user string, ttl time.Dur
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var id int64
-	if err := s.db.W.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, user).Scan(&id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", time.Time{}, fmt.Errorf("%w: %q", ErrNoSuchUser, user)
-		}
+	id, ok, err := s.userIDOnWriter(ctx, user)
+	if err != nil {
 		return "", time.Time{}, fmt.Errorf("enrollment code: %w", err)
+	}
+	if !ok {
+		return "", time.Time{}, fmt.Errorf("%w: %q", ErrNoSuchUser, user)
 	}
 	// 120 bits, typed by hand at worst: groups of base32-like characters.
 	code := secret(15)
 	now := time.Now()
 	expires := now.Add(ttl)
-	if _, err := s.db.W.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms)
-		VALUES (?, ?, ?, ?)`,
-		hash(code), id, now.UnixMilli(), expires.UnixMilli()); err != nil {
+	if err := s.insertEnrollmentCode(ctx, hash(code), id, now, expires); err != nil {
 		return "", time.Time{}, fmt.Errorf("enrollment code: %w", err)
 	}
 	return code, expires, nil
@@ -250,43 +224,41 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	t, err := s.beginTxn(ctx)
 	if err != nil {
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	}
-	defer tx.Rollback()
-	var userID, expires int64
-	var used sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT user_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?`,
-		hash(code)).Scan(&userID, &expires, &used)
+	defer t.rollback()
+	c, ok, err := t.enrollmentCode(ctx, hash(code))
 	now := time.Now()
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return Principal{}, "", fmt.Errorf("%w: unknown enrollment code", ErrUnauthenticated)
 	case err != nil:
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
-	case used.Valid:
+	case !ok:
+		return Principal{}, "", fmt.Errorf("%w: unknown enrollment code", ErrUnauthenticated)
+	case c.used:
 		return Principal{}, "", fmt.Errorf("%w: this enrollment code was used already; ask staff for a new one",
 			ErrUnauthenticated)
-	case now.UnixMilli() > expires:
+	case now.UnixMilli() > c.expires.UnixMilli():
 		return Principal{}, "", fmt.Errorf("%w: this enrollment code expired; ask staff for a new one", ErrUnauthenticated)
 	}
 	token := secret(24)
-	res, err := tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash) VALUES (?, ?, ?, ?)`,
-		deviceName, now.UnixMilli(), userID, hash(token))
+	replica, err := t.insertDevice(ctx, deviceName, c.userID, hash(token), now)
 	if err != nil {
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	}
-	replica, _ := res.LastInsertId()
-	if _, err := tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, used_by = ? WHERE code_hash = ?`,
-		now.UnixMilli(), replica, hash(code)); err != nil {
+	if err := t.markEnrollmentCodeUsed(ctx, hash(code), replica, now); err != nil {
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	}
-	p, err := principal(ctx, tx, `r.id = ?`, replica)
+	p, ok, err := t.principalByReplica(ctx, replica)
 	if err != nil {
 		return Principal{}, "", err
 	}
-	if err := tx.Commit(); err != nil {
+	if !ok {
+		return Principal{}, "", fmt.Errorf("enroll: replica %d is gone", replica)
+	}
+	p = p.normalized()
+	if err := t.commit(); err != nil {
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	}
 	s.log.Info("device enrolled", "replica", replica, "device", deviceName, "user", p.User, "role", p.Role)
@@ -299,42 +271,35 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 	if token == "" {
 		return Principal{}, fmt.Errorf("%w: no token; enroll the device first", ErrUnauthenticated)
 	}
-	p, err := principal(ctx, s.db.R, `r.token_hash = ? AND r.revoked_ms IS NULL`, hash(token))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Principal{}, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
-	}
-	return p, err
-}
-
-type rowQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func principal(ctx context.Context, q rowQuerier, where string, arg any) (Principal, error) {
-	var p Principal
-	var vs string
-	err := q.QueryRowContext(ctx, `SELECT r.id, r.name, u.id, u.name, u.role,
-		COALESCE((SELECT group_concat(village, char(31)) FROM user_villages WHERE user_id = u.id), '')
-		FROM replicas r JOIN users u ON u.id = r.user_id WHERE `+where,
-		arg).Scan(&p.Replica, &p.Device, &p.UserID, &p.User, &p.Role, &vs)
+	p, ok, err := s.principalByToken(ctx, hash(token))
 	if err != nil {
 		return Principal{}, err
 	}
-	if p.Role == Volunteer {
-		p.Villages = []string{}
-		if vs != "" {
-			p.Villages = strings.Split(vs, "\x1f")
-		}
-		slices.Sort(p.Villages)
+	if !ok {
+		return Principal{}, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
 	}
-	return p, nil
+	return p.normalized(), nil
+}
+
+// normalized is p as the store hands it out: a volunteer's villages
+// sorted and never nil (a volunteer with none serves nothing, not
+// everything); nil for the other roles, who serve every village.
+func (p Principal) normalized() Principal {
+	if p.Role != Volunteer {
+		p.Villages = nil
+		return p
+	}
+	if p.Villages == nil {
+		p.Villages = []string{}
+	}
+	slices.Sort(p.Villages)
+	return p
 }
 
 // UserRole returns a user's role.
 func (s *Store) UserRole(ctx context.Context, user string) (Role, error) {
-	var r Role
-	err := s.db.R.QueryRowContext(ctx, `SELECT role FROM users WHERE name = ?`, user).Scan(&r)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, ok, err := s.userRole(ctx, user)
+	if err == nil && !ok {
 		return "", fmt.Errorf("%w: %q", ErrNoSuchUser, user)
 	}
 	return r, err
@@ -342,10 +307,8 @@ func (s *Store) UserRole(ctx context.Context, user string) (Role, error) {
 
 // DeviceRole returns the role of the user a device was enrolled for.
 func (s *Store) DeviceRole(ctx context.Context, replica uint32) (Role, error) {
-	var r Role
-	err := s.db.R.QueryRowContext(ctx, `SELECT u.role FROM replicas d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
-		replica).Scan(&r)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, ok, err := s.deviceRole(ctx, replica)
+	if err == nil && !ok {
 		return "", fmt.Errorf("%w %d", ErrUnknownReplica, replica)
 	}
 	return r, err
@@ -370,30 +333,7 @@ func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 	if err := s.FlushSeen(ctx); err != nil {
 		return nil, err
 	}
-	rs, err := s.db.R.QueryContext(ctx, `SELECT r.id, r.name, COALESCE(u.name, ''), r.created_ms,
-		COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0)
-		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != ? ORDER BY r.id`, ServerReplica)
-	if err != nil {
-		return nil, fmt.Errorf("list devices: %w", err)
-	}
-	defer rs.Close()
-	var out []Device
-	for rs.Next() {
-		var d Device
-		var enrolled, seen, revoked int64
-		if err := rs.Scan(&d.Replica, &d.Name, &d.User, &enrolled, &seen, &revoked); err != nil {
-			return nil, fmt.Errorf("list devices: %w", err)
-		}
-		d.Enrolled = time.UnixMilli(enrolled).UTC()
-		if seen != 0 {
-			d.LastSeen = time.UnixMilli(seen).UTC()
-		}
-		if revoked != 0 {
-			d.Revoked = time.UnixMilli(revoked).UTC()
-		}
-		out = append(out, d)
-	}
-	return out, rs.Err()
+	return s.listDevices(ctx)
 }
 
 // RevokeDevice revokes a device's token at once; its next call is
@@ -401,12 +341,11 @@ func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 func (s *Store) RevokeDevice(ctx context.Context, replica uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?)
-		WHERE id = ? AND id != ?`, time.Now().UnixMilli(), replica, ServerReplica)
+	found, err := s.revokeReplica(ctx, replica, time.Now())
 	if err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !found {
 		return fmt.Errorf("%w %d", ErrUnknownReplica, replica)
 	}
 	s.log.Info("device revoked", "replica", replica)
@@ -424,25 +363,7 @@ type Change struct {
 
 // ListChanges returns who changed a record and when, oldest first.
 func (s *Store) ListChanges(ctx context.Context, table, id string) ([]Change, error) {
-	rs, err := s.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''),
-		a.outcome, a.detail
-		FROM audit a LEFT JOIN replicas r ON r.id = a.replica LEFT JOIN users u ON u.id = a.user_id
-		WHERE a.tbl = ? AND a.record_id = ? ORDER BY a.id`, table, id)
-	if err != nil {
-		return nil, fmt.Errorf("list changes: %w", err)
-	}
-	defer rs.Close()
-	var out []Change
-	for rs.Next() {
-		var c Change
-		var ms int64
-		if err := rs.Scan(&c.Seq, &ms, &c.Replica, &c.Device, &c.User, &c.Outcome, &c.Detail); err != nil {
-			return nil, fmt.Errorf("list changes: %w", err)
-		}
-		c.At = time.UnixMilli(ms).UTC()
-		out = append(out, c)
-	}
-	return out, rs.Err()
+	return s.listRecordChanges(ctx, table, id)
 }
 
 // AddVillage adds a village as a server write to the villages table, so
@@ -454,12 +375,15 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	t, err := s.beginTxn(ctx)
 	if err != nil {
 		return "", fmt.Errorf("add village: %w", err)
 	}
-	defer tx.Rollback()
-	known, err := sqlite.Villages(ctx, tx)
+	defer t.rollback()
+	// push.go and review.go's helpers (load, serverCreate, auditRow,
+	// saveSeq) still take a *sql.Tx.
+	tx := sqlTxOf(t)
+	known, err := t.knownVillages(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -493,7 +417,7 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 	if err := s.saveSeq(ctx, tx, seq); err != nil {
 		return "", err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := t.commit(); err != nil {
 		return "", fmt.Errorf("add village: %w", err)
 	}
 	s.seq = seq

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -25,15 +24,16 @@ func (s *Store) Seen(replica uint32, cursor uint64) {
 	s.seen[replica] = seen{at: time.Now(), cursor: cursor}
 }
 
-// flushSeen writes the noted sync times inside tx.
-func (s *Store) flushSeen(ctx context.Context, tx *sql.Tx) error {
+// saveSeen writes the noted sync times inside t, and forgets them: a
+// transaction that then fails loses them, which costs only a report's
+// precision until the device syncs again.
+func (s *Store) saveSeen(ctx context.Context, t txn) error {
 	s.seenMu.Lock()
 	pending := s.seen
 	s.seen = nil
 	s.seenMu.Unlock()
 	for r, v := range pending {
-		if _, err := tx.ExecContext(ctx, `UPDATE replicas SET last_seen_ms = ?, last_cursor = ? WHERE id = ?`,
-			v.at.UnixMilli(), int64(v.cursor), r); err != nil {
+		if err := t.updateReplicaSeen(ctx, r, v.at, v.cursor); err != nil {
 			return fmt.Errorf("note replica %d seen: %w", r, err)
 		}
 	}
@@ -51,13 +51,13 @@ func (s *Store) FlushSeen(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	t, err := s.beginTxn(ctx)
 	if err != nil {
 		return fmt.Errorf("flush sync times: %w", err)
 	}
-	defer tx.Rollback()
-	if err := s.flushSeen(ctx, tx); err != nil {
+	defer t.rollback()
+	if err := s.saveSeen(ctx, t); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return t.commit()
 }

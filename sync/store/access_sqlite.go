@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
+)
+
+var (
+	_ accessTxn     = (*sqliteTxn)(nil)
+	_ accessView    = (*sqliteView)(nil)
+	_ accessBackend = (*sqliteBackend)(nil)
+)
+
+// sqlTxOf is the *sql.Tx under t, for AddVillage's calls to push.go's and
+// review.go's helpers until they take a txn; then it goes.
+func sqlTxOf(t txn) *sql.Tx { return t.(*sqliteTxn).tx }
+
+// villageSep separates the villages group_concat joins into one column.
+const villageSep = "\x1f"
+
+func splitVillages(vs string) []string {
+	if vs == "" {
+		return nil
+	}
+	return strings.Split(vs, villageSep)
+}
+
+func (t *sqliteTxn) insertUser(ctx context.Context, name string, role Role, created time.Time) (int64, bool, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO users (name, role, created_ms) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING`, name, string(role), created.UnixMilli())
+	if err != nil {
+		return 0, false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, false, nil
+	}
+	id, _ := res.LastInsertId()
+	return id, true, nil
+}
+
+func (t *sqliteTxn) userByName(ctx context.Context, name string) (int64, Role, bool, error) {
+	var id int64
+	var role Role
+	err := t.tx.QueryRowContext(ctx, `SELECT id, role FROM users WHERE name = ?`, name).Scan(&id, &role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", false, nil
+	}
+	if err != nil {
+		return 0, "", false, err
+	}
+	return id, role, true, nil
+}
+
+func (t *sqliteTxn) knownVillages(ctx context.Context) (*schema.Villages, error) {
+	return sqlite.Villages(ctx, t.tx)
+}
+
+func (t *sqliteTxn) deleteUserVillages(ctx context.Context, userID int64) error {
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM user_villages WHERE user_id = ?`, userID)
+	return err
+}
+
+func (t *sqliteTxn) insertUserVillage(ctx context.Context, userID int64, village string) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village) VALUES (?, ?)`,
+		userID, village)
+	return err
+}
+
+func (t *sqliteTxn) enrollmentCode(ctx context.Context, codeHash []byte) (enrollmentCode, bool, error) {
+	var userID, expires int64
+	var used sql.NullInt64
+	err := t.tx.QueryRowContext(ctx, `SELECT user_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?`,
+		codeHash).Scan(&userID, &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return enrollmentCode{}, false, nil
+	}
+	if err != nil {
+		return enrollmentCode{}, false, err
+	}
+	return enrollmentCode{userID: userID, expires: time.UnixMilli(expires), used: used.Valid}, true, nil
+}
+
+func (t *sqliteTxn) insertDevice(ctx context.Context, name string, userID int64, tokenHash []byte,
+	created time.Time) (uint32, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash) VALUES (?, ?, ?, ?)`,
+		name, created.UnixMilli(), userID, tokenHash)
+	if err != nil {
+		return 0, err
+	}
+	replica, _ := res.LastInsertId()
+	return uint32(replica), nil
+}
+
+func (t *sqliteTxn) markEnrollmentCodeUsed(ctx context.Context, codeHash []byte, replica uint32,
+	at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, used_by = ? WHERE code_hash = ?`,
+		at.UnixMilli(), replica, codeHash)
+	return err
+}
+
+func (t *sqliteTxn) principalByReplica(ctx context.Context, replica uint32) (Principal, bool, error) {
+	return principalWhere(ctx, t.tx, `r.id = ?`, replica)
+}
+
+func (b *sqliteBackend) principalByToken(ctx context.Context, tokenHash []byte) (Principal, bool, error) {
+	return principalWhere(ctx, b.db.R, `r.token_hash = ? AND r.revoked_ms IS NULL`, tokenHash)
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func principalWhere(ctx context.Context, q rowQuerier, where string, arg any) (Principal, bool, error) {
+	var p Principal
+	var vs string
+	err := q.QueryRowContext(ctx, `SELECT r.id, r.name, u.id, u.name, u.role,
+		COALESCE((SELECT group_concat(village, char(31)) FROM user_villages WHERE user_id = u.id), '')
+		FROM replicas r JOIN users u ON u.id = r.user_id WHERE `+where,
+		arg).Scan(&p.Replica, &p.Device, &p.UserID, &p.User, &p.Role, &vs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Principal{}, false, nil
+	}
+	if err != nil {
+		return Principal{}, false, err
+	}
+	p.Villages = splitVillages(vs)
+	return p, true, nil
+}
+
+func (b *sqliteBackend) listUsers(ctx context.Context) ([]User, error) {
+	rs, err := b.db.R.QueryContext(ctx, `SELECT u.name, u.role, u.created_ms,
+		COALESCE(group_concat(v.village, char(31)), '')
+		FROM users u LEFT JOIN user_villages v ON v.user_id = u.id GROUP BY u.id ORDER BY u.name`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rs.Close()
+	var out []User
+	for rs.Next() {
+		var u User
+		var ms int64
+		var vs string
+		if err := rs.Scan(&u.Name, &u.Role, &ms, &vs); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		u.Created = time.UnixMilli(ms).UTC()
+		u.Villages = splitVillages(vs)
+		out = append(out, u)
+	}
+	return out, rs.Err()
+}
+
+func (b *sqliteBackend) userIDOnWriter(ctx context.Context, name string) (int64, bool, error) {
+	var id int64
+	err := b.db.W.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return id, true, nil
+}
+
+func (b *sqliteBackend) insertEnrollmentCode(ctx context.Context, codeHash []byte, userID int64,
+	created, expires time.Time) error {
+	_, err := b.db.W.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms)
+		VALUES (?, ?, ?, ?)`,
+		codeHash, userID, created.UnixMilli(), expires.UnixMilli())
+	return err
+}
+
+func (b *sqliteBackend) userRole(ctx context.Context, name string) (Role, bool, error) {
+	var r Role
+	err := b.db.R.QueryRowContext(ctx, `SELECT role FROM users WHERE name = ?`, name).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return r, err == nil, err
+}
+
+func (b *sqliteBackend) deviceRole(ctx context.Context, replica uint32) (Role, bool, error) {
+	var r Role
+	err := b.db.R.QueryRowContext(ctx, `SELECT u.role FROM replicas d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
+		replica).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return r, err == nil, err
+}
+
+func (b *sqliteBackend) listDevices(ctx context.Context) ([]Device, error) {
+	rs, err := b.db.R.QueryContext(ctx, `SELECT r.id, r.name, COALESCE(u.name, ''), r.created_ms,
+		COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0)
+		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != ? ORDER BY r.id`, ServerReplica)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rs.Close()
+	var out []Device
+	for rs.Next() {
+		var d Device
+		var enrolled, seen, revoked int64
+		if err := rs.Scan(&d.Replica, &d.Name, &d.User, &enrolled, &seen, &revoked); err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		d.Enrolled = time.UnixMilli(enrolled).UTC()
+		if seen != 0 {
+			d.LastSeen = time.UnixMilli(seen).UTC()
+		}
+		if revoked != 0 {
+			d.Revoked = time.UnixMilli(revoked).UTC()
+		}
+		out = append(out, d)
+	}
+	return out, rs.Err()
+}
+
+func (b *sqliteBackend) revokeReplica(ctx context.Context, replica uint32, at time.Time) (bool, error) {
+	res, err := b.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?)
+		WHERE id = ? AND id != ?`, at.UnixMilli(), replica, ServerReplica)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (b *sqliteBackend) listRecordChanges(ctx context.Context, table, id string) ([]Change, error) {
+	rs, err := b.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''),
+		a.outcome, a.detail
+		FROM audit a LEFT JOIN replicas r ON r.id = a.replica LEFT JOIN users u ON u.id = a.user_id
+		WHERE a.tbl = ? AND a.record_id = ? ORDER BY a.id`, table, id)
+	if err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	defer rs.Close()
+	var out []Change
+	for rs.Next() {
+		var c Change
+		var ms int64
+		if err := rs.Scan(&c.Seq, &ms, &c.Replica, &c.Device, &c.User, &c.Outcome, &c.Detail); err != nil {
+			return nil, fmt.Errorf("list changes: %w", err)
+		}
+		c.At = time.UnixMilli(ms).UTC()
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}
