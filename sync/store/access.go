@@ -380,9 +380,6 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 		return "", fmt.Errorf("add village: %w", err)
 	}
 	defer t.rollback()
-	// push.go and review.go's helpers (load, serverCreate, auditRow,
-	// saveSeq) still take a *sql.Tx.
-	tx := sqlTxOf(t)
 	known, err := t.knownVillages(ctx)
 	if err != nil {
 		return "", err
@@ -395,7 +392,7 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 	id := schema.SeedVillageID(name)
 	// The id a name had may belong to a live village since renamed: then
 	// this one gets an id of its own.
-	if cur, _, err := s.load(ctx, tx, &record.Record{Table: schema.VillageTable, ID: id}); err != nil {
+	if cur, _, err := s.loadState(ctx, t, &record.Record{Table: schema.VillageTable, ID: id}); err != nil {
 		return "", err
 	} else if cur != nil && !cur.Deleted() {
 		u, err := uuid.NewV7()
@@ -405,16 +402,16 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 		id = u.String()
 	}
 	seq := s.seq
-	err = s.serverCreate(ctx, tx, &seq, schema.VillageTable, id,
+	err = s.createAsServer(ctx, t, &seq, schema.VillageTable, id,
 		map[string]string{"name": name, "pinyin": pinyin, "aliases": strings.Join(aliases, ",")})
 	if err != nil {
 		return "", err
 	}
-	err = s.auditRow(ctx, tx, schema.VillageTable, id, ServerReplica, 0, "village added", name, time.Now())
+	err = auditRow(ctx, t, schema.VillageTable, id, ServerReplica, 0, "village added", name, time.Now())
 	if err != nil {
 		return "", err
 	}
-	if err := s.saveSeq(ctx, tx, seq); err != nil {
+	if err := t.saveFeedPosition(ctx, seq); err != nil {
 		return "", err
 	}
 	if err := t.commit(); err != nil {

@@ -18,10 +18,6 @@ var (
 	_ accessBackend = (*sqliteBackend)(nil)
 )
 
-// sqlTxOf is the *sql.Tx under t, for AddVillage's calls to push.go's and
-// review.go's helpers until they take a txn; then it goes.
-func sqlTxOf(t txn) *sql.Tx { return t.(*sqliteTxn).tx }
-
 // villageSep separates the villages group_concat joins into one column.
 const villageSep = "\x1f"
 

@@ -62,15 +62,6 @@ type pushTxn interface {
 	// insertHeld keeps a refused change (change, its JSON) of replica for
 	// staff, with the problem's code and message.
 	insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string, now time.Time) error
-
-	// The statements of other concerns a group commit runs (they delegate
-	// to review.go's and seen.go's code): pushSaveSeq saves the feed
-	// sequence and the server clock, pushFlag looks for the domain
-	// problems a write of r may make (Store.flag), pushFlushSeen writes the
-	// noted sync times.
-	pushSaveSeq(ctx context.Context, seq uint64) error
-	pushFlag(ctx context.Context, r *record.Record, now time.Time) error
-	pushFlushSeen(ctx context.Context) error
 }
 
 // pullView is the snapshot a pull reads.

@@ -47,15 +47,6 @@ type reviewTxn interface {
 	// upsertServerRecord writes r as the server's write (replica
 	// ServerReplica) at feed position seq, replacing what is stored.
 	upsertServerRecord(ctx context.Context, t *schema.Table, r *record.Record, seq uint64) error
-	// loadRecordOrCollected is push's load: the stored record, or the
-	// collected trace of a deleted one, or nil.
-	loadRecordOrCollected(ctx context.Context, r *record.Record) (*record.Record, error)
-	// noteServerMove is push's noteMove: it records r leaving the village
-	// cur had (cur may be nil).
-	noteServerMove(ctx context.Context, cur, r *record.Record, seq uint64) error
-	// auditServerRow is push's auditRow: one audit line.
-	auditServerRow(ctx context.Context, table, id string, replica uint32, user int64, outcome, detail string,
-		now time.Time) error
 	// saveFeedPosition stores the feed position seq and the server clock's
 	// last reading, so a restart resumes after them.
 	saveFeedPosition(ctx context.Context, seq uint64) error
@@ -67,9 +58,6 @@ type reviewTxn interface {
 	// the collected traces (version, tombstone, position; replacing an
 	// older trace of the same id) and returns how many it removed.
 	collectDeleted(ctx context.Context, table string, horizon uint64) (int64, error)
-	// flushSeenForCollect is seen.go's flushSeen: it writes the noted sync
-	// times, so the next statement sees every device's cursor.
-	flushSeenForCollect(ctx context.Context) error
 	// dropTracesBehindAll deletes the collected traces at or before the
 	// lowest cursor of the enrolled devices (not revoked, however long ago
 	// seen; the server aside).

@@ -63,7 +63,7 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 	}
 	// The last trace of a delete goes once no enrolled device is behind
 	// it, however long ago it was seen.
-	if err := tx.flushSeenForCollect(ctx); err != nil {
+	if err := s.saveSeen(ctx, tx); err != nil {
 		return 0, fmt.Errorf("collect tombstones: %w", err)
 	}
 	if err := tx.dropTracesBehindAll(ctx); err != nil {

@@ -40,9 +40,6 @@ func (t *sqliteTxn) collectDeleted(ctx context.Context, table string, horizon ui
 	return k, nil
 }
 
-// flushSeenForCollect delegates to seen.go's flushSeen.
-func (t *sqliteTxn) flushSeenForCollect(ctx context.Context) error { return t.s.flushSeen(ctx, t.tx) }
-
 func (t *sqliteTxn) dropTracesBehindAll(ctx context.Context) error {
 	_, err := t.tx.ExecContext(ctx, `DELETE FROM collected
 		WHERE seq <= (SELECT min(last_cursor) FROM replicas WHERE id != ? AND revoked_ms IS NULL)`,

@@ -51,7 +51,7 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, _, err := s.load(ctx, tx, &record.Record{Table: "villages", ID: seed.ID})
+	back, _, err := s.loadState(ctx, &sqliteTxn{s: s, tx: tx}, &record.Record{Table: "villages", ID: seed.ID})
 	tx.Rollback()
 	if err != nil || back == nil {
 		t.Fatal(back, err)

@@ -147,11 +147,11 @@ func (s *Store) commitPushes(batch []*pushJob) {
 			return
 		}
 	}
-	if err := tx.pushSaveSeq(ctx, seq); err != nil {
+	if err := tx.saveFeedPosition(ctx, seq); err != nil {
 		finish(fmt.Errorf("push: %w", err))
 		return
 	}
-	if err := tx.pushFlushSeen(ctx); err != nil {
+	if err := s.saveSeen(ctx, tx); err != nil {
 		finish(err)
 		return
 	}
@@ -164,7 +164,7 @@ func (s *Store) commitPushes(batch []*pushJob) {
 }
 
 // push applies one device's changes inside tx.
-func (s *Store) push(ctx context.Context, tx pushTxn, j *pushJob, seq *uint64, now time.Time) error {
+func (s *Store) push(ctx context.Context, tx txn, j *pushJob, seq *uint64, now time.Time) error {
 	p, results := j.p, j.results
 	// Villages are read inside the transaction, and again after a change
 	// writes one, so a new village and its first records can travel in
@@ -217,7 +217,7 @@ func (s *Store) push(ctx context.Context, tx pushTxn, j *pushJob, seq *uint64, n
 }
 
 // apply merges one valid change inside tx.
-func (s *Store) apply(ctx context.Context, tx pushTxn, p Principal, in *record.Record, seq *uint64,
+func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Record, seq *uint64,
 	env schema.Env) (protocol.Result, error) {
 	now := env.Now
 	replica := p.Replica
@@ -284,7 +284,7 @@ func (s *Store) apply(ctx context.Context, tx pushTxn, p Principal, in *record.R
 	if err := tx.writeRecord(ctx, t, out, *seq, replica); err != nil {
 		return protocol.Result{}, fmt.Errorf("write: %w", err)
 	}
-	if err := tx.pushFlag(ctx, out, now); err != nil {
+	if err := s.flagWrite(ctx, tx, out, now); err != nil {
 		return protocol.Result{}, err
 	}
 	for _, c := range conflicts {
@@ -394,7 +394,14 @@ func (s *Store) audit(ctx context.Context, tx pushTxn, p Principal, c *record.Re
 	if r.Conflicts > 0 {
 		detail = fmt.Sprintf("%d conflict(s) logged", r.Conflicts)
 	}
-	if err := tx.insertAudit(ctx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now); err != nil {
+	return auditRow(ctx, tx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now)
+}
+
+// auditRow writes one audit line: who (replica, user; 0 for none) did
+// what to a record, with what outcome.
+func auditRow(ctx context.Context, tx pushTxn, table, id string, replica uint32, user int64,
+	outcome, detail string, now time.Time) error {
+	if err := tx.insertAudit(ctx, table, id, replica, user, outcome, detail, now); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil

@@ -140,36 +140,3 @@ func (t *sqliteTxn) insertHeld(ctx context.Context, replica uint32, table, id, c
 		replica, table, id, code, message, change, now.UnixMilli())
 	return err
 }
-
-// The statements of review.go and seen.go a group commit runs, through
-// their code of today.
-
-func (t *sqliteTxn) pushSaveSeq(ctx context.Context, seq uint64) error {
-	return t.s.saveSeq(ctx, t.tx, seq)
-}
-
-func (t *sqliteTxn) pushFlag(ctx context.Context, r *record.Record, now time.Time) error {
-	return t.s.flag(ctx, t.tx, r, now)
-}
-
-func (t *sqliteTxn) pushFlushSeen(ctx context.Context) error { return t.s.flushSeen(ctx, t.tx) }
-
-// load, auditRow and noteMove are loadState, insertAudit and recordMove for
-// the files that still hold a *sql.Tx (access.go, review.go, gc_test.go).
-
-func (s *Store) load(ctx context.Context, tx *sql.Tx, c *record.Record) (*record.Record, bool, error) {
-	return s.loadState(ctx, &sqliteTxn{s: s, tx: tx}, c)
-}
-
-func (s *Store) auditRow(ctx context.Context, tx *sql.Tx, table, id string, replica uint32, user int64,
-	outcome, detail string, now time.Time) error {
-	t := sqliteTxn{s: s, tx: tx}
-	if err := t.insertAudit(ctx, table, id, replica, user, outcome, detail, now); err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	return nil
-}
-
-func noteMove(ctx context.Context, tx *sql.Tx, cur, out *record.Record, seq uint64) error {
-	return recordMove(ctx, &sqliteTxn{tx: tx}, cur, out, seq)
-}

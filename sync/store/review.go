@@ -52,7 +52,7 @@ const maxFlagged = "10"
 // declares (schema.Flag), which two devices could not see from each other:
 // the same copy out on two open loans, the same evening class logged
 // twice. Each pair is logged once.
-func (s *Store) flagWrite(ctx context.Context, tx reviewTxn, r *record.Record, now time.Time) error {
+func (s *Store) flagWrite(ctx context.Context, tx txn, r *record.Record, now time.Time) error {
 	if r.Deleted() {
 		return nil
 	}
@@ -79,7 +79,7 @@ func flagApplies(f *schema.Flag, r *record.Record) bool {
 	return true
 }
 
-func (s *Store) flagOne(ctx context.Context, tx reviewTxn, t *schema.Table, f *schema.Flag, r *record.Record,
+func (s *Store) flagOne(ctx context.Context, tx txn, t *schema.Table, f *schema.Flag, r *record.Record,
 	now time.Time) error {
 	kind := f.Kind
 	if !flagApplies(f, r) {
@@ -167,7 +167,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 	if err := tx.resolveConflictEntry(ctx, id, resolution, by, now); err != nil {
 		return LoggedConflict{}, fmt.Errorf("resolve: %w", err)
 	}
-	if err := tx.auditServerRow(ctx, c.Table, c.ID, ServerReplica, 0, "resolved "+resolution,
+	if err := auditRow(ctx, tx, c.Table, c.ID, ServerReplica, 0, "resolved "+resolution,
 		fmt.Sprintf("conflict %d (%s) by %s", id, c.Kind, by), now); err != nil {
 		return LoggedConflict{}, err
 	}
@@ -186,7 +186,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 // mergeLater resolves flag entry c by deleting its later record, only while
 // the earlier one is still there and still a case of the flag: once they
 // differ, both would be gone.
-func (s *Store) mergeLater(ctx context.Context, tx reviewTxn, seq *uint64, c LoggedConflict) error {
+func (s *Store) mergeLater(ctx context.Context, tx txn, seq *uint64, c LoggedConflict) error {
 	t, err := schema.Lookup(c.Table)
 	if err != nil {
 		return err
@@ -216,7 +216,7 @@ func otherThan(list []string, drop string) []string {
 // serverWrite is an edit made on the server (replica 1) inside tx: it
 // bumps the server's entry of the record's version, so the result
 // dominates what every device has and syncs to all of them.
-func (s *Store) serverWrite(ctx context.Context, tx reviewTxn, seq *uint64, table, id string,
+func (s *Store) serverWrite(ctx context.Context, tx txn, seq *uint64, table, id string,
 	edit func(*record.Record, vv.Dot)) error {
 	t, err := schema.Lookup(table)
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *Store) serverWrite(ctx context.Context, tx reviewTxn, seq *uint64, tabl
 	k := r.Version.Bump(ServerReplica)
 	edit(r, vv.Dot{Replica: ServerReplica, Counter: k, HLC: s.clock.Now()})
 	*seq++
-	if err := tx.noteServerMove(ctx, cur, r, *seq); err != nil {
+	if err := recordMove(ctx, tx, cur, r, *seq); err != nil {
 		return err
 	}
 	if err := tx.upsertServerRecord(ctx, t, r, *seq); err != nil {
@@ -240,7 +240,7 @@ func (s *Store) serverWrite(ctx context.Context, tx reviewTxn, seq *uint64, tabl
 }
 
 // createAsServer writes a new record (or new fields of one) as the server.
-func (s *Store) createAsServer(ctx context.Context, tx reviewTxn, seq *uint64, table, id string,
+func (s *Store) createAsServer(ctx context.Context, tx txn, seq *uint64, table, id string,
 	texts map[string]string) error {
 	t, err := schema.Lookup(table)
 	if err != nil {
@@ -251,7 +251,7 @@ func (s *Store) createAsServer(ctx context.Context, tx reviewTxn, seq *uint64, t
 	// when it was deleted): the new state must follow every state the old
 	// one had, collected or not, or it would reuse the server's dots and a
 	// replay of the old delete could win over it.
-	cur, err := tx.loadRecordOrCollected(ctx, r)
+	cur, _, err := s.loadState(ctx, tx, r)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -12,30 +11,12 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
-// flag is flagWrite inside tx, for push's write path.
-func (s *Store) flag(ctx context.Context, tx *sql.Tx, r *record.Record, now time.Time) error {
-	// Most writes are of tables that declare no flag: they skip the
-	// allocation of a txn value.
-	if r.Deleted() {
-		return nil
-	}
-	if t, err := schema.Lookup(r.Table); err == nil && len(t.Flags) == 0 {
-		return nil
-	}
-	return s.flagWrite(ctx, &sqliteTxn{s: s, tx: tx}, r, now)
-}
-
-// serverCreate is createAsServer inside tx.
-func (s *Store) serverCreate(ctx context.Context, tx *sql.Tx, seq *uint64, table, id string,
-	texts map[string]string) error {
-	return s.createAsServer(ctx, &sqliteTxn{s: s, tx: tx}, seq, table, id, texts)
-}
-
-func (s *Store) saveSeq(ctx context.Context, tx *sql.Tx, seq uint64) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, int64(seq)); err != nil {
+func (t *sqliteTxn) saveFeedPosition(ctx context.Context, seq uint64) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, int64(seq)); err != nil {
 		return fmt.Errorf("save sequence: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(s.clock.Last())); err != nil {
+	_, err := t.tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(t.s.clock.Last()))
+	if err != nil {
 		return fmt.Errorf("save clock: %w", err)
 	}
 	return nil
@@ -145,25 +126,4 @@ func (t *sqliteTxn) upsertServerRecord(ctx context.Context, tbl *schema.Table, r
 	_, err := t.tx.StmtContext(ctx, t.s.stmts[tbl.Name]["upsert"]).ExecContext(ctx,
 		sqlite.Args(tbl, r, int64(seq), int64(ServerReplica))...)
 	return err
-}
-
-// loadRecordOrCollected delegates to push's load.
-func (t *sqliteTxn) loadRecordOrCollected(ctx context.Context, r *record.Record) (*record.Record, error) {
-	cur, _, err := t.s.load(ctx, t.tx, r)
-	return cur, err
-}
-
-// noteServerMove delegates to push's noteMove.
-func (t *sqliteTxn) noteServerMove(ctx context.Context, cur, r *record.Record, seq uint64) error {
-	return noteMove(ctx, t.tx, cur, r, seq)
-}
-
-// auditServerRow delegates to push's auditRow.
-func (t *sqliteTxn) auditServerRow(ctx context.Context, table, id string, replica uint32, user int64,
-	outcome, detail string, now time.Time) error {
-	return t.s.auditRow(ctx, t.tx, table, id, replica, user, outcome, detail, now)
-}
-
-func (t *sqliteTxn) saveFeedPosition(ctx context.Context, seq uint64) error {
-	return t.s.saveSeq(ctx, t.tx, seq)
 }

@@ -130,7 +130,7 @@ func (s *Store) saveOnClose(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(s.clock.Last())); err != nil {
 		return err
 	}
-	if err := s.flushSeen(ctx, tx); err != nil {
+	if err := s.saveSeen(ctx, &sqliteTxn{s: s, tx: tx}); err != nil {
 		return err
 	}
 	return tx.Commit()
