@@ -102,15 +102,7 @@ func bootstrap(ctx context.Context, dbFile string, ttl time.Duration, args []str
 // adminUsers is `users`.
 func adminUsers(ctx context.Context, a adminCtx, _ []string) error {
 	users, err := staff.Users(ctx, a.hc, a.url)
-	if err != nil {
-		return err
-	}
-	for _, u := range users {
-		if err := a.enc.Encode(u); err != nil {
-			return err
-		}
-	}
-	return nil
+	return encodeAll(a.enc, users, err)
 }
 
 // adminAddUser is `add-user NAME ROLE [VILLAGE...]`.
@@ -161,15 +153,7 @@ func adminEnroll(ctx context.Context, a adminCtx, args []string) error {
 // adminDevices is `devices`.
 func adminDevices(ctx context.Context, a adminCtx, _ []string) error {
 	devices, err := staff.Devices(ctx, a.hc, a.url)
-	if err != nil {
-		return err
-	}
-	for _, d := range devices {
-		if err := a.enc.Encode(d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return encodeAll(a.enc, devices, err)
 }
 
 // adminRevoke is `revoke REPLICA`.

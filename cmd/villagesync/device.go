@@ -215,13 +215,5 @@ func deviceStatus(ctx context.Context, d deviceCtx, _ []string) error {
 // deviceRejected is `rejected`: changes the server refused, with the reason.
 func deviceRejected(ctx context.Context, d deviceCtx, _ []string) error {
 	list, err := d.r.Rejected(ctx)
-	if err != nil {
-		return err
-	}
-	for _, c := range list {
-		if err := d.enc.Encode(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return encodeAll(d.enc, list, err)
 }

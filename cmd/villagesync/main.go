@@ -133,3 +133,16 @@ func jsonEncoder(out io.Writer) *json.Encoder {
 	enc.SetEscapeHTML(false)
 	return enc
 }
+
+// encodeAll prints list one JSON value a line, or the error that got it.
+func encodeAll[T any](enc *json.Encoder, list []T, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, v := range list {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
