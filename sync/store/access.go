@@ -106,7 +106,7 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, villages
 		return &record.Problem{Code: "already_exists", Field: "name",
 			Msg: fmt.Sprintf("a user called %q exists already", name)}
 	}
-	if err := setVillages(ctx, t, id, role, villages); err != nil {
+	if err := setVillages(ctx, t, id, role, villages, s.seq); err != nil {
 		return err
 	}
 	return t.commit()
@@ -129,13 +129,15 @@ func (s *Store) SetVillages(ctx context.Context, user string, villages []string)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNoSuchUser, user)
 	}
-	if err := setVillages(ctx, t, id, role, villages); err != nil {
+	if err := setVillages(ctx, t, id, role, villages, s.seq); err != nil {
 		return err
 	}
 	return t.commit()
 }
 
-func setVillages(ctx context.Context, t txn, userID int64, role Role, villages []string) error {
+// setVillages gives user userID the villages; those newly given count from
+// feed position head (see evictions), the others keep theirs.
+func setVillages(ctx context.Context, t txn, userID int64, role Role, villages []string, head uint64) error {
 	if role != Volunteer {
 		if len(villages) > 0 {
 			return problem("villages", "only volunteers are assigned villages; a %s sees every village", role)
@@ -149,15 +151,19 @@ func setVillages(ctx context.Context, t txn, userID int64, role Role, villages [
 	if err != nil {
 		return err
 	}
-	if err := t.deleteUserVillages(ctx, userID); err != nil {
-		return fmt.Errorf("set villages: %w", err)
-	}
-	for _, v := range villages {
-		canon, ok := known.Canonical(v)
+	canon := make([]string, len(villages))
+	for i, v := range villages {
+		c, ok := known.Canonical(v)
 		if !ok {
 			return problem("villages", "%q is not a known village (known: %s)", v, strings.Join(known.Names(), ", "))
 		}
-		if err := t.insertUserVillage(ctx, userID, canon); err != nil {
+		canon[i] = c
+	}
+	if err := t.deleteUserVillages(ctx, userID, canon); err != nil {
+		return fmt.Errorf("set villages: %w", err)
+	}
+	for _, v := range canon {
+		if err := t.insertUserVillage(ctx, userID, v, head); err != nil {
 			return fmt.Errorf("set villages: %w", err)
 		}
 	}

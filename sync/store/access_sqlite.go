@@ -58,14 +58,19 @@ func (t *sqliteTxn) knownVillages(ctx context.Context) (*schema.Villages, error)
 	return sqlite.Villages(ctx, t.tx)
 }
 
-func (t *sqliteTxn) deleteUserVillages(ctx context.Context, userID int64) error {
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM user_villages WHERE user_id = ?`, userID)
+func (t *sqliteTxn) deleteUserVillages(ctx context.Context, userID int64, keep []string) error {
+	args := []any{userID}
+	for _, v := range keep {
+		args = append(args, v)
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM user_villages WHERE user_id = ? AND village NOT IN (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(keep)), ", ")+`)`, args...)
 	return err
 }
 
-func (t *sqliteTxn) insertUserVillage(ctx context.Context, userID int64, village string) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village) VALUES (?, ?)`,
-		userID, village)
+func (t *sqliteTxn) insertUserVillage(ctx context.Context, userID int64, village string, since uint64) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village, since_seq)
+		VALUES (?, ?, ?)`, userID, village, int64(since))
 	return err
 }
 

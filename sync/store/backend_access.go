@@ -23,11 +23,11 @@ type accessTxn interface {
 	// knownVillages returns the villages of the villages table as this
 	// transaction sees them (deleted ones left out).
 	knownVillages(ctx context.Context) (*schema.Villages, error)
-	// deleteUserVillages removes every village of a user.
-	deleteUserVillages(ctx context.Context, userID int64) error
-	// insertUserVillage assigns a village to a user; assigning it twice
-	// is a no-op.
-	insertUserVillage(ctx context.Context, userID int64, village string) error
+	// deleteUserVillages removes every village of a user but those in keep.
+	deleteUserVillages(ctx context.Context, userID int64, keep []string) error
+	// insertUserVillage assigns a village to a user from feed position
+	// since; assigning it again is a no-op (its position stays).
+	insertUserVillage(ctx context.Context, userID int64, village string, since uint64) error
 	// enrollmentCode returns the enrollment code whose SHA-256 is
 	// codeHash, used or not, expired or not.
 	enrollmentCode(ctx context.Context, codeHash []byte) (c enrollmentCode, ok bool, err error)

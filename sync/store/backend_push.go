@@ -60,8 +60,11 @@ type pushTxn interface {
 	insertAudit(ctx context.Context, table, id string, replica uint32, user int64, outcome, detail string,
 		now time.Time) error
 	// insertHeld keeps a refused change (change, its JSON) of replica for
-	// staff, with the problem's code and message.
+	// staff, with the problem's code and message, noting its size in bytes.
 	insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string, now time.Time) error
+	// heldUsage returns how many refused changes of replica are held and
+	// their size in bytes; it reads an index, not the changes.
+	heldUsage(ctx context.Context, replica uint32) (rows, bytes int64, err error)
 }
 
 // pullView is the snapshot a pull reads.
@@ -75,10 +78,13 @@ type pullView interface {
 	readFeed(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool, villages []string,
 		limit int) ([]*record.Record, error)
 	// eachMove calls fn for each record that left one of villages between
-	// feed positions from (excluded) and to, once per record, in the order
-	// of its first such move, and stops at fn's first error, which it
-	// returns as is. Its own errors say "pull: moves".
-	eachMove(ctx context.Context, from, to uint64, villages []string, fn func(protocol.RecordRef) error) error
+	// feed positions from (excluded) and to, after user userID was given
+	// that village (moves out of a village the user no longer has are left
+	// out), once per record, in the order of its first such move, and
+	// stops at fn's first error, which it returns as is. Its own errors
+	// say "pull: moves".
+	eachMove(ctx context.Context, from, to uint64, userID int64, villages []string,
+		fn func(protocol.RecordRef) error) error
 	// recordVillage reads the t.Scope of record id of t ("" when NULL); ok
 	// is false when there is no such row.
 	recordVillage(ctx context.Context, t *schema.Table, id string) (village string, ok bool, err error)

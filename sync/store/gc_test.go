@@ -181,7 +181,9 @@ func TestPullAcrossAMoveOfACollectedRecord(t *testing.T) {
 	if err != nil || moves != 0 {
 		t.Errorf("%d moves of the collected record are left (%v)", moves, err)
 	}
-	if _, err := s.Pull(ctx, vol, 0, 0, false); err != nil {
+	// From 1: the device pulled the record before it moved (from 0 it
+	// would hold nothing to evict).
+	if _, err := s.Pull(ctx, vol, 1, 0, false); err != nil {
 		t.Fatalf("a pull across the move of a collected record: %v", err)
 	}
 	// A database collected by an earlier version kept such moves.
@@ -189,7 +191,7 @@ func TestPullAcrossAMoveOfACollectedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := s.Pull(ctx, vol, 0, 0, false)
+	page, err := s.Pull(ctx, vol, 1, 0, false)
 	if err != nil {
 		t.Fatalf("a pull across a move left by an earlier version: %v", err)
 	}

@@ -28,8 +28,15 @@ type Page struct {
 // whose state p's device already holds and without records of villages p
 // does not serve, at most limit of them. With all set (a rescoped pull,
 // after which the device may have dropped records it wrote itself) the
-// device's own states are sent too.
+// device's own states are sent too. Evictions are those after cursor.
 func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int, all bool) (Page, error) {
+	return s.pull(ctx, p, cursor, cursor, limit, all)
+}
+
+// pull is Pull, with evictions of records that moved after held: the
+// cursor up to which the device holds records (a rescoped pull reads the
+// feed from 0, but what the device holds is as of its own cursor).
+func (s *Store) pull(ctx context.Context, p Principal, cursor, held uint64, limit int, all bool) (Page, error) {
 	replica := int64(p.Replica)
 	if all {
 		replica = -1 // no row has that origin
@@ -92,7 +99,7 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 		size += approxSize(rec)
 	}
 	if !p.AllVillages() {
-		if page.Evicted, err = evictions(ctx, v, p, cursor, page.Next); err != nil {
+		if page.Evicted, err = evictions(ctx, v, p, held, page.Next); err != nil {
 			return Page{}, err
 		}
 	}
@@ -100,13 +107,17 @@ func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int,
 }
 
 // evictions lists records that moved, between the two cursors, out of the
-// villages p serves: the device holds them and must drop them.
+// villages p serves: the device may hold them and must drop them.
+//
+// It names only records the device could hold, and so tells p nothing of
+// records that were never hers: none to a device that holds nothing yet
+// (from 0), and none that left a village before p was given it.
 func evictions(ctx context.Context, v pullView, p Principal, from, to uint64) ([]protocol.RecordRef, error) {
-	if len(p.Villages) == 0 {
+	if len(p.Villages) == 0 || from == 0 {
 		return nil, nil
 	}
 	var out []protocol.RecordRef
-	err := v.eachMove(ctx, from, to, p.Villages, func(r protocol.RecordRef) error {
+	err := v.eachMove(ctx, from, to, p.UserID, p.Villages, func(r protocol.RecordRef) error {
 		t, err := schema.Lookup(r.Table)
 		if err != nil || t.Scope == "" {
 			return nil

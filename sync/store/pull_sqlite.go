@@ -60,15 +60,16 @@ func (v *sqliteView) readFeed(ctx context.Context, t *schema.Table, after uint64
 	return feed, nil
 }
 
-func (v *sqliteView) eachMove(ctx context.Context, from, to uint64, villages []string,
+func (v *sqliteView) eachMove(ctx context.Context, from, to uint64, userID int64, villages []string,
 	fn func(protocol.RecordRef) error) error {
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(villages)), ", ")
-	args := []any{int64(from), int64(to)}
+	args := []any{userID, int64(from), int64(to)}
 	for _, v := range villages {
 		args = append(args, v)
 	}
-	rs, err := v.tx.QueryContext(ctx, `SELECT DISTINCT tbl, record_id FROM moves
-		WHERE seq > ? AND seq <= ? AND from_village IN (`+marks+`) ORDER BY seq`, args...)
+	rs, err := v.tx.QueryContext(ctx, `SELECT DISTINCT m.tbl, m.record_id FROM moves m
+		JOIN user_villages u ON u.user_id = ? AND u.village = m.from_village AND m.seq > u.since_seq
+		WHERE m.seq > ? AND m.seq <= ? AND m.from_village IN (`+marks+`) ORDER BY m.seq`, args...)
 	if err != nil {
 		return fmt.Errorf("pull: moves: %w", err)
 	}

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
@@ -20,7 +22,9 @@ import (
 // zero for the caller, which rejected it already). Invalid changes are
 // rejected one by one; an error means nothing was applied. The caller has
 // authenticated p. A change p may not make is rejected with
-// permission_denied; every rejected change is also kept for staff.
+// permission_denied; a rejected change is also kept for staff, as much of
+// it as hold keeps, unless its device has as many kept as it may (then it
+// is rejected with resource_exhausted instead; the device still has it).
 //
 // Pushes that arrive while another commits are committed together, each
 // in its own savepoint: one fsync for many phones coming back into range
@@ -72,6 +76,9 @@ type pushJob struct {
 	results  []protocol.Result
 	err      error
 	finished bool // guarded by Store.mu
+	// held is what the device has held on the server, read at its push's
+	// first refusal (nil until then).
+	held *heldUsage
 }
 
 // maxBatchChanges bounds a group commit, so one transaction (and the
@@ -184,7 +191,7 @@ func (s *Store) push(ctx context.Context, tx txn, j *pushJob, seq *uint64, now t
 			if results[i].Current, _, err = s.loadState(ctx, tx, c); err != nil {
 				return fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 			}
-			if err := s.hold(ctx, tx, p, c, results[i].Problem, now); err != nil {
+			if results[i].Problem, err = s.hold(ctx, tx, j, c, results[i].Problem, now); err != nil {
 				return err
 			}
 			continue
@@ -193,7 +200,6 @@ func (s *Store) push(ctx context.Context, tx txn, j *pushJob, seq *uint64, now t
 		if err != nil {
 			return fmt.Errorf("push %s %s: %w", c.Table, c.ID, err)
 		}
-		results[i] = r
 		// Only accepted writes move the server's clock: a refused one may
 		// be refused precisely for its clock.
 		if r.Outcome != record.Rejected {
@@ -204,9 +210,10 @@ func (s *Store) push(ctx context.Context, tx txn, j *pushJob, seq *uint64, now t
 				s.clock.Observe(c.Tombstone.Dot.HLC)
 			}
 		}
-		if err := s.audit(ctx, tx, p, c, r, now); err != nil {
+		if r, err = s.audit(ctx, tx, j, c, r, now); err != nil {
 			return err
 		}
+		results[i] = r
 		if c.Table == schema.VillageTable && r.Outcome != record.Rejected {
 			if env.Villages, err = tx.villages(ctx); err != nil {
 				return err
@@ -231,7 +238,12 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 		// A delete of a record the server does not have: its own delete
 		// was collected (the device was away) or it never existed here.
 		// Nothing to store; the device drops its tombstone with the
-		// collected ones.
+		// collected ones. Unless its village is unknown and the caller
+		// may write only some: then it is refused as a delete of a record
+		// of another village is, or the answer would tell which ids exist.
+		if err := authorize(p, in, nil); err != nil {
+			return protocol.Result{Outcome: record.Rejected, Problem: asProblem(err)}, nil
+		}
 		h, err := s.Horizon(ctx)
 		return protocol.Result{Outcome: record.AlreadyHad, Seq: max(h, 1)}, err
 	}
@@ -273,9 +285,7 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 	// Checked only now: a replay (AlreadyHad above) must get its first
 	// answer even if a village it names has since been removed.
 	if err := cmp.Or(authorize(p, in, cur), record.CheckValues(in, env), record.CheckRequired(out)); err != nil {
-		p := &record.Problem{}
-		errors.As(err, &p)
-		return protocol.Result{Outcome: record.Rejected, Problem: p, Current: cur}, nil
+		return protocol.Result{Outcome: record.Rejected, Problem: asProblem(err), Current: cur}, nil
 	}
 	*seq++
 	if err := recordMove(ctx, tx, cur, out, *seq); err != nil {
@@ -349,6 +359,12 @@ func (s *Store) applyDomainRules(out *record.Record, conflicts []record.Conflict
 // coordinators write nothing, only admins write an admins-only table
 // (villages), a volunteer writes only records of their villages (and
 // cannot move a record into or out of them).
+//
+// A volunteer is told nothing of records outside her villages: a change
+// to a record of another village and one to a record the server does not
+// have (naming no village: a delete, or an edit of an id she made up) get
+// the same answer, which names neither that village nor whether the
+// record exists. Only a village her own change names is named back.
 func authorize(p Principal, in, cur *record.Record) error {
 	deny := func(field, format string, args ...any) error {
 		return &record.Problem{Code: record.CodePermissionDenied, Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -364,37 +380,54 @@ func authorize(p Principal, in, cur *record.Record) error {
 			return deny(in.Table, "only admins change %s (user %s is %s)", t.Name, p.User, p.Role)
 		}
 		return nil
-	case t.Scope == "":
+	case t.Scope == "" || p.AllVillages():
 		return nil
 	}
-	for _, r := range []*record.Record{cur, in} {
-		if r == nil {
-			continue
-		}
-		if f, ok := r.Fields[t.Scope]; ok && !p.Serves(f.Value.Text) {
-			return deny(in.Table+"."+t.Scope, "%s is not one of your villages (%s serves %s)",
-				f.Value.Text, p.User, strings.Join(p.Villages, ", "))
-		}
+	field := in.Table + "." + t.Scope
+	serves := strings.Join(p.Villages, ", ")
+	named, names := in.Fields[t.Scope]
+	if names && !p.Serves(named.Value.Text) {
+		return deny(field, "%s is not one of your villages (%s serves %s)", named.Value.Text, p.User, serves)
+	}
+	var curOK bool
+	if cur != nil {
+		f, has := cur.Fields[t.Scope]
+		curOK = has && p.Serves(f.Value.Text)
+	}
+	if (cur != nil && !curOK) || (cur == nil && !names) {
+		return deny(field, "not a record of your villages; a record you write names one of them (%s serves %s)",
+			p.User, serves)
 	}
 	return nil
 }
 
-// audit notes who made a change and what came of it.
-func (s *Store) audit(ctx context.Context, tx pushTxn, p Principal, c *record.Record, r protocol.Result,
-	now time.Time) error {
+// asProblem is the *record.Problem in err (the checks return nothing else).
+func asProblem(err error) *record.Problem {
+	p := &record.Problem{Code: record.CodeInvalidArgument, Msg: err.Error()}
+	errors.As(err, &p)
+	return p
+}
+
+// audit notes who made a change and what came of it, and holds a
+// refused change for staff; it returns r, whose problem is replaced when
+// the change could not be held (see hold).
+func (s *Store) audit(ctx context.Context, tx pushTxn, j *pushJob, c *record.Record, r protocol.Result,
+	now time.Time) (protocol.Result, error) {
+	p := j.p
 	detail := ""
 	if r.Problem != nil {
-		detail = r.Problem.Error()
-		if err := s.hold(ctx, tx, p, c, r.Problem, now); err != nil {
-			return err
+		detail = cut(r.Problem.Error(), heldMessageBytes)
+		var err error
+		if r.Problem, err = s.hold(ctx, tx, j, c, r.Problem, now); err != nil {
+			return r, err
 		}
 	} else if r.Outcome == record.AlreadyHad {
-		return nil // a replay or a stale push changed nothing
+		return r, nil // a replay or a stale push changed nothing
 	}
 	if r.Conflicts > 0 {
 		detail = fmt.Sprintf("%d conflict(s) logged", r.Conflicts)
 	}
-	return auditRow(ctx, tx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now)
+	return r, auditRow(ctx, tx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now)
 }
 
 // auditRow writes one audit line: who (replica, user; 0 for none) did
@@ -407,18 +440,138 @@ func auditRow(ctx context.Context, tx pushTxn, table, id string, replica uint32,
 	return nil
 }
 
-// hold keeps a refused change on the server for staff, with the reason.
-func (s *Store) hold(ctx context.Context, tx pushTxn, p Principal, c *record.Record, prob *record.Problem,
-	now time.Time) error {
-	body, err := json.Marshal(record.ToJSON(c))
+// What the server holds of refused changes is bounded, so that no device
+// can fill its disk with them (each is one push away).
+const (
+	// heldChangeBytes is the most of one refused change's JSON kept. Any
+	// change a valid write makes fits (the longest text, notes, is 2,000
+	// characters); one refused for its size keeps its beginning, marked as
+	// cut. The device keeps the whole change in its rejected list.
+	heldChangeBytes = 32 << 10
+	// heldMessageBytes is the most of a refusal's message kept (held and
+	// audited): it can quote what the change sent.
+	heldMessageBytes = 1 << 10
+)
+
+// heldLimits cap what one device may have held on the server. Past them
+// a refused change is answered resource_exhausted and not held: the device
+// still keeps it, in its rejected list.
+type heldLimits struct{ rows, bytes int64 }
+
+// defaultHeldLimits: 10,000 refusals is a season of writes of a device
+// whose clock was years ahead, or hundreds of its pending changes after a
+// reassignment, at a few hundred bytes each; 10 MiB keeps a fleet of
+// phones well under a gigabyte however they misbehave.
+var defaultHeldLimits = heldLimits{rows: 10_000, bytes: 10 << 20}
+
+func (s *Store) heldLimits() heldLimits {
+	if s.heldCap == (heldLimits{}) {
+		return defaultHeldLimits
+	}
+	return s.heldCap
+}
+
+// heldUsage is what one device has held on the server.
+type heldUsage struct{ rows, bytes int64 }
+
+// CodeResourceExhausted is the code of a refused change the server could
+// not hold: its device has as many held as it may.
+const CodeResourceExhausted record.Code = "resource_exhausted"
+
+// hold keeps a refused change of j's device on the server for staff, with
+// the reason. It returns the problem the device is told: prob, or, when
+// the device has as many changes held as it may, one saying so (and the
+// change is not held).
+func (s *Store) hold(ctx context.Context, tx pushTxn, j *pushJob, c *record.Record, prob *record.Problem,
+	now time.Time) (*record.Problem, error) {
+	p := j.p
+	body, err := heldJSON(p, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := tx.insertHeld(ctx, p.Replica, c.Table, c.ID, string(prob.Code), prob.Error(), string(body),
-		now); err != nil {
-		return fmt.Errorf("hold refused change: %w", err)
+	if j.held == nil {
+		rows, bytes, err := tx.heldUsage(ctx, p.Replica)
+		if err != nil {
+			return nil, fmt.Errorf("hold refused change: %w", err)
+		}
+		j.held = &heldUsage{rows: rows, bytes: bytes}
 	}
-	return nil
+	limit := s.heldLimits()
+	if j.held.rows+1 > limit.rows || j.held.bytes+int64(len(body)) > limit.bytes {
+		return &record.Problem{Code: CodeResourceExhausted, Field: c.Table + ".id",
+			Msg: fmt.Sprintf("this device has %s (%s) held on the server, the limit is %s (%s): "+
+				"ask staff to review them. This one stays in the device's rejected list, refused for: %s",
+				changes(j.held.rows), size(j.held.bytes), changes(limit.rows), size(limit.bytes),
+				cut(prob.Error(), heldMessageBytes))}, nil
+	}
+	if err := tx.insertHeld(ctx, p.Replica, c.Table, c.ID, string(prob.Code), cut(prob.Error(), heldMessageBytes),
+		body, now); err != nil {
+		return nil, fmt.Errorf("hold refused change: %w", err)
+	}
+	j.held.rows++
+	j.held.bytes += int64(len(body))
+	return prob, nil
+}
+
+// heldJSON is what is held of c: its JSON, cut to heldChangeBytes with a
+// marker; only a summary (its fields' names) for a coordinator, whose
+// role writes nothing, so staff have nothing of it to recover.
+func heldJSON(p Principal, c *record.Record) (string, error) {
+	var v any = record.ToJSON(c)
+	if p.Role == Coordinator {
+		names := make([]string, 0, len(c.Fields))
+		for name := range c.Fields {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		v = struct {
+			Table   string   `json:"table"`
+			ID      string   `json:"id"`
+			Fields  []string `json:"fields"`
+			Deleted bool     `json:"deleted"`
+			Summary string   `json:"summary"`
+		}{c.Table, c.ID, names, c.Deleted(), "a coordinator's change: its values are not held"}
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // <, > and & would take six bytes each
+	if err := enc.Encode(v); err != nil {
+		return "", fmt.Errorf("hold refused change: %w", err)
+	}
+	body := strings.TrimSuffix(b.String(), "\n")
+	if len(body) <= heldChangeBytes {
+		return body, nil
+	}
+	return cut(body, heldChangeBytes) + fmt.Sprintf("\n[cut: the first %d of %d bytes are held]",
+		heldChangeBytes, len(body)), nil
+}
+
+// cut is s cut to at most n bytes, on a character boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func changes(n int64) string {
+	if n == 1 {
+		return "1 refused change"
+	}
+	return fmt.Sprintf("%d refused changes", n)
+}
+
+func size(n int64) string {
+	switch {
+	case n%(1<<20) == 0 && n > 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", (n+1023)>>10)
 }
 
 // recordMove records a record leaving its village (its table's Scope

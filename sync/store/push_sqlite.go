@@ -135,8 +135,15 @@ func (t *sqliteTxn) insertAudit(ctx context.Context, table, id string, replica u
 
 func (t *sqliteTxn) insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string,
 	now time.Time) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		replica, table, id, code, message, change, now.UnixMilli())
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms,
+		bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		replica, table, id, code, message, change, now.UnixMilli(), len(change))
 	return err
+}
+
+func (t *sqliteTxn) heldUsage(ctx context.Context, replica uint32) (int64, int64, error) {
+	var rows, bytes int64
+	err := t.tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(bytes), 0) FROM held_changes WHERE replica = ?`,
+		replica).Scan(&rows, &bytes)
+	return rows, bytes, err
 }

@@ -84,7 +84,9 @@ func (s *Store) Sync(ctx context.Context, p Principal, req *protocol.Request) (*
 	// may have dropped records it wrote itself: send those too, on every
 	// page of the re-pull.
 	fullPull := (rescoped && req.ScopeHash != 0) || req.FullPull
-	page, err := s.Pull(ctx, p, cursor, req.PageLimit, fullPull)
+	// Evictions count from the cursor the device sent: it holds what it
+	// pulled up to there, whatever scope the feed is now read from.
+	page, err := s.pull(ctx, p, cursor, req.Cursor, req.PageLimit, fullPull)
 	if err != nil {
 		return nil, err
 	}

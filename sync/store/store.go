@@ -47,6 +47,9 @@ type Store struct {
 
 	seenMu sync.Mutex
 	seen   map[uint32]seen
+
+	// heldCap overrides defaultHeldLimits (for tests); zero: the default.
+	heldCap heldLimits
 }
 
 // Options tune a Store; the zero value is fine.
