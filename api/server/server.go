@@ -36,7 +36,7 @@ func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler 
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithCompressMinBytes(512),
-		wire.GzipHandler(),
+		wire.GzipHandler(MaxRequestBytes),
 		connect.WithInterceptors(logRequests(log), rpc.Auth(st, limits)),
 	}
 	mux := http.NewServeMux()
