@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
-	"golang.org/x/time/rate"
 
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/sync/store"
@@ -57,11 +55,17 @@ func PrincipalFrom(ctx context.Context) (store.Principal, bool) {
 
 // Limits bound what one device may ask of the server.
 type Limits struct {
-	// RequestsPerSecond and Burst bound each device's calls.
+	// RequestsPerSecond and Burst bound each device's calls, and each
+	// client address's enrollments and calls with a bad token.
 	RequestsPerSecond float64
 	Burst             int
 	// Timeout bounds the work of one call.
 	Timeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For (or
+	// Forwarded) header names the client; from anyone else the header is
+	// ignored. Behind a proxy left out, every client has the proxy's
+	// address and shares one bucket.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultLimits are generous for a phone that syncs every few minutes and
@@ -72,33 +76,12 @@ var DefaultLimits = Limits{RequestsPerSecond: 10, Burst: 40, Timeout: time.Minut
 // role against the procedure, rate-limits each device and bounds each
 // call's time. Tokens are never logged.
 func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
-	var mu sync.Mutex
 	// Buckets per device, and per client address for calls without a
-	// valid token (enrollment, bad tokens), so nobody can make the server
-	// hash and look up tokens, or take the writer for enrollments, at will.
-	limiters := map[string]*rate.Limiter{}
-	// wait is how long key must wait for its next call; 0: it may call.
-	wait := func(key string) time.Duration {
-		if lim.RequestsPerSecond <= 0 {
-			return 0
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		l, ok := limiters[key]
-		if !ok {
-			if len(limiters) > 100000 {
-				clear(limiters) // bounded memory; a reset only forgives
-			}
-			l = rate.NewLimiter(rate.Limit(lim.RequestsPerSecond), lim.Burst)
-			limiters[key] = l
-		}
-		r := l.Reserve()
-		d := r.Delay()
-		if d > 0 {
-			r.Cancel() // a refused call costs no token
-		}
-		return d
-	}
+	// valid token, so nobody can make the server hash and look up tokens,
+	// or take the writer for enrollments, at will. Enrollments and bad
+	// tokens count apart: a phone retrying a revoked token must not keep
+	// a new phone on the same network from enrolling.
+	limiters := newBuckets(lim.RequestsPerSecond, lim.Burst, maxBuckets)
 	// tooFast says when to come back, so a phone with a long backlog waits
 	// and goes on instead of failing: Retry-After in whole seconds for any
 	// HTTP client, Retry-After-Ms for ours.
@@ -117,17 +100,21 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 				defer cancel()
 			}
 			proc := req.Spec().Procedure
-			addr := "addr " + clientHost(req.Peer().Addr)
+			addr := "addr " + clientAddr(req.Peer().Addr, req.Header(), lim.TrustedProxies)
+			noteCaller(ctx, addr)
 			if public[proc] {
-				if d := wait(addr); d > 0 {
+				if d := limiters.wait("enroll "+addr, time.Now()); d > 0 {
 					return nil, tooFast(addr, d)
 				}
 				return next(ctx, req)
 			}
-			token, _ := strings.CutPrefix(req.Header().Get("Authorization"), "Bearer ")
-			p, err := st.Authenticate(ctx, strings.TrimSpace(token))
+			var p store.Principal
+			token, err := bearerToken(req.Header().Get("Authorization"))
+			if err == nil {
+				p, err = st.Authenticate(ctx, token)
+			}
 			if err != nil {
-				if d := wait(addr); d > 0 {
+				if d := limiters.wait("bad token "+addr, time.Now()); d > 0 {
 					return nil, tooFast(addr, d)
 				}
 				if errors.Is(err, store.ErrUnauthenticated) {
@@ -135,15 +122,53 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 				}
 				return nil, connect.NewError(connect.CodeInternal, errors.New("internal error; the server log has the details"))
 			}
+			device := fmt.Sprint("device ", p.Replica)
+			noteCaller(ctx, device)
 			if !slices.Contains(allowed[proc], p.Role) {
 				return nil, connect.NewError(connect.CodePermissionDenied,
 					fmt.Errorf("role: %s (user %s) may not call %s", p.Role, p.User, proc))
 			}
-			if d := wait(fmt.Sprint("device ", p.Replica)); d > 0 {
-				return nil, tooFast(fmt.Sprint("device ", p.Replica), d)
+			if d := limiters.wait(device, time.Now()); d > 0 {
+				return nil, tooFast(device, d)
 			}
 			return next(context.WithValue(ctx, principalKey{}, p), req)
 		}
+	}
+}
+
+// bearerToken is the token of an Authorization header ("" when there is
+// none); the scheme is case-insensitive (RFC 9110 11.1), so "bearer x" is
+// "Bearer x".
+func bearerToken(header string) (string, error) {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return "", nil
+	}
+	scheme, token, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", fmt.Errorf("%w: the Authorization header's scheme is %q; send \"Bearer TOKEN\"",
+			store.ErrUnauthenticated, scheme)
+	}
+	return strings.TrimSpace(token), nil
+}
+
+// callerNote is where Auth writes who a call is from, for the request
+// log that runs outside it.
+type callerNote struct{ who string }
+
+type callerNoteKey struct{}
+
+// WithCaller returns ctx in which Auth notes who calls ("device 7", or
+// "addr 192.0.2.1" before a token is accepted), and a function reading
+// it: empty until Auth has seen the call.
+func WithCaller(ctx context.Context) (context.Context, func() string) {
+	n := &callerNote{}
+	return context.WithValue(ctx, callerNoteKey{}, n), func() string { return n.who }
+}
+
+func noteCaller(ctx context.Context, who string) {
+	if n, ok := ctx.Value(callerNoteKey{}).(*callerNote); ok {
+		n.who = who
 	}
 }
 
@@ -154,12 +179,4 @@ func caller(ctx context.Context) (store.Principal, error) {
 		return store.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("token: missing"))
 	}
 	return p, nil
-}
-
-// clientHost is the host part of a peer address ("ip:port").
-func clientHost(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }

@@ -36,7 +36,7 @@ func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler 
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithCompressMinBytes(512),
-		wire.GzipHandler(),
+		wire.GzipHandler(MaxRequestBytes),
 		connect.WithInterceptors(logRequests(log), rpc.Auth(st, limits)),
 	}
 	mux := http.NewServeMux()
@@ -93,24 +93,90 @@ func (u *unadvertised) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (u *unadvertised) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
-// logRequests logs every RPC at debug level and failures at info, with the
-// procedure, peer and duration (internal errors are logged in full, at
-// error level, where they are mapped to a code).
+// logRequests logs every RPC at debug level, with the procedure, peer,
+// caller, protocol and duration, and refusals at info, once a minute per
+// caller (device, or client address before a token is accepted) with how
+// many there were: a phone retrying a revoked token, or a scanner, would
+// otherwise fill the log. Internal errors are logged in full, at error
+// level, where they are mapped to a code.
 func logRequests(log *slog.Logger) connect.UnaryInterceptorFunc {
+	refused := &refusals{byCaller: map[string]*refusal{}}
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
+			ctx, who := rpc.WithCaller(ctx)
 			resp, err := next(ctx, req)
-			attrs := []any{"procedure", req.Spec().Procedure, "peer", req.Peer().Addr,
+			caller := who()
+			if caller == "" {
+				caller = "addr " + req.Peer().Addr
+			}
+			attrs := []any{"procedure", req.Spec().Procedure, "peer", req.Peer().Addr, "caller", caller,
 				"protocol", req.Peer().Protocol, "duration", time.Since(start)}
-			if err != nil {
-				log.Info("rpc failed", append(attrs, "code", connect.CodeOf(err).String(), "err", err)...)
-			} else {
+			if err == nil {
 				log.Debug("rpc", attrs...)
+				return resp, err
+			}
+			code := connect.CodeOf(err)
+			attrs = append(attrs, "code", code.String(), "err", err)
+			if code == connect.CodeInternal || code == connect.CodeUnknown || code == connect.CodeDataLoss {
+				log.Info("rpc failed", attrs...)
+				return resp, err
+			}
+			log.Debug("rpc refused", attrs...)
+			if n := refused.note(caller, start); n > 0 {
+				log.Info("rpc refused", "caller", caller, "refused", n, "procedure", req.Spec().Procedure,
+					"code", code.String(), "err", err)
 			}
 			return resp, err
 		}
 	}
+}
+
+// refusals count refused calls per caller between the info lines.
+type refusals struct {
+	mu       sync.Mutex
+	byCaller map[string]*refusal
+	swept    time.Time // a full map is swept at most once a second
+}
+
+type refusal struct {
+	logged time.Time // the last info line
+	since  int       // refusals since, not logged at info
+}
+
+// maxRefusalCallers bounds the callers counted; past it, callers not
+// logged within the minute are forgotten (their next refusal is logged).
+const maxRefusalCallers = 10_000
+
+// note counts a refusal of caller at now and says how many to log at
+// info: those since the last line, this one included, once a minute has
+// passed since it; 0 within the minute.
+func (r *refusals) note(caller string, now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byCaller[caller]
+	if ok && now.Sub(e.logged) < time.Minute {
+		e.since++
+		return 0
+	}
+	if !ok {
+		if len(r.byCaller) >= maxRefusalCallers && now.Sub(r.swept) >= time.Second {
+			r.swept = now
+			for k, old := range r.byCaller {
+				if now.Sub(old.logged) >= time.Minute {
+					delete(r.byCaller, k)
+				}
+			}
+		}
+		if len(r.byCaller) >= maxRefusalCallers {
+			return 1 // every caller is busy: log without counting
+		}
+		e = &refusal{}
+		r.byCaller[caller] = e
+	}
+	n := e.since + 1
+	e.logged, e.since = now, 0
+	return n
 }
 
 // checker reports SERVING while the database answers.

@@ -257,12 +257,18 @@ func TestServeRefusesBadLimits(t *testing.T) {
 		{[]string{"--keep-deletes", "-1h"}, "keep-deletes:"},
 		{[]string{"--device-rate", "-2"}, "device-rate:"},
 		{[]string{"--device-rate", "5", "--device-burst", "0"}, "device-burst:"},
+		{[]string{"--trusted-proxies", "127.0.0.1,nginx"}, "trusted-proxies:"},
 	} {
 		err := run(context.Background(),
 			append([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, tt.args...), &bytes.Buffer{})
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("serve %v: %v, want an error starting %q", tt.args, err, tt.want)
 		}
+	}
+	t.Setenv("VILLAGESYNC_TRUSTED_PROXIES", "10.0.0.0/33")
+	err := run(context.Background(), []string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, &bytes.Buffer{})
+	if err == nil || !strings.HasPrefix(err.Error(), "trusted-proxies:") || !strings.Contains(err.Error(), "10.0.0.0/33") {
+		t.Errorf("serve with VILLAGESYNC_TRUSTED_PROXIES=10.0.0.0/33: %v, want it refused", err)
 	}
 	if _, err := os.Stat(db); !os.IsNotExist(err) {
 		t.Errorf("a refused serve created its database (%v)", err)

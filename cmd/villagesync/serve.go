@@ -23,6 +23,8 @@ func serve(ctx context.Context, args []string) error {
 	burst := fs.Int("device-burst", rpc.DefaultLimits.Burst, "requests a device may make at once above its rate")
 	cert := fs.String("tls-cert", env("VILLAGESYNC_TLS_CERT", ""), "serve HTTPS with this certificate (PEM)")
 	key := fs.String("tls-key", env("VILLAGESYNC_TLS_KEY", ""), "the certificate's private key (PEM)")
+	proxies := fs.String("trusted-proxies", env("VILLAGESYNC_TRUSTED_PROXIES", ""),
+		"reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for rate limits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +40,10 @@ func serve(ctx context.Context, args []string) error {
 		// A bucket of size 0 refuses every call, for ever.
 		return fmt.Errorf("device-burst: %d would refuse every call; give at least 1", *burst)
 	}
+	trusted, err := rpc.ParseTrustedProxies(*proxies)
+	if err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
 	log := logger()
 	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log})
 	if err != nil {
@@ -45,12 +51,13 @@ func serve(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	lim := rpc.DefaultLimits
-	lim.RequestsPerSecond, lim.Burst = *perDevice, *burst
+	lim.RequestsPerSecond, lim.Burst, lim.TrustedProxies = *perDevice, *burst, trusted
 	srv, err := server.StartTLS(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key}, lim)
 	if err != nil {
 		return err
 	}
-	log.Info("villagesync server", "url", srv.URL, "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()))
+	log.Info("villagesync server", "url", srv.URL, "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()),
+		"trusted_proxies", trusted)
 	if *keep > 0 {
 		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
 	}

@@ -1,0 +1,255 @@
+package endtoend
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
+	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// readmeNginx is the README's nginx section, word for word; the test
+// changes only the port, the certificate files and villagesync's address.
+// Keep the two the same.
+const readmeNginx = `server {
+  listen 443 ssl http2;
+  server_name sync.example.org;
+  ssl_certificate     /etc/ssl/sync.pem;
+  ssl_certificate_key /etc/ssl/sync.key;
+  client_max_body_size 8m;                   # the server refuses larger requests anyway
+  location / {
+    grpc_pass grpc://127.0.0.1:8080;         # gRPC and Connect over HTTP/2 (h2c) to villagesync
+    grpc_set_header X-Forwarded-For $remote_addr;  # the client, for rate limits (serve --trusted-proxies)
+    grpc_read_timeout 120s;
+  }
+}
+`
+
+const nginxBin = "/usr/sbin/nginx"
+
+// The README's nginx in front of a server that trusts it: bad tokens from
+// one client do not lock out another client's enrollment, the limit still
+// bites the client that earned it, and gRPC works through grpc_pass.
+func TestBehindTheReadmeNginx(t *testing.T) {
+	if _, err := os.Stat(nginxBin); err != nil {
+		msg := "nginx is not installed (" + nginxBin + "): apt-get install -y nginx"
+		if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
+			t.Fatal(msg + " (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)")
+		}
+		t.Skip(msg)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lim := rpc.DefaultLimits
+	lim.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // serve --trusted-proxies 127.0.0.1
+	srv, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0, server.TLS{}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	proxy, pool := startNginx(t, dir, strings.TrimPrefix(srv.URL, "http://"))
+
+	// 60 calls with a bad token from 127.0.0.2, over HTTP/1.1 and the
+	// Connect protocol: past the burst they are refused, naming the client.
+	stale := villagesyncv1connect.NewAccessServiceClient(
+		bearer.Client(clientFrom("127.0.0.2", pool, false), "revoked-long-ago"), proxy)
+	refused := 0
+	for range 60 {
+		_, err := stale.Whoami(ctx, &v1.WhoamiRequest{})
+		switch connect.CodeOf(err) {
+		case connect.CodeUnauthenticated:
+		case connect.CodeResourceExhausted:
+			refused++
+			if !strings.Contains(err.Error(), "addr 127.0.0.2") {
+				t.Fatalf("refused as %v; want the client's address, not the proxy's", err)
+			}
+		default:
+			t.Fatalf("a bad token through nginx: %v", err)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("60 bad tokens in a row were never refused: behind nginx the limit does not bite")
+	}
+
+	// Another client's bad token is its own: not refused for 127.0.0.2's.
+	h2 := clientFrom("127.0.0.3", pool, true)
+	_, err = villagesyncv1connect.NewAccessServiceClient(bearer.Client(h2, "mistyped"), proxy, connect.WithGRPC()).
+		Whoami(ctx, &v1.WhoamiRequest{})
+	if connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("a bad token from another client after %d refused: %v, want unauthenticated", refused, err)
+	}
+	// An enrollment from 127.0.0.3, over gRPC (HTTP/2 through grpc_pass).
+	code, err := st.CodeFor(ctx, "王芳", store.Volunteer, []string{"南香村"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := villagesyncv1connect.NewAccessServiceClient(h2, proxy, connect.WithGRPC()).
+		Enroll(ctx, &v1.EnrollRequest{Code: code, DeviceName: "王芳的手机"})
+	if err != nil {
+		t.Fatalf("an enrollment from another client after %d refused bad tokens: %v", refused, err)
+	}
+	who, err := villagesyncv1connect.NewAccessServiceClient(bearer.Client(h2, reg.Token), proxy, connect.WithGRPC()).
+		Whoami(ctx, &v1.WhoamiRequest{})
+	if err != nil || who.Replica != reg.Replica {
+		t.Fatalf("Whoami over gRPC through nginx: %v, %v; want replica %d", who, err, reg.Replica)
+	}
+	sync, err := villagesyncv1connect.NewSyncServiceClient(bearer.Client(h2, reg.Token), proxy, connect.WithGRPC()).
+		Sync(ctx, &v1.SyncRequest{Replica: reg.Replica})
+	if err != nil || !sync.Rescoped {
+		t.Fatalf("first Sync over gRPC through nginx: %v, %v", sync, err)
+	}
+}
+
+// clientFrom is an HTTPS client that trusts pool and connects from the
+// loopback address local, over HTTP/2 or only HTTP/1.1.
+func clientFrom(local string, pool *x509.CertPool, h2 bool) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	var p http.Protocols
+	p.SetHTTP1(!h2)
+	p.SetHTTP2(h2)
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, Protocols: &p,
+		TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// startNginx runs nginx with readmeNginx in dir, in front of upstream,
+// until the test ends, and returns its URL and the pool trusting its
+// certificate.
+func startNginx(t *testing.T, dir, upstream string) (string, *x509.CertPool) {
+	t.Helper()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nginx listens here; another process taking the port in between fails the test, not silently
+
+	site := readmeNginx
+	for _, r := range [][2]string{
+		{"listen 443 ", "listen " + addr + " "},
+		{"/etc/ssl/sync.pem", certFile}, {"/etc/ssl/sync.key", keyFile},
+		{"grpc://127.0.0.1:8080", "grpc://" + upstream},
+	} {
+		if !strings.Contains(site, r[0]) {
+			t.Fatalf("the README's nginx section has no %q to replace", r[0])
+		}
+		site = strings.ReplaceAll(site, r[0], r[1])
+	}
+	// What /etc/nginx/nginx.conf provides around a site, in dir.
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 64; }
+http {
+  access_log %[1]s/access.log;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+%[2]s}
+`, dir, site)
+	confFile := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginxBin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confFile)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("nginx error.log:\n%s", b)
+		}
+	})
+	// nginx says nothing when it is ready: wait until it accepts, or exits.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx exited (%v):\n%s", err, b)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not accept on %s: %v", addr, err)
+		}
+	}
+	return "https://" + addr, pool
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key to dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "villagesync test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	err = errors.Join(
+		os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600),
+		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
