@@ -73,6 +73,17 @@ func secret(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// newEnrollmentCode is a new one-time code: 120 bits, URL-safe, and never
+// starting with "-", which a command line would take for a flag
+// (`device enroll -x...` failed for one code in 64).
+func newEnrollmentCode() string {
+	for {
+		if c := secret(15); c[0] != '-' {
+			return c
+		}
+	}
+}
+
 func hash(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
@@ -211,8 +222,7 @@ func (s *Store) NewEnrollmentCode(ctx context.Context, user string, ttl time.Dur
 	if !ok {
 		return "", time.Time{}, fmt.Errorf("%w: %q", ErrNoSuchUser, user)
 	}
-	// 120 bits, typed by hand at worst: groups of base32-like characters.
-	code := secret(15)
+	code := newEnrollmentCode()
 	now := time.Now()
 	expires := now.Add(ttl)
 	if err := s.insertEnrollmentCode(ctx, hash(code), id, now, expires); err != nil {

@@ -34,3 +34,13 @@ func TestMayReadByScope(t *testing.T) {
 		}
 	}
 }
+
+// No enrollment code starts with "-": a command line would read it as a
+// flag (one code in 64 did, and `device enroll CODE` failed).
+func TestEnrollmentCodesNeverLookLikeFlags(t *testing.T) {
+	for range 5000 {
+		if c := newEnrollmentCode(); c[0] == '-' || len(c) != 20 {
+			t.Fatalf("enrollment code %q", c)
+		}
+	}
+}
