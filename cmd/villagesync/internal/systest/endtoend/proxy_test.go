@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,22 +34,35 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
-// readmeNginx is the README's nginx section, word for word; the test
-// changes only the port, the certificate files and villagesync's address.
-// Keep the two the same.
-const readmeNginx = `server {
-  listen 443 ssl http2;
-  server_name sync.example.org;
-  ssl_certificate     /etc/ssl/sync.pem;
-  ssl_certificate_key /etc/ssl/sync.key;
-  client_max_body_size 8m;                   # the server refuses larger requests anyway
-  location / {
-    grpc_pass grpc://127.0.0.1:8080;         # gRPC and Connect over HTTP/2 (h2c) to villagesync
-    grpc_set_header X-Forwarded-For $remote_addr;  # the client, for rate limits (serve --trusted-proxies)
-    grpc_read_timeout 120s;
-  }
+// readmeNginx is the README's nginx section, read from README.md: the
+// test changes only the port, the certificate files and villagesync's
+// address, so the README is tested as written.
+func readmeNginx(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```nginx\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no nginx section")
+	}
+	return string(m[1])
 }
-`
 
 const nginxBin = "/usr/sbin/nginx"
 
@@ -154,7 +168,7 @@ func startNginx(t *testing.T, dir, upstream string) (string, *x509.CertPool) {
 	addr := ln.Addr().String()
 	ln.Close() // nginx listens here; another process taking the port in between fails the test, not silently
 
-	site := readmeNginx
+	site := readmeNginx(t)
 	for _, r := range [][2]string{
 		{"listen 443 ", "listen " + addr + " "},
 		{"/etc/ssl/sync.pem", certFile}, {"/etc/ssl/sync.key", keyFile},
