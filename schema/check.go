@@ -82,6 +82,14 @@ func (c *Column) checkText(s string, env Env) error {
 	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
 		return fmt.Errorf("%s: text is not valid UTF-8 or contains a NUL character", c.Name)
 	}
+	if r, at := ControlChar(s, c.Multiline); at > 0 {
+		what := "line breaks, tabs and other control characters"
+		if c.Multiline {
+			what = "control characters other than line breaks and tabs"
+		}
+		return c.fail(fmt.Sprintf("contains the control character %U at character %d; the field may not hold %s",
+			r, at, what), "不能包含控制字符")
+	}
 	if n := utf8.RuneCountInString(s); c.MaxRunes > 0 && n > c.MaxRunes {
 		return c.fail(fmt.Sprintf("%d characters is longer than the limit of %d", n, c.MaxRunes),
 			fmt.Sprintf("不能超过%d个字", c.MaxRunes))

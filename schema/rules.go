@@ -1,5 +1,10 @@
 package schema
 
+import (
+	"fmt"
+	"time"
+)
+
 // Writers says who may write a table's records, in the schema's terms:
 // roles belong to the store, which maps each of these to its own.
 type Writers uint8
@@ -83,4 +88,41 @@ func Flags() map[string]*Flag {
 		}
 	}
 	return m
+}
+
+// DateOrder is a rule between two date columns of one record: Later is not
+// before Earlier and, when WithinDays is set, at most that many days after
+// it. A column's own check cannot see the other column; the rule holds on
+// the whole record, the merged one on the server, so it is checked where
+// required fields are.
+type DateOrder struct {
+	Earlier, Later string
+	WithinDays     int
+}
+
+// CheckDateOrders reports the first of t's date orders that the record
+// whose values text returns breaks, naming the Later column. A rule with a
+// date absent (or not a date: the column check says so) holds.
+func (t *Table) CheckDateOrders(text func(name string) (string, bool)) (field string, err error) {
+	for _, o := range t.DateOrders {
+		a, aok := text(o.Earlier)
+		b, bok := text(o.Later)
+		if !aok || !bok {
+			continue
+		}
+		ta, errA := time.Parse(time.DateOnly, a)
+		tb, errB := time.Parse(time.DateOnly, b)
+		if errA != nil || errB != nil {
+			continue
+		}
+		early, late := t.Column(o.Earlier), t.Column(o.Later)
+		if tb.Before(ta) {
+			return o.Later, fmt.Errorf("%s is before %s %s (%s不能早于%s)", b, o.Earlier, a, late.ZH, early.ZH)
+		}
+		if o.WithinDays > 0 && tb.After(ta.AddDate(0, 0, o.WithinDays)) {
+			return o.Later, fmt.Errorf("%s is more than %d days after %s %s (%s不能晚于%s%d天以上)",
+				b, o.WithinDays, o.Earlier, a, late.ZH, early.ZH, o.WithinDays)
+		}
+	}
+	return "", nil
 }

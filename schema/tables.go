@@ -47,6 +47,9 @@ type Column struct {
 	Future   bool     // a date that may lie ahead (a due date)
 	Default  Value    // filled in by friendly commands when not given
 	Merge    MergeRule
+	// Multiline text may hold line breaks and tabs (notes); no text holds
+	// other control characters (see ControlChar).
+	Multiline bool
 }
 
 // Table is one synced table. Program tables have a UUID primary key "id",
@@ -74,6 +77,8 @@ type Table struct {
 	// Lookups lists the column sets the server looks records up by (to
 	// flag duplicates and double loans), each indexed on the server.
 	Lookups [][]string
+	// DateOrders are the rules between the table's dates.
+	DateOrders []DateOrder
 
 	byName map[string]*Column
 }
@@ -100,6 +105,7 @@ func merge(m MergeRule) opt     { return func(c *Column) { c.Merge = m } }
 func defaults(v Value) opt      { return func(c *Column) { c.Default = v } }
 func required(c *Column)        { c.Required = true }
 func future(c *Column)          { c.Future = true }
+func multiline(c *Column)       { c.Multiline = true }
 func col(name string, t Type, zh, doc string, opts ...opt) Column {
 	c := Column{Name: name, Type: t, ZH: zh, Doc: doc, MaxRunes: 200}
 	if t != Text {
@@ -117,7 +123,7 @@ func newTable(name, zh, doc string, program bool, cols ...Column) *Table {
 		all = append(all, col("village", Text, "村", "the village the record belongs to", format(Village), required))
 	}
 	all = append(all, cols...)
-	all = append(all, col("notes", Text, "备注", "free text", runes(2000)))
+	all = append(all, col("notes", Text, "备注", "free text, lines and tabs allowed", runes(2000), multiline))
 	t := &Table{Name: name, ZH: zh, Doc: doc, Columns: all, Program: program, byName: map[string]*Column{}}
 	if program {
 		t.Scope = "village"
@@ -139,6 +145,10 @@ var (
 	CleanupStatuses = []string{"reported", "in_progress", "done", "checked"}
 	Libraries       = []string{"party_villagers", "children"}
 )
+
+// MaxLoanDays is the longest a loan may run, lent_on to due_on: a year,
+// a leap year's included.
+const MaxLoanDays = 366
 
 var tables = []*Table{
 	newTable(VillageTable, "村", "a village served by the programs (reference data, synced to every device)", false,
@@ -201,6 +211,15 @@ func init() {
 		Resolutions: []string{ResolveNoted},
 		Record:      "loan", Alike: "an open loan of the same copy",
 	}}
+
+	// A loan comes back after it went out, and falls due within a year:
+	// the libraries lend for weeks (a summer holiday at most), so a due
+	// date further out is a mistyped year, and such a loan would never
+	// count as overdue in the reports.
+	byName["loans"].DateOrders = []DateOrder{
+		{Earlier: "lent_on", Later: "due_on", WithinDays: MaxLoanDays},
+		{Earlier: "lent_on", Later: "returned_on"},
+	}
 
 	byName["tutoring_sessions"].Lookups = [][]string{{"village", "session_date", "class_group"}}
 	byName["loans"].Lookups = [][]string{{"book_id"}}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
+	"github.com/futian-xiaomo/villagesync/schema"
 )
 
 // conflicts is `conflicts [--table TABLE] [--open]` and `conflicts resolve`.
@@ -79,8 +80,11 @@ func audit(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	for _, c := range changes {
-		fmt.Fprintf(out, "%s  %-12s %-20s %-16s %s\n", c.At.Format(time.RFC3339), c.Outcome, c.Device, c.User,
-			strings.TrimSpace(c.Detail))
+		// Device and user names, and a detail quoting what a device sent,
+		// come from outside: escaped, they cannot drive the terminal.
+		fmt.Fprintf(out, "%s  %-12s %-20s %-16s %s\n", c.At.Format(time.RFC3339), schema.Printable(c.Outcome, false),
+			schema.Printable(c.Device, false), schema.Printable(c.User, false),
+			schema.Printable(strings.TrimSpace(c.Detail), false))
 	}
 	return nil
 }

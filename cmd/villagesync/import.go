@@ -54,7 +54,7 @@ func importFile(ctx context.Context, d deviceCtx, args []string) error {
 		for i, l := range unread.Lines {
 			bad[i] = replica.RowError{Line: l.Line, Err: l.Err}
 		}
-		return rowErrors(file, t.Name, bad)
+		return rowErrors(file, t.Name, bad, unread.More)
 	}
 	if err != nil {
 		return fmt.Errorf("device import: %w", err)
@@ -72,7 +72,7 @@ func importFile(ctx context.Context, d deviceCtx, args []string) error {
 	if data.Header == nil {
 		// JSON lines name fields row by row.
 		if bad := replica.CheckRowColumns(t, rows); len(bad) > 0 {
-			return rowErrors(file, t.Name, bad)
+			return rowErrors(file, t.Name, bad, 0)
 		}
 	}
 
@@ -85,7 +85,7 @@ func importFile(ctx context.Context, d deviceCtx, args []string) error {
 	_, err = d.r.Import(ctx, t.Name, rows, progress)
 	var ie *replica.ImportError
 	if errors.As(err, &ie) {
-		return rowErrors(file, ie.Table, ie.Rows)
+		return rowErrors(file, ie.Table, ie.Rows, ie.More)
 	}
 	if err != nil {
 		return fmt.Errorf("device import: %w", err)
@@ -95,13 +95,20 @@ func importFile(ctx context.Context, d deviceCtx, args []string) error {
 	return nil
 }
 
-// rowErrors lists every bad row: the whole list, unlike
-// ImportError.Error, so one pass fixes the file.
-func rowErrors(file, table string, bad []replica.RowError) error {
+// rowErrors lists the bad rows, the first replica.MaxRowErrors of them,
+// and counts the rest (more, and those beyond the first ones of bad): a
+// file wrong on every row printed 120 MB before.
+func rowErrors(file, table string, bad []replica.RowError, more int) error {
+	if len(bad) > replica.MaxRowErrors {
+		bad, more = bad[:replica.MaxRowErrors], more+len(bad)-replica.MaxRowErrors
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "device import: %s: %d row(s) have errors, nothing was imported into %s", file, len(bad), table)
+	fmt.Fprintf(&b, "device import: %s: %d row(s) have errors, nothing was imported into %s", file, len(bad)+more, table)
 	for _, e := range bad {
 		fmt.Fprintf(&b, "\n  %v", e)
+	}
+	if more > 0 {
+		fmt.Fprintf(&b, "\n  ... and %d more", more)
 	}
 	return errors.New(b.String())
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,9 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/bench"
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/demo"
+	"github.com/futian-xiaomo/villagesync/schema"
 )
 
 const usage = `villagesync: offline-first sync for the village programs
@@ -39,7 +42,7 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE rejected              changes the server refused, with the reason
   villagesync conflicts [--device FILE] [--table TABLE] [--open]
   villagesync conflicts resolve [--device FILE] ID keep|take_loser|distinct|merge|noted
-  villagesync report --server URL [--from YYYY-MM] [--to YYYY-MM] [--village V]... [--format table|csv|xlsx|json] [--lang zh|en] [--out FILE]
+  villagesync report --server URL [--from YYYY-MM] [--to YYYY-MM] [--village V]... [--format table|csv|xlsx|json] [--lang zh|en] [--out FILE [--force]]
 
 Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
 VILLAGESYNC_DEVICE_DB, VILLAGESYNC_SERVER, VILLAGESYNC_CODE, VILLAGESYNC_TOKEN,
@@ -53,9 +56,16 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout)
 	bench.NotePeakRSS()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "villagesync:", err)
+		printError(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// printError prints why a command failed. A refusal may quote names and
+// values a device sent: escaped, they cannot drive the terminal; the
+// lines of a list stay lines.
+func printError(w io.Writer, err error) {
+	fmt.Fprintln(w, "villagesync:", schema.Printable(err.Error(), true))
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -127,11 +137,39 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// jsonEncoder writes one JSON value a line, Chinese and <> as they are.
+// jsonEncoder writes one JSON value a line, Chinese and <> as they are,
+// control characters escaped (see jsonSafe).
 func jsonEncoder(out io.Writer) *json.Encoder {
-	enc := json.NewEncoder(out)
+	enc := json.NewEncoder(jsonSafe{out})
 	enc.SetEscapeHTML(false)
 	return enc
+}
+
+// jsonSafe escapes what encoding/json leaves as it is and a terminal may
+// obey (DEL, C1 controls such as CSI U+009B, the bidirectional controls)
+// as \uXXXX: the same JSON to a reader. An Encoder writes a whole value
+// at a time, so no character is split between writes.
+type jsonSafe struct{ w io.Writer }
+
+func (j jsonSafe) Write(p []byte) (int, error) {
+	unsafe := func(r rune) bool { return r != '\n' && schema.IsControl(r) }
+	if !bytes.ContainsFunc(p, unsafe) {
+		return j.w.Write(p)
+	}
+	var b bytes.Buffer
+	for rest := p; len(rest) > 0; {
+		r, n := utf8.DecodeRune(rest)
+		if unsafe(r) {
+			fmt.Fprintf(&b, `\u%04x`, r)
+		} else {
+			b.Write(rest[:n])
+		}
+		rest = rest[n:]
+	}
+	if _, err := j.w.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // encodeAll prints list one JSON value a line, or the error that got it.

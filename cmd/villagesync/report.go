@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"strings"
 
@@ -36,12 +38,16 @@ func report(ctx context.Context, args []string, out io.Writer) error {
 	fs.Var(&villages, "village", "village: name, pinyin or alias; repeat it or give a comma list (default: all)")
 	formatName := fs.String("format", "table", "table, csv, xlsx or json")
 	langName := fs.String("lang", "zh", "headers in zh or en")
-	outFile := fs.String("out", "", "write to FILE instead of standard output")
+	outFile := fs.String("out", "", "write to FILE instead of standard output (must not exist, unless --force)")
+	force := fs.Bool("force", false, "with --out, overwrite FILE if it exists")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.New("report: unexpected arguments: " + strings.Join(fs.Args(), " "))
+	}
+	if *force && *outFile == "" {
+		return errors.New("report: --force goes with --out FILE")
 	}
 	format, err := reportfmt.ParseFormat(*formatName)
 	if err != nil {
@@ -65,9 +71,18 @@ func report(ctx context.Context, args []string, out io.Writer) error {
 	if *outFile == "" {
 		return reportfmt.Render(out, rep, format, lang)
 	}
-	f, err := os.Create(*outFile)
+	// Like backup --out, a report never silently replaces a file: a
+	// mistyped name could be the server's database.
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if *force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(*outFile, flags, 0o644)
+	if errors.Is(err, iofs.ErrExist) {
+		return fmt.Errorf("report: %s exists; give --force to overwrite it, or another --out FILE", *outFile)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("report: %w", err)
 	}
 	if err := reportfmt.Render(f, rep, format, lang); err != nil {
 		f.Close()

@@ -57,7 +57,7 @@ func lend(ctx context.Context, d deviceCtx, args []string) error {
 	fs.StringVar(&l.Book, "book", "", "id of the book copy")
 	fs.StringVar(&l.Card, "card", "", "borrower card code")
 	fs.StringVar(&l.On, "on", "", "date lent (default today)")
-	fs.StringVar(&l.Due, "due", "", fmt.Sprintf("date due (default in %d days)", replica.LoanDays))
+	fs.StringVar(&l.Due, "due", "", fmt.Sprintf("date due (default %d days after --on)", replica.LoanDays))
 	fs.StringVar(&l.Notes, "notes", "", "notes")
 	if err := fs.Parse(args); err != nil {
 		return err

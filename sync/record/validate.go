@@ -166,7 +166,8 @@ func validate(r *Record, pusher uint32, env schema.Env) error {
 // MaxClockAhead is how far ahead of the server a device's clock may be.
 const MaxClockAhead = 24 * time.Hour
 
-// CheckRequired reports the first required field a live record lacks.
+// CheckRequired reports the first required field a live record lacks, or
+// the first rule between its fields it breaks (checkDateOrders).
 func CheckRequired(r *Record) error {
 	if r.Deleted() {
 		return nil
@@ -180,7 +181,7 @@ func CheckRequired(r *Record) error {
 		return ok && !f.Value.IsNull()
 	})
 	if len(missing) == 0 {
-		return nil
+		return checkDateOrders(r, t)
 	}
 	c := t.Column(missing[0])
 	return invalid(r.Table+"."+c.Name, "is required (%s不能为空)", c.ZH)

@@ -99,6 +99,9 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, villages
 	if name == "" || utf8.RuneCountInString(name) > 64 {
 		return problem("name", "must be 1 to 64 characters")
 	}
+	if err := schema.CheckName(name); err != nil {
+		return problem("name", "%v", err)
+	}
 	if !slices.Contains(Roles, role) {
 		return problem("role", "%q is not one of volunteer, staff, coordinator, admin", role)
 	}
@@ -237,6 +240,9 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 	deviceName = strings.TrimSpace(deviceName)
 	if deviceName == "" || utf8.RuneCountInString(deviceName) > 64 || !utf8.ValidString(deviceName) {
 		return Principal{}, "", problem("device_name", "must be 1 to 64 characters of UTF-8")
+	}
+	if err := schema.CheckName(deviceName); err != nil {
+		return Principal{}, "", problem("device_name", "%v", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -389,6 +395,9 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 	if name == "" || pinyin == "" {
 		return "", problem("name", "a village needs a Chinese name and its pinyin")
 	}
+	if err := checkVillageFields(name, pinyin, aliases); err != nil {
+		return "", err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, err := s.beginTxn(ctx)
@@ -448,4 +457,28 @@ func (s *Store) CodeFor(ctx context.Context, user string, role Role, villages []
 	}
 	code, _, err := s.NewEnrollmentCode(ctx, user, time.Hour)
 	return code, err
+}
+
+// checkVillageFields checks a new village's fields by the villages table's
+// columns (length, control characters), as a pushed village is checked.
+func checkVillageFields(name, pinyin string, aliases []string) error {
+	t, err := schema.Lookup(schema.VillageTable)
+	if err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		if strings.Contains(a, ",") { // the field holds them comma-separated
+			return problem("aliases", "%q holds a comma; give each alias as its own argument", a)
+		}
+	}
+	fields := []struct{ name, value string }{{"name", name}, {"pinyin", pinyin}, {"aliases", strings.Join(aliases, ",")}}
+	for _, f := range fields {
+		if f.value == "" {
+			continue
+		}
+		if err := t.Column(f.name).Check(schema.TextValue(f.value)); err != nil {
+			return problem(f.name, "%s", strings.TrimPrefix(err.Error(), f.name+": "))
+		}
+	}
+	return nil
 }

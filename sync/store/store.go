@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 )
@@ -82,6 +83,9 @@ func (s *Store) Register(ctx context.Context, name string) (uint32, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
 		return 0, &record.Problem{Code: record.CodeInvalidArgument, Field: "name", Msg: "must be 1 to 64 characters of UTF-8"}
+	}
+	if err := schema.CheckName(name); err != nil {
+		return 0, &record.Problem{Code: record.CodeInvalidArgument, Field: "name", Msg: err.Error()}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -31,26 +31,28 @@ type RowError struct {
 
 func (e RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 
-// ImportError lists every row of an import that cannot be imported; when
-// it is returned, nothing was imported.
+// ImportError lists the rows of an import that cannot be imported: the
+// first MaxRowErrors of them, and how many more there are. When it is
+// returned, nothing was imported.
 type ImportError struct {
 	Table string
 	Rows  []RowError
+	More  int
 }
 
-// shownRowErrors caps the message, not the list: a sheet with a wrong
-// header fails on every row.
-const shownRowErrors = 20
+// MaxRowErrors is how many bad rows an ImportError lists: a sheet with a
+// wrong column fails on every row, and a screen of errors says what is
+// wrong as well as a million lines would.
+const MaxRowErrors = 50
 
 func (e *ImportError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "import into %s: %d row(s) have errors, nothing was imported", e.Table, len(e.Rows))
-	for i, r := range e.Rows {
-		if i == shownRowErrors {
-			fmt.Fprintf(&b, "\n  ... and %d more", len(e.Rows)-i)
-			break
-		}
+	fmt.Fprintf(&b, "import into %s: %d row(s) have errors, nothing was imported", e.Table, len(e.Rows)+e.More)
+	for _, r := range e.Rows {
 		fmt.Fprintf(&b, "\n  %v", r)
+	}
+	if e.More > 0 {
+		fmt.Fprintf(&b, "\n  ... and %d more", e.More)
 	}
 	return b.String()
 }
@@ -116,8 +118,10 @@ func (r *Replica) Import(ctx context.Context, table string, in []Row, progress f
 				return nil, fmt.Errorf("import into %s, line %d: %w; nothing was imported", table, row.Line, fatal)
 			}
 		}
-		if err != nil {
+		if err != nil && len(bad.Rows) < MaxRowErrors {
 			bad.Rows = append(bad.Rows, RowError{Line: row.Line, Err: err})
+		} else if err != nil {
+			bad.More++
 		}
 	}
 	if len(bad.Rows) > 0 {

@@ -47,7 +47,7 @@ type Loan struct {
 	Book  string // the book copy's record id
 	Card  string // borrower card code
 	On    string // YYYY-MM-DD; default today
-	Due   string // YYYY-MM-DD; default LoanDays after today
+	Due   string // YYYY-MM-DD; default LoanDays after On
 	Notes string
 }
 
@@ -80,11 +80,16 @@ func (r *Replica) ReportCleanup(ctx context.Context, c Cleanup) (string, error) 
 // Lend records a loan of a book copy on this device and returns its new
 // id. The loan takes the book's village: the book must be on the device.
 func (r *Replica) Lend(ctx context.Context, l Loan) (string, error) {
-	today := time.Now()
+	lent := time.Now()
+	if on, err := time.Parse(time.DateOnly, l.On); err == nil {
+		// A loan recorded late falls due LoanDays after it was lent, not
+		// after today (which could be more than a year later).
+		lent = on
+	}
 	return r.fillIn(ctx, "lend", "loans", map[string]string{
 		"book_id": l.Book, "borrower_card": l.Card, "lent_on": l.On, "due_on": l.Due, "notes": l.Notes,
 	}, map[string]string{
-		"lent_on": today.Format(time.DateOnly), "due_on": today.AddDate(0, 0, LoanDays).Format(time.DateOnly),
+		"lent_on": lent.Format(time.DateOnly), "due_on": lent.AddDate(0, 0, LoanDays).Format(time.DateOnly),
 	}, func(vals map[string]schema.Value) error {
 		book, err := r.Get(ctx, "books", vals["book_id"].Text)
 		if err != nil || book == nil {

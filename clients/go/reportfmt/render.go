@@ -13,6 +13,7 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/width"
 
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/report"
 )
 
@@ -222,7 +223,9 @@ func renderTable(w io.Writer, r *report.Report, l Lang) error {
 	for j, cells := range rows {
 		text[j] = make([]string, len(cells))
 		for i, v := range cells {
-			text[j][i] = cellText(v)
+			// Village names and units are typed on devices: on a
+			// terminal an escape sequence in one would be obeyed.
+			text[j][i] = schema.Printable(cellText(v), false)
 			widths[i] = max(widths[i], displayWidth(text[j][i]))
 		}
 	}
@@ -283,7 +286,7 @@ func freshness(r *report.Report, l Lang) [][]string {
 		if !d.LastSeen.IsZero() {
 			seen = timeLabel(d.LastSeen)
 		}
-		out = append(out, []string{"  " + d.Name, seen})
+		out = append(out, []string{"  " + schema.Printable(d.Name, false), seen})
 	}
 	if len(f.OpenConflicts) == 0 {
 		out = append(out, []string{lOpenConflicts.in(l), lNone.in(l)})

@@ -1,0 +1,20 @@
+package record
+
+import "github.com/futian-xiaomo/villagesync/schema"
+
+// checkDateOrders reports a live record whose dates break one of its
+// table's date orders (a loan returned before it was lent): a rule across
+// fields, so it holds on the whole state, never on a change alone.
+func checkDateOrders(r *Record, t *schema.Table) error {
+	if len(t.DateOrders) == 0 {
+		return nil
+	}
+	field, err := t.CheckDateOrders(func(name string) (string, bool) {
+		f, ok := r.Fields[name]
+		return f.Value.Text, ok && !f.Value.IsNull() && f.Value.Type == schema.Text
+	})
+	if err != nil {
+		return invalid(r.Table+"."+field, "%v", err)
+	}
+	return nil
+}
