@@ -85,6 +85,13 @@ func flagMatch(tbl *schema.Table, f *schema.Flag, a, b string) string {
 }
 
 func (t *sqliteTxn) leaveFlagSets(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) error {
+	// Most records are in no set: one look-up of the index says so, where
+	// the DELETE below costs several times more even when it finds nothing.
+	var member int
+	if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conflict_members WHERE record_id = ?)`,
+		id).Scan(&member); err != nil || member == 0 {
+		return err
+	}
 	_, err := t.tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM conflict_members AS m
 		WHERE m.record_id = ?1
 		  AND m.conflict_id IN (SELECT id FROM conflicts WHERE tbl = ?2 AND kind = ?3 AND resolution IS NULL)
