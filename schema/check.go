@@ -62,7 +62,7 @@ func (c *Column) CheckIn(v Value, env Env) error {
 		}
 	case Real:
 		if math.IsNaN(v.Real) || math.IsInf(v.Real, 0) {
-			return fmt.Errorf("%s: %v is not a finite number", c.Name, v.Real)
+			return c.fail(fmt.Sprintf("%v is not a finite number", v.Real), "应为有限数值")
 		}
 		if v.Real < 0 {
 			return c.fail(fmt.Sprintf("%v is negative", v.Real), "不能为负数")

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -52,7 +53,9 @@ func (v Value) Equal(o Value) bool {
 }
 
 // JSON returns the value as a plain Go value for encoding/json: nil, string,
-// int64, float64 or bool.
+// int64, float64 or bool. A number that is not finite, which encoding/json
+// refuses, is its text ("NaN", "+Inf"): Check refuses such a value, but the
+// change that carried it is still held for staff, in JSON.
 func (v Value) JSON() any {
 	switch v.Type {
 	case Text:
@@ -60,6 +63,9 @@ func (v Value) JSON() any {
 	case Integer:
 		return v.Int
 	case Real:
+		if math.IsNaN(v.Real) || math.IsInf(v.Real, 0) {
+			return v.String()
+		}
 		return v.Real
 	case Boolean:
 		return v.Bool

@@ -1,7 +1,9 @@
 package wire_test
 
 import (
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/api/wire"
@@ -116,5 +118,40 @@ func TestFromRequestKeepsABadChangesProblem(t *testing.T) {
 	}
 	if c := req.Changes[1]; c.Problem != nil || c.Record == nil || c.Record.ID != good.GetId() {
 		t.Errorf("changes[1]: %+v, want the good book", c)
+	}
+}
+
+// A device refuses a response carrying a state it could not store as sent
+// (a counter beyond SQLite's integers, a number that is not finite, which
+// SQLite would store as NULL): the whole response fails, so its cursor does
+// not move past it, and nothing is stored wrong.
+func TestFromResponseRefusesAStateNoReplicaCanStore(t *testing.T) {
+	tests := []struct {
+		name   string
+		poison func(r *record.Record)
+		want   string
+	}{
+		{"counter 2^63", func(r *record.Record) { r.Version[1] = 1 << 63 }, "version: replica 1 has counter"},
+		{"tombstone context 2^64-1", func(r *record.Record) { r.Tombstone.Context[7] = math.MaxUint64 },
+			"tombstone.context: replica 7 has counter"},
+		{"NaN", func(r *record.Record) { r.Fields["price"] = record.Field{Value: schema.RealValue(math.NaN())} },
+			"books.price: NaN is not a finite number"},
+		{"Inf", func(r *record.Record) { r.Fields["price"] = record.Field{Value: schema.RealValue(math.Inf(1))} },
+			"books.price: +Inf is not a finite number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := sampleRecord("0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f", 9)
+			tt.poison(rec)
+			for where, resp := range map[string]*protocol.Response{
+				"pulled":  {Records: []*record.Record{rec}},
+				"current": {Results: []protocol.Result{{Outcome: record.Merged, Current: rec}}},
+			} {
+				got, err := wire.FromResponse(wire.Response(resp))
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("%s: FromResponse = %+v, %v; want an error saying %q", where, got, err, tt.want)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"math"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -31,6 +32,10 @@ func FromVV(m *v1.VersionVector, field string) (vv.VV, error) {
 	for i, r := range m.Replicas {
 		if m.Counters[i] == 0 {
 			return nil, fmt.Errorf("%s: replica %d has counter 0", field, r)
+		}
+		if m.Counters[i] > vv.MaxCounter {
+			return nil, fmt.Errorf("%s: replica %d has counter %d, more than a counter can be (%d)",
+				field, r, m.Counters[i], uint64(vv.MaxCounter))
 		}
 		if _, dup := out[r]; dup {
 			return nil, fmt.Errorf("%s: replica %d appears twice", field, r)
@@ -93,8 +98,11 @@ func Record(r *record.Record) *v1.Record {
 }
 
 // FromRecord reads a record off the wire. It checks only what the engine's
-// types cannot hold (duplicate fields, malformed vectors); record.Validate
-// checks the rest. Errors are *record.Problem.
+// types or a replica's storage cannot hold (duplicate fields, malformed
+// vectors, counters beyond vv.MaxCounter, numbers that are not finite:
+// SQLite would store NaN as NULL); record.Validate checks the rest. So a
+// device refuses a pulled record it could not store faithfully (the whole
+// response, as for any record it cannot read). Errors are *record.Problem.
 func FromRecord(m *v1.Record) (*record.Record, error) {
 	bad := func(field string, err error) error {
 		return &record.Problem{Code: record.CodeInvalidArgument, Field: field, Msg: err.Error()}
@@ -114,7 +122,12 @@ func FromRecord(m *v1.Record) (*record.Record, error) {
 			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: r.Table + "." + f.GetName() + ".dot",
 				Msg: "missing"}
 		}
-		r.Fields[f.GetName()] = record.Field{Value: FromValue(f.GetValue()), Dot: FromDot(f.GetDot())}
+		v := FromValue(f.GetValue())
+		if v.Type == schema.Real && (math.IsNaN(v.Real) || math.IsInf(v.Real, 0)) {
+			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: r.Table + "." + f.GetName(),
+				Msg: fmt.Sprintf("%v is not a finite number (应为有限数值)", v.Real)}
+		}
+		r.Fields[f.GetName()] = record.Field{Value: v, Dot: FromDot(f.GetDot())}
 	}
 	if t := m.GetTombstone(); t != nil {
 		ctx, err := FromVV(t.GetContext(), "tombstone.context")

@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"math"
 	"testing"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
@@ -81,6 +82,20 @@ func fuzzSeeds() []*v1.SyncRequest {
 		change(r)
 		return r
 	}
+	// Poison values: what no replica can store.
+	quantity := func(q float64) *v1.Record {
+		r := proto.Clone(cleanup).(*v1.Record)
+		r.Fields[3].Value = &v1.Value{Kind: &v1.Value_Real{Real: q}}
+		return r
+	}
+	counted := func(c uint64) func(r *v1.Record) {
+		return func(r *v1.Record) {
+			r.Version.Counters[0] = c
+			for _, f := range r.Fields {
+				f.Dot = &v1.Dot{Replica: fuzzPusher, Counter: c, Hlc: 1 << 40}
+			}
+		}
+	}
 	return []*v1.SyncRequest{
 		{},
 		fuzzRequest(),
@@ -116,6 +131,18 @@ func fuzzSeeds() []*v1.SyncRequest {
 			broken(func(r *v1.Record) {
 				r.Tombstone = &v1.Tombstone{Context: &v1.VersionVector{Replicas: []uint32{fuzzPusher, 2}, Counters: []uint64{1}}}
 			}), // malformed context
+			broken(counted(1<<63)),          // a counter SQLite cannot hold
+			broken(counted(math.MaxUint64)), // the largest
+			broken(func(r *v1.Record) {
+				r.Version = &v1.VersionVector{Replicas: []uint32{1, fuzzPusher}, Counters: []uint64{1 << 63, 1}}
+			}), // another replica's, beyond the bound
+			broken(func(r *v1.Record) {
+				r.Tombstone = &v1.Tombstone{Dot: &v1.Dot{Replica: fuzzPusher, Counter: 1},
+					Context: &v1.VersionVector{Replicas: []uint32{fuzzPusher}, Counters: []uint64{math.MaxUint64}}}
+			}), // a delete's context beyond the bound
+			quantity(math.NaN()),
+			quantity(math.Inf(1)),
+			quantity(math.Inf(-1)),
 		),
 	}
 }

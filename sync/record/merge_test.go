@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -971,6 +972,18 @@ func TestValidate(t *testing.T) {
 			"version", "version", "is empty"},
 		{"zero counter in version", func() *record.Record { r := valid(); r.Version[3] = 0; return r },
 			"version", "replica 3", "replica 3 has counter 0"},
+		{"counter beyond what SQLite holds", func() *record.Record { r := valid(); r.Version[3] = 1 << 63; return r },
+			"version", "replica 3", "replica 3 has counter 9223372036854775808, more than a counter can be"},
+		{
+			"not a finite number",
+			func() *record.Record {
+				r := valid()
+				r.Table = "cleanup_tasks"
+				r.Fields = map[string]record.Field{"quantity": {Value: schema.RealValue(math.Inf(-1)), Dot: dot(pusher, 2, 100)}}
+				return r
+			},
+			"cleanup_tasks.quantity", "quantity", "-Inf is not a finite number",
+		},
 		{"empty change", func() *record.Record { r := valid(); r.Fields = nil; return r },
 			"fields", "fields", "no fields and no delete"},
 		{

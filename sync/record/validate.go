@@ -121,6 +121,9 @@ func validate(r *Record, pusher uint32, env schema.Env) error {
 		if c == 0 {
 			return invalid("version", "replica %d has counter 0", rep)
 		}
+		if c > vv.MaxCounter {
+			return invalid("version", "replica %d has counter %d, more than a counter can be (%d)", rep, c, vv.MaxCounter)
+		}
 	}
 	if len(r.Fields) == 0 && r.Tombstone == nil {
 		return invalid("fields", "the change carries no fields and no delete")

@@ -13,27 +13,42 @@ import (
 // Unless a method says otherwise, its errors are the database's, unwrapped:
 // the decisions add the context staff and the logs see.
 type reviewTxn interface {
-	// findFlagPartners returns the live records of t, other than r, that
-	// are a case of f with r: each of f.Match equal to r's (an empty
-	// optional column matching an empty or a null one), each of
-	// f.WhileNull null. At most maxFlagged of them, the lowest ids first,
-	// each with its f.Label text ("" when null). The caller has checked
-	// that r itself has f.WhileNull null.
-	findFlagPartners(ctx context.Context, t *schema.Table, f *schema.Flag, r *record.Record) ([]flagPartner, error)
-	// flagLogged reports whether the log has an entry of kind on table
-	// for the pair a, b (as record and other, in either order), resolved
-	// or not.
-	flagLogged(ctx context.Context, table, kind, a, b string) (bool, error)
+	// A flag entry stands for a set: its members (conflict_members) are
+	// the records flagged together. "A case of f with" means: both live,
+	// each of f.Match equal (an optional column compared with null as
+	// empty), each of f.WhileNull null on both.
+	//
+	// firstFlagPartner returns the live record of t with the lowest id,
+	// other than r, that is a case of f with r (as written, its f.Label
+	// text "" when null), through the Lookups index; ok false when there
+	// is none. The caller has checked that r has f.WhileNull null.
+	firstFlagPartner(ctx context.Context, t *schema.Table, f *schema.Flag, r *record.Record) (flagPartner, bool, error)
+	// leaveFlagSets removes record id (as stored) from the open entries of
+	// f on t where no other member is a case of f with it any more (it was
+	// deleted, returned or corrected); a deleted id leaves them all.
+	leaveFlagSets(ctx context.Context, t *schema.Table, f *schema.Flag, id string) error
+	// flaggedWith reports whether record id is a member of an entry of f
+	// on t, open or resolved, together with a record that is a case of f
+	// with it now: staff have it before them, or have judged it.
+	flaggedWith(ctx context.Context, t *schema.Table, f *schema.Flag, id string) (bool, error)
+	// openFlagSet returns the oldest open entry of f on t that has partner
+	// as a member or, failing that, any live record that is a case of f
+	// with r (r excluded); ok false when there is none.
+	openFlagSet(ctx context.Context, t *schema.Table, f *schema.Flag, r *record.Record, partner string) (uint64,
+		bool, error)
 	// insertFlag logs an open flag entry of kind: record later, other
-	// first, on field; the winner side holds the label of the partner
-	// found, the loser side that of the record written (both Text, no
-	// dots or versions), detected at now.
+	// first, on field, both its members; the winner side holds the label
+	// of the partner found, the loser side that of the record written
+	// (both Text, no dots or versions), detected at now.
 	insertFlag(ctx context.Context, table, later, first, field, kind, partnerLabel, writtenLabel string,
 		now time.Time) error
-	// flagPairMatches reports whether b is live and a and b are still a
-	// case of f: each of f.Match equal (an optional one compared with null
-	// as empty), each of f.WhileNull null on both.
-	flagPairMatches(ctx context.Context, t *schema.Table, f *schema.Flag, a, b string) (bool, error)
+	// joinFlagSet adds record id to the members of entry logID (nothing
+	// when it is one).
+	joinFlagSet(ctx context.Context, logID uint64, id string) error
+	// flagSetCopies returns, by id, the members of entry logID on t that
+	// an earlier member (lower id) is a case of f with: the copies a merge
+	// deletes, keeping the first of each group.
+	flagSetCopies(ctx context.Context, t *schema.Table, f *schema.Flag, logID uint64) ([]string, error)
 	// selectConflicts is conflictReader inside the transaction.
 	conflictReader
 	// resolveConflictEntry marks log entry id resolved as resolution, by

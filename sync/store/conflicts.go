@@ -14,8 +14,13 @@ type LoggedConflict struct {
 	record.Conflict
 	WinnerDevice, LoserDevice string
 	DetectedAt                time.Time
-	// OtherID is the second record of a pair flag (double loan, duplicate).
+	// OtherID is the earlier record of the pair that raised a flag
+	// (double loan, duplicate session); ID is the later one.
 	OtherID string
+	// Members are the records of a flag's set, by id: the pair that
+	// raised it and those alike that joined it since (a record that no
+	// longer matches the others leaves). Nil for a field conflict.
+	Members []string
 	// Resolution is empty while the entry is open.
 	Resolution string
 	ResolvedAt time.Time

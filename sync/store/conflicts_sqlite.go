@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -25,7 +26,9 @@ func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([
 		winner_type, winner_value, winner_replica, winner_counter, winner_hlc, COALESCE(w.name, ''),
 		loser_type, loser_value, loser_replica, loser_counter, loser_hlc, COALESCE(l.name, ''),
 		server_vv, incoming_vv, detected_ms,
-		COALESCE(other_id, ''), COALESCE(resolution, ''), COALESCE(resolved_ms, 0), COALESCE(resolved_by, '')
+		COALESCE(other_id, ''), COALESCE(resolution, ''), COALESCE(resolved_ms, 0), COALESCE(resolved_by, ''),
+		COALESCE((SELECT group_concat(record_id, ',') FROM
+		  (SELECT record_id FROM conflict_members WHERE conflict_id = c.id ORDER BY record_id)), '')
 		FROM conflicts c
 		LEFT JOIN replicas w ON w.id = c.winner_replica
 		LEFT JOIN replicas l ON l.id = c.loser_replica
@@ -42,10 +45,12 @@ func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([
 		var wv, lv any
 		var svv, ivv []byte
 		var detected, resolved int64
+		var members string
 		err := rs.Scan(&c.LogID, &c.Table, &c.ID, &c.Field, &c.Kind,
 			&wt, &wv, &c.Winner.Dot.Replica, &c.Winner.Dot.Counter, &c.Winner.Dot.HLC, &c.WinnerDevice,
 			&lt, &lv, &c.Loser.Dot.Replica, &c.Loser.Dot.Counter, &c.Loser.Dot.HLC, &c.LoserDevice,
-			&svv, &ivv, &detected, &c.OtherID, &c.Resolution, &resolved, &c.ResolvedBy)
+			&svv, &ivv, &detected, &c.OtherID, &c.Resolution, &resolved, &c.ResolvedBy,
+			&members)
 		if err != nil {
 			return nil, fmt.Errorf("list conflicts: %w", err)
 		}
@@ -60,6 +65,9 @@ func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([
 		}
 		if c.IncomingVersion, err = vv.Decode(ivv); err != nil {
 			return nil, fmt.Errorf("conflict %d: %w", c.LogID, err)
+		}
+		if members != "" {
+			c.Members = strings.Split(members, ",") // ids are UUIDs: no commas
 		}
 		c.DetectedAt = time.UnixMilli(detected).UTC()
 		if resolved != 0 {

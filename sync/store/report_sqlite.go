@@ -10,20 +10,23 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
-// The queries leave out deleted records and, for sessions, the later of a
-// pair flagged as a probable duplicate until staff resolve the flag, as
-// long as the pair still is one: if the earlier session was deleted, or
-// either was corrected to another village, date or class, both count.
+// The queries leave out deleted records and, for sessions, the copies in
+// a set flagged as probable duplicates until staff resolve the flag: a
+// member is left out when an earlier member (lower id) is live and still
+// the same village, date and class, so each group counts once. If the
+// earlier ones were deleted, or the member was corrected to another
+// village, date or class, it counts.
 const (
 	sessionsQuery = `SELECT COALESCE(village, ''), COALESCE(session_date, ''), COALESCE(volunteers, ''),
 		COALESCE(children_present, 0)
-		FROM tutoring_sessions
+		FROM tutoring_sessions a
 		WHERE _deleted = 0
-		  AND id NOT IN (
-		    SELECT c.record_id FROM conflicts c
-		    JOIN tutoring_sessions a ON a.id = c.record_id
-		    JOIN tutoring_sessions b ON b.id = c.other_id
-		    WHERE c.kind = 'duplicate_session' AND c.resolution IS NULL AND b._deleted = 0
+		  AND NOT EXISTS (
+		    SELECT 1 FROM conflict_members m
+		    JOIN conflicts c ON c.id = m.conflict_id
+		    JOIN conflict_members o ON o.conflict_id = m.conflict_id AND o.record_id < m.record_id
+		    JOIN tutoring_sessions b ON b.id = o.record_id
+		    WHERE m.record_id = a.id AND c.kind = 'duplicate_session' AND c.resolution IS NULL AND b._deleted = 0
 		      AND a.village = b.village AND a.session_date = b.session_date
 		      AND COALESCE(a.class_group, '') = COALESCE(b.class_group, ''))`
 	tasksQuery = `SELECT COALESCE(village, ''), COALESCE(kind, ''), COALESCE(status, ''), COALESCE(unit, ''),

@@ -42,20 +42,14 @@ var ErrNotDuplicate = errors.New("not a duplicate any more")
 // ErrAlreadyResolved is returned when an entry was resolved differently.
 var ErrAlreadyResolved = errors.New("already resolved")
 
-// maxFlagged bounds the records one write is flagged against: a sheet of
-// thousands of classes all on one day (a wrong date column) would
-// otherwise flag every pair, thousands squared. The earliest ones are
-// enough for the report to count each class once.
-const maxFlagged = "10"
-
 // flagWrite looks, after a write, for the domain problems r's table
 // declares (schema.Flag), which two devices could not see from each other:
 // the same copy out on two open loans, the same evening class logged
-// twice. Each pair is logged once.
+// twice. A set of records alike is one entry for staff, however many
+// copies: the first copy raises it, the others join it (18 copies of one
+// class made 125 pair entries before). A record that no longer matches the
+// other members leaves the set.
 func (s *Store) flagWrite(ctx context.Context, tx txn, r *record.Record, now time.Time) error {
-	if r.Deleted() {
-		return nil
-	}
 	t, err := schema.Lookup(r.Table)
 	if err != nil {
 		return err
@@ -82,34 +76,50 @@ func flagApplies(f *schema.Flag, r *record.Record) bool {
 func (s *Store) flagOne(ctx context.Context, tx txn, t *schema.Table, f *schema.Flag, r *record.Record,
 	now time.Time) error {
 	kind := f.Kind
-	if !flagApplies(f, r) {
+	if err := tx.leaveFlagSets(ctx, t, f, r.ID); err != nil {
+		return fmt.Errorf("update %s: %w", kind, err)
+	}
+	if r.Deleted() || !flagApplies(f, r) {
 		return nil
 	}
-	others, err := tx.findFlagPartners(ctx, t, f, r)
-	if err != nil {
-		return fmt.Errorf("look for %s: %w", kind, err)
+	first, ok, err := tx.firstFlagPartner(ctx, t, f, r)
+	if err != nil || !ok {
+		return wrapErr("look for "+kind, err)
 	}
-	mine := r.Fields[f.Label].Value.Text
-	for _, o := range others {
-		// UUIDv7 ids sort by creation: the later record is the one a
-		// report leaves out while a duplicate is open.
-		first, later := o.id, r.ID
-		if later < first {
-			first, later = later, first
-		}
-		exists, err := tx.flagLogged(ctx, r.Table, kind, later, first)
-		if err != nil {
-			return fmt.Errorf("look for %s: %w", kind, err)
-		}
-		if exists {
-			continue
-		}
-		if err := tx.insertFlag(ctx, r.Table, later, first, f.Field, kind, o.label, mine, now); err != nil {
+	// Already before staff, or judged by them (distinct, noted): each
+	// record is flagged against a set once.
+	if known, err := tx.flaggedWith(ctx, t, f, r.ID); err != nil || known {
+		return wrapErr("look for "+kind, err)
+	}
+	if logID, ok, err := tx.openFlagSet(ctx, t, f, r, first.id); err != nil {
+		return fmt.Errorf("look for %s: %w", kind, err)
+	} else if ok {
+		if err := tx.joinFlagSet(ctx, logID, r.ID); err != nil {
 			return fmt.Errorf("log %s: %w", kind, err)
 		}
-		s.log.Info("flagged for staff", "kind", kind, "record", later, "other", first)
+		s.log.Info("flagged for staff", "kind", kind, "record", r.ID, "set", logID)
+		return nil
 	}
+	// UUIDv7 ids sort by creation: the later record is the one a report
+	// leaves out while a duplicate is open.
+	earlier, later := first.id, r.ID
+	if later < earlier {
+		earlier, later = later, earlier
+	}
+	if err := tx.insertFlag(ctx, r.Table, later, earlier, f.Field, kind, first.label,
+		r.Fields[f.Label].Value.Text, now); err != nil {
+		return fmt.Errorf("log %s: %w", kind, err)
+	}
+	s.log.Info("flagged for staff", "kind", kind, "record", later, "other", earlier)
 	return nil
+}
+
+// wrapErr is err with context, or nil.
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // ResolveConflict closes entry id with resolution, by a staff member.
@@ -183,9 +193,10 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 	return c, nil
 }
 
-// mergeLater resolves flag entry c by deleting its later record, only while
-// the earlier one is still there and still a case of the flag: once they
-// differ, both would be gone.
+// mergeLater resolves flag entry c by deleting the copies in its set: the
+// members that an earlier member is still alike, so the first of them is
+// kept. Once none are alike (deleted, or corrected apart), a merge would
+// delete what is no copy, and is refused.
 func (s *Store) mergeLater(ctx context.Context, tx txn, seq *uint64, c LoggedConflict) error {
 	t, err := schema.Lookup(c.Table)
 	if err != nil {
@@ -195,18 +206,27 @@ func (s *Store) mergeLater(ctx context.Context, tx txn, seq *uint64, c LoggedCon
 	if f == nil {
 		return fmt.Errorf("resolve: %s declares no flag %s", c.Table, c.Kind)
 	}
-	same, err := tx.flagPairMatches(ctx, t, f, c.ID, c.OtherID)
+	copies, err := tx.flagSetCopies(ctx, t, f, c.LogID)
 	if err != nil {
-		return fmt.Errorf("resolve: compare %s %s with %s: %w", t.Name, c.ID, c.OtherID, err)
+		return fmt.Errorf("resolve: the set of entry %d: %w", c.LogID, err)
 	}
-	if !same {
+	if len(copies) == 0 {
+		others := strings.Join(otherThan(f.Resolutions, schema.ResolveMerge), " or ")
+		if len(c.Members) > 2 {
+			return fmt.Errorf("%w: entry %d: no two of its %d %ss are still %s; resolve it as %s",
+				ErrNotDuplicate, c.LogID, len(c.Members), f.Record, f.Alike, others)
+		}
 		return fmt.Errorf("%w: entry %d: the earlier %s %s is deleted or no longer %s; resolve it as %s",
-			ErrNotDuplicate, c.LogID, f.Record, c.OtherID, f.Alike,
-			strings.Join(otherThan(f.Resolutions, schema.ResolveMerge), " or "))
+			ErrNotDuplicate, c.LogID, f.Record, c.OtherID, f.Alike, others)
 	}
-	return s.serverWrite(ctx, tx, seq, c.Table, c.ID, func(r *record.Record, d vv.Dot) {
-		r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
-	})
+	for _, id := range copies {
+		if err := s.serverWrite(ctx, tx, seq, c.Table, id, func(r *record.Record, d vv.Dot) {
+			r.Tombstone = &record.Tombstone{Dot: d, Context: r.Version.Clone()}
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func otherThan(list []string, drop string) []string {

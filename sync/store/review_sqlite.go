@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,7 +24,7 @@ func (t *sqliteTxn) saveFeedPosition(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// flagQuery is the look-up of the records f pairs with r, or ok false
+// flagQuery is the look-up of the records f pairs with r, by id, or ok false
 // when r is not a case of f at all (a returned loan). The Match columns
 // come first, in their declared order, each an equality, so the Lookups
 // index that starts with them answers it (a busy day has many groups); an
@@ -46,69 +48,143 @@ func flagQuery(t *schema.Table, f *schema.Flag, r *record.Record) (q string, arg
 		where = append(where, name+" IS NULL")
 	}
 	where = append(where, "_deleted = 0", "id != ?")
-	q = fmt.Sprintf(`SELECT id, COALESCE(%s, '') FROM %s WHERE %s ORDER BY id LIMIT %s`,
-		f.Label, t.Name, strings.Join(where, " AND "), maxFlagged)
+	q = fmt.Sprintf(`SELECT id, COALESCE(%s, '') AS label FROM %s WHERE %s ORDER BY id`,
+		f.Label, t.Name, strings.Join(where, " AND "))
 	return q, append(args, r.ID), true
 }
 
-func (t *sqliteTxn) findFlagPartners(ctx context.Context, tbl *schema.Table, f *schema.Flag,
-	r *record.Record) ([]flagPartner, error) {
+func (t *sqliteTxn) firstFlagPartner(ctx context.Context, tbl *schema.Table, f *schema.Flag,
+	r *record.Record) (flagPartner, bool, error) {
 	q, args, ok := flagQuery(tbl, f, r)
 	if !ok {
-		return nil, nil
+		return flagPartner{}, false, nil
 	}
-	rs, err := t.tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
+	var o flagPartner
+	err := t.tx.QueryRowContext(ctx, q+" LIMIT 1", args...).Scan(&o.id, &o.label)
+	if errors.Is(err, sql.ErrNoRows) {
+		return flagPartner{}, false, nil
 	}
-	defer rs.Close()
-	var others []flagPartner
-	for rs.Next() {
-		var o flagPartner
-		if err := rs.Scan(&o.id, &o.label); err != nil {
-			return nil, err
-		}
-		others = append(others, o)
-	}
-	return others, rs.Err()
+	return o, err == nil, err
 }
 
-func (t *sqliteTxn) flagLogged(ctx context.Context, table, kind, later, first string) (bool, error) {
-	var exists int
-	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM conflicts WHERE tbl = ? AND kind = ?
-			AND ((record_id = ? AND other_id = ?) OR (record_id = ? AND other_id = ?))`,
-		table, kind, later, first, first, later).Scan(&exists)
-	return exists > 0, err
+// flagMatch is the SQL condition that rows a and b of tbl are a case of
+// f with each other, both live.
+func flagMatch(tbl *schema.Table, f *schema.Flag, a, b string) string {
+	where := []string{a + "._deleted = 0", b + "._deleted = 0"}
+	for _, name := range f.Match {
+		if tbl.Column(name).Required {
+			where = append(where, fmt.Sprintf("%[2]s.%[1]s = %[3]s.%[1]s", name, a, b))
+		} else {
+			where = append(where, fmt.Sprintf("COALESCE(%[2]s.%[1]s, '') = COALESCE(%[3]s.%[1]s, '')", name, a, b))
+		}
+	}
+	for _, name := range f.WhileNull {
+		where = append(where, fmt.Sprintf("%[2]s.%[1]s IS NULL AND %[3]s.%[1]s IS NULL", name, a, b))
+	}
+	return strings.Join(where, " AND ")
+}
+
+func (t *sqliteTxn) leaveFlagSets(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) error {
+	// Most records are in no set: one look-up of the index says so, where
+	// the DELETE below costs several times more even when it finds nothing.
+	var member int
+	if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conflict_members WHERE record_id = ?)`,
+		id).Scan(&member); err != nil || member == 0 {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM conflict_members AS m
+		WHERE m.record_id = ?1
+		  AND m.conflict_id IN (SELECT id FROM conflicts WHERE tbl = ?2 AND kind = ?3 AND resolution IS NULL)
+		  AND NOT EXISTS (SELECT 1 FROM conflict_members o_m
+		    JOIN %[1]s o ON o.id = o_m.record_id JOIN %[1]s me ON me.id = ?1
+		    WHERE o_m.conflict_id = m.conflict_id AND o_m.record_id != ?1 AND %[2]s)`,
+		tbl.Name, flagMatch(tbl, f, "o", "me")), id, tbl.Name, f.Kind)
+	return err
+}
+
+func (t *sqliteTxn) flaggedWith(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM conflict_members m
+		JOIN conflicts c ON c.id = m.conflict_id
+		JOIN conflict_members o_m ON o_m.conflict_id = m.conflict_id AND o_m.record_id != m.record_id
+		JOIN %[1]s o ON o.id = o_m.record_id JOIN %[1]s me ON me.id = m.record_id
+		WHERE m.record_id = ? AND c.tbl = ? AND c.kind = ? AND %[2]s LIMIT 1)`,
+		tbl.Name, flagMatch(tbl, f, "o", "me")), id, tbl.Name, f.Kind).Scan(&n)
+	return n > 0, err
+}
+
+func (t *sqliteTxn) openFlagSet(ctx context.Context, tbl *schema.Table, f *schema.Flag, r *record.Record,
+	partner string) (uint64, bool, error) {
+	var id int64
+	err := t.tx.QueryRowContext(ctx, `SELECT m.conflict_id FROM conflict_members m JOIN conflicts c ON c.id = m.conflict_id
+		WHERE m.record_id = ? AND c.tbl = ? AND c.kind = ? AND c.resolution IS NULL ORDER BY m.conflict_id LIMIT 1`,
+		partner, tbl.Name, f.Kind).Scan(&id)
+	if err == nil {
+		return uint64(id), true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, err
+	}
+	// Rarely the first partner is outside the open set (it was judged
+	// against the set's members before): any other partner in one will do.
+	q, args, ok := flagQuery(tbl, f, r)
+	if !ok {
+		return 0, false, nil
+	}
+	q = fmt.Sprintf(`SELECT m.conflict_id FROM (%s) p JOIN conflict_members m ON m.record_id = p.id
+		JOIN conflicts c ON c.id = m.conflict_id
+		WHERE c.tbl = ? AND c.kind = ? AND c.resolution IS NULL ORDER BY m.conflict_id LIMIT 1`, q)
+	err = t.tx.QueryRowContext(ctx, q, append(args, tbl.Name, f.Kind)...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return uint64(id), err == nil, err
 }
 
 func (t *sqliteTxn) insertFlag(ctx context.Context, table, later, first, field, kind,
 	partnerLabel, writtenLabel string, now time.Time) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, other_id, field, kind,
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, other_id, field, kind,
 			winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
 			loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
 			server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 0, 0, x'', x'', ?)`,
 		table, later, first, field, kind, int(schema.Text), partnerLabel, int(schema.Text), writtenLabel,
 		now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO conflict_members (conflict_id, record_id) VALUES (?, ?), (?, ?)`,
+		id, first, id, later)
 	return err
 }
 
-func (t *sqliteTxn) flagPairMatches(ctx context.Context, tbl *schema.Table, f *schema.Flag, a, b string) (bool, error) {
-	var where []string
-	for _, name := range f.Match {
-		if tbl.Column(name).Required {
-			where = append(where, fmt.Sprintf("a.%[1]s = b.%[1]s", name))
-		} else {
-			where = append(where, fmt.Sprintf("COALESCE(a.%[1]s, '') = COALESCE(b.%[1]s, '')", name))
+func (t *sqliteTxn) joinFlagSet(ctx context.Context, logID uint64, id string) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO conflict_members (conflict_id, record_id) VALUES (?, ?)`,
+		int64(logID), id)
+	return err
+}
+
+func (t *sqliteTxn) flagSetCopies(ctx context.Context, tbl *schema.Table, f *schema.Flag, logID uint64) ([]string, error) {
+	rs, err := t.tx.QueryContext(ctx, fmt.Sprintf(`SELECT m.record_id FROM conflict_members m JOIN %[1]s me ON me.id = m.record_id
+		WHERE m.conflict_id = ?1 AND EXISTS (SELECT 1 FROM conflict_members o_m JOIN %[1]s o ON o.id = o_m.record_id
+		  WHERE o_m.conflict_id = ?1 AND o_m.record_id < m.record_id AND %[2]s)
+		ORDER BY m.record_id`, tbl.Name, flagMatch(tbl, f, "o", "me")), int64(logID))
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var ids []string
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			return nil, err
 		}
+		ids = append(ids, id)
 	}
-	for _, name := range f.WhileNull {
-		where = append(where, fmt.Sprintf("a.%[1]s IS NULL AND b.%[1]s IS NULL", name))
-	}
-	var same int
-	q := fmt.Sprintf(`SELECT count(*) FROM %[1]s a JOIN %[1]s b ON b.id = ? WHERE a.id = ? AND b._deleted = 0 AND %[2]s`,
-		tbl.Name, strings.Join(where, " AND "))
-	err := t.tx.QueryRowContext(ctx, q, b, a).Scan(&same)
-	return same > 0, err
+	return ids, rs.Err()
 }
 
 func (t *sqliteTxn) resolveConflictEntry(ctx context.Context, id uint64, resolution, by string, now time.Time) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,12 @@ func (d Dot) Less(o Dot) bool {
 }
 
 func (d Dot) String() string { return fmt.Sprintf("%d:%d@%d", d.Replica, d.Counter, d.HLC) }
+
+// MaxCounter bounds a counter. Counters are stored as SQLite integers,
+// which are signed (the server's receipts, a device's own and acknowledged
+// counters), and no replica writes one record 2^63 times: a larger counter
+// is forged or corrupt, and is refused where a vector is read.
+const MaxCounter = math.MaxInt64
 
 // VV is a version vector. Entries are never zero; a nil VV is empty.
 // Methods never modify the receiver except Bump.

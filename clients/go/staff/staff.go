@@ -38,6 +38,7 @@ type Conflict struct {
 	IncomingVersion map[string]uint64 `json:"incoming_version"`
 	DetectedAt      time.Time         `json:"detected_at"`
 	OtherID         string            `json:"other_id,omitempty"`
+	Members         []string          `json:"members,omitempty"` // a flag's set, by id
 	Resolution      string            `json:"resolution,omitempty"`
 	ResolvedAt      *time.Time        `json:"resolved_at,omitempty"`
 	ResolvedBy      string            `json:"resolved_by,omitempty"`
@@ -88,6 +89,7 @@ func fromWire(c *v1.Conflict) Conflict {
 		IncomingVersion: versionJSON(c.GetIncomingVersion()),
 		DetectedAt:      time.UnixMilli(c.GetDetectedAtMs()).UTC(),
 		OtherID:         c.GetOtherId(),
+		Members:         c.GetMemberIds(),
 		Resolution:      c.GetResolution(),
 		ResolvedBy:      c.GetResolvedBy(),
 	}

@@ -963,9 +963,10 @@ type Conflict struct {
 	// delete, "book_id" for a double loan, "session" for a duplicate session.
 	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
 	// "field" (same field written on both sides), "delete_vs_edit",
-	// "double_loan" (record_id and other_id: two open loans of one copy) or
-	// "duplicate_session" (record_id: the later of two sessions with the same
-	// village, date and class; other_id: the earlier; reports count one).
+	// "double_loan" (open loans of one copy) or "duplicate_session" (sessions
+	// with the same village, date and class; reports count one). A flag is
+	// one entry for a set: record_id and other_id are the pair that raised it
+	// (other_id the earlier), member_ids every record of the set.
 	Kind         string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
 	WinnerValue  *Value `protobuf:"bytes,6,opt,name=winner_value,json=winnerValue,proto3" json:"winner_value,omitempty"`
 	WinnerDot    *Dot   `protobuf:"bytes,7,opt,name=winner_dot,json=winnerDot,proto3" json:"winner_dot,omitempty"`
@@ -980,9 +981,14 @@ type Conflict struct {
 	DetectedAtMs int64  `protobuf:"varint,14,opt,name=detected_at_ms,json=detectedAtMs,proto3" json:"detected_at_ms,omitempty"`
 	OtherId      string `protobuf:"bytes,15,opt,name=other_id,json=otherId,proto3" json:"other_id,omitempty"`
 	// Empty while open; else keep, take_loser, distinct, merge or noted.
-	Resolution    string `protobuf:"bytes,16,opt,name=resolution,proto3" json:"resolution,omitempty"`
-	ResolvedAtMs  int64  `protobuf:"varint,17,opt,name=resolved_at_ms,json=resolvedAtMs,proto3" json:"resolved_at_ms,omitempty"`
-	ResolvedBy    string `protobuf:"bytes,18,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	Resolution   string `protobuf:"bytes,16,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	ResolvedAtMs int64  `protobuf:"varint,17,opt,name=resolved_at_ms,json=resolvedAtMs,proto3" json:"resolved_at_ms,omitempty"`
+	ResolvedBy   string `protobuf:"bytes,18,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	// The records of a flag's set, by id: the pair that raised it and those
+	// alike that joined since (one that no longer matches the others leaves).
+	// Empty for a field or delete_vs_edit conflict. Resolving the entry
+	// resolves the set: merge deletes every later copy, keeping the first.
+	MemberIds     []string `protobuf:"bytes,19,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1143,12 +1149,20 @@ func (x *Conflict) GetResolvedBy() string {
 	return ""
 }
 
+func (x *Conflict) GetMemberIds() []string {
+	if x != nil {
+		return x.MemberIds
+	}
+	return nil
+}
+
 type ResolveConflictRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// keep (the winner stays), take_loser (write the losing value back, for
-	// field conflicts), distinct (two sessions that are really two), merge
-	// (delete the later duplicate session), noted (seen; nothing to change).
+	// field conflicts), distinct (sessions that are really different), merge
+	// (delete the later duplicate sessions of the set, keeping the first),
+	// noted (seen; nothing to change).
 	Resolution string `protobuf:"bytes,2,opt,name=resolution,proto3" json:"resolution,omitempty"`
 	// Who resolved it (staff name), up to 64 characters.
 	By            string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
@@ -1442,7 +1456,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"gc_horizon\x18\x0f \x01(\x04R\tgcHorizon\"1\n" +
 	"\tRecordRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xcf\x05\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xee\x05\n" +
 	"\bConflict\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
@@ -1467,7 +1481,9 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"resolution\x12$\n" +
 	"\x0eresolved_at_ms\x18\x11 \x01(\x03R\fresolvedAtMs\x12\x1f\n" +
 	"\vresolved_by\x18\x12 \x01(\tR\n" +
-	"resolvedBy\"X\n" +
+	"resolvedBy\x12\x1d\n" +
+	"\n" +
+	"member_ids\x18\x13 \x03(\tR\tmemberIds\"X\n" +
 	"\x16ResolveConflictRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1e\n" +
 	"\n" +
