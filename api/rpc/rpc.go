@@ -85,7 +85,7 @@ func conflictToWire(c store.LoggedConflict) *v1.Conflict {
 		LoserValue: wire.Value(c.Loser.Value), LoserDot: wire.Dot(c.Loser.Dot), LoserDevice: c.LoserDevice,
 		ServerVersion: wire.VV(c.ServerVersion), IncomingVersion: wire.VV(c.IncomingVersion),
 		DetectedAtMs: c.DetectedAt.UnixMilli(),
-		OtherId:      c.OtherID, Resolution: c.Resolution, ResolvedBy: c.ResolvedBy,
+		OtherId:      c.OtherID, MemberIds: c.Members, Resolution: c.Resolution, ResolvedBy: c.ResolvedBy,
 	}
 	if !c.ResolvedAt.IsZero() {
 		m.ResolvedAtMs = c.ResolvedAt.UnixMilli()

@@ -31,6 +31,9 @@ func TestEighteenCopiesAreOneFlag(t *testing.T) {
 	if len(open) != 1 || open[0].Kind != store.KindDuplicateSession {
 		t.Fatalf("%d open entries for 18 copies, want one duplicate_session: %+v", len(open), open)
 	}
+	if n := len(open[0].Members); n != 18 {
+		t.Errorf("the entry lists %d members over the API, want the 18 copies", n)
+	}
 	ctx := context.Background()
 	counted := func(step string) {
 		t.Helper()
