@@ -34,7 +34,7 @@ func (o Outcome) String() string {
 // Conflict kinds.
 const (
 	KindField        = "field"          // both sides wrote the same field
-	KindDeleteVsEdit = "delete_vs_edit" // one side deleted, the other edited; the record stays
+	KindDeleteVsEdit = "delete_vs_edit" // one side deleted, the other edited; the edit keeps the record
 )
 
 // DeletedField is the field name a delete-vs-edit conflict is logged under.
@@ -114,27 +114,37 @@ func Join(a, b *Record) (*Record, []Conflict) {
 	}
 	out.Tombstone = joinTombstones(a, b)
 	if t := out.Tombstone; t != nil {
-		// An edit concurrent with the delete keeps the record (it is alive
+		// An edit concurrent with a delete keeps the record (it is alive
 		// because the edit's dot is outside the delete's context); report
-		// it once, when the side that deleted meets the side that edited.
+		// it when the side that deleted meets the side that edited, once
+		// for each such edit (one write may set several fields): the log
+		// closes an entry when its edit no longer keeps the record, and
+		// another edit may still.
+		var reported []vv.Dot
 		for _, name := range out.FieldNames() {
 			f := out.Fields[name]
-			if t.Context.Covers(f.Dot) {
+			if t.Context.Covers(f.Dot) || slices.ContainsFunc(reported, f.Dot.Same) {
 				continue
 			}
-			if editConcurrentWithDelete(a, b, t, f.Dot) || editConcurrentWithDelete(b, a, t, f.Dot) {
+			if editConcurrentWithDelete(a, b, f.Dot) || editConcurrentWithDelete(b, a, f.Dot) {
 				conflict(DeletedField, KindDeleteVsEdit, f, Field{Value: schema.BoolValue(true), Dot: t.Dot})
-				break
+				reported = append(reported, f.Dot)
 			}
 		}
 	}
 	return out, conflicts
 }
 
-// editConcurrentWithDelete reports whether side del holds tombstone t, side
-// ed holds the field write d, and neither had seen the other's write.
-func editConcurrentWithDelete(del, ed *Record, t *Tombstone, d vv.Dot) bool {
-	if del.Tombstone == nil || !del.Tombstone.Dot.Same(t.Dot) || del.Version.Covers(d) {
+// editConcurrentWithDelete reports whether side del holds a tombstone and
+// had not seen the field write d that side ed holds, and ed had not seen
+// every delete del had joined: its version does not cover del's tombstone
+// context (which holds each of those deletes and all they had seen). Not
+// just the tombstone's dot: once two deletes are joined only the winning
+// dot is left, and an edit made after one delete (its own device's, say)
+// but without seeing the other is still concurrent with that other, in
+// whichever order the three reach the server.
+func editConcurrentWithDelete(del, ed *Record, d vv.Dot) bool {
+	if del.Tombstone == nil || del.Version.Covers(d) {
 		return false
 	}
 	holds := false
@@ -144,7 +154,13 @@ func editConcurrentWithDelete(del, ed *Record, t *Tombstone, d vv.Dot) bool {
 			break
 		}
 	}
-	return holds && !ed.Version.Covers(t.Dot)
+	return holds && !covers(ed.Version, del.Tombstone.Context)
+}
+
+// covers reports whether v has seen every write w has.
+func covers(v, w vv.VV) bool {
+	o := w.Compare(v)
+	return o == vv.Before || o == vv.Equal
 }
 
 func joinTombstones(a, b *Record) *Tombstone {

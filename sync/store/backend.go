@@ -19,6 +19,7 @@ type txn interface {
 	pushTxn
 	reviewTxn
 	accessTxn
+	supersedeTxn
 }
 
 // view is one read-only snapshot: everything it reads is as of one moment.

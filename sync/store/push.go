@@ -304,6 +304,9 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 		s.log.Info("conflict logged", "table", c.Table, "id", c.ID, "field", c.Field, "kind", c.Kind,
 			"winner", c.Winner.Dot.String(), "loser", c.Loser.Dot.String())
 	}
+	if err := s.supersede(ctx, tx, in, out, len(conflicts) > 0, p.Device, now); err != nil {
+		return protocol.Result{}, err
+	}
 	if err := tx.writeReceipt(ctx, replica, in.Table, in.ID, counter, outcome); err != nil {
 		return protocol.Result{}, fmt.Errorf("write receipt: %w", err)
 	}

@@ -256,7 +256,7 @@ func (s *Store) serverWrite(ctx context.Context, tx txn, seq *uint64, table, id 
 	if err := tx.upsertServerRecord(ctx, t, r, *seq); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
-	return nil
+	return s.supersede(ctx, tx, serverChange(cur, r), r, false, "the server", time.Now())
 }
 
 // createAsServer writes a new record (or new fields of one) as the server.

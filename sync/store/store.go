@@ -41,6 +41,9 @@ type Store struct {
 	// anyCollected says the collected table may hold entries, so a push
 	// of an unknown record must look there (most servers never collect).
 	anyCollected bool
+	// mayHaveOpen holds the records that may have open field or
+	// delete-vs-edit entries (see supersede), guarded by mu.
+	mayHaveOpen map[string]struct{}
 
 	// queue holds pushes waiting for the writer (see Push).
 	queueMu sync.Mutex

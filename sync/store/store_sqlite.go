@@ -64,6 +64,9 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.db.W.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM collected)`).Scan(&s.anyCollected); err != nil {
 		return fmt.Errorf("read collected: %w", err)
 	}
+	if err := s.loadMayHaveOpen(ctx); err != nil {
+		return err
+	}
 	var sid, seq, last int64
 	var inc int64
 	err := s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'),

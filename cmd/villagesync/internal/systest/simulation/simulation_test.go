@@ -23,6 +23,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/report"
 	"github.com/futian-xiaomo/villagesync/sync/store"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
 var (
@@ -396,14 +397,40 @@ func (w *world) check() {
 		}
 	}
 	losers := map[string]bool{}
+	var open []staff.Conflict
 	hc := staffDev.r.HTTPClient()
 	if err := staff.Conflicts(w.ctx, hc, w.srv.URL, staff.Filter{}, func(c staff.Conflict) error {
 		if s, ok := c.Loser.Value.(string); ok {
 			losers[s] = true
 		}
+		if c.Resolution == "" {
+			open = append(open, c)
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// The open entries tell the truth about the end: none says an edit
+	// kept a record that is deleted (or collected), and none offers a value
+	// a delete of its record had seen.
+	byID := map[string]*record.Record{}
+	for _, r := range all {
+		byID[r.Table+"/"+r.ID] = r
+	}
+	for _, c := range open {
+		r := byID[c.Table+"/"+c.RecordID]
+		switch c.Kind {
+		case record.KindDeleteVsEdit:
+			if r == nil || r.Deleted() {
+				t.Errorf("open delete_vs_edit entry %d says an edit kept %s %s, which is deleted", c.ID, c.Table, c.RecordID)
+			}
+		case record.KindField:
+			if r != nil && r.Tombstone != nil &&
+				r.Tombstone.Context.Covers(vv.Dot{Replica: c.Loser.Replica, Counter: c.Loser.Counter}) {
+				t.Errorf("open entry %d offers %s.%s = %v, which a delete of the record had seen",
+					c.ID, c.Table, c.Field, c.Loser.Value)
+			}
+		}
 	}
 	for note := range w.written {
 		if !final[note] && !w.overrode[note] && !losers[note] {

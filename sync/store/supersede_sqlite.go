@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/futian-xiaomo/villagesync/sync/record"
+)
+
+func (t *sqliteTxn) openEntries(ctx context.Context, table, id string) ([]openEntry, error) {
+	rs, err := t.tx.QueryContext(ctx, `SELECT id, kind, field, winner_replica, winner_counter, winner_hlc, loser_replica, loser_counter, loser_hlc
+		FROM conflicts WHERE tbl = ? AND record_id = ? AND resolution IS NULL AND kind IN (?, ?)
+		ORDER BY id`, table, id, record.KindField, record.KindDeleteVsEdit)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []openEntry
+	for rs.Next() {
+		var e openEntry
+		if err := rs.Scan(&e.id, &e.kind, &e.field, &e.winner.Replica, &e.winner.Counter, &e.winner.HLC,
+			&e.loser.Replica, &e.loser.Counter, &e.loser.HLC); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rs.Err()
+}
+
+// loadMayHaveOpen fills s.mayHaveOpen at start.
+func (s *Store) loadMayHaveOpen(ctx context.Context) error {
+	s.mayHaveOpen = map[string]struct{}{}
+	rs, err := s.db.W.QueryContext(ctx, `SELECT DISTINCT tbl, record_id FROM conflicts
+		WHERE resolution IS NULL AND kind IN (?, ?)`, record.KindField, record.KindDeleteVsEdit)
+	if err != nil {
+		return fmt.Errorf("read open conflicts: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var table, id string
+		if err := rs.Scan(&table, &id); err != nil {
+			return fmt.Errorf("read open conflicts: %w", err)
+		}
+		s.mayHaveOpen[entryKey(table, id)] = struct{}{}
+	}
+	return rs.Err()
+}
