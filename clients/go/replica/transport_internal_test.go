@@ -53,7 +53,7 @@ func fakeDevice(t *testing.T, tr Transport) *Replica {
 	t.Helper()
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "d.db")
-	d, err := sqlite.Open(ctx, file, 2)
+	d, err := sqlite.Open(ctx, file, 2, sqlite.DeviceFile)
 	if err != nil {
 		t.Fatal(err)
 	}
