@@ -159,18 +159,19 @@ func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, curren
 // refused writes out of the record, so the record matches the server again
 // and the device's later writes are not held back by this one.
 func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *record.Record, code, msg string) error {
-	body, err := json.Marshal(JSON(p.change))
-	if err != nil {
-		return err
-	}
 	rec, acked, err := getRow(ctx, tx, p.table, p.id)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO rejected
-		(tbl, record_id, counter, code, message, change, rejected_ms, village) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.table.Name, p.id, int64(p.own), code, msg, string(body), time.Now().UnixMilli(),
-		villageOf(p.table, p.change, rec, current)); err != nil {
+	// With the village of the record (which may leave the device below):
+	// when the device stops serving it, the change leaves too (see rescope).
+	body, err := json.Marshal(rejectedJSON{JSON(p.change), villageOf(p.table, p.change, rec, current)})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO rejected (tbl, record_id, counter, code, message, change, rejected_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.table.Name, p.id, int64(p.own), code, msg, string(body), time.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("keep rejected change: %w", err)
 	}
 	if rec == nil {
@@ -204,6 +205,13 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *re
 	_, err = tx.ExecContext(ctx, sqlite.Upsert(p.table, "_own", "_acked"),
 		sqlite.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
 	return err
+}
+
+// rejectedJSON is a refused change as the device keeps it: the change,
+// and the village of its record.
+type rejectedJSON struct {
+	Record
+	Village string `json:"village,omitempty"`
 }
 
 // villageOf is the village of a change to a record of t: the one the

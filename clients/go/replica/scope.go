@@ -68,14 +68,40 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *protocol.Respon
 	for i, v := range villages {
 		args[i] = v
 	}
-	if err := fillRejectedVillages(ctx, tx); err != nil {
-		return false, err
-	}
-	outside := func(col string) string {
-		if len(villages) == 0 {
+	// outside is the condition that col names a village not served; a
+	// NULL village (not known) is outside only if unknownToo.
+	outside := func(col string, unknownToo bool) string {
+		switch {
+		case len(villages) > 0:
+			return fmt.Sprintf("%s NOT IN (%s)", col, marks)
+		case unknownToo:
 			return "1"
 		}
-		return fmt.Sprintf("%s NOT IN (%s)", col, marks)
+		return col + " IS NOT NULL"
+	}
+	// Refused changes first, while the records that tell their village are
+	// still here. resource_exhausted: refused because the server would hold
+	// no more of this device's refused changes, so this copy is the only one.
+	var dropped int64
+	for _, t := range schema.Tables() {
+		if t.Scope == "" {
+			continue
+		}
+		village := fmt.Sprintf(`COALESCE(json_extract(change, '$.village'), json_extract(change, '$.fields.%s'),
+			(SELECT %s FROM %s WHERE id = rejected.record_id))`, t.Scope, t.Scope, t.Name)
+		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM rejected
+			WHERE tbl = ? AND code <> 'resource_exhausted' AND %s`, outside(village, false)), append([]any{t.Name}, args...)...)
+		if err != nil {
+			return false, fmt.Errorf("sync: remove refused changes out of scope: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		dropped += n
+	}
+	if dropped > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('rejected_removed',
+			COALESCE((SELECT value FROM meta WHERE key = 'rejected_removed'), 0) + ?)`, dropped); err != nil {
+			return false, fmt.Errorf("sync: remove refused changes out of scope: %w", err)
+		}
 	}
 	removed := false
 	for _, t := range schema.Tables() {
@@ -83,7 +109,7 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *protocol.Respon
 			continue
 		}
 		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE _own <= _acked AND %s`,
-			t.Name, outside(t.Scope)), args...)
+			t.Name, outside(t.Scope, true)), args...)
 		if err != nil {
 			return false, fmt.Errorf("sync: remove records out of scope: %w", err)
 		}
@@ -91,38 +117,7 @@ func (r *Replica) rescope(ctx context.Context, tx *sql.Tx, resp *protocol.Respon
 			removed = true
 		}
 	}
-	// resource_exhausted: refused because the server would hold no more of
-	// this device's refused changes, so the device's copy is the only one.
-	res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM rejected
-		WHERE village <> '' AND code <> 'resource_exhausted' AND %s`, outside("village")), args...)
-	if err != nil {
-		return false, fmt.Errorf("sync: remove refused changes out of scope: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		removed = true
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('rejected_removed',
-			COALESCE((SELECT value FROM meta WHERE key = 'rejected_removed'), 0) + ?)`, n); err != nil {
-			return false, fmt.Errorf("sync: remove refused changes out of scope: %w", err)
-		}
-	}
-	return removed, nil
-}
-
-// fillRejectedVillages finds the village of refused changes kept before
-// rejected.village existed: the one the change names, else its record's.
-func fillRejectedVillages(ctx context.Context, tx *sql.Tx) error {
-	for _, t := range schema.Tables() {
-		village := "''"
-		if t.Scope != "" {
-			village = fmt.Sprintf(`COALESCE(json_extract(change, '$.fields.%s'),
-				(SELECT %s FROM %s WHERE id = rejected.record_id), '')`, t.Scope, t.Scope, t.Name)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE rejected SET village = %s
-			WHERE village IS NULL AND tbl = ?`, village), t.Name); err != nil {
-			return fmt.Errorf("sync: villages of refused changes: %w", err)
-		}
-	}
-	return nil
+	return removed || dropped > 0, nil
 }
 
 func (r *Replica) inFullPull(ctx context.Context, q interface {

@@ -74,10 +74,11 @@ func BenchmarkScrub(b *testing.B) {
 	}
 }
 
-// Refused changes kept before rejected.village existed find their village
-// (the one the change names, else their record's) and leave with it; one
-// of a table without villages stays.
-func TestOldRefusedChangesLeaveWithTheirVillage(t *testing.T) {
+// Refused changes leave the device with their village: the one noted
+// with the change, else the one the change names, else their record's
+// (changes kept by earlier versions have no note). One of a table without
+// villages, or whose village is not known, stays.
+func TestRefusedChangesLeaveWithTheirVillage(t *testing.T) {
 	ctx := context.Background()
 	srv := &scripted{}
 	d := fakeDevice(t, srv)
@@ -98,7 +99,9 @@ func TestOldRefusedChangesLeaveWithTheirVillage(t *testing.T) {
 		('books', ?, 1, 'invalid_argument', 'm', '{"fields":{"notes":"y"}}', 0),
 		('books', 'c', 1, 'resource_exhausted', 'm', '{"fields":{"village":"南香村"}}', 0),
 		('books', 'd', 1, 'invalid_argument', 'm', '{"fields":{"village":"东旺村"}}', 0),
-		('villages', 'e', 1, 'permission_denied', 'm', '{"fields":{"name":"北村"}}', 0)`, local); err != nil {
+		('villages', 'e', 1, 'permission_denied', 'm', '{"fields":{"name":"北村"}}', 0),
+		('books', 'f', 1, 'permission_denied', 'm', '{"fields":{"notes":"z"},"village":"南香村"}', 0),
+		('books', 'g', 1, 'permission_denied', 'm', '{"fields":{"notes":"no village known"}}', 0)`, local); err != nil {
 		t.Fatal(err)
 	}
 	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 3, NextCursor: 1, Rescoped: true,
@@ -112,11 +115,11 @@ func TestOldRefusedChangesLeaveWithTheirVillage(t *testing.T) {
 		kept = append(kept, c.ID)
 	}
 	// c: the server would hold no more of this device's refused changes.
-	if err != nil || strings.Join(kept, " ") != "c d e" {
-		t.Errorf("refused changes kept: %v %v, want c d e", kept, err)
+	if err != nil || strings.Join(kept, " ") != "c d e g" {
+		t.Errorf("refused changes kept: %v %v, want c d e g", kept, err)
 	}
-	if n, err := d.RejectedRemoved(ctx); n != 2 || err != nil {
-		t.Errorf("removed %d %v, want 2", n, err)
+	if n, err := d.RejectedRemoved(ctx); n != 3 || err != nil {
+		t.Errorf("removed %d %v, want 3", n, err)
 	}
 	var flag int
 	d.db.R.QueryRowContext(ctx, `SELECT count(*) FROM meta WHERE key = 'scrub'`).Scan(&flag)
