@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
@@ -20,6 +21,7 @@ type deviceCtx struct {
 	file string
 	out  io.Writer
 	enc  *json.Encoder
+	note io.Writer // notes beside the output (stderr)
 	sp   *syncProgress
 }
 
@@ -75,7 +77,7 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 	if !ok {
 		return fmt.Errorf("device: unknown command %q", cmd)
 	}
-	return run(ctx, deviceCtx{r: r, file: *dbFile, out: out, enc: jsonEncoder(out), sp: sp}, rest)
+	return run(ctx, deviceCtx{r: r, file: *dbFile, out: out, enc: jsonEncoder(out), note: os.Stderr, sp: sp}, rest)
 }
 
 // deviceInit is `device --db FILE init --server URL --code CODE [--name NAME]`.
@@ -212,8 +214,25 @@ func deviceStatus(ctx context.Context, d deviceCtx, _ []string) error {
 	return d.enc.Encode(s)
 }
 
-// deviceRejected is `rejected`: changes the server refused, with the reason.
+// deviceRejected is `rejected`: changes the server refused, with the
+// reason, and (on stderr, so the output stays JSON lines) how many left the
+// device with a village it no longer serves.
 func deviceRejected(ctx context.Context, d deviceCtx, _ []string) error {
 	list, err := d.r.Rejected(ctx)
-	return encodeAll(d.enc, list, err)
+	if err := encodeAll(d.enc, list, err); err != nil {
+		return err
+	}
+	n, err := d.r.RejectedRemoved(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintln(d.note, removedNote(n))
+	}
+	return nil
+}
+
+func removedNote(n int) string {
+	return fmt.Sprintf("%d refused change(s) for villages this device no longer serves were removed from it; "+
+		"staff have them on the server (held changes)", n)
 }

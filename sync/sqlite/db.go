@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -18,6 +19,9 @@ import (
 type DB struct {
 	W *sql.DB // exactly one connection: every write goes here
 	R *sql.DB // read-only connections
+	// Tightened is the mode the file had when Open took group and other
+	// access away from it (0 when it did not), for the caller to log.
+	Tightened os.FileMode
 }
 
 func dsn(file string, params ...string) string {
@@ -26,13 +30,28 @@ func dsn(file string, params ...string) string {
 	return u.String()
 }
 
-// Open opens (creating if needed) the database at file.
-func Open(ctx context.Context, file string, readers int) (*DB, error) {
+// Open opens (creating if needed) the database at file, a file of kind.
+// A file of another kind is refused before anything is written to it (see
+// CheckKind); the file is made its owner's only (see ownerOnly).
+func Open(ctx context.Context, file string, readers int, kind Kind) (*DB, error) {
+	var tightened os.FileMode
+	if kind.ID != 0 {
+		if err := CheckKind(ctx, file, kind); err != nil {
+			return nil, err
+		}
+		var err error
+		if tightened, err = ownerOnly(file); err != nil {
+			return nil, err
+		}
+	}
 	// The statement cache spares re-preparing the same few statements for
 	// every record of a push or a pulled page (a fifth of a push's time).
 	common := []string{"_busy_timeout=10000", "_foreign_keys=1", "_stmt_cache_size=64"}
-	w, err := sql.Open(driverName,
-		dsn(file, append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")...))
+	writer := append(common, "_journal_mode=WAL", "_synchronous=FULL", "_txlock=immediate")
+	if kind.SecureDelete {
+		writer = append(writer, "_secure_delete=1")
+	}
+	w, err := sql.Open(driverName, dsn(file, writer...))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
@@ -56,7 +75,7 @@ func Open(ctx context.Context, file string, readers int) (*DB, error) {
 		return nil, fmt.Errorf("open %s for reading: %w", file, err)
 	}
 	r.SetMaxOpenConns(max(readers, 1))
-	return &DB{W: w, R: r}, nil
+	return &DB{W: w, R: r, Tightened: tightened}, nil
 }
 
 // Close closes both pools.
@@ -68,10 +87,13 @@ func (d *DB) Close() error {
 	return errR
 }
 
-// Migrate applies the migrations in dir of fsys (files named NNNN_*.sql,
-// in name order) that the database has not had yet, each in its own
-// transaction, and records progress in PRAGMA user_version.
-func Migrate(ctx context.Context, w *sql.DB, fsys fs.FS, dir string) error {
+// Migrate brings the database to this program's schema in one
+// transaction, all or nothing: the migrations in dir of fsys (files named
+// NNNN_*.sql, in name order) the database has not had yet, then more (if
+// not nil: the tables package schema declares, seeds), then kind's
+// application_id. Progress is recorded in PRAGMA user_version.
+func Migrate(ctx context.Context, w *sql.DB, fsys fs.FS, dir string, kind Kind,
+	more func(ctx context.Context, tx *sql.Tx) error) error {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
@@ -83,34 +105,54 @@ func Migrate(ctx context.Context, w *sql.DB, fsys fs.FS, dir string) error {
 		}
 	}
 	slices.Sort(names)
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
 	var have int
-	if err := w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+	var id uint32
+	if err := tx.QueryRowContext(ctx, "SELECT user_version, application_id "+
+		"FROM pragma_user_version, pragma_application_id").Scan(&have, &id); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if have > len(names) {
 		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade villagesync",
 			have, len(names))
 	}
-	for i := have; i < len(names); i++ {
-		body, err := fs.ReadFile(fsys, path.Join(dir, names[i]))
+	for _, name := range names[have:] {
+		body, err := fs.ReadFile(fsys, path.Join(dir, name))
 		if err != nil {
-			return fmt.Errorf("read migration %s: %w", names[i], err)
-		}
-		tx, err := w.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", names[i], err)
+			return fmt.Errorf("read migration %s: %w", name, err)
 		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", names[i], err)
+			return fmt.Errorf("migration %s: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", names[i], err)
+	}
+	if more != nil {
+		if err := more(ctx, tx); err != nil {
+			return err
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: %w", names[i], err)
+	}
+	if have < len(names) {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(names))); err != nil {
+			return fmt.Errorf("migrate: %w", err)
 		}
+	}
+	stamp := kind.ID != 0 && id != kind.ID
+	if stamp {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", int32(kind.ID))); err != nil {
+			return fmt.Errorf("migrate: mark the file as a %s: %w", kind.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if stamp {
+		// CheckKind reads the id from the file's header, not through the
+		// log: put it there now. Should this fail, the next Open still
+		// recognises the file by its tables.
+		w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 	}
 	return nil
 }

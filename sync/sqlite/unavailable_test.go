@@ -12,7 +12,7 @@ import (
 // error, and carries ErrUnavailable; an error in the SQL does not.
 func TestStorageFailuresAreMarked(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, filepath.Join(t.TempDir(), "full.db"), 1)
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "full.db"), 1, Kind{})
 	if err != nil {
 		t.Fatal(err)
 	}

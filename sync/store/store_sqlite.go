@@ -26,13 +26,17 @@ type sqliteBackend struct {
 
 // Open opens or creates the server database at file.
 func Open(ctx context.Context, file string, opt Options) (*Store, error) {
-	d, err := sqlite.Open(ctx, file, 4)
+	d, err := sqlite.Open(ctx, file, 4, sqlite.ServerFile)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{sqliteBackend: sqliteBackend{db: d}, log: opt.Logger, clock: opt.Clock}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if d.Tightened != 0 {
+		s.log.Warn("the server database was readable by others; it is now its owner's only",
+			"file", file, "was", d.Tightened.String())
 	}
 	if err := s.init(ctx); err != nil {
 		d.Close()
@@ -49,17 +53,33 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
-	if err := sqlite.Migrate(ctx, s.db.W, migrations, "migrations"); err != nil {
+	// Everything a new or older file lacks comes in one transaction: a
+	// failure part-way leaves the file as it was.
+	err := sqlite.Migrate(ctx, s.db.W, migrations, "migrations", sqlite.ServerFile,
+		func(ctx context.Context, tx *sql.Tx) error {
+			if err := schema.Migrate(ctx, tx, schema.Server); err != nil {
+				return err
+			}
+			// A database made before backups existed gets its incarnation here too.
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value)
+				VALUES ('server_id', ?), ('seq', 0), ('hlc', 0), ('incarnation', ?)`,
+				int64(randomID()), int64(randomID())); err != nil {
+				return fmt.Errorf("init meta: %w", err)
+			}
+			for _, r := range record.Seeds() {
+				t, err := schema.Lookup(r.Table)
+				if err != nil {
+					return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+				}
+				if _, err := tx.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_seq", "_origin"),
+					sqlite.Args(t, r, 0, ServerReplica)...); err != nil {
+					return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+				}
+			}
+			return nil
+		})
+	if err != nil {
 		return err
-	}
-	if err := schema.Migrate(ctx, s.db.W, schema.Server); err != nil {
-		return err
-	}
-	// A database made before backups existed gets its incarnation here too.
-	if _, err := s.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value)
-		VALUES ('server_id', ?), ('seq', 0), ('hlc', 0), ('incarnation', ?)`,
-		int64(randomID()), int64(randomID())); err != nil {
-		return fmt.Errorf("init meta: %w", err)
 	}
 	if err := s.db.W.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM collected)`).Scan(&s.anyCollected); err != nil {
 		return fmt.Errorf("read collected: %w", err)
@@ -69,7 +89,7 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	var sid, seq, last int64
 	var inc int64
-	err := s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'),
+	err = s.db.W.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key='server_id'),
 		(SELECT value FROM meta WHERE key='seq'), (SELECT value FROM meta WHERE key='hlc'),
 		(SELECT value FROM meta WHERE key='incarnation')`).Scan(&sid, &seq, &last, &inc)
 	if err != nil {
@@ -80,16 +100,6 @@ func (s *Store) init(ctx context.Context) error {
 		s.clock = hlc.New(uint64(last))
 	} else {
 		s.clock.Observe(uint64(last))
-	}
-	for _, r := range record.Seeds() {
-		t, err := schema.Lookup(r.Table)
-		if err != nil {
-			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
-		}
-		if _, err := s.db.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_seq", "_origin"),
-			sqlite.Args(t, r, 0, ServerReplica)...); err != nil {
-			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
-		}
 	}
 	s.stmts = map[string]map[string]*sql.Stmt{}
 	for _, t := range schema.Tables() {

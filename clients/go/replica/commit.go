@@ -78,7 +78,8 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Res
 			st.Pulled++
 		}
 	}
-	if err := r.rescope(ctx, tx, resp); err != nil {
+	removed, err := r.rescope(ctx, tx, resp)
+	if err != nil {
 		return err
 	}
 	if err := r.sweep(ctx, tx, resp); err != nil {
@@ -97,9 +98,19 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Res
 		if err != nil || t.Scope == "" {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ? AND _own <= _acked`, t.Name),
-			e.ID); err != nil {
+		res, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ? AND _own <= _acked`, t.Name), e.ID)
+		if err != nil {
 			return fmt.Errorf("sync: drop %s %s: %w", t.Name, e.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			removed = true
+		}
+	}
+	if removed {
+		// The file still has the removed rows' bytes (in free space, in
+		// the log): scrub them once this commits, or at the next sync.
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('scrub', '1')`); err != nil {
+			return fmt.Errorf("sync: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'cursor'`,
@@ -148,7 +159,13 @@ func (r *Replica) acknowledge(ctx context.Context, tx *sql.Tx, p pending, curren
 // refused writes out of the record, so the record matches the server again
 // and the device's later writes are not held back by this one.
 func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *record.Record, code, msg string) error {
-	body, err := json.Marshal(JSON(p.change))
+	rec, acked, err := getRow(ctx, tx, p.table, p.id)
+	if err != nil {
+		return err
+	}
+	// With the village of the record (which may leave the device below):
+	// when the device stops serving it, the change leaves too (see rescope).
+	body, err := json.Marshal(rejectedJSON{JSON(p.change), villageOf(p.table, p.change, rec, current)})
 	if err != nil {
 		return err
 	}
@@ -157,9 +174,8 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *re
 		p.table.Name, p.id, int64(p.own), code, msg, string(body), time.Now().UnixMilli()); err != nil {
 		return fmt.Errorf("keep rejected change: %w", err)
 	}
-	rec, acked, err := getRow(ctx, tx, p.table, p.id)
-	if err != nil || rec == nil {
-		return err
+	if rec == nil {
+		return nil
 	}
 	if rec.Version[r.id] == p.own {
 		if current == nil {
@@ -189,6 +205,28 @@ func (r *Replica) reject(ctx context.Context, tx *sql.Tx, p pending, current *re
 	_, err = tx.ExecContext(ctx, sqlite.Upsert(p.table, "_own", "_acked"),
 		sqlite.Args(p.table, rec, int64(rec.Version[r.id]), int64(p.own))...)
 	return err
+}
+
+// rejectedJSON is a refused change as the device keeps it: the change,
+// and the village of its record.
+type rejectedJSON struct {
+	Record
+	Village string `json:"village,omitempty"`
+}
+
+// villageOf is the village of a change to a record of t: the one the
+// change names, else the record's (here, then on the server); "" for a
+// table without villages or when none is known.
+func villageOf(t *schema.Table, recs ...*record.Record) string {
+	if t.Scope == "" {
+		return ""
+	}
+	for _, rec := range recs {
+		if f, ok := fieldOf(rec, t.Scope); ok && f.Value.Type == schema.Text {
+			return f.Value.Text
+		}
+	}
+	return ""
 }
 
 // takeUnlessPending stores a pulled state unless the record has writes not

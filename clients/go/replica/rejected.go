@@ -37,3 +37,15 @@ func (r *Replica) Rejected(ctx context.Context) ([]RejectedChange, error) {
 	}
 	return out, rs.Err()
 }
+
+// RejectedRemoved is how many refused changes left the device because it
+// no longer serves their village: the server holds each (staff see them
+// among held changes), so the device need not, and must not, keep them.
+func (r *Replica) RejectedRemoved(ctx context.Context) (int, error) {
+	var n int
+	if err := r.db.R.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM meta
+		WHERE key = 'rejected_removed'), 0)`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("list rejected: %w", err)
+	}
+	return n, nil
+}

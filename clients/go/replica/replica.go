@@ -91,7 +91,9 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 	if err != nil {
 		return nil, fmt.Errorf("init: enroll with %s: %w", serverURL, explain(ctx, err))
 	}
-	d, err := sqlite.Open(ctx, file, 2)
+	// Created owner-only by Open: the file holds the device's token and
+	// children's records (the -wal and -shm SQLite creates take its mode).
+	d, err := sqlite.Open(ctx, file, 2, sqlite.DeviceFile)
 	if err != nil {
 		return nil, err
 	}
@@ -110,32 +112,28 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 		return nil, fmt.Errorf("init %s: %w", file, err)
 	}
 	d.Close()
-	// The file holds the device's token and children's records: its owner
-	// only (the -wal and -shm files SQLite creates take the same mode).
-	if err := os.Chmod(file, 0o600); err != nil {
-		return nil, fmt.Errorf("init %s: %w", file, err)
-	}
 	return Open(ctx, file, opt)
 }
 
+// migrate brings the file to this version's schema, in one transaction.
 func migrate(ctx context.Context, d *sqlite.DB) error {
-	if err := sqlite.Migrate(ctx, d.W, migrations, "migrations"); err != nil {
-		return err
-	}
-	if err := schema.Migrate(ctx, d.W, schema.Device); err != nil {
-		return err
-	}
-	for _, r := range record.Seeds() {
-		t, err := schema.Lookup(r.Table)
-		if err != nil {
-			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
-		}
-		if _, err := d.W.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"),
-			sqlite.Args(t, r, 0, 0)...); err != nil {
-			return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
-		}
-	}
-	return nil
+	return sqlite.Migrate(ctx, d.W, migrations, "migrations", sqlite.DeviceFile,
+		func(ctx context.Context, tx *sql.Tx) error {
+			if err := schema.Migrate(ctx, tx, schema.Device); err != nil {
+				return err
+			}
+			for _, r := range record.Seeds() {
+				t, err := schema.Lookup(r.Table)
+				if err != nil {
+					return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+				}
+				if _, err := tx.ExecContext(ctx, sqlite.InsertIfAbsent(t, "_own", "_acked"),
+					sqlite.Args(t, r, 0, 0)...); err != nil {
+					return fmt.Errorf("seed %s %s: %w", r.Table, r.ID, err)
+				}
+			}
+			return nil
+		})
 }
 
 // Open opens a device database that Init created.
@@ -143,7 +141,7 @@ func Open(ctx context.Context, file string, opt Options) (*Replica, error) {
 	if _, err := os.Stat(file); err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, ErrNotInitialised)
 	}
-	d, err := sqlite.Open(ctx, file, 2)
+	d, err := sqlite.Open(ctx, file, 2, sqlite.DeviceFile)
 	if err != nil {
 		return nil, err
 	}

@@ -12,14 +12,17 @@ import (
 // device is syncing: what is waiting, what was refused, when it last
 // reached the server.
 type Status struct {
-	Replica   uint32         `json:"replica"`
-	Name      string         `json:"name"`
-	Server    string         `json:"server"`
-	Cursor    uint64         `json:"cursor"`
-	Pending   map[string]int `json:"pending"` // per table: records with writes not yet acknowledged
-	Rejected  int            `json:"rejected"`
-	LastSync  *time.Time     `json:"last_sync,omitempty"`
-	LastError string         `json:"last_error,omitempty"`
+	Replica  uint32         `json:"replica"`
+	Name     string         `json:"name"`
+	Server   string         `json:"server"`
+	Cursor   uint64         `json:"cursor"`
+	Pending  map[string]int `json:"pending"` // per table: records with writes not yet acknowledged
+	Rejected int            `json:"rejected"`
+	// RejectedRemoved counts refused changes of villages the device no
+	// longer serves, removed from it (the server holds them for staff).
+	RejectedRemoved int        `json:"rejected_removed,omitempty"`
+	LastSync        *time.Time `json:"last_sync,omitempty"`
+	LastError       string     `json:"last_error,omitempty"`
 }
 
 // Status reports the device's sync state.
@@ -40,6 +43,9 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	if err := r.db.R.QueryRowContext(ctx, `SELECT count(*) FROM rejected`).Scan(&s.Rejected); err != nil {
+		return s, fmt.Errorf("status: %w", err)
+	}
+	if s.RejectedRemoved, err = r.RejectedRemoved(ctx); err != nil {
 		return s, fmt.Errorf("status: %w", err)
 	}
 	var ms int64

@@ -57,8 +57,53 @@ func (r *Replica) Sync(ctx context.Context) (Stats, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
 	st, err := r.sync(ctx)
+	if serr := r.scrub(context.WithoutCancel(ctx)); serr != nil && err == nil {
+		err = serr
+	}
 	r.noteOutcome(context.WithoutCancel(ctx), err)
 	return st, err
+}
+
+// scrub takes the bytes of rows a sync removed (records and refused
+// changes of villages the device no longer serves) out of the file, if a
+// commit asked for it. secure_delete zeroed their cells, but free space
+// left by earlier writes and older frames of the log may still hold
+// them: VACUUM rewrites the file from what it holds now (it is as small
+// as it can be after), and a TRUNCATE checkpoint empties the log. A
+// reassignment is rare, so the whole rewrite is worth it: BenchmarkScrub
+// takes 20 ms for a 0.4 MiB file, 95 ms for 3.6 MiB (10,000 records).
+// incremental_vacuum would only free whole pages, and would need
+// auto_vacuum set when the file was made. Until the scrub succeeds the
+// request stays in meta, and the next sync tries again.
+func (r *Replica) scrub(ctx context.Context) error {
+	var flag string
+	r.db.W.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'scrub'`).Scan(&flag)
+	if flag != "1" {
+		return nil
+	}
+	if _, err := r.db.W.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("sync: scrub removed records from the file: %w", err)
+	}
+	if err := r.truncateLog(ctx); err != nil {
+		return err
+	}
+	if _, err := r.db.W.ExecContext(ctx, `DELETE FROM meta WHERE key = 'scrub'`); err != nil {
+		return fmt.Errorf("sync: scrub removed records from the file: %w", err)
+	}
+	return r.truncateLog(ctx)
+}
+
+// truncateLog checkpoints the whole log into the file and truncates it
+// to zero bytes.
+func (r *Replica) truncateLog(ctx context.Context) error {
+	var busy, frames, done int
+	if err := r.db.W.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
+		return fmt.Errorf("sync: empty the log: %w", err)
+	}
+	if busy != 0 {
+		return errors.New("sync: empty the log: a reader kept it busy; the next sync tries again")
+	}
+	return nil
 }
 
 func (r *Replica) sync(ctx context.Context) (Stats, error) {

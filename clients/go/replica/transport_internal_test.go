@@ -49,11 +49,11 @@ func (s *scripted) next() []*protocol.Request {
 
 // fakeDevice is a device database that synced with server 9 up to cursor
 // 40 of incarnation 3, without enrolling anywhere: its server is tr.
-func fakeDevice(t *testing.T, tr Transport) *Replica {
+func fakeDevice(t testing.TB, tr Transport) *Replica {
 	t.Helper()
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "d.db")
-	d, err := sqlite.Open(ctx, file, 2)
+	d, err := sqlite.Open(ctx, file, 2, sqlite.DeviceFile)
 	if err != nil {
 		t.Fatal(err)
 	}

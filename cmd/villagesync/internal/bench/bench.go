@@ -317,7 +317,7 @@ func (b *bench) baseline(ctx context.Context, n int) error {
 // columns, with a prepared statement in one transaction, on the same
 // settings as a device file (WAL, synchronous=FULL).
 func rawInsert(ctx context.Context, file string, n int) (float64, error) {
-	d, err := sqlite.Open(ctx, file, 1)
+	d, err := sqlite.Open(ctx, file, 1, sqlite.Kind{})
 	if err != nil {
 		return 0, err
 	}
