@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +51,11 @@ var h2c = func() *http.Client {
 // postBomb sends the bomb as a Sync with a bad token, over the Connect
 // protocol or gRPC, and returns the code and message it is refused with.
 func postBomb(tb testing.TB, base string, body []byte, grpc bool) (code, msg string) {
+	return postBombTo(tb, base+villagesyncv1connect.SyncServiceSyncProcedure, body, grpc)
+}
+
+// postBombTo posts body to the procedure at url.
+func postBombTo(tb testing.TB, url string, body []byte, grpc bool) (code, msg string) {
 	tb.Helper()
 	hc := http.DefaultClient
 	if grpc {
@@ -58,8 +63,7 @@ func postBomb(tb testing.TB, base string, body []byte, grpc bool) (code, msg str
 		binary.BigEndian.PutUint32(prefix[1:], uint32(len(body)))
 		body, hc = append(prefix, body...), h2c
 	}
-	req, err := http.NewRequest(http.MethodPost, base+villagesyncv1connect.SyncServiceSyncProcedure,
-		bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -79,7 +83,7 @@ func postBomb(tb testing.TB, base string, body []byte, grpc bool) (code, msg str
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
 	if grpc {
-		msg, _ := url.PathUnescape(resp.Trailer.Get("Grpc-Message"))
+		msg, _ := neturl.PathUnescape(resp.Trailer.Get("Grpc-Message"))
 		return map[string]string{"8": "resource_exhausted"}[resp.Trailer.Get("Grpc-Status")], msg
 	}
 	var e struct{ Code, Message string }
@@ -102,6 +106,20 @@ func TestGzipBombStopsAtTheLimit(t *testing.T) {
 			strings.Contains(msg, "268435456") {
 			t.Errorf("gRPC %v: the bomb was refused with %s %q; want resource_exhausted, stopped at the limit, "+
 				"not inflated to 256 MiB", grpc, code, msg)
+		}
+	}
+}
+
+// The services that take no token are bounded too: health checks and
+// reflection, which a load balancer or any stranger may call.
+func TestGzipBombStopsAtTheLimitWithoutAToken(t *testing.T) {
+	s := replicatest.Start(t, nil)
+	for _, proc := range []string{"/grpc.health.v1.Health/Check",
+		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+		"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"} {
+		code, msg := postBombTo(t, s.URL+proc, smallBomb(), true)
+		if code != connect.CodeResourceExhausted.String() || !strings.Contains(msg, "stopped inflating") {
+			t.Errorf("%s: the bomb was refused with %q %q; want resource_exhausted, stopped at the limit", proc, code, msg)
 		}
 	}
 }

@@ -46,10 +46,13 @@ func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler 
 	mux.Handle(villagesyncv1connect.NewAccessServiceHandler(svc, opts...))
 	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName,
 		villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName}
-	mux.Handle(grpchealth.NewHandler(&checker{st: st, services: services}))
+	// Health and reflection take no token, so their requests are bounded
+	// (and inflated within the bound) like every other.
+	bounded := []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), wire.GzipHandler(MaxRequestBytes)}
+	mux.Handle(grpchealth.NewHandler(&checker{st: st, services: services}, bounded...))
 	reflector := grpcreflect.NewStaticReflector(services...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, bounded...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, bounded...))
 	return noDate(mux)
 }
 
