@@ -61,7 +61,8 @@ type pushTxn interface {
 		now time.Time) error
 	// insertHeld keeps a refused change (change, its JSON) of replica for
 	// staff, with the problem's code and message, noting its size in bytes.
-	insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string, now time.Time) error
+	insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string, bytes int64,
+		now time.Time) error
 	// heldUsage returns how many refused changes of replica are held and
 	// their size in bytes; it reads an index, not the changes.
 	heldUsage(ctx context.Context, replica uint32) (rows, bytes int64, err error)

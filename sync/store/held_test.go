@@ -90,7 +90,8 @@ func TestHeldChangesAreBounded(t *testing.T) {
 		t.Errorf("two 7 MiB refusals and a coordinator's grew the database by %d bytes, want under 256 KiB", grown)
 	}
 
-	rows, err := s.Reader().Query(`SELECT replica, change, bytes FROM held_changes ORDER BY id`)
+	rows, err := s.Reader().Query(`SELECT replica, change, bytes, length(CAST(tbl AS BLOB)) +
+		length(CAST(record_id AS BLOB)) + length(CAST(message AS BLOB)) FROM held_changes ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,13 +100,14 @@ func TestHeldChangesAreBounded(t *testing.T) {
 	for rows.Next() {
 		var replica uint32
 		var change string
-		var bytes int
-		if err := rows.Scan(&replica, &change, &bytes); err != nil {
+		var bytes, keys int
+		if err := rows.Scan(&replica, &change, &bytes, &keys); err != nil {
 			t.Fatal(err)
 		}
 		n++
-		if bytes != len(change) {
-			t.Errorf("held change noted as %d bytes, is %d", bytes, len(change))
+		// Everything the row stores counts against the cap.
+		if bytes != len(change)+keys {
+			t.Errorf("held change noted as %d bytes, is %d", bytes, len(change)+keys)
 		}
 		switch replica {
 		case vol.Replica:
@@ -287,4 +289,73 @@ func TestRefusalsOutsideScopeReadAlike(t *testing.T) {
 			t.Errorf("a change naming 东旺村: %+v", r)
 		}
 	}
+}
+
+// A change refused for its table or id keeps only the first bytes of
+// either, and everything a held row stores counts against the cap; past
+// the cap one audit line stands for the push's further refusals.
+func TestHeldKeysAndAuditAreBounded(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := enrollAs(t, s, "王芳", Volunteer, "南香村")
+	huge := strings.Repeat("x", 1<<20)
+	var batch []*record.Record
+	for i := range 3 {
+		badTable := bookWith(p.Replica, "南香村", "")
+		badTable.Table = huge + fmt.Sprint(i)
+		badID := bookWith(p.Replica, "南香村", "")
+		badID.ID = huge + fmt.Sprint(i)
+		batch = append(batch, badTable, badID)
+	}
+	if _, err := s.Push(ctx, p, batch); err != nil {
+		t.Fatal(err)
+	}
+	var stored, counted int64
+	if err := s.Reader().QueryRow(`SELECT COALESCE(sum(length(tbl) + length(record_id) + length(message) +
+		length(CAST(change AS BLOB))), 0), COALESCE(sum(bytes), 0) FROM held_changes`).Scan(&stored, &counted); err != nil {
+		t.Fatal(err)
+	}
+	if stored > 6*(heldChangeBytes+heldMessageBytes+2*heldKeyBytes+200) || counted < stored {
+		t.Errorf("six refusals with 1 MiB tables or ids hold %d bytes and count %d", stored, counted)
+	}
+	var audited int64
+	if err := s.Reader().QueryRow(`SELECT COALESCE(sum(length(tbl) + length(record_id) + length(detail)), 0)
+		FROM audit`).Scan(&audited); err != nil {
+		t.Fatal(err)
+	}
+	if audited > 6*(heldMessageBytes+2*heldKeyBytes+200) {
+		t.Errorf("their audit lines hold %d bytes", audited)
+	}
+
+	// Past the cap, one audit line for a push of many refusals.
+	s.heldCap = heldLimits{rows: 1, bytes: 10 << 20}
+	var refused []*record.Record
+	for range 50 {
+		r := bookWith(p.Replica, "东旺村", "")
+		refused = append(refused, r)
+	}
+	before := countRows(t, s, "audit")
+	res, err := s.Push(ctx, p, refused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[49].Problem == nil || res[49].Problem.Code != CodeResourceExhausted {
+		t.Fatalf("past the cap: %+v", res[49])
+	}
+	if n := countRows(t, s, "audit") - before; n != 1 {
+		t.Errorf("50 refusals past the cap wrote %d audit lines, want one", n)
+	}
+}
+
+func countRows(t *testing.T, s *Store, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := s.Reader().QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -424,13 +424,24 @@ func (s *Store) audit(ctx context.Context, tx pushTxn, j *pushJob, c *record.Rec
 		if r.Problem, err = s.hold(ctx, tx, j, c, r.Problem, now); err != nil {
 			return r, err
 		}
+		if r.Problem.Code == CodeResourceExhausted {
+			// Past the cap nothing more of this device's refusals is
+			// kept, the audit included: one line says so for the push.
+			if j.held.overCapAudited {
+				return r, nil
+			}
+			j.held.overCapAudited = true
+			detail = cut(r.Problem.Error(), heldMessageBytes) + " (later refusals of this push are not audited)"
+		}
 	} else if r.Outcome == record.AlreadyHad {
 		return r, nil // a replay or a stale push changed nothing
 	}
 	if r.Conflicts > 0 {
 		detail = fmt.Sprintf("%d conflict(s) logged", r.Conflicts)
 	}
-	return r, auditRow(ctx, tx, c.Table, c.ID, p.Replica, p.UserID, r.Outcome.String(), detail, now)
+	// A change refused for its table or id may carry megabytes of either.
+	return r, auditRow(ctx, tx, cut(c.Table, heldKeyBytes), cut(c.ID, heldKeyBytes), p.Replica, p.UserID,
+		r.Outcome.String(), detail, now)
 }
 
 // auditRow writes one audit line: who (replica, user; 0 for none) did
@@ -454,6 +465,10 @@ const (
 	// heldMessageBytes is the most of a refusal's message kept (held and
 	// audited): it can quote what the change sent.
 	heldMessageBytes = 1 << 10
+	// heldKeyBytes is the most of a refused change's table and id kept: a
+	// valid table name is a word and a valid id 36 characters, and a
+	// change refused for either must not smuggle megabytes past the cap.
+	heldKeyBytes = 64
 )
 
 // heldLimits cap what one device may have held on the server. Past them
@@ -475,7 +490,11 @@ func (s *Store) heldLimits() heldLimits {
 }
 
 // heldUsage is what one device has held on the server.
-type heldUsage struct{ rows, bytes int64 }
+type heldUsage struct {
+	rows, bytes int64
+	// overCapAudited: a refusal of this push past the cap has its audit line.
+	overCapAudited bool
+}
 
 // CodeResourceExhausted is the code of a refused change the server could
 // not hold: its device has as many held as it may.
@@ -499,20 +518,22 @@ func (s *Store) hold(ctx context.Context, tx pushTxn, j *pushJob, c *record.Reco
 		}
 		j.held = &heldUsage{rows: rows, bytes: bytes}
 	}
+	table, id, msg := cut(c.Table, heldKeyBytes), cut(c.ID, heldKeyBytes), cut(prob.Error(), heldMessageBytes)
+	// Everything a held row stores counts against the cap.
+	bytes := int64(len(table) + len(id) + len(msg) + len(body))
 	limit := s.heldLimits()
-	if j.held.rows+1 > limit.rows || j.held.bytes+int64(len(body)) > limit.bytes {
-		return &record.Problem{Code: CodeResourceExhausted, Field: c.Table + ".id",
+	if j.held.rows+1 > limit.rows || j.held.bytes+bytes > limit.bytes {
+		return &record.Problem{Code: CodeResourceExhausted, Field: table + ".id",
 			Msg: fmt.Sprintf("this device has %s (%s) held on the server, the limit is %s (%s): "+
 				"ask staff to review them. This one stays in the device's rejected list, refused for: %s",
 				changes(j.held.rows), size(j.held.bytes), changes(limit.rows), size(limit.bytes),
-				cut(prob.Error(), heldMessageBytes))}, nil
+				msg)}, nil
 	}
-	if err := tx.insertHeld(ctx, p.Replica, c.Table, c.ID, string(prob.Code), cut(prob.Error(), heldMessageBytes),
-		body, now); err != nil {
+	if err := tx.insertHeld(ctx, p.Replica, table, id, string(prob.Code), msg, body, bytes, now); err != nil {
 		return nil, fmt.Errorf("hold refused change: %w", err)
 	}
 	j.held.rows++
-	j.held.bytes += int64(len(body))
+	j.held.bytes += bytes
 	return prob, nil
 }
 

@@ -134,10 +134,10 @@ func (t *sqliteTxn) insertAudit(ctx context.Context, table, id string, replica u
 }
 
 func (t *sqliteTxn) insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string,
-	now time.Time) error {
+	bytes int64, now time.Time) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms,
 		bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		replica, table, id, code, message, change, now.UnixMilli(), len(change))
+		replica, table, id, code, message, change, now.UnixMilli(), bytes)
 	return err
 }
 
