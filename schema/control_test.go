@@ -88,7 +88,7 @@ func TestLoanDateOrders(t *testing.T) {
 		field, err := loans.CheckDateOrders(func(name string) (string, bool) {
 			v := vals[name]
 			return v, v != ""
-		})
+		}, nil)
 		if field != tc.field || (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %s %v, want %s %q", tc, field, err, tc.field, tc.want)
 		}

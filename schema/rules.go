@@ -102,9 +102,14 @@ type DateOrder struct {
 
 // CheckDateOrders reports the first of t's date orders that the record
 // whose values text returns breaks, naming the Later column. A rule with a
-// date absent (or not a date: the column check says so) holds.
-func (t *Table) CheckDateOrders(text func(name string) (string, bool)) (field string, err error) {
+// date absent (or not a date: the column check says so) holds, and so does
+// one whose dates written (nil: every field) says neither is being written.
+func (t *Table) CheckDateOrders(text func(name string) (string, bool), written func(name string) bool) (field string,
+	err error) {
 	for _, o := range t.DateOrders {
+		if written != nil && !written(o.Earlier) && !written(o.Later) {
+			continue
+		}
 		a, aok := text(o.Earlier)
 		b, bok := text(o.Later)
 		if !aok || !bok {

@@ -170,8 +170,9 @@ func validate(r *Record, pusher uint32, env schema.Env) error {
 const MaxClockAhead = 24 * time.Hour
 
 // CheckRequired reports the first required field a live record lacks, or
-// the first rule between its fields it breaks (checkDateOrders).
-func CheckRequired(r *Record) error {
+// the first rule between its fields it breaks (checkDateOrders) among the
+// rules on a field the change being checked writes (Writes).
+func CheckRequired(r *Record, written func(name string) bool) error {
 	if r.Deleted() {
 		return nil
 	}
@@ -184,8 +185,16 @@ func CheckRequired(r *Record) error {
 		return ok && !f.Value.IsNull()
 	})
 	if len(missing) == 0 {
-		return checkDateOrders(r, t)
+		return checkDateOrders(r, t, written)
 	}
 	c := t.Column(missing[0])
 	return invalid(r.Table+"."+c.Name, "is required (%s不能为空)", c.ZH)
+}
+
+// Writes says which fields change c writes, for CheckRequired.
+func Writes(c *Record) func(name string) bool {
+	return func(name string) bool {
+		_, ok := c.Fields[name]
+		return ok
+	}
 }

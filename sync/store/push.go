@@ -284,7 +284,7 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 	}
 	// Checked only now: a replay (AlreadyHad above) must get its first
 	// answer even if a village it names has since been removed.
-	if err := cmp.Or(authorize(p, in, cur), record.CheckValues(in, env), record.CheckRequired(out)); err != nil {
+	if err := cmp.Or(authorize(p, in, cur), record.CheckValues(in, env), record.CheckRequired(out, record.Writes(in))); err != nil {
 		return protocol.Result{Outcome: record.Rejected, Problem: asProblem(err), Current: cur}, nil
 	}
 	*seq++

@@ -10,7 +10,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
 	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
 )
 
@@ -136,5 +138,48 @@ func TestLoanDatesRefused(t *testing.T) {
 	if res[0].Outcome != record.Rejected || res[0].Problem.Field != "loans.returned_on" ||
 		!strings.Contains(res[0].Problem.Msg, "before lent_on 2024-06-03") {
 		t.Errorf("a return before the lending, alone: %+v", res[0])
+	}
+}
+
+// A loan made under older rules (due two years after it was lent) still
+// takes a note and its return: a rule between dates is checked only for a
+// change that writes one of them.
+func TestLoanMadeUnderOlderRulesTakesItsReturn(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	code, err := s.CodeFor(ctx, "王芳", Volunteer, []string{"南香村"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := s.Enroll(ctx, code, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := loanOf(p.Replica, 1, map[string]string{"village": "南香村", "book_id": uuid.NewString(),
+		"borrower_card": "NX-1", "lent_on": "2023-01-05", "due_on": "2025-01-05"})
+	loans, _ := schema.Lookup("loans")
+	// Written as an earlier version accepted it, past today's checks.
+	if _, err := s.db.W.Exec(sqlite.Upsert(loans, "_seq", "_origin"), sqlite.Args(loans, old, 1, p.Replica)...); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(counter uint64, field, value string) protocol.Result {
+		t.Helper()
+		c := &record.Record{Table: "loans", ID: old.ID, Version: vv.VV{p.Replica: counter},
+			Fields: map[string]record.Field{field: {Value: schema.TextValue(value),
+				Dot: vv.Dot{Replica: p.Replica, Counter: counter, HLC: counter}}}}
+		res, err := s.Push(ctx, p, []*record.Record{c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	if r := edit(2, "notes", "封面破了"); r.Outcome != record.Applied {
+		t.Errorf("a note on a loan due two years out: %+v", r)
+	}
+	if r := edit(3, "returned_on", "2023-02-01"); r.Outcome != record.Applied {
+		t.Errorf("the return of a loan due two years out: %+v", r)
+	}
+	if r := edit(4, "due_on", "2026-01-05"); r.Outcome != record.Rejected || r.Problem.Field != "loans.due_on" {
+		t.Errorf("a new due date three years out: %+v, want refused on loans.due_on", r)
 	}
 }

@@ -187,7 +187,7 @@ func (r *Replica) importOne(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, t
 	for name, v := range values {
 		rec.Fields[name] = record.Field{Value: v, Dot: dot(r.id, k, ts)}
 	}
-	if err := record.CheckRequired(rec); err != nil {
+	if err := record.CheckRequired(rec, func(name string) bool { _, ok := values[name]; return ok }); err != nil {
 		return err, nil
 	}
 	if _, err := insert.ExecContext(ctx, sqlite.Args(t, rec, int64(k), int64(acked))...); err != nil {

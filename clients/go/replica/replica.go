@@ -333,7 +333,11 @@ func (r *Replica) writeIn(ctx context.Context, tx *sql.Tx, t *schema.Table, id s
 	if err := edit(rec, k, r.clock.Now()); err != nil {
 		return err
 	}
-	if err := record.CheckRequired(rec); err != nil {
+	// The fields this write stamped with its own dot are what it writes.
+	if err := record.CheckRequired(rec, func(name string) bool {
+		f, ok := rec.Fields[name]
+		return ok && f.Dot.Replica == r.id && f.Dot.Counter == k
+	}); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked"),
