@@ -202,6 +202,10 @@ func deviceSync(ctx context.Context, d deviceCtx, _ []string) error {
 	st, err := d.r.Sync(ctx)
 	d.sp.done()
 	fmt.Fprintln(d.out, st)
+	if st.ScrubPending != "" {
+		fmt.Fprintln(os.Stderr, "villagesync: warning: records of villages this device no longer serves are gone "+
+			"from it, but not yet wiped from its file (the next sync tries again):", st.ScrubPending)
+	}
 	return err
 }
 

@@ -23,6 +23,8 @@ type Status struct {
 	RejectedRemoved int        `json:"rejected_removed,omitempty"`
 	LastSync        *time.Time `json:"last_sync,omitempty"`
 	LastError       string     `json:"last_error,omitempty"`
+	// ScrubPending: removed records still wait to be wiped from the file.
+	ScrubPending bool `json:"scrub_pending,omitempty"`
 }
 
 // Status reports the device's sync state.
@@ -61,6 +63,9 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 		s.LastSync = &t
 	}
 	s.LastError = lastErr
+	var scrub string
+	r.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'scrub'`).Scan(&scrub)
+	s.ScrubPending = scrub == "1"
 	return s, nil
 }
 

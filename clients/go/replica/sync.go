@@ -22,6 +22,10 @@ type Stats struct {
 	// Repulled: the device had been away longer than the server keeps
 	// deletes; it pulled its scope again and dropped what is gone.
 	Repulled bool
+	// ScrubPending says why records removed from the device (villages it
+	// no longer serves) could not yet be wiped from its file's free space;
+	// the next sync tries again.
+	ScrubPending string
 }
 
 func (s Stats) String() string {
@@ -57,8 +61,11 @@ func (r *Replica) Sync(ctx context.Context) (Stats, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
 	st, err := r.sync(ctx)
-	if serr := r.scrub(context.WithoutCancel(ctx)); serr != nil && err == nil {
-		err = serr
+	// The data synced even if the file could not be scrubbed (VACUUM
+	// needs free space as large as the file): the sync succeeds, and the
+	// scrub waits in Status and is tried again at the next one.
+	if serr := r.scrub(context.WithoutCancel(ctx)); serr != nil {
+		st.ScrubPending = serr.Error()
 	}
 	r.noteOutcome(context.WithoutCancel(ctx), err)
 	return st, err

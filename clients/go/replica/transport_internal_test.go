@@ -166,3 +166,44 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 		t.Errorf("idle: %v", st)
 	}
 }
+
+// A scrub that cannot finish (a reader keeps the log busy, or the disk has
+// no room for VACUUM) does not fail a sync whose data went through: it
+// waits in Status and the next sync finishes it.
+func TestScrubThatCannotFinishWaits(t *testing.T) {
+	ctx := context.Background()
+	srv := &scripted{}
+	d := fakeDevice(t, srv)
+	if _, err := d.db.W.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('scrub', '1')`); err != nil {
+		t.Fatal(err)
+	}
+	// A reader holding a snapshot keeps VACUUM and a TRUNCATE checkpoint
+	// busy; the writer gives up in 50 ms instead of ten seconds.
+	if _, err := d.db.W.ExecContext(ctx, `PRAGMA busy_timeout = 50`); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := d.db.R.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := hold.QueryRowContext(ctx, `SELECT count(*) FROM meta`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 3, NextCursor: 40}, 1)
+	st, err := d.Sync(ctx)
+	if err != nil || st.ScrubPending == "" {
+		t.Fatalf("sync with the log kept busy: %v, %+v; want success with the scrub pending", err, st)
+	}
+	if s, err := d.Status(ctx); err != nil || !s.ScrubPending || s.LastError != "" {
+		t.Fatalf("status: %+v %v", s, err)
+	}
+	hold.Rollback()
+	srv.answer(&protocol.Response{ServerID: 9, Incarnation: 3, NextCursor: 40}, 1)
+	if st, err = d.Sync(ctx); err != nil || st.ScrubPending != "" {
+		t.Fatalf("the next sync: %v, %+v", err, st)
+	}
+	if s, err := d.Status(ctx); err != nil || s.ScrubPending {
+		t.Fatalf("status after the scrub: %+v %v", s, err)
+	}
+}
