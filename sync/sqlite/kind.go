@@ -181,13 +181,27 @@ func ownerOnly(file string) (os.FileMode, error) {
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", file, err)
 	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
+	if !fi.Mode().IsRegular() {
 		return 0, nil
 	}
+	// The -wal and -shm may be open to others when the file is not (made
+	// while it was, or copied in): each is tightened on its own.
+	var was os.FileMode
 	for _, f := range []string{file, file + "-wal", file + "-shm"} {
-		if err := os.Chmod(f, fi.Mode().Perm()&^0o077); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fi, err := os.Stat(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("open %s: %w", f, err)
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(f, fi.Mode().Perm()&^0o077); err != nil {
 			return 0, fmt.Errorf("make %s readable by its owner only: %w", f, err)
 		}
+		was = max(was, fi.Mode().Perm())
 	}
-	return fi.Mode().Perm(), nil
+	return was, nil
 }

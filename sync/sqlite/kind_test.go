@@ -251,11 +251,27 @@ func TestFilesAreOwnerOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
 	if d.Tightened != 0o644 {
 		t.Errorf("tightened from %v, want -rw-r--r--", d.Tightened)
 	}
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("an existing file: %v %v, want -rw-------", fi.Mode(), err)
+	}
+	d.Close()
+
+	// A -wal or -shm open to others beside a file that is not.
+	if err := os.WriteFile(file+"-wal", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file+"-wal", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(ctx, file, 1, ServerFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if fi, err := os.Stat(file + "-wal"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("an existing -wal beside an owner-only file: %v %v, want -rw-------", fi.Mode(), err)
 	}
 }
