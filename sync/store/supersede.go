@@ -34,8 +34,12 @@ type openEntry struct {
 //   - its losing write was seen by a delete (out's tombstone context, the
 //     union of every delete's, covers it): someone saw the value and
 //     deleted the record;
-//   - its losing write was seen by in's write of the same field: someone
-//     saw the value and replaced it.
+//   - in writes the same field having seen the losing write as the field's
+//     value: in's version covers the loser but not the entry's winner.
+//     Someone saw the value and replaced it. Seeing the loser is not
+//     enough: a device that pulls the merged record has seen every write
+//     (the server's version covers them all) but only the winner as the
+//     value, and its edit says nothing about the loser.
 //
 // These make the open entries the same whatever order the same pushes
 // arrive in (sync/DESIGN.md, "The conflict log stays true"): without the
@@ -44,6 +48,20 @@ type openEntry struct {
 // two. The tests are on out's tombstone rather than in's, so an entry
 // logged after the delete arrived (a field keeps its value under a
 // tombstone) is closed at once.
+//
+// Why the entry's winner is the right test of "seen as the value", even
+// when a third write had beaten the loser or the winner was overwritten
+// since: only the server merges, and a write leaves the server's state
+// once, to the write that beat it (the entry's winner) or to one that
+// overwrote it (then no entry has it as loser). A device's writes have
+// seen a server state plus its own writes; a state that holds the loser
+// and not the winner holds the loser as the field's value, and a state
+// that holds the winner has it or a later write as the value. (So the
+// property test replays only orders in which every device's snapshot was
+// once the server's state: with versions alone one can invent an order
+// where the loser lost to another winner than in the state the device
+// saw.) A server write has seen every winner, so it closes no field
+// entry: taking one loser back leaves the others on offer.
 //
 // logged says the write logged conflicts. The push path is hot and most
 // records have no open entry: the server remembers which may have one
@@ -93,8 +111,9 @@ func supersededBy(e openEntry, in, out *record.Record, who string) string {
 		if t := out.Tombstone; t != nil && t.Context.Covers(e.loser) {
 			return "sync: a delete of the record had seen this value"
 		}
-		if f, ok := in.Fields[e.field]; ok && !f.Dot.Same(e.loser) && in.Version.Covers(e.loser) {
-			return fmt.Sprintf("sync: a later change by %s had seen this value", who)
+		if f, ok := in.Fields[e.field]; ok && !f.Dot.Same(e.loser) && in.Version.Covers(e.loser) &&
+			!in.Version.Covers(e.winner) {
+			return fmt.Sprintf("sync: a later change by %s replaced this value, having seen it as the field's", who)
 		}
 	}
 	return ""

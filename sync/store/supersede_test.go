@@ -260,6 +260,102 @@ func TestTheLogStaysTrueWhenALaterMergeDeletes(t *testing.T) {
 	}
 }
 
+// A field entry is closed by a later write of the field only when that
+// write's writer had seen the losing value as the field's value. Having
+// seen the loser is not enough: a device that pulls the merged record has
+// seen every write, the loser too, but only the winner as the value.
+func TestAFieldEntryClosesOnlyWhenItsLoserWasSeenAsTheValue(t *testing.T) {
+	const A, B, C = 0, 1, 2
+	type step struct {
+		dev          int
+		field, value string // a write; none for a sync
+	}
+	sync := func(d int) step { return step{dev: d} }
+	notes := func(d int, v string) step { return step{d, "notes", v} }
+	for _, tc := range []struct {
+		name string
+		// steps run after every device has synced the new record; each
+		// value is written with a later clock than the one before.
+		steps []step
+		// the open entries at the end, loser → winner, and the value
+		// closed as superseded (or "").
+		open       map[string]string
+		superseded string
+	}{{
+		// The reviewer's case: C's edit replaced B's note, never A's.
+		name:  "an edit after pulling the merged record leaves the loser on offer",
+		steps: []step{notes(A, "a"), notes(B, "b"), sync(A), sync(B), sync(C), notes(C, "c"), sync(C)},
+		open:  map[string]string{"a": "b"},
+	}, {
+		// B saw A's note as the value and replaced it; C was concurrent
+		// with both. A's note is not on offer whether B's edit or C's
+		// reaches the server first.
+		name:  "an edit having seen the loser as the value closes it, C first",
+		steps: []step{notes(A, "a"), sync(A), sync(B), notes(C, "c"), notes(B, "b"), sync(C), sync(B)},
+		open:  map[string]string{"c": "b"}, superseded: "a",
+	}, {
+		name:  "an edit having seen the loser as the value replaces it, B first",
+		steps: []step{notes(A, "a"), sync(A), sync(B), notes(C, "c"), notes(B, "b"), sync(B), sync(C)},
+		open:  map[string]string{"c": "b"},
+	}, {
+		// A's second note saw B's as the value (a had lost to b) and C's
+		// was concurrent: b's entry closes when a2 arrives after c, a's
+		// stays, whatever the order.
+		name: "the winner of an entry replaced by one who saw it as the value, C first",
+		steps: []step{notes(A, "a"), notes(B, "b"), sync(A), sync(B), notes(C, "c"), sync(A),
+			notes(A, "a2"), sync(C), sync(A)},
+		open: map[string]string{"a": "b", "c": "a2"}, superseded: "b",
+	}, {
+		name: "the winner of an entry replaced by one who saw it as the value, A first",
+		steps: []step{notes(A, "a"), notes(B, "b"), sync(A), sync(B), notes(C, "c"), sync(A),
+			notes(A, "a2"), sync(A), sync(C)},
+		open: map[string]string{"a": "b", "c": "a2"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, t.TempDir(), 3)
+			defer w.s.Close()
+			w.create(A)
+			for _, d := range []int{A, B, C} {
+				w.sync(d)
+			}
+			for _, st := range tc.steps {
+				if st.field == "" {
+					w.sync(st.dev)
+				} else {
+					w.write(st.dev, st.field, st.value)
+				}
+			}
+			open := map[string]string{}
+			var ids []uint64
+			superseded := ""
+			for _, c := range w.entries(false) {
+				switch {
+				case c.Kind != record.KindField:
+					t.Errorf("unexpected entry %+v", c)
+				case c.Resolution == "":
+					open[c.Loser.Value.Text] = c.Winner.Value.Text
+					ids = append(ids, c.LogID)
+				case c.Resolution == Superseded && superseded == "":
+					superseded = c.Loser.Value.Text
+				default:
+					t.Errorf("entry %+v closed", c)
+				}
+			}
+			if !maps.Equal(open, tc.open) || superseded != tc.superseded {
+				t.Fatalf("open entries (loser: winner) %v, superseded %q; want %v, %q", open, superseded,
+					tc.open, tc.superseded)
+			}
+			// Every open entry can be taken back: taking one loser is a
+			// server write that saw the winner as the value, not the others.
+			for _, id := range ids {
+				if _, err := w.s.ResolveConflict(context.Background(), id, "take_loser", "staff"); err != nil {
+					t.Errorf("take_loser %d: %v", id, err)
+				}
+			}
+		})
+	}
+}
+
 // histWrite is one write of the property test's history: the field ("" for
 // a delete), its dot and what its writer had seen (its version then).
 type histWrite struct {
@@ -269,9 +365,9 @@ type histWrite struct {
 }
 
 // TestTheLogAgreesWhateverTheArrivalOrder runs three devices that edit
-// and delete one record and sync at random, then sends the same pushes to
-// the server again, under a new id, in other orders the pushes allow (a
-// change that has seen a write comes after it). Every order must end in
+// and delete one record and sync at random (one or all of them), then
+// sends the same pushes to the server again, under a new id, in other
+// orders the pushes allow (arrivalOrder). Every order must end in
 // the same state, the state the rule gives, and with open entries that
 // describe it truthfully and offer the same losing writes.
 func TestTheLogAgreesWhateverTheArrivalOrder(t *testing.T) {
@@ -291,7 +387,7 @@ func TestTheLogAgreesWhateverTheArrivalOrder(t *testing.T) {
 		for i := range rapid.IntRange(1, 14).Draw(rt, "steps") {
 			d := rapid.IntRange(0, 2).Draw(rt, "device")
 			dev := w.devs[d]
-			switch rapid.IntRange(0, 3).Draw(rt, "action") {
+			switch rapid.IntRange(0, 4).Draw(rt, "action") {
 			case 0, 1:
 				field := rapid.SampledFrom([]string{"notes", "volunteers"}).Draw(rt, "field")
 				w.write(d, field, fmt.Sprintf("%s%d", dev.p.Device, i)) // every value its own
@@ -301,6 +397,13 @@ func TestTheLogAgreesWhateverTheArrivalOrder(t *testing.T) {
 				hist = append(hist, histWrite{"", dev.state.Tombstone.Dot, dev.state.Tombstone.Context.Clone()})
 			case 3:
 				w.sync(d)
+			case 4:
+				// Everyone syncs, d first: the others then write having
+				// pulled the merged record (every losing write covered by
+				// their versions, only the winners as the values).
+				for k := range w.devs {
+					w.sync((d + k) % len(w.devs))
+				}
 			}
 		}
 		for range 2 {
@@ -336,9 +439,21 @@ func TestTheLogAgreesWhateverTheArrivalOrder(t *testing.T) {
 }
 
 // arrivalOrder draws an order of pushes the server could have received
-// them in: each device's in its order, and each after every write of
-// another device it claims to have seen.
+// them in: each device's in its order, each after every push it claims to
+// have seen, and each push's seen pushes a prefix of the order. A device
+// has seen what it pulled, the server's state at one moment, so a push
+// that had seen another's write had seen everything that reached the
+// server before it; an order in which a device's snapshot never existed
+// on the server is not one the same pushes can arrive in.
 func arrivalOrder(t *rapid.T, w *world, pushes []sentChange, label string) []int {
+	seen := make([][]bool, len(pushes)) // seen[i][j]: push i had seen push j
+	for i, p := range pushes {
+		seen[i] = make([]bool, len(pushes))
+		for j, q := range pushes {
+			r := w.devs[q.dev].p.Replica
+			seen[i][j] = i != j && p.change.Version[r] >= q.change.Version[r]
+		}
+	}
 	var order []int
 	done := make([]bool, len(pushes))
 	have := vv.VV{}
@@ -356,9 +471,24 @@ func arrivalOrder(t *rapid.T, w *world, pushes []sentChange, label string) []int
 					ok = false
 				}
 			}
+			// Sending i now must not come before a push that another
+			// unsent push had seen while i had not been seen by it.
+			for k := range pushes {
+				if k == i || done[k] || seen[k][i] {
+					continue
+				}
+				for j := range pushes {
+					if seen[k][j] && !done[j] {
+						ok = false
+					}
+				}
+			}
 			if ok {
 				ready = append(ready, i)
 			}
+		}
+		if len(ready) == 0 {
+			t.Fatalf("%s: no push can arrive after %v", label, order)
 		}
 		i := rapid.SampledFrom(ready).Draw(t, label)
 		done[i] = true
@@ -374,10 +504,13 @@ func arrivalOrder(t *rapid.T, w *world, pushes []sentChange, label string) []int
 //     seen it; the field holds the greatest (by dot) write not replaced;
 //   - the record is deleted when it has a tombstone and every field's
 //     write is one some delete had seen;
-//   - the open field entries are exactly the writes not replaced, not the
-//     field's value and seen by no delete (what staff could still want);
-//     each names as winner the field's value or a write later replaced or
-//     itself logged as a loser;
+//   - the open field entries are exactly the writes not the field's value,
+//     seen by no delete and that no other write of the field had seen as
+//     the field's value (the Join winner among the writes its writer had
+//     seen): what staff could still want. Having seen a write is not
+//     enough (a device that pulled the merged record has seen the loser
+//     too). Each names as winner the field's value or a write later
+//     replaced or itself logged as a loser;
 //   - the open delete_vs_edit entries name exactly the edits that keep
 //     the record alive (no delete saw them) made without seeing every
 //     delete.
@@ -396,16 +529,50 @@ func checkLog(t *rapid.T, w *world, final *record.Record, hist []histWrite, id, 
 		}
 		return false
 	}
+	// current is what a writer that had seen seen took as field's value
+	// before its own write self: the Join winner among the other writes
+	// of the field it had seen (those no other of them had seen, then the
+	// greatest dot).
+	current := func(field string, seen vv.VV, self vv.Dot) (vv.Dot, bool) {
+		var past []histWrite
+		for _, o := range hist {
+			if o.field == field && !o.dot.Same(self) && seen.Covers(o.dot) {
+				past = append(past, o)
+			}
+		}
+		var win vv.Dot
+		found := false
+		for _, o := range past {
+			if slices.ContainsFunc(past, func(p histWrite) bool { return !p.dot.Same(o.dot) && p.seen.Covers(o.dot) }) {
+				continue
+			}
+			if !found || win.Less(o.dot) {
+				win, found = o.dot, true
+			}
+		}
+		return win, found
+	}
+	replacedAsValue := func(h histWrite) bool {
+		for _, o := range hist {
+			if o.field != h.field || o.dot.Same(h.dot) {
+				continue
+			}
+			if cur, ok := current(o.field, o.seen, o.dot); ok && cur.Same(h.dot) {
+				return true
+			}
+		}
+		return false
+	}
 	wantLost := map[vv.Dot]bool{}
 	for _, h := range hist {
-		if h.field == "" || replaced(h) {
+		if h.field == "" {
 			continue
 		}
 		f := final.Fields[h.field]
-		if f.Dot.Less(h.dot) {
+		if !replaced(h) && f.Dot.Less(h.dot) {
 			t.Fatalf("%s: %s holds %v, but %v is greater and was not replaced", label, h.field, f.Dot, h.dot)
 		}
-		if !f.Dot.Same(h.dot) && !deletes.Covers(h.dot) {
+		if !f.Dot.Same(h.dot) && !deletes.Covers(h.dot) && !replacedAsValue(h) {
 			wantLost[h.dot] = true
 		}
 	}
