@@ -187,3 +187,8 @@ func (s *Service) ListChanges(ctx context.Context, req *v1.ListChangesRequest) (
 	}
 	return resp, nil
 }
+
+// ListVillages lists the villages the caller serves. (Being built: issue 12.)
+func (s *Service) ListVillages(ctx context.Context, _ *v1.ListVillagesRequest) (*v1.ListVillagesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villages: not yet"))
+}

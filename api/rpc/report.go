@@ -2,9 +2,11 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
+	"connectrpc.com/connect"
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/sync/report"
@@ -36,4 +38,9 @@ func (s *ReportService) GetReport(ctx context.Context, req *v1.GetReportRequest)
 		return nil, (&Service{Store: s.Store, Log: s.Log}).toConnect(err)
 	}
 	return wire.Report(rep), nil
+}
+
+// ExportReport renders the report as a file. (Being built: issue 12.)
+func (s *ReportService) ExportReport(ctx context.Context, req *v1.ExportReportRequest) (*v1.ExportReportResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("export: not yet"))
 }

@@ -156,6 +156,55 @@ func (x *EnrollResponse) GetRole() string {
 	return ""
 }
 
+// ErrorDetail rides on a refused call (as a Connect error detail) to name
+// the request field at fault, so a form can mark it. The error's message
+// says what is wrong, in the language the request's Accept-Language asks
+// for (zh or en; en when it names neither).
+type ErrorDetail struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request field, as the proto names it (e.g. "user", "villages").
+	Field         string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorDetail) Reset() {
+	*x = ErrorDetail{}
+	mi := &file_villagesync_v1_access_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorDetail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorDetail) ProtoMessage() {}
+
+func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_access_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
+func (*ErrorDetail) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ErrorDetail) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
 type WhoamiRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -164,7 +213,7 @@ type WhoamiRequest struct {
 
 func (x *WhoamiRequest) Reset() {
 	*x = WhoamiRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[2]
+	mi := &file_villagesync_v1_access_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +225,7 @@ func (x *WhoamiRequest) String() string {
 func (*WhoamiRequest) ProtoMessage() {}
 
 func (x *WhoamiRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[2]
+	mi := &file_villagesync_v1_access_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +238,7 @@ func (x *WhoamiRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoamiRequest.ProtoReflect.Descriptor instead.
 func (*WhoamiRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{2}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{3}
 }
 
 type WhoamiResponse struct {
@@ -208,7 +257,7 @@ type WhoamiResponse struct {
 
 func (x *WhoamiResponse) Reset() {
 	*x = WhoamiResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[3]
+	mi := &file_villagesync_v1_access_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +269,7 @@ func (x *WhoamiResponse) String() string {
 func (*WhoamiResponse) ProtoMessage() {}
 
 func (x *WhoamiResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[3]
+	mi := &file_villagesync_v1_access_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +282,7 @@ func (x *WhoamiResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoamiResponse.ProtoReflect.Descriptor instead.
 func (*WhoamiResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{3}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *WhoamiResponse) GetReplica() uint32 {
@@ -291,7 +340,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[4]
+	mi := &file_villagesync_v1_access_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +352,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[4]
+	mi := &file_villagesync_v1_access_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +365,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{4}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *User) GetName() string {
@@ -358,7 +407,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[5]
+	mi := &file_villagesync_v1_access_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +419,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[5]
+	mi := &file_villagesync_v1_access_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +432,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{5}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateUserRequest) GetName() string {
@@ -416,7 +465,7 @@ type CreateUserResponse struct {
 
 func (x *CreateUserResponse) Reset() {
 	*x = CreateUserResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[6]
+	mi := &file_villagesync_v1_access_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +477,7 @@ func (x *CreateUserResponse) String() string {
 func (*CreateUserResponse) ProtoMessage() {}
 
 func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[6]
+	mi := &file_villagesync_v1_access_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +490,7 @@ func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
 func (*CreateUserResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{6}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateUserResponse) GetUser() *User {
@@ -459,7 +508,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[7]
+	mi := &file_villagesync_v1_access_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +520,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[7]
+	mi := &file_villagesync_v1_access_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +533,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{7}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{8}
 }
 
 type ListUsersResponse struct {
@@ -496,7 +545,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[8]
+	mi := &file_villagesync_v1_access_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +557,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[8]
+	mi := &file_villagesync_v1_access_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +570,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{8}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -541,7 +590,7 @@ type SetVillagesRequest struct {
 
 func (x *SetVillagesRequest) Reset() {
 	*x = SetVillagesRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[9]
+	mi := &file_villagesync_v1_access_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +602,7 @@ func (x *SetVillagesRequest) String() string {
 func (*SetVillagesRequest) ProtoMessage() {}
 
 func (x *SetVillagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[9]
+	mi := &file_villagesync_v1_access_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +615,7 @@ func (x *SetVillagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVillagesRequest.ProtoReflect.Descriptor instead.
 func (*SetVillagesRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{9}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetVillagesRequest) GetUser() string {
@@ -592,7 +641,7 @@ type SetVillagesResponse struct {
 
 func (x *SetVillagesResponse) Reset() {
 	*x = SetVillagesResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[10]
+	mi := &file_villagesync_v1_access_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +653,7 @@ func (x *SetVillagesResponse) String() string {
 func (*SetVillagesResponse) ProtoMessage() {}
 
 func (x *SetVillagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[10]
+	mi := &file_villagesync_v1_access_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +666,7 @@ func (x *SetVillagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetVillagesResponse.ProtoReflect.Descriptor instead.
 func (*SetVillagesResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{10}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetVillagesResponse) GetUser() *User {
@@ -638,7 +687,7 @@ type AddVillageRequest struct {
 
 func (x *AddVillageRequest) Reset() {
 	*x = AddVillageRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[11]
+	mi := &file_villagesync_v1_access_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +699,7 @@ func (x *AddVillageRequest) String() string {
 func (*AddVillageRequest) ProtoMessage() {}
 
 func (x *AddVillageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[11]
+	mi := &file_villagesync_v1_access_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +712,7 @@ func (x *AddVillageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVillageRequest.ProtoReflect.Descriptor instead.
 func (*AddVillageRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{11}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AddVillageRequest) GetName() string {
@@ -696,7 +745,7 @@ type AddVillageResponse struct {
 
 func (x *AddVillageResponse) Reset() {
 	*x = AddVillageResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[12]
+	mi := &file_villagesync_v1_access_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +757,7 @@ func (x *AddVillageResponse) String() string {
 func (*AddVillageResponse) ProtoMessage() {}
 
 func (x *AddVillageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[12]
+	mi := &file_villagesync_v1_access_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +770,7 @@ func (x *AddVillageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddVillageResponse.ProtoReflect.Descriptor instead.
 func (*AddVillageResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{12}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AddVillageResponse) GetId() string {
@@ -729,6 +778,157 @@ func (x *AddVillageResponse) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+type Village struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Canonical (Chinese) name, e.g. 南香村.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// e.g. Nanxiang.
+	Pinyin string `protobuf:"bytes,3,opt,name=pinyin,proto3" json:"pinyin,omitempty"`
+	// Other spellings that name it (e.g. 旺鱼村).
+	Aliases       []string `protobuf:"bytes,4,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Village) Reset() {
+	*x = Village{}
+	mi := &file_villagesync_v1_access_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Village) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Village) ProtoMessage() {}
+
+func (x *Village) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_access_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Village.ProtoReflect.Descriptor instead.
+func (*Village) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Village) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Village) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Village) GetPinyin() string {
+	if x != nil {
+		return x.Pinyin
+	}
+	return ""
+}
+
+func (x *Village) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+type ListVillagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVillagesRequest) Reset() {
+	*x = ListVillagesRequest{}
+	mi := &file_villagesync_v1_access_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVillagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVillagesRequest) ProtoMessage() {}
+
+func (x *ListVillagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_access_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVillagesRequest.ProtoReflect.Descriptor instead.
+func (*ListVillagesRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{15}
+}
+
+type ListVillagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Villages      []*Village             `protobuf:"bytes,1,rep,name=villages,proto3" json:"villages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVillagesResponse) Reset() {
+	*x = ListVillagesResponse{}
+	mi := &file_villagesync_v1_access_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVillagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVillagesResponse) ProtoMessage() {}
+
+func (x *ListVillagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_access_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVillagesResponse.ProtoReflect.Descriptor instead.
+func (*ListVillagesResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListVillagesResponse) GetVillages() []*Village {
+	if x != nil {
+		return x.Villages
+	}
+	return nil
 }
 
 type CreateEnrollmentCodeRequest struct {
@@ -742,7 +942,7 @@ type CreateEnrollmentCodeRequest struct {
 
 func (x *CreateEnrollmentCodeRequest) Reset() {
 	*x = CreateEnrollmentCodeRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[13]
+	mi := &file_villagesync_v1_access_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +954,7 @@ func (x *CreateEnrollmentCodeRequest) String() string {
 func (*CreateEnrollmentCodeRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[13]
+	mi := &file_villagesync_v1_access_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +967,7 @@ func (x *CreateEnrollmentCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentCodeRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{13}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateEnrollmentCodeRequest) GetUser() string {
@@ -794,7 +994,7 @@ type CreateEnrollmentCodeResponse struct {
 
 func (x *CreateEnrollmentCodeResponse) Reset() {
 	*x = CreateEnrollmentCodeResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[14]
+	mi := &file_villagesync_v1_access_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +1006,7 @@ func (x *CreateEnrollmentCodeResponse) String() string {
 func (*CreateEnrollmentCodeResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[14]
+	mi := &file_villagesync_v1_access_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +1019,7 @@ func (x *CreateEnrollmentCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentCodeResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{14}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateEnrollmentCodeResponse) GetCode() string {
@@ -837,20 +1037,28 @@ func (x *CreateEnrollmentCodeResponse) GetExpiresAtMs() int64 {
 }
 
 type Device struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Replica       uint32                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
-	EnrolledAtMs  int64                  `protobuf:"varint,4,opt,name=enrolled_at_ms,json=enrolledAtMs,proto3" json:"enrolled_at_ms,omitempty"`
-	LastSeenMs    int64                  `protobuf:"varint,5,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
-	RevokedAtMs   int64                  `protobuf:"varint,6,opt,name=revoked_at_ms,json=revokedAtMs,proto3" json:"revoked_at_ms,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Replica      uint32                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
+	Name         string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	User         string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	EnrolledAtMs int64                  `protobuf:"varint,4,opt,name=enrolled_at_ms,json=enrolledAtMs,proto3" json:"enrolled_at_ms,omitempty"`
+	LastSeenMs   int64                  `protobuf:"varint,5,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
+	RevokedAtMs  int64                  `protobuf:"varint,6,opt,name=revoked_at_ms,json=revokedAtMs,proto3" json:"revoked_at_ms,omitempty"`
+	// The feed position the device has pulled up to, and the changes in its
+	// scope after that position: what it would pull if it synced now.
+	PulledSeq uint64 `protobuf:"varint,7,opt,name=pulled_seq,json=pulledSeq,proto3" json:"pulled_seq,omitempty"`
+	Behind    uint64 `protobuf:"varint,8,opt,name=behind,proto3" json:"behind,omitempty"`
+	// The server's change-feed position when the list was made.
+	FeedSeq uint64 `protobuf:"varint,9,opt,name=feed_seq,json=feedSeq,proto3" json:"feed_seq,omitempty"`
+	// The device's user's role.
+	Role          string `protobuf:"bytes,10,opt,name=role,proto3" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[15]
+	mi := &file_villagesync_v1_access_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1070,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[15]
+	mi := &file_villagesync_v1_access_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1083,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{15}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Device) GetReplica() uint32 {
@@ -920,6 +1128,34 @@ func (x *Device) GetRevokedAtMs() int64 {
 	return 0
 }
 
+func (x *Device) GetPulledSeq() uint64 {
+	if x != nil {
+		return x.PulledSeq
+	}
+	return 0
+}
+
+func (x *Device) GetBehind() uint64 {
+	if x != nil {
+		return x.Behind
+	}
+	return 0
+}
+
+func (x *Device) GetFeedSeq() uint64 {
+	if x != nil {
+		return x.FeedSeq
+	}
+	return 0
+}
+
+func (x *Device) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
 type ListDevicesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -928,7 +1164,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[16]
+	mi := &file_villagesync_v1_access_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1176,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[16]
+	mi := &file_villagesync_v1_access_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1189,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{16}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{20}
 }
 
 type ListDevicesResponse struct {
@@ -965,7 +1201,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[17]
+	mi := &file_villagesync_v1_access_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1213,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[17]
+	mi := &file_villagesync_v1_access_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1226,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{17}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -1009,7 +1245,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[18]
+	mi := &file_villagesync_v1_access_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1257,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[18]
+	mi := &file_villagesync_v1_access_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1270,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{18}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeDeviceRequest) GetReplica() uint32 {
@@ -1053,7 +1289,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[19]
+	mi := &file_villagesync_v1_access_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1301,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[19]
+	mi := &file_villagesync_v1_access_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1314,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{19}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RevokeDeviceResponse) GetDevice() *Device {
@@ -1098,7 +1334,7 @@ type ListChangesRequest struct {
 
 func (x *ListChangesRequest) Reset() {
 	*x = ListChangesRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[20]
+	mi := &file_villagesync_v1_access_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1346,7 @@ func (x *ListChangesRequest) String() string {
 func (*ListChangesRequest) ProtoMessage() {}
 
 func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[20]
+	mi := &file_villagesync_v1_access_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1359,7 @@ func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListChangesRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{20}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListChangesRequest) GetTable() string {
@@ -1156,7 +1392,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[21]
+	mi := &file_villagesync_v1_access_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1404,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[21]
+	mi := &file_villagesync_v1_access_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1417,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{21}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Change) GetSeq() uint64 {
@@ -1242,7 +1478,7 @@ type ListChangesResponse struct {
 
 func (x *ListChangesResponse) Reset() {
 	*x = ListChangesResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[22]
+	mi := &file_villagesync_v1_access_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1490,7 @@ func (x *ListChangesResponse) String() string {
 func (*ListChangesResponse) ProtoMessage() {}
 
 func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[22]
+	mi := &file_villagesync_v1_access_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1503,7 @@ func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListChangesResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{22}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListChangesResponse) GetChanges() []*Change {
@@ -1291,7 +1527,9 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\tR\x05token\x12\x12\n" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x12\x12\n" +
-	"\x04role\x18\x05 \x01(\tR\x04role\"\x0f\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\"#\n" +
+	"\vErrorDetail\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\"\x0f\n" +
 	"\rWhoamiRequest\"\xb2\x01\n" +
 	"\x0eWhoamiResponse\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1f\n" +
@@ -1325,14 +1563,22 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\x06pinyin\x18\x02 \x01(\tR\x06pinyin\x12\x18\n" +
 	"\aaliases\x18\x03 \x03(\tR\aaliases\"$\n" +
 	"\x12AddVillageResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"R\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"_\n" +
+	"\aVillage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06pinyin\x18\x03 \x01(\tR\x06pinyin\x12\x18\n" +
+	"\aaliases\x18\x04 \x03(\tR\aaliases\"\x15\n" +
+	"\x13ListVillagesRequest\"K\n" +
+	"\x14ListVillagesResponse\x123\n" +
+	"\bvillages\x18\x01 \x03(\v2\x17.villagesync.v1.VillageR\bvillages\"R\n" +
 	"\x1bCreateEnrollmentCodeRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
 	"ttlSeconds\"V\n" +
 	"\x1cCreateEnrollmentCodeResponse\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\"\n" +
-	"\rexpires_at_ms\x18\x02 \x01(\x03R\vexpiresAtMs\"\xb6\x01\n" +
+	"\rexpires_at_ms\x18\x02 \x01(\x03R\vexpiresAtMs\"\x9c\x02\n" +
 	"\x06Device\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -1340,7 +1586,13 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\x0eenrolled_at_ms\x18\x04 \x01(\x03R\fenrolledAtMs\x12 \n" +
 	"\flast_seen_ms\x18\x05 \x01(\x03R\n" +
 	"lastSeenMs\x12\"\n" +
-	"\rrevoked_at_ms\x18\x06 \x01(\x03R\vrevokedAtMs\"\x14\n" +
+	"\rrevoked_at_ms\x18\x06 \x01(\x03R\vrevokedAtMs\x12\x1d\n" +
+	"\n" +
+	"pulled_seq\x18\a \x01(\x04R\tpulledSeq\x12\x16\n" +
+	"\x06behind\x18\b \x01(\x04R\x06behind\x12\x19\n" +
+	"\bfeed_seq\x18\t \x01(\x04R\afeedSeq\x12\x12\n" +
+	"\x04role\x18\n" +
+	" \x01(\tR\x04role\"\x14\n" +
 	"\x12ListDevicesRequest\"G\n" +
 	"\x13ListDevicesResponse\x120\n" +
 	"\adevices\x18\x01 \x03(\v2\x16.villagesync.v1.DeviceR\adevices\"/\n" +
@@ -1360,7 +1612,7 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12\x16\n" +
 	"\x06detail\x18\a \x01(\tR\x06detail\"G\n" +
 	"\x13ListChangesResponse\x120\n" +
-	"\achanges\x18\x01 \x03(\v2\x16.villagesync.v1.ChangeR\achanges2\x87\a\n" +
+	"\achanges\x18\x01 \x03(\v2\x16.villagesync.v1.ChangeR\achanges2\xe7\a\n" +
 	"\rAccessService\x12G\n" +
 	"\x06Enroll\x12\x1d.villagesync.v1.EnrollRequest\x1a\x1e.villagesync.v1.EnrollResponse\x12L\n" +
 	"\x06Whoami\x12\x1d.villagesync.v1.WhoamiRequest\x1a\x1e.villagesync.v1.WhoamiResponse\"\x03\x90\x02\x01\x12S\n" +
@@ -1369,7 +1621,8 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\tListUsers\x12 .villagesync.v1.ListUsersRequest\x1a!.villagesync.v1.ListUsersResponse\"\x03\x90\x02\x01\x12V\n" +
 	"\vSetVillages\x12\".villagesync.v1.SetVillagesRequest\x1a#.villagesync.v1.SetVillagesResponse\x12S\n" +
 	"\n" +
-	"AddVillage\x12!.villagesync.v1.AddVillageRequest\x1a\".villagesync.v1.AddVillageResponse\x12q\n" +
+	"AddVillage\x12!.villagesync.v1.AddVillageRequest\x1a\".villagesync.v1.AddVillageResponse\x12^\n" +
+	"\fListVillages\x12#.villagesync.v1.ListVillagesRequest\x1a$.villagesync.v1.ListVillagesResponse\"\x03\x90\x02\x01\x12q\n" +
 	"\x14CreateEnrollmentCode\x12+.villagesync.v1.CreateEnrollmentCodeRequest\x1a,.villagesync.v1.CreateEnrollmentCodeResponse\x12[\n" +
 	"\vListDevices\x12\".villagesync.v1.ListDevicesRequest\x1a#.villagesync.v1.ListDevicesResponse\"\x03\x90\x02\x01\x12Y\n" +
 	"\fRevokeDevice\x12#.villagesync.v1.RevokeDeviceRequest\x1a$.villagesync.v1.RevokeDeviceResponse\x12[\n" +
@@ -1387,64 +1640,71 @@ func file_villagesync_v1_access_proto_rawDescGZIP() []byte {
 	return file_villagesync_v1_access_proto_rawDescData
 }
 
-var file_villagesync_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_villagesync_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_villagesync_v1_access_proto_goTypes = []any{
 	(*EnrollRequest)(nil),                // 0: villagesync.v1.EnrollRequest
 	(*EnrollResponse)(nil),               // 1: villagesync.v1.EnrollResponse
-	(*WhoamiRequest)(nil),                // 2: villagesync.v1.WhoamiRequest
-	(*WhoamiResponse)(nil),               // 3: villagesync.v1.WhoamiResponse
-	(*User)(nil),                         // 4: villagesync.v1.User
-	(*CreateUserRequest)(nil),            // 5: villagesync.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),           // 6: villagesync.v1.CreateUserResponse
-	(*ListUsersRequest)(nil),             // 7: villagesync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),            // 8: villagesync.v1.ListUsersResponse
-	(*SetVillagesRequest)(nil),           // 9: villagesync.v1.SetVillagesRequest
-	(*SetVillagesResponse)(nil),          // 10: villagesync.v1.SetVillagesResponse
-	(*AddVillageRequest)(nil),            // 11: villagesync.v1.AddVillageRequest
-	(*AddVillageResponse)(nil),           // 12: villagesync.v1.AddVillageResponse
-	(*CreateEnrollmentCodeRequest)(nil),  // 13: villagesync.v1.CreateEnrollmentCodeRequest
-	(*CreateEnrollmentCodeResponse)(nil), // 14: villagesync.v1.CreateEnrollmentCodeResponse
-	(*Device)(nil),                       // 15: villagesync.v1.Device
-	(*ListDevicesRequest)(nil),           // 16: villagesync.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),          // 17: villagesync.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),          // 18: villagesync.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),         // 19: villagesync.v1.RevokeDeviceResponse
-	(*ListChangesRequest)(nil),           // 20: villagesync.v1.ListChangesRequest
-	(*Change)(nil),                       // 21: villagesync.v1.Change
-	(*ListChangesResponse)(nil),          // 22: villagesync.v1.ListChangesResponse
+	(*ErrorDetail)(nil),                  // 2: villagesync.v1.ErrorDetail
+	(*WhoamiRequest)(nil),                // 3: villagesync.v1.WhoamiRequest
+	(*WhoamiResponse)(nil),               // 4: villagesync.v1.WhoamiResponse
+	(*User)(nil),                         // 5: villagesync.v1.User
+	(*CreateUserRequest)(nil),            // 6: villagesync.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),           // 7: villagesync.v1.CreateUserResponse
+	(*ListUsersRequest)(nil),             // 8: villagesync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),            // 9: villagesync.v1.ListUsersResponse
+	(*SetVillagesRequest)(nil),           // 10: villagesync.v1.SetVillagesRequest
+	(*SetVillagesResponse)(nil),          // 11: villagesync.v1.SetVillagesResponse
+	(*AddVillageRequest)(nil),            // 12: villagesync.v1.AddVillageRequest
+	(*AddVillageResponse)(nil),           // 13: villagesync.v1.AddVillageResponse
+	(*Village)(nil),                      // 14: villagesync.v1.Village
+	(*ListVillagesRequest)(nil),          // 15: villagesync.v1.ListVillagesRequest
+	(*ListVillagesResponse)(nil),         // 16: villagesync.v1.ListVillagesResponse
+	(*CreateEnrollmentCodeRequest)(nil),  // 17: villagesync.v1.CreateEnrollmentCodeRequest
+	(*CreateEnrollmentCodeResponse)(nil), // 18: villagesync.v1.CreateEnrollmentCodeResponse
+	(*Device)(nil),                       // 19: villagesync.v1.Device
+	(*ListDevicesRequest)(nil),           // 20: villagesync.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),          // 21: villagesync.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),          // 22: villagesync.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),         // 23: villagesync.v1.RevokeDeviceResponse
+	(*ListChangesRequest)(nil),           // 24: villagesync.v1.ListChangesRequest
+	(*Change)(nil),                       // 25: villagesync.v1.Change
+	(*ListChangesResponse)(nil),          // 26: villagesync.v1.ListChangesResponse
 }
 var file_villagesync_v1_access_proto_depIdxs = []int32{
-	4,  // 0: villagesync.v1.CreateUserResponse.user:type_name -> villagesync.v1.User
-	4,  // 1: villagesync.v1.ListUsersResponse.users:type_name -> villagesync.v1.User
-	4,  // 2: villagesync.v1.SetVillagesResponse.user:type_name -> villagesync.v1.User
-	15, // 3: villagesync.v1.ListDevicesResponse.devices:type_name -> villagesync.v1.Device
-	15, // 4: villagesync.v1.RevokeDeviceResponse.device:type_name -> villagesync.v1.Device
-	21, // 5: villagesync.v1.ListChangesResponse.changes:type_name -> villagesync.v1.Change
-	0,  // 6: villagesync.v1.AccessService.Enroll:input_type -> villagesync.v1.EnrollRequest
-	2,  // 7: villagesync.v1.AccessService.Whoami:input_type -> villagesync.v1.WhoamiRequest
-	5,  // 8: villagesync.v1.AccessService.CreateUser:input_type -> villagesync.v1.CreateUserRequest
-	7,  // 9: villagesync.v1.AccessService.ListUsers:input_type -> villagesync.v1.ListUsersRequest
-	9,  // 10: villagesync.v1.AccessService.SetVillages:input_type -> villagesync.v1.SetVillagesRequest
-	11, // 11: villagesync.v1.AccessService.AddVillage:input_type -> villagesync.v1.AddVillageRequest
-	13, // 12: villagesync.v1.AccessService.CreateEnrollmentCode:input_type -> villagesync.v1.CreateEnrollmentCodeRequest
-	16, // 13: villagesync.v1.AccessService.ListDevices:input_type -> villagesync.v1.ListDevicesRequest
-	18, // 14: villagesync.v1.AccessService.RevokeDevice:input_type -> villagesync.v1.RevokeDeviceRequest
-	20, // 15: villagesync.v1.AccessService.ListChanges:input_type -> villagesync.v1.ListChangesRequest
-	1,  // 16: villagesync.v1.AccessService.Enroll:output_type -> villagesync.v1.EnrollResponse
-	3,  // 17: villagesync.v1.AccessService.Whoami:output_type -> villagesync.v1.WhoamiResponse
-	6,  // 18: villagesync.v1.AccessService.CreateUser:output_type -> villagesync.v1.CreateUserResponse
-	8,  // 19: villagesync.v1.AccessService.ListUsers:output_type -> villagesync.v1.ListUsersResponse
-	10, // 20: villagesync.v1.AccessService.SetVillages:output_type -> villagesync.v1.SetVillagesResponse
-	12, // 21: villagesync.v1.AccessService.AddVillage:output_type -> villagesync.v1.AddVillageResponse
-	14, // 22: villagesync.v1.AccessService.CreateEnrollmentCode:output_type -> villagesync.v1.CreateEnrollmentCodeResponse
-	17, // 23: villagesync.v1.AccessService.ListDevices:output_type -> villagesync.v1.ListDevicesResponse
-	19, // 24: villagesync.v1.AccessService.RevokeDevice:output_type -> villagesync.v1.RevokeDeviceResponse
-	22, // 25: villagesync.v1.AccessService.ListChanges:output_type -> villagesync.v1.ListChangesResponse
-	16, // [16:26] is the sub-list for method output_type
-	6,  // [6:16] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	5,  // 0: villagesync.v1.CreateUserResponse.user:type_name -> villagesync.v1.User
+	5,  // 1: villagesync.v1.ListUsersResponse.users:type_name -> villagesync.v1.User
+	5,  // 2: villagesync.v1.SetVillagesResponse.user:type_name -> villagesync.v1.User
+	14, // 3: villagesync.v1.ListVillagesResponse.villages:type_name -> villagesync.v1.Village
+	19, // 4: villagesync.v1.ListDevicesResponse.devices:type_name -> villagesync.v1.Device
+	19, // 5: villagesync.v1.RevokeDeviceResponse.device:type_name -> villagesync.v1.Device
+	25, // 6: villagesync.v1.ListChangesResponse.changes:type_name -> villagesync.v1.Change
+	0,  // 7: villagesync.v1.AccessService.Enroll:input_type -> villagesync.v1.EnrollRequest
+	3,  // 8: villagesync.v1.AccessService.Whoami:input_type -> villagesync.v1.WhoamiRequest
+	6,  // 9: villagesync.v1.AccessService.CreateUser:input_type -> villagesync.v1.CreateUserRequest
+	8,  // 10: villagesync.v1.AccessService.ListUsers:input_type -> villagesync.v1.ListUsersRequest
+	10, // 11: villagesync.v1.AccessService.SetVillages:input_type -> villagesync.v1.SetVillagesRequest
+	12, // 12: villagesync.v1.AccessService.AddVillage:input_type -> villagesync.v1.AddVillageRequest
+	15, // 13: villagesync.v1.AccessService.ListVillages:input_type -> villagesync.v1.ListVillagesRequest
+	17, // 14: villagesync.v1.AccessService.CreateEnrollmentCode:input_type -> villagesync.v1.CreateEnrollmentCodeRequest
+	20, // 15: villagesync.v1.AccessService.ListDevices:input_type -> villagesync.v1.ListDevicesRequest
+	22, // 16: villagesync.v1.AccessService.RevokeDevice:input_type -> villagesync.v1.RevokeDeviceRequest
+	24, // 17: villagesync.v1.AccessService.ListChanges:input_type -> villagesync.v1.ListChangesRequest
+	1,  // 18: villagesync.v1.AccessService.Enroll:output_type -> villagesync.v1.EnrollResponse
+	4,  // 19: villagesync.v1.AccessService.Whoami:output_type -> villagesync.v1.WhoamiResponse
+	7,  // 20: villagesync.v1.AccessService.CreateUser:output_type -> villagesync.v1.CreateUserResponse
+	9,  // 21: villagesync.v1.AccessService.ListUsers:output_type -> villagesync.v1.ListUsersResponse
+	11, // 22: villagesync.v1.AccessService.SetVillages:output_type -> villagesync.v1.SetVillagesResponse
+	13, // 23: villagesync.v1.AccessService.AddVillage:output_type -> villagesync.v1.AddVillageResponse
+	16, // 24: villagesync.v1.AccessService.ListVillages:output_type -> villagesync.v1.ListVillagesResponse
+	18, // 25: villagesync.v1.AccessService.CreateEnrollmentCode:output_type -> villagesync.v1.CreateEnrollmentCodeResponse
+	21, // 26: villagesync.v1.AccessService.ListDevices:output_type -> villagesync.v1.ListDevicesResponse
+	23, // 27: villagesync.v1.AccessService.RevokeDevice:output_type -> villagesync.v1.RevokeDeviceResponse
+	26, // 28: villagesync.v1.AccessService.ListChanges:output_type -> villagesync.v1.ListChangesResponse
+	18, // [18:29] is the sub-list for method output_type
+	7,  // [7:18] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_access_proto_init() }
@@ -1458,7 +1718,7 @@ func file_villagesync_v1_access_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_access_proto_rawDesc), len(file_villagesync_v1_access_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,139 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ExportReportRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Report *GetReportRequest      `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	// csv or xlsx.
+	Format string `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
+	// Headers and labels: zh (the default when empty) or en.
+	Lang          string `protobuf:"bytes,3,opt,name=lang,proto3" json:"lang,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportReportRequest) Reset() {
+	*x = ExportReportRequest{}
+	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportReportRequest) ProtoMessage() {}
+
+func (x *ExportReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportReportRequest.ProtoReflect.Descriptor instead.
+func (*ExportReportRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ExportReportRequest) GetReport() *GetReportRequest {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *ExportReportRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *ExportReportRequest) GetLang() string {
+	if x != nil {
+		return x.Lang
+	}
+	return ""
+}
+
+type ExportReportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A name to save the file as, e.g. "villagesync-report-2024-01-2024-12.xlsx".
+	Filename string `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	// e.g. "text/csv; charset=utf-8".
+	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Content     []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	// The figures the file holds, as GetReport would have returned them.
+	Report        *GetReportResponse `protobuf:"bytes,4,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportReportResponse) Reset() {
+	*x = ExportReportResponse{}
+	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportReportResponse) ProtoMessage() {}
+
+func (x *ExportReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportReportResponse.ProtoReflect.Descriptor instead.
+func (*ExportReportResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExportReportResponse) GetFilename() string {
+	if x != nil {
+		return x.Filename
+	}
+	return ""
+}
+
+func (x *ExportReportResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *ExportReportResponse) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *ExportReportResponse) GetReport() *GetReportResponse {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 type GetReportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// First month, "YYYY-MM"; empty = from the first record.
@@ -38,7 +171,7 @@ type GetReportRequest struct {
 
 func (x *GetReportRequest) Reset() {
 	*x = GetReportRequest{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	mi := &file_villagesync_v1_report_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +183,7 @@ func (x *GetReportRequest) String() string {
 func (*GetReportRequest) ProtoMessage() {}
 
 func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	mi := &file_villagesync_v1_report_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +196,7 @@ func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetReportRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{0}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetReportRequest) GetFromMonth() string {
@@ -107,7 +240,7 @@ type GetReportResponse struct {
 
 func (x *GetReportResponse) Reset() {
 	*x = GetReportResponse{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	mi := &file_villagesync_v1_report_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -119,7 +252,7 @@ func (x *GetReportResponse) String() string {
 func (*GetReportResponse) ProtoMessage() {}
 
 func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	mi := &file_villagesync_v1_report_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -132,7 +265,7 @@ func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetReportResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{1}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetReportResponse) GetFromMonth() string {
@@ -201,13 +334,17 @@ type ReportRow struct {
 	RevisedAtMs int64 `protobuf:"varint,7,opt,name=revised_at_ms,json=revisedAtMs,proto3" json:"revised_at_ms,omitempty"`
 	// When the server first reported this past month (Unix milliseconds).
 	FirstReportedAtMs int64 `protobuf:"varint,8,opt,name=first_reported_at_ms,json=firstReportedAtMs,proto3" json:"first_reported_at_ms,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Flags not resolved yet on records counted in these figures, per kind
+	// (duplicate_session, double_loan): the figures may change when staff
+	// resolve them.
+	OpenFlags     []*OpenConflicts `protobuf:"bytes,9,rep,name=open_flags,json=openFlags,proto3" json:"open_flags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportRow) Reset() {
 	*x = ReportRow{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[2]
+	mi := &file_villagesync_v1_report_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +356,7 @@ func (x *ReportRow) String() string {
 func (*ReportRow) ProtoMessage() {}
 
 func (x *ReportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[2]
+	mi := &file_villagesync_v1_report_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +369,7 @@ func (x *ReportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRow.ProtoReflect.Descriptor instead.
 func (*ReportRow) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{2}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReportRow) GetVillage() string {
@@ -291,6 +428,13 @@ func (x *ReportRow) GetFirstReportedAtMs() int64 {
 	return 0
 }
 
+func (x *ReportRow) GetOpenFlags() []*OpenConflicts {
+	if x != nil {
+		return x.OpenFlags
+	}
+	return nil
+}
+
 // TutoringFigures are the 7pm classroom's. A session flagged as a probable
 // duplicate of another and not yet resolved counts once.
 type TutoringFigures struct {
@@ -306,7 +450,7 @@ type TutoringFigures struct {
 
 func (x *TutoringFigures) Reset() {
 	*x = TutoringFigures{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[3]
+	mi := &file_villagesync_v1_report_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +462,7 @@ func (x *TutoringFigures) String() string {
 func (*TutoringFigures) ProtoMessage() {}
 
 func (x *TutoringFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[3]
+	mi := &file_villagesync_v1_report_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +475,7 @@ func (x *TutoringFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TutoringFigures.ProtoReflect.Descriptor instead.
 func (*TutoringFigures) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{3}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TutoringFigures) GetSessions() int64 {
@@ -373,7 +517,7 @@ type CleanupFigures struct {
 
 func (x *CleanupFigures) Reset() {
 	*x = CleanupFigures{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[4]
+	mi := &file_villagesync_v1_report_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +529,7 @@ func (x *CleanupFigures) String() string {
 func (*CleanupFigures) ProtoMessage() {}
 
 func (x *CleanupFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[4]
+	mi := &file_villagesync_v1_report_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +542,7 @@ func (x *CleanupFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupFigures.ProtoReflect.Descriptor instead.
 func (*CleanupFigures) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{4}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CleanupFigures) GetKind() string {
@@ -447,7 +591,7 @@ type Quantity struct {
 
 func (x *Quantity) Reset() {
 	*x = Quantity{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[5]
+	mi := &file_villagesync_v1_report_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +603,7 @@ func (x *Quantity) String() string {
 func (*Quantity) ProtoMessage() {}
 
 func (x *Quantity) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[5]
+	mi := &file_villagesync_v1_report_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +616,7 @@ func (x *Quantity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quantity.ProtoReflect.Descriptor instead.
 func (*Quantity) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{5}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Quantity) GetUnit() string {
@@ -510,7 +654,7 @@ type LoanFigures struct {
 
 func (x *LoanFigures) Reset() {
 	*x = LoanFigures{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[6]
+	mi := &file_villagesync_v1_report_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +666,7 @@ func (x *LoanFigures) String() string {
 func (*LoanFigures) ProtoMessage() {}
 
 func (x *LoanFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[6]
+	mi := &file_villagesync_v1_report_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +679,7 @@ func (x *LoanFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoanFigures.ProtoReflect.Descriptor instead.
 func (*LoanFigures) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{6}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LoanFigures) GetLibrary() string {
@@ -598,7 +742,7 @@ type Freshness struct {
 
 func (x *Freshness) Reset() {
 	*x = Freshness{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[7]
+	mi := &file_villagesync_v1_report_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +754,7 @@ func (x *Freshness) String() string {
 func (*Freshness) ProtoMessage() {}
 
 func (x *Freshness) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[7]
+	mi := &file_villagesync_v1_report_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +767,7 @@ func (x *Freshness) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Freshness.ProtoReflect.Descriptor instead.
 func (*Freshness) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{7}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Freshness) GetGeneratedAtMs() int64 {
@@ -661,14 +805,24 @@ type DeviceSeen struct {
 	// The device's last sync as the server has written it down (0: never).
 	// The server notes syncs in memory and writes them with the next push,
 	// so this can be behind by the idle syncs since.
-	LastSeenMs    int64 `protobuf:"varint,3,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
+	LastSeenMs int64 `protobuf:"varint,3,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
+	// The user the device is enrolled for.
+	User string `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// The feed position the device has pulled up to (its last committed
+	// cursor as the server has written it down).
+	PulledSeq uint64 `protobuf:"varint,5,opt,name=pulled_seq,json=pulledSeq,proto3" json:"pulled_seq,omitempty"`
+	// Changes in the device's scope after pulled_seq, up to feed_seq: what it
+	// would pull if it synced now. 0 for a device that is up to date.
+	Behind uint64 `protobuf:"varint,6,opt,name=behind,proto3" json:"behind,omitempty"`
+	// Set for a revoked device (Unix milliseconds).
+	RevokedAtMs   int64 `protobuf:"varint,7,opt,name=revoked_at_ms,json=revokedAtMs,proto3" json:"revoked_at_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeviceSeen) Reset() {
 	*x = DeviceSeen{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[8]
+	mi := &file_villagesync_v1_report_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +834,7 @@ func (x *DeviceSeen) String() string {
 func (*DeviceSeen) ProtoMessage() {}
 
 func (x *DeviceSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[8]
+	mi := &file_villagesync_v1_report_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +847,7 @@ func (x *DeviceSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSeen.ProtoReflect.Descriptor instead.
 func (*DeviceSeen) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{8}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeviceSeen) GetReplica() uint32 {
@@ -717,6 +871,34 @@ func (x *DeviceSeen) GetLastSeenMs() int64 {
 	return 0
 }
 
+func (x *DeviceSeen) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeviceSeen) GetPulledSeq() uint64 {
+	if x != nil {
+		return x.PulledSeq
+	}
+	return 0
+}
+
+func (x *DeviceSeen) GetBehind() uint64 {
+	if x != nil {
+		return x.Behind
+	}
+	return 0
+}
+
+func (x *DeviceSeen) GetRevokedAtMs() int64 {
+	if x != nil {
+		return x.RevokedAtMs
+	}
+	return 0
+}
+
 type OpenConflicts struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// field, delete_vs_edit, double_loan or duplicate_session.
@@ -728,7 +910,7 @@ type OpenConflicts struct {
 
 func (x *OpenConflicts) Reset() {
 	*x = OpenConflicts{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[9]
+	mi := &file_villagesync_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +922,7 @@ func (x *OpenConflicts) String() string {
 func (*OpenConflicts) ProtoMessage() {}
 
 func (x *OpenConflicts) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[9]
+	mi := &file_villagesync_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +935,7 @@ func (x *OpenConflicts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenConflicts.ProtoReflect.Descriptor instead.
 func (*OpenConflicts) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{9}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OpenConflicts) GetKind() string {
@@ -774,7 +956,16 @@ var File_villagesync_v1_report_proto protoreflect.FileDescriptor
 
 const file_villagesync_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bvillagesync/v1/report.proto\x12\x0evillagesync.v1\"h\n" +
+	"\x1bvillagesync/v1/report.proto\x12\x0evillagesync.v1\"{\n" +
+	"\x13ExportReportRequest\x128\n" +
+	"\x06report\x18\x01 \x01(\v2 .villagesync.v1.GetReportRequestR\x06report\x12\x16\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format\x12\x12\n" +
+	"\x04lang\x18\x03 \x01(\tR\x04lang\"\xaa\x01\n" +
+	"\x14ExportReportResponse\x12\x1a\n" +
+	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x129\n" +
+	"\x06report\x18\x04 \x01(\v2!.villagesync.v1.GetReportResponseR\x06report\"h\n" +
 	"\x10GetReportRequest\x12\x1d\n" +
 	"\n" +
 	"from_month\x18\x01 \x01(\tR\tfromMonth\x12\x19\n" +
@@ -787,7 +978,7 @@ const file_villagesync_v1_report_proto_rawDesc = "" +
 	"\x04rows\x18\x03 \x03(\v2\x19.villagesync.v1.ReportRowR\x04rows\x12@\n" +
 	"\x0evillage_totals\x18\x04 \x03(\v2\x19.villagesync.v1.ReportRowR\rvillageTotals\x12/\n" +
 	"\x05total\x18\x05 \x01(\v2\x19.villagesync.v1.ReportRowR\x05total\x127\n" +
-	"\tfreshness\x18\x06 \x01(\v2\x19.villagesync.v1.FreshnessR\tfreshness\"\xe1\x02\n" +
+	"\tfreshness\x18\x06 \x01(\v2\x19.villagesync.v1.FreshnessR\tfreshness\"\x9f\x03\n" +
 	"\tReportRow\x12\x18\n" +
 	"\avillage\x18\x01 \x01(\tR\avillage\x12%\n" +
 	"\x0evillage_pinyin\x18\x02 \x01(\tR\rvillagePinyin\x12\x14\n" +
@@ -796,7 +987,9 @@ const file_villagesync_v1_report_proto_rawDesc = "" +
 	"\acleanup\x18\x05 \x03(\v2\x1e.villagesync.v1.CleanupFiguresR\acleanup\x121\n" +
 	"\x05loans\x18\x06 \x03(\v2\x1b.villagesync.v1.LoanFiguresR\x05loans\x12\"\n" +
 	"\rrevised_at_ms\x18\a \x01(\x03R\vrevisedAtMs\x12/\n" +
-	"\x14first_reported_at_ms\x18\b \x01(\x03R\x11firstReportedAtMs\"~\n" +
+	"\x14first_reported_at_ms\x18\b \x01(\x03R\x11firstReportedAtMs\x12<\n" +
+	"\n" +
+	"open_flags\x18\t \x03(\v2\x1d.villagesync.v1.OpenConflictsR\topenFlags\"~\n" +
 	"\x0fTutoringFigures\x12\x1a\n" +
 	"\bsessions\x18\x01 \x01(\x03R\bsessions\x12/\n" +
 	"\x13student_attendances\x18\x02 \x01(\x03R\x12studentAttendances\x12\x1e\n" +
@@ -825,18 +1018,24 @@ const file_villagesync_v1_report_proto_rawDesc = "" +
 	"\x0fgenerated_at_ms\x18\x01 \x01(\x03R\rgeneratedAtMs\x12\x19\n" +
 	"\bfeed_seq\x18\x02 \x01(\x04R\afeedSeq\x124\n" +
 	"\adevices\x18\x03 \x03(\v2\x1a.villagesync.v1.DeviceSeenR\adevices\x12D\n" +
-	"\x0eopen_conflicts\x18\x04 \x03(\v2\x1d.villagesync.v1.OpenConflictsR\ropenConflicts\"\\\n" +
+	"\x0eopen_conflicts\x18\x04 \x03(\v2\x1d.villagesync.v1.OpenConflictsR\ropenConflicts\"\xcb\x01\n" +
 	"\n" +
 	"DeviceSeen\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\flast_seen_ms\x18\x03 \x01(\x03R\n" +
-	"lastSeenMs\"9\n" +
+	"lastSeenMs\x12\x12\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\x12\x1d\n" +
+	"\n" +
+	"pulled_seq\x18\x05 \x01(\x04R\tpulledSeq\x12\x16\n" +
+	"\x06behind\x18\x06 \x01(\x04R\x06behind\x12\"\n" +
+	"\rrevoked_at_ms\x18\a \x01(\x03R\vrevokedAtMs\"9\n" +
 	"\rOpenConflicts\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count2f\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count2\xc6\x01\n" +
 	"\rReportService\x12U\n" +
-	"\tGetReport\x12 .villagesync.v1.GetReportRequest\x1a!.villagesync.v1.GetReportResponse\"\x03\x90\x02\x01BKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
+	"\tGetReport\x12 .villagesync.v1.GetReportRequest\x1a!.villagesync.v1.GetReportResponse\"\x03\x90\x02\x01\x12^\n" +
+	"\fExportReport\x12#.villagesync.v1.ExportReportRequest\x1a$.villagesync.v1.ExportReportResponse\"\x03\x90\x02\x01BKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
 
 var (
 	file_villagesync_v1_report_proto_rawDescOnce sync.Once
@@ -850,37 +1049,44 @@ func file_villagesync_v1_report_proto_rawDescGZIP() []byte {
 	return file_villagesync_v1_report_proto_rawDescData
 }
 
-var file_villagesync_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_villagesync_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_villagesync_v1_report_proto_goTypes = []any{
-	(*GetReportRequest)(nil),  // 0: villagesync.v1.GetReportRequest
-	(*GetReportResponse)(nil), // 1: villagesync.v1.GetReportResponse
-	(*ReportRow)(nil),         // 2: villagesync.v1.ReportRow
-	(*TutoringFigures)(nil),   // 3: villagesync.v1.TutoringFigures
-	(*CleanupFigures)(nil),    // 4: villagesync.v1.CleanupFigures
-	(*Quantity)(nil),          // 5: villagesync.v1.Quantity
-	(*LoanFigures)(nil),       // 6: villagesync.v1.LoanFigures
-	(*Freshness)(nil),         // 7: villagesync.v1.Freshness
-	(*DeviceSeen)(nil),        // 8: villagesync.v1.DeviceSeen
-	(*OpenConflicts)(nil),     // 9: villagesync.v1.OpenConflicts
+	(*ExportReportRequest)(nil),  // 0: villagesync.v1.ExportReportRequest
+	(*ExportReportResponse)(nil), // 1: villagesync.v1.ExportReportResponse
+	(*GetReportRequest)(nil),     // 2: villagesync.v1.GetReportRequest
+	(*GetReportResponse)(nil),    // 3: villagesync.v1.GetReportResponse
+	(*ReportRow)(nil),            // 4: villagesync.v1.ReportRow
+	(*TutoringFigures)(nil),      // 5: villagesync.v1.TutoringFigures
+	(*CleanupFigures)(nil),       // 6: villagesync.v1.CleanupFigures
+	(*Quantity)(nil),             // 7: villagesync.v1.Quantity
+	(*LoanFigures)(nil),          // 8: villagesync.v1.LoanFigures
+	(*Freshness)(nil),            // 9: villagesync.v1.Freshness
+	(*DeviceSeen)(nil),           // 10: villagesync.v1.DeviceSeen
+	(*OpenConflicts)(nil),        // 11: villagesync.v1.OpenConflicts
 }
 var file_villagesync_v1_report_proto_depIdxs = []int32{
-	2,  // 0: villagesync.v1.GetReportResponse.rows:type_name -> villagesync.v1.ReportRow
-	2,  // 1: villagesync.v1.GetReportResponse.village_totals:type_name -> villagesync.v1.ReportRow
-	2,  // 2: villagesync.v1.GetReportResponse.total:type_name -> villagesync.v1.ReportRow
-	7,  // 3: villagesync.v1.GetReportResponse.freshness:type_name -> villagesync.v1.Freshness
-	3,  // 4: villagesync.v1.ReportRow.tutoring:type_name -> villagesync.v1.TutoringFigures
-	4,  // 5: villagesync.v1.ReportRow.cleanup:type_name -> villagesync.v1.CleanupFigures
-	6,  // 6: villagesync.v1.ReportRow.loans:type_name -> villagesync.v1.LoanFigures
-	5,  // 7: villagesync.v1.CleanupFigures.quantities:type_name -> villagesync.v1.Quantity
-	8,  // 8: villagesync.v1.Freshness.devices:type_name -> villagesync.v1.DeviceSeen
-	9,  // 9: villagesync.v1.Freshness.open_conflicts:type_name -> villagesync.v1.OpenConflicts
-	0,  // 10: villagesync.v1.ReportService.GetReport:input_type -> villagesync.v1.GetReportRequest
-	1,  // 11: villagesync.v1.ReportService.GetReport:output_type -> villagesync.v1.GetReportResponse
-	11, // [11:12] is the sub-list for method output_type
-	10, // [10:11] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 0: villagesync.v1.ExportReportRequest.report:type_name -> villagesync.v1.GetReportRequest
+	3,  // 1: villagesync.v1.ExportReportResponse.report:type_name -> villagesync.v1.GetReportResponse
+	4,  // 2: villagesync.v1.GetReportResponse.rows:type_name -> villagesync.v1.ReportRow
+	4,  // 3: villagesync.v1.GetReportResponse.village_totals:type_name -> villagesync.v1.ReportRow
+	4,  // 4: villagesync.v1.GetReportResponse.total:type_name -> villagesync.v1.ReportRow
+	9,  // 5: villagesync.v1.GetReportResponse.freshness:type_name -> villagesync.v1.Freshness
+	5,  // 6: villagesync.v1.ReportRow.tutoring:type_name -> villagesync.v1.TutoringFigures
+	6,  // 7: villagesync.v1.ReportRow.cleanup:type_name -> villagesync.v1.CleanupFigures
+	8,  // 8: villagesync.v1.ReportRow.loans:type_name -> villagesync.v1.LoanFigures
+	11, // 9: villagesync.v1.ReportRow.open_flags:type_name -> villagesync.v1.OpenConflicts
+	7,  // 10: villagesync.v1.CleanupFigures.quantities:type_name -> villagesync.v1.Quantity
+	10, // 11: villagesync.v1.Freshness.devices:type_name -> villagesync.v1.DeviceSeen
+	11, // 12: villagesync.v1.Freshness.open_conflicts:type_name -> villagesync.v1.OpenConflicts
+	2,  // 13: villagesync.v1.ReportService.GetReport:input_type -> villagesync.v1.GetReportRequest
+	0,  // 14: villagesync.v1.ReportService.ExportReport:input_type -> villagesync.v1.ExportReportRequest
+	3,  // 15: villagesync.v1.ReportService.GetReport:output_type -> villagesync.v1.GetReportResponse
+	1,  // 16: villagesync.v1.ReportService.ExportReport:output_type -> villagesync.v1.ExportReportResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_report_proto_init() }
@@ -894,7 +1100,7 @@ func file_villagesync_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_report_proto_rawDesc), len(file_villagesync_v1_report_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -988,7 +988,14 @@ type Conflict struct {
 	// alike that joined since (one that no longer matches the others leaves).
 	// Empty for a field or delete_vs_edit conflict. Resolving the entry
 	// resolves the set: merge deletes every later copy, keeping the first.
-	MemberIds     []string `protobuf:"bytes,19,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
+	MemberIds []string `protobuf:"bytes,19,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
+	// The users whose devices wrote the winning and the losing value.
+	WinnerUser string `protobuf:"bytes,20,opt,name=winner_user,json=winnerUser,proto3" json:"winner_user,omitempty"`
+	LoserUser  string `protobuf:"bytes,21,opt,name=loser_user,json=loserUser,proto3" json:"loser_user,omitempty"`
+	// With ListConflictsRequest.with_records: the current state of the
+	// entry's records, so staff see what they decide on. record_id's first,
+	// then the other members of a flag's set.
+	Records       []*ConflictRecord `protobuf:"bytes,22,rep,name=records,proto3" json:"records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1156,6 +1163,115 @@ func (x *Conflict) GetMemberIds() []string {
 	return nil
 }
 
+func (x *Conflict) GetWinnerUser() string {
+	if x != nil {
+		return x.WinnerUser
+	}
+	return ""
+}
+
+func (x *Conflict) GetLoserUser() string {
+	if x != nil {
+		return x.LoserUser
+	}
+	return ""
+}
+
+func (x *Conflict) GetRecords() []*ConflictRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// ConflictRecord is one record of a conflict log entry as the server holds
+// it now.
+type ConflictRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The live fields, each with the dot of its last write.
+	Fields  []*Field `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
+	Deleted bool     `protobuf:"varint,3,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// The device and user of the record's latest write, and when it was.
+	Device        string `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
+	User          string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	WrittenAtMs   int64  `protobuf:"varint,6,opt,name=written_at_ms,json=writtenAtMs,proto3" json:"written_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConflictRecord) Reset() {
+	*x = ConflictRecord{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConflictRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConflictRecord) ProtoMessage() {}
+
+func (x *ConflictRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConflictRecord.ProtoReflect.Descriptor instead.
+func (*ConflictRecord) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ConflictRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ConflictRecord) GetFields() []*Field {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *ConflictRecord) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *ConflictRecord) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *ConflictRecord) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ConflictRecord) GetWrittenAtMs() int64 {
+	if x != nil {
+		return x.WrittenAtMs
+	}
+	return 0
+}
+
 type ResolveConflictRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1172,7 +1288,7 @@ type ResolveConflictRequest struct {
 
 func (x *ResolveConflictRequest) Reset() {
 	*x = ResolveConflictRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1300,7 @@ func (x *ResolveConflictRequest) String() string {
 func (*ResolveConflictRequest) ProtoMessage() {}
 
 func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1313,7 @@ func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictRequest.ProtoReflect.Descriptor instead.
 func (*ResolveConflictRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResolveConflictRequest) GetId() uint64 {
@@ -1230,7 +1346,7 @@ type ResolveConflictResponse struct {
 
 func (x *ResolveConflictResponse) Reset() {
 	*x = ResolveConflictResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1358,7 @@ func (x *ResolveConflictResponse) String() string {
 func (*ResolveConflictResponse) ProtoMessage() {}
 
 func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1371,7 @@ func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictResponse.ProtoReflect.Descriptor instead.
 func (*ResolveConflictResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResolveConflictResponse) GetConflict() *Conflict {
@@ -1274,14 +1390,19 @@ type ListConflictsRequest struct {
 	// Only this table, if set.
 	Table string `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
 	// Only entries not resolved yet.
-	OpenOnly      bool `protobuf:"varint,4,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
+	OpenOnly bool `protobuf:"varint,4,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
+	// Fill Conflict.records.
+	WithRecords bool `protobuf:"varint,5,opt,name=with_records,json=withRecords,proto3" json:"with_records,omitempty"`
+	// Only entries resolved already (the queue's history); with open_only,
+	// InvalidArgument.
+	ResolvedOnly  bool `protobuf:"varint,6,opt,name=resolved_only,json=resolvedOnly,proto3" json:"resolved_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListConflictsRequest) Reset() {
 	*x = ListConflictsRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1414,7 @@ func (x *ListConflictsRequest) String() string {
 func (*ListConflictsRequest) ProtoMessage() {}
 
 func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1427,7 @@ func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ListConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListConflictsRequest) GetAfterId() uint64 {
@@ -1337,6 +1458,20 @@ func (x *ListConflictsRequest) GetOpenOnly() bool {
 	return false
 }
 
+func (x *ListConflictsRequest) GetWithRecords() bool {
+	if x != nil {
+		return x.WithRecords
+	}
+	return false
+}
+
+func (x *ListConflictsRequest) GetResolvedOnly() bool {
+	if x != nil {
+		return x.ResolvedOnly
+	}
+	return false
+}
+
 type ListConflictsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Conflicts     []*Conflict            `protobuf:"bytes,1,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
@@ -1346,7 +1481,7 @@ type ListConflictsResponse struct {
 
 func (x *ListConflictsResponse) Reset() {
 	*x = ListConflictsResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1493,7 @@ func (x *ListConflictsResponse) String() string {
 func (*ListConflictsResponse) ProtoMessage() {}
 
 func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1506,7 @@ func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ListConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListConflictsResponse) GetConflicts() []*Conflict {
@@ -1456,7 +1591,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"gc_horizon\x18\x0f \x01(\x04R\tgcHorizon\"1\n" +
 	"\tRecordRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xee\x05\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xe8\x06\n" +
 	"\bConflict\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
@@ -1483,7 +1618,19 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\vresolved_by\x18\x12 \x01(\tR\n" +
 	"resolvedBy\x12\x1d\n" +
 	"\n" +
-	"member_ids\x18\x13 \x03(\tR\tmemberIds\"X\n" +
+	"member_ids\x18\x13 \x03(\tR\tmemberIds\x12\x1f\n" +
+	"\vwinner_user\x18\x14 \x01(\tR\n" +
+	"winnerUser\x12\x1d\n" +
+	"\n" +
+	"loser_user\x18\x15 \x01(\tR\tloserUser\x128\n" +
+	"\arecords\x18\x16 \x03(\v2\x1e.villagesync.v1.ConflictRecordR\arecords\"\xb9\x01\n" +
+	"\x0eConflictRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
+	"\x06fields\x18\x02 \x03(\v2\x15.villagesync.v1.FieldR\x06fields\x12\x18\n" +
+	"\adeleted\x18\x03 \x01(\bR\adeleted\x12\x16\n" +
+	"\x06device\x18\x04 \x01(\tR\x06device\x12\x12\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\x12\"\n" +
+	"\rwritten_at_ms\x18\x06 \x01(\x03R\vwrittenAtMs\"X\n" +
 	"\x16ResolveConflictRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1e\n" +
 	"\n" +
@@ -1491,12 +1638,14 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"resolution\x12\x0e\n" +
 	"\x02by\x18\x03 \x01(\tR\x02by\"O\n" +
 	"\x17ResolveConflictResponse\x124\n" +
-	"\bconflict\x18\x01 \x01(\v2\x18.villagesync.v1.ConflictR\bconflict\"z\n" +
+	"\bconflict\x18\x01 \x01(\v2\x18.villagesync.v1.ConflictR\bconflict\"\xc2\x01\n" +
 	"\x14ListConflictsRequest\x12\x19\n" +
 	"\bafter_id\x18\x01 \x01(\x04R\aafterId\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x14\n" +
 	"\x05table\x18\x03 \x01(\tR\x05table\x12\x1b\n" +
-	"\topen_only\x18\x04 \x01(\bR\bopenOnly\"O\n" +
+	"\topen_only\x18\x04 \x01(\bR\bopenOnly\x12!\n" +
+	"\fwith_records\x18\x05 \x01(\bR\vwithRecords\x12#\n" +
+	"\rresolved_only\x18\x06 \x01(\bR\fresolvedOnly\"O\n" +
 	"\x15ListConflictsResponse\x126\n" +
 	"\tconflicts\x18\x01 \x03(\v2\x18.villagesync.v1.ConflictR\tconflicts*z\n" +
 	"\aOutcome\x12\x17\n" +
@@ -1524,7 +1673,7 @@ func file_villagesync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_villagesync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_villagesync_v1_sync_proto_goTypes = []any{
 	(Outcome)(0),                    // 0: villagesync.v1.Outcome
 	(*Dot)(nil),                     // 1: villagesync.v1.Dot
@@ -1538,10 +1687,11 @@ var file_villagesync_v1_sync_proto_goTypes = []any{
 	(*SyncResponse)(nil),            // 9: villagesync.v1.SyncResponse
 	(*RecordRef)(nil),               // 10: villagesync.v1.RecordRef
 	(*Conflict)(nil),                // 11: villagesync.v1.Conflict
-	(*ResolveConflictRequest)(nil),  // 12: villagesync.v1.ResolveConflictRequest
-	(*ResolveConflictResponse)(nil), // 13: villagesync.v1.ResolveConflictResponse
-	(*ListConflictsRequest)(nil),    // 14: villagesync.v1.ListConflictsRequest
-	(*ListConflictsResponse)(nil),   // 15: villagesync.v1.ListConflictsResponse
+	(*ConflictRecord)(nil),          // 12: villagesync.v1.ConflictRecord
+	(*ResolveConflictRequest)(nil),  // 13: villagesync.v1.ResolveConflictRequest
+	(*ResolveConflictResponse)(nil), // 14: villagesync.v1.ResolveConflictResponse
+	(*ListConflictsRequest)(nil),    // 15: villagesync.v1.ListConflictsRequest
+	(*ListConflictsResponse)(nil),   // 16: villagesync.v1.ListConflictsResponse
 }
 var file_villagesync_v1_sync_proto_depIdxs = []int32{
 	3,  // 0: villagesync.v1.Field.value:type_name -> villagesync.v1.Value
@@ -1563,19 +1713,21 @@ var file_villagesync_v1_sync_proto_depIdxs = []int32{
 	1,  // 16: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
 	2,  // 17: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
 	2,  // 18: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
-	11, // 19: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
-	11, // 20: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
-	7,  // 21: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
-	14, // 22: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
-	12, // 23: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
-	9,  // 24: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
-	15, // 25: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
-	13, // 26: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
-	24, // [24:27] is the sub-list for method output_type
-	21, // [21:24] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	12, // 19: villagesync.v1.Conflict.records:type_name -> villagesync.v1.ConflictRecord
+	4,  // 20: villagesync.v1.ConflictRecord.fields:type_name -> villagesync.v1.Field
+	11, // 21: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
+	11, // 22: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
+	7,  // 23: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
+	15, // 24: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
+	13, // 25: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
+	9,  // 26: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
+	16, // 27: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
+	14, // 28: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
+	26, // [26:29] is the sub-list for method output_type
+	23, // [23:26] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_sync_proto_init() }
@@ -1595,7 +1747,7 @@ func file_villagesync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_sync_proto_rawDesc), len(file_villagesync_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -51,6 +51,9 @@ const (
 	// AccessServiceAddVillageProcedure is the fully-qualified name of the AccessService's AddVillage
 	// RPC.
 	AccessServiceAddVillageProcedure = "/villagesync.v1.AccessService/AddVillage"
+	// AccessServiceListVillagesProcedure is the fully-qualified name of the AccessService's
+	// ListVillages RPC.
+	AccessServiceListVillagesProcedure = "/villagesync.v1.AccessService/ListVillages"
 	// AccessServiceCreateEnrollmentCodeProcedure is the fully-qualified name of the AccessService's
 	// CreateEnrollmentCode RPC.
 	AccessServiceCreateEnrollmentCodeProcedure = "/villagesync.v1.AccessService/CreateEnrollmentCode"
@@ -78,6 +81,9 @@ type AccessServiceClient interface {
 	// SetVillages replaces the villages a volunteer is assigned to.
 	SetVillages(context.Context, *v1.SetVillagesRequest) (*v1.SetVillagesResponse, error)
 	AddVillage(context.Context, *v1.AddVillageRequest) (*v1.AddVillageResponse, error)
+	// ListVillages lists the villages the caller serves: a volunteer's own,
+	// every village for the other roles.
+	ListVillages(context.Context, *v1.ListVillagesRequest) (*v1.ListVillagesResponse, error)
 	// Devices: staff and admin.
 	CreateEnrollmentCode(context.Context, *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error)
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
@@ -136,6 +142,13 @@ func NewAccessServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(accessServiceMethods.ByName("AddVillage")),
 			connect.WithClientOptions(opts...),
 		),
+		listVillages: connect.NewClient[v1.ListVillagesRequest, v1.ListVillagesResponse](
+			httpClient,
+			baseURL+AccessServiceListVillagesProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("ListVillages")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		createEnrollmentCode: connect.NewClient[v1.CreateEnrollmentCodeRequest, v1.CreateEnrollmentCodeResponse](
 			httpClient,
 			baseURL+AccessServiceCreateEnrollmentCodeProcedure,
@@ -173,6 +186,7 @@ type accessServiceClient struct {
 	listUsers            *connect.Client[v1.ListUsersRequest, v1.ListUsersResponse]
 	setVillages          *connect.Client[v1.SetVillagesRequest, v1.SetVillagesResponse]
 	addVillage           *connect.Client[v1.AddVillageRequest, v1.AddVillageResponse]
+	listVillages         *connect.Client[v1.ListVillagesRequest, v1.ListVillagesResponse]
 	createEnrollmentCode *connect.Client[v1.CreateEnrollmentCodeRequest, v1.CreateEnrollmentCodeResponse]
 	listDevices          *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
 	revokeDevice         *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
@@ -233,6 +247,15 @@ func (c *accessServiceClient) AddVillage(ctx context.Context, req *v1.AddVillage
 	return nil, err
 }
 
+// ListVillages calls villagesync.v1.AccessService.ListVillages.
+func (c *accessServiceClient) ListVillages(ctx context.Context, req *v1.ListVillagesRequest) (*v1.ListVillagesResponse, error) {
+	response, err := c.listVillages.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // CreateEnrollmentCode calls villagesync.v1.AccessService.CreateEnrollmentCode.
 func (c *accessServiceClient) CreateEnrollmentCode(ctx context.Context, req *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error) {
 	response, err := c.createEnrollmentCode.CallUnary(ctx, connect.NewRequest(req))
@@ -282,6 +305,9 @@ type AccessServiceHandler interface {
 	// SetVillages replaces the villages a volunteer is assigned to.
 	SetVillages(context.Context, *v1.SetVillagesRequest) (*v1.SetVillagesResponse, error)
 	AddVillage(context.Context, *v1.AddVillageRequest) (*v1.AddVillageResponse, error)
+	// ListVillages lists the villages the caller serves: a volunteer's own,
+	// every village for the other roles.
+	ListVillages(context.Context, *v1.ListVillagesRequest) (*v1.ListVillagesResponse, error)
 	// Devices: staff and admin.
 	CreateEnrollmentCode(context.Context, *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error)
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
@@ -336,6 +362,13 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(accessServiceMethods.ByName("AddVillage")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accessServiceListVillagesHandler := connect.NewUnaryHandlerSimple(
+		AccessServiceListVillagesProcedure,
+		svc.ListVillages,
+		connect.WithSchema(accessServiceMethods.ByName("ListVillages")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	accessServiceCreateEnrollmentCodeHandler := connect.NewUnaryHandlerSimple(
 		AccessServiceCreateEnrollmentCodeProcedure,
 		svc.CreateEnrollmentCode,
@@ -376,6 +409,8 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 			accessServiceSetVillagesHandler.ServeHTTP(w, r)
 		case AccessServiceAddVillageProcedure:
 			accessServiceAddVillageHandler.ServeHTTP(w, r)
+		case AccessServiceListVillagesProcedure:
+			accessServiceListVillagesHandler.ServeHTTP(w, r)
 		case AccessServiceCreateEnrollmentCodeProcedure:
 			accessServiceCreateEnrollmentCodeHandler.ServeHTTP(w, r)
 		case AccessServiceListDevicesProcedure:
@@ -415,6 +450,10 @@ func (UnimplementedAccessServiceHandler) SetVillages(context.Context, *v1.SetVil
 
 func (UnimplementedAccessServiceHandler) AddVillage(context.Context, *v1.AddVillageRequest) (*v1.AddVillageResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.AccessService.AddVillage is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) ListVillages(context.Context, *v1.ListVillagesRequest) (*v1.ListVillagesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.AccessService.ListVillages is not implemented"))
 }
 
 func (UnimplementedAccessServiceHandler) CreateEnrollmentCode(context.Context, *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error) {

@@ -36,6 +36,9 @@ const (
 const (
 	// ReportServiceGetReportProcedure is the fully-qualified name of the ReportService's GetReport RPC.
 	ReportServiceGetReportProcedure = "/villagesync.v1.ReportService/GetReport"
+	// ReportServiceExportReportProcedure is the fully-qualified name of the ReportService's
+	// ExportReport RPC.
+	ReportServiceExportReportProcedure = "/villagesync.v1.ReportService/ExportReport"
 )
 
 // ReportServiceClient is a client for the villagesync.v1.ReportService service.
@@ -46,6 +49,10 @@ type ReportServiceClient interface {
 	// server only remembers which past months it has reported, to flag the
 	// ones whose numbers change later.
 	GetReport(context.Context, *v1.GetReportRequest) (*v1.GetReportResponse, error)
+	// ExportReport is GetReport as a file: the same CSV or XLSX that
+	// `villagesync report --format csv|xlsx` writes, made from the same
+	// figures, for a browser to download.
+	ExportReport(context.Context, *v1.ExportReportRequest) (*v1.ExportReportResponse, error)
 }
 
 // NewReportServiceClient constructs a client for the villagesync.v1.ReportService service. By
@@ -66,17 +73,34 @@ func NewReportServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		exportReport: connect.NewClient[v1.ExportReportRequest, v1.ExportReportResponse](
+			httpClient,
+			baseURL+ReportServiceExportReportProcedure,
+			connect.WithSchema(reportServiceMethods.ByName("ExportReport")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // reportServiceClient implements ReportServiceClient.
 type reportServiceClient struct {
-	getReport *connect.Client[v1.GetReportRequest, v1.GetReportResponse]
+	getReport    *connect.Client[v1.GetReportRequest, v1.GetReportResponse]
+	exportReport *connect.Client[v1.ExportReportRequest, v1.ExportReportResponse]
 }
 
 // GetReport calls villagesync.v1.ReportService.GetReport.
 func (c *reportServiceClient) GetReport(ctx context.Context, req *v1.GetReportRequest) (*v1.GetReportResponse, error) {
 	response, err := c.getReport.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ExportReport calls villagesync.v1.ReportService.ExportReport.
+func (c *reportServiceClient) ExportReport(ctx context.Context, req *v1.ExportReportRequest) (*v1.ExportReportResponse, error) {
+	response, err := c.exportReport.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -91,6 +115,10 @@ type ReportServiceHandler interface {
 	// server only remembers which past months it has reported, to flag the
 	// ones whose numbers change later.
 	GetReport(context.Context, *v1.GetReportRequest) (*v1.GetReportResponse, error)
+	// ExportReport is GetReport as a file: the same CSV or XLSX that
+	// `villagesync report --format csv|xlsx` writes, made from the same
+	// figures, for a browser to download.
+	ExportReport(context.Context, *v1.ExportReportRequest) (*v1.ExportReportResponse, error)
 }
 
 // NewReportServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -107,10 +135,19 @@ func NewReportServiceHandler(svc ReportServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	reportServiceExportReportHandler := connect.NewUnaryHandlerSimple(
+		ReportServiceExportReportProcedure,
+		svc.ExportReport,
+		connect.WithSchema(reportServiceMethods.ByName("ExportReport")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/villagesync.v1.ReportService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ReportServiceGetReportProcedure:
 			reportServiceGetReportHandler.ServeHTTP(w, r)
+		case ReportServiceExportReportProcedure:
+			reportServiceExportReportHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -122,4 +159,8 @@ type UnimplementedReportServiceHandler struct{}
 
 func (UnimplementedReportServiceHandler) GetReport(context.Context, *v1.GetReportRequest) (*v1.GetReportResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.ReportService.GetReport is not implemented"))
+}
+
+func (UnimplementedReportServiceHandler) ExportReport(context.Context, *v1.ExportReportRequest) (*v1.ExportReportResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.ReportService.ExportReport is not implemented"))
 }
