@@ -3,9 +3,11 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,17 +30,84 @@ type Result struct {
 	Sessions, Attendances int64
 }
 
+// Options say where the demo keeps its files and how it serves.
+type Options struct {
+	// Dir holds the server's and the phones' databases; empty means a
+	// temporary directory, removed by Close.
+	Dir string
+	// Listen is the server's address; empty means a free port on 127.0.0.1.
+	Listen string
+	// UI is served on the API's port at "/" (the web console); nil serves
+	// the API alone.
+	UI http.Handler
+}
+
+// Season is a finished demo season whose server is still running, so a
+// browser can look at it (demo --serve) and tests can drive it.
+type Season struct {
+	URL     string
+	Store   *store.Store
+	Result  Result
+	closers []func() error
+}
+
 // Run runs the demo in dir (a temporary directory when empty), printing
 // the story to w.
 func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
+	s, err := Start(ctx, w, Options{Dir: dir})
+	if s == nil {
+		return Result{}, err
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return s.Result, err
+}
+
+// Close stops the server and the phones and removes a temporary
+// directory, in the reverse order of their start.
+func (s *Season) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// Code makes a one-time enrollment code for one of the season's users
+// (e.g. "futian-coordinator"), for a browser to sign in with.
+func (s *Season) Code(ctx context.Context, user string) (string, time.Time, error) {
+	return s.Store.NewEnrollmentCode(ctx, user, 24*time.Hour)
+}
+
+// Start runs the demo season as Run does and leaves its server running;
+// the caller closes it. On an error after the start, the returned Season
+// is non-nil and must still be closed.
+func Start(ctx context.Context, w io.Writer, opts Options) (*Season, error) {
+	s := &Season{}
+	res, err := s.start(ctx, w, opts)
+	s.Result = res
+	if err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (s *Season) start(ctx context.Context, w io.Writer, opts Options) (Result, error) {
 	var res Result
+	dir := opts.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "villagesync-demo-")
 		if err != nil {
 			return res, err
 		}
-		defer os.RemoveAll(d)
+		s.closers = append(s.closers, func() error { return os.RemoveAll(d) })
 		dir = d
+	}
+	listen := opts.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	log := slog.New(slog.DiscardHandler)
@@ -47,12 +116,14 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer st.Close()
-	srv, err := server.Start(st, "127.0.0.1:0", log, time.Second)
+	s.Store = st
+	s.closers = append(s.closers, st.Close)
+	srv, err := startServer(st, listen, log, opts.UI)
 	if err != nil {
 		return res, err
 	}
-	defer srv.Stop()
+	s.URL = srv.URL
+	s.closers = append(s.closers, srv.Stop)
 	say("server: %s (SQLite in %s)", srv.URL, dir)
 
 	// Each phone is enrolled the way staff enroll a real one: a user with
@@ -85,7 +156,7 @@ func Run(ctx context.Context, w io.Writer, dir string) (Result, error) {
 			replica.Options{}); err != nil {
 			return res, err
 		}
-		defer devs[i].Close()
+		s.closers = append(s.closers, devs[i].Close)
 	}
 	vols, staffDev, coordinator := devs[:3], devs[3], devs[4]
 	say("devices: a volunteer phone per village (it holds only its village), a town staff phone and a coordinator, " +
@@ -180,4 +251,12 @@ func dump(ctx context.Context, d *replica.Replica, village string) (string, erro
 		}
 	}
 	return b.String(), nil
+}
+
+// startServer serves st, with ui at "/" when it is set.
+func startServer(st *store.Store, addr string, log *slog.Logger, ui http.Handler) (*server.Running, error) {
+	if ui != nil {
+		return nil, errors.New("demo: serving a UI is not wired yet")
+	}
+	return server.Start(st, addr, log, time.Second)
 }
