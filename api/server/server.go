@@ -37,7 +37,8 @@ func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler 
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithCompressMinBytes(512),
 		wire.GzipHandler(MaxRequestBytes),
-		connect.WithInterceptors(logRequests(log), rpc.Auth(st, limits)),
+		// Localize is outermost, so the request log keeps the English.
+		connect.WithInterceptors(rpc.Localize(), logRequests(log), rpc.Auth(st, limits)),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(villagesyncv1connect.NewSyncServiceHandler(svc, opts...))
