@@ -255,8 +255,5 @@ func dump(ctx context.Context, d *replica.Replica, village string) (string, erro
 
 // startServer serves st, with ui at "/" when it is set.
 func startServer(st *store.Store, addr string, log *slog.Logger, ui http.Handler) (*server.Running, error) {
-	if ui != nil {
-		return nil, errors.New("demo: serving a UI is not wired yet")
-	}
-	return server.Start(st, addr, log, time.Second)
+	return server.StartWith(st, addr, log, time.Second, server.TLS{}, server.Options{UI: ui})
 }
