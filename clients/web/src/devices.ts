@@ -89,7 +89,7 @@ function draw(ctx: Ctx, rows: Row[], users: User[], fromReport: boolean): void {
             h("th", { scope: "row", "data-label": m.name }, d.name, d.replica === mine ? [" ", h("span", { class: "badge info" }, m.thisBrowser)] : null),
             h("td", { "data-label": m.user }, d.user),
             fromReport ? null : h("td", { "data-label": m.role }, roleName(d.role)),
-            showVillages ? h("td", { "data-label": m.villages }, u ? (u.villages.length ? u.villages.join("、") : m.everyVillage) : "") : null,
+            showVillages ? h("td", { "data-label": m.villages }, u ? (u.villages.length ? u.villages.join(t().sep) : m.everyVillage) : "") : null,
             fromReport ? null : h("td", { "data-label": m.enrolledAt }, dateTime(d.enrolledAtMs)),
             h("td", { title: dateTime(d.lastSeenMs), "data-label": m.lastSync }, relative(d.lastSeenMs, now)),
             h("td", { "data-label": m.behind }, h("span", { "data-test": "behind", class: "num" }, num(d.behind)),

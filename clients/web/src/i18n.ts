@@ -20,6 +20,7 @@ const zh = {
   yes: "是",
   no: "否",
   total: "合计",
+  sep: "、",
   allVillages: "全部村",
   unreachable: "无法连接服务器：请检查网络后重试。您填写的内容仍保留在表单中。",
   unexpected: (msg: string) => `出错了：${msg}`,
@@ -260,6 +261,7 @@ const en: Messages = {
   yes: "yes",
   no: "no",
   total: "Total",
+  sep: ", ",
   allVillages: "All villages",
   unreachable:
     "The server cannot be reached: check the network and try again. What you typed is still in the form.",
