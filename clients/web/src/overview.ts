@@ -92,7 +92,7 @@ export async function overview(ctx: Ctx): Promise<void> {
     root.append(h("div", { class: "banner warn", "data-test": "open-flags", role: "note" },
       m.flagsBanner(openTotal), " ",
       open.map((c, i) => [i ? m.sep : "", `${kindName(c.kind)} ${num(c.count)}`]),
-      ctx.caps.review ? [" ", h("a", { href: href("review") }, m.toReview)] : null));
+      ctx.caps.review ? [" ", h("a", { href: href("review"), class: "inline-link" }, m.toReview)] : null));
   }
 
   if (!rep.total || rep.rows.length === 0) root.append(h("p", { class: "panel muted" }, m.noData));
@@ -343,7 +343,7 @@ function freshness(ctx: Ctx, rep: GetReportResponse): HTMLElement {
       h("div", null, h("dt", null, m.feedSeq), h("dd", { "data-test": "feed-seq", class: "num" }, num(f?.feedSeq ?? 0n))),
       h("div", null, h("dt", null, m.openConflicts), h("dd", null,
         open.length ? open.map((c, i) => [i ? m.sep : "", `${kindName(c.kind)} ${num(c.count)}`]) : m.none,
-        open.length && ctx.caps.review ? [" ", h("a", { href: href("review") }, m.toReview)] : null))),
+        open.length && ctx.caps.review ? [" ", h("a", { href: href("review"), class: "inline-link" }, m.toReview)] : null))),
     h("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": m.freshness },
       h("table", { class: "grid" },
         h("thead", null, h("tr", null, h("th", { scope: "col" }, m.device), h("th", { scope: "col" }, m.user),
