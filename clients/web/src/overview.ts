@@ -14,6 +14,7 @@ import { cleanupKind, getLang, kindName, libraryName, t } from "./i18n";
 import { amount, dateTime, month, num, relative, village } from "./format";
 import { go, href } from "./router";
 import type { Ctx } from "./page";
+import { isConsole } from "./devices";
 
 // The villages seen in an unfiltered report, offered as quick picks.
 let known: { name: string; pinyin: string }[] = [];
@@ -96,7 +97,11 @@ export async function overview(ctx: Ctx): Promise<void> {
   }
 
   if (!rep.total || rep.rows.length === 0) root.append(h("p", { class: "panel muted" }, m.noData));
-  if (rep.total) root.append(totalBand(ctx, rep.total, m.allVillages, "total"));
+  // "All villages" only when it is: a filter or a volunteer's scope
+  // totals fewer.
+  const some = (req.villages?.length ?? 0) > 0 || !ctx.me.allVillages;
+  const totalTitle = some ? `${m.total}: ${rep.villageTotals.map((v) => village(v.village, v.villagePinyin)).join(m.sep)}` : m.allVillages;
+  if (rep.total) root.append(totalBand(ctx, rep.total, totalTitle, "total"));
   root.append(h("section", { class: "cards" },
     rep.villageTotals.map((v) => totalBand(ctx, v, village(v.village, v.villagePinyin), "village-total"))));
 
@@ -352,6 +357,7 @@ function freshness(ctx: Ctx, rep: GetReportResponse): HTMLElement {
           const revoked = Number(d.revokedAtMs) > 0;
           return h("tr", { "data-test": "device", "data-replica": d.replica, class: revoked ? "revoked" : null },
             h("th", { scope: "row" }, d.name, " ", h("small", { class: "muted" }, `#${d.replica}`),
+              isConsole(d.name) ? [" ", h("span", { class: "badge muted", title: m.consoleNote }, m.consoleBadge)] : null,
               revoked ? [" ", h("span", { class: "badge muted", "data-test": "revoked", title: dateTime(d.revokedAtMs) }, m.revokedMark)] : null),
             h("td", null, d.user),
             h("td", { title: dateTime(d.lastSeenMs) }, relative(d.lastSeenMs, now)),
