@@ -58,7 +58,7 @@ export async function overview(ctx: Ctx): Promise<void> {
   const m = t();
   const req = request(ctx.params);
   const { root } = ctx;
-  const filters = filterForm(ctx, req);
+  const filters = filterForm(req);
   root.append(h("div", { class: "page-head" }, h("h1", null, m.overviewTitle)), filters);
   const loading = h("p", { class: "muted" }, m.loading);
   root.append(loading);
@@ -121,7 +121,7 @@ export async function overview(ctx: Ctx): Promise<void> {
   performance.mark("vs:overview-drawn");
 }
 
-function filterForm(ctx: Ctx, req: ReportQuery): HTMLFormElement {
+function filterForm(req: ReportQuery): HTMLFormElement {
   const m = t();
   const from = h("input", { type: "month", name: "from", id: "f-from", "data-test": "filter-from", "data-field": "from_month" });
   from.value = req.fromMonth ?? "";
@@ -150,7 +150,6 @@ function filterForm(ctx: Ctx, req: ReportQuery): HTMLFormElement {
     if (v.length) p.v = v.join(",");
     go("overview", p);
   });
-  void ctx;
   return form;
 }
 
