@@ -15,14 +15,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/bench"
-	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/demo"
 	"github.com/futian-xiaomo/villagesync/schema"
 )
 
 const usage = `villagesync: offline-first sync for the village programs
 
-  villagesync demo                                   run the whole story in one process
-  villagesync serve [--db FILE] [--listen ADDR]      run the server
+  villagesync demo [--serve [--listen ADDR]]          run the whole story in one process; --serve keeps
+                                                     its server running with the web console
+  villagesync serve [--db FILE] [--listen ADDR]      run the server, with the web console at /
   villagesync admin --db FILE bootstrap NAME         first admin, straight into the server database
   villagesync admin [--device FILE | --server URL --token T] users|add-user|set-villages|add-village|enroll|devices|revoke ...
   villagesync audit [--device FILE] TABLE ID          who changed a record and when
@@ -75,11 +75,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	switch args[0] {
 	case "demo":
-		res, err := demo.Run(ctx, out, "")
-		if err == nil && !res.Converged {
-			err = errors.New("demo: replicas did not converge")
-		}
-		return err
+		return demoCmd(ctx, args[1:], out)
 	case "serve":
 		return serve(ctx, args[1:])
 	case "device":

@@ -8,6 +8,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/server"
+	"github.com/futian-xiaomo/villagesync/clients/web"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -52,11 +53,12 @@ func serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	lim := rpc.DefaultLimits
 	lim.RequestsPerSecond, lim.Burst, lim.TrustedProxies = *perDevice, *burst, trusted
-	srv, err := server.StartTLS(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key}, lim)
+	srv, err := server.StartWith(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key},
+		server.Options{Limits: &lim, UI: web.Handler()})
 	if err != nil {
 		return err
 	}
-	log.Info("villagesync server", "url", srv.URL, "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()),
+	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()),
 		"trusted_proxies", trusted)
 	if *keep > 0 {
 		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
