@@ -50,6 +50,10 @@ var layers = []struct {
 	{"./api/wire", serverStorage, nil},
 	{"./clients/...", serverStorage,
 		[]string{module + "/clients/go/replica", module + "/clients/go/replica/replicatest"}},
+	// The console's embedded files are the only thing the server takes
+	// from clients/web: the package serves them and depends on nothing of
+	// ours (its own test holds it to the standard library).
+	{"./clients/web", []string{module + "/..."}, nil},
 }
 
 // serverStorage is the server store and SQLite, which needs cgo.
