@@ -237,6 +237,18 @@ func (d *device) text(sel string) (s string, ok bool) {
 	return *v, true
 }
 
+// attr is an attribute of the first element sel matches; ok is false
+// when there is no such element or attribute.
+func (d *device) attr(sel, name string) (s string, ok bool) {
+	d.t.Helper()
+	var v *string
+	d.eval("read "+sel+" "+name, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.getAttribute(%q) : null })()`, sel, name), &v)
+	if v == nil {
+		return "", false
+	}
+	return *v, true
+}
+
 // count is how many elements sel matches.
 func (d *device) count(sel string) int {
 	d.t.Helper()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,10 +56,14 @@ func startSeason(t testing.TB) *season {
 	}
 	// The demo cannot serve a UI yet ("not wired yet"): until it does, the
 	// console and the API share a server of ours over the season's store.
-	mux := http.NewServeMux()
-	mux.Handle("/villagesync.v1.", server.Handler(s.Store, slog.New(slog.DiscardHandler)))
-	mux.Handle("/", consoleUI())
-	srv := httptest.NewServer(mux)
+	apiH, ui := server.Handler(s.Store, slog.New(slog.DiscardHandler)), consoleUI()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/villagesync.v1.") || strings.HasPrefix(r.URL.Path, "/grpc.") {
+			apiH.ServeHTTP(w, r)
+			return
+		}
+		ui.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return &season{t: t, URL: srv.URL, Season: s}
 }
@@ -126,7 +131,7 @@ func (c langClient) Do(req *http.Request) (*http.Response, error) {
 	return c.next.Do(req)
 }
 
-func ctx(t testing.TB) context.Context {
+func callCtx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
@@ -136,7 +141,7 @@ func ctx(t testing.TB) context.Context {
 // asks for it.
 func (a *api) getReport() *v1.GetReportResponse {
 	a.t.Helper()
-	resp, err := a.report.GetReport(ctx(a.t), &v1.GetReportRequest{})
+	resp, err := a.report.GetReport(callCtx(a.t), &v1.GetReportRequest{})
 	if err != nil {
 		a.t.Fatalf("GetReport: %v", err)
 	}
@@ -148,7 +153,7 @@ func (a *api) conflicts(req *v1.ListConflictsRequest) []*v1.Conflict {
 	a.t.Helper()
 	var out []*v1.Conflict
 	for {
-		resp, err := a.review.ListConflicts(ctx(a.t), req)
+		resp, err := a.review.ListConflicts(callCtx(a.t), req)
 		if err != nil {
 			a.t.Fatalf("ListConflicts: %v", err)
 		}
@@ -162,7 +167,7 @@ func (a *api) conflicts(req *v1.ListConflictsRequest) []*v1.Conflict {
 
 func (a *api) users() []*v1.User {
 	a.t.Helper()
-	resp, err := a.access.ListUsers(ctx(a.t), &v1.ListUsersRequest{})
+	resp, err := a.access.ListUsers(callCtx(a.t), &v1.ListUsersRequest{})
 	if err != nil {
 		a.t.Fatalf("ListUsers: %v", err)
 	}
@@ -171,7 +176,7 @@ func (a *api) users() []*v1.User {
 
 func (a *api) devices() []*v1.Device {
 	a.t.Helper()
-	resp, err := a.access.ListDevices(ctx(a.t), &v1.ListDevicesRequest{})
+	resp, err := a.access.ListDevices(callCtx(a.t), &v1.ListDevicesRequest{})
 	if err != nil {
 		a.t.Fatalf("ListDevices: %v", err)
 	}
@@ -180,7 +185,7 @@ func (a *api) devices() []*v1.Device {
 
 func (a *api) villages() []*v1.Village {
 	a.t.Helper()
-	resp, err := a.access.ListVillages(ctx(a.t), &v1.ListVillagesRequest{})
+	resp, err := a.access.ListVillages(callCtx(a.t), &v1.ListVillagesRequest{})
 	if err != nil {
 		a.t.Fatalf("ListVillages: %v", err)
 	}
