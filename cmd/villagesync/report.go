@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
+	"github.com/futian-xiaomo/villagesync/api/reportfmt"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	syncreport "github.com/futian-xiaomo/villagesync/sync/report" // package main has its own report
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
+	"github.com/futian-xiaomo/villagesync/api/reportfmt"
 	syncreport "github.com/futian-xiaomo/villagesync/sync/report" // package main has its own report
 )
 

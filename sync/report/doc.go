@@ -21,7 +21,7 @@
 // deletion, a resolved duplicate — carries the time of the revision.
 //
 // Its types are the only report types: the server builds them, api/wire
-// carries them over GetReport, and the coordinators' client renders them
-// (clients/go/reportfmt), their JSON included. The package knows nothing
+// carries them over GetReport, and api/reportfmt renders them (for the
+// command line, and for ExportReport), their JSON included. The package knows nothing
 // of protobuf.
 package report

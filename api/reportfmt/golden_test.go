@@ -10,7 +10,7 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/wire"
-	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
+	"github.com/futian-xiaomo/villagesync/api/reportfmt"
 	"github.com/futian-xiaomo/villagesync/sync/report"
 )
 

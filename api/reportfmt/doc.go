@@ -3,7 +3,9 @@
 // aligned text table, CSV (with a UTF-8 byte order mark, so Excel reads
 // the Chinese), an Excel workbook or JSON, with headers in Chinese or
 // English. It only formats: fetching is the staff client's, computing the
-// engine's (sync/report).
+// engine's (sync/report). It lives in api/ so that the server's
+// ExportReport writes the very files the command line writes (api imports
+// no clients/).
 //
 // Every format shows the same table: one row per village and month with
 // activity, then each village's totals over the period, then the total of

@@ -21,7 +21,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
-	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
+	"github.com/futian-xiaomo/villagesync/api/reportfmt"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/report"
