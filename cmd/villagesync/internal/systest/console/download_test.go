@@ -12,8 +12,8 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/reportfmt"
 	"github.com/futian-xiaomo/villagesync/api/wire"
-	"github.com/futian-xiaomo/villagesync/clients/go/reportfmt"
 )
 
 // expectedGrid is GetReport's figures as the report's CSV lays them out
