@@ -1,17 +1,32 @@
 # Generators are pinned: protoc-gen-go and protoc-gen-connect-go as tool
-# lines in go.mod, buf in api/buf.go.mod (kept apart: it pulls ~90 modules).
+# lines in go.mod, buf in api/buf.go.mod (kept apart: it pulls ~90 modules),
+# protoc-gen-es, TypeScript and esbuild in clients/web/package-lock.json.
 BUF := go tool -modfile=api/buf.go.mod buf
+WEB := clients/web
+# What generate makes, all committed: CI fails when any of it is stale.
+GENERATED := api/gen $(WEB)/src/gen $(WEB)/dist
 
-.PHONY: generate lint test check-generated demo
+.PHONY: generate web lint test check-generated demo
 
-generate:
+# npm ci again whenever the lock file is newer than what it installed
+# (npm writes node_modules/.package-lock.json on every install).
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --no-audit --no-fund
+
+# Go and TypeScript from the protos, then the console's bundle from both.
+generate: $(WEB)/node_modules/.package-lock.json
 	$(BUF) lint
 	$(BUF) generate
+	npm run --prefix $(WEB) --silent build
+
+# The console's bundle alone (clients/web/dist, embedded by package web).
+web: $(WEB)/node_modules/.package-lock.json
+	npm run --prefix $(WEB) --silent build
 
 # Fails when the committed generated code differs from what generate makes.
 check-generated: generate
-	git diff --exit-code -- api/gen || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
-	test -z "$$(git status --porcelain -- api/gen)" || (git status --porcelain -- api/gen; echo "untracked generated files: run make generate and commit" >&2; exit 1)
+	git diff --exit-code -- $(GENERATED) || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
+	test -z "$$(git status --porcelain -- $(GENERATED))" || (git status --porcelain -- $(GENERATED); echo "untracked generated files: run make generate and commit" >&2; exit 1)
 
 test:
 	go test -race ./...

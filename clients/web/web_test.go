@@ -1,0 +1,341 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// served starts the handler on a real listener and returns its URL and a
+// client that leaves Accept-Encoding to the test.
+func served(t *testing.T) (string, *http.Client) {
+	t.Helper()
+	srv := httptest.NewServer(Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL, &http.Client{Transport: &http.Transport{DisableCompression: true}}
+}
+
+func get(t *testing.T, c *http.Client, method, url string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+// assets lists the names in dist/assets.
+func assets(t *testing.T) []string {
+	t.Helper()
+	es, err := fs.ReadDir(dist, "dist/assets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func assetWith(t *testing.T, ext string) string {
+	t.Helper()
+	for _, n := range assets(t) {
+		if strings.HasSuffix(n, ext) {
+			return n
+		}
+	}
+	t.Fatalf("dist/assets has no %s file: run make web", ext)
+	return ""
+}
+
+func checkSecurityHeaders(t *testing.T, h http.Header) {
+	t.Helper()
+	for k, v := range securityHeaders {
+		if got := h.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("CSP %q allows inline code", csp)
+	}
+}
+
+func TestServesFilesWithHeaders(t *testing.T) {
+	url, c := served(t)
+	js, css := assetWith(t, ".js"), assetWith(t, ".css")
+	tests := []struct {
+		path, file, contentType, cacheControl string
+	}{
+		{"/", "dist/index.html", "text/html; charset=utf-8", "no-cache"},
+		{"/assets/" + js, "dist/assets/" + js, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable"},
+		{"/assets/" + css, "dist/assets/" + css, "text/css; charset=utf-8", "public, max-age=31536000, immutable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			want, err := dist.ReadFile(tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				resp, body := get(t, c, method, url+tt.path, nil)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: status %d", method, resp.StatusCode)
+				}
+				checkSecurityHeaders(t, resp.Header)
+				for k, v := range map[string]string{"Content-Type": tt.contentType, "Cache-Control": tt.cacheControl,
+					"Vary": "Accept-Encoding", "Content-Length": strconv.Itoa(len(want))} {
+					if got := resp.Header.Get(k); got != v {
+						t.Errorf("%s: %s = %q, want %q", method, k, got, v)
+					}
+				}
+				if resp.Header.Get("ETag") == "" || resp.Header.Get("Content-Encoding") != "" {
+					t.Errorf("%s: ETag %q, Content-Encoding %q", method, resp.Header.Get("ETag"), resp.Header.Get("Content-Encoding"))
+				}
+				wantBody := want
+				if method == http.MethodHead {
+					wantBody = nil
+				}
+				if !bytes.Equal(body, wantBody) {
+					t.Errorf("%s: body of %d bytes, want %d", method, len(body), len(wantBody))
+				}
+			}
+		})
+	}
+}
+
+func TestRevalidation(t *testing.T) {
+	url, c := served(t)
+	js := "/assets/" + assetWith(t, ".js")
+	for _, path := range []string{"/", js} {
+		for _, enc := range []string{"", "gzip"} {
+			t.Run(path+" "+enc, func(t *testing.T) {
+				h := map[string]string{"Accept-Encoding": enc}
+				first, _ := get(t, c, http.MethodGet, url+path, h)
+				etag := first.Header.Get("ETag")
+				if !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) {
+					t.Fatalf("ETag %q is not a quoted strong tag", etag)
+				}
+				h["If-None-Match"] = etag
+				again, body := get(t, c, http.MethodGet, url+path, h)
+				if again.StatusCode != http.StatusNotModified || len(body) != 0 {
+					t.Fatalf("with If-None-Match %s: status %d, %d bytes; want 304 and none", etag, again.StatusCode, len(body))
+				}
+				if again.Header.Get("ETag") != etag || again.Header.Get("Cache-Control") == "" {
+					t.Errorf("304 without its ETag or Cache-Control: %v", again.Header)
+				}
+				checkSecurityHeaders(t, again.Header)
+				h["If-None-Match"] = `"stale"`
+				if changed, _ := get(t, c, http.MethodGet, url+path, h); changed.StatusCode != http.StatusOK {
+					t.Errorf("with a stale ETag: status %d, want 200", changed.StatusCode)
+				}
+			})
+		}
+	}
+}
+
+func TestGzip(t *testing.T) {
+	url, c := served(t)
+	tests := []struct {
+		acceptEncoding string
+		gzipped        bool
+	}{
+		{"", false},
+		{"gzip", true},
+		{"GZIP", true},
+		{"gzip, deflate, br, zstd", true},
+		{"br", false},
+		{"identity", false},
+		{"*", true},
+		{"gzip;q=0", false},
+		{"gzip; q=0.5", true},
+		{"*;q=0, gzip", true},
+		{"gzip;q=0, *", false},
+	}
+	want, err := dist.ReadFile("dist/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.acceptEncoding, func(t *testing.T) {
+			resp, body := get(t, c, http.MethodGet, url+"/", map[string]string{"Accept-Encoding": tt.acceptEncoding})
+			if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tt.gzipped {
+				t.Fatalf("Content-Encoding %q, want gzip %v", resp.Header.Get("Content-Encoding"), tt.gzipped)
+			}
+			if resp.Header.Get("Vary") != "Accept-Encoding" {
+				t.Errorf("Vary = %q", resp.Header.Get("Vary"))
+			}
+			if resp.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+				t.Errorf("Content-Length %s for %d bytes", resp.Header.Get("Content-Length"), len(body))
+			}
+			if tt.gzipped {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if body, err = io.ReadAll(zr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(body, want) {
+				t.Errorf("body differs from dist/index.html")
+			}
+		})
+	}
+}
+
+func TestRefuses(t *testing.T) {
+	url, c := served(t)
+	js := "/assets/" + assetWith(t, ".js")
+	tests := []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/index.html", http.StatusNotFound},
+		{http.MethodGet, "/dist/index.html", http.StatusNotFound},
+		{http.MethodGet, "/assets/", http.StatusNotFound},
+		{http.MethodGet, "/assets/app-0000.js", http.StatusNotFound},
+		{http.MethodGet, "/favicon.ico", http.StatusNotFound},
+		{http.MethodGet, "/overview", http.StatusNotFound},
+		{http.MethodGet, "/assets/../index.html", http.StatusNotFound},
+		{http.MethodPost, "/", http.StatusMethodNotAllowed},
+		{http.MethodPut, js, http.StatusMethodNotAllowed},
+		{http.MethodDelete, js, http.StatusMethodNotAllowed},
+		{http.MethodOptions, "/", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/nothing", http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			resp, _ := get(t, c, tt.method, url+tt.path, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			checkSecurityHeaders(t, resp.Header)
+			if tt.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("Allow = %q", resp.Header.Get("Allow"))
+			}
+		})
+	}
+}
+
+// references are the assets index.html loads.
+var references = regexp.MustCompile(`(?:src|href)="assets/([^"]+)"`)
+
+func TestIndexReferencesExactlyTheAssets(t *testing.T) {
+	index, err := dist.ReadFile("dist/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named []string
+	for _, m := range references.FindAllSubmatch(index, -1) {
+		named = append(named, string(m[1]))
+	}
+	slices.Sort(named)
+	have := assets(t)
+	slices.Sort(have)
+	if !slices.Equal(named, have) {
+		t.Fatalf("index.html loads %v; dist/assets holds %v (a stale or missing file: run make web)", named, have)
+	}
+	if len(named) != 2 {
+		t.Fatalf("index.html loads %v, want one script and one stylesheet", named)
+	}
+	url, c := served(t)
+	for _, n := range named {
+		if resp, _ := get(t, c, http.MethodGet, url+"/assets/"+n, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("/assets/%s: status %d", n, resp.StatusCode)
+		}
+	}
+}
+
+// The CSP allows no inline code or style, so index.html must have none: a
+// script with a body, an inline style element or attribute, an event
+// handler attribute or a javascript: URL would be refused by the browser.
+func TestIndexHasNothingInline(t *testing.T) {
+	index, err := dist.ReadFile("dist/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := strings.ToLower(string(index))
+	tests := []struct {
+		what string
+		re   *regexp.Regexp
+	}{
+		{"a script with a body", regexp.MustCompile(`<script[^>]*>\s*[^<\s]`)},
+		{"a style element", regexp.MustCompile(`<style`)},
+		{"a style attribute", regexp.MustCompile(`\sstyle\s*=`)},
+		{"an event handler attribute", regexp.MustCompile(`\son[a-z]+\s*=`)},
+		{"a javascript: URL", regexp.MustCompile(`javascript:`)},
+		{"another host", regexp.MustCompile(`(?:src|href)="(?:https?:)?//`)},
+	}
+	for _, tt := range tests {
+		if loc := tt.re.FindStringIndex(html); loc != nil {
+			t.Errorf("index.html has %s: %q", tt.what, html[loc[0]:min(loc[1]+40, len(html))])
+		}
+	}
+	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(html, -1) {
+		if !strings.Contains(tag, ` src="assets/`) {
+			t.Errorf("index.html has a script that loads nothing from assets/: %s", tag)
+		}
+	}
+	if !strings.Contains(html, `<script type="module" src="assets/`) {
+		t.Errorf("index.html loads no script from assets/")
+	}
+}
+
+// The server embeds this package: it must not bring anything but the
+// standard library with it.
+func TestImportsStandardLibraryOnly(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range parsed.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s imports %s: package web may import the standard library only", f, p)
+			}
+		}
+	}
+}
