@@ -124,11 +124,7 @@ func TestEnrollmentQRCodeEnrollsABrowser(t *testing.T) {
 	// The code was spent: a second browser is refused, in a sentence.
 	again := newDevice(t, s.URL, phone)
 	again.do("open the link again", chromedp.Navigate(got))
-	again.waitFor("the sign-in page's refusal", `(() => {
-  const m = document.querySelector("[data-test=signin-message]");
-  return document.body.dataset.page === "signin" && m && m.textContent.trim() !== "";
-})()`)
-	msg, _ := again.text("[data-test=signin-message]")
+	_, msg := again.signinRefusal()
 	if why := plainSentence(msg); why != "" || !hasCJK(msg) {
 		t.Errorf("a spent code is refused with %q (%s), not a plain Chinese sentence", msg, why)
 	}

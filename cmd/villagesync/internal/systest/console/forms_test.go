@@ -56,15 +56,17 @@ func (d *device) fieldError(field string) string {
 	return s
 }
 
-// signinMessage waits for the sign-in page's message and returns it.
-func (d *device) signinMessage() string {
+// signinRefusal waits for the sign-in page to say why it refused a code,
+// and returns the field its error names and the sentence.
+func (d *device) signinRefusal() (field, msg string) {
 	d.t.Helper()
-	d.waitFor("the sign-in page's message", `(() => {
-  const m = document.querySelector("[data-test=signin-message]");
-  return document.body.dataset.page === "signin" && m && m.textContent.trim() !== "";
+	d.waitFor("the sign-in page's refusal", `(() => {
+  const e = document.querySelector("[data-test=error]");
+  return document.body.dataset.page === "signin" && document.body.hasAttribute("data-ready") && e && e.textContent.trim() !== "";
 })()`)
-	s, _ := d.text("[data-test=signin-message]")
-	return s
+	field, _ = d.attr("[data-test=error]", "data-field")
+	msg, _ = d.text("[data-test=error]")
+	return field, msg
 }
 
 // accessState is the users and devices the server has, as a refused form
@@ -132,14 +134,14 @@ func TestBadInputNamesTheField(t *testing.T) {
 				} else {
 					d.open("#/signin?code="+c.code, "signin")
 				}
-				msg := d.signinMessage()
+				field, msg := d.signinRefusal()
 				if after := accessState(adminAPI); after != before {
 					t.Errorf("%s changed the users or devices:\n%s\nthen\n%s", c.what, before, after)
 				}
 				_, err := ask.access.Enroll(callCtx(t), &v1.EnrollRequest{Code: c.code, DeviceName: "probe"})
 				r := refused(err)
-				if !strings.Contains(msg, r.Message) {
-					t.Errorf("%s: the page says %q, the server %q", c.what, msg, r.Message)
+				if field != r.Field || !strings.Contains(msg, r.Message) {
+					t.Errorf("%s: the page says %q on %q, the server %q on %q", c.what, msg, field, r.Message, r.Field)
 				}
 				inLang(t, c.what, msg, lang)
 			}

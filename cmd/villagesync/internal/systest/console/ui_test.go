@@ -1,6 +1,10 @@
 package console
 
-import "net/http"
+import (
+	"net/http"
 
-// consoleUI is the console's handler. TEMPORARY: until i12-web lands.
-func consoleUI() http.Handler { return http.NotFoundHandler() }
+	"github.com/futian-xiaomo/villagesync/clients/web"
+)
+
+// consoleUI is the console as the server serves it.
+func consoleUI() http.Handler { return web.Handler() }
