@@ -367,9 +367,8 @@ type exchange struct {
 	MIME        string
 	// Cached: served from the memory or disk cache, or revalidated (304).
 	Cached bool
-	// Wire is what the browser received for it, headers included;
-	// WireBody the body as sent (compressed).
-	Wire, WireBody float64
+	// Wire is what the browser received for it, headers included.
+	Wire float64
 	Body           []byte
 	Err            string // the request failed, or its body could not be read
 	finished, done bool
@@ -438,9 +437,15 @@ func (r *recorder) listen(ev any) {
 		if ev.Response.FromDiskCache || ev.Response.FromPrefetchCache || ev.Response.Status == 304 {
 			x.Cached = true
 		}
+	case *network.EventResponseReceivedExtraInfo:
+		// The status on the wire: a revalidated response is 304 here and
+		// 200 in responseReceived.
+		if ev.StatusCode == 304 {
+			get(ev.RequestID).Cached = true
+		}
 	case *network.EventLoadingFinished:
 		x := get(ev.RequestID)
-		x.Wire, x.WireBody, x.finished = ev.EncodedDataLength, ev.EncodedBodyLength, true
+		x.Wire, x.finished = ev.EncodedDataLength, true
 		r.queue = append(r.queue, ev.RequestID)
 	case *network.EventLoadingFailed:
 		x := get(ev.RequestID)
