@@ -47,7 +47,7 @@ func ControlChar(s string, multiline bool) (r rune, at int) {
 // for the caller to name.
 func CheckName(s string) error {
 	if r, at := ControlChar(s, false); at > 0 {
-		return fmt.Errorf("contains the control character %U at character %d; "+
+		return Messagef("contains the control character %U at character %d; "+
 			"a name may not hold control characters or terminal escapes (不能包含控制字符)", r, at)
 	}
 	return nil

@@ -65,8 +65,10 @@ type Flag struct {
 	// Resolutions lists what staff may resolve an entry as.
 	Resolutions []string
 	// Record and Alike say in staff's words what each record is and what
-	// the two share ("session", "the same class"), for messages.
-	Record, Alike string
+	// the two share ("session", "the same class"), for messages;
+	// RecordZH and AlikeZH in Chinese.
+	Record, Alike     string
+	RecordZH, AlikeZH string
 }
 
 // Flag returns t's flag of kind, or nil.

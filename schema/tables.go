@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 )
@@ -201,7 +200,7 @@ func init() {
 		Kind: KindDuplicateSession, Field: "session",
 		Match: []string{"village", "session_date", "class_group"}, Label: "class_group",
 		Resolutions: []string{ResolveDistinct, ResolveMerge},
-		Record:      "session", Alike: "the same class",
+		Record:      "session", Alike: "the same class", RecordZH: "课堂记录", AlikeZH: "同一班级的同一次课",
 	}}
 	// Both loans are kept: staff sort it out with the borrowers, and
 	// nothing in the data changes.
@@ -209,7 +208,7 @@ func init() {
 		Kind: KindDoubleLoan, Field: "book_id",
 		Match: []string{"book_id"}, WhileNull: []string{"returned_on"}, Label: "borrower_card",
 		Resolutions: []string{ResolveNoted},
-		Record:      "loan", Alike: "an open loan of the same copy",
+		Record:      "loan", Alike: "an open loan of the same copy", RecordZH: "借阅记录", AlikeZH: "同一册书未归还的借阅",
 	}}
 
 	// A loan comes back after it went out, and falls due within a year:
@@ -242,7 +241,7 @@ func Lookup(name string) (*Table, error) {
 	if t, ok := byName[name]; ok {
 		return t, nil
 	}
-	return nil, fmt.Errorf("unknown table %q (known: %s)", name, strings.Join(TableNames(), ", "))
+	return nil, Messagef("unknown table %q (known: %s)", name, strings.Join(TableNames(), ", "))
 }
 
 // TableNames lists the table names, sorted.

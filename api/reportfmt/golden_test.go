@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
-	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/api/reportfmt"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/sync/report"
 )
 

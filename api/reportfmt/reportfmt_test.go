@@ -19,9 +19,9 @@ import (
 	"connectrpc.com/connect"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/futian-xiaomo/villagesync/api/reportfmt"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
-	"github.com/futian-xiaomo/villagesync/api/reportfmt"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/report"

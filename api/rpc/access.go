@@ -2,14 +2,11 @@ package rpc
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"connectrpc.com/connect"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
-	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -68,7 +65,7 @@ func (s *Service) user(ctx context.Context, name string) (*v1.User, error) {
 			return userToWire(u), nil
 		}
 	}
-	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("user: no user %q", name))
+	return nil, refuse(connect.CodeNotFound, "user", "no user %q", name)
 }
 
 func userToWire(u store.User) *v1.User {
@@ -108,8 +105,7 @@ func (s *Service) CreateEnrollmentCode(ctx context.Context,
 		return nil, s.toConnect(err)
 	}
 	if !p.Manages(role) {
-		return nil, connect.NewError(connect.CodePermissionDenied,
-			fmt.Errorf("user: %s may not enroll devices of a %s; ask an admin", p.User, role))
+		return nil, refuse(connect.CodePermissionDenied, "user", "%s may not enroll devices of a %s; ask an admin", p.User, role)
 	}
 	code, expires, err := s.Store.NewEnrollmentCode(ctx, req.GetUser(), time.Duration(req.GetTtlSeconds())*time.Second)
 	if err != nil {
@@ -118,21 +114,30 @@ func (s *Service) CreateEnrollmentCode(ctx context.Context,
 	return &v1.CreateEnrollmentCodeResponse{Code: code, ExpiresAtMs: expires.UnixMilli()}, nil
 }
 
-// ListDevices lists the enrolled devices.
+// ListDevices lists the enrolled devices and how far each is behind the
+// feed: every device for staff, admins and coordinators; a volunteer's
+// own devices for her.
 func (s *Service) ListDevices(ctx context.Context, _ *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ds, err := s.Store.ListDevices(ctx)
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
 	resp := &v1.ListDevicesResponse{}
 	for _, d := range ds {
-		resp.Devices = append(resp.Devices, deviceToWire(d))
+		if p.MaySee(d) {
+			resp.Devices = append(resp.Devices, deviceToWire(d))
+		}
 	}
 	return resp, nil
 }
 
 func deviceToWire(d store.Device) *v1.Device {
-	m := &v1.Device{Replica: d.Replica, Name: d.Name, User: d.User, EnrolledAtMs: d.Enrolled.UnixMilli()}
+	m := &v1.Device{Replica: d.Replica, Name: d.Name, User: d.User, EnrolledAtMs: d.Enrolled.UnixMilli(),
+		PulledSeq: d.PulledSeq, Behind: d.Behind, FeedSeq: d.FeedSeq, Role: string(d.Role)}
 	if !d.LastSeen.IsZero() {
 		m.LastSeenMs = d.LastSeen.UnixMilli()
 	}
@@ -153,8 +158,7 @@ func (s *Service) RevokeDevice(ctx context.Context, req *v1.RevokeDeviceRequest)
 		return nil, s.toConnect(err)
 	}
 	if !p.Manages(role) && req.GetReplica() != p.Replica {
-		return nil, connect.NewError(connect.CodePermissionDenied,
-			fmt.Errorf("replica: %s may not revoke a %s's device; ask an admin", p.User, role))
+		return nil, refuse(connect.CodePermissionDenied, "replica", "%s may not revoke a %s's device; ask an admin", p.User, role)
 	}
 	if err := s.Store.RevokeDevice(ctx, req.GetReplica()); err != nil {
 		return nil, s.toConnect(err)
@@ -168,15 +172,17 @@ func (s *Service) RevokeDevice(ctx context.Context, req *v1.RevokeDeviceRequest)
 			return &v1.RevokeDeviceResponse{Device: deviceToWire(d)}, nil
 		}
 	}
-	return nil, connect.NewError(connect.CodeNotFound, errors.New("replica: not found"))
+	return nil, refuse(connect.CodeNotFound, "replica", "not found")
 }
 
-// ListChanges is a record's audit trail.
+// ListChanges is a record's audit trail; a volunteer's, of records of her
+// villages only.
 func (s *Service) ListChanges(ctx context.Context, req *v1.ListChangesRequest) (*v1.ListChangesResponse, error) {
-	if _, err := schema.Lookup(req.GetTable()); err != nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("table: %v", err))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
 	}
-	cs, err := s.Store.ListChanges(ctx, req.GetTable(), req.GetRecordId())
+	cs, err := s.Store.ListChanges(ctx, p, req.GetTable(), req.GetRecordId())
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
@@ -188,7 +194,20 @@ func (s *Service) ListChanges(ctx context.Context, req *v1.ListChangesRequest) (
 	return resp, nil
 }
 
-// ListVillages lists the villages the caller serves. (Being built: issue 12.)
+// ListVillages lists the villages the caller serves: a volunteer's own,
+// every village for the other roles.
 func (s *Service) ListVillages(ctx context.Context, _ *v1.ListVillagesRequest) (*v1.ListVillagesResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villages: not yet"))
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.Store.ListVillages(ctx, p)
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	resp := &v1.ListVillagesResponse{}
+	for _, v := range vs {
+		resp.Villages = append(resp.Villages, &v1.Village{Id: v.ID, Name: v.Name, Pinyin: v.Pinyin, Aliases: v.Aliases})
+	}
+	return resp, nil
 }

@@ -14,32 +14,40 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 var (
 	anyone  = []store.Role{store.Volunteer, store.Staff, store.Coordinator, store.Admin}
-	readers = []store.Role{store.Staff, store.Coordinator, store.Admin}
+	readers = []store.Role{store.Staff, store.Coordinator, store.Admin} // every village, read only
 	staff   = []store.Role{store.Staff, store.Admin}
 	admins  = []store.Role{store.Admin}
 )
 
 // allowed says which roles may call each procedure. A procedure missing
 // here is refused to everyone: a new RPC must be given its roles.
+//
+// Those open to volunteers answer them within their villages (the
+// handler narrows them): the report and its file hold only her villages
+// and her devices, the device list only her devices, a record's history
+// only records of her villages, the village list only hers.
 var allowed = map[string][]store.Role{
 	villagesyncv1connect.SyncServiceSyncProcedure:                   anyone,
 	villagesyncv1connect.ConflictServiceListConflictsProcedure:      readers,
 	villagesyncv1connect.ConflictServiceResolveConflictProcedure:    staff,
-	villagesyncv1connect.ReportServiceGetReportProcedure:            readers,
+	villagesyncv1connect.ReportServiceGetReportProcedure:            anyone,
+	villagesyncv1connect.ReportServiceExportReportProcedure:         anyone,
 	villagesyncv1connect.AccessServiceWhoamiProcedure:               anyone,
 	villagesyncv1connect.AccessServiceCreateUserProcedure:           admins,
 	villagesyncv1connect.AccessServiceListUsersProcedure:            staff,
 	villagesyncv1connect.AccessServiceSetVillagesProcedure:          admins,
 	villagesyncv1connect.AccessServiceAddVillageProcedure:           admins,
+	villagesyncv1connect.AccessServiceListVillagesProcedure:         anyone,
 	villagesyncv1connect.AccessServiceCreateEnrollmentCodeProcedure: staff,
-	villagesyncv1connect.AccessServiceListDevicesProcedure:          staff,
+	villagesyncv1connect.AccessServiceListDevicesProcedure:          anyone,
 	villagesyncv1connect.AccessServiceRevokeDeviceProcedure:         staff,
-	villagesyncv1connect.AccessServiceListChangesProcedure:          readers,
+	villagesyncv1connect.AccessServiceListChangesProcedure:          anyone,
 }
 
 // public procedures need no token: the enrollment code is the credential.
@@ -86,8 +94,8 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 	// and goes on instead of failing: Retry-After in whole seconds for any
 	// HTTP client, Retry-After-Ms for ours.
 	tooFast := func(who string, d time.Duration) error {
-		err := connect.NewError(connect.CodeResourceExhausted,
-			fmt.Errorf("rate: %s is calling faster than %.0f requests a second; wait and retry", who, lim.RequestsPerSecond))
+		err := refuse(connect.CodeResourceExhausted, "rate",
+			"%s is calling faster than %.0f requests a second; wait and retry", who, lim.RequestsPerSecond)
 		err.Meta().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 		err.Meta().Set("Retry-After-Ms", strconv.FormatInt(max(d.Milliseconds(), 1), 10))
 		return err
@@ -117,16 +125,17 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 				if d := limiters.wait("bad token "+addr, time.Now()); d > 0 {
 					return nil, tooFast(addr, d)
 				}
-				if errors.Is(err, store.ErrUnauthenticated) {
-					return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("token: %v", err))
+				// Every refusal of a token is a problem of the token field.
+				var pr *record.Problem
+				if errors.Is(err, store.ErrUnauthenticated) && errors.As(err, &pr) {
+					return nil, connect.NewError(connect.CodeUnauthenticated, pr)
 				}
-				return nil, connect.NewError(connect.CodeInternal, errors.New("internal error; the server log has the details"))
+				return nil, refuse(connect.CodeInternal, "", "internal error; the server log has the details")
 			}
 			device := fmt.Sprint("device ", p.Replica)
 			noteCaller(ctx, device)
 			if !slices.Contains(allowed[proc], p.Role) {
-				return nil, connect.NewError(connect.CodePermissionDenied,
-					fmt.Errorf("role: %s (user %s) may not call %s", p.Role, p.User, proc))
+				return nil, refuse(connect.CodePermissionDenied, "role", "%s (user %s) may not call %s", p.Role, p.User, proc)
 			}
 			if d := limiters.wait(device, time.Now()); d > 0 {
 				return nil, tooFast(device, d)
@@ -146,8 +155,9 @@ func bearerToken(header string) (string, error) {
 	}
 	scheme, token, _ := strings.Cut(header, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return "", fmt.Errorf("%w: the Authorization header's scheme is %q; send \"Bearer TOKEN\"",
-			store.ErrUnauthenticated, scheme)
+		return "", record.Problemf(record.CodeUnauthenticated, "token",
+			"unauthenticated: the Authorization header's scheme is %q; send \"Bearer TOKEN\"", scheme).
+			Of(store.ErrUnauthenticated)
 	}
 	return strings.TrimSpace(token), nil
 }
@@ -176,7 +186,7 @@ func noteCaller(ctx context.Context, who string) {
 func caller(ctx context.Context) (store.Principal, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
-		return store.Principal{}, connect.NewError(connect.CodeUnauthenticated, errors.New("token: missing"))
+		return store.Principal{}, refuse(connect.CodeUnauthenticated, "token", "missing")
 	}
 	return p, nil
 }

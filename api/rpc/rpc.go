@@ -40,13 +40,17 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	return wire.Response(resp), nil
 }
 
-// ListConflicts lists the conflict log.
+// ListConflicts lists the conflict log: the open entries (the review
+// queue), the resolved ones (its history) or all, with the records they
+// are about as they stand when asked. Volunteers may not call it (see
+// allowed): an entry's values and records can be of any village.
 func (s *Service) ListConflicts(ctx context.Context, req *v1.ListConflictsRequest) (*v1.ListConflictsResponse, error) {
 	if req.GetLimit() > 1000 {
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("limit: %d is more than 1000", req.GetLimit()))
+		return nil, refuse(connect.CodeInvalidArgument, "limit", "%d is more than 1000", req.GetLimit())
 	}
 	cs, err := s.Store.ListConflicts(ctx, store.ConflictFilter{AfterID: req.GetAfterId(), Limit: int(req.GetLimit()),
-		Table: req.GetTable(), OpenOnly: req.GetOpenOnly()})
+		Table: req.GetTable(), OpenOnly: req.GetOpenOnly(), ResolvedOnly: req.GetResolvedOnly(),
+		WithRecords: req.GetWithRecords()})
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
@@ -65,7 +69,7 @@ func (s *Service) ResolveConflict(ctx context.Context,
 		return nil, err
 	}
 	if req.GetId() == 0 {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("id: missing"))
+		return nil, refuse(connect.CodeInvalidArgument, "id", "missing")
 	}
 	by := p.User
 	if req.GetBy() != "" && req.GetBy() != p.User {
@@ -86,9 +90,22 @@ func conflictToWire(c store.LoggedConflict) *v1.Conflict {
 		ServerVersion: wire.VV(c.ServerVersion), IncomingVersion: wire.VV(c.IncomingVersion),
 		DetectedAtMs: c.DetectedAt.UnixMilli(),
 		OtherId:      c.OtherID, MemberIds: c.Members, Resolution: c.Resolution, ResolvedBy: c.ResolvedBy,
+		WinnerUser: c.WinnerUser, LoserUser: c.LoserUser,
 	}
 	if !c.ResolvedAt.IsZero() {
 		m.ResolvedAtMs = c.ResolvedAt.UnixMilli()
+	}
+	for _, r := range c.Records {
+		cr := &v1.ConflictRecord{Id: r.ID, Device: r.Device, User: r.User}
+		if !r.WrittenAt.IsZero() {
+			cr.WrittenAtMs = r.WrittenAt.UnixMilli()
+		}
+		if r.Record == nil {
+			cr.Deleted = true // collected: the server keeps only that it was deleted
+		} else {
+			cr.Fields, cr.Deleted = wire.Record(r.Record).GetFields(), r.Record.Deleted()
+		}
+		m.Records = append(m.Records, cr)
 	}
 	return m
 }
@@ -98,39 +115,35 @@ func conflictToWire(c store.LoggedConflict) *v1.Conflict {
 func (s *Service) toConnect(err error) error {
 	var p *record.Problem
 	var cursorErr *store.CursorAheadError
+	// The store's refusals are problems naming the field (an unknown
+	// user, conflict or replica, a spent enrollment code among them),
+	// whose code names the Connect code.
 	switch {
 	case errors.As(err, &p):
 		code := connect.CodeInvalidArgument
-		if p.Code == "already_exists" {
-			code = connect.CodeAlreadyExists
-		} else if c, ok := parseCode(p.Code); ok {
+		if c, ok := parseCode(p.Code); ok {
 			code = c
 		}
 		return connect.NewError(code, p)
-	case errors.Is(err, store.ErrNoSuchConflict):
-		return connect.NewError(connect.CodeNotFound, fmt.Errorf("id: %v", err))
-	case errors.Is(err, store.ErrAlreadyResolved), errors.Is(err, store.ErrNotDuplicate):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
-	case errors.Is(err, store.ErrUnauthenticated):
-		return connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("code: %v", err))
-	case errors.Is(err, store.ErrNoSuchUser):
-		return connect.NewError(connect.CodeNotFound, fmt.Errorf("user: %v", err))
-	case errors.Is(err, store.ErrUnknownReplica):
-		return connect.NewError(connect.CodeNotFound,
-			fmt.Errorf("replica: %v; this server never registered it (villagesync device init registers a device)", err))
 	case errors.As(err, &cursorErr):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.Is(err, store.ErrStorageUnavailable):
 		s.log().Error("cannot write the database", "err", err)
-		return connect.NewError(connect.CodeUnavailable, errors.New("the server cannot write its database "+
-			"(disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later"))
+		return refuse(connect.CodeUnavailable, "", "the server cannot write its database "+
+			"(disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later")
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
+	return s.internal(err)
+}
+
+// internal logs an unexpected error in full; the caller learns only that
+// there was one.
+func (s *Service) internal(err error) error {
 	s.log().Error("request failed", "err", err)
-	return connect.NewError(connect.CodeInternal, errors.New("internal error; the server log has the details"))
+	return refuse(connect.CodeInternal, "", "internal error; the server log has the details")
 }
 
 func parseCode(c record.Code) (connect.Code, bool) {

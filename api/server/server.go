@@ -24,20 +24,47 @@ import (
 // MaxChanges records of typical size with room to spare.
 const MaxRequestBytes = 8 << 20
 
+// Options configure the server beyond its store and log; the zero value
+// gives the defaults.
+type Options struct {
+	// Limits bound each device's calls; nil means rpc.DefaultLimits (a
+	// zero rpc.Limits means no limits at all).
+	Limits *rpc.Limits
+	// UI serves every request that is not for the API, on the same port:
+	// the web console at / and /assets/.... The API's paths are its
+	// services' (/villagesync.v1.*/, over Connect, gRPC and gRPC-Web),
+	// health and reflection; everything else goes to UI exactly as it
+	// came, with none of the API's wrappers or bounds (MaxRequestBytes,
+	// the dropped Date and Accept-Encoding headers). Nil: those requests
+	// are answered 404.
+	UI http.Handler
+}
+
 // Handler returns the HTTP handler serving every villagesync service.
 // Every call but enrollment needs a device token (see rpc.Auth); lim
-// overrides rpc.DefaultLimits.
+// overrides rpc.DefaultLimits. It serves no UI: see NewHandler.
 func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler {
-	limits := rpc.DefaultLimits
+	var opt Options
 	if len(lim) > 0 {
-		limits = lim[0]
+		opt.Limits = &lim[0]
+	}
+	return NewHandler(st, log, opt)
+}
+
+// NewHandler returns the HTTP handler serving every villagesync service
+// and, when opt.UI is set, the UI beside them.
+func NewHandler(st *store.Store, log *slog.Logger, opt Options) http.Handler {
+	limits := rpc.DefaultLimits
+	if opt.Limits != nil {
+		limits = *opt.Limits
 	}
 	svc := &rpc.Service{Store: st, Log: log}
+	// Localize is outermost, so the request log keeps the English.
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithCompressMinBytes(512),
 		wire.GzipHandler(MaxRequestBytes),
-		connect.WithInterceptors(logRequests(log), rpc.Auth(st, limits)),
+		connect.WithInterceptors(rpc.Localize(), logRequests(log), rpc.Auth(st, limits)),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(villagesyncv1connect.NewSyncServiceHandler(svc, opts...))
@@ -53,7 +80,20 @@ func Handler(st *store.Store, log *slog.Logger, lim ...rpc.Limits) http.Handler 
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, bounded...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, bounded...))
-	return noDate(mux)
+	api := noDate(mux)
+	ui := opt.UI
+	if ui == nil {
+		ui = http.NotFoundHandler()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A path the mux has a pattern for is the API's (a path it would
+		// only redirect to one counts too: the API answers the redirect).
+		if _, pattern := mux.Handler(r); pattern != "" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		ui.ServeHTTP(w, r)
+	})
 }
 
 // noDate drops the Date header net/http adds to every response: devices
@@ -282,6 +322,17 @@ func Start(st *store.Store, addr string, log *slog.Logger, grace time.Duration) 
 // overrides rpc.DefaultLimits.
 func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duration, tls TLS,
 	lim ...rpc.Limits) (*Running, error) {
+	var opt Options
+	if len(lim) > 0 {
+		opt.Limits = &lim[0]
+	}
+	return StartWith(st, addr, log, grace, tls, opt)
+}
+
+// StartWith is StartTLS with options: the limits, and a UI served on the
+// same port (see Options).
+func StartWith(st *store.Store, addr string, log *slog.Logger, grace time.Duration, tls TLS,
+	opt Options) (*Running, error) {
 	if tls.on() && (tls.CertFile == "" || tls.KeyFile == "") {
 		return nil, errors.New("tls: give both --tls-cert and --tls-key")
 	}
@@ -294,7 +345,7 @@ func StartTLS(st *store.Store, addr string, log *slog.Logger, grace time.Duratio
 	if tls.on() {
 		r.URL = "https://" + ln.Addr().String()
 	}
-	go func() { r.done <- serve(ctx, ln, Handler(st, log, lim...), log, grace, tls) }()
+	go func() { r.done <- serve(ctx, ln, NewHandler(st, log, opt), log, grace, tls) }()
 	return r, nil
 }
 

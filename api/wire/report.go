@@ -9,18 +9,33 @@ import (
 
 // Report converts a report to the wire (the server's side). Times go as
 // Unix milliseconds, a zero one as 0; the generation time always goes.
+//
+// A row's open flags (the engine keeps them in the freshness, beside the
+// figures they may change) ride on the row itself.
 func Report(r *report.Report) *v1.GetReportResponse {
-	m := &v1.GetReportResponse{FromMonth: r.FromMonth, ToMonth: r.ToMonth, Total: reportRow(r.Total)}
-	for _, row := range r.Rows {
-		m.Rows = append(m.Rows, reportRow(row))
+	flags := map[report.MonthKey]report.OpenConflictCounts{}
+	for _, rf := range r.Freshness.OpenFlags {
+		flags[report.MonthKey{Village: rf.Village, Month: rf.Month}] = rf.Flags
 	}
-	for _, row := range r.VillageTotals {
-		m.VillageTotals = append(m.VillageTotals, reportRow(row))
+	row := func(r report.Row) *v1.ReportRow {
+		m := reportRow(r)
+		for _, c := range flags[report.MonthKey{Village: r.Village, Month: r.Month}] {
+			m.OpenFlags = append(m.OpenFlags, &v1.OpenConflicts{Kind: c.Kind, Count: c.Count})
+		}
+		return m
+	}
+	m := &v1.GetReportResponse{FromMonth: r.FromMonth, ToMonth: r.ToMonth, Total: row(r.Total)}
+	for _, x := range r.Rows {
+		m.Rows = append(m.Rows, row(x))
+	}
+	for _, x := range r.VillageTotals {
+		m.VillageTotals = append(m.VillageTotals, row(x))
 	}
 	f := &v1.Freshness{GeneratedAtMs: r.Freshness.GeneratedAt.UnixMilli(), FeedSeq: r.Freshness.FeedSeq}
 	for _, d := range r.Freshness.Devices {
-		f.Devices = append(f.Devices,
-			&v1.DeviceSeen{Replica: d.Replica, Name: d.Name, LastSeenMs: optionalMs(d.LastSeen)})
+		f.Devices = append(f.Devices, &v1.DeviceSeen{Replica: d.Replica, Name: d.Name,
+			LastSeenMs: optionalMs(d.LastSeen), User: d.User, PulledSeq: d.PulledSeq, Behind: d.Behind,
+			RevokedAtMs: optionalMs(d.Revoked)})
 	}
 	for _, c := range r.Freshness.OpenConflicts {
 		f.OpenConflicts = append(f.OpenConflicts, &v1.OpenConflicts{Kind: c.Kind, Count: c.Count})
@@ -58,18 +73,35 @@ func reportRow(r report.Row) *v1.ReportRow {
 func FromReport(m *v1.GetReportResponse) *report.Report {
 	r := &report.Report{FromMonth: m.GetFromMonth(), ToMonth: m.GetToMonth(), Total: fromReportRow(m.GetTotal()),
 		Rows: []report.Row{}, VillageTotals: []report.Row{}}
+	var flags []report.RowFlags
+	noteFlags := func(row *v1.ReportRow) {
+		if len(row.GetOpenFlags()) == 0 {
+			return
+		}
+		rf := report.RowFlags{Village: row.GetVillage(), Month: row.GetMonth(), Flags: report.OpenConflictCounts{}}
+		for _, c := range row.GetOpenFlags() {
+			rf.Flags = append(rf.Flags, report.OpenConflicts{Kind: c.GetKind(), Count: c.GetCount()})
+		}
+		flags = append(flags, rf)
+	}
 	for _, row := range m.GetRows() {
 		r.Rows = append(r.Rows, fromReportRow(row))
+		noteFlags(row)
 	}
 	for _, row := range m.GetVillageTotals() {
 		r.VillageTotals = append(r.VillageTotals, fromReportRow(row))
+		noteFlags(row)
 	}
+	noteFlags(m.GetTotal())
 	f := m.GetFreshness()
 	r.Freshness = report.Freshness{GeneratedAt: time.UnixMilli(f.GetGeneratedAtMs()).In(report.Zone),
-		FeedSeq: f.GetFeedSeq(), Devices: []report.Device{}, OpenConflicts: report.OpenConflictCounts{}}
+		FeedSeq: f.GetFeedSeq(), Devices: []report.Device{}, OpenConflicts: report.OpenConflictCounts{},
+		OpenFlags: flags}
 	for _, d := range f.GetDevices() {
 		r.Freshness.Devices = append(r.Freshness.Devices,
-			report.Device{Replica: d.GetReplica(), Name: d.GetName(), LastSeen: optionalTime(d.GetLastSeenMs())})
+			report.Device{Replica: d.GetReplica(), Name: d.GetName(), LastSeen: optionalTime(d.GetLastSeenMs()),
+				User: d.GetUser(), PulledSeq: d.GetPulledSeq(), Behind: d.GetBehind(),
+				Revoked: optionalTime(d.GetRevokedAtMs())})
 	}
 	for _, c := range f.GetOpenConflicts() {
 		r.Freshness.OpenConflicts = append(r.Freshness.OpenConflicts,

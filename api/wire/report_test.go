@@ -84,3 +84,37 @@ func TestFromReportEmpty(t *testing.T) {
 		t.Errorf("generated at %v, want China time", r.Freshness.GeneratedAt)
 	}
 }
+
+// The console's additions survive the wire too: devices' users and lag,
+// and each row's open flags, which the engine keeps in the freshness and
+// the wire carries on the rows they belong to.
+func TestReportRoundTripLagAndFlags(t *testing.T) {
+	want := sampleReport()
+	at := func(ms int64) time.Time { return time.UnixMilli(ms).In(report.Zone) }
+	want.Freshness.Devices[0].User, want.Freshness.Devices[0].PulledSeq, want.Freshness.Devices[0].Behind = "王芳", 4200, 42
+	want.Freshness.Devices[1].User, want.Freshness.Devices[1].Revoked = "陈伟", at(1719800000001)
+	dup := report.OpenConflictCounts{{Kind: "duplicate_session", Count: 1}}
+	both := report.OpenConflictCounts{{Kind: "double_loan", Count: 2}, {Kind: "duplicate_session", Count: 1}}
+	want.Freshness.OpenFlags = []report.RowFlags{
+		{Village: "南香村", Month: "2024-05", Flags: dup},
+		{Village: "南香村", Month: "", Flags: both},
+		{Village: "", Month: "", Flags: both},
+	}
+	m := wire.Report(want)
+	if got := wire.FromReport(m); !reflect.DeepEqual(got, want) {
+		t.Errorf("engine -> wire -> engine:\n got %+v\nwant %+v", got.Freshness, want.Freshness)
+	}
+	if f := m.GetRows()[0].GetOpenFlags(); len(f) != 1 || f[0].GetKind() != "duplicate_session" || f[0].GetCount() != 1 {
+		t.Errorf("the May row's flags on the wire: %v", f)
+	}
+	if f := m.GetRows()[1].GetOpenFlags(); len(f) != 0 {
+		t.Errorf("the June row has flags on the wire: %v", f)
+	}
+	if f := m.GetTotal().GetOpenFlags(); len(f) != 2 {
+		t.Errorf("the total's flags on the wire: %v", f)
+	}
+	if d := m.GetFreshness().GetDevices()[0]; d.GetUser() != "王芳" || d.GetPulledSeq() != 4200 || d.GetBehind() != 42 ||
+		d.GetRevokedAtMs() != 0 {
+		t.Errorf("device on the wire: %v", d)
+	}
+}

@@ -115,17 +115,16 @@ func FromRecord(m *v1.Record) (*record.Record, error) {
 		Fields: make(map[string]record.Field, len(m.GetFields())), Seq: m.GetSeq()}
 	for i, f := range m.GetFields() {
 		if _, dup := r.Fields[f.GetName()]; dup {
-			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: fmt.Sprintf("fields[%d]", i),
-				Msg: fmt.Sprintf("field %q appears twice", f.GetName())}
+			return nil, record.Problemf(record.CodeInvalidArgument, fmt.Sprintf("fields[%d]", i),
+				"field %q appears twice", f.GetName())
 		}
 		if f.GetDot() == nil {
-			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: r.Table + "." + f.GetName() + ".dot",
-				Msg: "missing"}
+			return nil, record.Problemf(record.CodeInvalidArgument, r.Table+"."+f.GetName()+".dot", "missing")
 		}
 		v := FromValue(f.GetValue())
 		if v.Type == schema.Real && (math.IsNaN(v.Real) || math.IsInf(v.Real, 0)) {
-			return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: r.Table + "." + f.GetName(),
-				Msg: fmt.Sprintf("%v is not a finite number (应为有限数值)", v.Real)}
+			return nil, record.Problemf(record.CodeInvalidArgument, r.Table+"."+f.GetName(),
+				"%v is not a finite number (应为有限数值)", v.Real)
 		}
 		r.Fields[f.GetName()] = record.Field{Value: v, Dot: FromDot(f.GetDot())}
 	}

@@ -1,49 +1,51 @@
-// Builds dist/: the bundle of src/main.ts and src/style.css, each named by
-// a hash of its bytes (so the Go handler can cache them for a year), and
-// index.html naming them, with no inline script or style (the CSP allows
-// none). Same sources, same lock file: same bytes (CI diffs dist/).
+// Builds dist/: the bundle of src/main.ts and src/style.css, each file
+// named by a hash of its content (so the Go handler can let browsers cache
+// them for a year), and index.html naming them, with no inline script or
+// style (the CSP allows none). The charts are a chunk of their own, loaded
+// by the overview only: a phone that opens a sign-in link does not wait
+// for them. Same sources, same lock file: same bytes (CI diffs dist/).
 import { build } from "esbuild";
-import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "dist");
+const assets = join(dist, "assets");
 
-const common = {
+const result = await build({
   absWorkingDir: here,
+  entryPoints: ["src/main.ts", "src/style.css"],
   bundle: true,
-  minify: true,
-  target: "es2020",
-  write: false,
-  logLevel: "warning",
-  legalComments: "eof",
-  charset: "utf8",
-  sourcemap: false,
-};
-
-const js = await build({
-  ...common,
-  entryPoints: ["src/main.ts"],
+  splitting: true,
   format: "esm",
   platform: "browser",
-  outfile: "out.js",
+  target: "es2020",
+  minify: true,
+  charset: "utf8",
+  legalComments: "eof",
+  sourcemap: false,
+  outdir: assets,
+  entryNames: "app-[hash]",
+  chunkNames: "chunk-[hash]",
+  write: false,
+  metafile: true,
+  logLevel: "warning",
   define: { "process.env.NODE_ENV": '"production"' },
 });
-const css = await build({ ...common, entryPoints: ["src/style.css"], outfile: "out.css" });
 
-const pick = (result, ext) => {
-  const files = result.outputFiles.filter((f) => f.path.endsWith(ext));
-  if (files.length !== 1) throw new Error(`expected one ${ext} output, got ${files.length}`);
-  return Buffer.from(files[0].contents);
+const entry = (source) => {
+  const found = Object.entries(result.metafile.outputs).filter(([, o]) => o.entryPoint === source);
+  if (found.length !== 1) throw new Error(`expected one output for ${source}, got ${found.length}`);
+  return basename(found[0][0]);
 };
-const named = (bytes, ext) => `app-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}${ext}`;
-
-const jsBytes = pick(js, ".js");
-const cssBytes = pick(css, ".css");
-const jsName = named(jsBytes, ".js");
-const cssName = named(cssBytes, ".css");
+const js = entry("src/main.ts");
+const css = entry("src/style.css");
+// The chunks the entry imports statically load with it, not after it.
+const preload = result.metafile.outputs[relative(here, join(assets, js))].imports
+  .filter((i) => i.kind === "import-statement")
+  .map((i) => `<link rel="modulepreload" href="assets/${basename(i.path)}">\n`)
+  .join("");
 
 const html = `<!doctype html>
 <html lang="zh">
@@ -54,8 +56,8 @@ const html = `<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>三村项目数据台 · villagesync</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="assets/${cssName}">
-<script type="module" src="assets/${jsName}"></script>
+<link rel="stylesheet" href="assets/${css}">
+${preload}<script type="module" src="assets/${js}"></script>
 </head>
 <body data-page="loading">
 <noscript>此页面需要 JavaScript。This console needs JavaScript.</noscript>
@@ -64,8 +66,9 @@ const html = `<!doctype html>
 `;
 
 await rm(dist, { recursive: true, force: true });
-await mkdir(join(dist, "assets"), { recursive: true });
-await writeFile(join(dist, "assets", jsName), jsBytes);
-await writeFile(join(dist, "assets", cssName), cssBytes);
+await mkdir(assets, { recursive: true });
+for (const f of result.outputFiles) await writeFile(f.path, f.contents);
 await writeFile(join(dist, "index.html"), html);
-console.log(`dist/index.html, dist/assets/${jsName} (${jsBytes.length} B), dist/assets/${cssName} (${cssBytes.length} B)`);
+for (const f of [...result.outputFiles].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+  console.log(`${relative(here, f.path)} ${f.contents.length} B`);
+}

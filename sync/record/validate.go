@@ -21,14 +21,56 @@ const (
 	// CodeFailedPrecondition: the change edits a record whose delete the
 	// server has already collected.
 	CodeFailedPrecondition Code = "failed_precondition"
+	// The codes of requests refused as a whole, beside a change's.
+	CodeNotFound        Code = "not_found"
+	CodeAlreadyExists   Code = "already_exists"
+	CodeUnauthenticated Code = "unauthenticated"
 )
 
-// Problem is why one change may not be applied. Field names what is wrong
-// ("tutoring_sessions.children_present", "id", "version").
+// Problem is why one change (or one request) may not be applied. Field
+// names what is wrong ("tutoring_sessions.children_present", "id",
+// "version", "user").
 type Problem struct {
 	Code  Code
 	Field string
 	Msg   string
+	// Format and Args are what Msg was made from (Problemf), so the edge
+	// can say it in the caller's language (In). A problem read back off
+	// the wire has its message only: Format is empty.
+	Format string
+	Args   []any
+	// Err is the error the problem is a case of (errors.Is finds it), or
+	// nil: store.ErrNoSuchUser for an unknown user.
+	Err error
+}
+
+// Problemf is a problem of field, its message made from an English format
+// and its arguments. The format must be a literal with a Chinese entry in
+// schema's catalogue (a test checks every call).
+func Problemf(code Code, field, format string, args ...any) *Problem {
+	return &Problem{Code: code, Field: field, Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
+}
+
+// Of records the error p is a case of, for errors.Is, and returns p.
+func (p *Problem) Of(err error) *Problem {
+	p.Err = err
+	return p
+}
+
+// Unwrap is the error p is a case of.
+func (p *Problem) Unwrap() error { return p.Err }
+
+// In is Error said in l: the field's name and the message in that
+// language. In(schema.EN) is Error().
+func (p *Problem) In(l schema.Lang) string {
+	msg := p.Msg
+	if p.Format != "" {
+		msg = schema.Say(l, p.Format, p.Args...)
+	}
+	if p.Field == "" {
+		return msg
+	}
+	return schema.FieldName(l, p.Field) + schema.Separator(l) + msg
 }
 
 // Error is "field: message", or the message alone when no field is named
@@ -41,7 +83,7 @@ func (p *Problem) Error() string {
 }
 
 func invalid(field, format string, args ...any) *Problem {
-	return &Problem{Code: CodeInvalidArgument, Field: field, Msg: fmt.Sprintf(format, args...)}
+	return Problemf(CodeInvalidArgument, field, format, args...)
 }
 
 // CheckID reports whether id is a UUID in canonical form (lower-case,

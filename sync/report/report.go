@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -48,6 +47,13 @@ type Request struct {
 	Villages []string
 	// Now is the report's time; zero means time.Now().
 	Now time.Time
+	// Scope, when not nil, is every village the caller may see (a
+	// volunteer's): Villages must be among them (empty means all of them),
+	// and the report holds nothing of another village, not its rows, its
+	// totals, its name or its open conflicts. Nil: every village.
+	Scope []string
+	// User, when set, leaves in the freshness only that user's devices.
+	User string
 }
 
 // Report is the figures of every (village, month) with activity in the
@@ -133,6 +139,19 @@ type Freshness struct {
 	FeedSeq       uint64             `json:"feed_seq"`
 	Devices       []Device           `json:"devices"`
 	OpenConflicts OpenConflictCounts `json:"open_conflicts"`
+	// OpenFlags are, for each row with any (a month, a village's total
+	// with Month empty, the grand total with Village empty too), the flags
+	// not resolved yet on the records it counts, by kind: its figures may
+	// change when staff resolve them. In the order of the rows, the
+	// village totals, then the total.
+	OpenFlags []RowFlags `json:"open_flags,omitempty"`
+}
+
+// RowFlags are the open flags on the records one row counts.
+type RowFlags struct {
+	Village string             `json:"village"`
+	Month   string             `json:"month"`
+	Flags   OpenConflictCounts `json:"flags"`
 }
 
 // Device is a registered device and its last sync as written down.
@@ -140,6 +159,14 @@ type Device struct {
 	Replica  uint32    `json:"replica"`
 	Name     string    `json:"name"`
 	LastSeen time.Time `json:"last_seen,omitzero"` // zero: never, or not written down yet
+	// User is the user the device is enrolled for.
+	User string `json:"user,omitempty"`
+	// PulledSeq is the feed position it has pulled up to (the cursor it
+	// sent last), Behind the records in its scope after it that it would
+	// pull now (see store.Device).
+	PulledSeq uint64    `json:"pulled_seq,omitempty"`
+	Behind    uint64    `json:"behind,omitempty"`
+	Revoked   time.Time `json:"revoked_at,omitzero"`
 }
 
 // OpenConflicts counts the unresolved conflict log entries of one kind.
@@ -197,7 +224,7 @@ func (c *OpenConflictCounts) UnmarshalJSON(b []byte) error {
 var monthRE = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
 
 func invalid(field, format string, args ...any) error {
-	return &record.Problem{Code: record.CodeInvalidArgument, Field: field, Msg: fmt.Sprintf(format, args...)}
+	return record.Problemf(record.CodeInvalidArgument, field, format, args...)
 }
 
 // Build reads the server's records and computes the report. Problems with
@@ -220,20 +247,9 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var only map[string]bool
-	if len(req.Villages) > 0 {
-		only = map[string]bool{}
-		for _, v := range req.Villages {
-			c, ok := snap.Villages.Canonical(v)
-			if !ok {
-				var known []string
-				for _, n := range snap.Villages.Names() {
-					known = append(known, n+" "+snap.Villages.Pinyin(n))
-				}
-				return nil, invalid("villages", "%q is not a known village (known: %s)", v, strings.Join(known, ", "))
-			}
-			only[c] = true
-		}
+	only, err := selectVillages(snap.Villages, req)
+	if err != nil {
+		return nil, err
 	}
 	b := &builder{
 		current: now.Format("2006-01"),
@@ -251,8 +267,13 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 		Rows:      []Row{},
 		// Never nil, so the JSON has [] rather than null.
 		VillageTotals: []Row{},
-		Freshness: Freshness{GeneratedAt: now, FeedSeq: snap.Seq, Devices: append([]Device{}, snap.Devices...),
-			OpenConflicts: append(OpenConflictCounts{}, snap.Open...)},
+		Freshness: Freshness{GeneratedAt: now, FeedSeq: snap.Seq, Devices: []Device{},
+			OpenConflicts: openConflicts(snap.Open, req.Scope)},
+	}
+	for _, d := range snap.Devices {
+		if req.User == "" || d.User == req.User {
+			rep.Freshness.Devices = append(rep.Freshness.Devices, d)
+		}
 	}
 	libs := slices.Clone(schema.Libraries)
 	for _, a := range b.accs {
@@ -290,6 +311,7 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 		r := row(k)
 		r.FirstReportedAt, r.RevisedAt = inZone(noted[k].FirstReported), inZone(noted[k].Revised)
 		rep.Rows = append(rep.Rows, r)
+		rep.Freshness.OpenFlags = b.accs[k].openFlags(k, rep.Freshness.OpenFlags)
 	}
 
 	// A total for every village in scope, active or not.
@@ -307,10 +329,71 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 		}
 	}
 	for _, v := range slices.Sorted(mapKeys(villages)) {
-		rep.VillageTotals = append(rep.VillageTotals, row(b.acc(v, "")))
+		k := b.acc(v, "")
+		rep.VillageTotals = append(rep.VillageTotals, row(k))
+		rep.Freshness.OpenFlags = b.accs[k].openFlags(k, rep.Freshness.OpenFlags)
 	}
-	rep.Total = row(b.acc("", ""))
+	k := b.acc("", "")
+	rep.Total = row(k)
+	rep.Freshness.OpenFlags = b.accs[k].openFlags(k, rep.Freshness.OpenFlags)
 	return rep, nil
+}
+
+// selectVillages is the set of villages req reports on, canonical: nil
+// for every village.
+func selectVillages(known *schema.Villages, req Request) (map[string]bool, error) {
+	var scope map[string]bool
+	if req.Scope != nil {
+		scope = map[string]bool{}
+		for _, v := range req.Scope {
+			if c, ok := known.Canonical(v); ok {
+				scope[c] = true
+			}
+		}
+		if len(req.Villages) == 0 {
+			return scope, nil
+		}
+	}
+	if len(req.Villages) == 0 {
+		return nil, nil
+	}
+	only := map[string]bool{}
+	for _, v := range req.Villages {
+		c, ok := known.Canonical(v)
+		if !ok {
+			// A caller limited to some villages is told only of hers.
+			var names []string
+			for _, n := range known.Names() {
+				if scope == nil || scope[n] {
+					names = append(names, n+" "+known.Pinyin(n))
+				}
+			}
+			return nil, invalid("villages", "%q is not a known village (known: %s)", v, strings.Join(names, ", "))
+		}
+		if scope != nil && !scope[c] {
+			return nil, record.Problemf(record.CodePermissionDenied, "villages", "%q is not one of your villages (%s)",
+				v, strings.Join(slices.Sorted(mapKeys(scope)), ", "))
+		}
+		only[c] = true
+	}
+	return only, nil
+}
+
+// openConflicts sums the open entries by kind, over the villages of scope
+// (nil: all, and entries about no village).
+func openConflicts(open []OpenInVillage, scope []string) OpenConflictCounts {
+	out := OpenConflictCounts{}
+	for _, o := range open {
+		if scope != nil && !slices.Contains(scope, o.Village) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Kind == o.Kind {
+			out[n-1].Count += o.Count
+			continue
+		}
+		out = append(out, OpenConflicts{Kind: o.Kind, Count: o.Count})
+	}
+	return out
 }
 
 // inZone is t in Zone, the zero time left zero.
@@ -400,19 +483,33 @@ func (b *builder) period(snap *Snapshot, only map[string]bool) {
 	}
 }
 
+// The tables whose records a report counts flags on.
+const (
+	sessionsTable = "tutoring_sessions"
+	loansTable    = "loans"
+)
+
 func (b *builder) add(snap *Snapshot, only map[string]bool) {
 	skip := func(village string) bool { return only != nil && !only[village] }
+	flagged := map[string][]Flag{} // by table and record id
+	for _, f := range snap.Flags {
+		for _, id := range f.Members {
+			flagged[f.Table+"/"+id] = append(flagged[f.Table+"/"+id], f)
+		}
+	}
 	for _, s := range snap.Sessions {
 		if skip(s.Village) {
 			continue
 		}
 		names := volunteers(s.Volunteers)
+		flags := flagged[sessionsTable+"/"+s.ID]
 		b.each(s.Village, monthOfDate(s.Date), func(a *acc) {
 			a.sessions++
 			a.attendances += s.Children
 			for _, n := range names {
 				a.volunteers[n] = struct{}{}
 			}
+			a.flag(flags)
 		})
 	}
 	for _, t := range snap.Tasks {
@@ -449,12 +546,17 @@ func (b *builder) add(snap *Snapshot, only map[string]bool) {
 		if lent == "" {
 			continue
 		}
+		flags := flagged[loansTable+"/"+l.ID]
 		b.each(l.Village, lent, func(a *acc) {
 			o := a.loan(l.Library)
 			o.made++
 			o.borrowers[l.Card] = struct{}{}
+			a.flag(flags)
 		})
-		b.each(l.Village, returned, func(a *acc) { a.loan(l.Library).returned++ })
+		b.each(l.Village, returned, func(a *acc) {
+			a.loan(l.Library).returned++
+			a.flag(flags)
+		})
 		for m := max(lent, b.from); m <= last && (returned == "" || m < returned); m = nextMonth(m) {
 			overdue := l.Due.Valid && l.Due.String < b.ref(m)
 			mark := func(k MonthKey) {
@@ -463,6 +565,7 @@ func (b *builder) add(snap *Snapshot, only map[string]bool) {
 				if overdue {
 					o.overdue++
 				}
+				b.accs[k].flag(flags)
 			}
 			mark(b.acc(l.Village, m))
 			if m == last {
@@ -530,6 +633,33 @@ type acc struct {
 	volunteers            map[string]struct{}
 	cleanups              map[string]*cleanupAcc
 	loans                 map[string]*loanAcc
+	flags                 map[string]map[uint64]struct{} // kind -> open entries on counted records
+}
+
+// flag notes the open flags of a record the row counts; an entry shared
+// by several of them counts once.
+func (a *acc) flag(fs []Flag) {
+	for _, f := range fs {
+		if a.flags == nil {
+			a.flags = map[string]map[uint64]struct{}{}
+		}
+		if a.flags[f.Kind] == nil {
+			a.flags[f.Kind] = map[uint64]struct{}{}
+		}
+		a.flags[f.Kind][f.ID] = struct{}{}
+	}
+}
+
+// openFlags appends the row's open flags, if it has any, to out.
+func (a *acc) openFlags(k MonthKey, out []RowFlags) []RowFlags {
+	if len(a.flags) == 0 {
+		return out
+	}
+	r := RowFlags{Village: k.Village, Month: k.Month, Flags: OpenConflictCounts{}}
+	for _, kind := range slices.Sorted(mapKeys(a.flags)) {
+		r.Flags = append(r.Flags, OpenConflicts{Kind: kind, Count: int64(len(a.flags[kind]))})
+	}
+	return append(out, r)
 }
 
 type cleanupAcc struct {

@@ -22,11 +22,33 @@ type Snapshot struct {
 	// Stored are the past months reported before.
 	Stored  []MonthKey
 	Devices []Device
-	Open    []OpenConflicts
+	// Open counts the unresolved conflict log entries by kind and by the
+	// village of the record each is about ("" for a record of no village,
+	// or one the server no longer has), ordered by kind, then village.
+	Open []OpenInVillage
+	// Flags are the open flag entries (duplicate_session, double_loan),
+	// each with its members: a row shows those on the records it counts.
+	Flags []Flag
+}
+
+// OpenInVillage counts open conflict log entries of one kind about the
+// records of one village.
+type OpenInVillage struct {
+	Kind, Village string
+	Count         int64
+}
+
+// Flag is an open flag entry of the conflict log.
+type Flag struct {
+	ID      uint64
+	Kind    string
+	Table   string
+	Members []string // record ids
 }
 
 // Session is what a report counts of a 7pm class.
 type Session struct {
+	ID                        string
 	Village, Date, Volunteers string
 	Children                  int64
 }
@@ -64,6 +86,7 @@ func (t Task) DoneMonth() string {
 // book or not (the copy was still lent from that library); UnknownLibrary
 // for a book the server lacks.
 type Loan struct {
+	ID                           string
 	Village, Library, Card, Lent string
 	Due, Returned                sql.NullString
 }

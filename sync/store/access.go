@@ -31,6 +31,20 @@ const (
 // Roles lists the roles.
 var Roles = []Role{Volunteer, Staff, Coordinator, Admin}
 
+// roleZH names the roles in Chinese, for messages.
+var roleZH = map[Role]string{Volunteer: "志愿者", Staff: "工作人员", Coordinator: "协调员", Admin: "管理员"}
+
+func (r Role) String() string { return string(r) }
+
+// In is the role's name in l, so a message naming a role is said whole
+// in the console's language.
+func (r Role) In(l schema.Lang) string {
+	if zh, ok := roleZH[r]; ok && l == schema.ZH {
+		return zh
+	}
+	return string(r)
+}
+
 // Principal is who is calling: the device and the user it was enrolled for.
 type Principal struct {
 	Replica  uint32
@@ -90,7 +104,34 @@ func hash(s string) []byte {
 }
 
 func problem(field, format string, args ...any) error {
-	return &record.Problem{Code: record.CodeInvalidArgument, Field: field, Msg: fmt.Sprintf(format, args...)}
+	return record.Problemf(record.CodeInvalidArgument, field, format, args...)
+}
+
+// noSuchUser is the refusal of a request naming a user the server does
+// not have (errors.Is ErrNoSuchUser).
+func noSuchUser(user string) error {
+	return record.Problemf(record.CodeNotFound, "user", "no such user: %q", user).Of(ErrNoSuchUser)
+}
+
+// unknownReplica is the refusal of a replica number the server never
+// issued (errors.Is ErrUnknownReplica).
+func unknownReplica(replica uint32) error {
+	return record.Problemf(record.CodeNotFound, "replica",
+		"unknown replica %d; this server never registered it (villagesync device init registers a device)",
+		replica).Of(ErrUnknownReplica)
+}
+
+// refusedCode is the refusal of an enrollment code (errors.Is
+// ErrUnauthenticated); what is wrong is said as the code's field has
+// always said it.
+func refusedCode(format string, args ...any) error {
+	return record.Problemf(record.CodeUnauthenticated, "code", format, args...).Of(ErrUnauthenticated)
+}
+
+// badToken is the refusal of a device token (errors.Is
+// ErrUnauthenticated).
+func badToken(format string, args ...any) error {
+	return record.Problemf(record.CodeUnauthenticated, "token", format, args...).Of(ErrUnauthenticated)
 }
 
 // CreateUser adds a user. Volunteers need at least one village.
@@ -117,8 +158,7 @@ func (s *Store) CreateUser(ctx context.Context, name string, role Role, villages
 		return fmt.Errorf("create user: %w", err)
 	}
 	if !added {
-		return &record.Problem{Code: "already_exists", Field: "name",
-			Msg: fmt.Sprintf("a user called %q exists already", name)}
+		return record.Problemf(record.CodeAlreadyExists, "name", "a user called %q exists already", name)
 	}
 	if err := setVillages(ctx, t, id, role, villages, s.seq); err != nil {
 		return err
@@ -141,7 +181,7 @@ func (s *Store) SetVillages(ctx context.Context, user string, villages []string)
 		return fmt.Errorf("set villages: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrNoSuchUser, user)
+		return noSuchUser(user)
 	}
 	if err := setVillages(ctx, t, id, role, villages, s.seq); err != nil {
 		return err
@@ -214,7 +254,7 @@ func (s *Store) NewEnrollmentCode(ctx context.Context, user string, ttl time.Dur
 		ttl = DefaultCodeTTL
 	}
 	if ttl > MaxCodeTTL {
-		return "", time.Time{}, problem("ttl", "%s is longer than the limit of %s", ttl, MaxCodeTTL)
+		return "", time.Time{}, problem("ttl_seconds", "%s is longer than the limit of %s", ttl, MaxCodeTTL)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -223,7 +263,7 @@ func (s *Store) NewEnrollmentCode(ctx context.Context, user string, ttl time.Dur
 		return "", time.Time{}, fmt.Errorf("enrollment code: %w", err)
 	}
 	if !ok {
-		return "", time.Time{}, fmt.Errorf("%w: %q", ErrNoSuchUser, user)
+		return "", time.Time{}, noSuchUser(user)
 	}
 	code := newEnrollmentCode()
 	now := time.Now()
@@ -257,12 +297,11 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 	case err != nil:
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	case !ok:
-		return Principal{}, "", fmt.Errorf("%w: unknown enrollment code", ErrUnauthenticated)
+		return Principal{}, "", refusedCode("unauthenticated: unknown enrollment code")
 	case c.used:
-		return Principal{}, "", fmt.Errorf("%w: this enrollment code was used already; ask staff for a new one",
-			ErrUnauthenticated)
+		return Principal{}, "", refusedCode("unauthenticated: this enrollment code was used already; ask staff for a new one")
 	case now.UnixMilli() > c.expires.UnixMilli():
-		return Principal{}, "", fmt.Errorf("%w: this enrollment code expired; ask staff for a new one", ErrUnauthenticated)
+		return Principal{}, "", refusedCode("unauthenticated: this enrollment code expired; ask staff for a new one")
 	}
 	token := secret(24)
 	replica, err := t.insertDevice(ctx, deviceName, c.userID, hash(token), now)
@@ -291,14 +330,14 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 // ErrUnauthenticated.
 func (s *Store) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if token == "" {
-		return Principal{}, fmt.Errorf("%w: no token; enroll the device first", ErrUnauthenticated)
+		return Principal{}, badToken("unauthenticated: no token; enroll the device first")
 	}
 	p, ok, err := s.principalByToken(ctx, hash(token))
 	if err != nil {
 		return Principal{}, err
 	}
 	if !ok {
-		return Principal{}, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
+		return Principal{}, badToken("unauthenticated: unknown or revoked token")
 	}
 	return p.normalized(), nil
 }
@@ -322,7 +361,7 @@ func (p Principal) normalized() Principal {
 func (s *Store) UserRole(ctx context.Context, user string) (Role, error) {
 	r, ok, err := s.userRole(ctx, user)
 	if err == nil && !ok {
-		return "", fmt.Errorf("%w: %q", ErrNoSuchUser, user)
+		return "", noSuchUser(user)
 	}
 	return r, err
 }
@@ -331,7 +370,7 @@ func (s *Store) UserRole(ctx context.Context, user string) (Role, error) {
 func (s *Store) DeviceRole(ctx context.Context, replica uint32) (Role, error) {
 	r, ok, err := s.deviceRole(ctx, replica)
 	if err == nil && !ok {
-		return "", fmt.Errorf("%w %d", ErrUnknownReplica, replica)
+		return "", unknownReplica(replica)
 	}
 	return r, err
 }
@@ -347,15 +386,58 @@ func (p Principal) Manages(role Role) bool {
 type Device struct {
 	Replica                     uint32
 	Name, User                  string
+	Role                        Role // its user's; "" for a device of no user
 	Enrolled, LastSeen, Revoked time.Time
+	// PulledSeq is the feed position the device has pulled up to: the
+	// cursor it sent with its last sync, which it had stored (the server
+	// learns of the cursor a pull gives it only when it syncs again).
+	PulledSeq uint64
+	// Behind is how many records the device would pull if it synced now:
+	// those after PulledSeq, up to FeedSeq, in its scope and not last
+	// written by itself, as its pull selects them. 0 for a revoked
+	// device, which pulls nothing.
+	Behind uint64
+	// FeedSeq is the feed position the list was made at.
+	FeedSeq uint64
 }
 
-// ListDevices lists the enrolled devices.
+// ListDevices lists the enrolled devices, with how far each is behind the
+// feed. Sync times and cursors noted in memory are written first.
 func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 	if err := s.FlushSeen(ctx); err != nil {
 		return nil, err
 	}
-	return s.listDevices(ctx)
+	v, err := s.beginView(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer v.close()
+	return devicesIn(ctx, v)
+}
+
+// devicesIn lists the devices as v sees them, with their lag counted
+// against v's feed position: ListDevices and the report's freshness say
+// the same. A volunteer's device counts the records of her villages only,
+// as her pull reads them; the other roles' devices every record.
+func devicesIn(ctx context.Context, v view) ([]Device, error) {
+	head, err := v.feedHead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: feed position: %w", err)
+	}
+	ds, err := v.listDevices(ctx, schema.Tables(), Volunteer)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ds {
+		ds[i].FeedSeq = head
+	}
+	return ds, nil
+}
+
+// MaySee reports whether p may see device d in a list: a volunteer sees
+// her own devices, the other roles every device.
+func (p Principal) MaySee(d Device) bool {
+	return p.Role != Volunteer || (d.User != "" && d.User == p.User)
 }
 
 // RevokeDevice revokes a device's token at once; its next call is
@@ -368,7 +450,7 @@ func (s *Store) RevokeDevice(ctx context.Context, replica uint32) error {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	if !found {
-		return fmt.Errorf("%w %d", ErrUnknownReplica, replica)
+		return unknownReplica(replica)
 	}
 	s.log.Info("device revoked", "replica", replica)
 	return nil
@@ -383,9 +465,69 @@ type Change struct {
 	Outcome, Detail string
 }
 
-// ListChanges returns who changed a record and when, oldest first.
-func (s *Store) ListChanges(ctx context.Context, table, id string) ([]Change, error) {
-	return s.listRecordChanges(ctx, table, id)
+// ListChanges returns who changed a record and when, oldest first, as p
+// may see it. A volunteer sees the trail of records of her villages only;
+// of another village's record, or one the server does not have, she is
+// told the same (as for a write, see authorize). Other users' refused
+// changes are left out for her: they changed nothing, and what they say
+// and who sent them can be of another village (a volunteer there who
+// meant to move the record).
+func (s *Store) ListChanges(ctx context.Context, p Principal, table, id string) ([]Change, error) {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return nil, problem("table", "%v", err)
+	}
+	if err := record.CheckID(id); err != nil {
+		return nil, problem("record_id", "%q is not a UUID in canonical form (like 0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f)", id)
+	}
+	scoped := !p.AllVillages() && t.Scope != ""
+	if scoped {
+		v, err := s.beginView(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list changes: %w", err)
+		}
+		village, ok, err := v.recordVillage(ctx, t, id)
+		v.close()
+		if err != nil {
+			return nil, fmt.Errorf("list changes: %w", err)
+		}
+		if !ok || !p.Serves(village) {
+			return nil, record.Problemf(record.CodePermissionDenied, "record_id",
+				"not a record of your villages (%s serves %s)", p.User, strings.Join(p.Villages, ", "))
+		}
+	}
+	cs, err := s.listRecordChanges(ctx, table, id)
+	if err != nil {
+		return nil, err
+	}
+	if scoped {
+		cs = slices.DeleteFunc(cs, func(c Change) bool {
+			return c.Outcome == record.Rejected.String() && c.User != p.User
+		})
+	}
+	return cs, nil
+}
+
+// Village is a village of the villages table as listed.
+type Village struct {
+	ID, Name, Pinyin string
+	Aliases          []string
+}
+
+// ListVillages lists the villages p serves, by name: a volunteer's own,
+// every village (deleted ones aside) for the other roles.
+func (s *Store) ListVillages(ctx context.Context, p Principal) ([]Village, error) {
+	vs, err := s.listVillages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list villages: %w", err)
+	}
+	out := vs[:0]
+	for _, v := range vs {
+		if p.Serves(v.Name) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // AddVillage adds a village as a server write to the villages table, so
@@ -411,7 +553,7 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 	}
 	for _, n := range append([]string{name, pinyin}, aliases...) {
 		if c, ok := known.Canonical(n); ok {
-			return "", &record.Problem{Code: "already_exists", Field: "name", Msg: fmt.Sprintf("%q is already village %s", n, c)}
+			return "", record.Problemf(record.CodeAlreadyExists, "name", "%q is already village %s", n, c)
 		}
 	}
 	id := schema.SeedVillageID(name)
@@ -452,7 +594,7 @@ func (s *Store) AddVillage(ctx context.Context, name, pinyin string, aliases []s
 func (s *Store) CodeFor(ctx context.Context, user string, role Role, villages []string) (string, error) {
 	err := s.CreateUser(ctx, user, role, villages)
 	var p *record.Problem
-	if err != nil && !(errors.As(err, &p) && p.Code == "already_exists") {
+	if err != nil && !(errors.As(err, &p) && p.Code == record.CodeAlreadyExists) {
 		return "", err
 	}
 	code, _, err := s.NewEnrollmentCode(ctx, user, time.Hour)

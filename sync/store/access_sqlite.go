@@ -197,10 +197,43 @@ func (b *sqliteBackend) deviceRole(ctx context.Context, replica uint32) (Role, b
 	return r, err == nil, err
 }
 
-func (b *sqliteBackend) listDevices(ctx context.Context) ([]Device, error) {
-	rs, err := b.db.R.QueryContext(ctx, `SELECT r.id, r.name, COALESCE(u.name, ''), r.created_ms,
-		COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0)
-		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != ? ORDER BY r.id`, ServerReplica)
+func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, scoped Role) ([]Device, error) {
+	// One pass over the feed, however many devices: the records after the
+	// lowest cursor are counted in buckets, one per stretch between two
+	// devices' cursors, by village and origin (the last writer); a device
+	// sums the buckets after its cursor that its pull would send it. A
+	// count per device would read the feed after its cursor once for each
+	// device: 3 s for 30 devices that never synced and 100,000 records.
+	var buckets []string
+	for _, t := range tables {
+		village, inScope := "NULL", "0"
+		if t.Scope != "" {
+			village, inScope = "f."+t.Scope, "1"
+		}
+		buckets = append(buckets, fmt.Sprintf(`SELECT b.c, %s, %s AS village, f._origin AS origin, count(*) AS n
+			FROM bounds b JOIN %s f ON f._seq > b.c AND (b.next IS NULL OR f._seq <= b.next)
+			GROUP BY b.c, village, origin`, inScope, village, t.Name))
+	}
+	behind := "0"
+	if len(buckets) > 0 {
+		behind = `(SELECT COALESCE(sum(k.n), 0) FROM buckets k
+			WHERE k.c >= r.last_cursor AND k.origin != r.id
+			  AND (k.scoped = 0 OR COALESCE(u.role, '') != :scoped
+			       OR k.village IN (SELECT village FROM user_villages WHERE user_id = u.id)))`
+	}
+	with := `WITH cursors AS MATERIALIZED (SELECT DISTINCT last_cursor AS c FROM replicas
+			WHERE id != :server AND revoked_ms IS NULL),
+		bounds AS MATERIALIZED (SELECT c, lead(c) OVER (ORDER BY c) AS next FROM cursors)`
+	if len(buckets) > 0 {
+		with += `,
+		buckets (c, scoped, village, origin, n) AS MATERIALIZED (` + strings.Join(buckets, " UNION ALL ") + `)`
+	}
+	rs, err := v.tx.QueryContext(ctx, with+`
+		SELECT r.id, r.name, COALESCE(u.name, ''), COALESCE(u.role, ''), r.created_ms,
+		COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0), r.last_cursor,
+		CASE WHEN r.revoked_ms IS NULL THEN `+behind+` ELSE 0 END
+		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != :server ORDER BY r.id`,
+		sql.Named("scoped", string(scoped)), sql.Named("server", ServerReplica))
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -208,10 +241,12 @@ func (b *sqliteBackend) listDevices(ctx context.Context) ([]Device, error) {
 	var out []Device
 	for rs.Next() {
 		var d Device
-		var enrolled, seen, revoked int64
-		if err := rs.Scan(&d.Replica, &d.Name, &d.User, &enrolled, &seen, &revoked); err != nil {
+		var enrolled, seen, revoked, cursor, behind int64
+		if err := rs.Scan(&d.Replica, &d.Name, &d.User, &d.Role, &enrolled, &seen, &revoked, &cursor,
+			&behind); err != nil {
 			return nil, fmt.Errorf("list devices: %w", err)
 		}
+		d.PulledSeq, d.Behind = uint64(cursor), uint64(behind)
 		d.Enrolled = time.UnixMilli(enrolled).UTC()
 		if seen != 0 {
 			d.LastSeen = time.UnixMilli(seen).UTC()
@@ -220,6 +255,30 @@ func (b *sqliteBackend) listDevices(ctx context.Context) ([]Device, error) {
 			d.Revoked = time.UnixMilli(revoked).UTC()
 		}
 		out = append(out, d)
+	}
+	return out, rs.Err()
+}
+
+func (b *sqliteBackend) listVillages(ctx context.Context) ([]Village, error) {
+	rs, err := b.db.R.QueryContext(ctx, `SELECT id, COALESCE(name, ''), COALESCE(pinyin, ''), COALESCE(aliases, '')
+		FROM `+schema.VillageTable+` WHERE _deleted = 0 AND name IS NOT NULL ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []Village
+	for rs.Next() {
+		var v Village
+		var aliases string
+		if err := rs.Scan(&v.ID, &v.Name, &v.Pinyin, &aliases); err != nil {
+			return nil, err
+		}
+		for a := range strings.SplitSeq(aliases, ",") { // as the villages table holds them
+			if a = strings.TrimSpace(a); a != "" {
+				v.Aliases = append(v.Aliases, a)
+			}
+		}
+		out = append(out, v)
 	}
 	return out, rs.Err()
 }

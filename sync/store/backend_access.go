@@ -46,7 +46,18 @@ type accessTxn interface {
 	updateReplicaSeen(ctx context.Context, replica uint32, at time.Time, cursor uint64) error
 }
 
-type accessView interface{}
+type accessView interface {
+	// listDevices lists every replica but the server's own (ServerReplica)
+	// by number, with zero times for never seen and not revoked, its
+	// user's name and role ("" for none), PulledSeq its last cursor as
+	// written down, and Behind (0 for a revoked one) the number of
+	// records of tables after that cursor whose last write is not its own:
+	// for a device of a user with role scoped, only records whose
+	// t.Scope is one of the user's villages (none when she has none), the
+	// filter readFeed applies for her. One statement, however many
+	// devices and records.
+	listDevices(ctx context.Context, tables []*schema.Table, scoped Role) ([]Device, error)
+}
 
 type accessBackend interface {
 	// insertReplica adds a replica that belongs to no user (the
@@ -69,9 +80,9 @@ type accessBackend interface {
 	// deviceRole returns the role of the user a replica was enrolled for;
 	// ok is false for an unknown replica and one enrolled for no user.
 	deviceRole(ctx context.Context, replica uint32) (r Role, ok bool, err error)
-	// listDevices lists every replica but the server's own (ServerReplica)
-	// by number, with zero times for never seen and not revoked.
-	listDevices(ctx context.Context) ([]Device, error)
+	// listVillages lists the live villages of the villages table by name,
+	// aliases in the order written.
+	listVillages(ctx context.Context) ([]Village, error)
 	// revokeReplica marks a replica revoked at at, keeping the first time
 	// when it is revoked already; found is false for an unknown replica
 	// and for ServerReplica, which is never revoked.

@@ -91,10 +91,16 @@ type reviewTxn interface {
 	reviseReportedMonth(ctx context.Context, k MonthKey, digest string, now time.Time, seq uint64) error
 }
 
-// reviewView is empty: review's reads outside a write need no snapshot of
-// several statements (reviewReads); ReportSnapshot is SQL through and
-// through (report_sqlite.go).
-type reviewView interface{}
+// reviewView is what ListConflicts reads of an entry's records, in one
+// snapshot. ReportSnapshot is SQL through and through (report_sqlite.go).
+type reviewView interface {
+	// readRecord returns t's record id as stored, live or deleted, with
+	// its Seq; ok false when there is none.
+	readRecord(ctx context.Context, t *schema.Table, id string) (r *record.Record, ok bool, err error)
+	// replicaName returns a replica's device name and its user's name
+	// ("" for what the server does not know).
+	replicaName(ctx context.Context, replica uint32) (replicaName, error)
+}
 
 // reviewReads are the one-statement reads the Store makes outside any
 // transaction.
@@ -111,10 +117,12 @@ var _ reviewReads = (*Store)(nil)
 // conflictReader reads the conflict log.
 type conflictReader interface {
 	// selectConflicts returns the entries after f.AfterID (and just f.ID
-	// when set; of f.Table when set; open ones only when f.OpenOnly), by
-	// id, at most f.Limit, with the names of the devices of both sides
-	// ("" for one the server no longer knows). f is already checked. Its
-	// errors carry their context ("list conflicts: ...").
+	// when set; of f.Table when set; open ones only when f.OpenOnly,
+	// resolved ones only when f.ResolvedOnly), by id, at most f.Limit,
+	// with the names of the devices of both sides and of their users (""
+	// for one the server no longer knows). f is already checked; it does
+	// not read Records. Its errors carry their context ("list conflicts:
+	// ...").
 	selectConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error)
 }
 

@@ -257,9 +257,9 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 		// An edit that would bring back a record whose other fields are
 		// gone with its delete: kept for staff instead, and the device
 		// learns of the delete.
-		p := &record.Problem{Code: record.CodeFailedPrecondition, Field: in.Table + ".id",
-			Msg: fmt.Sprintf("%s was deleted on the server, and the delete is older than the server keeps; "+
-				"this edit is kept for staff to review", in.ID)}
+		p := record.Problemf(record.CodeFailedPrecondition, in.Table+".id",
+			"%s was deleted on the server, and the delete is older than the server keeps; "+
+				"this edit is kept for staff to review", in.ID)
 		return protocol.Result{Outcome: record.Rejected, Problem: p, Current: cur}, nil
 	}
 	if outcome == record.Merged {
@@ -370,7 +370,7 @@ func (s *Store) applyDomainRules(out *record.Record, conflicts []record.Conflict
 // record exists. Only a village her own change names is named back.
 func authorize(p Principal, in, cur *record.Record) error {
 	deny := func(field, format string, args ...any) error {
-		return &record.Problem{Code: record.CodePermissionDenied, Field: field, Msg: fmt.Sprintf(format, args...)}
+		return record.Problemf(record.CodePermissionDenied, field, format, args...)
 	}
 	t, err := schema.Lookup(in.Table)
 	switch {
@@ -523,11 +523,11 @@ func (s *Store) hold(ctx context.Context, tx pushTxn, j *pushJob, c *record.Reco
 	bytes := int64(len(table) + len(id) + len(msg) + len(body))
 	limit := s.heldLimits()
 	if j.held.rows+1 > limit.rows || j.held.bytes+bytes > limit.bytes {
-		return &record.Problem{Code: CodeResourceExhausted, Field: table + ".id",
-			Msg: fmt.Sprintf("this device has %s (%s) held on the server, the limit is %s (%s): "+
+		return record.Problemf(CodeResourceExhausted, table+".id",
+			"this device has %s (%s) held on the server, the limit is %s (%s): "+
 				"ask staff to review them. This one stays in the device's rejected list, refused for: %s",
-				changes(j.held.rows), size(j.held.bytes), changes(limit.rows), size(limit.bytes),
-				msg)}, nil
+			changes(j.held.rows), size(j.held.bytes), changes(limit.rows), size(limit.bytes),
+			msg), nil
 	}
 	if err := tx.insertHeld(ctx, p.Replica, table, id, string(prob.Code), msg, body, bytes, now); err != nil {
 		return nil, fmt.Errorf("hold refused change: %w", err)

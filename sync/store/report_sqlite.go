@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/report"
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
@@ -17,7 +20,7 @@ import (
 // earlier ones were deleted, or the member was corrected to another
 // village, date or class, it counts.
 const (
-	sessionsQuery = `SELECT COALESCE(village, ''), COALESCE(session_date, ''), COALESCE(volunteers, ''),
+	sessionsQuery = `SELECT id, COALESCE(village, ''), COALESCE(session_date, ''), COALESCE(volunteers, ''),
 		COALESCE(children_present, 0)
 		FROM tutoring_sessions a
 		WHERE _deleted = 0
@@ -34,7 +37,7 @@ const (
 		FROM cleanup_tasks WHERE _deleted = 0`
 	// A loan's library is its book's, deleted book or not (the copy was
 	// still lent from that library); a book the server lacks is "unknown".
-	loansQuery = `SELECT COALESCE(l.village, ''), COALESCE(b.library, '` + report.UnknownLibrary + `'),
+	loansQuery = `SELECT l.id, COALESCE(l.village, ''), COALESCE(b.library, '` + report.UnknownLibrary + `'),
 		COALESCE(l.borrower_card, ''), COALESCE(l.lent_on, ''), l.due_on, l.returned_on
 		FROM loans l LEFT JOIN books b ON b.id = l.book_id
 		WHERE l._deleted = 0`
@@ -62,7 +65,7 @@ func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
 	}{
 		{"sessions", sessionsQuery, func(sc sqlite.Scanner) error {
 			var v report.Session
-			err := sc.Scan(&v.Village, &v.Date, &v.Volunteers, &v.Children)
+			err := sc.Scan(&v.ID, &v.Village, &v.Date, &v.Volunteers, &v.Children)
 			s.Sessions = append(s.Sessions, v)
 			return err
 		}},
@@ -74,7 +77,7 @@ func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
 		}},
 		{"loans", loansQuery, func(sc sqlite.Scanner) error {
 			var v report.Loan
-			err := sc.Scan(&v.Village, &v.Library, &v.Card, &v.Lent, &v.Due, &v.Returned)
+			err := sc.Scan(&v.ID, &v.Village, &v.Library, &v.Card, &v.Lent, &v.Due, &v.Returned)
 			s.Loans = append(s.Loans, v)
 			return err
 		}},
@@ -84,23 +87,24 @@ func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
 			s.Stored = append(s.Stored, k)
 			return err
 		}},
-		{"devices", `SELECT id, name, COALESCE(last_seen_ms, 0)
-			FROM replicas WHERE id != 1 ORDER BY id`, func(sc sqlite.Scanner) error {
-			var d report.Device
-			var ms int64
-			err := sc.Scan(&d.Replica, &d.Name, &ms)
-			if ms != 0 {
-				d.LastSeen = time.UnixMilli(ms).In(report.Zone)
-			}
-			s.Devices = append(s.Devices, d)
-			return err
-		}},
-		{"open conflicts", `SELECT kind, count(*) FROM conflicts
-			WHERE resolution IS NULL GROUP BY kind ORDER BY kind`, func(sc sqlite.Scanner) error {
-			var c report.OpenConflicts
-			err := sc.Scan(&c.Kind, &c.Count)
+		{"open conflicts", openByVillageQuery(), func(sc sqlite.Scanner) error {
+			var c report.OpenInVillage
+			err := sc.Scan(&c.Kind, &c.Village, &c.Count)
 			s.Open = append(s.Open, c)
 			return err
+		}},
+		{"open flags", openFlagsQuery(), func(sc sqlite.Scanner) error {
+			var id uint64
+			var kind, table, member string
+			if err := sc.Scan(&id, &kind, &table, &member); err != nil {
+				return err
+			}
+			if n := len(s.Flags); n == 0 || s.Flags[n-1].ID != id {
+				s.Flags = append(s.Flags, report.Flag{ID: id, Kind: kind, Table: table})
+			}
+			f := &s.Flags[len(s.Flags)-1]
+			f.Members = append(f.Members, member)
+			return nil
 		}},
 	}
 	for _, st := range steps {
@@ -108,7 +112,51 @@ func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
 			return nil, fmt.Errorf("report: read %s: %w", st.what, err)
 		}
 	}
+	// The devices as ListDevices lists them, lag included, in this snapshot.
+	devices, err := devicesIn(ctx, &sqliteView{s: st, tx: tx})
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	for _, d := range devices {
+		s.Devices = append(s.Devices, report.Device{Replica: d.Replica, Name: d.Name, User: d.User,
+			LastSeen: inZone(d.LastSeen), PulledSeq: d.PulledSeq, Behind: d.Behind, Revoked: inZone(d.Revoked)})
+	}
 	return s, nil
+}
+
+func inZone(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(report.Zone)
+}
+
+// openByVillageQuery counts the open conflict log entries by kind and by
+// the village of their record (record_id; a flag's members share it), ""
+// for a table of no village or a record the server no longer has.
+func openByVillageQuery() string {
+	var cases []string
+	for _, t := range schema.Tables() {
+		if t.Scope != "" {
+			cases = append(cases, fmt.Sprintf(`WHEN '%s' THEN (SELECT %s FROM %s x WHERE x.id = c.record_id)`,
+				t.Name, t.Scope, t.Name))
+		}
+	}
+	return `SELECT kind, COALESCE(CASE tbl ` + strings.Join(cases, " ") + ` END, '') AS village, count(*)
+		FROM conflicts c WHERE resolution IS NULL GROUP BY kind, village ORDER BY kind, village`
+}
+
+// openFlagsQuery lists the members of the open flag entries, by entry.
+func openFlagsQuery() string {
+	var kinds []string
+	for kind := range schema.Flags() {
+		kinds = append(kinds, "'"+kind+"'")
+	}
+	slices.Sort(kinds)
+	return `SELECT c.id, c.kind, c.tbl, m.record_id FROM conflicts c
+		JOIN conflict_members m ON m.conflict_id = c.id
+		WHERE c.resolution IS NULL AND c.kind IN (` + strings.Join(kinds, ", ") + `)
+		ORDER BY c.id, m.record_id`
 }
 
 func eachRow(ctx context.Context, tx *sql.Tx, query string, scan func(sqlite.Scanner) error) error {

@@ -33,6 +33,12 @@ var resolutions = func() map[string][]string {
 	return m
 }()
 
+// kindZH names the kinds of log entry in Chinese, for messages.
+var kindZH = map[string]string{record.KindField: "字段冲突", record.KindDeleteVsEdit: "删除与修改冲突",
+	KindDoubleLoan: "重复借阅", KindDuplicateSession: "重复课堂记录"}
+
+func kindWords(kind string) schema.Words { return schema.Words{EN: kind, ZH: kindZH[kind]} }
+
 // ErrNoSuchConflict is returned for a conflict id the log does not have.
 var ErrNoSuchConflict = errors.New("no such conflict")
 
@@ -128,8 +134,8 @@ func wrapErr(what string, err error) error {
 func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by string) (LoggedConflict, error) {
 	by = strings.TrimSpace(by)
 	if by == "" || utf8.RuneCountInString(by) > 64 {
-		return LoggedConflict{}, &record.Problem{Code: record.CodeInvalidArgument, Field: "by",
-			Msg: "name who resolves it, 1 to 64 characters"}
+		return LoggedConflict{}, record.Problemf(record.CodeInvalidArgument, "by",
+			"name who resolves it, 1 to 64 characters")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,19 +149,19 @@ func (s *Store) ResolveConflict(ctx context.Context, id uint64, resolution, by s
 		return LoggedConflict{}, err
 	}
 	if len(found) == 0 {
-		return LoggedConflict{}, fmt.Errorf("%w: %d", ErrNoSuchConflict, id)
+		return LoggedConflict{}, record.Problemf(record.CodeNotFound, "id", "no such conflict: %d", id).Of(ErrNoSuchConflict)
 	}
 	c := found[0]
 	if allowed := resolutions[c.Kind]; !slices.Contains(allowed, resolution) {
-		return LoggedConflict{}, &record.Problem{Code: record.CodeInvalidArgument, Field: "resolution",
-			Msg: fmt.Sprintf("%q does not resolve a %s entry (use one of: %s)", resolution, c.Kind, strings.Join(allowed, ", "))}
+		return LoggedConflict{}, record.Problemf(record.CodeInvalidArgument, "resolution",
+			"%q does not resolve a %s entry (use one of: %s)", resolution, kindWords(c.Kind), strings.Join(allowed, ", "))
 	}
 	if c.Resolution != "" {
 		if c.Resolution == resolution {
 			return c, nil
 		}
-		return LoggedConflict{}, fmt.Errorf("%w: entry %d was resolved as %s by %s",
-			ErrAlreadyResolved, id, c.Resolution, c.ResolvedBy)
+		return LoggedConflict{}, record.Problemf(record.CodeFailedPrecondition, "resolution",
+			"already resolved: entry %d was resolved as %s by %s", id, c.Resolution, c.ResolvedBy).Of(ErrAlreadyResolved)
 	}
 	seq := s.seq
 	switch {
@@ -213,11 +219,15 @@ func (s *Store) mergeLater(ctx context.Context, tx txn, seq *uint64, c LoggedCon
 	if len(copies) == 0 {
 		others := strings.Join(otherThan(f.Resolutions, schema.ResolveMerge), " or ")
 		if len(c.Members) > 2 {
-			return fmt.Errorf("%w: entry %d: no two of its %d %ss are still %s; resolve it as %s",
-				ErrNotDuplicate, c.LogID, len(c.Members), f.Record, f.Alike, others)
+			return record.Problemf(record.CodeFailedPrecondition, "resolution",
+				"not a duplicate any more: entry %d: no two of its %d %ss are still %s; resolve it as %s",
+				c.LogID, len(c.Members), schema.Words{EN: f.Record, ZH: f.RecordZH},
+				schema.Words{EN: f.Alike, ZH: f.AlikeZH}, others).Of(ErrNotDuplicate)
 		}
-		return fmt.Errorf("%w: entry %d: the earlier %s %s is deleted or no longer %s; resolve it as %s",
-			ErrNotDuplicate, c.LogID, f.Record, c.OtherID, f.Alike, others)
+		return record.Problemf(record.CodeFailedPrecondition, "resolution",
+			"not a duplicate any more: entry %d: the earlier %s %s is deleted or no longer %s; resolve it as %s",
+			c.LogID, schema.Words{EN: f.Record, ZH: f.RecordZH}, c.OtherID,
+			schema.Words{EN: f.Alike, ZH: f.AlikeZH}, others).Of(ErrNotDuplicate)
 	}
 	for _, id := range copies {
 		if err := s.serverWrite(ctx, tx, seq, c.Table, id, func(r *record.Record, d vv.Dot) {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
@@ -20,17 +19,17 @@ import (
 // read (its Problem set) is rejected on its own and the others go on.
 func (s *Store) Sync(ctx context.Context, p Principal, req *protocol.Request) (*protocol.Response, error) {
 	if req.Replica != p.Replica {
-		return nil, &record.Problem{Code: record.CodePermissionDenied, Field: "replica",
-			Msg: fmt.Sprintf("the token belongs to replica %d, not %d", p.Replica, req.Replica)}
+		return nil, record.Problemf(record.CodePermissionDenied, "replica",
+			"the token belongs to replica %d, not %d", p.Replica, req.Replica)
 	}
 	if n := len(req.Changes); n > protocol.MaxChanges {
-		return nil, &record.Problem{Code: record.CodeInvalidArgument, Field: "changes",
-			Msg: fmt.Sprintf("%d in one request, the limit is %d; push them over several requests", n, protocol.MaxChanges)}
+		return nil, record.Problemf(record.CodeInvalidArgument, "changes",
+			"%d in one request, the limit is %d; push them over several requests", n, protocol.MaxChanges)
 	}
 	if sid := req.ServerID; sid != 0 && sid != s.ServerID() {
-		return nil, &record.Problem{Code: record.CodeFailedPrecondition, Field: "server_id",
-			Msg: fmt.Sprintf("this device synced with server %016x, but this is server %016x; "+
-				"point it back at its server or initialise a new device file", sid, s.ServerID())}
+		return nil, record.Problemf(record.CodeFailedPrecondition, "server_id",
+			"this device synced with server %016x, but this is server %016x; "+
+				"point it back at its server or initialise a new device file", sid, s.ServerID())
 	}
 	// A server restored from a backup may lack writes it acknowledged: the
 	// device must push all its own writes again and pull from the start.

@@ -85,10 +85,10 @@ func (s *Store) Clock() *hlc.Clock { return s.clock }
 func (s *Store) Register(ctx context.Context, name string) (uint32, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
-		return 0, &record.Problem{Code: record.CodeInvalidArgument, Field: "name", Msg: "must be 1 to 64 characters of UTF-8"}
+		return 0, record.Problemf(record.CodeInvalidArgument, "name", "must be 1 to 64 characters of UTF-8")
 	}
 	if err := schema.CheckName(name); err != nil {
-		return 0, &record.Problem{Code: record.CodeInvalidArgument, Field: "name", Msg: err.Error()}
+		return 0, record.Problemf(record.CodeInvalidArgument, "name", "%v", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

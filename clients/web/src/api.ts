@@ -23,6 +23,7 @@ export function ownReplica(): number {
 export function keepToken(tok: string, replica: number): void {
   localStorage.setItem(tokenKey, tok);
   localStorage.setItem(replicaKey, String(replica));
+  me = null;
 }
 
 export function forgetToken(): void {
@@ -65,11 +66,13 @@ const interceptor: Interceptor = (next) => async (req) => {
     return await next(req);
   } catch (e) {
     const err = ConnectError.from(e);
-    // Only the token this browser holds now: an enrollment's bad code is
-    // the form's error, and an old token's refusal changes nothing.
+    // Only the token this browser holds: an enrollment's bad code is the
+    // form's error. Calls refused together sign the browser out once.
     if (err.code === Code.Unauthenticated && current && sent === `Bearer ${current}`) {
-      forgetToken();
-      onSignedOut();
+      if (token() === current) {
+        forgetToken();
+        onSignedOut();
+      }
       throw new SignedOut();
     }
     throw err;

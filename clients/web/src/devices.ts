@@ -54,6 +54,13 @@ function fromDevice(d: Device): Row {
   };
 }
 
+// isConsole tells the browsers this console enrolled (signin.ts names
+// them): they read through the API and never sync, so their lag means
+// nothing.
+export function isConsole(name: string): boolean {
+  return /^console-[a-z]+-[0-9a-f]{4}$/.test(name);
+}
+
 export async function devices(ctx: Ctx): Promise<void> {
   const m = t();
   const { root } = ctx;
@@ -86,10 +93,12 @@ function draw(ctx: Ctx, rows: Row[], users: User[], fromReport: boolean): void {
           const mayRevoke = ctx.caps.listDevices && !revoked && (d.replica === mine || manages(ctx.me.role, d.role));
           return h("tr", { "data-test": "device", "data-replica": d.replica, class: revoked ? "revoked" : null },
             h("td", { class: "num", "data-label": m.replica }, num(d.replica)),
-            h("th", { scope: "row", "data-label": m.name }, d.name, d.replica === mine ? [" ", h("span", { class: "badge info" }, m.thisBrowser)] : null),
+            h("th", { scope: "row", "data-label": m.name }, d.name,
+              d.replica === mine ? [" ", h("span", { class: "badge info" }, m.thisBrowser)]
+              : isConsole(d.name) ? [" ", h("span", { class: "badge muted", title: m.consoleNote }, m.consoleBadge)] : null),
             h("td", { "data-label": m.user }, d.user),
             fromReport ? null : h("td", { "data-label": m.role }, roleName(d.role)),
-            showVillages ? h("td", { "data-label": m.villages }, u ? (u.villages.length ? u.villages.join("、") : m.everyVillage) : "") : null,
+            showVillages ? h("td", { "data-label": m.villages }, u ? (u.villages.length ? u.villages.join(t().sep) : m.everyVillage) : "") : null,
             fromReport ? null : h("td", { "data-label": m.enrolledAt }, dateTime(d.enrolledAtMs)),
             h("td", { title: dateTime(d.lastSeenMs), "data-label": m.lastSync }, relative(d.lastSeenMs, now)),
             h("td", { "data-label": m.behind }, h("span", { "data-test": "behind", class: "num" }, num(d.behind)),

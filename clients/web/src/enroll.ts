@@ -26,7 +26,7 @@ export async function enroll(ctx: Ctx): Promise<void> {
   // phone in as them.
   const user = h("select", { id: "enroll-user", name: "user", "data-test": "enroll-user", "data-field": "user", required: true },
     h("option", { value: "", disabled: true, selected: true }, m.chooseUser),
-    mine.map((u) => h("option", { value: u.name }, `${u.name} · ${roleName(u.role)}${u.villages.length ? " · " + u.villages.join("、") : ""}`)));
+    mine.map((u) => h("option", { value: u.name }, `${u.name} · ${roleName(u.role)}${u.villages.length ? " · " + u.villages.join(t().sep) : ""}`)));
   const preset = ctx.params.get("user");
   if (preset) user.value = preset;
   const ttl = h("select", { id: "enroll-ttl", name: "ttl", "data-test": "enroll-ttl", "data-field": "ttl_seconds" },

@@ -10,15 +10,25 @@ export function clearErrors(scope: Element): void {
   scope.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
 }
 
+// Server messages start with the field at fault ("villages: ..."): where
+// a refusal carries no ErrorDetail, that prefix names the field, if this
+// form has one of that name.
+const prefix = /^([a-z][a-z0-9_]*): /;
+
 export function showError(scope: Element, err: unknown): void {
   clearErrors(scope);
-  const f = errorField(err);
-  const p = h("p", { class: "error", "data-test": "error", "data-field": f, role: "alert" }, errorText(err, t().unreachable));
-  const control = f ? scope.querySelector<HTMLElement>(`[data-field="${CSS.escape(f)}"]`) : null;
+  const text = errorText(err, t().unreachable);
+  const find = (f: string) => (f ? scope.querySelector<HTMLElement>(`[data-field="${CSS.escape(f)}"]`) : null);
+  let f = errorField(err);
+  if (!f) {
+    const named = prefix.exec(text)?.[1] ?? "";
+    if (find(named)) f = named;
+  }
+  const p = h("p", { class: "error", "data-test": "error", "data-field": f, role: "alert" }, text);
+  const control = find(f);
   if (control) {
     control.setAttribute("aria-invalid", "true");
-    const box = control.closest(".field") ?? control;
-    box.after(p);
+    control.after(p);
     return;
   }
   const slot = scope.querySelector(".form-errors");

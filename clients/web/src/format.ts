@@ -15,20 +15,16 @@ export function amount(x: number): string {
   return String(Math.round(x * 100) / 100);
 }
 
-const locale = (): string => (getLang() === "en" ? "en-GB" : "zh-CN");
-
 export function dateTime(ms: bigint | number): string {
   const v = Number(ms);
   if (!v) return t().never;
-  return new Intl.DateTimeFormat(locale(), {
-    timeZone: zone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).format(new Date(v));
+  // 2024-06-03 19:05 in English too: day and month never swap places.
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(v));
+  const p = (type: string) => parts.find((x) => x.type === type)?.value ?? "";
+  const sep = getLang() === "zh" ? "/" : "-";
+  return `${p("year")}${sep}${p("month")}${sep}${p("day")} ${p("hour")}:${p("minute")}`;
 }
 
 // relative says how long ago (or ahead) ms is from now, in the largest unit

@@ -20,10 +20,11 @@ const zh = {
   yes: "是",
   no: "否",
   total: "合计",
+  sep: "、",
   allVillages: "全部村",
   unreachable: "无法连接服务器：请检查网络后重试。您填写的内容仍保留在表单中。",
   unexpected: (msg: string) => `出错了：${msg}`,
-  signedOutRevoked: "此浏览器已退出登录：它的访问权限已被撤销或已过期。请使用新的登录码重新登录。",
+  signedOutRevoked: "此浏览器已退出登录：它的访问权限已被撤销或已过期。请使用新的注册码重新登录。",
   signedOutByUser: "已退出登录。此浏览器的访问权限已撤销。",
   signedOutLocally: "已退出登录（服务器未能撤销此浏览器的访问权限，请工作人员在“设备”中撤销）。",
 
@@ -45,12 +46,12 @@ const zh = {
 
   // sign-in
   signinTitle: "登录",
-  signinIntro: "输入工作人员给您的一次性登录码，或用手机相机扫描登录二维码。登录码只能使用一次。",
-  signinCode: "登录码",
+  signinIntro: "输入工作人员给您的一次性注册码，或用手机相机扫描登录二维码。注册码只能使用一次。",
+  signinCode: "注册码",
   signinButton: "登录",
   signinWorking: "正在登录…",
-  signinFromLink: "已从链接读取登录码，正在登录…",
-  signinNeedCode: "请输入登录码。",
+  signinFromLink: "已从链接读取注册码，正在登录…",
+  signinNeedCode: "请输入注册码。",
 
   // overview
   overviewTitle: "项目概览",
@@ -148,9 +149,9 @@ const zh = {
   effNoted: "标记为已看过，数据不变。",
   effNotedLoan: "标记为已看过，两条借阅都保持原样（请与借书人核实）。",
   effMerge: (later: number, att: string, sessions: string) =>
-    `删除较晚的 ${later} 份，保留最早的一份；报表仍按 ${sessions} 次课堂、${att} 人次计算（与现在相同）。`,
+    `删除较晚的 ${later} 份，保留最早的一份；报表中这堂课仍计 ${sessions} 次课堂、${att} 人次（与现在相同）。`,
   effDistinct: (sessions: string, att: string, nowSessions: string, nowAtt: string) =>
-    `保留所有记录，视为不同课堂；报表将计 ${sessions} 次课堂、${att} 人次，而不是现在的 ${nowSessions} 次、${nowAtt} 人次。`,
+    `保留所有记录，视为不同课堂；报表将把它们计为 ${sessions} 次课堂、${att} 人次，而不是现在的 ${nowSessions} 次、${nowAtt} 人次。`,
   effMergeGeneric: "删除较晚的重复课堂，保留最早的一份；报表仍只计一次（与现在相同）。",
   effDistinctGeneric: "保留所有记录，视为不同课堂；报表将分别计入每一次课堂。",
   staffDecide: "由镇工作人员处理。",
@@ -175,26 +176,28 @@ const zh = {
   active: "使用中",
   revokedAt: (when: string) => `已于 ${when} 撤销`,
   thisBrowser: "此浏览器",
+  consoleBadge: "网页控制台",
+  consoleNote: "通过网页查看数据的浏览器，不同步记录，因此“待同步变更”对它没有意义。",
   revoke: "撤销",
   confirmRevoke: (name: string, user: string) =>
-    `撤销设备“${name}”（${user}）？它的下一次请求将被拒绝，需要新的登录码才能再次使用。`,
+    `撤销设备“${name}”（${user}）？它的下一次请求将被拒绝，需要新的注册码才能再次使用。`,
   confirmRevokeSelf: "这是您正在使用的浏览器：撤销后将立即退出登录。",
   noDevices: "还没有登记的设备。",
   actions: "操作",
 
   // enroll
   enrollTitle: "登记设备",
-  enrollIntro: "为一位用户生成一次性登录码。用手机扫描二维码即可登录，也可以手动输入登录码。",
+  enrollIntro: "为一位用户生成一次性注册码。用手机扫描二维码即可登录，也可以手动输入注册码。",
   enrollUser: "用户",
   chooseUser: "请选择用户",
   enrollTtl: "有效期",
   ttl1h: "1 小时",
   ttl24h: "24 小时",
   ttl7d: "7 天",
-  enrollCreate: "生成登录码",
+  enrollCreate: "生成注册码",
   enrollReady: "可以用手机扫描了",
   enrollScan: "用手机相机扫描此二维码，打开链接即完成登录。",
-  enrollCodeLabel: "登录码",
+  enrollCodeLabel: "注册码",
   enrollLinkLabel: "登录链接",
   enrollExpires: (when: string, rel: string) => `有效至 ${when}（${rel}），只能使用一次。`,
   enrollNoUsers: "没有您可以为其登记设备的用户。",
@@ -260,6 +263,7 @@ const en: Messages = {
   yes: "yes",
   no: "no",
   total: "Total",
+  sep: ", ",
   allVillages: "All villages",
   unreachable:
     "The server cannot be reached: check the network and try again. What you typed is still in the form.",
@@ -391,9 +395,9 @@ const en: Messages = {
   effNoted: "Marks it seen; nothing changes.",
   effNotedLoan: "Marks it seen; both loans stay as they are (sort it out with the borrowers).",
   effMerge: (later: number, att: string, sessions: string) =>
-    `Deletes the later ${later === 1 ? "copy" : `${later} copies`}, keeping the earliest; the report then counts ${sessions} session and ${att} attendances, as it does now.`,
+    `Deletes the later ${later === 1 ? "copy" : `${later} copies`}, keeping the earliest; the report goes on counting this class as ${sessions} session and ${att} attendances, as it does now.`,
   effDistinct: (sessions: string, att: string, nowSessions: string, nowAtt: string) =>
-    `Keeps every copy as a different class; the report then counts ${sessions} sessions and ${att} attendances instead of ${nowSessions} and ${nowAtt}.`,
+    `Keeps every copy as a different class; the report then counts them as ${sessions} sessions and ${att} attendances instead of ${nowSessions} and ${nowAtt}.`,
   effMergeGeneric: "Deletes the later copies, keeping the earliest; the report still counts the class once, as it does now.",
   effDistinctGeneric: "Keeps every copy as a different class; the report then counts each of them.",
   staffDecide: "Town staff decide this.",
@@ -418,6 +422,8 @@ const en: Messages = {
   active: "active",
   revokedAt: (when: string) => `revoked ${when}`,
   thisBrowser: "this browser",
+  consoleBadge: "web console",
+  consoleNote: "A browser that reads through the web console; it syncs no records, so its lag means nothing.",
   revoke: "Revoke",
   confirmRevoke: (name: string, user: string) =>
     `Revoke the device “${name}” (${user})? Its next call is refused; it needs a new code to be used again.`,

@@ -3,7 +3,7 @@
 // and how fresh it all is. Every figure is the server's, unchanged.
 import type { Chart } from "chart.js";
 import { reports, SignedOut } from "./api";
-import { bars, type Series } from "./charts";
+import type { Series } from "./charts";
 import { h, type Child } from "./dom";
 import { clearErrors, showError } from "./errors";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -14,6 +14,7 @@ import { cleanupKind, getLang, kindName, libraryName, t } from "./i18n";
 import { amount, dateTime, month, num, relative, village } from "./format";
 import { go, href } from "./router";
 import type { Ctx } from "./page";
+import { isConsole } from "./devices";
 
 // The villages seen in an unfiltered report, offered as quick picks.
 let known: { name: string; pinyin: string }[] = [];
@@ -57,16 +58,21 @@ export async function overview(ctx: Ctx): Promise<void> {
   const m = t();
   const req = request(ctx.params);
   const { root } = ctx;
-  const filters = filterForm(ctx, req);
+  const filters = filterForm(req);
   root.append(h("div", { class: "page-head" }, h("h1", null, m.overviewTitle)), filters);
   const loading = h("p", { class: "muted" }, m.loading);
   root.append(loading);
+  // Chart.js is half the console's code: fetched beside the report, not
+  // before the sign-in page.
+  const charting = import("./charts");
+  charting.catch(() => undefined); // awaited below, once the report is in
   let rep: GetReportResponse;
   try {
     rep = await reports.getReport(req);
   } catch (e) {
     if (e instanceof SignedOut || !ctx.live()) throw e;
     loading.remove();
+    fillVillagePicks(filters, ctx);
     showError(filters, e);
     return;
   }
@@ -86,12 +92,16 @@ export async function overview(ctx: Ctx): Promise<void> {
   if (openTotal > 0) {
     root.append(h("div", { class: "banner warn", "data-test": "open-flags", role: "note" },
       m.flagsBanner(openTotal), " ",
-      open.map((c, i) => [i ? "、" : "", `${kindName(c.kind)} ${num(c.count)}`]),
-      ctx.caps.review ? [" ", h("a", { href: href("review") }, m.toReview)] : null));
+      open.map((c, i) => [i ? m.sep : "", `${kindName(c.kind)} ${num(c.count)}`]),
+      ctx.caps.review ? [" ", h("a", { href: href("review"), class: "inline-link" }, m.toReview)] : null));
   }
 
   if (!rep.total || rep.rows.length === 0) root.append(h("p", { class: "panel muted" }, m.noData));
-  if (rep.total) root.append(totalBand(ctx, rep.total, m.allVillages, "total"));
+  // "All villages" only when it is: a filter or a volunteer's scope
+  // totals fewer.
+  const some = (req.villages?.length ?? 0) > 0 || !ctx.me.allVillages;
+  const totalTitle = some ? `${m.total}: ${rep.villageTotals.map((v) => village(v.village, v.villagePinyin)).join(m.sep)}` : m.allVillages;
+  if (rep.total) root.append(totalBand(ctx, rep.total, totalTitle, "total"));
   root.append(h("section", { class: "cards" },
     rep.villageTotals.map((v) => totalBand(ctx, v, village(v.village, v.villagePinyin), "village-total"))));
 
@@ -104,12 +114,14 @@ export async function overview(ctx: Ctx): Promise<void> {
   root.append(freshness(ctx, rep));
 
   // The charts need their boxes laid out to size themselves.
-  const drawn = drawCharts(charts, rep);
+  const { bars } = await charting;
+  if (!ctx.live()) return;
+  const drawn = drawCharts(bars, charts, rep);
   ctx.onLeave(() => drawn.forEach((c) => c.destroy()));
   performance.mark("vs:overview-drawn");
 }
 
-function filterForm(ctx: Ctx, req: ReportQuery): HTMLFormElement {
+function filterForm(req: ReportQuery): HTMLFormElement {
   const m = t();
   const from = h("input", { type: "month", name: "from", id: "f-from", "data-test": "filter-from", "data-field": "from_month" });
   from.value = req.fromMonth ?? "";
@@ -138,7 +150,6 @@ function filterForm(ctx: Ctx, req: ReportQuery): HTMLFormElement {
     if (v.length) p.v = v.join(",");
     go("overview", p);
   });
-  void ctx;
   return form;
 }
 
@@ -226,12 +237,17 @@ function totalBand(ctx: Ctx, r: ReportRow, title: string, test: string): HTMLEle
     h("h3", null, m.cleanup),
     h("div", { class: "scroll" }, h("table", { class: "mini" },
       h("thead", null, h("tr", null, h("th", { scope: "col" }, m.kindCol), h("th", { scope: "col" }, m.reported),
-        h("th", { scope: "col" }, m.done), h("th", { scope: "col" }, m.checked), h("th", { scope: "col" }, m.quantity))),
-      h("tbody", null, r.cleanup.map((c) => h("tr", { "data-test": "cleanup-kind", "data-kind": c.kind },
-        h("th", { scope: "row" }, cleanupKind(c.kind)), n("reported", c.reported), n("done", c.done), n("checked", c.checked),
-        h("td", { class: "qty" }, c.quantities.filter((q) => q.amount).map((q) => `${amount(q.amount)} ${q.unit}`).join("，") || "–")))),
+        h("th", { scope: "col" }, m.done), h("th", { scope: "col" }, m.checked))),
+      h("tbody", null, r.cleanup.map((c) => {
+        // The work done, per unit as recorded, under the kind's name.
+        const qty = c.quantities.filter((q) => q.amount).map((q) => `${amount(q.amount)} ${q.unit}`.trim()).join(m.sep);
+        return h("tr", { "data-test": "cleanup-kind", "data-kind": c.kind },
+          h("th", { scope: "row" }, cleanupKind(c.kind),
+            qty ? h("small", { class: "qty", "data-test": "quantity", title: m.quantity }, qty) : null),
+          n("reported", c.reported), n("done", c.done), n("checked", c.checked));
+      })),
       h("tfoot", null, h("tr", null, h("th", { scope: "row" }, m.total), n("cleanup-reported", cs.reported),
-        n("cleanup-done", cs.done), n("cleanup-checked", cs.checked), h("td", null)))))),
+        n("cleanup-done", cs.done), n("cleanup-checked", cs.checked)))))),
     h("section", { class: "part" },
     h("h3", null, m.loans),
     h("div", { class: "scroll" }, h("table", { class: "mini" },
@@ -250,7 +266,9 @@ function chartBox(title: string, test: string, wide = false): HTMLElement {
     h("div", { class: "chart-area" }, h("canvas", { "data-test": test, role: "img", "aria-label": title })));
 }
 
-function drawCharts(box: HTMLElement, rep: GetReportResponse): Chart[] {
+type Bars = typeof import("./charts").bars;
+
+function drawCharts(bars: Bars, box: HTMLElement, rep: GetReportResponse): Chart[] {
   const m = t();
   const canvas = (test: string) => box.querySelector<HTMLCanvasElement>(`canvas[data-test=${test}]`)!;
   // The classes' months only: open loans give every month up to now a row,
@@ -328,8 +346,8 @@ function freshness(ctx: Ctx, rep: GetReportResponse): HTMLElement {
       h("div", null, h("dt", null, m.generatedAt), h("dd", null, f ? dateTime(f.generatedAtMs) : m.never)),
       h("div", null, h("dt", null, m.feedSeq), h("dd", { "data-test": "feed-seq", class: "num" }, num(f?.feedSeq ?? 0n))),
       h("div", null, h("dt", null, m.openConflicts), h("dd", null,
-        open.length ? open.map((c, i) => [i ? "、" : "", `${kindName(c.kind)} ${num(c.count)}`]) : m.none,
-        open.length && ctx.caps.review ? [" ", h("a", { href: href("review") }, m.toReview)] : null))),
+        open.length ? open.map((c, i) => [i ? m.sep : "", `${kindName(c.kind)} ${num(c.count)}`]) : m.none,
+        open.length && ctx.caps.review ? [" ", h("a", { href: href("review"), class: "inline-link" }, m.toReview)] : null))),
     h("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": m.freshness },
       h("table", { class: "grid" },
         h("thead", null, h("tr", null, h("th", { scope: "col" }, m.device), h("th", { scope: "col" }, m.user),
@@ -338,6 +356,7 @@ function freshness(ctx: Ctx, rep: GetReportResponse): HTMLElement {
           const revoked = Number(d.revokedAtMs) > 0;
           return h("tr", { "data-test": "device", "data-replica": d.replica, class: revoked ? "revoked" : null },
             h("th", { scope: "row" }, d.name, " ", h("small", { class: "muted" }, `#${d.replica}`),
+              isConsole(d.name) ? [" ", h("span", { class: "badge muted", title: m.consoleNote }, m.consoleBadge)] : null,
               revoked ? [" ", h("span", { class: "badge muted", "data-test": "revoked", title: dateTime(d.revokedAtMs) }, m.revokedMark)] : null),
             h("td", null, d.user),
             h("td", { title: dateTime(d.lastSeenMs) }, relative(d.lastSeenMs, now)),

@@ -53,7 +53,7 @@ function draw(ctx: Ctx, data: Data, notice: string): void {
           h("tbody", null, users.map((u) => h("tr", { "data-test": "user", "data-user": u.name, "data-role": u.role },
             h("th", { scope: "row", "data-label": m.name }, u.name),
             h("td", { "data-label": m.role }, roleName(u.role)),
-            h("td", { "data-label": m.villages }, u.role === "volunteer" ? villagesEditor(ctx, u, reload) : (u.villages.join("、") || m.everyVillage)),
+            h("td", { "data-label": m.villages }, u.role === "volunteer" ? villagesEditor(ctx, u, reload) : (u.villages.join(t().sep) || m.everyVillage)),
             h("td", { "data-label": m.createdAt }, dateTime(u.createdAtMs)))))))),
     newUserForm(ctx, data.villages, reload),
     villagesSection(ctx, data, reload)));
@@ -159,7 +159,7 @@ function villagesSection(ctx: Ctx, data: Data, reload: (msg: string) => Promise<
     showError(list, data.villagesError);
   } else {
     list.append(h("ul", { class: "chips" }, data.villages.map((v) => h("li", { class: "chip static", "data-test": "village", "data-village": v.name },
-      v.name, " ", h("span", { class: "muted" }, v.pinyin), v.aliases.length ? h("span", { class: "muted" }, ` (${v.aliases.join("、")})`) : null))));
+      v.name, " ", h("span", { class: "muted" }, v.pinyin), v.aliases.length ? h("span", { class: "muted" }, ` (${v.aliases.join(t().sep)})`) : null))));
   }
   return h("section", { class: "panel" }, h("h2", null, m.villagesList), list, form);
 }

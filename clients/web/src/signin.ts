@@ -77,13 +77,14 @@ export async function signin(root: HTMLElement, params: URLSearchParams, deps: S
       const previous = token() ? { tok: token(), replica: ownReplica() } : null;
       try {
         const res = await access.enroll({ code: value, deviceName: deviceName() });
+        deps.keep(res.token, res.replica);
         if (previous) {
           // A browser signed in again leaves no live token behind: the old
-          // one is revoked with itself as the caller, best effort.
+          // one is revoked with itself as the caller, best effort (kept
+          // after the new one, so its refusal signs nothing out).
           await access.revokeDevice({ replica: previous.replica }, { headers: { Authorization: `Bearer ${previous.tok}` } })
             .catch(() => undefined);
         }
-        deps.keep(res.token, res.replica);
         if (deps.live()) deps.signedIn();
       } catch (e) {
         if (e instanceof SignedOut || !deps.live()) return;

@@ -1,0 +1,143 @@
+package schema
+
+// zhFormats says in Chinese every English format a refusal is made from
+// (record.Problemf, Messagef, and the helpers that pass their format on):
+// the key is the English format exactly as the code writes it. Each keeps
+// the English verbs in the same order, since fmt fills them from the same
+// arguments; TestEveryMessageHasChinese and TestTranslationsKeepTheVerbs
+// keep the catalogue whole and true.
+var zhFormats = map[string]string{
+	// Arguments said as they are: their own words (a message, a column's
+	// check, which is in both languages already).
+	"%v": "%v",
+	"%s": "%s",
+
+	// Enrollment and tokens.
+	"unauthenticated: unknown enrollment code": "注册码无效，请向工作人员索取新的注册码",
+	"unauthenticated: this enrollment code was used already; ask staff for a new one": "此注册码已被使用过，" +
+		"请向工作人员索取新的注册码",
+	"unauthenticated: this enrollment code expired; ask staff for a new one": "此注册码已过期，请向工作人员索取新的注册码",
+	"unauthenticated: no token; enroll the device first":                     "缺少令牌，请先注册设备",
+	"unauthenticated: unknown or revoked token":                              "令牌无效或已被吊销，请重新登录",
+	"unauthenticated: the Authorization header's scheme is %q; send \"Bearer TOKEN\"": "Authorization 请求头的方案是 %q，" +
+		"应为 \"Bearer 令牌\"",
+	"missing":                             "缺少此项",
+	"must be 1 to 64 characters of UTF-8": "应为1到64个字符（UTF-8）",
+	"contains the control character %U at character %d; a name may not hold control characters or terminal escapes (不能包含控制字符)": "" +
+		"含有控制字符 %U（第%d个字符）；名称不能包含控制字符或终端转义序列",
+	"%s (user %s) may not call %s":                                     "角色 %s（用户 %s）无权调用 %s",
+	"%s is calling faster than %.0f requests a second; wait and retry": "%s 的请求过于频繁（每秒超过%.0f次），请稍后重试",
+	"internal error; the server log has the details":                   "服务器内部错误，详情见服务器日志",
+	"the server cannot write its database (disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later": "" +
+		"服务器无法写入数据库（磁盘已满、只读或故障）；没有任何改动，您的修改仍保存在设备上，请稍后再同步",
+
+	// Users, villages, devices.
+	"must be 1 to 64 characters":                                     "应为1到64个字符",
+	"%q is not one of volunteer, staff, coordinator, admin":          "%q 不是有效角色（志愿者 volunteer、工作人员 staff、协调员 coordinator、管理员 admin）",
+	"a user called %q exists already":                                "已有名为 %q 的用户",
+	"only volunteers are assigned villages; a %s sees every village": "只有志愿者需要分配村；%s 可以看到所有村",
+	"a volunteer needs at least one village":                         "志愿者至少要分配一个村",
+	"%q is not a known village (known: %s)":                          "%q 不是已知的村（已知：%s）",
+	"no such user: %q":                                               "没有用户 %q",
+	"no user %q":                                                     "没有用户 %q",
+	"%s is longer than the limit of %s":                              "%s 超过了上限 %s",
+	"%s may not enroll devices of a %s; ask an admin":                "%s 无权为%s注册设备，请联系管理员",
+	"%s may not revoke a %s's device; ask an admin":                  "%s 无权吊销%s的设备，请联系管理员",
+	"not found": "未找到",
+	"unknown replica %d; this server never registered it (villagesync device init registers a device)": "未知的设备编号 %d；" +
+		"本服务器从未登记过它（villagesync device init 可登记设备）",
+	"a village needs a Chinese name and its pinyin":         "新村需要中文名和拼音",
+	"%q is already village %s":                              "%q 已经是村 %s",
+	"%q holds a comma; give each alias as its own argument": "%q 含有逗号；每个别名请分开填写",
+	"not a record of your villages (%s serves %s)":          "不是您所负责的村的记录（%s 负责：%s）",
+	"%q is not a UUID in canonical form (like 0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f)": "%q 不是规范格式的 UUID" +
+		"（例如 0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f）",
+	"unknown table %q (known: %s)": "未知的表 %q（已知：%s）",
+
+	// Conflicts.
+	"%d is more than 1000":                                "%d 超过了1000",
+	"name who resolves it, 1 to 64 characters":            "请填写处理人的名字（1到64个字符）",
+	"no such conflict: %d":                                "没有编号为 %d 的冲突记录",
+	"%q does not resolve a %s entry (use one of: %s)":     "%q 不能用于处理%s类记录（可用：%s）",
+	"already resolved: entry %d was resolved as %s by %s": "已处理：记录 %d 已被处理为 %s（处理人 %s）",
+	"not a duplicate any more: entry %d: no two of its %d %ss are still %s; resolve it as %s": "已不再重复：记录 %d 的%d条%s中" +
+		"已没有两条仍属%s；请处理为 %s",
+	"not a duplicate any more: entry %d: the earlier %s %s is deleted or no longer %s; resolve it as %s": "已不再重复：" +
+		"记录 %d 中较早的%s %s 已删除或已不属%s；请处理为 %s",
+	"lists resolved entries; open_only lists the others: ask for one of them": "只列已处理的记录，" +
+		"而 open_only 只列未处理的：请只选其一",
+
+	// Reports.
+	"%q is not a month like 2024-06":      "%q 不是月份（格式如 2024-06）",
+	"%s is before from_month %s":          "%s 早于起始月份 %s",
+	"%q is not one of your villages (%s)": "%q 不是您所负责的村（%s）",
+	"%q is not csv or xlsx":               "%q 不是 csv 或 xlsx",
+	"%q is not zh or en":                  "%q 不是 zh 或 en",
+
+	// A sync request, and the changes it pushes (devices show them in
+	// their rejected list).
+	"the token belongs to replica %d, not %d":                             "令牌属于设备 %d，而不是 %d",
+	"%d in one request, the limit is %d; push them over several requests": "一次请求有%d条改动，上限为%d条；请分几次上传",
+	"this device synced with server %016x, but this is server %016x; point it back at its server or initialise a new device file": "" +
+		"此设备曾与服务器 %016x 同步，而这是服务器 %016x；请改回原服务器，或重新初始化设备文件",
+	"%s was deleted on the server, and the delete is older than the server keeps; this edit is kept for staff to review": "" +
+		"%s 已在服务器上删除，且删除时间早于服务器保留的期限；此修改已保留，待工作人员审核",
+	"coordinators read everything and write nothing (user %s)": "协调员只能查看、不能修改（用户 %s）",
+	"only admins change %s (user %s is %s)":                    "只有管理员可以修改%s（用户 %s 是%s）",
+	"%s is not one of your villages (%s serves %s)":            "%s 不是您所负责的村（%s 负责：%s）",
+	"not a record of your villages; a record you write names one of them (%s serves %s)": "不是您所负责的村的记录；" +
+		"您写的记录须属于其中一个村（%s 负责：%s）",
+	"this device has %s (%s) held on the server, the limit is %s (%s): ask staff to review them. This one stays in the device's rejected list, refused for: %s": "" +
+		"此设备已有%s（%s）被服务器暂存，上限为%s（%s）：请工作人员审核。此条改动留在设备的被拒列表中，被拒原因：%s",
+	"written at %s by the device's clock, more than a day ahead of the server's (%s): set the device's date and time (设备时间比服务器快一天以上，请校正手机日期和时间)": "" +
+		"按设备时钟写于 %s，比服务器时间（%s）快一天以上：请校正手机日期和时间",
+	"is empty":                 "为空",
+	"replica %d has counter 0": "设备 %d 的计数为0",
+	"replica %d has counter %d, more than a counter can be (%d)": "设备 %d 的计数为%d，超过了计数上限（%d）",
+	"the change carries no fields and no delete":                 "此改动既没有字段也没有删除",
+	"dot of replica %d in a change pushed by replica %d (a device pushes only its own writes)": "设备 %d 的写入出现在设备 %d " +
+		"上传的改动中（设备只能上传自己的写入）",
+	"dot counter %d is outside the change's version %s": "写入计数 %d 不在此改动的版本 %s 之内",
+	"unknown field (known: %s)":                         "未知字段（已知：%s）",
+	"%s does not include the delete itself (%s)":        "%s 不包含此删除本身（%s）",
+	"%s is not within the change's version %s":          "%s 不在此改动的版本 %s 之内",
+	"is required (%s不能为空)":                              "%s不能为空",
+	"field %q appears twice":                            "字段 %q 出现了两次",
+	"%v is not a finite number (应为有限数值)":                "%v 不是有限数值",
+}
+
+// zhFields names the request fields a refusal can name. A table's and a
+// column's Chinese names come from the tables (FieldName), so
+// "tutoring_sessions.children_present" needs no entry.
+var zhFields = map[string]string{
+	"code":              "注册码",
+	"device_name":       "设备名称",
+	"token":             "令牌",
+	"role":              "角色",
+	"rate":              "请求频率",
+	"name":              "名称",
+	"pinyin":            "拼音",
+	"aliases":           "别名",
+	"user":              "用户",
+	"villages":          "村",
+	"ttl_seconds":       "有效期",
+	"replica":           "设备",
+	"id":                "编号",
+	"resolution":        "处理方式",
+	"by":                "处理人",
+	"limit":             "数量上限",
+	"table":             "表",
+	"record_id":         "记录编号",
+	"open_only":         "只看未处理",
+	"resolved_only":     "只看已处理",
+	"report":            "报表",
+	"from_month":        "起始月份",
+	"to_month":          "截止月份",
+	"format":            "格式",
+	"lang":              "语言",
+	"changes":           "改动",
+	"server_id":         "服务器编号",
+	"version":           "版本",
+	"fields":            "字段",
+	"tombstone.context": "删除的上下文",
+}
