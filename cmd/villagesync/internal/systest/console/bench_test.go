@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
 )
@@ -93,7 +91,8 @@ func BenchmarkOverviewYear(b *testing.B) {
 	var rpcs, loads int
 	for b.Loop() {
 		mark := d.mark()
-		d.do("reload the overview", chromedp.Reload(), chromedp.WaitReady(chromedp.CSS(pageReady("overview"))))
+		d.reload()
+		d.waitPage("overview")
 		var ms float64
 		d.eval("the drawn mark", `(() => {
   const m = performance.getEntriesByName("vs:overview-drawn", "mark");

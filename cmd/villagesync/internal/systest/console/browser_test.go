@@ -210,7 +210,23 @@ func pageReady(route string) string {
 // the page named page is drawn with its data.
 func (d *device) open(route, page string) {
 	d.t.Helper()
-	d.do("open "+route, chromedp.Navigate(d.base+"/"+route), chromedp.WaitReady(chromedp.CSS(pageReady(page))))
+	d.navigate(d.base + "/" + route)
+	d.waitPage(page)
+}
+
+// navigate loads url once the bodies of the responses so far are read:
+// a new document drops its predecessor's.
+func (d *device) navigate(url string) {
+	d.t.Helper()
+	d.settled()
+	d.do("open "+url, chromedp.Navigate(url))
+}
+
+// reload reloads the page, its responses' bodies read first.
+func (d *device) reload() {
+	d.t.Helper()
+	d.settled()
+	d.do("reload", chromedp.Reload())
 }
 
 // waitPage waits until the page is drawn with its data.
@@ -368,7 +384,7 @@ type exchange struct {
 	// Cached: served from the memory or disk cache, or revalidated (304).
 	Cached bool
 	// Wire is what the browser received for it, headers included.
-	Wire float64
+	Wire           float64
 	Body           []byte
 	Err            string // the request failed, or its body could not be read
 	finished, done bool

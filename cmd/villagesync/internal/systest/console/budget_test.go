@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/chromedp"
 )
 
 // firstLoadBudget is the issue's: the console's first load, everything
@@ -80,7 +79,7 @@ func TestFirstLoadBudget(t *testing.T) {
 
 	// Again, in the same browser: a new load, not a same-page navigation.
 	mark := d.mark()
-	d.do("leave the console", chromedp.Navigate("about:blank"))
+	d.navigate("about:blank")
 	d.open("#/overview", "overview")
 	var again float64
 	seen := 0

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 )
@@ -79,7 +78,7 @@ func TestHarness(t *testing.T) {
 		t.Errorf("download: %q at %s: %q, %v", name, path, b, err)
 	}
 	mark := d.mark()
-	d.do("leave the page", chromedp.Navigate("about:blank"))
+	d.navigate("about:blank")
 	d.open("#/other", "signin")
 	seen := false
 	for _, x := range d.since(mark) {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -55,15 +54,9 @@ func startSeason(t testing.TB) *season {
 		t.Fatalf("demo season: %v", err)
 	}
 	// The demo cannot serve a UI yet ("not wired yet"): until it does, the
-	// console and the API share a server of ours over the season's store.
-	apiH, ui := server.Handler(s.Store, slog.New(slog.DiscardHandler)), consoleUI()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/villagesync.v1.") || strings.HasPrefix(r.URL.Path, "/grpc.") {
-			apiH.ServeHTTP(w, r)
-			return
-		}
-		ui.ServeHTTP(w, r)
-	}))
+	// server's own handler with the console beside the API, on the
+	// season's store, on a port of its own.
+	srv := httptest.NewServer(server.NewHandler(s.Store, slog.New(slog.DiscardHandler), server.Options{UI: consoleUI()}))
 	t.Cleanup(srv.Close)
 	return &season{t: t, URL: srv.URL, Season: s}
 }
