@@ -79,7 +79,7 @@ func runWithBrowser(m *testing.M) int {
 func chromium() (string, error) {
 	if p := os.Getenv("VILLAGESYNC_CHROMIUM"); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("VILLAGESYNC_CHROMIUM=%s: %w", p, err)
+			return "", fmt.Errorf("VILLAGESYNC_CHROMIUM=%s: %w; install Debian's chromium: apt-get install chromium", p, err)
 		}
 		return p, nil
 	}
