@@ -17,6 +17,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
+	"github.com/futian-xiaomo/villagesync/clients/web"
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/demo"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -24,7 +25,6 @@ import (
 // The demo season's users.
 const (
 	nanxiangVolunteer = "nanxiang-volunteer"
-	dongwangVolunteer = "dongwang-volunteer"
 	townStaff         = "xiaomo-town-staff"
 	coordinator       = "futian-coordinator"
 )
@@ -55,8 +55,9 @@ func startSeason(t testing.TB) *season {
 	}
 	// The demo cannot serve a UI yet ("not wired yet"): until it does, the
 	// server's own handler with the console beside the API, on the
-	// season's store, on a port of its own.
-	srv := httptest.NewServer(server.NewHandler(s.Store, slog.New(slog.DiscardHandler), server.Options{UI: consoleUI()}))
+	// season's store, on a port of its own. Once it does: pass
+	// UI: web.Handler() to demo.Start and use s.URL.
+	srv := httptest.NewServer(server.NewHandler(s.Store, slog.New(slog.DiscardHandler), server.Options{UI: web.Handler()}))
 	t.Cleanup(srv.Close)
 	return &season{t: t, URL: srv.URL, Season: s}
 }
