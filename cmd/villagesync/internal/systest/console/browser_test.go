@@ -1,0 +1,551 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+var screenshotDir = flag.String("screenshots", "",
+	"write the console's screenshots as PNG files to this folder (e.g. docs/screenshots)")
+
+// One Chromium serves every test of the package: starting it costs a
+// second or two, a browser context (one per device) a few milliseconds.
+var (
+	browserCtx context.Context
+	browserErr error
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runWithBrowser(m))
+}
+
+func runWithBrowser(m *testing.M) int {
+	path, err := chromium()
+	if err != nil {
+		browserErr = err
+		return m.Run()
+	}
+	profile, err := os.MkdirTemp("", "villagesync-chromium-")
+	if err != nil {
+		browserErr = err
+		return m.Run()
+	}
+	defer os.RemoveAll(profile)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	start, cancelStart := context.WithTimeout(bctx, time.Minute)
+	defer cancelStart()
+	// Started under a context of its own that has no deadline: the first
+	// call binds the browser's life to the context it is given.
+	if err := chromedp.Do(bctx); err != nil {
+		browserErr = fmt.Errorf("start %s: %w", path, err)
+		return m.Run()
+	}
+	if _, err := chromedp.Run(start, chromedp.Evaluate[int](`1`)); err != nil {
+		browserErr = fmt.Errorf("start %s: %w", path, err)
+		return m.Run()
+	}
+	browserCtx = bctx
+	return m.Run()
+}
+
+// chromium finds the browser: VILLAGESYNC_CHROMIUM, else Debian's.
+func chromium() (string, error) {
+	if p := os.Getenv("VILLAGESYNC_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("VILLAGESYNC_CHROMIUM=%s: %w; install Debian's chromium: apt-get install chromium", p, err)
+		}
+		return p, nil
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("no Chromium found: install Debian's chromium: apt-get install chromium " +
+		"(or set VILLAGESYNC_CHROMIUM to a Chromium binary)")
+}
+
+// skipOrFail skips, or fails where VILLAGESYNC_REQUIRE_ALL is set: CI sets
+// it, so a missing browser there is a failure, not a silent skip.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
+		t.Fatalf(format+" (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
+func needBrowser(t testing.TB) {
+	t.Helper()
+	if browserCtx == nil {
+		skipOrFail(t, "%v", browserErr)
+	}
+}
+
+// A viewport is a screen the console is used on.
+type viewport struct {
+	name          string
+	width, height int64
+	scale         float64
+	mobile        bool
+}
+
+var (
+	laptop = viewport{"laptop", 1366, 900, 1, false}
+	phone  = viewport{"phone", 390, 844, 2, true}
+)
+
+// A device is one browser with its own profile (a browser context:
+// its own localStorage, cache and downloads) and one tab, whose network
+// traffic it records.
+type device struct {
+	t    testing.TB
+	ctx  context.Context
+	base string // the server's URL
+	net  *recorder
+	id   cdp.BrowserContextID
+}
+
+// actionTimeout bounds one step; a step that waits on the page fails with
+// the page's state rather than hanging the package.
+const actionTimeout = 20 * time.Second
+
+func newDevice(t testing.TB, base string, vp viewport) *device {
+	t.Helper()
+	needBrowser(t)
+	rec := newRecorder()
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
+	d := &device{t: t, ctx: ctx, base: base, net: rec}
+	t.Cleanup(func() {
+		rec.stop()
+		cancel()
+	})
+	// The tab is made without a deadline (its life is the test's), and
+	// every later step has one.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	d.id = chromedp.FromContext(ctx).BrowserContextID
+	go rec.fetchBodies(ctx)
+	d.do("set the viewport", d.emulate(vp))
+	return d
+}
+
+func (d *device) emulate(vp viewport) chromedp.Action[chromedp.Void] {
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(vp.scale)}
+	if vp.mobile {
+		opts = append(opts, chromedp.EmulateMobile)
+	}
+	return chromedp.EmulateViewport(vp.width, vp.height, opts...)
+}
+
+// do runs steps, failing the test with what the page shows when one fails.
+func (d *device) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		d.t.Fatalf("%s: %v\n%s", what, err, d.describe())
+	}
+}
+
+// eval evaluates a JavaScript expression and decodes its value into out.
+func (d *device) eval(what, expr string, out any) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err == nil && out != nil {
+		err = json.Unmarshal(raw, out)
+	}
+	if err != nil {
+		d.t.Fatalf("%s: %v\n%s", what, err, d.describe())
+	}
+}
+
+// waitFor waits until the JavaScript expression is truthy: the state of
+// the page is polled, nothing waits for a fixed time.
+func (d *device) waitFor(what, expr string) {
+	d.t.Helper()
+	d.do(what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond),
+			chromedp.WithPollingTimeout(actionTimeout))(ctx, t)
+		return err
+	}))
+}
+
+// pageReady is the selector of a route drawn with its data.
+func pageReady(route string) string {
+	return fmt.Sprintf(`body[data-page=%q][data-ready]`, route)
+}
+
+// open navigates to a route of the console ("#/overview") and waits until
+// the page named page is drawn with its data.
+func (d *device) open(route, page string) {
+	d.t.Helper()
+	d.navigate(d.base + "/" + route)
+	d.waitPage(page)
+}
+
+// navigate loads url once the bodies of the responses so far are read:
+// a new document drops its predecessor's.
+func (d *device) navigate(url string) {
+	d.t.Helper()
+	d.settled()
+	d.do("open "+url, chromedp.Navigate(url))
+}
+
+// reload reloads the page, its responses' bodies read first.
+func (d *device) reload() {
+	d.t.Helper()
+	d.settled()
+	d.do("reload", chromedp.Reload())
+}
+
+// waitPage waits until the page is drawn with its data.
+func (d *device) waitPage(page string) {
+	d.t.Helper()
+	d.do("wait for the "+page+" page", chromedp.WaitReady(chromedp.CSS(pageReady(page))))
+}
+
+// click clicks the first element sel matches, once it is visible.
+func (d *device) click(sel string) {
+	d.t.Helper()
+	d.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+}
+
+// text is the text content of the first element sel matches, trimmed;
+// ok is false when there is none.
+func (d *device) text(sel string) (s string, ok bool) {
+	d.t.Helper()
+	var v *string
+	d.eval("read "+sel, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent.trim() : null })()`, sel), &v)
+	if v == nil {
+		return "", false
+	}
+	return *v, true
+}
+
+// attr is an attribute of the first element sel matches; ok is false
+// when there is no such element or attribute.
+func (d *device) attr(sel, name string) (s string, ok bool) {
+	d.t.Helper()
+	var v *string
+	d.eval("read "+sel+" "+name, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.getAttribute(%q) : null })()`, sel, name), &v)
+	if v == nil {
+		return "", false
+	}
+	return *v, true
+}
+
+// count is how many elements sel matches.
+func (d *device) count(sel string) int {
+	d.t.Helper()
+	var n int
+	d.eval("count "+sel, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel), &n)
+	return n
+}
+
+// signIn opens the enrollment link for code, as a phone that scanned the
+// QR code does, and waits for the overview.
+func (d *device) signIn(code string) {
+	d.t.Helper()
+	d.open("#/signin?code="+code, "overview")
+}
+
+// describe is what the page shows, for a failure message.
+func (d *device) describe() string {
+	ctx, cancel := context.WithTimeout(d.ctx, 3*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.outerHTML.slice(0, 600) +
+		"\n---\n" + document.body.innerText.slice(0, 1500)`))
+	if err != nil {
+		return fmt.Sprintf("(page unreadable: %v)", err)
+	}
+	return "page: " + s
+}
+
+// screenshot is a PNG of the viewport.
+func (d *device) screenshot() []byte {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		d.t.Fatalf("screenshot: %v", err)
+	}
+	return png
+}
+
+// elementShot is a PNG of the first element sel matches, at scale.
+func (d *device) elementShot(sel string, scale float64) []byte {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.ScreenshotScale(chromedp.CSS(sel), scale))
+	if err != nil {
+		d.t.Fatalf("screenshot of %s: %v\n%s", sel, err, d.describe())
+	}
+	return png
+}
+
+// localStorage is the page's localStorage, every key and value.
+func (d *device) localStorage() map[string]string {
+	d.t.Helper()
+	m := map[string]string{}
+	d.eval("read localStorage", `Object.fromEntries(Object.entries(localStorage))`, &m)
+	return m
+}
+
+// download clicks sel and waits for the browser to save the file it
+// starts, in dir; it returns the name the page gave the file and where
+// the browser wrote it.
+func (d *device) download(sel, dir string) (suggested, path string) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	defer cancel()
+	_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: d.id,
+		DownloadPath: dir, EventsEnabled: new(true),
+	})
+	if err != nil {
+		d.t.Fatalf("allow downloads: %v", err)
+	}
+	// Subscribed before the click, so no event is missed.
+	begins := chromedp.BrowserEvents(ctx, browser.DownloadWillBegin)
+	progress := chromedp.BrowserEvents(ctx, browser.DownloadProgress)
+	d.click(sel)
+	var guid string
+	for ev, err := range begins {
+		if err != nil {
+			d.t.Fatalf("download from %s did not begin: %v\n%s", sel, err, d.describe())
+		}
+		guid, suggested = ev.GUID, ev.SuggestedFilename
+		break
+	}
+	for ev, err := range progress {
+		if err != nil {
+			d.t.Fatalf("download of %s did not complete: %v", suggested, err)
+		}
+		if ev.GUID != guid {
+			continue
+		}
+		switch ev.State {
+		case browser.DownloadProgressStateCompleted:
+			path = ev.FilePath
+			if path == "" {
+				path = dir + "/" + guid
+			}
+			return suggested, path
+		case browser.DownloadProgressStateCanceled:
+			d.t.Fatalf("download of %s was canceled", suggested)
+		}
+	}
+	panic("unreachable")
+}
+
+// An exchange is one request of the page and its response, as the
+// browser's network events describe them.
+type exchange struct {
+	URL, Method string
+	PostData    []byte
+	ReqHeaders  network.Headers
+	Type        network.ResourceType
+	Status      int64
+	Headers     network.Headers
+	MIME        string
+	// Cached: served from the memory or disk cache, or revalidated (304).
+	Cached bool
+	// Wire is what the browser received for it, headers included.
+	Wire           float64
+	Body           []byte
+	Err            string // the request failed, or its body could not be read
+	finished, done bool
+}
+
+// A recorder keeps every exchange of one tab with its body: bodies are
+// fetched as each response finishes, before a later navigation can drop
+// them.
+type recorder struct {
+	mu      sync.Mutex
+	byID    map[network.RequestID]*exchange
+	order   []*exchange
+	queue   []network.RequestID
+	changed chan struct{} // closed and replaced at every change
+	quit    chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{byID: map[network.RequestID]*exchange{}, changed: make(chan struct{}), quit: make(chan struct{})}
+}
+
+func (r *recorder) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.quit:
+	default:
+		close(r.quit)
+	}
+}
+
+// note wakes the waiters; r.mu is held.
+func (r *recorder) note() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// listen runs in the tab's event loop: it must be quick and send no
+// command, so bodies are fetched by fetchBodies.
+func (r *recorder) listen(ev any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	get := func(id network.RequestID) *exchange {
+		x := r.byID[id]
+		if x == nil {
+			x = &exchange{}
+			r.byID[id] = x
+			r.order = append(r.order, x)
+		}
+		return x
+	}
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		x := get(ev.RequestID)
+		x.URL, x.Method, x.ReqHeaders = ev.Request.URL, ev.Request.Method, ev.Request.Headers
+		x.PostData = nil
+		for _, e := range ev.Request.PostDataEntries {
+			x.PostData = append(x.PostData, e.Bytes...)
+		}
+		x.Type = ev.Type
+	case *network.EventRequestServedFromCache:
+		get(ev.RequestID).Cached = true
+	case *network.EventResponseReceived:
+		x := get(ev.RequestID)
+		x.Type, x.Status, x.Headers, x.MIME = ev.Type, ev.Response.Status, ev.Response.Headers, ev.Response.MimeType
+		if ev.Response.FromDiskCache || ev.Response.FromPrefetchCache || ev.Response.Status == 304 {
+			x.Cached = true
+		}
+	case *network.EventResponseReceivedExtraInfo:
+		// The status on the wire: a revalidated response is 304 here and
+		// 200 in responseReceived.
+		if ev.StatusCode == 304 {
+			get(ev.RequestID).Cached = true
+		}
+	case *network.EventLoadingFinished:
+		x := get(ev.RequestID)
+		x.Wire, x.finished = ev.EncodedDataLength, true
+		r.queue = append(r.queue, ev.RequestID)
+	case *network.EventLoadingFailed:
+		x := get(ev.RequestID)
+		x.Err, x.finished, x.done = "failed: "+ev.ErrorText, true, true
+	default:
+		return
+	}
+	r.note()
+}
+
+// fetchBodies reads the body of every finished response, until ctx ends.
+func (r *recorder) fetchBodies(ctx context.Context) {
+	for {
+		r.mu.Lock()
+		changed := r.changed
+		var id network.RequestID
+		if len(r.queue) > 0 {
+			id, r.queue = r.queue[0], r.queue[1:]
+		}
+		r.mu.Unlock()
+		if id == "" {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return
+			case <-r.quit:
+				return
+			}
+		}
+		res, err := chromedp.Call(ctx, network.GetResponseBody, network.GetResponseBodyParams{RequestID: id})
+		r.mu.Lock()
+		x := r.byID[id]
+		x.Body, x.done = res.Body, true
+		if err != nil && x.Err == "" {
+			x.Err = "body: " + err.Error()
+		}
+		r.note()
+		r.mu.Unlock()
+	}
+}
+
+// settled returns every exchange so far once each request has finished
+// and its body has been read (or failed).
+func (d *device) settled() []exchange {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	defer cancel()
+	r := d.net
+	for {
+		r.mu.Lock()
+		var open []string
+		for _, x := range r.order {
+			if !x.done {
+				open = append(open, x.Method+" "+x.URL)
+			}
+		}
+		changed := r.changed
+		if len(open) == 0 {
+			out := make([]exchange, len(r.order))
+			for i, x := range r.order {
+				out[i] = *x
+			}
+			r.mu.Unlock()
+			return out
+		}
+		r.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			d.t.Fatalf("requests still open: %s", strings.Join(open, ", "))
+		}
+	}
+}
+
+// mark is the number of exchanges so far; since(mark) are those after.
+func (d *device) mark() int {
+	d.net.mu.Lock()
+	defer d.net.mu.Unlock()
+	return len(d.net.order)
+}
+
+func (d *device) since(mark int) []exchange {
+	d.t.Helper()
+	all := d.settled()
+	return all[mark:]
+}
