@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
-	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/clients/web"
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/demo"
@@ -42,7 +39,7 @@ type season struct {
 func startSeason(t testing.TB) *season {
 	t.Helper()
 	needBrowser(t)
-	s, err := demo.Start(context.Background(), io.Discard, demo.Options{Dir: t.TempDir()})
+	s, err := demo.Start(context.Background(), io.Discard, demo.Options{Dir: t.TempDir(), UI: web.Handler()})
 	if s != nil {
 		t.Cleanup(func() {
 			if err := s.Close(); err != nil {
@@ -53,13 +50,7 @@ func startSeason(t testing.TB) *season {
 	if err != nil {
 		t.Fatalf("demo season: %v", err)
 	}
-	// The demo cannot serve a UI yet ("not wired yet"): until it does, the
-	// server's own handler with the console beside the API, on the
-	// season's store, on a port of its own. Once it does: pass
-	// UI: web.Handler() to demo.Start and use s.URL.
-	srv := httptest.NewServer(server.NewHandler(s.Store, slog.New(slog.DiscardHandler), server.Options{UI: web.Handler()}))
-	t.Cleanup(srv.Close)
-	return &season{t: t, URL: srv.URL, Season: s}
+	return &season{t: t, URL: s.URL, Season: s}
 }
 
 // code is a one-time sign-in code for user.
