@@ -295,7 +295,7 @@ func (b *sqliteBackend) revokeReplica(ctx context.Context, replica uint32, at ti
 
 func (b *sqliteBackend) listRecordChanges(ctx context.Context, table, id string) ([]Change, error) {
 	rs, err := b.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''),
-		a.outcome, a.detail
+		COALESCE(u.role, ''), a.outcome, a.detail
 		FROM audit a LEFT JOIN replicas r ON r.id = a.replica LEFT JOIN users u ON u.id = a.user_id
 		WHERE a.tbl = ? AND a.record_id = ? ORDER BY a.id`, table, id)
 	if err != nil {
@@ -306,7 +306,7 @@ func (b *sqliteBackend) listRecordChanges(ctx context.Context, table, id string)
 	for rs.Next() {
 		var c Change
 		var ms int64
-		if err := rs.Scan(&c.Seq, &ms, &c.Replica, &c.Device, &c.User, &c.Outcome, &c.Detail); err != nil {
+		if err := rs.Scan(&c.Seq, &ms, &c.Replica, &c.Device, &c.User, &c.Role, &c.Outcome, &c.Detail); err != nil {
 			return nil, fmt.Errorf("list changes: %w", err)
 		}
 		c.At = time.UnixMilli(ms).UTC()
