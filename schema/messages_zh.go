@@ -43,6 +43,8 @@ var zhFormats = map[string]string{
 	"%s is longer than the limit of %s":                              "%s 超过了上限 %s",
 	"%s may not enroll devices of a %s; ask an admin":                "%s 无权为%s注册设备，请联系管理员",
 	"%s may not revoke a %s's device; ask an admin":                  "%s 无权吊销%s的设备，请联系管理员",
+	"%s may revoke only this device (replica %d); ask staff to revoke another": "%s 只能吊销本设备（设备 %d），" +
+		"吊销其他设备请联系工作人员",
 	"not found": "未找到",
 	"unknown replica %d; this server never registered it (villagesync device init registers a device)": "未知的设备编号 %d；" +
 		"本服务器从未登记过它（villagesync device init 可登记设备）",
