@@ -395,7 +395,9 @@ type Device struct {
 	// Behind is how many records the device would pull if it synced now:
 	// those after PulledSeq, up to FeedSeq, in its scope and not last
 	// written by itself, as its pull selects them. 0 for a revoked
-	// device, which pulls nothing.
+	// device, which pulls nothing, and for one that has never synced
+	// (LastSeen zero; a console's browser never does), whose lag would be
+	// the whole feed and mean nothing.
 	Behind uint64
 	// FeedSeq is the feed position the list was made at.
 	FeedSeq uint64
