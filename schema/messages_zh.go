@@ -5,7 +5,8 @@ package schema
 // the key is the English format exactly as the code writes it. Each keeps
 // the English verbs in the same order, since fmt fills them from the same
 // arguments; TestEveryMessageHasChinese and TestTranslationsKeepTheVerbs
-// keep the catalogue whole and true.
+// keep the catalogue whole and true. A problem's message follows its
+// field's name and a colon ("角色："), so it does not say the name again.
 var zhFormats = map[string]string{
 	// Arguments said as they are: their own words (a message, a column's
 	// check, which is in both languages already).
@@ -13,19 +14,19 @@ var zhFormats = map[string]string{
 	"%s": "%s",
 
 	// Enrollment and tokens.
-	"unauthenticated: unknown enrollment code": "注册码无效，请向工作人员索取新的注册码",
+	"unauthenticated: unknown enrollment code": "无效，请向工作人员索取新的注册码",
 	"unauthenticated: this enrollment code was used already; ask staff for a new one": "此注册码已被使用过，" +
 		"请向工作人员索取新的注册码",
 	"unauthenticated: this enrollment code expired; ask staff for a new one": "此注册码已过期，请向工作人员索取新的注册码",
 	"unauthenticated: no token; enroll the device first":                     "缺少令牌，请先注册设备",
-	"unauthenticated: unknown or revoked token":                              "令牌无效或已被吊销，请重新登录",
+	"unauthenticated: unknown or revoked token":                              "无效或已被吊销，请重新登录",
 	"unauthenticated: the Authorization header's scheme is %q; send \"Bearer TOKEN\"": "Authorization 请求头的方案是 %q，" +
 		"应为 \"Bearer 令牌\"",
 	"missing":                             "缺少此项",
 	"must be 1 to 64 characters of UTF-8": "应为1到64个字符（UTF-8）",
 	"contains the control character %U at character %d; a name may not hold control characters or terminal escapes (不能包含控制字符)": "" +
 		"含有控制字符 %U（第%d个字符）；名称不能包含控制字符或终端转义序列",
-	"%s (user %s) may not call %s":                                     "角色 %s（用户 %s）无权调用 %s",
+	"%s (user %s) may not call %s":                                     "%s（用户 %s）无权调用 %s",
 	"%s is calling faster than %.0f requests a second; wait and retry": "%s 的请求过于频繁（每秒超过%.0f次），请稍后重试",
 	"internal error; the server log has the details":                   "服务器内部错误，详情见服务器日志",
 	"the server cannot write its database (disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later": "" +
@@ -43,6 +44,8 @@ var zhFormats = map[string]string{
 	"%s is longer than the limit of %s":                              "%s 超过了上限 %s",
 	"%s may not enroll devices of a %s; ask an admin":                "%s 无权为%s注册设备，请联系管理员",
 	"%s may not revoke a %s's device; ask an admin":                  "%s 无权吊销%s的设备，请联系管理员",
+	"%s may revoke only this device (replica %d); ask staff to revoke another": "%s 只能吊销本设备（设备 %d），" +
+		"吊销其他设备请联系工作人员",
 	"not found": "未找到",
 	"unknown replica %d; this server never registered it (villagesync device init registers a device)": "未知的设备编号 %d；" +
 		"本服务器从未登记过它（villagesync device init 可登记设备）",

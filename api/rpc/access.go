@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -147,11 +148,21 @@ func deviceToWire(d store.Device) *v1.Device {
 	return m
 }
 
-// RevokeDevice revokes a device's token at once.
+// RevokeDevice revokes a device's token at once. Every role may revoke
+// the device it calls from (the console's sign-out does, so that the
+// token it forgets is dead too); staff and admins also the devices of the
+// roles they manage.
 func (s *Service) RevokeDevice(ctx context.Context, req *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error) {
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// Refused before the replica is looked up, in words that do not name
+	// it: else not_found against permission_denied would tell a volunteer
+	// which replica numbers exist.
+	if !slices.Contains(staff, p.Role) && req.GetReplica() != p.Replica {
+		return nil, refuse(connect.CodePermissionDenied, "replica",
+			"%s may revoke only this device (replica %d); ask staff to revoke another", p.User, p.Replica)
 	}
 	role, err := s.Store.DeviceRole(ctx, req.GetReplica())
 	if err != nil {

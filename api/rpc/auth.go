@@ -31,7 +31,9 @@ var (
 // Those open to volunteers answer them within their villages (the
 // handler narrows them): the report and its file hold only her villages
 // and her devices, the device list only her devices, a record's history
-// only records of her villages, the village list only hers.
+// only records of her villages, the village list only hers. RevokeDevice
+// is open to everyone for signing out: volunteers and coordinators may
+// revoke only the device they call from.
 var allowed = map[string][]store.Role{
 	villagesyncv1connect.SyncServiceSyncProcedure:                   anyone,
 	villagesyncv1connect.ConflictServiceListConflictsProcedure:      readers,
@@ -46,7 +48,7 @@ var allowed = map[string][]store.Role{
 	villagesyncv1connect.AccessServiceListVillagesProcedure:         anyone,
 	villagesyncv1connect.AccessServiceCreateEnrollmentCodeProcedure: staff,
 	villagesyncv1connect.AccessServiceListDevicesProcedure:          anyone,
-	villagesyncv1connect.AccessServiceRevokeDeviceProcedure:         staff,
+	villagesyncv1connect.AccessServiceRevokeDeviceProcedure:         anyone,
 	villagesyncv1connect.AccessServiceListChangesProcedure:          anyone,
 }
 

@@ -359,9 +359,15 @@ func TestFormErrorsNameTheFieldInBothLanguages(t *testing.T) {
 						t.Errorf("en: %q, want what the command line gets: %q", msg, english)
 					}
 				case "zh":
-					want := schema.FieldName(schema.ZH, tc.field) + "："
+					label := schema.FieldName(schema.ZH, tc.field)
+					want := label + "："
 					if !strings.HasPrefix(msg, want) || !hasHan(strings.TrimPrefix(msg, want)) || msg == english {
 						t.Errorf("zh: %q, want Chinese after %q (en: %q)", msg, want, english)
+					}
+					// The label says the field already: "角色：角色 志愿者…" reads
+					// the word twice.
+					if strings.HasPrefix(strings.TrimPrefix(msg, want), label) {
+						t.Errorf("zh: %q says %q twice", msg, label)
 					}
 				}
 				t.Logf("%s: %s", l.name, msg)
@@ -385,6 +391,11 @@ func TestLanguage(t *testing.T) {
 		"en;q=0.5,zh;q=0.8": schema.ZH, "fr,zh;q=0.5": schema.ZH,
 		"en": schema.EN, "en-GB,zh;q=0.5": schema.EN, "": schema.EN, "*": schema.EN, "fr": schema.EN,
 		"zh;q=0,en": schema.EN, "@@@": schema.EN,
+		// One malformed entry fails the parser: then each entry's primary
+		// subtag in the order written, q=0 still excluding one.
+		"zh,en;q=2": schema.ZH, "zh;q=abc": schema.ZH, "en,zh;q=2": schema.EN, "zh-CN;q=abc,en": schema.ZH,
+		"fr;q=x, ZH-Hant": schema.ZH, "zh;q=0,en;q=abc": schema.EN, "zh;q=0.000,de;q=x": schema.EN,
+		"de;q=9,zh_CN": schema.ZH, "x;q=2,en": schema.EN, "en;q=1.5,zh": schema.EN, "zh;q=0.5,en;q=1": schema.EN,
 	} {
 		if got := rpc.Language(header); got != want {
 			t.Errorf("Language(%q) = %s, want %s", header, got, want)

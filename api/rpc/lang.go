@@ -3,6 +3,9 @@ package rpc
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 
 	"connectrpc.com/connect"
 	"golang.org/x/text/language"
@@ -22,11 +25,15 @@ func refuse(code connect.Code, field, format string, args ...any) *connect.Error
 // Language is the language an Accept-Language header prefers among those
 // the server speaks: zh for "zh", "zh-CN", "zh-Hans;q=0.9,en;q=0.8"; en
 // for "en", "*", an empty or unreadable header, or one naming neither.
-// Tags are taken in the order of their weights; q=0 excludes one.
+// Tags are taken in the order of their weights; q=0 excludes one. A
+// malformed header ("zh;q=abc", which the parser refuses whole for one
+// bad entry; "zh,en;q=2", whose weight above 1 it takes and sorts by,
+// though RFC 9110 allows 0 to 1) is read entry by entry instead, in the
+// order written.
 func Language(acceptLanguage string) schema.Lang {
-	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
-	if err != nil {
-		return schema.EN
+	tags, weights, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || slices.ContainsFunc(weights, func(q float32) bool { return q > 1 }) {
+		return looseLanguage(acceptLanguage)
 	}
 	for _, t := range tags {
 		switch base, _ := t.Base(); base.String() {
@@ -34,6 +41,36 @@ func Language(acceptLanguage string) schema.Lang {
 			return schema.ZH
 		case "en":
 			return schema.EN
+		}
+	}
+	return schema.EN
+}
+
+// looseLanguage reads a malformed Accept-Language: each comma-separated
+// entry's primary subtag, in order, skipping entries weighted q=0 (a
+// weight that does not parse is no exclusion). The weights cannot be
+// trusted to order the entries, but the language a person put first can.
+func looseLanguage(header string) schema.Lang {
+	for entry := range strings.SplitSeq(header, ",") {
+		tag, params, _ := strings.Cut(entry, ";")
+		excluded := false
+		for p := range strings.SplitSeq(params, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); ok && strings.EqualFold(strings.TrimSpace(k), "q") &&
+				err == nil && q == 0 {
+				excluded = true
+			}
+		}
+		primary, _, _ := strings.Cut(strings.ReplaceAll(strings.TrimSpace(tag), "_", "-"), "-")
+		switch strings.ToLower(primary) {
+		case "zh":
+			if !excluded {
+				return schema.ZH
+			}
+		case "en":
+			if !excluded {
+				return schema.EN
+			}
 		}
 	}
 	return schema.EN

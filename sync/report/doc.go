@@ -18,7 +18,9 @@
 // Past months are remembered by a digest of their figures (store
 // NoteReportedMonths, the only write a report makes), so a month whose
 // numbers change after it was first reported — a phone that synced late, a
-// deletion, a resolved duplicate — carries the time of the revision.
+// deletion, a resolved duplicate — carries the time of the revision. Only
+// a report of every village notes them; a volunteer's, of her villages,
+// reads the marks and writes none.
 //
 // Its types are the only report types: the server builds them, api/wire
 // carries them over GetReport, and api/reportfmt renders them (for the

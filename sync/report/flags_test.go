@@ -21,6 +21,10 @@ func (s snapshotSource) NoteReportedMonths(_ context.Context, _ uint64, digests 
 	return map[report.MonthKey]report.ReportedMonth{}, nil
 }
 
+func (s snapshotSource) ReportedMonths(context.Context, []report.MonthKey) (map[report.MonthKey]report.ReportedMonth, error) {
+	return map[report.MonthKey]report.ReportedMonth{}, nil
+}
+
 // A row shows the open flags on the records it counts; a village's total
 // and the grand total count each entry once, however many of its records
 // they count; a caller limited to some villages sees only theirs.

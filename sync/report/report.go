@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -34,6 +35,9 @@ type Source interface {
 	ReportSnapshot(ctx context.Context) (*Snapshot, error)
 	NoteReportedMonths(ctx context.Context, seq uint64, digests map[MonthKey]string,
 		now time.Time) (map[MonthKey]ReportedMonth, error)
+	// ReportedMonths returns what NoteReportedMonths stored of each month
+	// of keys (none for a month never noted), writing nothing.
+	ReportedMonths(ctx context.Context, keys []MonthKey) (map[MonthKey]ReportedMonth, error)
 }
 
 // Request selects what to report.
@@ -51,6 +55,9 @@ type Request struct {
 	// volunteer's): Villages must be among them (empty means all of them),
 	// and the report holds nothing of another village, not its rows, its
 	// totals, its name or its open conflicts. Nil: every village.
+	// A scoped report reads which months were first reported and revised
+	// but marks none: only a report of every village (a coordinator's,
+	// staff's) reports a month.
 	Scope []string
 	// User, when set, leaves in the freshness only that user's devices.
 	User string
@@ -303,7 +310,16 @@ func Build(ctx context.Context, src Source, req Request) (*Report, error) {
 	slices.SortFunc(keys, func(x, y MonthKey) int {
 		return cmp.Or(cmp.Compare(x.Village, y.Village), cmp.Compare(x.Month, y.Month))
 	})
-	noted, err := src.NoteReportedMonths(ctx, snap.Seq, digests, now)
+	var noted map[MonthKey]ReportedMonth
+	if req.Scope == nil {
+		noted, err = src.NoteReportedMonths(ctx, snap.Seq, digests, now)
+	} else {
+		// A volunteer's view of her village is not a report to the
+		// coordinators: were it noted, a month only she had looked at
+		// would show them "revised" after a late sync, though none of
+		// them had reported it.
+		noted, err = src.ReportedMonths(ctx, slices.Collect(maps.Keys(digests)))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -395,7 +395,9 @@ type Device struct {
 	// Behind is how many records the device would pull if it synced now:
 	// those after PulledSeq, up to FeedSeq, in its scope and not last
 	// written by itself, as its pull selects them. 0 for a revoked
-	// device, which pulls nothing.
+	// device, which pulls nothing, and for one that has never synced
+	// (LastSeen zero; a console's browser never does), whose lag would be
+	// the whole feed and mean nothing.
 	Behind uint64
 	// FeedSeq is the feed position the list was made at.
 	FeedSeq uint64
@@ -462,16 +464,22 @@ type Change struct {
 	At              time.Time
 	Replica         uint32
 	Device, User    string
+	Role            Role // the writer's role; "" for the server's own writes
 	Outcome, Detail string
 }
 
 // ListChanges returns who changed a record and when, oldest first, as p
 // may see it. A volunteer sees the trail of records of her villages only;
 // of another village's record, or one the server does not have, she is
-// told the same (as for a write, see authorize). Other users' refused
-// changes are left out for her: they changed nothing, and what they say
-// and who sent them can be of another village (a volunteer there who
-// meant to move the record).
+// told the same (as for a write, see authorize). For her, of any table
+// (villages too, which every volunteer may read), other users' refused
+// changes are left out: they changed nothing, and what they say and who
+// sent them can be of another village (a volunteer there who meant to
+// move the record). And she sees who wrote an entry only when it was she,
+// town staff or an admin: another volunteer's entry keeps its time and
+// outcome with no user, device or replica, since it may date from before
+// the record moved into her village and name the earlier village's people
+// (the trail does not say which village a record was in at each entry).
 func (s *Store) ListChanges(ctx context.Context, p Principal, table, id string) ([]Change, error) {
 	t, err := schema.Lookup(table)
 	if err != nil {
@@ -480,8 +488,7 @@ func (s *Store) ListChanges(ctx context.Context, p Principal, table, id string) 
 	if err := record.CheckID(id); err != nil {
 		return nil, problem("record_id", "%q is not a UUID in canonical form (like 0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f)", id)
 	}
-	scoped := !p.AllVillages() && t.Scope != ""
-	if scoped {
+	if !p.AllVillages() && t.Scope != "" {
 		v, err := s.beginView(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list changes: %w", err)
@@ -500,10 +507,16 @@ func (s *Store) ListChanges(ctx context.Context, p Principal, table, id string) 
 	if err != nil {
 		return nil, err
 	}
-	if scoped {
-		cs = slices.DeleteFunc(cs, func(c Change) bool {
-			return c.Outcome == record.Rejected.String() && c.User != p.User
-		})
+	if p.AllVillages() {
+		return cs, nil
+	}
+	cs = slices.DeleteFunc(cs, func(c Change) bool {
+		return c.Outcome == record.Rejected.String() && c.User != p.User
+	})
+	for i, c := range cs {
+		if c.Role == Volunteer && c.User != p.User {
+			cs[i].Replica, cs[i].Device, cs[i].User, cs[i].Role = 0, "", "", ""
+		}
 	}
 	return cs, nil
 }

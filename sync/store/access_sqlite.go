@@ -204,6 +204,10 @@ func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, sc
 	// sums the buckets after its cursor that its pull would send it. A
 	// count per device would read the feed after its cursor once for each
 	// device: 3 s for 30 devices that never synced and 100,000 records.
+	// A device that has never synced (no last_seen_ms: every sync notes
+	// it, with its cursor) is behind 0 and bounds nothing: the console's
+	// browsers never sync, and at cursor 0 each would make every list
+	// read the whole feed for a lag that means nothing.
 	var buckets []string
 	for _, t := range tables {
 		village, inScope := "NULL", "0"
@@ -222,7 +226,7 @@ func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, sc
 			       OR k.village IN (SELECT village FROM user_villages WHERE user_id = u.id)))`
 	}
 	with := `WITH cursors AS MATERIALIZED (SELECT DISTINCT last_cursor AS c FROM replicas
-			WHERE id != :server AND revoked_ms IS NULL),
+			WHERE id != :server AND revoked_ms IS NULL AND last_seen_ms IS NOT NULL),
 		bounds AS MATERIALIZED (SELECT c, lead(c) OVER (ORDER BY c) AS next FROM cursors)`
 	if len(buckets) > 0 {
 		with += `,
@@ -231,7 +235,7 @@ func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, sc
 	rs, err := v.tx.QueryContext(ctx, with+`
 		SELECT r.id, r.name, COALESCE(u.name, ''), COALESCE(u.role, ''), r.created_ms,
 		COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0), r.last_cursor,
-		CASE WHEN r.revoked_ms IS NULL THEN `+behind+` ELSE 0 END
+		CASE WHEN r.revoked_ms IS NULL AND r.last_seen_ms IS NOT NULL THEN `+behind+` ELSE 0 END
 		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != :server ORDER BY r.id`,
 		sql.Named("scoped", string(scoped)), sql.Named("server", ServerReplica))
 	if err != nil {
@@ -295,7 +299,7 @@ func (b *sqliteBackend) revokeReplica(ctx context.Context, replica uint32, at ti
 
 func (b *sqliteBackend) listRecordChanges(ctx context.Context, table, id string) ([]Change, error) {
 	rs, err := b.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''),
-		a.outcome, a.detail
+		COALESCE(u.role, ''), a.outcome, a.detail
 		FROM audit a LEFT JOIN replicas r ON r.id = a.replica LEFT JOIN users u ON u.id = a.user_id
 		WHERE a.tbl = ? AND a.record_id = ? ORDER BY a.id`, table, id)
 	if err != nil {
@@ -306,7 +310,7 @@ func (b *sqliteBackend) listRecordChanges(ctx context.Context, table, id string)
 	for rs.Next() {
 		var c Change
 		var ms int64
-		if err := rs.Scan(&c.Seq, &ms, &c.Replica, &c.Device, &c.User, &c.Outcome, &c.Detail); err != nil {
+		if err := rs.Scan(&c.Seq, &ms, &c.Replica, &c.Device, &c.User, &c.Role, &c.Outcome, &c.Detail); err != nil {
 			return nil, fmt.Errorf("list changes: %w", err)
 		}
 		c.At = time.UnixMilli(ms).UTC()

@@ -50,12 +50,12 @@ type accessView interface {
 	// listDevices lists every replica but the server's own (ServerReplica)
 	// by number, with zero times for never seen and not revoked, its
 	// user's name and role ("" for none), PulledSeq its last cursor as
-	// written down, and Behind (0 for a revoked one) the number of
-	// records of tables after that cursor whose last write is not its own:
-	// for a device of a user with role scoped, only records whose
-	// t.Scope is one of the user's villages (none when she has none), the
-	// filter readFeed applies for her. One statement, however many
-	// devices and records.
+	// written down, and Behind (0 for a revoked one and one never seen)
+	// the number of records of tables after that cursor whose last write
+	// is not its own: for a device of a user with role scoped, only
+	// records whose t.Scope is one of the user's villages (none when she
+	// has none), the filter readFeed applies for her. One statement,
+	// however many devices and records.
 	listDevices(ctx context.Context, tables []*schema.Table, scoped Role) ([]Device, error)
 }
 

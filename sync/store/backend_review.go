@@ -100,6 +100,9 @@ type reviewView interface {
 	// replicaName returns a replica's device name and its user's name
 	// ("" for what the server does not know).
 	replicaName(ctx context.Context, replica uint32) (replicaName, error)
+	// openReportMonths starts a batch of reads of report_months (for a
+	// report that marks none); the caller closes it before the view ends.
+	openReportMonths(ctx context.Context) (reportMonthReader, error)
 }
 
 // reviewReads are the one-statement reads the Store makes outside any

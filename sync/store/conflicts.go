@@ -47,6 +47,13 @@ type ConflictRecord struct {
 	WrittenAt    time.Time
 }
 
+// MaxWithRecords is the most entries a page with records holds, whatever
+// the limit asked: an entry's records are every member's fields (notes of
+// up to 2 KB each), so a page of 1000 of them could be many megabytes in
+// one response. A larger limit is clamped, not refused: a caller pages on
+// from the last id it got, as it would past any limit.
+const MaxWithRecords = 100
+
 // ConflictFilter selects conflicts to list.
 type ConflictFilter struct {
 	AfterID      uint64
@@ -146,6 +153,9 @@ func listConflicts(ctx context.Context, r conflictReader, f ConflictFilter) ([]L
 		f.Limit = 100
 	}
 	f.Limit = min(f.Limit, 1000)
+	if f.WithRecords {
+		f.Limit = min(f.Limit, MaxWithRecords)
+	}
 	if f.OpenOnly && f.ResolvedOnly {
 		return nil, problem("resolved_only", "lists resolved entries; open_only lists the others: ask for one of them")
 	}

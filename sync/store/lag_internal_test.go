@@ -15,7 +15,9 @@ import (
 // whatever its role, villages, cursor and own writes: checked against
 // Pull for random feeds, cursors and writers. The count buckets the feed
 // between the devices' cursors, so devices at the same cursor, at 0 and
-// past the end are all in it.
+// past the end are all in it. A device that has never synced (a console's
+// browser, which only reads through the API) is behind 0, whatever its
+// pull would send, and bounds no bucket.
 func TestBehindIsWhatPullSends(t *testing.T) {
 	ctx := context.Background()
 	for seed := range uint64(4) {
@@ -70,11 +72,17 @@ func TestBehindIsWhatPullSends(t *testing.T) {
 			if _, err := tx.Exec(`UPDATE meta SET value = ? WHERE key = 'seq'`, n); err != nil {
 				t.Fatal(err)
 			}
-			cursors := map[uint32]uint64{}
-			for _, p := range ps {
+			cursors, never := map[uint32]uint64{}, map[uint32]bool{}
+			for i, p := range ps {
+				// The first device has never synced, then one in four.
+				if i == 0 || rng.IntN(4) == 0 {
+					never[p.Replica] = true
+					continue
+				}
 				c := []uint64{0, uint64(n), uint64(rng.IntN(n)), uint64(n / 2)}[rng.IntN(4)]
 				cursors[p.Replica] = c
-				if _, err := tx.Exec(`UPDATE replicas SET last_cursor = ? WHERE id = ?`, c, p.Replica); err != nil {
+				if _, err := tx.Exec(`UPDATE replicas SET last_cursor = ?, last_seen_ms = ? WHERE id = ?`,
+					c, 1+rng.IntN(1e9), p.Replica); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -98,10 +106,19 @@ func TestBehindIsWhatPullSends(t *testing.T) {
 				if page.HasMore {
 					t.Fatal("the test's feed does not fit a page")
 				}
-				if d.Replica != p.Replica || d.PulledSeq != cursors[p.Replica] || d.Behind != uint64(len(page.Records)) ||
+				want := uint64(len(page.Records))
+				if never[p.Replica] {
+					want = 0
+					if !d.LastSeen.IsZero() || want == uint64(len(page.Records)) {
+						t.Fatalf("device %d: seen %v, its pull sends %d; the test wants one never seen with records to pull",
+							p.Replica, d.LastSeen, len(page.Records))
+					}
+				}
+				if d.Replica != p.Replica || d.PulledSeq != cursors[p.Replica] || d.Behind != want ||
 					d.FeedSeq != uint64(n) {
-					t.Errorf("device %d (%s %v, cursor %d): behind %d at %d/%d; its pull sends %d",
-						p.Replica, p.Role, p.Villages, cursors[p.Replica], d.Behind, d.PulledSeq, d.FeedSeq, len(page.Records))
+					t.Errorf("device %d (%s %v, cursor %d, never synced %v): behind %d at %d/%d; want %d, its pull sends %d",
+						p.Replica, p.Role, p.Villages, cursors[p.Replica], never[p.Replica], d.Behind, d.PulledSeq,
+						d.FeedSeq, want, len(page.Records))
 				}
 			}
 		})

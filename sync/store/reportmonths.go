@@ -67,3 +67,33 @@ func (s *Store) NoteReportedMonths(ctx context.Context, seq uint64, digests map[
 	}
 	return out, nil
 }
+
+// ReportedMonths returns what is stored of each month of keys (none for a
+// month never noted), writing nothing: a report of some villages only
+// reads the marks the reports of every village made.
+func (s *Store) ReportedMonths(ctx context.Context, keys []MonthKey) (map[MonthKey]ReportedMonth, error) {
+	out := make(map[MonthKey]ReportedMonth, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	v, err := s.beginView(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reported months: %w", err)
+	}
+	defer v.close()
+	get, err := v.openReportMonths(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reported months: %w", err)
+	}
+	defer get.close()
+	for _, k := range keys {
+		stored, found, err := get.readReportedMonth(ctx, k)
+		if err != nil {
+			return nil, fmt.Errorf("reported month %s %s: %w", k.Village, k.Month, err)
+		}
+		if found {
+			out[k] = ReportedMonth{FirstReported: stored.first, Revised: stored.revised}
+		}
+	}
+	return out, nil
+}

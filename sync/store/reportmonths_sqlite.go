@@ -11,7 +11,15 @@ import (
 type sqliteMonthReader struct{ get *sql.Stmt }
 
 func (t *sqliteTxn) openReportMonths(ctx context.Context) (reportMonthReader, error) {
-	get, err := t.tx.PrepareContext(ctx, `SELECT digest, first_reported_ms, COALESCE(revised_ms, 0), feed_seq
+	return openReportMonths(ctx, t.tx)
+}
+
+func (v *sqliteView) openReportMonths(ctx context.Context) (reportMonthReader, error) {
+	return openReportMonths(ctx, v.tx)
+}
+
+func openReportMonths(ctx context.Context, tx *sql.Tx) (reportMonthReader, error) {
+	get, err := tx.PrepareContext(ctx, `SELECT digest, first_reported_ms, COALESCE(revised_ms, 0), feed_seq
 		FROM report_months WHERE village = ? AND month = ?`)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,9 @@
 // an interceptor that adds the device token (only ever in the
 // Authorization header) and the page's language, and that signs the
 // browser out when the server no longer knows its token.
-import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import {
+  Code, ConnectError, createClient, createContextKey, createContextValues, type CallOptions, type Client, type Interceptor,
+} from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { AccessService, ErrorDetailSchema, type WhoamiResponse } from "./gen/villagesync/v1/access_pb";
 import { ReportService } from "./gen/villagesync/v1/report_pb";
@@ -57,6 +59,15 @@ export function whenSignedOut(f: () => void): void {
   onSignedOut = f;
 }
 
+// keepSignIn marks a call whose "unauthenticated" must not sign the
+// browser out: the sign-in page asks who holds the stored token before
+// it offers to replace that sign-in, and must keep the code it is holding.
+const keepSignIn = createContextKey(false, { description: "keep sign-in" });
+
+export function withoutSignOut(): CallOptions {
+  return { contextValues: createContextValues().set(keepSignIn, true) };
+}
+
 const interceptor: Interceptor = (next) => async (req) => {
   req.header.set("Accept-Language", getLang());
   const current = token();
@@ -68,7 +79,7 @@ const interceptor: Interceptor = (next) => async (req) => {
     const err = ConnectError.from(e);
     // Only the token this browser holds: an enrollment's bad code is the
     // form's error. Calls refused together sign the browser out once.
-    if (err.code === Code.Unauthenticated && current && sent === `Bearer ${current}`) {
+    if (err.code === Code.Unauthenticated && current && sent === `Bearer ${current}` && !req.contextValues.get(keepSignIn)) {
       if (token() === current) {
         forgetToken();
         onSignedOut();

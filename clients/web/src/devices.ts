@@ -4,6 +4,7 @@
 import { access, Code, isCode, manages, ownReplica, reports, SignedOut } from "./api";
 import { confirmDialog } from "./confirm";
 import { h } from "./dom";
+import type { Child } from "./dom";
 import { showError } from "./errors";
 import type { Device, User } from "./gen/villagesync/v1/access_pb";
 import { roleName, t } from "./i18n";
@@ -61,6 +62,17 @@ export function isConsole(name: string): boolean {
   return /^console-[a-z]+-[0-9a-f]{4}$/.test(name);
 }
 
+// lag is a device's "changes not pulled" cell. A device that has never
+// synced (a console's browser, or a phone not yet used) has no lag: the
+// server says 0 for it (access.proto's Device.behind), which is not "up
+// to date".
+export function lag(behind: bigint, lastSeenMs: bigint): Child {
+  const m = t();
+  if (lastSeenMs === 0n) return h("span", { class: "muted", "data-test": "never-synced" }, m.neverSynced);
+  return [h("span", { "data-test": "behind", class: "num" }, num(behind)),
+    behind === 0n ? [" ", h("span", { class: "ok" }, m.upToDate)] : null];
+}
+
 export async function devices(ctx: Ctx): Promise<void> {
   const m = t();
   const { root } = ctx;
@@ -101,8 +113,7 @@ function draw(ctx: Ctx, rows: Row[], users: User[], fromReport: boolean): void {
             showVillages ? h("td", { "data-label": m.villages }, u ? (u.villages.length ? u.villages.join(t().sep) : m.everyVillage) : "") : null,
             fromReport ? null : h("td", { "data-label": m.enrolledAt }, dateTime(d.enrolledAtMs)),
             h("td", { title: dateTime(d.lastSeenMs), "data-label": m.lastSync }, relative(d.lastSeenMs, now)),
-            h("td", { "data-label": m.behind }, h("span", { "data-test": "behind", class: "num" }, num(d.behind)),
-              d.behind === 0n ? [" ", h("span", { class: "ok" }, m.upToDate)] : null),
+            h("td", { "data-label": m.behind }, lag(d.behind, d.lastSeenMs)),
             h("td", { "data-label": m.status }, revoked ? h("span", { class: "badge muted", "data-test": "revoked" }, m.revokedAt(dateTime(d.revokedAtMs)))
               : h("span", { class: "ok" }, m.active)),
             ctx.caps.listDevices ? h("td", { class: "actions" }, mayRevoke

@@ -50,8 +50,17 @@ export async function history(ctx: Ctx): Promise<void> {
       : h("ol", { class: "timeline", "data-test": "timeline" }, sorted.map((c) =>
         h("li", { "data-test": "change", "data-seq": c.seq.toString(), "data-outcome": c.outcome, class: `outcome-${c.outcome.split(" ")[0]}` },
           h("div", { class: "when" }, dateTime(c.atMs)),
-          h("div", { class: "what" }, h("strong", null, outcomeName(c.outcome)), " · ", c.user || "?", " · ",
-            m.onDevice(num(c.replica), c.device)),
+          h("div", { class: "what" }, h("strong", null, outcomeName(c.outcome)), " · ", who(c.replica, c.user, c.device)),
           c.detail ? h("div", { class: "detail" }, c.detail) : null,
           c.seq ? h("div", { class: "seq muted" }, `${m.seq} ${num(c.seq)}`) : null)))));
+}
+
+// who names the writer of a change. A volunteer is not told who another
+// volunteer is (replica 0, see access.proto's Change); the server's own
+// writes (replica 1) have no user.
+function who(replica: number, user: string, device: string): string {
+  const m = t();
+  if (replica === 0) return m.otherVolunteer;
+  if (!user && replica === 1) return m.server;
+  return `${user || "?"} · ${m.onDevice(num(replica), device)}`;
 }

@@ -36,6 +36,7 @@ const zh = {
   navPeople: "人员与村",
   navHistory: "记录历史",
   signOut: "退出登录",
+  signOutShort: "退出",
   mainNav: "主导航",
 
   // roles
@@ -52,6 +53,11 @@ const zh = {
   signinWorking: "正在登录…",
   signinFromLink: "已从链接读取注册码，正在登录…",
   signinNeedCode: "请输入注册码。",
+  signinAlready: (user: string) => `此浏览器已以 ${user} 的身份登录。`,
+  signinReplaceQ: "改用注册码的用户登录？",
+  signinReplaceDetail: (user: string) => `此浏览器当前的登录（${user}）将被退出。`,
+  signinReplaceOk: "改用此注册码登录",
+  signinCurrentUser: "当前用户",
 
   // overview
   overviewTitle: "项目概览",
@@ -104,6 +110,7 @@ const zh = {
   lastSync: "最后同步",
   behind: "待同步变更",
   upToDate: "已是最新",
+  neverSynced: "从未同步",
   behindN: (n: string) => `落后 ${n} 条`,
   revokedMark: "已撤销",
   freshNote:
@@ -217,6 +224,8 @@ const zh = {
   outcome_resolved: (what: string) => `工作人员处理：${what}`,
   seq: "序号",
   onDevice: (replica: string, device: string) => `设备 #${replica} ${device}`,
+  otherVolunteer: "另一位志愿者",
+  server: "服务器",
   table_tutoring_sessions: "夜间7点钟课堂",
   table_cleanup_tasks: "环境整治",
   table_books: "图书",
@@ -281,6 +290,7 @@ const en: Messages = {
   navPeople: "People & villages",
   navHistory: "Record history",
   signOut: "Sign out",
+  signOutShort: "Sign out",
   mainNav: "Main navigation",
 
   role_volunteer: "volunteer",
@@ -296,6 +306,11 @@ const en: Messages = {
   signinWorking: "Signing in…",
   signinFromLink: "Code read from the link; signing in…",
   signinNeedCode: "Type the sign-in code.",
+  signinAlready: (user: string) => `This browser is signed in as ${user}.`,
+  signinReplaceQ: "Sign in as the code's user instead?",
+  signinReplaceDetail: (user: string) => `This browser's current sign-in (${user}) will be signed out.`,
+  signinReplaceOk: "Sign in with this code",
+  signinCurrentUser: "the current user",
 
   overviewTitle: "Programs overview",
   period: "Period",
@@ -349,6 +364,7 @@ const en: Messages = {
   lastSync: "Last sync",
   behind: "Changes not pulled",
   upToDate: "up to date",
+  neverSynced: "never synced",
   behindN: (n: string) => `${n} behind`,
   revokedMark: "revoked",
   freshNote:
@@ -462,6 +478,8 @@ const en: Messages = {
   outcome_resolved: (what: string) => `staff resolved: ${what}`,
   seq: "Seq",
   onDevice: (replica: string, device: string) => `device #${replica} ${device}`,
+  otherVolunteer: "another volunteer",
+  server: "the server",
   table_tutoring_sessions: "7pm classroom sessions",
   table_cleanup_tasks: "cleanup tasks",
   table_books: "books",

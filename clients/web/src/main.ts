@@ -69,11 +69,24 @@ function header(page: Page): HTMLElement {
   const nav = h("nav", { class: "nav", "aria-label": m.mainNav },
     items.filter(([p]) => c[p as keyof Caps]).map(([p, label, test]) =>
       h("a", { href: href(p), "data-test": test, "aria-current": p === page ? "page" : null }, label)));
-  const who = h("span", { class: "whoami", "data-test": "whoami" },
-    h("strong", null, me.user), " · ", roleName(me.role));
-  const out = h("button", { type: "button", class: "btn ghost", "data-test": "signout", onclick: signOut }, m.signOut);
+  // Parts apart, so that a phone can stack them in one row of the header
+  // (the name cut short, the role under it); the text stays "name · role".
+  const who = h("span", { class: "whoami", "data-test": "whoami", title: `${me.user} · ${roleName(me.role)}` },
+    h("strong", { class: "who-name" }, me.user), h("span", { class: "who-sep" }, " · "),
+    h("span", { class: "who-role" }, roleName(me.role)));
+  // A phone shows the short label; the button is named in full either way.
+  const out = h("button", { type: "button", class: "btn ghost", "data-test": "signout", "aria-label": m.signOut, onclick: signOut },
+    h("span", { class: "label-long" }, m.signOut), h("span", { class: "label-short", "aria-hidden": "true" }, m.signOutShort));
+  // The nav's own box, unfaded, under it: on a phone the nav scrolls
+  // sideways and its right edge fades to say so (style.css).
   return h("header", { class: "top" },
-    h("div", { class: "top-row" }, brand, h("div", { class: "top-me" }, who, lang, out)), nav);
+    h("div", { class: "top-row" }, brand, h("div", { class: "top-me" }, who, lang, out)), h("div", { class: "nav-bar" }, nav));
+}
+
+// showCurrentTab scrolls the nav, on a phone, to the page's own tab: one
+// past the screen's edge would leave no sign of where one is.
+function showCurrentTab(): void {
+  body.querySelector(".nav [aria-current=page]")?.scrollIntoView({ block: "nearest", inline: "center" });
 }
 
 async function signOut(): Promise<void> {
@@ -159,6 +172,7 @@ async function render(): Promise<void> {
   document.title = `${titles[page]} · ${m.appName}`;
   clear(body);
   body.append(header(page), root);
+  showCurrentTab();
   const ctx: Ctx = { root, params: route.params, me, caps: c, live, busy, onLeave: (f) => leaving.push(f) };
   try {
     await pageFns[page](ctx);

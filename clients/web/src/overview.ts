@@ -14,7 +14,7 @@ import { cleanupKind, getLang, kindName, libraryName, t } from "./i18n";
 import { amount, dateTime, month, num, relative, village } from "./format";
 import { go, href } from "./router";
 import type { Ctx } from "./page";
-import { isConsole } from "./devices";
+import { isConsole, lag } from "./devices";
 
 // The villages seen in an unfiltered report, offered as quick picks.
 let known: { name: string; pinyin: string }[] = [];
@@ -360,8 +360,7 @@ function freshness(ctx: Ctx, rep: GetReportResponse): HTMLElement {
               revoked ? [" ", h("span", { class: "badge muted", "data-test": "revoked", title: dateTime(d.revokedAtMs) }, m.revokedMark)] : null),
             h("td", null, d.user),
             h("td", { title: dateTime(d.lastSeenMs) }, relative(d.lastSeenMs, now)),
-            h("td", null, h("span", { "data-test": "behind", class: "num" }, num(d.behind)), " ",
-              d.behind === 0n ? h("span", { class: "ok" }, m.upToDate) : null));
+            h("td", null, lag(d.behind, d.lastSeenMs)));
         })))),
     h("p", { class: "hint" }, m.freshNote));
 }

@@ -34,12 +34,14 @@ const shownFields: Record<string, string[]> = {
 async function listAll(req: MessageInitShape<typeof ListConflictsRequestSchema>): Promise<Conflict[]> {
   const out: Conflict[] = [];
   let after = 0n;
-  // Pages of 1000, the server's largest; 20 of them is more than any
-  // season has produced.
-  for (let i = 0; i < 20; i++) {
-    const res = await conflicts.listConflicts({ ...req, afterId: after, limit: 1000 });
+  // Pages of the server's largest: 1000 entries, 100 with their records
+  // (sync.proto's ListConflictsRequest.limit), so a page shorter than
+  // that is the last. 20,000 entries is more than any season has produced.
+  const page = req.withRecords ? 100 : 1000;
+  for (let i = 0; i < 20000 / page; i++) {
+    const res = await conflicts.listConflicts({ ...req, afterId: after, limit: page });
     out.push(...res.conflicts);
-    if (res.conflicts.length < 1000) break;
+    if (res.conflicts.length < page) break;
     after = res.conflicts[res.conflicts.length - 1]!.id;
   }
   return out;

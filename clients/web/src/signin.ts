@@ -1,7 +1,10 @@
 // Sign-in is enrollment: a one-time code, typed or read from the QR link
 // (#/signin?code=CODE), is exchanged for a device token that this browser
-// keeps. The code leaves the address bar the moment it is read.
-import { access, ownReplica, SignedOut, token } from "./api";
+// keeps. The code leaves the address bar the moment it is read. A link
+// opened in a browser that is signed in already asks first: signing in
+// with it signs the current user out (and revokes this browser's device).
+import { access, Code, forgetToken, isCode, ownReplica, SignedOut, token, whoami, withoutSignOut } from "./api";
+import { confirmDialog } from "./confirm";
 import { h } from "./dom";
 import { clearErrors, showError } from "./errors";
 import { t } from "./i18n";
@@ -46,6 +49,8 @@ export async function signin(root: HTMLElement, params: URLSearchParams, deps: S
     deps.signedIn();
     return;
   }
+  const holder = fromLink && token() ? await signedInAs() : "";
+  if (!deps.live()) return;
   const message = h("p", { class: "signin-message", "data-test": "signin-message", role: "status" }, flash);
   flash = "";
   const code = h("input", {
@@ -99,10 +104,36 @@ export async function signin(root: HTMLElement, params: URLSearchParams, deps: S
     void submit();
   });
   root.append(form);
-  if (fromLink) {
+  if (holder) {
+    // Not awaited: the page is drawn (ready) while the question is open.
+    message.textContent = m.signinAlready(holder);
+    void confirmDialog(m.signinReplaceQ, m.signinReplaceDetail(holder), m.signinReplaceOk).then((yes) => {
+      if (!deps.live()) return;
+      if (yes) void submit();
+      else deps.signedIn(); // the session stays; the code already left the URL
+    });
+  } else if (fromLink) {
     message.textContent = m.signinFromLink;
     await submit();
   } else {
     code.focus();
+  }
+}
+
+// signedInAs names the user this browser is signed in as, or "" when its
+// stored token is dead (forgotten here: there is no sign-in to keep, and
+// the link's code signs in as it would in a fresh browser). When the
+// server cannot say, the question is still asked, naming nobody.
+async function signedInAs(): Promise<string> {
+  const me = whoami();
+  if (me) return me.user;
+  try {
+    return (await access.whoami({}, withoutSignOut())).user;
+  } catch (e) {
+    if (isCode(e, Code.Unauthenticated)) {
+      forgetToken();
+      return "";
+    }
+    return t().signinCurrentUser;
   }
 }

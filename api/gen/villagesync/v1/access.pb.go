@@ -1045,7 +1045,10 @@ type Device struct {
 	LastSeenMs   int64                  `protobuf:"varint,5,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
 	RevokedAtMs  int64                  `protobuf:"varint,6,opt,name=revoked_at_ms,json=revokedAtMs,proto3" json:"revoked_at_ms,omitempty"`
 	// The feed position the device has pulled up to, and the changes in its
-	// scope after that position: what it would pull if it synced now.
+	// scope after that position: what it would pull if it synced now. behind
+	// is 0 for a revoked device and for one that has never synced
+	// (last_seen_ms 0, such as a web console's browser, which only reads):
+	// its lag would be its whole scope and mean nothing.
 	PulledSeq uint64 `protobuf:"varint,7,opt,name=pulled_seq,json=pulledSeq,proto3" json:"pulled_seq,omitempty"`
 	Behind    uint64 `protobuf:"varint,8,opt,name=behind,proto3" json:"behind,omitempty"`
 	// The server's change-feed position when the list was made.
@@ -1377,12 +1380,16 @@ func (x *ListChangesRequest) GetRecordId() string {
 }
 
 type Change struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Seq     uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	AtMs    int64                  `protobuf:"varint,2,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
-	Replica uint32                 `protobuf:"varint,3,opt,name=replica,proto3" json:"replica,omitempty"`
-	Device  string                 `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
-	User    string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	AtMs  int64                  `protobuf:"varint,2,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	// Who made the change. A volunteer is told who only for her own changes,
+	// town staff's and admins'; another volunteer's change has replica 0 and
+	// no device or user (it may be from before the record moved into her
+	// village). The server's own changes have no user.
+	Replica uint32 `protobuf:"varint,3,opt,name=replica,proto3" json:"replica,omitempty"`
+	Device  string `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
+	User    string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
 	// applied, merged, rejected or a staff resolution.
 	Outcome       string `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	Detail        string `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`

@@ -332,7 +332,9 @@ type ReportRow struct {
 	// Set when this past month's figures differ from what the server first
 	// reported for it (Unix milliseconds of the latest change seen).
 	RevisedAtMs int64 `protobuf:"varint,7,opt,name=revised_at_ms,json=revisedAtMs,proto3" json:"revised_at_ms,omitempty"`
-	// When the server first reported this past month (Unix milliseconds).
+	// When the server first reported this past month (Unix milliseconds) in
+	// a report of every village: a volunteer's report of hers reads these two
+	// marks but sets neither.
 	FirstReportedAtMs int64 `protobuf:"varint,8,opt,name=first_reported_at_ms,json=firstReportedAtMs,proto3" json:"first_reported_at_ms,omitempty"`
 	// Flags not resolved yet on records counted in these figures, per kind
 	// (duplicate_session, double_loan): the figures may change when staff
@@ -812,7 +814,9 @@ type DeviceSeen struct {
 	// cursor as the server has written it down).
 	PulledSeq uint64 `protobuf:"varint,5,opt,name=pulled_seq,json=pulledSeq,proto3" json:"pulled_seq,omitempty"`
 	// Changes in the device's scope after pulled_seq, up to feed_seq: what it
-	// would pull if it synced now. 0 for a device that is up to date.
+	// would pull if it synced now. 0 for a device that is up to date, for a
+	// revoked one, and for one that has never synced (last_seen_ms 0, such
+	// as a web console's browser, which only reads).
 	Behind uint64 `protobuf:"varint,6,opt,name=behind,proto3" json:"behind,omitempty"`
 	// Set for a revoked device (Unix milliseconds).
 	RevokedAtMs   int64 `protobuf:"varint,7,opt,name=revoked_at_ms,json=revokedAtMs,proto3" json:"revoked_at_ms,omitempty"`

@@ -1385,13 +1385,16 @@ type ListConflictsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only conflicts with id > after_id; page through with the last id seen.
 	AfterId uint64 `protobuf:"varint,1,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
-	// Up to 1000; 0 means 100.
+	// Up to 1000; 0 means 100. With with_records a page holds at most 100
+	// entries, whatever the limit (a larger one is clamped, not refused): a
+	// shorter page than asked is then no sign of the end; page on until a
+	// page holds fewer than 100, or none.
 	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Only this table, if set.
 	Table string `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
 	// Only entries not resolved yet.
 	OpenOnly bool `protobuf:"varint,4,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
-	// Fill Conflict.records.
+	// Fill Conflict.records (pages of at most 100 entries, see limit).
 	WithRecords bool `protobuf:"varint,5,opt,name=with_records,json=withRecords,proto3" json:"with_records,omitempty"`
 	// Only entries resolved already (the queue's history); with open_only,
 	// InvalidArgument.

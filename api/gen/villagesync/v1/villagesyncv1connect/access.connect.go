@@ -87,6 +87,8 @@ type AccessServiceClient interface {
 	// Devices: staff and admin.
 	CreateEnrollmentCode(context.Context, *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error)
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
+	// Any role may revoke the device it calls from (signing out); only staff
+	// and admins another device.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
 	// ListChanges is the audit trail of one record: who changed it and when.
 	// Staff, admin and coordinators.
@@ -311,6 +313,8 @@ type AccessServiceHandler interface {
 	// Devices: staff and admin.
 	CreateEnrollmentCode(context.Context, *v1.CreateEnrollmentCodeRequest) (*v1.CreateEnrollmentCodeResponse, error)
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
+	// Any role may revoke the device it calls from (signing out); only staff
+	// and admins another device.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
 	// ListChanges is the audit trail of one record: who changed it and when.
 	// Staff, admin and coordinators.

@@ -503,7 +503,10 @@ export type Device = Message<"villagesync.v1.Device"> & {
 
   /**
    * The feed position the device has pulled up to, and the changes in its
-   * scope after that position: what it would pull if it synced now.
+   * scope after that position: what it would pull if it synced now. behind
+   * is 0 for a revoked device and for one that has never synced
+   * (last_seen_ms 0, such as a web console's browser, which only reads):
+   * its lag would be its whole scope and mean nothing.
    *
    * @generated from field: uint64 pulled_seq = 7;
    */
@@ -637,6 +640,11 @@ export type Change = Message<"villagesync.v1.Change"> & {
   atMs: bigint;
 
   /**
+   * Who made the change. A volunteer is told who only for her own changes,
+   * town staff's and admins'; another volunteer's change has replica 0 and
+   * no device or user (it may be from before the record moved into her
+   * village). The server's own changes have no user.
+   *
    * @generated from field: uint32 replica = 3;
    */
   replica: number;
@@ -779,6 +787,9 @@ export const AccessService: GenService<{
     output: typeof ListDevicesResponseSchema;
   },
   /**
+   * Any role may revoke the device it calls from (signing out); only staff
+   * and admins another device.
+   *
    * @generated from rpc villagesync.v1.AccessService.RevokeDevice
    */
   revokeDevice: {

@@ -229,7 +229,9 @@ export type ReportRow = Message<"villagesync.v1.ReportRow"> & {
   revisedAtMs: bigint;
 
   /**
-   * When the server first reported this past month (Unix milliseconds).
+   * When the server first reported this past month (Unix milliseconds) in
+   * a report of every village: a volunteer's report of hers reads these two
+   * marks but sets neither.
    *
    * @generated from field: int64 first_reported_at_ms = 8;
    */
@@ -495,7 +497,9 @@ export type DeviceSeen = Message<"villagesync.v1.DeviceSeen"> & {
 
   /**
    * Changes in the device's scope after pulled_seq, up to feed_seq: what it
-   * would pull if it synced now. 0 for a device that is up to date.
+   * would pull if it synced now. 0 for a device that is up to date, for a
+   * revoked one, and for one that has never synced (last_seen_ms 0, such
+   * as a web console's browser, which only reads).
    *
    * @generated from field: uint64 behind = 6;
    */

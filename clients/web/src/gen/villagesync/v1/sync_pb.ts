@@ -739,7 +739,10 @@ export type ListConflictsRequest = Message<"villagesync.v1.ListConflictsRequest"
   afterId: bigint;
 
   /**
-   * Up to 1000; 0 means 100.
+   * Up to 1000; 0 means 100. With with_records a page holds at most 100
+   * entries, whatever the limit (a larger one is clamped, not refused): a
+   * shorter page than asked is then no sign of the end; page on until a
+   * page holds fewer than 100, or none.
    *
    * @generated from field: uint32 limit = 2;
    */
@@ -760,7 +763,7 @@ export type ListConflictsRequest = Message<"villagesync.v1.ListConflictsRequest"
   openOnly: boolean;
 
   /**
-   * Fill Conflict.records.
+   * Fill Conflict.records (pages of at most 100 entries, see limit).
    *
    * @generated from field: bool with_records = 5;
    */
