@@ -14,13 +14,13 @@ var zhFormats = map[string]string{
 	"%s": "%s",
 
 	// Enrollment and tokens.
-	"unauthenticated: unknown enrollment code": "无效，请向工作人员索取新的注册码",
-	"unauthenticated: this enrollment code was used already; ask staff for a new one": "此注册码已被使用过，" +
+	"this enrollment code is not known; check it, or ask staff for a new one": "无效；请核对，或向工作人员索取新的注册码",
+	"this enrollment code was used already; ask staff for a new one": "此注册码已被使用过，" +
 		"请向工作人员索取新的注册码",
-	"unauthenticated: this enrollment code expired; ask staff for a new one": "此注册码已过期，请向工作人员索取新的注册码",
-	"unauthenticated: no token; enroll the device first":                     "缺少令牌，请先注册设备",
-	"unauthenticated: unknown or revoked token":                              "无效或已被吊销，请重新登录",
-	"unauthenticated: the Authorization header's scheme is %q; send \"Bearer TOKEN\"": "Authorization 请求头的方案是 %q，" +
+	"this enrollment code expired; ask staff for a new one": "此注册码已过期，请向工作人员索取新的注册码",
+	"no token; enroll the device first":                     "缺少令牌，请先注册设备",
+	"unknown or revoked token; enroll this device again":    "无效或已被吊销；请重新注册此设备",
+	"the Authorization header's scheme is %q; send \"Bearer TOKEN\"": "Authorization 请求头的方案是 %q，" +
 		"应为 \"Bearer 令牌\"",
 	"missing":                             "缺少此项",
 	"must be 1 to 64 characters of UTF-8": "应为1到64个字符（UTF-8）",

@@ -158,7 +158,7 @@ func bearerToken(header string) (string, error) {
 	scheme, token, _ := strings.Cut(header, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		return "", record.Problemf(record.CodeUnauthenticated, "token",
-			"unauthenticated: the Authorization header's scheme is %q; send \"Bearer TOKEN\"", scheme).
+			"the Authorization header's scheme is %q; send \"Bearer TOKEN\"", scheme).
 			Of(store.ErrUnauthenticated)
 	}
 	return strings.TrimSpace(token), nil

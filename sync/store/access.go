@@ -297,11 +297,11 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 	case err != nil:
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	case !ok:
-		return Principal{}, "", refusedCode("unauthenticated: unknown enrollment code")
+		return Principal{}, "", refusedCode("this enrollment code is not known; check it, or ask staff for a new one")
 	case c.used:
-		return Principal{}, "", refusedCode("unauthenticated: this enrollment code was used already; ask staff for a new one")
+		return Principal{}, "", refusedCode("this enrollment code was used already; ask staff for a new one")
 	case now.UnixMilli() > c.expires.UnixMilli():
-		return Principal{}, "", refusedCode("unauthenticated: this enrollment code expired; ask staff for a new one")
+		return Principal{}, "", refusedCode("this enrollment code expired; ask staff for a new one")
 	}
 	token := secret(24)
 	replica, err := t.insertDevice(ctx, deviceName, c.userID, hash(token), now)
@@ -330,14 +330,14 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 // ErrUnauthenticated.
 func (s *Store) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if token == "" {
-		return Principal{}, badToken("unauthenticated: no token; enroll the device first")
+		return Principal{}, badToken("no token; enroll the device first")
 	}
 	p, ok, err := s.principalByToken(ctx, hash(token))
 	if err != nil {
 		return Principal{}, err
 	}
 	if !ok {
-		return Principal{}, badToken("unauthenticated: unknown or revoked token")
+		return Principal{}, badToken("unknown or revoked token; enroll this device again")
 	}
 	return p.normalized(), nil
 }
