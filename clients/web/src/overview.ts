@@ -59,7 +59,12 @@ export async function overview(ctx: Ctx): Promise<void> {
   const req = request(ctx.params);
   const { root } = ctx;
   const filters = filterForm(req);
-  root.append(h("div", { class: "page-head" }, h("h1", null, m.overviewTitle)), filters);
+  // On a phone the figures come first: the filters fold away unless one
+  // is set (or the server refused one, below).
+  const filtered = !!(req.fromMonth || req.toMonth || req.villages?.length);
+  const fold = h("details", { class: "filter-fold", open: filtered || matchMedia("(min-width: 720px)").matches },
+    h("summary", null, m.filters), filters);
+  root.append(h("div", { class: "page-head" }, h("h1", null, m.overviewTitle)), fold);
   const loading = h("p", { class: "muted" }, m.loading);
   root.append(loading);
   // Chart.js is half the console's code: fetched beside the report, not
@@ -73,6 +78,7 @@ export async function overview(ctx: Ctx): Promise<void> {
     if (e instanceof SignedOut || !ctx.live()) throw e;
     loading.remove();
     fillVillagePicks(filters, ctx);
+    fold.open = true;
     showError(filters, e);
     return;
   }
