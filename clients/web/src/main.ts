@@ -148,10 +148,7 @@ async function render(): Promise<void> {
       me = await loadWhoami();
     } catch (e) {
       if (e instanceof SignedOut || !live()) return;
-      clear(root);
-      const box = h("div", { class: "panel" }, h("button", { type: "button", class: "btn", onclick: () => void render() }, m.retry));
-      root.append(box);
-      showError(box, e);
+      failed(root, e);
       setReady(true);
       return;
     }
@@ -178,10 +175,7 @@ async function render(): Promise<void> {
     await pageFns[page](ctx);
   } catch (e) {
     if (e instanceof SignedOut || !live()) return;
-    clear(root);
-    const box = h("div", { class: "panel" }, h("button", { type: "button", class: "btn", onclick: () => void render() }, m.retry));
-    root.append(box);
-    showError(box, e);
+    failed(root, e);
   }
   if (live()) setReady(true);
 }
@@ -193,3 +187,11 @@ whenSignedOut(() => {
 });
 window.addEventListener("hashchange", () => void render());
 void render();
+
+// failed replaces a page that could not load with the reason and a retry.
+function failed(root: HTMLElement, e: unknown): void {
+  clear(root);
+  const box = h("div", { class: "panel" }, h("button", { type: "button", class: "btn", onclick: () => void render() }, t().retry));
+  root.append(box);
+  showError(box, e);
+}
