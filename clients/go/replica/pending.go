@@ -25,7 +25,10 @@ func (r *Replica) pending(ctx context.Context, limit int) ([]pending, error) {
 		if len(out) >= limit {
 			break
 		}
-		q := fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE _own > _acked LIMIT ?`, sqlite.Columns(t), t.Name)
+		// In id order: the results come back by position, and a second
+		// implementation (the browser's) must send the same request.
+		q := fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE _own > _acked ORDER BY id LIMIT ?`,
+			sqlite.Columns(t), t.Name)
 		rs, err := r.db.R.QueryContext(ctx, q, limit-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("read pending %s: %w", t.Name, err)
