@@ -75,6 +75,12 @@ export class Db {
     }
   }
 
+  /** Ends the worker at once; its access handles go with it. */
+  terminate(): void {
+    this.worker.terminate();
+    this.failAll("the database is closed");
+  }
+
   /**
    * Starts the worker and opens the database, retrying with backoff while
    * the access handles are still held (the previous page of a fast reload
@@ -90,7 +96,9 @@ export class Db {
         return { db, opened: r.opened! };
       } catch (e) {
         if (!(e instanceof DbError) || !e.busy || attempt >= maxOpenAttempts) {
-          await db.close().catch(() => {});
+          // Terminated, not closed: a worker that failed to load would
+          // never answer a close.
+          db.terminate();
           throw e;
         }
         onRetry(attempt, e.message);

@@ -17,7 +17,9 @@ const (
 	dbOpen    = `document.body.dataset.db === "open"`
 	otherTab  = `document.body.dataset.lock === "other-tab" && document.body.dataset.db === "not-opened"`
 	rowsShown = `document.querySelector("#rows[data-count]") !== null`
-	rowTexts  = `[...document.querySelectorAll("#rows li[data-id]")].map((e) => e.textContent)`
+	// The page's resource timeline lists the worker script a page starts.
+	workerLoaded = `performance.getEntriesByType("resource").some((e) => /db-worker-|\.wasm$/.test(e.name))`
+	rowTexts     = `[...document.querySelectorAll("#rows li[data-id]")].map((e) => e.textContent)`
 )
 
 func rowCount(n int) string {
@@ -34,6 +36,13 @@ func serve(t testing.TB) string {
 func (tb *tab) open(url string) {
 	tb.t.Helper()
 	tb.do("open "+url, chromedp.Navigate(url))
+}
+
+func (tb *tab) bool(what, expr string) bool {
+	tb.t.Helper()
+	var v bool
+	tb.eval(what, expr, &v)
+	return v
 }
 
 func (tb *tab) rows() []string {
@@ -55,6 +64,11 @@ func TestSavedRowSurvivesReloadAndTabs(t *testing.T) {
 	a.waitFor("the database opens", dbOpen+" && "+rowsShown)
 	if got := a.str("lock", `document.body.dataset.lock`); got != "held" {
 		t.Fatalf("first tab: lock %q, want held", got)
+	}
+	// The positive control of the second tab's check below: the owner's
+	// page timeline lists the worker script it started.
+	if !a.bool("worker loaded", workerLoaded) {
+		t.Fatal("the first tab's resource timeline lists no db-worker script: the second tab's check would prove nothing")
 	}
 	a.waitFor("persist is answered", `document.body.dataset.persist !== undefined`)
 	t.Logf("SQLite %s, persist %s", a.str("v", `document.body.dataset.sqlite`), a.str("p", `document.body.dataset.persist`))
@@ -88,7 +102,7 @@ func TestSavedRowSurvivesReloadAndTabs(t *testing.T) {
 		// worker is the only thing that loads the wasm or touches OPFS.
 		b.eval("the second tab's state", `({Disabled: document.querySelector("#save").disabled,
 			Rows: document.querySelectorAll("#rows li").length,
-			Worker: performance.getEntriesByType("resource").some((e) => /db-worker-|\.wasm$/.test(e.name))})`, &state)
+			Worker: `+workerLoaded+`})`, &state)
 		if !state.Disabled || state.Rows != 0 || state.Worker {
 			t.Errorf("second tab%s: save disabled %v, %d rows shown, worker loaded %v; want a page that opened nothing",
 				tt.query, state.Disabled, state.Rows, state.Worker)
