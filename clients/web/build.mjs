@@ -4,8 +4,15 @@
 // style (the CSP allows none). The charts are a chunk of their own, loaded
 // by the overview only: a phone that opens a sign-in link does not wait
 // for them. Same sources, same lock file: same bytes (CI diffs dist/).
+//
+// Then dist/app/: the volunteer app (src/app/main.ts), its SQLite worker
+// (src/app/db-worker.ts) and SQLite's sqlite3.wasm, all content-hashed and
+// flat in one folder, with dist/app/index.html naming the first. Each
+// name reaches the file that loads it through a define, so a new wasm
+// renames the worker, and a new worker renames the app's script.
 import { build } from "esbuild";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -71,4 +78,74 @@ for (const f of result.outputFiles) await writeFile(f.path, f.contents);
 await writeFile(join(dist, "index.html"), html);
 for (const f of [...result.outputFiles].sort((a, b) => (a.path < b.path ? -1 : 1))) {
   console.log(`${relative(here, f.path)} ${f.contents.length} B`);
+}
+
+// The volunteer app. The wasm's name is its hash: the worker's loader
+// takes a locateFile override (see db-worker.ts), so nothing asks for
+// the package's fixed name "sqlite3.wasm".
+const appDir = join(dist, "app");
+const wasmSource = join(here, "node_modules/@sqlite.org/sqlite-wasm/dist/sqlite3.wasm");
+const wasm = await readFile(wasmSource);
+const wasmName = `sqlite3-${createHash("sha256").update(wasm).digest("hex").slice(0, 16)}.wasm`;
+
+const common = {
+  absWorkingDir: here,
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2020",
+  minify: true,
+  charset: "utf8",
+  legalComments: "eof",
+  sourcemap: false,
+  outdir: appDir,
+  write: false,
+  metafile: true,
+  logLevel: "warning",
+};
+const only = (res, source) => {
+  const found = Object.entries(res.metafile.outputs).filter(([, o]) => o.entryPoint === source);
+  if (found.length !== 1) throw new Error(`expected one output for ${source}, got ${found.length}`);
+  return basename(found[0][0]);
+};
+const worker = await build({
+  ...common,
+  entryPoints: ["src/app/db-worker.ts"],
+  entryNames: "db-worker-[hash]",
+  define: { SQLITE_WASM_FILE: JSON.stringify(wasmName) },
+});
+const workerName = only(worker, "src/app/db-worker.ts");
+const app = await build({
+  ...common,
+  entryPoints: ["src/app/main.ts", "src/app/style.css"],
+  entryNames: "app-[hash]",
+  define: { DB_WORKER_FILE: JSON.stringify(workerName) },
+});
+const appJs = only(app, "src/app/main.ts");
+const appCss = only(app, "src/app/style.css");
+
+const appHtml = `<!doctype html>
+<html lang="zh">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
+<meta name="referrer" content="no-referrer">
+<title>villagesync</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${appCss}">
+<script type="module" src="${appJs}"></script>
+</head>
+<body data-db="loading">
+<noscript>此页面需要 JavaScript。This app needs JavaScript.</noscript>
+</body>
+</html>
+`;
+
+await mkdir(appDir, { recursive: true });
+const appFiles = [...worker.outputFiles, ...app.outputFiles].map((f) => [f.path, f.contents]);
+appFiles.push([join(appDir, wasmName), wasm], [join(appDir, "index.html"), new TextEncoder().encode(appHtml)]);
+for (const [path, contents] of appFiles) await writeFile(path, contents);
+for (const [path, contents] of appFiles.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+  console.log(`${relative(here, path)} ${contents.length} B`);
 }

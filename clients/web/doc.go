@@ -1,4 +1,5 @@
-// Package web serves the villagesync web console: the built files of the
+// Package web serves the villagesync web console, and at /app/ the
+// volunteer app (SQLite in the browser, see README.md): the built files of the
 // TypeScript beside it (src/, bundled by build.mjs into dist/), embedded in
 // the binary so `villagesync serve` and `demo` need no Node and no other
 // host (village networks are weak and may be cut off from the internet).

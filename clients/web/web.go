@@ -32,6 +32,25 @@ var securityHeaders = map[string]string{
 	"Cross-Origin-Opener-Policy": "same-origin",
 }
 
+// appSecurityHeaders are the console's, with the two additions the
+// volunteer app's SQLite needs: 'wasm-unsafe-eval' lets the worker compile
+// sqlite3.wasm (a CSP with a script-src refuses WebAssembly compilation
+// without it -- Chromium applies the worker script's own CSP, and says
+// "Compiling or instantiating WebAssembly module violates the following
+// Content Security policy directive"; it allows no eval of JavaScript),
+// and worker-src names the worker's origin explicitly instead of through
+// the fallback to script-src. The app needs no COOP/COEP isolation: its
+// opfs-sahpool VFS uses no SharedArrayBuffer.
+var appSecurityHeaders = func() map[string]string {
+	h := map[string]string{}
+	for k, v := range securityHeaders {
+		h[k] = v
+	}
+	h["Content-Security-Policy"] = strings.Replace(securityHeaders["Content-Security-Policy"],
+		"script-src 'self';", "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self';", 1)
+	return h
+}()
+
 // contentTypes are fixed here rather than taken from the mime package,
 // which reads the machine's own tables: the same binary answers the same
 // everywhere, and nosniff needs them right.
@@ -42,6 +61,8 @@ var contentTypes = map[string]string{
 	".txt":  "text/plain; charset=utf-8",
 	".svg":  "image/svg+xml",
 	".png":  "image/png",
+	// Streaming compilation of the wasm needs exactly this type.
+	".wasm": "application/wasm",
 }
 
 // file is one servable file, with its gzip form made once, at its first
@@ -66,9 +87,11 @@ func (f *file) gzipped() string {
 }
 
 // Handler serves the console: "/" is index.html, "/assets/NAME" the
-// bundle's content-hashed files; anything else is 404. index.html is
-// revalidated on every load (it names the current assets), the assets are
-// cached for a year (a new build gives them new names).
+// bundle's content-hashed files; and the volunteer app: "/app/" is its
+// index.html, "/app/NAME" its content-hashed scripts, stylesheet and
+// sqlite3.wasm. Anything else is 404. An index.html is revalidated on
+// every load (it names the current assets), the assets are cached for a
+// year (a new build gives them new names).
 func Handler() http.Handler {
 	files, err := load()
 	if err != nil {
@@ -78,7 +101,11 @@ func Handler() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		for k, v := range securityHeaders {
+		headers := securityHeaders
+		if strings.HasPrefix(r.URL.Path, "/app/") {
+			headers = appSecurityHeaders
+		}
+		for k, v := range headers {
 			h.Set(k, v)
 		}
 		f := files[r.URL.Path]
@@ -114,7 +141,8 @@ func Handler() http.Handler {
 }
 
 // load reads the embedded files: index.html, and each file of
-// dist/assets under /assets/.
+// dist/assets under /assets/; dist/app/index.html as /app/, and each other
+// file of dist/app under /app/.
 func load() (map[string]*file, error) {
 	files := map[string]*file{}
 	add := func(name, urlPath, cacheControl string) error {
@@ -143,6 +171,21 @@ func load() (map[string]*file, error) {
 			continue
 		}
 		if err := add("dist/assets/"+e.Name(), "/assets/"+e.Name(), "public, max-age=31536000, immutable"); err != nil {
+			return nil, err
+		}
+	}
+	if err := add("dist/app/index.html", "/app/", "no-cache"); err != nil {
+		return nil, err
+	}
+	app, err := fs.ReadDir(dist, "dist/app")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range app {
+		if e.IsDir() || e.Name() == "index.html" {
+			continue
+		}
+		if err := add("dist/app/"+e.Name(), "/app/"+e.Name(), "public, max-age=31536000, immutable"); err != nil {
 			return nil, err
 		}
 	}

@@ -361,3 +361,193 @@ func TestImportsStandardLibraryOnly(t *testing.T) {
 		}
 	}
 }
+
+// appFiles lists the names in dist/app, index.html aside.
+func appFiles(t *testing.T) []string {
+	t.Helper()
+	es, err := fs.ReadDir(dist, "dist/app")
+	if err != nil {
+		t.Fatalf("dist/app: %v (run make web)", err)
+	}
+	var names []string
+	for _, e := range es {
+		if e.Name() != "index.html" {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+func appFileMatching(t *testing.T, re string) string {
+	t.Helper()
+	m := regexp.MustCompile(re)
+	for _, n := range appFiles(t) {
+		if m.MatchString(n) {
+			return n
+		}
+	}
+	t.Fatalf("dist/app has no file matching %s: run make web", re)
+	return ""
+}
+
+func checkAppSecurityHeaders(t *testing.T, h http.Header) {
+	t.Helper()
+	for k, v := range appSecurityHeaders {
+		if got := h.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self' 'wasm-unsafe-eval';", "worker-src 'self'",
+		"style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	// wasm-unsafe-eval allows compiling WebAssembly only; eval of
+	// JavaScript and inline code stay refused.
+	if strings.Contains(strings.ReplaceAll(csp, "'wasm-unsafe-eval'", ""), "unsafe-") {
+		t.Errorf("CSP %q allows more than WebAssembly compilation", csp)
+	}
+}
+
+func TestServesAppWithHeaders(t *testing.T) {
+	url, c := served(t)
+	immutable := "public, max-age=31536000, immutable"
+	tests := []struct {
+		path, file, contentType, cacheControl string
+	}{
+		{"/app/", "dist/app/index.html", "text/html; charset=utf-8", "no-cache"},
+		{"app script", `^app-[A-Z0-9]+\.js$`, "text/javascript; charset=utf-8", immutable},
+		{"stylesheet", `^app-[A-Z0-9]+\.css$`, "text/css; charset=utf-8", immutable},
+		{"worker", `^db-worker-[A-Z0-9]+\.js$`, "text/javascript; charset=utf-8", immutable},
+		{"wasm", `^sqlite3-[0-9a-f]{16}\.wasm$`, "application/wasm", immutable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			path, file := tt.path, tt.file
+			if !strings.HasPrefix(path, "/") {
+				name := appFileMatching(t, tt.file)
+				path, file = "/app/"+name, "dist/app/"+name
+			}
+			want, err := dist.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, enc := range []string{"", "gzip"} {
+				resp, body := get(t, c, http.MethodGet, url+path, map[string]string{"Accept-Encoding": enc})
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: status %d", path, resp.StatusCode)
+				}
+				checkAppSecurityHeaders(t, resp.Header)
+				for k, v := range map[string]string{"Content-Type": tt.contentType, "Cache-Control": tt.cacheControl} {
+					if got := resp.Header.Get(k); got != v {
+						t.Errorf("%s %q: %s = %q, want %q", path, enc, k, got, v)
+					}
+				}
+				if enc == "gzip" {
+					zr, err := gzip.NewReader(bytes.NewReader(body))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if body, err = io.ReadAll(zr); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if !bytes.Equal(body, want) {
+					t.Errorf("%s %q: body of %d bytes, want %d", path, enc, len(body), len(want))
+				}
+			}
+		})
+	}
+	// The console keeps its stricter policy: it compiles no WebAssembly.
+	resp, _ := get(t, c, http.MethodGet, url+"/", nil)
+	if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "wasm") {
+		t.Errorf("the console's CSP %q allows WebAssembly", csp)
+	}
+}
+
+func TestAppRefuses(t *testing.T) {
+	url, c := served(t)
+	js := "/app/" + appFileMatching(t, `^app-.*\.js$`)
+	tests := []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/app", http.StatusNotFound},
+		{http.MethodGet, "/app/index.html", http.StatusNotFound},
+		{http.MethodGet, "/app/sqlite3.wasm", http.StatusNotFound},
+		{http.MethodGet, "/app/assets/", http.StatusNotFound},
+		{http.MethodGet, "/app/../index.html", http.StatusNotFound},
+		{http.MethodGet, "/assets/" + strings.TrimPrefix(js, "/app/"), http.StatusNotFound},
+		{http.MethodPost, "/app/", http.StatusMethodNotAllowed},
+		{http.MethodPut, js, http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			resp, _ := get(t, c, tt.method, url+tt.path, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
+// The app's files reach one another by name: index.html its script and
+// stylesheet, the script the worker, the worker the wasm. Every file of
+// dist/app is reached, and each only once.
+func TestAppIndexReferencesExactlyItsFiles(t *testing.T) {
+	names := appFiles(t)
+	name := regexp.MustCompile(`(?:app|db-worker)-[A-Z0-9]+\.(?:js|css)|sqlite3-[0-9a-f]{16}\.wasm`)
+	reached := map[string]bool{}
+	queue := []string{"index.html"}
+	for len(queue) > 0 {
+		f := queue[0]
+		queue = queue[1:]
+		if strings.HasSuffix(f, ".wasm") {
+			continue
+		}
+		b, err := dist.ReadFile("dist/app/" + f)
+		if err != nil {
+			t.Fatalf("%s: %v (referenced, but not built: run make web)", f, err)
+		}
+		for _, m := range name.FindAll(b, -1) {
+			if n := string(m); !reached[n] {
+				reached[n] = true
+				queue = append(queue, n)
+			}
+		}
+	}
+	var got []string
+	for n := range reached {
+		got = append(got, n)
+	}
+	slices.Sort(got)
+	slices.Sort(names)
+	if !slices.Equal(got, names) {
+		t.Fatalf("dist/app/index.html reaches %v; dist/app holds %v (a stale or missing file: run make web)", got, names)
+	}
+}
+
+// The shell a phone downloads before the app can start, wasm included,
+// as the handler sends it (gzip), stays within 1 MB.
+func TestAppShellBudget(t *testing.T) {
+	const budget = 1 << 20
+	files, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for p, f := range files {
+		if !strings.HasPrefix(p, "/app/") {
+			continue
+		}
+		n := len(f.gzipped())
+		t.Logf("%-45s %8d B, gzip %8d B", p, len(f.body), n)
+		total += n
+	}
+	t.Logf("app shell: %d B gzip (budget %d B)", total, budget)
+	if total > budget {
+		t.Errorf("the app shell is %d B gzip, over its budget of %d B", total, budget)
+	}
+}

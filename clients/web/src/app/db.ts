@@ -1,0 +1,151 @@
+// The page's side of the database: one Worker (db-worker.ts) holds the
+// SQLite connection, this module talks to it with typed requests, and
+// makes sure only one tab of the origin ever opens it.
+import type { Opened, Request, Response, Row, SqlValue, Statement } from "./protocol";
+import { lockName } from "./protocol";
+
+export type { Row, SqlValue, Statement } from "./protocol";
+
+// Distributive Omit: each request kind keeps its own fields.
+type Body = Request extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
+
+export class DbError extends Error {
+  constructor(
+    message: string,
+    readonly busy: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** A connection to the database in its worker. */
+export class Db {
+  private next = 1;
+  private readonly waiting = new Map<number, { resolve: (r: Response & { ok: true }) => void; reject: (e: Error) => void }>();
+
+  private constructor(private readonly worker: Worker) {
+    worker.onmessage = (e: MessageEvent<Response>) => {
+      const w = this.waiting.get(e.data.id);
+      if (!w) return;
+      this.waiting.delete(e.data.id);
+      if (e.data.ok) w.resolve(e.data);
+      else w.reject(new DbError(e.data.error, e.data.busy ?? false));
+    };
+    worker.onerror = (e) => this.failAll(`the database worker failed: ${e.message || "could not load"}`);
+  }
+
+  private failAll(msg: string) {
+    for (const w of this.waiting.values()) w.reject(new DbError(msg, false));
+    this.waiting.clear();
+  }
+
+  private send(body: Body): Promise<Response & { ok: true }> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...body, id } as Request);
+    });
+  }
+
+  /** Runs statements that return no rows (schema, pragmas). */
+  async exec(sql: string, bind?: SqlValue[]): Promise<number> {
+    return (await this.send(bind ? { op: "exec", sql, bind } : { op: "exec", sql })).changes ?? 0;
+  }
+
+  async query(sql: string, bind?: SqlValue[]): Promise<Row[]> {
+    return (await this.send(bind ? { op: "query", sql, bind } : { op: "query", sql })).rows ?? [];
+  }
+
+  /** Runs the statements in one transaction; resolves once COMMIT has
+   * returned (the write is in the file), rejects after a ROLLBACK. */
+  async transaction(statements: Statement[]): Promise<number> {
+    return (await this.send({ op: "transaction", statements })).changes ?? 0;
+  }
+
+  /** Closes the database, then ends the worker: the OPFS access handles
+   * are released before the promise resolves. On pagehide nobody waits
+   * for it: the page's end terminates the worker anyway, and the next
+   * page retries while the handles are still held (see open). */
+  async close(): Promise<void> {
+    try {
+      await this.send({ op: "close" });
+    } finally {
+      this.worker.terminate();
+      this.failAll("the database is closed");
+    }
+  }
+
+  /** Ends the worker at once; its access handles go with it. */
+  terminate(): void {
+    this.worker.terminate();
+    this.failAll("the database is closed");
+  }
+
+  /**
+   * Starts the worker and opens the database, retrying with backoff while
+   * the access handles are still held (the previous page of a fast reload
+   * whose worker the browser has not torn down yet). onRetry reports each
+   * wait, for the status line.
+   */
+  static async open(workerURL: string, onRetry: (attempt: number, msg: string) => void): Promise<{ db: Db; opened: Opened }> {
+    const db = new Db(new Worker(workerURL, { type: "module", name: "villagesync-db" }));
+    let delay = 50;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await db.send({ op: "open" });
+        return { db, opened: r.opened! };
+      } catch (e) {
+        if (!(e instanceof DbError) || !e.busy || attempt >= maxOpenAttempts) {
+          // Terminated, not closed: a worker that failed to load would
+          // never answer a close.
+          db.terminate();
+          throw e;
+        }
+        onRetry(attempt, e.message);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+}
+
+// 50 ms doubling to 2 s: about 20 s in all, far longer than a browser
+// takes to end the worker of a page that is gone.
+const maxOpenAttempts = 14;
+
+export type Ownership =
+  | { state: "owner"; release: () => void }
+  | { state: "other-tab" }
+  | { state: "unsupported" };
+
+/**
+ * Takes the origin's database lock if no other tab holds it, and keeps it
+ * until release() (called on pagehide) or the page's end. Never waits: a
+ * second tab learns at once that it is not the owner.
+ */
+export function takeOwnership(): Promise<Ownership> {
+  if (!navigator.locks) return Promise.resolve({ state: "unsupported" });
+  return new Promise((resolve, reject) => {
+    navigator.locks
+      .request(lockName, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          resolve({ state: "other-tab" });
+          return undefined;
+        }
+        // The lock is held while this promise is pending.
+        return new Promise<void>((release) => resolve({ state: "owner", release: () => release() }));
+      })
+      .catch(reject);
+  });
+}
+
+/** Asks the browser not to evict the origin's storage under pressure;
+ * false when it declined (or cannot be asked). */
+export async function askPersist(): Promise<boolean> {
+  try {
+    if (await navigator.storage?.persisted?.()) return true;
+    return (await navigator.storage?.persist?.()) ?? false;
+  } catch {
+    return false;
+  }
+}
