@@ -25,7 +25,10 @@ func TestBacklogWaitsOutTheRateLimit(t *testing.T) {
 	}
 	defer st.Close()
 	srv, err := server.StartTLS(st, "127.0.0.1:0", slog.New(slog.DiscardHandler), 0, server.TLS{},
-		rpc.Limits{RequestsPerSecond: 40, Burst: 2, Timeout: time.Minute})
+		// A token every 200 ms: a round trip on a loaded machine under the
+		// race detector can take tens of milliseconds, and at a faster rate
+		// the bucket refilled between calls and never refused one.
+		rpc.Limits{RequestsPerSecond: 5, Burst: 1, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
