@@ -1,0 +1,260 @@
+package rules_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+)
+
+// now is the clock both sides check dates against.
+var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+
+// input is one record to check: fields as JSON values (a number is an
+// integer in an integer column when it is whole, as check.ts reads it).
+// env gives both sides the clock and the seeded villages.
+type input struct {
+	Name   string         `json:"name"`
+	Table  string         `json:"table"`
+	Fields map[string]any `json:"fields"`
+	Env    bool           `json:"env"`
+}
+
+// problem is what a side says: the field and the whole text in both
+// languages (field name, separator, message).
+type problem struct {
+	Field string `json:"field"`
+	EN    string `json:"en"`
+	ZH    string `json:"zh"`
+}
+
+type testCase struct {
+	input
+	Want []problem `json:"want"`
+	// NowMs is now for check.ts, when Env.
+	NowMs int64 `json:"nowMs"`
+}
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
+		t.Fatalf(format+" (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
+func valueFor(c *schema.Column, v any) (schema.Value, error) {
+	switch x := v.(type) {
+	case nil:
+		return schema.Value{}, nil
+	case string:
+		return schema.TextValue(x), nil
+	case float64:
+		if c != nil && c.Type == schema.Real {
+			return schema.RealValue(x), nil
+		}
+		if x == float64(int64(x)) {
+			return schema.IntValue(int64(x)), nil
+		}
+		return schema.RealValue(x), nil
+	}
+	return schema.Value{}, fmt.Errorf("value %v (%T): want a string, a number or null", v, v)
+}
+
+func change(t *schema.Table, fields map[string]schema.Value) *record.Record {
+	r := &record.Record{Table: t.Name, ID: "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f", Version: vv.VV{7: 1},
+		Fields: map[string]record.Field{}}
+	for n, v := range fields {
+		r.Fields[n] = record.Field{Value: v, Dot: vv.Dot{Replica: 7, Counter: 1}}
+	}
+	return r
+}
+
+func said(t *testing.T, err error) problem {
+	t.Helper()
+	var p *record.Problem
+	if !errors.As(err, &p) {
+		t.Fatalf("%v is a %T, not a *record.Problem", err, err)
+	}
+	return problem{Field: p.Field, EN: p.In(schema.EN), ZH: p.In(schema.ZH)}
+}
+
+// serverCheck is what the server says of in, run by its own code: the
+// change checks (record.Validate, then CheckValues with the clock and the
+// villages) of each field alone, in field order, then, when they all
+// pass, the whole record's record.CheckRequired. Its first problem must
+// be the one the server refuses the whole record with (checked too).
+func serverCheck(t *testing.T, in input) []problem {
+	t.Helper()
+	tbl, err := schema.Lookup(in.Table)
+	if err != nil {
+		// The server refuses the change for its table alone.
+		r := change(&schema.Table{Name: in.Table}, map[string]schema.Value{"name": schema.TextValue("x")})
+		return []problem{said(t, record.Validate(r, 7))}
+	}
+	env := schema.Env{}
+	if in.Env {
+		env = schema.Env{Now: now, Villages: schema.Seeded()}
+	}
+	fields := map[string]schema.Value{}
+	for n, v := range in.Fields {
+		if fields[n], err = valueFor(tbl.Column(n), v); err != nil {
+			t.Fatalf("%s: %v", in.Name, err)
+		}
+	}
+	run := func(r *record.Record, whole bool) error {
+		if err := record.Validate(r, 7); err != nil {
+			return err
+		}
+		if err := record.CheckValues(r, env); err != nil {
+			return err
+		}
+		if whole {
+			return record.CheckRequired(r, record.Writes(r))
+		}
+		return nil
+	}
+	var out []problem
+	for _, n := range slices.Sorted(func(yield func(string) bool) {
+		for n := range fields {
+			if !yield(n) {
+				return
+			}
+		}
+	}) {
+		if err := run(change(tbl, map[string]schema.Value{n: fields[n]}), false); err != nil {
+			out = append(out, said(t, err))
+		}
+	}
+	whole := run(change(tbl, fields), true)
+	if len(out) == 0 && whole != nil {
+		out = append(out, said(t, whole))
+	}
+	switch {
+	case whole == nil && len(out) > 0:
+		t.Fatalf("%s: the fields alone fail (%v) but the record passes", in.Name, out)
+	case whole != nil && said(t, whole) != out[0]:
+		t.Fatalf("%s: the server refuses the record with %v, not the first field problem %v", in.Name, said(t, whole), out[0])
+	}
+	return out
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "..")
+}
+
+const entry = `import { readFileSync } from "node:fs";
+import { checkRecord } from %q;
+import { seedVillages } from %q;
+
+const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const out = cases.map((c) => {
+  const env = c.env ? { now: c.nowMs, villages: seedVillages } : {};
+  return checkRecord(c.table, c.fields, env).map((p) => ({ field: p.field, en: p.text("en"), zh: p.text("zh") }));
+});
+process.stdout.write(JSON.stringify(out));
+`
+
+// runTS bundles an entry over check.ts with esbuild and runs it under
+// Node on the cases, returning what it says of each.
+func runTS(t *testing.T, cases []testCase) [][]problem {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skipOrFail(t, "no node: install Node.js 20+ (apt-get install nodejs npm)")
+	}
+	web := filepath.Join(repoRoot(t), "clients", "web")
+	esbuild := filepath.Join(web, "node_modules", ".bin", "esbuild")
+	if _, err := os.Stat(esbuild); err != nil {
+		skipOrFail(t, "no esbuild in clients/web/node_modules: run npm ci --prefix clients/web")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "entry.mjs")
+	rules := filepath.Join(web, "src", "rules")
+	if err := os.WriteFile(src, fmt.Appendf(nil, entry, filepath.Join(rules, "check.ts"),
+		filepath.Join(rules, "schema.gen.ts")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "out.mjs")
+	if out, err := exec.Command(esbuild, src, "--bundle", "--platform=node", "--format=esm", "--log-level=warning",
+		"--outfile="+bundle).CombinedOutput(); err != nil {
+		t.Fatalf("esbuild: %v\n%s", err, out)
+	}
+	data, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "cases.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, bundle, file)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", bundle, err, stderr.String())
+	}
+	var got [][]problem
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("node's output: %v\n%s", err, out)
+	}
+	if len(got) != len(cases) {
+		t.Fatalf("node answered %d cases, want %d", len(got), len(cases))
+	}
+	return got
+}
+
+// TestCheckRecordMatchesServer: check.ts says of every case what the
+// server's own checks say, field and words in both languages.
+func TestCheckRecordMatchesServer(t *testing.T) {
+	var cases []testCase
+	for _, in := range inputs() {
+		tc := testCase{input: in, Want: serverCheck(t, in)}
+		if tc.Want == nil {
+			tc.Want = []problem{}
+		}
+		if in.Env {
+			tc.NowMs = now.UnixMilli()
+		}
+		cases = append(cases, tc)
+	}
+	// The table must hold both kinds, or it proves little.
+	var valid, invalid int
+	for _, c := range cases {
+		if len(c.Want) == 0 {
+			valid++
+		} else {
+			invalid++
+		}
+	}
+	if valid < 4 || invalid < 40 {
+		t.Fatalf("%d valid and %d invalid cases: the table lost its cases", valid, invalid)
+	}
+	got := runTS(t, cases)
+	for i, c := range cases {
+		g := got[i]
+		if g == nil {
+			g = []problem{}
+		}
+		if !slices.Equal(g, c.Want) {
+			t.Errorf("%s: %s %v\n  server:  %q\n  check.ts: %q", c.Name, c.Table, c.Fields, c.Want, g)
+		}
+	}
+	t.Logf("%d cases (%d valid, %d refused)", len(cases), valid, invalid)
+}
