@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,23 +161,50 @@ func repoRoot(t *testing.T) string {
 
 const entry = `import { readFileSync } from "node:fs";
 import { checkRecord } from %q;
+import { fillDefaults } from %q;
 import { seedVillages } from %q;
 
-const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const out = cases.map((c) => {
+const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const records = input.records.map((c) => {
   const env = c.env ? { now: c.nowMs, villages: seedVillages } : {};
   return checkRecord(c.table, c.fields, env).map((p) => ({ field: p.field, en: p.text("en"), zh: p.text("zh") }));
 });
-process.stdout.write(JSON.stringify(out));
+const forms = input.forms.map((c) => fillDefaults(c.form, c.given, c.nowMs, c.offsetMinutes));
+process.stdout.write(JSON.stringify({ records, forms }));
 `
 
-// runTS bundles an entry over check.ts with esbuild and runs it under
-// Node on the cases, returning what it says of each.
-func runTS(t *testing.T, cases []testCase) [][]problem {
+// formCase is a volunteer form filled in at a time in a zone.
+type formCase struct {
+	Form          string            `json:"form"`
+	Given         map[string]string `json:"given"`
+	NowMs         int64             `json:"nowMs"`
+	OffsetMinutes int               `json:"offsetMinutes"`
+	Want          map[string]string `json:"want"`
+}
+
+// tsInput and tsOutput are what the entry reads and writes.
+type tsInput struct {
+	Records []testCase `json:"records"`
+	Forms   []formCase `json:"forms"`
+}
+
+type tsOutput struct {
+	Records [][]problem         `json:"records"`
+	Forms   []map[string]string `json:"forms"`
+}
+
+// runTS bundles an entry over check.ts and defaults.ts with esbuild and
+// runs it under Node on the cases, returning what it says of each.
+func runTS(t *testing.T, in tsInput) tsOutput {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		skipOrFail(t, "no node: install Node.js 20+ (apt-get install nodejs npm)")
+	}
+	version, err := exec.Command(node, "--version").Output()
+	var major int
+	if _, scanErr := fmt.Sscanf(string(version), "v%d.", &major); err != nil || scanErr != nil || major < 20 {
+		skipOrFail(t, "node --version says %q: install Node.js 20+ (apt-get install nodejs npm)", version)
 	}
 	web := filepath.Join(repoRoot(t), "clients", "web")
 	esbuild := filepath.Join(web, "node_modules", ".bin", "esbuild")
@@ -187,7 +215,7 @@ func runTS(t *testing.T, cases []testCase) [][]problem {
 	src := filepath.Join(dir, "entry.mjs")
 	rules := filepath.Join(web, "src", "rules")
 	if err := os.WriteFile(src, fmt.Appendf(nil, entry, filepath.Join(rules, "check.ts"),
-		filepath.Join(rules, "schema.gen.ts")), 0o644); err != nil {
+		filepath.Join(rules, "defaults.ts"), filepath.Join(rules, "schema.gen.ts")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bundle := filepath.Join(dir, "out.mjs")
@@ -195,7 +223,7 @@ func runTS(t *testing.T, cases []testCase) [][]problem {
 		"--outfile="+bundle).CombinedOutput(); err != nil {
 		t.Fatalf("esbuild: %v\n%s", err, out)
 	}
-	data, err := json.Marshal(cases)
+	data, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,12 +238,13 @@ func runTS(t *testing.T, cases []testCase) [][]problem {
 	if err != nil {
 		t.Fatalf("node %s: %v\n%s", bundle, err, stderr.String())
 	}
-	var got [][]problem
+	var got tsOutput
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("node's output: %v\n%s", err, out)
 	}
-	if len(got) != len(cases) {
-		t.Fatalf("node answered %d cases, want %d", len(got), len(cases))
+	if len(got.Records) != len(in.Records) || len(got.Forms) != len(in.Forms) {
+		t.Fatalf("node answered %d records and %d forms, want %d and %d", len(got.Records), len(got.Forms),
+			len(in.Records), len(in.Forms))
 	}
 	return got
 }
@@ -246,7 +275,7 @@ func TestCheckRecordMatchesServer(t *testing.T) {
 	if valid < 4 || invalid < 40 {
 		t.Fatalf("%d valid and %d invalid cases: the table lost its cases", valid, invalid)
 	}
-	got := runTS(t, cases)
+	got := runTS(t, tsInput{Records: cases, Forms: []formCase{}}).Records
 	for i, c := range cases {
 		g := got[i]
 		if g == nil {
@@ -257,4 +286,34 @@ func TestCheckRecordMatchesServer(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases (%d valid, %d refused)", len(cases), valid, invalid)
+}
+
+// TestFormDefaultsMatchServer: defaults.ts fills the volunteer forms as
+// schema.Form.FillDefaults (which the Go replica's forms use) does, in
+// zones east and west of UTC and across a month's and a year's end.
+func TestFormDefaultsMatchServer(t *testing.T) {
+	times := []time.Time{now, time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(2024, 2, 28, 16, 30, 5, 0, time.UTC)}
+	offsets := []int{0, 8 * 60, -5 * 60, 5*60 + 45}
+	givens := []map[string]string{{}, {"status": "done"}, {"status": "checked"}, {"status": "reported"},
+		{"lent_on": "2025-12-25"}, {"lent_on": "2024-02-20"}, {"lent_on": "2024-2-20"}, {"lent_on": "2023-02-29"},
+		{"lent_on": "明天"}}
+	var cases []formCase
+	for _, f := range schema.Forms() {
+		for _, at := range times {
+			for _, off := range offsets {
+				for _, g := range givens {
+					local := at.In(time.FixedZone("", off*60))
+					cases = append(cases, formCase{Form: f.Name, Given: g, NowMs: at.UnixMilli(), OffsetMinutes: off,
+						Want: f.FillDefaults(g, local)})
+				}
+			}
+		}
+	}
+	got := runTS(t, tsInput{Records: []testCase{}, Forms: cases}).Forms
+	for i, c := range cases {
+		if !maps.Equal(got[i], c.Want) {
+			t.Errorf("%s %v at %d%+d min: Go %v, defaults.ts %v", c.Form, c.Given, c.NowMs, c.OffsetMinutes, c.Want, got[i])
+		}
+	}
+	t.Logf("%d form cases", len(cases))
 }
