@@ -39,6 +39,11 @@ var CheckMessages = map[string]CheckMessage{
 	"isbn":             {"%q is not a valid ISBN-10 or ISBN-13 (check digit)", "无效（校验位不符）"},
 	"village_unknown":  {"%q is not a known village (known: %s)", "不是已登记的村"},
 	"village_spelling": {"%q is another spelling of %s; records hold %s", "应写作%[2]s"},
+	// Column.Parse: text typed by a person that is not of the column's
+	// type (said by the forms, not the server).
+	"parse_integer": {"want an integer, got %q", ""},
+	"parse_number":  {"want a number, got %q", ""},
+	"parse_bool":    {"want true or false, got %q", ""},
 	// The rules between a record's dates (DateOrder), said whole.
 	"order_before": {"%s is before %s %s (%s不能早于%s)", ""},
 	"order_within": {"%s is more than %d days after %s %s (%s不能晚于%s%d天以上)", ""},

@@ -361,3 +361,97 @@ export function checkRecord(table: TableName | string, fields: Readonly<Record<s
   const order = checkDateOrders(t, fields);
   return order ? [order] : [];
 }
+
+const int64Min = -(2n ** 63n);
+const int64Max = 2n ** 63n - 1n;
+
+/** Go's strconv.ParseInt(s, 10, 64), or undefined. */
+function parseInt64(s: string): bigint | undefined {
+  if (!/^[+-]?\d+$/.test(s)) return undefined;
+  const n = BigInt(s);
+  return n < int64Min || n > int64Max ? undefined : n;
+}
+
+// Go's strconv underscoreOK: an underscore only between digits, or after
+// a base prefix.
+function underscoreOK(s: string): boolean {
+  let saw = "^";
+  let i = 0;
+  if (s[0] === "-" || s[0] === "+") s = s.slice(1);
+  let hex = false;
+  if (s.length >= 2 && s[0] === "0" && "boxBOX".includes(s[1]!)) {
+    i = 2;
+    saw = "0";
+    hex = s[1] === "x" || s[1] === "X";
+  }
+  for (; i < s.length; i++) {
+    const ch = s[i]!;
+    if ((ch >= "0" && ch <= "9") || (hex && /[a-fA-F]/.test(ch))) {
+      saw = "0";
+      continue;
+    }
+    if (ch === "_") {
+      if (saw !== "0") return false;
+      saw = "_";
+      continue;
+    }
+    if (saw === "_") return false;
+    saw = "!";
+  }
+  return saw !== "_";
+}
+
+/** Go's strconv.ParseFloat(s, 64) for decimal, hexadecimal (0x…p…), inf, infinity and nan; undefined when Go refuses it. */
+function parseFloat64(s: string): number | undefined {
+  if (s.includes("_")) {
+    if (!underscoreOK(s)) return undefined;
+    s = s.split("_").join("");
+  }
+  const special = /^([+-]?)(inf|infinity)$/i.exec(s);
+  if (special) return special[1] === "-" ? -Infinity : Infinity;
+  if (/^nan$/i.test(s)) return NaN;
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) {
+    const x = Number(s);
+    // Go refuses what overflows a float64 (ErrRange).
+    return Number.isFinite(x) ? x : undefined;
+  }
+  const hex = /^([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?[pP]([+-]?\d+)$/.exec(s);
+  if (hex && (hex[2]! + (hex[3] ?? "")).length > 0) {
+    const digits = hex[2]! + (hex[3] ?? "");
+    const x = Number(BigInt("0x" + digits)) * 2 ** (Number(hex[4]) - 4 * (hex[3] ?? "").length);
+    return Number.isFinite(x) ? (hex[1] === "-" ? -x : x) : undefined;
+  }
+  return undefined;
+}
+
+/** What parseField makes of a form's text: a value, or Go's error for it. */
+export type Parsed = { readonly value: Value; readonly error?: undefined } | { readonly value?: undefined; readonly error: string };
+
+/**
+ * parseField is schema's Column.Parse: text typed into a form, read for
+ * column of table ("null", or an empty non-text field, is NULL), then
+ * checked as far as the value alone tells. The error is the Go error's
+ * text: "children_present: want an integer, got \"x\"".
+ */
+export function parseField(table: string, column: string, s: string): Parsed {
+  const t = tableOf(table);
+  const c = t ? columnOf(t, column) : undefined;
+  if (!c) throw new Error(`${table}.${column}: no such column in schema`);
+  if (s === "null" || (s === "" && c.type !== "text")) return { value: null };
+  let value: Value = s;
+  if (c.type === "integer") {
+    const n = parseInt64(goTrim(s));
+    if (n === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_integer", [s])}` };
+    if (!Number.isSafeInteger(Number(n)) && (c.min !== 0 || c.max !== 0)) {
+      // Past 2^53 a number is not exact: say the digits as Go does.
+      return { error: `${c.name}: ${sayCheck(c, "range", [n.toString(), c.min, c.max])}` };
+    }
+    value = Number(n);
+  } else if (c.type === "real") {
+    const x = parseFloat64(goTrim(s));
+    if (x === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_number", [s])}` };
+    value = x;
+  }
+  const msg = checkValue(c, value);
+  return msg === undefined ? { value } : { error: `${c.name}: ${msg}` };
+}

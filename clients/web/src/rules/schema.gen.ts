@@ -834,6 +834,18 @@ export const checkMessages = {
     "en": "%s is more than %d days after %s %s (%s不能晚于%s%d天以上)",
     "zh": ""
   },
+  "parse_bool": {
+    "en": "want true or false, got %q",
+    "zh": ""
+  },
+  "parse_integer": {
+    "en": "want an integer, got %q",
+    "zh": ""
+  },
+  "parse_number": {
+    "en": "want a number, got %q",
+    "zh": ""
+  },
   "range": {
     "en": "%d is outside %d–%d",
     "zh": "应在%[2]d到%[3]d之间，实为%[1]d"

@@ -160,9 +160,10 @@ func repoRoot(t *testing.T) string {
 }
 
 const entry = `import { readFileSync } from "node:fs";
-import { checkRecord } from %q;
+import { checkRecord, parseField } from %q;
 import { fillDefaults } from %q;
-import { seedVillages } from %q;
+import { seedVillages, tables } from %q;
+import { goFloat } from %q;
 
 const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const records = input.records.map((c) => {
@@ -170,7 +171,18 @@ const records = input.records.map((c) => {
   return checkRecord(c.table, c.fields, env).map((p) => ({ field: p.field, en: p.text("en"), zh: p.text("zh") }));
 });
 const forms = input.forms.map((c) => fillDefaults(c.form, c.given, c.nowMs, c.offsetMinutes));
-process.stdout.write(JSON.stringify({ records, forms }));
+// A parsed value as Go's Value.String says it.
+const text = (table, column, v) => {
+  if (v === null) return "null";
+  if (typeof v === "string") return v;
+  const c = tables[table].columns.find((c) => c.name === column);
+  return c.type === "real" ? goFloat(v) : String(v);
+};
+const parses = input.parses.map((c) => {
+  const p = parseField(c.table, c.column, c.text);
+  return p.error !== undefined ? { error: p.error } : { value: text(c.table, c.column, p.value) };
+});
+process.stdout.write(JSON.stringify({ records, forms, parses }));
 `
 
 // formCase is a volunteer form filled in at a time in a zone.
@@ -182,15 +194,30 @@ type formCase struct {
 	Want          map[string]string `json:"want"`
 }
 
+// parseCase is text typed into a form's field, and what Column.Parse
+// makes of it: the value as Value.String says it, or the error.
+type parseCase struct {
+	Table  string `json:"table"`
+	Column string `json:"column"`
+	Text   string `json:"text"`
+}
+
+type parsed struct {
+	Value string `json:"value,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
 // tsInput and tsOutput are what the entry reads and writes.
 type tsInput struct {
-	Records []testCase `json:"records"`
-	Forms   []formCase `json:"forms"`
+	Records []testCase  `json:"records"`
+	Forms   []formCase  `json:"forms"`
+	Parses  []parseCase `json:"parses"`
 }
 
 type tsOutput struct {
 	Records [][]problem         `json:"records"`
 	Forms   []map[string]string `json:"forms"`
+	Parses  []parsed            `json:"parses"`
 }
 
 // runTS bundles an entry over check.ts and defaults.ts with esbuild and
@@ -215,7 +242,8 @@ func runTS(t *testing.T, in tsInput) tsOutput {
 	src := filepath.Join(dir, "entry.mjs")
 	rules := filepath.Join(web, "src", "rules")
 	if err := os.WriteFile(src, fmt.Appendf(nil, entry, filepath.Join(rules, "check.ts"),
-		filepath.Join(rules, "defaults.ts"), filepath.Join(rules, "schema.gen.ts")), 0o644); err != nil {
+		filepath.Join(rules, "defaults.ts"), filepath.Join(rules, "schema.gen.ts"), filepath.Join(rules, "gofmt.ts")),
+		0o644); err != nil {
 		t.Fatal(err)
 	}
 	bundle := filepath.Join(dir, "out.mjs")
@@ -242,9 +270,9 @@ func runTS(t *testing.T, in tsInput) tsOutput {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("node's output: %v\n%s", err, out)
 	}
-	if len(got.Records) != len(in.Records) || len(got.Forms) != len(in.Forms) {
-		t.Fatalf("node answered %d records and %d forms, want %d and %d", len(got.Records), len(got.Forms),
-			len(in.Records), len(in.Forms))
+	if len(got.Records) != len(in.Records) || len(got.Forms) != len(in.Forms) || len(got.Parses) != len(in.Parses) {
+		t.Fatalf("node answered %d records, %d forms and %d parses, want %d, %d and %d", len(got.Records),
+			len(got.Forms), len(got.Parses), len(in.Records), len(in.Forms), len(in.Parses))
 	}
 	return got
 }
@@ -275,7 +303,7 @@ func TestCheckRecordMatchesServer(t *testing.T) {
 	if valid < 4 || invalid < 40 {
 		t.Fatalf("%d valid and %d invalid cases: the table lost its cases", valid, invalid)
 	}
-	got := runTS(t, tsInput{Records: cases, Forms: []formCase{}}).Records
+	got := runTS(t, tsInput{Records: cases, Forms: []formCase{}, Parses: []parseCase{}}).Records
 	for i, c := range cases {
 		g := got[i]
 		if g == nil {
@@ -309,11 +337,49 @@ func TestFormDefaultsMatchServer(t *testing.T) {
 			}
 		}
 	}
-	got := runTS(t, tsInput{Records: []testCase{}, Forms: cases}).Forms
+	got := runTS(t, tsInput{Records: []testCase{}, Forms: cases, Parses: []parseCase{}}).Forms
 	for i, c := range cases {
 		if !maps.Equal(got[i], c.Want) {
 			t.Errorf("%s %v at %d%+d min: Go %v, defaults.ts %v", c.Form, c.Given, c.NowMs, c.OffsetMinutes, c.Want, got[i])
 		}
 	}
 	t.Logf("%d form cases", len(cases))
+}
+
+// TestParseFieldMatchesServer: parseField reads a form's text as
+// schema.Column.Parse does (the Go replica's forms and the CLI's
+// field=value), value or error.
+func TestParseFieldMatchesServer(t *testing.T) {
+	texts := map[schema.Type][]string{
+		schema.Integer: {"12", " 12 ", "+7", "-1", "007", "0", "200", "201", "1.5", "1e3", "1_000", "0x10", "", "null",
+			"twelve", "１２", "99999999999999999999", "9223372036854775807", "-9223372036854775808", "\t3\n"},
+		schema.Real: {"2.5", " 2.5 ", "-1.5", "1e3", "1E-7", ".5", "5.", "-0", "0", "1e400", "inf", "-Inf", "+infinity",
+			"NaN", "nan", "+nan", "infin", "0x1p3", "0x1.8p1", "-0x10p-2", "0x10", "1_000", "1__000", "_1", "1_", "0x_1p0", "1_.5", "1.5_5", "", "null", "lots", "1,5",
+			"1234567.5", "100000", "\u00a02"},
+		schema.Text: {"", "null", "南香村", "nanxiang", "2024-06-03", "2024-6-3", "19:00", "7pm", "a\x1bb", "reported",
+			"Done", "978-7-02-000002-9"},
+	}
+	var cases []parseCase
+	var want []parsed
+	for _, tbl := range schema.Tables() {
+		for _, c := range tbl.Columns {
+			for _, s := range texts[c.Type] {
+				s = strings.NewReplacer(`\t`, "\t", `\n`, "\n", `\x1b`, "\x1b", `\u00a0`, "\u00a0").Replace(s)
+				cases = append(cases, parseCase{Table: tbl.Name, Column: c.Name, Text: s})
+				v, err := c.Parse(s)
+				if err != nil {
+					want = append(want, parsed{Error: err.Error()})
+				} else {
+					want = append(want, parsed{Value: v.String()})
+				}
+			}
+		}
+	}
+	got := runTS(t, tsInput{Records: []testCase{}, Forms: []formCase{}, Parses: cases}).Parses
+	for i, c := range cases {
+		if got[i] != want[i] {
+			t.Errorf("%s.%s %q: Go %+v, parseField %+v", c.Table, c.Column, c.Text, want[i], got[i])
+		}
+	}
+	t.Logf("%d parse cases", len(cases))
 }
