@@ -4,7 +4,9 @@
 BUF := go tool -modfile=api/buf.go.mod buf
 WEB := clients/web
 # What generate makes, all committed: CI fails when any of it is stale.
-GENERATED := api/gen $(WEB)/src/gen $(WEB)/dist
+# schema.gen.ts is the app's copy of schema/'s rules (schema/internal/tsgen);
+# it lives outside src/gen, which buf empties on every generate.
+GENERATED := api/gen $(WEB)/src/gen $(WEB)/src/rules/schema.gen.ts $(WEB)/dist
 
 .PHONY: generate web lint test check-generated demo
 
@@ -13,10 +15,12 @@ GENERATED := api/gen $(WEB)/src/gen $(WEB)/dist
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
 	npm ci --prefix $(WEB) --no-audit --no-fund
 
-# Go and TypeScript from the protos, then the console's bundle from both.
+# Go and TypeScript from the protos, the rules from schema/, then the
+# console's bundle from them.
 generate: $(WEB)/node_modules/.package-lock.json
 	$(BUF) lint
 	$(BUF) generate
+	go run ./schema/internal/tsgen $(WEB)/src/rules/schema.gen.ts
 	npm run --prefix $(WEB) --silent build
 
 # The console's bundle alone (clients/web/dist, embedded by package web).

@@ -1,7 +1,7 @@
 package schema
 
 import (
-	"fmt"
+	"errors"
 	"math"
 	"regexp"
 	"slices"
@@ -20,14 +20,14 @@ type Env struct {
 	Villages *Villages
 }
 
-// futureSlack is how far ahead of the checker's clock a date may be: a
+// FutureSlack is how far ahead of the checker's clock a date may be: a
 // device a few hours ahead (or in another time zone) is fine, a wrong year
 // is not.
-const futureSlack = 24 * time.Hour
+const FutureSlack = 24 * time.Hour
 
-// minYear bounds dates from below: the programs began long after it, so an
+// MinYear bounds dates from below: the programs began long after it, so an
 // earlier year is a typing mistake (and would make reports span centuries).
-const minYear = 2000
+const MinYear = 2000
 
 var (
 	dateRE  = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
@@ -45,98 +45,95 @@ func (c *Column) Check(v Value) error {
 func (c *Column) CheckIn(v Value, env Env) error {
 	if v.IsNull() {
 		if c.Required {
-			return c.fail("is required", "不能为空")
+			return c.fail("required")
 		}
 		return nil
 	}
 	if v.Type != c.Type {
-		return fmt.Errorf("%s: want %s, got %s", c.Name, c.Type, v.Type)
+		return c.fail("type", c.Type, v.Type)
 	}
 	switch v.Type {
 	case Text:
 		return c.checkText(v.Text, env)
 	case Integer:
 		if (c.Min != 0 || c.Max != 0) && (v.Int < c.Min || v.Int > c.Max) {
-			return c.fail(fmt.Sprintf("%d is outside %d–%d", v.Int, c.Min, c.Max),
-				fmt.Sprintf("应在%d到%d之间，实为%d", c.Min, c.Max, v.Int))
+			return c.fail("range", v.Int, c.Min, c.Max)
 		}
 	case Real:
 		if math.IsNaN(v.Real) || math.IsInf(v.Real, 0) {
-			return c.fail(fmt.Sprintf("%v is not a finite number", v.Real), "应为有限数值")
+			return c.fail("not_finite", v.Real)
 		}
 		if v.Real < 0 {
-			return c.fail(fmt.Sprintf("%v is negative", v.Real), "不能为负数")
+			return c.fail("negative", v.Real)
 		}
 	}
 	return nil
 }
 
-func (c *Column) fail(en, zh string) error {
-	return fmt.Errorf("%s: %s (%s%s)", c.Name, en, c.ZH, zh)
+// fail is the named check message (CheckMessages) for c, after its name.
+func (c *Column) fail(kind string, args ...any) error {
+	return errors.New(c.Name + ": " + c.say(kind, args...))
 }
 
 func (c *Column) checkText(s string, env Env) error {
 	if len(s) > MaxTextBytes {
-		return fmt.Errorf("%s: text of %d bytes is longer than the limit of %d", c.Name, len(s), MaxTextBytes)
+		return c.fail("bytes", len(s), MaxTextBytes)
 	}
 	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-		return fmt.Errorf("%s: text is not valid UTF-8 or contains a NUL character", c.Name)
+		return c.fail("utf8")
 	}
 	if r, at := ControlChar(s, c.Multiline); at > 0 {
-		what := "line breaks, tabs and other control characters"
+		what := sayAs("control_line")
 		if c.Multiline {
-			what = "control characters other than line breaks and tabs"
+			what = sayAs("control_lines")
 		}
-		return c.fail(fmt.Sprintf("contains the control character %U at character %d; the field may not hold %s",
-			r, at, what), "不能包含控制字符")
+		return c.fail("control", r, at, what)
 	}
 	if n := utf8.RuneCountInString(s); c.MaxRunes > 0 && n > c.MaxRunes {
-		return c.fail(fmt.Sprintf("%d characters is longer than the limit of %d", n, c.MaxRunes),
-			fmt.Sprintf("不能超过%d个字", c.MaxRunes))
+		return c.fail("runes", n, c.MaxRunes)
 	}
 	if len(c.Enum) > 0 && !slices.Contains(c.Enum, s) {
-		return c.fail(fmt.Sprintf("%q is not one of %s", s, strings.Join(c.Enum, ", ")), "取值无效")
+		return c.fail("enum", s, strings.Join(c.Enum, ", "))
 	}
 	switch c.Format {
 	case Date:
 		t, err := time.Parse(time.DateOnly, s)
 		if err != nil || !dateRE.MatchString(s) {
-			return c.fail(fmt.Sprintf("%q is not a date like 2024-06-03", s), "日期格式应为2024-06-03")
+			return c.fail("date", s)
 		}
-		if t.Year() < minYear {
-			return c.fail(fmt.Sprintf("%s is before %d (a mistyped year?)", s, minYear), fmt.Sprintf("日期不能早于%d年", minYear))
+		if t.Year() < MinYear {
+			return c.fail("date_year", s, MinYear)
 		}
-		if !c.Future && !env.Now.IsZero() && t.After(env.Now.Add(futureSlack)) {
-			return c.fail(fmt.Sprintf("%s is more than a day in the future", s), "日期不能晚于明天")
+		if !c.Future && !env.Now.IsZero() && t.After(env.Now.Add(FutureSlack)) {
+			return c.fail("date_future", s)
 		}
 	case Clock:
 		if !clockRE.MatchString(s) {
-			return c.fail(fmt.Sprintf("%q is not a time like 19:00", s), "时间格式应为19:00")
+			return c.fail("clock", s)
 		}
 	case DateTime:
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			return c.fail(fmt.Sprintf("%q is not a time like 2024-06-03T19:00:00+08:00", s), "时间格式应为2024-06-03T19:00:00+08:00")
+			return c.fail("datetime", s)
 		}
-		if t.Year() < minYear {
-			return c.fail(fmt.Sprintf("%s is before %d (a mistyped year?)", s, minYear), fmt.Sprintf("时间不能早于%d年", minYear))
+		if t.Year() < MinYear {
+			return c.fail("datetime_year", s, MinYear)
 		}
-		if !env.Now.IsZero() && t.After(env.Now.Add(futureSlack)) {
-			return c.fail(fmt.Sprintf("%s is more than a day in the future", s), "时间不能晚于明天")
+		if !env.Now.IsZero() && t.After(env.Now.Add(FutureSlack)) {
+			return c.fail("datetime_future", s)
 		}
 	case ISBN:
 		if !ValidISBN(s) {
-			return c.fail(fmt.Sprintf("%q is not a valid ISBN-10 or ISBN-13 (check digit)", s), "无效（校验位不符）")
+			return c.fail("isbn", s)
 		}
 	case Village:
 		if env.Villages != nil {
 			canon, ok := env.Villages.Canonical(s)
 			switch {
 			case !ok:
-				return c.fail(fmt.Sprintf("%q is not a known village (known: %s)", s, strings.Join(env.Villages.Names(), ", ")),
-					"不是已登记的村")
+				return c.fail("village_unknown", s, strings.Join(env.Villages.Names(), ", "))
 			case canon != s:
-				return c.fail(fmt.Sprintf("%q is another spelling of %s; records hold %s", s, canon, canon), "应写作"+canon)
+				return c.fail("village_spelling", s, canon, canon)
 			}
 		}
 	}

@@ -140,3 +140,13 @@ func (w Words) In(l Lang) string {
 	}
 	return w.EN
 }
+
+// FieldTranslations returns a copy of the field names the catalogue
+// lists: request field -> Chinese.
+func FieldTranslations() map[string]string {
+	out := make(map[string]string, len(zhFields))
+	for k, v := range zhFields {
+		out[k] = v
+	}
+	return out
+}

@@ -1,7 +1,7 @@
 package schema
 
 import (
-	"fmt"
+	"errors"
 	"time"
 )
 
@@ -124,11 +124,11 @@ func (t *Table) CheckDateOrders(text func(name string) (string, bool), written f
 		}
 		early, late := t.Column(o.Earlier), t.Column(o.Later)
 		if tb.Before(ta) {
-			return o.Later, fmt.Errorf("%s is before %s %s (%s不能早于%s)", b, o.Earlier, a, late.ZH, early.ZH)
+			return o.Later, errors.New(sayAs("order_before", b, o.Earlier, a, late.ZH, early.ZH))
 		}
 		if o.WithinDays > 0 && tb.After(ta.AddDate(0, 0, o.WithinDays)) {
-			return o.Later, fmt.Errorf("%s is more than %d days after %s %s (%s不能晚于%s%d天以上)",
-				b, o.WithinDays, o.Earlier, a, late.ZH, early.ZH, o.WithinDays)
+			return o.Later, errors.New(sayAs("order_within", b, o.WithinDays, o.Earlier, a, late.ZH, early.ZH,
+				o.WithinDays))
 		}
 	}
 	return "", nil

@@ -151,19 +151,19 @@ func (c *Column) Parse(s string) (Value, error) {
 	case Integer:
 		i, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 		if err != nil {
-			return Value{}, fmt.Errorf("%s: want an integer, got %q", c.Name, s)
+			return Value{}, c.fail("parse_integer", s)
 		}
 		v = IntValue(i)
 	case Real:
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil {
-			return Value{}, fmt.Errorf("%s: want a number, got %q", c.Name, s)
+			return Value{}, c.fail("parse_number", s)
 		}
 		v = RealValue(f)
 	case Boolean:
 		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {
-			return Value{}, fmt.Errorf("%s: want true or false, got %q", c.Name, s)
+			return Value{}, c.fail("parse_bool", s)
 		}
 		v = BoolValue(b)
 	}

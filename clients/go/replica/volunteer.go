@@ -51,45 +51,34 @@ type Loan struct {
 	Notes string
 }
 
-// LoanDays is how long a loan runs when no due date is given.
-const LoanDays = 14
+// LoanDays is how long a loan runs when no due date is given (the
+// lend form's default, schema.LoanDays).
+const LoanDays = schema.LoanDays
 
 // LogSession records an evening session and returns its new id.
 func (r *Replica) LogSession(ctx context.Context, s Session) (string, error) {
-	today := time.Now().Format(time.DateOnly)
-	return r.fillIn(ctx, "log-session", "tutoring_sessions", map[string]string{
+	return r.fillIn(ctx, "log-session", map[string]string{
 		"village": s.Village, "session_date": s.Date, "start_time": s.Start, "class_group": s.Class,
 		"volunteers": s.Volunteers, "subjects": s.Subjects, "children_present": s.Children, "notes": s.Notes,
-	}, map[string]string{"session_date": today}, nil)
+	}, nil)
 }
 
 // ReportCleanup records a cleanup task, reported now, and returns its new
 // id. A task reported done (or checked) finished now too.
 func (r *Replica) ReportCleanup(ctx context.Context, c Cleanup) (string, error) {
-	now := time.Now().Format(time.RFC3339)
-	defaults := map[string]string{"reported_at": now}
-	if c.Status == "done" || c.Status == "checked" {
-		defaults["finished_at"] = now
-	}
-	return r.fillIn(ctx, "report-cleanup", "cleanup_tasks", map[string]string{
+	return r.fillIn(ctx, "report-cleanup", map[string]string{
 		"village": c.Village, "kind": c.Kind, "place": c.Place, "status": c.Status, "quantity": c.Quantity,
 		"unit": c.Unit, "crew_size": c.Crew, "routine": c.Routine, "notes": c.Notes,
-	}, defaults, nil)
+	}, nil)
 }
 
 // Lend records a loan of a book copy on this device and returns its new
 // id. The loan takes the book's village: the book must be on the device.
 func (r *Replica) Lend(ctx context.Context, l Loan) (string, error) {
-	lent := time.Now()
-	if on, err := time.Parse(time.DateOnly, l.On); err == nil {
-		// A loan recorded late falls due LoanDays after it was lent, not
-		// after today (which could be more than a year later).
-		lent = on
-	}
-	return r.fillIn(ctx, "lend", "loans", map[string]string{
+	// The form's due date counts from the date lent when one is given: a
+	// loan recorded late falls due LoanDays after it was lent.
+	return r.fillIn(ctx, "lend", map[string]string{
 		"book_id": l.Book, "borrower_card": l.Card, "lent_on": l.On, "due_on": l.Due, "notes": l.Notes,
-	}, map[string]string{
-		"lent_on": lent.Format(time.DateOnly), "due_on": lent.AddDate(0, 0, LoanDays).Format(time.DateOnly),
 	}, func(vals map[string]schema.Value) error {
 		book, err := r.Get(ctx, "books", vals["book_id"].Text)
 		if err != nil || book == nil {
@@ -104,20 +93,26 @@ func (r *Replica) Lend(ctx context.Context, l Loan) (string, error) {
 // returns the loan's id.
 func (r *Replica) Return(ctx context.Context, loan, on string) (string, error) {
 	if on == "" {
-		on = time.Now().Format(time.DateOnly)
+		on = schema.FormNamed("return").FillDefaults(nil, time.Now())["returned_on"]
 	}
 	return r.Put(ctx, "loans", loan, map[string]schema.Value{"returned_on": schema.TextValue(on)})
 }
 
-// fillIn writes a new record of table from a form's fields: each
-// column takes the text given, else the form's default, else the column's
-// Default. complete, if not nil, adds what follows from the values.
-func (r *Replica) fillIn(ctx context.Context, form, table string, given, defaults map[string]string,
+// fillIn writes a new record of the named form's table from the form's
+// fields: each column takes the text given, else the form's default
+// (schema.Form), else the column's Default. complete, if not nil, adds
+// what follows from the values.
+func (r *Replica) fillIn(ctx context.Context, form string, given map[string]string,
 	complete func(map[string]schema.Value) error) (string, error) {
-	t, err := schema.Lookup(table)
+	f := schema.FormNamed(form)
+	if f == nil {
+		return "", fmt.Errorf("%s: no such form in schema", form)
+	}
+	t, err := schema.Lookup(f.Table)
 	if err != nil {
 		return "", err
 	}
+	defaults := f.FillDefaults(given, time.Now())
 	vals := map[string]schema.Value{}
 	// In column order, so a form with two mistakes names the same one
 	// first every time.
@@ -142,5 +137,5 @@ func (r *Replica) fillIn(ctx context.Context, form, table string, given, default
 			return "", err
 		}
 	}
-	return r.Put(ctx, table, "", vals)
+	return r.Put(ctx, t.Name, "", vals)
 }
