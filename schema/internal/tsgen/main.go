@@ -110,7 +110,9 @@ func lookup[K comparable](m map[K]string, k K, what string) (string, error) {
 // Generate returns the TypeScript source.
 func Generate() ([]byte, error) {
 	tables := map[string]table{}
+	var order []string
 	for _, t := range schema.Tables() {
+		order = append(order, t.Name)
 		w, err := lookup(writers, t.Writers, "writers")
 		if err != nil {
 			return nil, err
@@ -264,6 +266,8 @@ export interface SeedVillage {
 				"futureSlackMs": schema.FutureSlack.Milliseconds()}, " as const"},
 		{"/** The synced tables by name (schema.Tables). */", "export const tables", tables,
 			" as const satisfies Readonly<Record<string, Table>>"},
+		{"/** The tables in schema.Tables' order (the keys above are sorted): a device pushes its pending\n * changes in this order, and two implementations must send the same request. */",
+			"export const tableOrder", order, " as const"},
 		{"/** What column checks say, by kind (schema.CheckMessages). */", "export const checkMessages", checks,
 			" as const satisfies Readonly<Record<string, CheckMessage>>"},
 		{"/** How a column check's message holds both languages: English, the column's Chinese name, the Chinese. */",

@@ -764,6 +764,16 @@ export const tables = {
   }
 } as const satisfies Readonly<Record<string, Table>>;
 
+/** The tables in schema.Tables' order (the keys above are sorted): a device pushes its pending
+ * changes in this order, and two implementations must send the same request. */
+export const tableOrder = [
+  "villages",
+  "tutoring_sessions",
+  "cleanup_tasks",
+  "books",
+  "loans"
+] as const;
+
 /** What column checks say, by kind (schema.CheckMessages). */
 export const checkMessages = {
   "bytes": {

@@ -1,0 +1,511 @@
+// The device replica: local writes, the push/pull loop and the commit of
+// each answer, as clients/go/replica does them (sync.go, pending.go,
+// commit.go), step by step after sync/DESIGN.md's device checklist.
+import { create } from "@bufbuild/protobuf";
+import type { Db, SqlValue, Statement } from "./db";
+import { Clock, bump, replicas } from "./clock";
+import type { Dot, VV } from "./clock";
+import { allTables } from "./ddl";
+import type { Column, Table } from "../rules/schema.gen";
+import {
+  DotSchema,
+  FieldSchema,
+  Outcome,
+  RecordSchema,
+  SyncRequestSchema,
+  TombstoneSchema,
+  ValueSchema,
+  VersionVectorSchema,
+} from "../gen/villagesync/v1/sync_pb";
+import type {
+  Dot as PbDot,
+  Record as PbRecord,
+  SyncRequest,
+  SyncResponse,
+  Value as PbValue,
+  VersionVector,
+} from "../gen/villagesync/v1/sync_pb";
+
+/** Carries one request to the server and returns its answer (retries,
+ * auth and waits are the transport's business, below the replica). */
+export interface Transport {
+  sync(req: SyncRequest): Promise<SyncResponse>;
+}
+
+export interface Options {
+  transport: Transport;
+  /** The wall clock in Unix milliseconds (tests fix it). */
+  wallMs?: () => number;
+  pageLimit?: number;
+  pushBatch?: number;
+}
+
+/** A field of a record: its value (undefined kind: NULL) and its dot. */
+export interface FieldState {
+  value: PbValue;
+  dot: Dot;
+}
+
+export interface Tomb {
+  dot: Dot;
+  context: VV;
+}
+
+/** A record's replicated state as the device keeps it. */
+export interface RecordState {
+  table: string;
+  id: string;
+  version: VV;
+  fields: Map<string, FieldState>;
+  tombstone: Tomb | undefined;
+}
+
+/** A stored row: the record and its bookkeeping columns. */
+export interface StoredRow {
+  rec: RecordState;
+  own: bigint;
+  acked: bigint;
+  gen: number;
+  seq: bigint;
+}
+
+interface Pending {
+  table: Table;
+  id: string;
+  own: bigint;
+  change: RecordState;
+}
+
+/** Most changes in one request (protocol.MaxChanges). */
+const defaultPushBatch = 500;
+const maxRounds = 100000;
+/** record.MaxClockAhead: 24 hours. */
+const maxClockAheadMs = 24 * 60 * 60 * 1000;
+
+// ---- Encoding of the sync columns (JSON text; see ddl.ts). ----
+
+type DotJSON = [number, string, string];
+
+function dotJSON(d: Dot): DotJSON {
+  return [d.replica, d.counter.toString(), d.hlc.toString()];
+}
+
+function dotOf(j: DotJSON): Dot {
+  return { replica: j[0], counter: BigInt(j[1]), hlc: BigInt(j[2]) };
+}
+
+function vvJSON(v: VV): [number, string][] {
+  return replicas(v).map((r) => [r, (v.get(r) ?? 0n).toString()]);
+}
+
+function vvOf(j: [number, string][]): VV {
+  return new Map(j.map(([r, c]) => [r, BigInt(c)]));
+}
+
+function tombJSON(t: Tomb | undefined): string | null {
+  return t ? JSON.stringify({ dot: dotJSON(t.dot), context: vvJSON(t.context) }) : null;
+}
+
+function tombOf(s: SqlValue): Tomb | undefined {
+  if (s === null) return undefined;
+  const j = JSON.parse(String(s)) as { dot: DotJSON; context: [number, string][] };
+  return { dot: dotOf(j.dot), context: vvOf(j.context) };
+}
+
+function toSql(c: Column, v: PbValue): SqlValue {
+  switch (v.kind.case) {
+    case "text":
+      return v.kind.value;
+    case "integer":
+      return Number(v.kind.value);
+    case "real":
+      return v.kind.value;
+    case "boolean":
+      return v.kind.value ? 1 : 0;
+    default:
+      void c;
+      return null;
+  }
+}
+
+function fromSql(c: Column, s: SqlValue): PbValue {
+  if (s === null || s === undefined) return create(ValueSchema, {});
+  switch (c.type) {
+    case "integer":
+      return create(ValueSchema, { kind: { case: "integer", value: BigInt(s as number) } });
+    case "real":
+      return create(ValueSchema, { kind: { case: "real", value: Number(s) } });
+    default:
+      return create(ValueSchema, { kind: { case: "text", value: String(s) } });
+  }
+}
+
+function tableOf(name: string): Table {
+  const t = allTables.find((t) => t.name === name);
+  if (!t) throw new Error(`unknown table ${JSON.stringify(name)} (known: ${allTables.map((t) => t.name).join(", ")})`);
+  return t;
+}
+
+/** The upsert of a row with all its columns (sync/sqlite.Upsert). */
+export function upsert(t: Table, row: StoredRow): Statement {
+  const rec = row.rec;
+  const dots: Record<string, DotJSON> = {};
+  const names = ["id"];
+  const bind: SqlValue[] = [rec.id];
+  for (const c of t.columns) {
+    const f = rec.fields.get(c.name);
+    names.push(c.name);
+    bind.push(f ? toSql(c, f.value) : null);
+    if (f) dots[c.name] = dotJSON(f.dot);
+  }
+  for (const name of rec.fields.keys()) {
+    if (!t.columns.some((c) => c.name === name)) throw new Error(`${t.name}.${name}: unknown field`);
+  }
+  names.push("_vv", "_dots", "_tomb", "_deleted", "_own", "_acked", "_gen", "_seq");
+  bind.push(JSON.stringify(vvJSON(rec.version)), JSON.stringify(dots), tombJSON(rec.tombstone), deleted(rec) ? 1 : 0,
+    Number(row.own), Number(row.acked), row.gen, Number(row.seq));
+  return {
+    sql: `INSERT OR REPLACE INTO ${t.name} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`,
+    bind,
+  };
+}
+
+/** deleted: a tombstone that no field was written after (record.Deleted:
+ * every field's dot is covered by the tombstone's context). */
+export function deleted(rec: RecordState): boolean {
+  const t = rec.tombstone;
+  if (!t) return false;
+  for (const f of rec.fields.values()) {
+    if (f.dot.counter > (t.context.get(f.dot.replica) ?? 0n)) return false;
+  }
+  return true;
+}
+
+export async function readRows(db: Db, t: Table, where = "", bind: SqlValue[] = []): Promise<StoredRow[]> {
+  const rows = await db.query(`SELECT * FROM ${t.name} ${where} ORDER BY id`, bind);
+  return rows.map((r) => {
+    const dots = JSON.parse(String(r["_dots"])) as Record<string, DotJSON>;
+    const fields = new Map<string, FieldState>();
+    for (const c of t.columns) {
+      const d = dots[c.name];
+      if (d) fields.set(c.name, { value: fromSql(c, r[c.name] ?? null), dot: dotOf(d) });
+    }
+    return {
+      rec: {
+        table: t.name,
+        id: String(r["id"]),
+        version: vvOf(JSON.parse(String(r["_vv"])) as [number, string][]),
+        fields,
+        tombstone: tombOf(r["_tomb"] ?? null),
+      },
+      own: BigInt(r["_own"] as number),
+      acked: BigInt(r["_acked"] as number),
+      gen: Number(r["_gen"]),
+      seq: BigInt(r["_seq"] as number),
+    };
+  });
+}
+
+// ---- Wire conversions (api/wire). ----
+
+export function pbVV(v: VV): VersionVector {
+  const rs = replicas(v);
+  return create(VersionVectorSchema, { replicas: rs, counters: rs.map((r) => v.get(r) ?? 0n) });
+}
+
+export function fromPbVV(m: VersionVector | undefined): VV {
+  const out: VV = new Map();
+  if (!m) return out;
+  if (m.replicas.length !== m.counters.length) {
+    throw new Error(`version: ${m.replicas.length} replicas but ${m.counters.length} counters`);
+  }
+  m.replicas.forEach((r, i) => out.set(r, m.counters[i] ?? 0n));
+  return out;
+}
+
+function pbDot(d: Dot): PbDot {
+  return create(DotSchema, { replica: d.replica, counter: d.counter, hlc: d.hlc });
+}
+
+function fromPbDot(d: PbDot | undefined): Dot {
+  return { replica: d?.replica ?? 0, counter: d?.counter ?? 0n, hlc: d?.hlc ?? 0n };
+}
+
+/** The record as a villagesync.v1.Record, fields by name. */
+export function pbRecord(rec: RecordState, seq = 0n): PbRecord {
+  const names = [...rec.fields.keys()].sort();
+  return create(RecordSchema, {
+    table: rec.table,
+    id: rec.id,
+    version: pbVV(rec.version),
+    fields: names.map((n) => {
+      const f = rec.fields.get(n)!;
+      return create(FieldSchema, { name: n, value: f.value, dot: pbDot(f.dot) });
+    }),
+    ...(rec.tombstone
+      ? { tombstone: create(TombstoneSchema, { dot: pbDot(rec.tombstone.dot), context: pbVV(rec.tombstone.context) }) }
+      : {}),
+    seq,
+  });
+}
+
+export function fromPbRecord(m: PbRecord): RecordState {
+  const fields = new Map<string, FieldState>();
+  for (const f of m.fields) fields.set(f.name, { value: f.value ?? create(ValueSchema, {}), dot: fromPbDot(f.dot) });
+  return {
+    table: m.table,
+    id: m.id,
+    version: fromPbVV(m.version),
+    fields,
+    tombstone: m.tombstone ? { dot: fromPbDot(m.tombstone.dot), context: fromPbVV(m.tombstone.context) } : undefined,
+  };
+}
+
+function cloneRecord(rec: RecordState): RecordState {
+  return { ...rec, version: new Map(rec.version), fields: new Map(rec.fields) };
+}
+
+/** A lock: local writes and commits take turns (an await between a
+ * commit's reads and its transaction must not let a write in). */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(f: () => Promise<T>): Promise<T> {
+    const r = this.tail.then(f);
+    this.tail = r.then(
+      () => undefined,
+      () => undefined,
+    );
+    return r;
+  }
+}
+
+export class Replica {
+  private readonly lock = new Mutex();
+  private syncing: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly db: Db,
+    readonly id: number,
+    private readonly clock: Clock,
+    private readonly opt: Options,
+  ) {}
+
+  /** open reads the device's identity and clock from meta. */
+  static async open(db: Db, opt: Options): Promise<Replica> {
+    const meta = await readMeta(db);
+    const id = Number(meta.get("replica") ?? NaN);
+    if (!Number.isInteger(id) || id <= 0) throw new Error("device database is not initialised (no replica in meta)");
+    return new Replica(db, id, new Clock(BigInt(meta.get("hlc") ?? "0"), opt.wallMs), opt);
+  }
+
+  /** put writes fields of a record (a new one when it has none). */
+  put(table: string, id: string, values: Map<string, PbValue>): Promise<void> {
+    const t = tableOf(table);
+    if (values.size === 0) return Promise.reject(new Error("put: give at least one field=value"));
+    for (const name of values.keys()) {
+      if (!t.columns.some((c) => c.name === name)) {
+        return Promise.reject(new Error(`${t.name}.${name}: unknown field (known: ${t.columns.map((c) => c.name).join(", ")})`));
+      }
+    }
+    return this.write(t, id, (rec, k, ts) => {
+      for (const [name, v] of values) rec.fields.set(name, { value: v, dot: { replica: this.id, counter: k, hlc: ts } });
+    });
+  }
+
+  delete(table: string, id: string): Promise<void> {
+    const t = tableOf(table);
+    return this.write(t, id, (rec, k, ts) => {
+      if (rec.fields.size === 0 && !rec.tombstone) throw new Error(`delete ${table} ${id}: no such record`);
+      if (deleted(rec)) throw new Error(`delete ${table} ${id}: already deleted`);
+      rec.tombstone = { dot: { replica: this.id, counter: k, hlc: ts }, context: new Map(rec.version) };
+    });
+  }
+
+  private write(t: Table, id: string, edit: (rec: RecordState, k: bigint, ts: bigint) => void): Promise<void> {
+    return this.lock.run(async () => {
+      const [row] = await readRows(this.db, t, "WHERE id = ?", [id]);
+      const rec = row ? cloneRecord(row.rec) : { table: t.name, id, version: new Map(), fields: new Map(), tombstone: undefined };
+      const k = bump(rec.version, this.id);
+      edit(rec, k, this.clock.now());
+      await this.db.transaction([
+        upsert(t, { rec, own: k, acked: row?.acked ?? 0n, gen: row?.gen ?? 0, seq: row?.seq ?? 0n }),
+        { sql: `INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?)`, bind: [this.clock.lastValue.toString()] },
+      ]);
+    });
+  }
+
+  /** sync pushes every pending change and pulls until the server has
+   * nothing more; each answer commits in one transaction with its cursor. */
+  sync(): Promise<void> {
+    const run = this.syncing.then(() => this.syncOnce());
+    this.syncing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncOnce(): Promise<void> {
+    let hasMore = true; // the first round always asks: the server may have news
+    for (let round = 0; round < maxRounds; round++) {
+      const push = await this.pending(this.opt.pushBatch ?? defaultPushBatch);
+      if (push.length === 0 && !hasMore) return;
+      const req = await this.request(push);
+      let resp: SyncResponse;
+      try {
+        resp = await this.opt.transport.sync(req);
+      } catch (e) {
+        throw new Error(`sync: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (resp.restored || resp.repull) {
+        throw new Error("sync: the server asked for a restore or a re-pull, which this replica does not handle yet");
+      }
+      await this.commit(push, resp);
+      hasMore = resp.hasMore;
+    }
+    throw new Error("sync: did not settle; local writes keep arriving faster than they sync");
+  }
+
+  /** pending reads up to limit records with unacknowledged writes, in
+   * table order, then id order (the results come back by position). */
+  private async pending(limit: number): Promise<Pending[]> {
+    const out: Pending[] = [];
+    for (const t of allTables) {
+      if (out.length >= limit) break;
+      const rows = await readRows(this.db, t, "WHERE _own > _acked", []);
+      for (const row of rows.slice(0, limit - out.length)) {
+        out.push({ table: t, id: row.rec.id, own: row.own, change: this.unacked(row.rec, row.acked) });
+      }
+    }
+    return out;
+  }
+
+  /** unacked cuts a record to this device's writes the server has not acknowledged. */
+  private unacked(rec: RecordState, acked: bigint): RecordState {
+    const mine = (d: Dot) => d.replica === this.id && d.counter > acked;
+    const fields = new Map([...rec.fields].filter(([, f]) => mine(f.dot)));
+    return { ...rec, fields, tombstone: rec.tombstone && mine(rec.tombstone.dot) ? rec.tombstone : undefined };
+  }
+
+  private async request(push: Pending[]): Promise<SyncRequest> {
+    const meta = await readMeta(this.db);
+    return create(SyncRequestSchema, {
+      replica: this.id,
+      serverId: BigInt(meta.get("server_id") ?? "0"),
+      cursor: BigInt(meta.get("cursor") ?? "0"),
+      pageLimit: this.opt.pageLimit ?? 0,
+      scopeHash: BigInt(meta.get("scope_hash") ?? "0"),
+      fullPull: meta.get("full_pull") === "1",
+      incarnation: BigInt(meta.get("incarnation") ?? "0"),
+      changes: push.map((p) => pbRecord(p.change)),
+    });
+  }
+
+  /** commit applies one answer in one transaction: outcomes first (so
+   * acknowledged records accept newer server states), then the pulled
+   * page, then the cursor. */
+  private commit(push: Pending[], resp: SyncResponse): Promise<void> {
+    return this.lock.run(async () => {
+      this.clock.settle(resp.serverHlc, maxClockAheadMs);
+      this.clock.observe(resp.serverHlc);
+      if (resp.results.length !== push.length) {
+        throw new Error(`sync: server answered ${resp.results.length} results for ${push.length} changes`);
+      }
+      if (resp.rescoped || resp.evicted.length > 0 || resp.gcHorizon > 0n) {
+        throw new Error("sync: rescope, evictions and gc_horizon are not handled by this replica yet");
+      }
+      const meta = await readMeta(this.db);
+      const gen = Number(meta.get("gen") ?? "0");
+      const stmts: Statement[] = [];
+      // Rows as this commit leaves them, so later steps see earlier ones.
+      const rows = new Map<string, StoredRow | null>();
+      const key = (t: Table, id: string) => `${t.name}\u0000${id}`;
+      const get = async (t: Table, id: string): Promise<StoredRow | null> => {
+        const k = key(t, id);
+        if (!rows.has(k)) rows.set(k, (await readRows(this.db, t, "WHERE id = ?", [id]))[0] ?? null);
+        return rows.get(k)!;
+      };
+      const put = (t: Table, row: StoredRow) => {
+        rows.set(key(t, row.rec.id), row);
+        stmts.push(upsert(t, row));
+      };
+      const replace = (t: Table, m: PbRecord) => {
+        const rec = fromPbRecord(m);
+        const own = rec.version.get(this.id) ?? 0n;
+        put(t, { rec, own, acked: own, gen, seq: m.seq });
+      };
+      for (const [i, res] of resp.results.entries()) {
+        const p = push[i]!;
+        const row = await get(p.table, p.id);
+        const where = `sync: ${p.table.name} ${p.id}`;
+        switch (res.outcome) {
+          case Outcome.APPLIED:
+          case Outcome.MERGED:
+          case Outcome.ALREADY_HAD:
+            if (res.current && row && (row.rec.version.get(this.id) ?? 0n) === p.own) {
+              replace(p.table, res.current);
+            } else if (row) {
+              // The server has it: confirmed, as a re-pull confirms what it sends.
+              put(p.table, { ...row, acked: row.acked > p.own ? row.acked : p.own, gen,
+                seq: row.seq > res.seq ? row.seq : res.seq });
+            }
+            break;
+          case Outcome.REJECTED: {
+            stmts.push({
+              sql: `INSERT INTO rejected (tbl, record_id, counter, code, message, change, rejected_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+              bind: [p.table.name, p.id, Number(p.own), res.code, res.message, JSON.stringify(pbRecordJSON(p.change)), Date.now()],
+            });
+            if (!row) break;
+            if ((row.rec.version.get(this.id) ?? 0n) === p.own) {
+              if (res.current) replace(p.table, res.current);
+              else {
+                rows.set(key(p.table, p.id), null);
+                stmts.push({ sql: `DELETE FROM ${p.table.name} WHERE id = ?`, bind: [p.id] });
+              }
+              break;
+            }
+            // Written again since: undo only the refused writes, keep the newer.
+            const cur = res.current ? fromPbRecord(res.current) : undefined;
+            const refused = (d: Dot) => d.replica === this.id && d.counter > row.acked && d.counter <= p.own;
+            const rec = cloneRecord(row.rec);
+            for (const [name, f] of rec.fields) {
+              if (!refused(f.dot)) continue;
+              const cf = cur?.fields.get(name);
+              if (cf) rec.fields.set(name, cf);
+              else rec.fields.delete(name);
+            }
+            if (rec.tombstone && refused(rec.tombstone.dot)) rec.tombstone = cur?.tombstone;
+            put(p.table, { ...row, rec, own: rec.version.get(this.id) ?? 0n, acked: p.own });
+            break;
+          }
+          default:
+            throw new Error(`${where}: unknown outcome ${res.outcome}`);
+        }
+      }
+      for (const m of resp.changes) {
+        const t = tableOf(m.table);
+        const row = await get(t, m.id);
+        // Unpushed writes stay: the server merges them and hands the result back.
+        if (row && row.own > row.acked) continue;
+        replace(t, m);
+      }
+      const setMeta = (k: string, v: string) =>
+        stmts.push({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] });
+      setMeta("cursor", resp.nextCursor.toString());
+      setMeta("incarnation", resp.incarnation.toString());
+      setMeta("server_id", resp.serverId.toString());
+      setMeta("hlc", this.clock.lastValue.toString());
+      await this.db.transaction(stmts);
+    });
+  }
+}
+
+function pbRecordJSON(rec: RecordState): unknown {
+  return { table: rec.table, id: rec.id, fields: Object.fromEntries([...rec.fields].map(([n, f]) => [n, toSqlJSON(f.value)])) };
+}
+
+function toSqlJSON(v: PbValue): unknown {
+  return v.kind.case === "integer" ? v.kind.value.toString() : (v.kind.value ?? null);
+}
+
+export async function readMeta(db: Db): Promise<Map<string, string>> {
+  const rows = await db.query(`SELECT key, value FROM meta`);
+  return new Map(rows.map((r) => [String(r["key"]), String(r["value"])]));
+}
