@@ -26,11 +26,13 @@ func main() {
 	}
 }
 
+// The schema's doc strings stay out: their examples name real villages
+// ("e.g. 旺鱼村"), and whatever the app imports reaches every volunteer's
+// browser, which must hold nothing of another village.
 type column struct {
 	Name      string   `json:"name"`
 	Type      string   `json:"type"`
 	ZH        string   `json:"zh"`
-	Doc       string   `json:"doc"`
 	Format    string   `json:"format"`
 	Enum      []string `json:"enum"`
 	Min       int64    `json:"min"`
@@ -52,7 +54,6 @@ type dateOrder struct {
 type table struct {
 	Name       string      `json:"name"`
 	ZH         string      `json:"zh"`
-	Doc        string      `json:"doc"`
 	Program    bool        `json:"program"`
 	Scope      string      `json:"scope"`
 	Writers    string      `json:"writers"`
@@ -117,7 +118,7 @@ func Generate() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := table{Name: t.Name, ZH: t.ZH, Doc: t.Doc, Program: t.Program, Scope: t.Scope, Writers: w,
+		out := table{Name: t.Name, ZH: t.ZH, Program: t.Program, Scope: t.Scope, Writers: w,
 			Columns: []column{}, DateOrders: []dateOrder{}}
 		for _, c := range t.Columns {
 			f, err := lookup(formats, c.Format, "format")
@@ -131,7 +132,7 @@ func Generate() ([]byte, error) {
 			if c.Type == schema.Boolean || c.Type == schema.Null {
 				return nil, fmt.Errorf("%s.%s: type %s has no check in rules/check.ts", t.Name, c.Name, c.Type)
 			}
-			out.Columns = append(out.Columns, column{Name: c.Name, Type: c.Type.String(), ZH: c.ZH, Doc: c.Doc,
+			out.Columns = append(out.Columns, column{Name: c.Name, Type: c.Type.String(), ZH: c.ZH,
 				Format: f, Enum: orEmpty(c.Enum), Min: c.Min, Max: c.Max, MaxRunes: c.MaxRunes, Required: c.Required,
 				Future: c.Future, Multiline: c.Multiline, Default: c.Default.JSON(), Merge: m})
 		}
@@ -178,7 +179,6 @@ export interface Column {
   readonly type: ColumnType;
   /** The field's Chinese name (its English name is name). */
   readonly zh: string;
-  readonly doc: string;
   readonly format: Format;
   /** Allowed text values, in order; empty: any. */
   readonly enum: readonly string[];
@@ -207,7 +207,6 @@ export interface DateOrder {
 export interface Table {
   readonly name: string;
   readonly zh: string;
-  readonly doc: string;
   readonly program: boolean;
   /** The column tying a record to a village; empty on reference tables. */
   readonly scope: string;

@@ -72,7 +72,7 @@ async function start() {
   set("lock", "held");
   lockLine.textContent = m.lockHeld;
   set("db", "opening");
-  let db: Db;
+  let db: Db | undefined;
   try {
     const r = await Db.open(new URL(DB_WORKER_FILE, location.href).href, (n) => {
       set("db", "retrying");
@@ -88,14 +88,19 @@ async function start() {
   } catch (e) {
     set("db", "error");
     dbLine.textContent = m.failed(e instanceof Error ? e.message : String(e));
-    own.release();
+    // The worker may hold the file's access handles even though a later
+    // step failed: they go before the lock, or the next tab would find the
+    // lock free and the files still taken.
+    const opened = db;
+    void (opened ? opened.close().catch(() => undefined) : Promise.resolve()).finally(own.release);
     return;
   }
   // The page gives the database and then the lock back when it goes
   // away (or into the back-forward cache, after which it reloads: its
   // worker and lock are gone).
+  const opened = db;
   addEventListener("pagehide", () => {
-    void db.close().finally(own.release);
+    void opened.close().finally(own.release);
     set("db", "closed");
   });
   addEventListener("pageshow", (e) => {
