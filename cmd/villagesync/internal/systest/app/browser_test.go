@@ -3,93 +3,20 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/chromium"
 )
 
-// One Chromium serves every test of the package (the console package's
-// harness, reduced to what the app's tests need); each test gets a
+// One Chromium serves every test of the package; each test gets a
 // browser context of its own, so its own origin-private file system.
-var (
-	browserCtx context.Context
-	browserErr error
-)
-
 func TestMain(m *testing.M) {
-	os.Exit(runWithBrowser(m))
-}
-
-func runWithBrowser(m *testing.M) int {
-	path, err := chromium()
-	if err != nil {
-		browserErr = err
-		return m.Run()
-	}
-	profile, err := os.MkdirTemp("", "villagesync-chromium-app-")
-	if err != nil {
-		browserErr = err
-		return m.Run()
-	}
-	defer os.RemoveAll(profile)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	start, cancelStart := context.WithTimeout(bctx, time.Minute)
-	defer cancelStart()
-	// Started under a context without a deadline: the first call binds
-	// the browser's life to the context it is given.
-	if err := chromedp.Do(bctx); err != nil {
-		browserErr = fmt.Errorf("start %s: %w", path, err)
-		return m.Run()
-	}
-	if _, err := chromedp.Run(start, chromedp.Evaluate[int](`1`)); err != nil {
-		browserErr = fmt.Errorf("start %s: %w", path, err)
-		return m.Run()
-	}
-	browserCtx = bctx
-	return m.Run()
-}
-
-// chromium finds the browser: VILLAGESYNC_CHROMIUM, else Debian's.
-func chromium() (string, error) {
-	if p := os.Getenv("VILLAGESYNC_CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("VILLAGESYNC_CHROMIUM=%s: %w; install Debian's chromium: apt-get install chromium", p, err)
-		}
-		return p, nil
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no Chromium found: install Debian's chromium: apt-get install chromium " +
-		"(or set VILLAGESYNC_CHROMIUM to a Chromium binary)")
-}
-
-// skipOrFail skips, or fails where VILLAGESYNC_REQUIRE_ALL is set.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
-		t.Fatalf(format+" (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)", args...)
-	}
-	t.Skipf(format, args...)
+	os.Exit(chromium.Main(m))
 }
 
 // A profile is one browser context (its own storage, OPFS and locks),
@@ -103,10 +30,7 @@ type profile struct {
 
 func newProfile(t testing.TB, base string) *profile {
 	t.Helper()
-	if browserCtx == nil {
-		skipOrFail(t, "%v", browserErr)
-	}
-	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("open a browser context: %v", err)

@@ -3,11 +3,9 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/chromium"
 )
 
 var screenshotDir = flag.String("screenshots", "",
@@ -24,89 +24,9 @@ var screenshotDir = flag.String("screenshots", "",
 
 // One Chromium serves every test of the package: starting it costs a
 // second or two, a browser context (one per device) a few milliseconds.
-var (
-	browserCtx context.Context
-	browserErr error
-)
-
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runWithBrowser(m))
-}
-
-func runWithBrowser(m *testing.M) int {
-	path, err := chromium()
-	if err != nil {
-		browserErr = err
-		return m.Run()
-	}
-	profile, err := os.MkdirTemp("", "villagesync-chromium-")
-	if err != nil {
-		browserErr = err
-		return m.Run()
-	}
-	defer os.RemoveAll(profile)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	start, cancelStart := context.WithTimeout(bctx, time.Minute)
-	defer cancelStart()
-	// Started under a context of its own that has no deadline: the first
-	// call binds the browser's life to the context it is given.
-	if err := chromedp.Do(bctx); err != nil {
-		browserErr = fmt.Errorf("start %s: %w", path, err)
-		return m.Run()
-	}
-	if _, err := chromedp.Run(start, chromedp.Evaluate[int](`1`)); err != nil {
-		browserErr = fmt.Errorf("start %s: %w", path, err)
-		return m.Run()
-	}
-	browserCtx = bctx
-	return m.Run()
-}
-
-// chromium finds the browser: VILLAGESYNC_CHROMIUM, else Debian's.
-func chromium() (string, error) {
-	if p := os.Getenv("VILLAGESYNC_CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("VILLAGESYNC_CHROMIUM=%s: %w; install Debian's chromium: apt-get install chromium", p, err)
-		}
-		return p, nil
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no Chromium found: install Debian's chromium: apt-get install chromium " +
-		"(or set VILLAGESYNC_CHROMIUM to a Chromium binary)")
-}
-
-// skipOrFail skips, or fails where VILLAGESYNC_REQUIRE_ALL is set: CI sets
-// it, so a missing browser there is a failure, not a silent skip.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
-		t.Fatalf(format+" (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)", args...)
-	}
-	t.Skipf(format, args...)
-}
-
-func needBrowser(t testing.TB) {
-	t.Helper()
-	if browserCtx == nil {
-		skipOrFail(t, "%v", browserErr)
-	}
+	os.Exit(chromium.Main(m))
 }
 
 // A viewport is a screen the console is used on.
@@ -139,9 +59,8 @@ const actionTimeout = 20 * time.Second
 
 func newDevice(t testing.TB, base string, vp viewport) *device {
 	t.Helper()
-	needBrowser(t)
 	rec := newRecorder()
-	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
+	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
 	d := &device{t: t, ctx: ctx, base: base, net: rec}
 	t.Cleanup(func() {
 		rec.stop()

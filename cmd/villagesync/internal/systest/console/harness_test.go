@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/chromium"
+
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 )
@@ -18,7 +20,7 @@ import (
 // The harness on a plain page of its own: a failure here is the
 // harness's (or the browser's), not the console's.
 func TestHarness(t *testing.T) {
-	needBrowser(t)
+	chromium.Browser(t)
 	var base string
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/chromium"
+
 	"connectrpc.com/connect"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
@@ -38,7 +40,7 @@ type season struct {
 // server here, and nowhere else.
 func startSeason(t testing.TB) *season {
 	t.Helper()
-	needBrowser(t)
+	chromium.Browser(t)
 	s, err := demo.Start(context.Background(), io.Discard, demo.Options{Dir: t.TempDir(), UI: web.Handler()})
 	if s != nil {
 		t.Cleanup(func() {

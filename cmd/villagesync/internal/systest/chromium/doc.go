@@ -1,0 +1,4 @@
+// Package chromium starts the one headless Chromium a browser test binary
+// shares (the console's and the volunteer app's), and skips a test without
+// it — or fails it where CI sets VILLAGESYNC_REQUIRE_ALL.
+package chromium
