@@ -1,7 +1,9 @@
 // The device replica: local writes, the push/pull loop and the commit of
 // each answer, as clients/go/replica does them (sync.go, pending.go,
-// commit.go), step by step after sync/DESIGN.md's device checklist.
-import { create } from "@bufbuild/protobuf";
+// commit.go, scope.go, restore.go), step by step after sync/DESIGN.md's
+// device checklist: rescope, sweep, collect and evictions in the commit,
+// re-pull and server restore in the loop, the scrub after each sync.
+import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import type { Db, SqlValue, Statement } from "./db";
 import { Clock, bump, replicas } from "./clock";
 import type { Dot, VV } from "./clock";
@@ -147,7 +149,7 @@ function tableOf(name: string): Table {
 }
 
 /** The upsert of a row with all its columns (sync/sqlite.Upsert). */
-export function upsert(t: Table, row: StoredRow): Statement {
+export function upsert(t: Table, row: StoredRow, verb = "INSERT OR REPLACE"): Statement {
   const rec = row.rec;
   const dots: Record<string, DotJSON> = {};
   const names = ["id"];
@@ -165,7 +167,7 @@ export function upsert(t: Table, row: StoredRow): Statement {
   bind.push(JSON.stringify(vvJSON(rec.version)), JSON.stringify(dots), tombJSON(rec.tombstone), deleted(rec) ? 1 : 0,
     Number(row.own), Number(row.acked), row.gen, Number(row.seq));
   return {
-    sql: `INSERT OR REPLACE INTO ${t.name} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`,
+    sql: `${verb} INTO ${t.name} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`,
     bind,
   };
 }
@@ -281,6 +283,9 @@ class Mutex {
 
 export class Replica {
   private readonly lock = new Mutex();
+  /** Why records removed from the device (villages it no longer serves)
+   * could not yet be wiped from its file's free space; "" when they were. */
+  scrubPending = "";
   private syncing: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -337,7 +342,18 @@ export class Replica {
   /** sync pushes every pending change and pulls until the server has
    * nothing more; each answer commits in one transaction with its cursor. */
   sync(): Promise<void> {
-    const run = this.syncing.then(() => this.syncOnce());
+    const run = this.syncing.then(async () => {
+      try {
+        await this.syncOnce();
+      } finally {
+        // The data synced even if the file could not be scrubbed: the
+        // scrub waits in scrubPending and is tried again at the next sync.
+        this.scrubPending = await this.scrub().then(
+          () => "",
+          (e: unknown) => (e instanceof Error ? e.message : String(e)),
+        );
+      }
+    });
     this.syncing = run.catch(() => undefined);
     return run;
   }
@@ -354,11 +370,29 @@ export class Replica {
       } catch (e) {
         throw new Error(`sync: ${e instanceof Error ? e.message : String(e)}`);
       }
-      if (resp.restored || resp.repull) {
-        throw new Error("sync: the server asked for a restore or a re-pull, which this replica does not handle yet");
+      if (resp.restored) {
+        await this.serverRestored(resp.incarnation);
+        hasMore = true;
+        continue;
+      }
+      if (resp.repull) {
+        await this.startRepull(resp.gcHorizon);
+        hasMore = true;
+        continue;
       }
       await this.commit(push, resp);
       hasMore = resp.hasMore;
+      // A full pull does not see deletes collected while it runs: a
+      // record it already took may have been deleted since, behind its
+      // cursor's back. Only a fresh re-pull can tell.
+      const h = resp.gcHorizon;
+      if (req.fullPull && req.cursor !== 0n && req.cursor < h) {
+        const since = BigInt((await readMeta(this.db)).get("pull_horizon") || "0");
+        if (h > since) {
+          await this.startRepull(h);
+          hasMore = true;
+        }
+      }
     }
     throw new Error("sync: did not settle; local writes keep arriving faster than they sync");
   }
@@ -408,9 +442,6 @@ export class Replica {
       if (resp.results.length !== push.length) {
         throw new Error(`sync: server answered ${resp.results.length} results for ${push.length} changes`);
       }
-      if (resp.rescoped || resp.evicted.length > 0 || resp.gcHorizon > 0n) {
-        throw new Error("sync: rescope, evictions and gc_horizon are not handled by this replica yet");
-      }
       const meta = await readMeta(this.db);
       const gen = Number(meta.get("gen") ?? "0");
       const stmts: Statement[] = [];
@@ -448,9 +479,14 @@ export class Replica {
             }
             break;
           case Outcome.REJECTED: {
+            // With the village of the record (which may leave the device below):
+            // when the device stops serving it, the change leaves too (see rescope).
+            const cur0 = res.current ? fromPbRecord(res.current) : undefined;
+            const village = villageOf(p.table, [p.change, row?.rec, cur0]);
             stmts.push({
               sql: `INSERT INTO rejected (tbl, record_id, counter, code, message, change, rejected_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-              bind: [p.table.name, p.id, Number(p.own), res.code, res.message, JSON.stringify(pbRecordJSON(p.change)), Date.now()],
+              bind: [p.table.name, p.id, Number(p.own), res.code, res.message,
+                JSON.stringify({ ...(pbRecordJSON(p.change) as object), ...(village ? { village } : {}) }), Date.now()],
             });
             if (!row) break;
             if ((row.rec.version.get(this.id) ?? 0n) === p.own) {
@@ -486,8 +522,139 @@ export class Replica {
         if (row && row.own > row.acked) continue;
         replace(t, m);
       }
-      const setMeta = (k: string, v: string) =>
+      const setMeta = (k: string, v: string) => {
+        meta.set(k, v);
         stmts.push({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] });
+      };
+      // The rows of t that match pred as this commit leaves them: those in
+      // the file matching where (the same test in SQL), and those this
+      // commit wrote.
+      const matching = async (t: Table, where: string, bind: SqlValue[], pred: (r: StoredRow) => boolean) => {
+        for (const r of await readRows(this.db, t, `WHERE ${where}`, bind)) {
+          if (!rows.has(key(t, r.rec.id))) rows.set(key(t, r.rec.id), r);
+        }
+        const out: StoredRow[] = [];
+        for (const [k, r] of rows) if (r && k.startsWith(`${t.name}\u0000`) && pred(r)) out.push(r);
+        return out;
+      };
+      const remove = (t: Table, id: string) => {
+        rows.set(key(t, id), null);
+        stmts.push({ sql: `DELETE FROM ${t.name} WHERE id = ?`, bind: [id] });
+      };
+      // drop removes rows, first keeping a trace of this device's own
+      // deletes among them (see serverRestored): whatever drops a
+      // tombstone, a restore from an older backup must not undo it.
+      const drop = (t: Table, victims: StoredRow[]) => {
+        for (const r of victims) {
+          const ts = r.rec.tombstone;
+          if (deleted(r.rec) && r.own > 0n && ts && ts.dot.replica === this.id) {
+            stmts.push({
+              sql: `INSERT OR REPLACE INTO own_deletes (tbl, record_id, vv, tomb) VALUES (?, ?, ?, ?)`,
+              bind: [t.name, r.rec.id, toJsonString(VersionVectorSchema, pbVV(r.rec.version)),
+                toJsonString(TombstoneSchema, create(TombstoneSchema, { dot: pbDot(ts.dot), context: pbVV(ts.context) }))],
+            });
+          }
+          remove(t, r.rec.id);
+        }
+      };
+      const settled = (r: StoredRow) => r.own <= r.acked;
+
+      // Step: rescope. Keep the villages the server says this device
+      // serves; remove records of other villages except those with
+      // unpushed writes (they go to the server first), and refused
+      // changes of other villages (the server holds each).
+      let removed = false;
+      const prevHash = meta.get("scope_hash") ?? "0";
+      setMeta("full_pull", resp.hasMore && ((resp.rescoped && prevHash !== "0") || meta.get("full_pull") === "1") ? "1" : "0");
+      if (resp.rescoped) {
+        // The pull starts again from zero: note the horizon it starts at.
+        setMeta("pull_horizon", resp.gcHorizon.toString());
+        setMeta("scope", resp.allVillages ? "*" : JSON.stringify(resp.scope));
+        setMeta("scope_hash", resp.scopeHash.toString());
+      }
+      const scope = meta.get("scope") ?? "*";
+      if (scope !== "*") {
+        let villages: string[];
+        try {
+          villages = JSON.parse(scope) as string[];
+        } catch (e) {
+          throw new Error(`sync: corrupt scope ${JSON.stringify(scope)}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        const marks = villages.map(() => "?").join(", ");
+        // As SQL's NOT IN: a NULL village (not known) is outside only if unknownToo.
+        const outside = (col: string, unknownToo: boolean) =>
+          villages.length > 0 ? `${col} NOT IN (${marks})` : unknownToo ? "1" : `${col} IS NOT NULL`;
+        // Refused changes first, while the records that tell their village
+        // are still here. resource_exhausted: refused because the server
+        // would hold no more of this device's refused changes, so this copy
+        // is the only one.
+        for (const t of allTables) {
+          if (!t.scope) continue;
+          const village = `COALESCE(json_extract(change, '$.village'), json_extract(change, '$.fields.${t.scope}'),
+            (SELECT ${t.scope} FROM ${t.name} WHERE id = rejected.record_id))`;
+          const cond = `tbl = ? AND code <> 'resource_exhausted' AND ${outside(village, false)}`;
+          const bind = [t.name, ...villages];
+          stmts.push({
+            sql: `INSERT OR REPLACE INTO meta (key, value) SELECT 'rejected_removed',
+              COALESCE((SELECT value FROM meta WHERE key = 'rejected_removed'), 0) + (SELECT count(*) FROM rejected WHERE ${cond})
+              WHERE EXISTS (SELECT 1 FROM rejected WHERE ${cond})`,
+            bind: [...bind, ...bind],
+          });
+          stmts.push({ sql: `INSERT OR REPLACE INTO meta (key, value) SELECT 'scrub', '1' WHERE EXISTS (SELECT 1 FROM rejected WHERE ${cond})`, bind });
+          stmts.push({ sql: `DELETE FROM rejected WHERE ${cond}`, bind });
+        }
+        for (const t of allTables) {
+          if (!t.scope) continue;
+          const out = (r: StoredRow) => {
+            const f = r.rec.fields.get(t.scope);
+            const v = f ? toSql(t.columns.find((c) => c.name === t.scope)!, f.value) : null;
+            return villages.length > 0 ? v !== null && !villages.includes(String(v)) : true;
+          };
+          const victims = await matching(t, `_own <= _acked AND ${outside(t.scope, true)}`, villages, (r) => settled(r) && out(r));
+          for (const r of victims) remove(t, r.rec.id);
+          if (victims.length > 0) removed = true;
+        }
+      }
+      // Step: sweep. The end of a re-pull: rows it did not confirm,
+      // without unpushed writes, are gone on the server.
+      const sweep = Number(meta.get("sweep") ?? "0");
+      if (sweep && !resp.hasMore) {
+        for (const t of allTables) {
+          if (!t.program) continue; // reference data is seeded locally and never re-sent
+          // Only a row the server may have collected: one whose last known
+          // feed position is at or before the horizon (0: not known).
+          const h = resp.gcHorizon;
+          drop(t, await matching(t, `_gen < ? AND _own <= _acked AND _seq <= ?`, [sweep, Number(h)],
+            (r) => r.gen < sweep && settled(r) && r.seq <= h));
+        }
+        setMeta("sweep", "0");
+      }
+      // Step: collect. Acknowledged tombstones at or before the server's
+      // collection horizon go.
+      if (resp.gcHorizon > 0n) {
+        const h = resp.gcHorizon;
+        for (const t of allTables) {
+          if (!t.program) continue; // the server keeps deletes of reference data
+          drop(t, await matching(t, `_deleted = 1 AND _own <= _acked AND _seq > 0 AND _seq <= ?`, [Number(h)],
+            (r) => deleted(r.rec) && settled(r) && r.seq > 0n && r.seq <= h));
+        }
+      }
+      // Step: evicted. Moved to a village this device does not serve.
+      // Unpushed writes stay until pushed (the server keeps what it refuses).
+      for (const e of resp.evicted) {
+        const t = allTables.find((t) => t.name === e.table);
+        if (!t || !t.scope) continue;
+        const r = await get(t, e.id);
+        if (r && settled(r)) {
+          remove(t, e.id);
+          removed = true;
+        }
+      }
+      if (removed) {
+        // The file still has the removed rows' bytes: scrub them once this
+        // commits, or at the next sync.
+        setMeta("scrub", "1");
+      }
       setMeta("cursor", resp.nextCursor.toString());
       setMeta("incarnation", resp.incarnation.toString());
       setMeta("server_id", resp.serverId.toString());
@@ -495,6 +662,80 @@ export class Replica {
       await this.db.transaction(stmts);
     });
   }
+
+  /** startRepull starts pulling the whole scope again in a new
+   * generation: every row the re-pull confirms is stamped with it, and
+   * when the last page is in, rows it did not confirm are dropped (see
+   * commit's sweep), unless they hold unpushed writes. */
+  private startRepull(horizon: bigint): Promise<void> {
+    return this.lock.run(async () => {
+      const gen = Number((await readMeta(this.db)).get("gen") ?? "0") + 1;
+      const set: [string, string][] = [["gen", String(gen)], ["sweep", String(gen)], ["cursor", "0"], ["full_pull", "1"],
+        ["pull_horizon", horizon.toString()]];
+      await this.db.transaction(set.map(([k, v]) => ({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] })));
+    });
+  }
+
+  /** serverRestored prepares a re-sync with a server restored from a
+   * backup: every own write is pending again (the server may have lost
+   * it), own deletes whose tombstones were dropped go back as pending
+   * tombstones, and the whole scope is pulled again from the start. */
+  private serverRestored(incarnation: bigint): Promise<void> {
+    return this.lock.run(async () => {
+      const stmts: Statement[] = allTables.map((t) => ({ sql: `UPDATE ${t.name} SET _acked = 0 WHERE _own > 0`, bind: [] }));
+      for (const r of await this.db.query(`SELECT tbl, record_id, vv, tomb FROM own_deletes`)) {
+        const t = allTables.find((t) => t.name === String(r["tbl"]));
+        if (!t) continue; // a table this version no longer has
+        const id = String(r["record_id"]);
+        let rec: RecordState;
+        try {
+          const ts = fromJsonString(TombstoneSchema, String(r["tomb"]));
+          rec = { table: t.name, id, version: fromPbVV(fromJsonString(VersionVectorSchema, String(r["vv"]))), fields: new Map(),
+            tombstone: { dot: fromPbDot(ts.dot), context: fromPbVV(ts.context) } };
+        } catch (e) {
+          throw new Error(`sync: own delete of ${t.name} ${id}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        // Records the device holds again are left alone.
+        stmts.push(upsert(t, { rec, own: rec.version.get(this.id) ?? 0n, acked: 0n, gen: 0, seq: 0n }, "INSERT OR IGNORE"));
+      }
+      // A full pull: the restored server may hold, as this device's own
+      // writes, states this device has since dropped.
+      const set: [string, string][] = [["cursor", "0"], ["scope_hash", "0"], ["full_pull", "1"], ["incarnation", incarnation.toString()]];
+      for (const [k, v] of set) stmts.push({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] });
+      await this.db.transaction(stmts);
+    });
+  }
+
+  /** scrub takes the bytes of rows a sync removed out of the file, if a
+   * commit asked for it (clients/go/replica's scrub): VACUUM rewrites the
+   * file from what it holds now, a TRUNCATE checkpoint empties the log. */
+  private async scrub(): Promise<void> {
+    if ((await readMeta(this.db)).get("scrub") !== "1") return;
+    const truncateLog = async () => {
+      const [r] = await this.db.query(`PRAGMA wal_checkpoint(TRUNCATE)`);
+      if (r && Number(r["busy"] ?? 0) !== 0) throw new Error("sync: empty the log: a reader kept it busy; the next sync tries again");
+    };
+    try {
+      await this.db.exec(`VACUUM`);
+    } catch (e) {
+      throw new Error(`sync: scrub removed records from the file: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    await truncateLog();
+    await this.db.exec(`DELETE FROM meta WHERE key = 'scrub'`);
+    await truncateLog();
+  }
+}
+
+/** villageOf is the village of a change to a record of t: the one the
+ * change names, else the record's (here, then on the server); "" for a
+ * table without villages or when none is known. */
+function villageOf(t: Table, recs: (RecordState | undefined)[]): string {
+  if (!t.scope) return "";
+  for (const rec of recs) {
+    const f = rec?.fields.get(t.scope);
+    if (f && f.value.kind.case === "text") return f.value.kind.value;
+  }
+  return "";
 }
 
 function pbRecordJSON(rec: RecordState): unknown {
