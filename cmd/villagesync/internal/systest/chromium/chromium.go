@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/require"
 )
 
 var (
@@ -69,7 +71,7 @@ func Main(m *testing.M) int {
 func Browser(t testing.TB) context.Context {
 	t.Helper()
 	if browser == nil {
-		SkipOrFail(t, "%v", failed)
+		require.SkipOrFail(t, "%v", failed)
 	}
 	return browser
 }
@@ -89,14 +91,4 @@ func find() (string, error) {
 	}
 	return "", errors.New("no Chromium found: install Debian's chromium: apt-get install chromium " +
 		"(or set VILLAGESYNC_CHROMIUM to a Chromium binary)")
-}
-
-// SkipOrFail skips, or fails where VILLAGESYNC_REQUIRE_ALL is set: CI sets
-// it, so a missing browser there is a failure, not a silent skip.
-func SkipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
-		t.Fatalf(format+" (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)", args...)
-	}
-	t.Skipf(format, args...)
 }

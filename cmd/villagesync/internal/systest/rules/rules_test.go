@@ -1,19 +1,16 @@
 package rules_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/nodejs"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
@@ -45,14 +42,6 @@ type testCase struct {
 	Want []problem `json:"want"`
 	// NowMs is now for check.ts, when Env.
 	NowMs int64 `json:"nowMs"`
-}
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
-		t.Fatalf(format+" (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)", args...)
-	}
-	t.Skipf(format, args...)
 }
 
 func valueFor(c *schema.Column, v any) (schema.Value, error) {
@@ -151,14 +140,6 @@ func serverCheck(t *testing.T, in input) []problem {
 	return out
 }
 
-func repoRoot(t *testing.T) string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "..")
-}
-
 const entry = `import { readFileSync } from "node:fs";
 import { checkRecord, parseField } from %q;
 import { fillDefaults } from %q;
@@ -224,52 +205,10 @@ type tsOutput struct {
 // runs it under Node on the cases, returning what it says of each.
 func runTS(t *testing.T, in tsInput) tsOutput {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skipOrFail(t, "no node: install Node.js 20+ (apt-get install nodejs npm)")
-	}
-	version, err := exec.Command(node, "--version").Output()
-	var major int
-	if _, scanErr := fmt.Sscanf(string(version), "v%d.", &major); err != nil || scanErr != nil || major < 20 {
-		skipOrFail(t, "node --version says %q: install Node.js 20+ (apt-get install nodejs npm)", version)
-	}
-	web := filepath.Join(repoRoot(t), "clients", "web")
-	esbuild := filepath.Join(web, "node_modules", ".bin", "esbuild")
-	if _, err := os.Stat(esbuild); err != nil {
-		skipOrFail(t, "no esbuild in clients/web/node_modules: run npm ci --prefix clients/web")
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "entry.mjs")
-	rules := filepath.Join(web, "src", "rules")
-	if err := os.WriteFile(src, fmt.Appendf(nil, entry, filepath.Join(rules, "check.ts"),
-		filepath.Join(rules, "defaults.ts"), filepath.Join(rules, "schema.gen.ts"), filepath.Join(rules, "gofmt.ts")),
-		0o644); err != nil {
-		t.Fatal(err)
-	}
-	bundle := filepath.Join(dir, "out.mjs")
-	if out, err := exec.Command(esbuild, src, "--bundle", "--platform=node", "--format=esm", "--log-level=warning",
-		"--outfile="+bundle).CombinedOutput(); err != nil {
-		t.Fatalf("esbuild: %v\n%s", err, out)
-	}
-	data, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "cases.json")
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, bundle, file)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node %s: %v\n%s", bundle, err, stderr.String())
-	}
+	rules := filepath.Join(nodejs.Web(t), "src", "rules")
 	var got tsOutput
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("node's output: %v\n%s", err, out)
-	}
+	nodejs.Run(t, fmt.Sprintf(entry, filepath.Join(rules, "check.ts"), filepath.Join(rules, "defaults.ts"),
+		filepath.Join(rules, "schema.gen.ts"), filepath.Join(rules, "gofmt.ts")), in, &got)
 	if len(got.Records) != len(in.Records) || len(got.Forms) != len(in.Forms) || len(got.Parses) != len(in.Parses) {
 		t.Fatalf("node answered %d records, %d forms and %d parses, want %d, %d and %d", len(got.Records),
 			len(got.Forms), len(got.Parses), len(in.Records), len(in.Forms), len(in.Parses))

@@ -1,15 +1,14 @@
 package scenarios_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/nodejs"
 )
 
 // heldTo lists the scenario files the TypeScript replica must pass (all
@@ -28,22 +27,6 @@ var heldTo = []string{
 	"09-restored.json",
 	"10-gc-horizon.json",
 	"11-merged-written-in-flight.json",
-}
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
-		t.Fatalf(format+" (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)", args...)
-	}
-	t.Skipf(format, args...)
-}
-
-func repoRoot(t *testing.T) string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "..")
 }
 
 // entry reads the scenario files named in its input, plays each on a
@@ -90,52 +73,10 @@ type scenarioFile struct {
 // under Node on files, returning the failures of each.
 func play(t *testing.T, files []scenarioFile) map[string][]string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skipOrFail(t, "no node: install Node.js 20+ (apt-get install nodejs npm)")
-	}
-	version, err := exec.Command(node, "--version").Output()
-	var major int
-	if _, scanErr := fmt.Sscanf(string(version), "v%d.", &major); err != nil || scanErr != nil || major < 20 {
-		skipOrFail(t, "node --version says %q: install Node.js 20+ (apt-get install nodejs npm)", version)
-	}
-	web := filepath.Join(repoRoot(t), "clients", "web")
-	esbuild := filepath.Join(web, "node_modules", ".bin", "esbuild")
+	web := nodejs.Web(t)
 	sqlite := filepath.Join(web, "node_modules", "@sqlite.org", "sqlite-wasm", "dist", "node.mjs")
-	for _, f := range []string{esbuild, sqlite} {
-		if _, err := os.Stat(f); err != nil {
-			skipOrFail(t, "no %s: run npm ci --prefix clients/web", f)
-		}
-	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "entry.mjs")
-	if err := os.WriteFile(src, fmt.Appendf(nil, entry, filepath.Join(web, "src", "replica", "scenarios.ts")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bundle := filepath.Join(dir, "out.mjs")
-	if out, err := exec.Command(esbuild, src, "--bundle", "--platform=node", "--format=esm", "--log-level=warning",
-		"--outfile="+bundle).CombinedOutput(); err != nil {
-		t.Fatalf("esbuild: %v\n%s", err, out)
-	}
-	data, err := json.Marshal(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	input := filepath.Join(dir, "files.json")
-	if err := os.WriteFile(input, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, bundle, input, sqlite)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node %s: %v\n%s", bundle, err, stderr.String())
-	}
 	var got map[string][]string
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("node's output: %v\n%s", err, out)
-	}
+	nodejs.Run(t, fmt.Sprintf(entry, filepath.Join(web, "src", "replica", "scenarios.ts")), files, &got, sqlite)
 	return got
 }
 
@@ -146,7 +87,7 @@ func scenarioFiles(t *testing.T) []scenarioFile {
 	t.Helper()
 	dir := os.Getenv("VILLAGESYNC_SCENARIOS")
 	if dir == "" {
-		dir = filepath.Join(repoRoot(t), "clients", "protocol-scenarios")
+		dir = filepath.Join(nodejs.Web(t), "..", "protocol-scenarios")
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
