@@ -230,3 +230,19 @@ func matches(header, etag string) bool {
 	}
 	return false
 }
+
+// AppWorker is the file name of the volunteer app's database worker in
+// /app/ (content-hashed: it changes with every build). Tests that drive
+// the worker without the app's screens start it by this name.
+func AppWorker() string {
+	entries, err := fs.ReadDir(dist, "dist/app")
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "db-worker-") && strings.HasSuffix(e.Name(), ".js") {
+			return e.Name()
+		}
+	}
+	panic("web: dist/app has no db-worker-*.js")
+}

@@ -63,7 +63,7 @@ async function open(): Promise<Response & { ok: true }> {
     // journal and the database to its access handles.
     db.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
   }
-  return { id: 0, ok: true, opened: { sqliteVersion: s.version.libVersion, file, vfs: vfsName } };
+  return { id: 0, ok: true, opened: { sqliteVersion: s.version.libVersion, file, vfs: vfsName, identity: null } };
 }
 
 function need(): DB {
@@ -118,6 +118,8 @@ async function handle(req: Request): Promise<Response> {
     case "close":
       close();
       return { id: req.id, ok: true };
+    default:
+      throw new Error(`${req.op}: not built yet`);
   }
 }
 

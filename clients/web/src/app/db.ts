@@ -1,7 +1,7 @@
 // The page's side of the database: one Worker (db-worker.ts) holds the
 // SQLite connection, this module talks to it with typed requests, and
 // makes sure only one tab of the origin ever opens it.
-import type { Opened, Request, Response, Row, SqlValue, Statement } from "./protocol";
+import type { FromWorker, Opened, Request, Response, Row, SqlValue, Statement } from "./protocol";
 import { lockName } from "./protocol";
 
 export type { Row, SqlValue, Statement } from "./protocol";
@@ -24,7 +24,8 @@ export class Db {
   private readonly waiting = new Map<number, { resolve: (r: Response & { ok: true }) => void; reject: (e: Error) => void }>();
 
   private constructor(private readonly worker: Worker) {
-    worker.onmessage = (e: MessageEvent<Response>) => {
+    worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      if ("event" in e.data) return;
       const w = this.waiting.get(e.data.id);
       if (!w) return;
       this.waiting.delete(e.data.id);
