@@ -39,6 +39,14 @@ function column(table: string, name: string): Column | undefined {
   return t?.columns.find((c) => c.name === name);
 }
 
+/** A column's name in lang: schema's Chinese name (fieldName's, without
+ * the table's), or the column's own words in English. */
+export function colName(lang: "zh" | "en", table: string, name: string): string {
+  const c = column(table, name);
+  if (!c) return fieldName(lang, name);
+  return lang === "zh" ? c.zh : c.name.replace(/_/g, " ");
+}
+
 type Control = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
 
 // The control for a column: a select for an enum or a village, a date or
@@ -86,7 +94,7 @@ function fieldRow(ctx: Ctx, table: string, name: string, value: string): { row: 
   const row = h(
     "div",
     { class: "field", "data-field-row": name },
-    h("label", { for: ctl.id }, fieldName(ctx.lang, `${table}.${name}`) || name, c.required ? h("span", { class: "req" }, " *") : null),
+    h("label", { for: ctl.id }, colName(ctx.lang, table, name), c.required ? h("span", { class: "req" }, " *") : null),
     ctl,
     h("p", { class: "field-error", id: `e-${name}`, "data-error-for": name, role: "alert" }),
   );

@@ -2,10 +2,10 @@
 // and the changes the server refused (the reason in her language, a way to
 // correct each, and dismiss).
 import { h, clear } from "../../dom";
-import { fieldName } from "../../rules/check";
 import type { Listed } from "../db";
 import { errText, type Ctx } from "../ctx";
 import { valueLabel, type Messages } from "../i18n";
+import { colName } from "./forms";
 
 export const listedTables = ["tutoring_sessions", "cleanup_tasks", "loans"] as const;
 
@@ -104,13 +104,13 @@ export async function refused(ctx: Ctx): Promise<void> {
     clear(list);
     if (all.length === 0) list.append(h("li", { class: "muted", "data-test": "no-refused" }, ctx.m.noRefused));
     for (const r of all) {
-      const what = [ctx.m.tables[r.table] ?? r.table, r.field ? fieldName(ctx.lang, `${r.table}.${r.field}`) : "", new Date(r.rejectedMs).toLocaleString(ctx.lang === "zh" ? "zh-CN" : "en-GB")]
+      const what = [ctx.m.tables[r.table] ?? r.table, r.field ? colName(ctx.lang, r.table, r.field) : "", new Date(r.rejectedMs).toLocaleString(ctx.lang === "zh" ? "zh-CN" : "en-GB")]
         .filter(Boolean)
         .join(" · ");
       const values = Object.entries(r.change)
         .filter(([, v]) => v !== "")
         .slice(0, 5)
-        .map(([k, v]) => `${fieldName(ctx.lang, `${r.table}.${k}`)}：${valueLabel(ctx.m, v)}`)
+        .map(([k, v]) => `${colName(ctx.lang, r.table, k)}：${valueLabel(ctx.m, v)}`)
         .join("　");
       const note = h("p", { class: "field-error", role: "alert" });
       list.append(
