@@ -185,9 +185,13 @@ func TestEnrollLogAClassSeeItSynced(t *testing.T) {
 	}
 	p.set("log-session", "children_present", "12")
 	p.set("log-session", "subjects", "数学")
+	// The sync follows the save by about 2 s; an observer sees the change
+	// wait however slowly the test polls.
+	p.eval("watch the pending count", `(window.sawPending = false, new MutationObserver(() => {
+  if (document.body.dataset.pending === "1") window.sawPending = true;
+}).observe(document.body, {attributes: true, attributeFilter: ["data-pending"]}), true)`, nil)
 	p.click("form[data-form=log-session] [data-test=save]")
-	// The sync waits about 2 s after a save: long enough to see it wait.
-	p.waitFor("saved, one change waiting", `!!document.querySelector("[data-test=saved]") && document.body.dataset.pending === "1"`)
+	p.waitFor("saved, one change waiting", `!!document.querySelector("[data-test=saved]") && window.sawPending`)
 	p.waitFor("synced by the scheduler", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	p.route("#/records?table=tutoring_sessions", "records")
 	p.waitFor("the class, synced", `document.querySelectorAll("[data-test=record][data-pending='0']").length === 1`)
