@@ -407,9 +407,9 @@ export async function editRecord(ctx: Ctx): Promise<void> {
     status.textContent = ctx.m.saving;
     try {
       if (rec) await ctx.db.edit(table, id, changed, ctx.lang);
-      // The refused record never reached this device's tables: saving it
-      // again under its id is the correction.
-      else await ctx.db.save(formName, now, ctx.lang, id);
+      // The refused record is not on this device any more (the server
+      // never took it): the correction is a new record of its form.
+      else await ctx.db.save(formName, Object.fromEntries(Object.entries(now).filter(([, v]) => v !== "")), ctx.lang);
       base = { ...base, ...changed };
       if (refused) await ctx.db.dismiss(refused.id, ctx.lang).catch(() => undefined);
       ctx.sync.soon();
