@@ -44,7 +44,9 @@ function column(table: string, name: string): Column | undefined {
 export function colName(lang: "zh" | "en", table: string, name: string): string {
   const c = column(table, name);
   if (!c) return fieldName(lang, name);
-  return lang === "zh" ? c.zh : c.name.replace(/_/g, " ");
+  if (lang === "zh") return c.zh;
+  const words = c.name.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 type Control = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
