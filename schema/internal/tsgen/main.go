@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 )
@@ -106,6 +107,55 @@ func lookup[K comparable](m map[K]string, k K, what string) (string, error) {
 		return "", fmt.Errorf("no TypeScript name for %s %v: add it to tsgen", what, k)
 	}
 	return s, nil
+}
+
+// lowerRuns is unicode.ToLower as runs lo, hi, stride, delta: every
+// stride-th rune from lo to hi lowers to itself plus delta (stride 2 is
+// the alternating upper/lower of Latin Extended). JavaScript's
+// toLowerCase is not Go's: it applies SpecialCasing (İ becomes two runes,
+// a final Σ becomes ς) and knows another Unicode version, so a spelling
+// the server resolves must be lowered by Go's table to resolve alike.
+func lowerRuns() []int32 {
+	var out []int32
+	var lo, prev, stride, delta rune
+	open := false
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		d := unicode.ToLower(r) - r
+		if d == 0 {
+			continue
+		}
+		if open && d == delta && (stride == 0 || r-prev == stride) {
+			if stride == 0 {
+				stride = r - prev
+			}
+			prev = r
+			continue
+		}
+		if open {
+			out = append(out, lo, prev, max(stride, 1), delta)
+		}
+		open, lo, prev, stride, delta = true, r, r, 0, d
+	}
+	if open {
+		out = append(out, lo, prev, max(stride, 1), delta)
+	}
+	return out
+}
+
+// printRuns is unicode.IsPrint (strconv.IsPrint, which %q escapes by) as
+// alternating run lengths from U+0000: not printable, printable, not
+// printable, ... Short numbers keep the table small in the bundle.
+func printRuns() []int32 {
+	var out []int32
+	run, printable := int32(0), false
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if unicode.IsPrint(r) != printable {
+			out = append(out, run)
+			run, printable = 0, !printable
+		}
+		run++
+	}
+	return append(out, run)
 }
 
 // Generate returns the TypeScript source.
@@ -286,6 +336,22 @@ export interface SeedVillage {
 		if err := emit(s.doc, s.decl, s.v, s.suffix); err != nil {
 			return nil, err
 		}
+	}
+	// The tables are long lists of short numbers: one line each.
+	for _, u := range []struct {
+		doc, decl string
+		v         []int32
+	}{
+		{"/** Go's unicode.ToLower (Unicode " + unicode.Version + ") as runs lo, hi, stride, delta (rules/gofmt.ts goLower). */",
+			"export const goLowerRuns: readonly number[]", lowerRuns()},
+		{"/** Go's unicode.IsPrint (Unicode " + unicode.Version + ") as alternating run lengths from U+0000, not printable first (rules/gofmt.ts goQuote). */",
+			"export const goPrintRuns: readonly number[]", printRuns()},
+	} {
+		j, err := json.Marshal(u.v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", u.decl, err)
+		}
+		fmt.Fprintf(&b, "%s\n%s = %s;\n\n", u.doc, u.decl, j)
 	}
 	b.WriteString("export type TableName = keyof typeof tables;\n")
 	return b.Bytes(), nil

@@ -8,7 +8,7 @@
 // over the same records and compares field and words exactly.
 import { checkMessages, checkWrap, fieldsZH, limits, messagesZH, separators, tables } from "./schema.gen";
 import type { Column, Table, TableName, Value } from "./schema.gen";
-import { Real, sprintf } from "./gofmt";
+import { Real, goLower, sprintf } from "./gofmt";
 import type { Arg } from "./gofmt";
 
 export type Lang = "en" | "zh";
@@ -217,17 +217,17 @@ function canonical(villages: readonly Village[], s: string): string | undefined 
   const known = new Map<string, string>();
   for (const v of villages) {
     known.set(v.name, v.name);
-    if (v.pinyin !== "") known.set(v.pinyin.toLowerCase(), v.name);
+    if (v.pinyin !== "") known.set(goLower(v.pinyin), v.name);
     for (let a of v.aliases) {
       a = goTrim(a);
       if (a !== "") {
         known.set(a, v.name);
-        known.set(a.toLowerCase(), v.name);
+        known.set(goLower(a), v.name);
       }
     }
   }
   const t = goTrim(s);
-  return known.get(t) ?? known.get(t.toLowerCase());
+  return known.get(t) ?? known.get(goLower(t));
 }
 
 /** How the server types a value for column c: a number is an integer when c is one and it is whole. */

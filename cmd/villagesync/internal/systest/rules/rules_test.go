@@ -21,12 +21,31 @@ var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
 // input is one record to check: fields as JSON values (a number is an
 // integer in an integer column when it is whole, as check.ts reads it).
-// env gives both sides the clock and the seeded villages.
+// env gives both sides the clock and villages: the seeded ones, or
+// Villages when given.
 type input struct {
-	Name   string         `json:"name"`
-	Table  string         `json:"table"`
-	Fields map[string]any `json:"fields"`
-	Env    bool           `json:"env"`
+	Name     string         `json:"name"`
+	Table    string         `json:"table"`
+	Fields   map[string]any `json:"fields"`
+	Env      bool           `json:"env"`
+	Villages []village      `json:"villages,omitempty"`
+}
+
+// village is a schema.SeedVillage as check.ts's Village reads it.
+type village struct {
+	Name    string   `json:"name"`
+	Pinyin  string   `json:"pinyin"`
+	Aliases []string `json:"aliases"`
+}
+
+// seeded is schema.SeedVillages for check.ts: the app's bundle carries
+// no village, so the test hands them over.
+func seeded() []village {
+	var out []village
+	for _, v := range schema.SeedVillages {
+		out = append(out, village{v.Name, v.Pinyin, append([]string{}, v.Aliases...)})
+	}
+	return out
 }
 
 // problem is what a side says: the field and the whole text in both
@@ -95,7 +114,11 @@ func serverCheck(t *testing.T, in input) []problem {
 	}
 	env := schema.Env{}
 	if in.Env {
-		env = schema.Env{Now: now, Villages: schema.Seeded()}
+		vs := schema.NewVillages()
+		for _, v := range in.Villages {
+			vs.Add(v.Name, v.Pinyin, v.Aliases...)
+		}
+		env = schema.Env{Now: now, Villages: vs}
 	}
 	fields := map[string]schema.Value{}
 	for n, v := range in.Fields {
@@ -143,12 +166,12 @@ func serverCheck(t *testing.T, in input) []problem {
 const entry = `import { readFileSync } from "node:fs";
 import { checkRecord, parseField } from %q;
 import { fillDefaults } from %q;
-import { seedVillages, tables } from %q;
+import { tables } from %q;
 import { goFloat } from %q;
 
 const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const records = input.records.map((c) => {
-  const env = c.env ? { now: c.nowMs, villages: seedVillages } : {};
+  const env = c.env ? { now: c.nowMs, villages: c.villages } : {};
   return checkRecord(c.table, c.fields, env).map((p) => ({ field: p.field, en: p.text("en"), zh: p.text("zh") }));
 });
 const forms = input.forms.map((c) => fillDefaults(c.form, c.given, c.nowMs, c.offsetMinutes));
