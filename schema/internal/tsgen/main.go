@@ -319,6 +319,8 @@ export interface SeedVillage {
 			"export const tableOrder", order, " as const"},
 		{"/** What column checks say, by kind (schema.CheckMessages). */", "export const checkMessages", checks,
 			" as const satisfies Readonly<Record<string, CheckMessage>>"},
+		{"/** The formats of refusals about a record's shape (schema.UnknownTableFormat, UnknownFieldFormat,\n * RequiredFormat); messagesZH holds their Chinese. */",
+			"export const recordMessages", schema.RecordMessages(), " as const"},
 		{"/** How a column check's message holds both languages: English, the column's Chinese name, the Chinese. */",
 			"export const checkWrap", schema.CheckWrap(), ""},
 		{"/** The Chinese of every English format a refusal is made from (schema's catalogue). */",

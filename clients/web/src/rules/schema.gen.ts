@@ -842,6 +842,14 @@ export const checkMessages = {
   }
 } as const satisfies Readonly<Record<string, CheckMessage>>;
 
+/** The formats of refusals about a record's shape (schema.UnknownTableFormat, UnknownFieldFormat,
+ * RequiredFormat); messagesZH holds their Chinese. */
+export const recordMessages = {
+  "required": "is required (%s不能为空)",
+  "unknown_field": "unknown field (known: %s)",
+  "unknown_table": "unknown table %q (known: %s)"
+} as const;
+
 /** How a column check's message holds both languages: English, the column's Chinese name, the Chinese. */
 export const checkWrap = "%s (%s%s)";
 

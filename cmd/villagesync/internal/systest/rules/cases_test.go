@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"maps"
+	"strconv"
 	"strings"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -126,6 +127,12 @@ func inputs() []input {
 	add("bad and missing", "books", with("books", map[string]any{"copy_no": 0.0, "title": nil}), true)
 	add("two missing", "loans", without("loans", "lent_on", "borrower_card"), true)
 	add("unknown table", "people", map[string]any{"name": "x"}, true)
+	for _, name := range []string{"", "Books", "İ", "\u2ffc", "\u00ad"} {
+		add("unknown table "+strconv.Quote(name), name, map[string]any{"name": "x"}, true)
+	}
+	for _, t := range schema.Tables() {
+		add(t.Name+" unknown field", t.Name, with(t.Name, map[string]any{"no_such": "x"}), true)
+	}
 	add("due before lent", "loans", with("loans", map[string]any{"due_on": "2026-05-31"}), true)
 	add("due a year on", "loans", with("loans", map[string]any{"lent_on": "2025-06-01", "due_on": "2026-06-02"}), true)
 	add("due 366 days on", "loans", with("loans", map[string]any{"lent_on": "2025-06-01", "due_on": "2026-06-01"}), true)

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -344,4 +346,37 @@ func TestParseFieldMatchesServer(t *testing.T) {
 		}
 	}
 	t.Logf("%d parse cases", len(cases))
+}
+
+// stringLit is a double-quoted TypeScript string literal.
+var stringLit = regexp.MustCompile(`"((?:[^"\\\n]|\\.)*)"`)
+
+// TestCheckTSSaysNoMessageOfItsOwn: every format check.ts refuses with
+// comes from schema.gen.ts (generated from schema/), none is written in
+// check.ts, so a reworded server message cannot leave the app behind.
+func TestCheckTSSaysNoMessageOfItsOwn(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(nodejs.Web(t), "src", "rules", "check.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := schema.Translations()
+	for _, m := range schema.CheckMessages {
+		formats[m.EN] = m.ZH
+	}
+	for _, f := range schema.RecordMessages() {
+		if _, ok := schema.Translations()[f]; !ok {
+			t.Errorf("schema's record message %q has no Chinese", f)
+		}
+	}
+	lits := 0
+	for _, m := range stringLit.FindAllSubmatch(src, -1) {
+		lits++
+		s := string(m[1])
+		if _, ok := formats[s]; ok && len(s) > 2 {
+			t.Errorf("check.ts writes the message %q itself: take it from schema.gen.ts", s)
+		}
+	}
+	if lits < 20 {
+		t.Fatalf("found only %d string literals in check.ts; the scan is broken", lits)
+	}
 }
