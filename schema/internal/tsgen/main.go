@@ -29,7 +29,9 @@ func main() {
 
 // The schema's doc strings stay out: their examples name real villages
 // ("e.g. 旺鱼村"), and whatever the app imports reaches every volunteer's
-// browser, which must hold nothing of another village.
+// browser, which must hold nothing of another village. So do the seed
+// villages: a volunteer's come from her synced replica, and tests that
+// need schema.SeedVillages hand them over themselves.
 type column struct {
 	Name      string   `json:"name"`
 	Type      string   `json:"type"`
@@ -75,12 +77,6 @@ type form struct {
 	Name     string        `json:"name"`
 	Table    string        `json:"table"`
 	Defaults []formDefault `json:"defaults"`
-}
-
-type village struct {
-	Name    string   `json:"name"`
-	Pinyin  string   `json:"pinyin"`
-	Aliases []string `json:"aliases"`
 }
 
 var formats = map[schema.Format]string{
@@ -200,10 +196,6 @@ func Generate() ([]byte, error) {
 		}
 		forms = append(forms, out)
 	}
-	var villages []village
-	for _, v := range schema.SeedVillages {
-		villages = append(villages, village{v.Name, v.Pinyin, orEmpty(v.Aliases)})
-	}
 	fields := schema.FieldTranslations()
 	checks := map[string]map[string]string{}
 	for k, m := range schema.CheckMessages {
@@ -287,12 +279,6 @@ export interface CheckMessage {
   readonly zh: string;
 }
 
-export interface SeedVillage {
-  readonly name: string;
-  readonly pinyin: string;
-  readonly aliases: readonly string[];
-}
-
 `)
 	emit := func(doc, decl string, v any, suffix string) error {
 		var j bytes.Buffer
@@ -331,8 +317,6 @@ export interface SeedVillage {
 			map[string]string{"en": schema.Separator(schema.EN), "zh": schema.Separator(schema.ZH)}, " as const"},
 		{"/** The volunteer forms and the defaults they fill (schema.Forms). */", "export const forms", forms,
 			" as const satisfies readonly Form[]"},
-		{"/** The villages every database starts with. */", "export const seedVillages", villages,
-			" as const satisfies readonly SeedVillage[]"},
 	}
 	for _, s := range steps {
 		if err := emit(s.doc, s.decl, s.v, s.suffix); err != nil {
