@@ -4,6 +4,7 @@
 // isolation headers; in exchange only one connection to its files exists
 // at a time, which the page guarantees with a Web Lock (see db.ts).
 import sqlite3InitModule from "@sqlite.org/sqlite-wasm";
+import { openPragmas } from "./pragmas";
 import type { Request, Response, Row, SqlValue, Statement } from "./protocol";
 
 // The content-hashed name build.mjs gave sqlite3.wasm, beside this file.
@@ -61,7 +62,7 @@ async function open(): Promise<Response & { ok: true }> {
     db = new pool.OpfsSAHPoolDb(file);
     // Full sync: COMMIT returns only once the sahpool VFS flushed the
     // journal and the database to its access handles.
-    db.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+    db.exec(openPragmas);
   }
   return { id: 0, ok: true, opened: { sqliteVersion: s.version.libVersion, file, vfs: vfsName, identity: null } };
 }
