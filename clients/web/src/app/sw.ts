@@ -77,16 +77,14 @@ scope.addEventListener("fetch", (e) => {
 });
 
 // The index names the current build's files: the network's when it
-// answers, so an online visit sees a new build at once (and the new
-// worker is installed), else the cached one.
+// answers, so an online visit sees a new build at once (and the browser
+// installs its worker), else this build's own, precached at install. The
+// network's is not stored: the cache keeps one build's index and files
+// together, and the next build's worker brings its own.
 async function networkFirst(req: Request): Promise<Response> {
   try {
     const res = await fetch(req);
-    if (res.ok) {
-      const copy = res.clone();
-      await (await caches.open(cacheName)).put(index, copy);
-      return res;
-    }
+    if (res.ok) return res;
     return (await caches.match(index, { cacheName })) ?? res;
   } catch (err) {
     const hit = await caches.match(index, { cacheName });
@@ -95,7 +93,8 @@ async function networkFirst(req: Request): Promise<Response> {
   }
 }
 
-// The other files are content-hashed: a cached one never changes.
+// The other files are content-hashed: a cached one never changes, in
+// whichever build's cache it is.
 async function cacheFirst(req: Request, key: string): Promise<Response> {
-  return (await caches.match(key, { cacheName })) ?? fetch(req);
+  return (await caches.match(key)) ?? fetch(req);
 }
