@@ -60,11 +60,13 @@ const holderPath = "/app/test-holder.js"
 // intact once the handle is released.
 //
 // Chromium refuses the recursive removal while any file under the
-// directory has an open access handle, so this test passes even with
-// preserveOnInitFailure false: the loss happens only when the stale
-// worker lets go between the failed start and the removal (a window of
-// milliseconds, which a dying worker can hit), and no test here can
-// time that without a race of its own.
+// directory has an open access handle, so the loss happens only when the
+// stale worker lets go between the failed start and the removal: a
+// window of milliseconds, which a dying worker can hit. The second half
+// sweeps the release across the start to hit it; with
+// preserveOnInitFailure false it lost the directory within 16 rounds
+// (in one run: 16 rounds, 2 half-built starts, the second one deleted
+// it), with it true 48 rounds keep the file.
 func TestOpenRetriesWhileHandlesHeld(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == holderPath {
@@ -119,6 +121,45 @@ func TestOpenRetriesWhileHandlesHeld(t *testing.T) {
 	}
 
 	holder.eval("release the handle", `holder("release")`, &r)
+
+	// The race of a dying stale worker: it lets go of the handle while
+	// the pool is starting. Each round starts a database worker whose
+	// first open fails (so the wasm is loaded and the second open's
+	// timing is short and steady), then opens again and releases the
+	// handle d ms later, sweeping d across the start.
+	var race struct {
+		Rounds, Failed int
+		Lost           string
+	}
+	holder.eval("race the release against the start", `(async () => {
+		const out = {Rounds: 0, Failed: 0, Lost: ""};
+		const call = (w, m) => new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.postMessage(m); });
+		for (let i = 0; i < 48 && !out.Lost; i++) {
+			const d = (i % 24) * 0.5;
+			if (!(await holder("hold")).ok) throw new Error("hold failed");
+			const w = new Worker(`+"`"+web.AppWorker()+"`"+`, {type: "module"});
+			const first = await call(w, {id: 1, op: "open"});
+			if (first.ok) throw new Error("open succeeded while a handle is held");
+			const opened = call(w, {id: 2, op: "open"});
+			await new Promise((res) => setTimeout(res, d));
+			await holder("release");
+			const r = await opened;
+			out.Rounds++;
+			if (!r.ok) {
+				out.Failed++;
+				const p = await holder("paths");
+				if (!p.value.includes("/villagesync.sqlite3")) out.Lost = "after a release " + d + " ms into the start: " + JSON.stringify(p.value);
+			} else {
+				await call(w, {id: 3, op: "close"});
+			}
+			w.terminate();
+		}
+		return out;
+	})()`, &race)
+	t.Logf("race: %d rounds, %d starts failed half-built", race.Rounds, race.Failed)
+	if race.Lost != "" {
+		t.Fatalf("the database file is gone %s", race.Lost)
+	}
 	a.openRetrying()
 	if got := a.notes(); !slices.Equal(got, []string{"unsynced"}) {
 		t.Fatalf("after the retry the notes are %q, want [unsynced]", got)
