@@ -366,7 +366,8 @@ func TestImportsStandardLibraryOnly(t *testing.T) {
 	}
 }
 
-// appFiles lists the names in dist/app, index.html aside.
+// appFiles lists the names in dist/app, index.html and the service
+// worker aside (the files the index reaches).
 func appFiles(t *testing.T) []string {
 	t.Helper()
 	es, err := fs.ReadDir(dist, "dist/app")
@@ -375,7 +376,7 @@ func appFiles(t *testing.T) []string {
 	}
 	var names []string
 	for _, e := range es {
-		if e.Name() != "index.html" {
+		if e.Name() != "index.html" && e.Name() != serviceWorker {
 			names = append(names, e.Name())
 		}
 	}
@@ -426,6 +427,8 @@ func TestServesAppWithHeaders(t *testing.T) {
 		{"stylesheet", `^app-[A-Z0-9]+\.css$`, "text/css; charset=utf-8", immutable},
 		{"worker", `^db-worker-[A-Z0-9]+\.js$`, "text/javascript; charset=utf-8", immutable},
 		{"wasm", `^sqlite3-[0-9a-f]{16}\.wasm$`, "application/wasm", immutable},
+		// A fixed name: revalidated, so the browser sees a new build.
+		{"/app/sw.js", "dist/app/sw.js", "text/javascript; charset=utf-8", "no-cache"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -530,6 +533,32 @@ func TestAppIndexReferencesExactlyItsFiles(t *testing.T) {
 	slices.Sort(names)
 	if !slices.Equal(got, names) {
 		t.Fatalf("dist/app/index.html reaches %v; dist/app holds %v (a stale or missing file: run make web)", got, names)
+	}
+}
+
+// The service worker precaches exactly the app: its index (as "./") and
+// every file the index reaches; and its version changes with any of them.
+func TestServiceWorkerPrecachesTheApp(t *testing.T) {
+	b, err := dist.ReadFile("dist/app/" + serviceWorker)
+	if err != nil {
+		t.Fatalf("%v (run make web)", err)
+	}
+	list := regexp.MustCompile(`\[("[^"\]]*"(?:,"[^"\]]*")*)\]`).FindSubmatch(b)
+	if list == nil {
+		t.Fatalf("sw.js names no list of files:\n%.400s", b)
+	}
+	var got []string
+	for _, q := range strings.Split(string(list[1]), ",") {
+		got = append(got, strings.Trim(q, `"`))
+	}
+	want := append(appFiles(t), "./")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("sw.js precaches %q, want %q", got, want)
+	}
+	if !regexp.MustCompile(`"villagesync-app-"`).Match(b) || !regexp.MustCompile(`"[0-9a-f]{16}"`).Match(b) {
+		t.Errorf("sw.js names no cache version:\n%.400s", b)
 	}
 }
 

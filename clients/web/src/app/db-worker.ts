@@ -5,6 +5,7 @@
 // at a time, which the page guarantees with a Web Lock (see db.ts).
 import sqlite3InitModule from "@sqlite.org/sqlite-wasm";
 import { Device, Refusal, sameOrigin } from "./device";
+import { openPragmas } from "./pragmas";
 import type { FromWorker, Request, Response, Row, SqlValue, Statement } from "./protocol";
 import type { Db as ReplicaDb } from "../replica/db";
 
@@ -62,9 +63,9 @@ async function open(): Promise<Response & { ok: true }> {
     };
     pool = await s.installOpfsSAHPoolVfs(opts);
     db = new pool.OpfsSAHPoolDb(file);
-    // Full sync: COMMIT returns only once the sahpool VFS flushed the
-    // journal and the database to its access handles.
-    db.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+    // The settings and why are in pragmas.ts: a COMMIT returns only once
+    // the WAL is flushed to its access handle.
+    db.exec(openPragmas);
   }
   device ??= new Device(local, sameOrigin, stateChanged);
   const identity = await device.open();
