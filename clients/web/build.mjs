@@ -9,7 +9,8 @@
 // (src/app/db-worker.ts) and SQLite's sqlite3.wasm, all content-hashed and
 // flat in one folder, with dist/app/index.html naming the first. Each
 // name reaches the file that loads it through a define, so a new wasm
-// renames the worker, and a new worker renames the app's script.
+// renames the worker, and a new worker renames the app's script. And
+// dist/app/sw.js, the service worker that caches them (see sw.ts).
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -145,6 +146,22 @@ const appHtml = `<!doctype html>
 await mkdir(appDir, { recursive: true });
 const appFiles = [...worker.outputFiles, ...app.outputFiles].map((f) => [f.path, f.contents]);
 appFiles.push([join(appDir, wasmName), wasm], [join(appDir, "index.html"), new TextEncoder().encode(appHtml)]);
+
+// The service worker keeps its fixed name (the browser looks for an
+// update at that URL); its body names the build: the version is a hash
+// of every app file, so any change makes a new sw.js, and the list is
+// what it precaches, the index as "./" (the URL the app is opened at).
+appFiles.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+const version = createHash("sha256");
+for (const [path, contents] of appFiles) version.update(basename(path)).update("\0").update(contents).update("\0");
+const precache = appFiles.map(([path]) => basename(path)).map((n) => (n === "index.html" ? "./" : n));
+const sw = await build({
+  ...common,
+  entryPoints: ["src/app/sw.ts"],
+  entryNames: "sw",
+  define: { SW_VERSION: JSON.stringify(version.digest("hex").slice(0, 16)), SW_FILES: JSON.stringify(precache) },
+});
+appFiles.push(...sw.outputFiles.map((f) => [f.path, f.contents]));
 for (const [path, contents] of appFiles) await writeFile(path, contents);
 for (const [path, contents] of appFiles.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
   console.log(`${relative(here, path)} ${contents.length} B`);

@@ -88,6 +88,11 @@ export class Db {
     return (await this.send({ op: "transaction", statements })).changes ?? 0;
   }
 
+  /** Whether a request is in flight (a save being written, a sync). */
+  busy(): boolean {
+    return this.waiting.size > 0;
+  }
+
   /** Calls l with each StateEvent the worker posts unasked; returns the
    * function that stops it. */
   onState(l: (s: SyncState) => void): () => void {

@@ -36,10 +36,11 @@ export class Refusal extends Error {
   }
 }
 
-// How long the device waits out a server that says it is called too
-// fast, in all, before it gives up this attempt (clients/go/replica's
-// maxRateWait).
-const maxRateWaitMs = 30_000;
+// How the device waits out a server that says it is called too fast, and
+// resends after a link failure (clients/go/replica's transport).
+const maxRateWaitMs = 60_000;
+const maxRateWaits = 2;
+const maxResends = 2;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -155,19 +156,26 @@ export class Device {
     const client = createClient(SyncService, this.net.transport(token, () => this.lang));
     return {
       // The request is idempotent: a retry at worst replays a push the
-      // server has. Refused for calling too fast, nothing happened: wait
-      // as told and send it again.
+      // server has. As the device checklist (sync/DESIGN.md): resend
+      // after a link failure, twice; refused for calling too fast
+      // (nothing happened), wait as told, at most a minute each and two
+      // waits in all, and resend.
       sync: async (req) => {
-        let waited = 0;
+        let waits = 0;
+        let resends = 0;
         for (;;) {
           try {
             return await client.sync(req);
           } catch (e) {
             const err = ConnectError.from(e);
             const ms = Number(err.metadata.get("Retry-After-Ms") ?? NaN);
-            if (err.code === Code.ResourceExhausted && Number.isFinite(ms) && waited + ms <= maxRateWaitMs) {
-              waited += ms;
+            if (err.code === Code.ResourceExhausted && Number.isFinite(ms) && ms <= maxRateWaitMs && waits < maxRateWaits) {
+              waits++;
               await sleep(ms);
+              continue;
+            }
+            if (unreached(err) && resends < maxResends && err.code !== Code.Canceled) {
+              resends++;
               continue;
             }
             this.lastCallError = err;

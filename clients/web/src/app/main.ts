@@ -9,9 +9,8 @@ import { errText, type Ctx } from "./ctx";
 import { messages, pickLang, rememberLang, type Lang } from "./i18n";
 import { editRecord, newRecord } from "./screens/forms";
 import { listedTables, recordItem, records, refused } from "./screens/lists";
+import { applyUpdate, registerServiceWorker } from "./sw-register";
 import { Scheduler } from "./sync";
-// TODO(lead): wire the service worker once src/app/sw-register.ts lands:
-// import { registerServiceWorker, applyUpdate } from "./sw-register";
 
 // The content-hashed name build.mjs gave the worker bundle.
 declare const DB_WORKER_FILE: string;
@@ -111,6 +110,15 @@ async function exportFile(note: HTMLElement): Promise<void> {
 function setState(s: SyncState): void {
   state = s;
   drawStatus();
+  tryUpdate();
+}
+
+const formPages = new Set(["log-session", "report-cleanup", "lend", "return", "edit", "enroll"]);
+let updateReady = false;
+// Deferred: applyUpdate reloads the page, which must not happen inside
+// the state event that a save's answer is still being drawn after.
+function tryUpdate(): void {
+  if (updateReady) setTimeout(() => void applyUpdate(), 0);
 }
 
 // Each route draws into a fresh container; a route left before its data
@@ -342,8 +350,17 @@ async function start(): Promise<void> {
   addEventListener("online", drawStatus);
   // The relative times age while the page is open.
   setInterval(drawStatus, 30_000);
-  addEventListener("hashchange", () => void route());
-  // TODO(lead): registerServiceWorker({ idle: () => !state?.syncing, onUpdateReady: () => applyUpdate() });
+  addEventListener("hashchange", () => void route().then(tryUpdate));
+  // A new build takes over only when nothing is being written or synced
+  // and she is not in the middle of a form; until then each state change
+  // and each move between screens tries again.
+  void registerServiceWorker({
+    idle: () => !db.busy() && !state?.syncing && !formPages.has(body.dataset.page ?? ""),
+    onUpdateReady: () => {
+      updateReady = true;
+      tryUpdate();
+    },
+  });
   if (identity) {
     drawWho();
     try {

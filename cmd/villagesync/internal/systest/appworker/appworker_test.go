@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -26,24 +27,46 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	st  *store.Store
-	url string
+	st      *store.Store
+	url     string
+	handler http.Handler // the server's API, the web apps and the harness
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := server.NewHandler(st, slog.New(slog.DiscardHandler), server.Options{UI: web.Handler()})
-	srv := httptest.NewServer(appharness.Handler(h))
-	t.Cleanup(srv.Close)
-	return &env{st: st, url: srv.URL}
+	e := &env{st: st, handler: appharness.Handler(server.NewHandler(st, slog.New(slog.DiscardHandler),
+		server.Options{UI: web.Handler()}))}
+	e.serve(t, e.handler)
+	return e
 }
 
-func (e *env) code(t *testing.T, user string, role store.Role, villages ...string) string {
+// serve serves h on 127.0.0.1 for the rest of the test, at e.url.
+func (e *env) serve(t testing.TB, h http.Handler) {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise) into out.
+func (p *phone) eval(expr string, out any) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Minute)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err == nil {
+		err = json.Unmarshal(raw, out)
+	}
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+}
+
+func (e *env) code(t testing.TB, user string, role store.Role, villages ...string) string {
 	t.Helper()
 	c, err := e.st.CodeFor(context.Background(), user, role, villages)
 	if err != nil {
@@ -54,11 +77,11 @@ func (e *env) code(t *testing.T, user string, role store.Role, villages ...strin
 
 // phone is one browser context (its own OPFS) with the harness open.
 type phone struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 }
 
-func (e *env) phone(t *testing.T) *phone {
+func (e *env) phone(t testing.TB) *phone {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
