@@ -18,7 +18,6 @@ declare const DB_WORKER_FILE: string;
 const lang: Lang = pickLang();
 const m = messages(lang);
 document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-document.title = m.title;
 
 const body = document.body;
 const set = (k: string, v: string) => body.setAttribute("data-" + k, v);
