@@ -47,7 +47,7 @@ var appSecurityHeaders = func() map[string]string {
 		h[k] = v
 	}
 	h["Content-Security-Policy"] = strings.Replace(securityHeaders["Content-Security-Policy"],
-		"script-src 'self';", "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self';", 1)
+		"script-src 'self';", "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; manifest-src 'self';", 1)
 	return h
 }()
 
@@ -61,6 +61,8 @@ var contentTypes = map[string]string{
 	".txt":  "text/plain; charset=utf-8",
 	".svg":  "image/svg+xml",
 	".png":  "image/png",
+	// The app's web app manifest (installing it to the home screen).
+	".webmanifest": "application/manifest+json",
 	// Streaming compilation of the wasm needs exactly this type.
 	".wasm": "application/wasm",
 }

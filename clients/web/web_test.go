@@ -505,13 +505,14 @@ func TestAppRefuses(t *testing.T) {
 // dist/app is reached, and each only once.
 func TestAppIndexReferencesExactlyItsFiles(t *testing.T) {
 	names := appFiles(t)
-	name := regexp.MustCompile(`(?:app|db-worker)-[A-Z0-9]+\.(?:js|css)|sqlite3-[0-9a-f]{16}\.wasm`)
+	name := regexp.MustCompile(`(?:app|db-worker)-[A-Z0-9]+\.(?:js|css)|sqlite3-[0-9a-f]{16}\.wasm|` +
+		`manifest-[0-9a-f]{16}\.webmanifest|icon-\d+-[0-9a-f]{16}\.png`)
 	reached := map[string]bool{}
 	queue := []string{"index.html"}
 	for len(queue) > 0 {
 		f := queue[0]
 		queue = queue[1:]
-		if strings.HasSuffix(f, ".wasm") {
+		if strings.HasSuffix(f, ".wasm") || strings.HasSuffix(f, ".png") {
 			continue
 		}
 		b, err := dist.ReadFile("dist/app/" + f)

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	web "github.com/futian-xiaomo/villagesync/clients/web"
@@ -76,5 +79,46 @@ func TestAppWorksOffline(t *testing.T) {
 	b := p.tab("offline visit")
 	b.do("open the app with the server down", chromedp.Navigate(srv.URL+"/app/"))
 	b.waitFor("the app's index and script load from the cache",
-		`document.title === "villagesync" && performance.getEntriesByType("resource").some((e) => /\/app-[A-Z0-9]+\.js$/.test(e.name))`)
+		`document.title.endsWith("villagesync") && performance.getEntriesByType("resource").some((e) => /\/app-[A-Z0-9]+\.js$/.test(e.name))`)
+}
+
+// The app can be added to the home screen: Chromium reads its manifest
+// without errors (name, icons of the sizes it wants, standalone, the
+// scope of the service worker) and finds nothing that stops installing it.
+func TestAppIsInstallable(t *testing.T) {
+	srv := httptest.NewServer(web.Handler())
+	t.Cleanup(srv.Close)
+	p := newProfile(t, srv.URL)
+	a := p.tab("install")
+	a.open(srv.URL + "/app/")
+	a.waitFor("the service worker controls the app", `navigator.serviceWorker.controller !== null`)
+	ctx, cancel := context.WithTimeout(a.ctx, actionTimeout)
+	defer cancel()
+	m, err := chromedp.Call(ctx, page.GetAppManifest, page.GetAppManifestParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []string
+	for _, e := range m.Errors {
+		errs = append(errs, "manifest: "+e.Message)
+	}
+	name := ""
+	if m.Manifest != nil {
+		name = m.Manifest.Name
+	}
+	inst, err := chromedp.Call(ctx, page.GetInstallabilityErrors, cdp.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range inst.InstallabilityErrors {
+		// The test's profile is a browser context of its own, which
+		// Chromium counts as incognito, where it installs nothing; a
+		// phone's browser is not one.
+		if e.ErrorID != "in-incognito" {
+			errs = append(errs, "installability: "+e.ErrorID)
+		}
+	}
+	if len(errs) > 0 || name != "三村项目 · 志愿者" {
+		t.Fatalf("manifest name %q, errors %v; want the app's name and none", name, errs)
+	}
 }
