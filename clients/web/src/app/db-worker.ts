@@ -61,7 +61,10 @@ async function open(): Promise<Response & { ok: true }> {
       // failure (an option the published types lack).
       forceReinitIfPreviouslyFailed: true,
     };
-    pool = await s.installOpfsSAHPoolVfs(opts);
+    // A close paused the pool (its handles given back); opening again in
+    // the same worker takes them again.
+    if (pool?.isPaused()) await pool.unpauseVfs();
+    else pool = await s.installOpfsSAHPoolVfs(opts);
     db = new pool.OpfsSAHPoolDb(file);
     // The settings and why are in pragmas.ts: a COMMIT returns only once
     // the WAL is flushed to its access handle.

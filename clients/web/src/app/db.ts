@@ -234,6 +234,14 @@ export function takeOwnership(): Promise<Ownership> {
   });
 }
 
+/** Resolves once no other tab holds the lock (that tab closed), without
+ * taking it: the second tab then reloads and becomes the owner. */
+export function whenFree(): Promise<void> {
+  return new Promise((resolve) => {
+    void navigator.locks?.request(lockName, { mode: "shared" }, () => resolve());
+  });
+}
+
 /** Asks the browser not to evict the origin's storage under pressure;
  * false when it declined (or cannot be asked). */
 export async function askPersist(): Promise<boolean> {

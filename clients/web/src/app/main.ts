@@ -4,7 +4,7 @@
 // browser tests (data-page, data-ready, data-sync, data-pending,
 // data-rejected, data-persist, data-lock); the text says it for people.
 import { clear, h } from "../dom";
-import { Db, DbError, askPersist, takeOwnership, type FormName, type Identity, type SyncState } from "./db";
+import { Db, DbError, askPersist, takeOwnership, whenFree, type FormName, type Identity, type SyncState } from "./db";
 import { errText, type Ctx } from "./ctx";
 import { messages, pickLang, rememberLang, type Lang } from "./i18n";
 import { editRecord, newRecord } from "./screens/forms";
@@ -85,6 +85,13 @@ function drawStatus(): void {
         exportNote,
       ),
     );
+  } else if (s.pending > 0) {
+    // Before the warning too: someone who is going to town anyway can
+    // carry the changes, whatever their age.
+    const exportNote = h("p", { class: "small", "data-test": "export-status" });
+    const exportButton = h("button", { type: "button", class: "btn", "data-test": "export" }, m.export);
+    exportButton.addEventListener("click", () => void exportFile(exportNote));
+    statusBox.append(h("div", { class: "export-row" }, exportButton, exportNote));
   }
   if (s.rejected > 0) statusBox.append(h("a", { class: "notice bad link", href: "#/refused", "data-test": "refused-count" }, m.refusedCount(s.rejected)));
 }
@@ -108,6 +115,10 @@ async function exportFile(note: HTMLElement): Promise<void> {
 
 function setState(s: SyncState): void {
   state = s;
+  // The forms offer the villages the last sync said she serves: a
+  // village staff added shows without a new enrollment. The form on
+  // screen keeps its choices until it is drawn again.
+  if (identity && s.villages.length > 0) identity.villages = s.villages;
   drawStatus();
   tryUpdate();
 }
@@ -312,6 +323,8 @@ async function start(): Promise<void> {
     page(own.state === "other-tab" ? "other-tab" : "error");
     body.append(h("main", { class: "screen" }, h("p", { class: "notice bad big-text", role: "alert", "data-test": "lock-message" }, own.state === "other-tab" ? m.otherTab : m.noLocks)));
     set("ready", "1");
+    // When the other tab closes, this one takes over.
+    if (own.state === "other-tab") void whenFree().then(() => location.reload());
     return;
   }
   set("lock", "held");

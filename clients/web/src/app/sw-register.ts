@@ -47,10 +47,16 @@ export function applyUpdate(): boolean {
   const w = waitingWorker;
   if (!w || !isIdle()) return false;
   let reloaded = false;
+  // The reload comes later than the check above: she may have opened a
+  // form or pressed save since, so it waits until the page is idle again.
+  const reloadWhenIdle = () => {
+    if (isIdle()) location.reload();
+    else setTimeout(reloadWhenIdle, 500);
+  };
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     if (reloaded) return;
     reloaded = true;
-    location.reload();
+    reloadWhenIdle();
   });
   w.postMessage({ type: "activate-now" });
   return true;

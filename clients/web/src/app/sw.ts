@@ -81,10 +81,24 @@ scope.addEventListener("fetch", (e) => {
 // installs its worker), else this build's own, precached at install. The
 // network's is not stored: the cache keeps one build's index and files
 // together, and the next build's worker brings its own.
+//
+// On a link that barely works the network is given a few seconds, then
+// the cached app opens (it syncs once the link is better). A page that is
+// not the app (a captive portal's login, which answers 200 after a
+// redirect) does not replace it either.
+const indexWaitMs = 4000;
 async function networkFirst(req: Request): Promise<Response> {
   try {
-    const res = await fetch(req);
-    if (res.ok) return res;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), indexWaitMs);
+    let res: Response;
+    try {
+      res = await fetch(req, { signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+    const isApp = res.ok && !res.redirected && (res.headers.get("Content-Type") ?? "").startsWith("text/html");
+    if (isApp) return res;
     return (await caches.match(index, { cacheName })) ?? res;
   } catch (err) {
     const hit = await caches.match(index, { cacheName });

@@ -220,15 +220,20 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
   onSubmit(form, async () => {
     clearProblems(form);
     status.textContent = ctx.m.saving;
+    const sent = values(form);
     const given: Record<string, string> = {};
-    for (const [k, v] of Object.entries(values(form))) if (v !== "") given[k] = v;
+    for (const [k, v] of Object.entries(sent)) if (v !== "") given[k] = v;
     try {
       await ctx.db.save(name, given, ctx.lang);
       ctx.sync.soon();
       if (!ctx.live()) return;
-      // Ready for the next one: the defaults again, the village kept.
+      // Ready for the next one: the defaults again, the village kept. A
+      // box she has typed into while the save was on its way keeps what
+      // she typed.
       const again = initial();
-      for (const [k, c] of controls) c.value = k === "village" ? c.value : (again[k] ?? "");
+      for (const [k, c] of controls) {
+        if (k !== "village" && c.value === (sent[k] ?? "")) c.value = again[k] ?? "";
+      }
       if (book) book.value = "";
       form.querySelector<HTMLElement>("[data-test=chosen-book]")?.replaceChildren();
       savedMark(status, ctx.m.saved);

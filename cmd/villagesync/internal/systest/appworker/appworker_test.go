@@ -130,12 +130,13 @@ type identity struct {
 }
 
 type state struct {
-	Pending  int    `json:"pending"`
-	Oldest   int64  `json:"oldestPendingMs"`
-	LastSync int64  `json:"lastSyncMs"`
-	Error    string `json:"lastError"`
-	Offline  bool   `json:"offline"`
-	Rejected int    `json:"rejected"`
+	Pending  int      `json:"pending"`
+	Oldest   int64    `json:"oldestPendingMs"`
+	LastSync int64    `json:"lastSyncMs"`
+	Error    string   `json:"lastError"`
+	Offline  bool     `json:"offline"`
+	Rejected int      `json:"rejected"`
+	Villages []string `json:"villages"`
 }
 
 type listed struct {
@@ -278,4 +279,46 @@ func hasHan(s string) bool {
 		}
 	}
 	return false
+}
+
+// An edit's emptied box clears the field (NULL, not ""), and a required
+// one emptied is refused in her words; a box that says "null" keeps the
+// word. A file made by an earlier app, lacking a column this one has,
+// opens and takes the column; the villages she serves come with the
+// sync's state.
+func TestEditsAndAnOlderFile(t *testing.T) {
+	e := start(t)
+	p := e.phone(t)
+	p.call(fmt.Sprintf(`{op: "enroll", code: %s, deviceName: "手机", lang: "zh"}`, js(e.code(t, "xiaoli", store.Volunteer, "南香村"))))
+	id := p.call(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "9", notes: "雨天"}}`).RecordID
+	p.call(fmt.Sprintf(`{op: "edit", table: "tutoring_sessions", recordId: %s, lang: "zh", fields: {notes: ""}}`, js(id)))
+	notes := p.str(fmt.Sprintf(`vs.call({op: "query", sql: "SELECT quote(notes) AS q FROM tutoring_sessions WHERE id = ?", bind: [%s]}).then((r) => r.rows[0].q)`, js(id)))
+	if notes != "NULL" {
+		t.Errorf("notes emptied in an edit: stored %s; want NULL", notes)
+	}
+	if r := p.try(fmt.Sprintf(`{op: "edit", table: "tutoring_sessions", recordId: %s, lang: "zh", fields: {village: ""}}`, js(id))); r.OK ||
+		len(r.Problems) != 1 || r.Problems[0].Field != "village" {
+		t.Errorf("village emptied: %+v; want refused naming village", r)
+	}
+	p.call(fmt.Sprintf(`{op: "edit", table: "tutoring_sessions", recordId: %s, lang: "zh", fields: {notes: "null"}}`, js(id)))
+	if got := p.call(fmt.Sprintf(`{op: "get", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(id))).Listed; got[0].Fields["notes"] != "null" {
+		t.Errorf(`notes typed "null": %q; want the word`, got[0].Fields["notes"])
+	}
+	if s := p.call(`{op: "sync", lang: "zh"}`).State; s.Error != "" || strings.Join(s.Villages, ",") != "南香村" {
+		t.Errorf("after sync: %+v; want her village", s)
+	}
+
+	// An older app's file: no notes column in tutoring_sessions.
+	p.call(`{op: "exec", sql: "ALTER TABLE tutoring_sessions DROP COLUMN notes"}`)
+	p.call(`{op: "close"}`)
+	p.call(`{op: "open"}`)
+	again := p.call(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "5", notes: "升级之后"}}`).RecordID
+	if got := p.call(fmt.Sprintf(`{op: "get", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(again))).Listed; len(got) != 1 ||
+		got[0].Fields["notes"] != "升级之后" {
+		t.Errorf("saved after the upgrade: %+v; want its notes", got)
+	}
+	if got := p.call(fmt.Sprintf(`{op: "get", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(id))).Listed; len(got) != 1 ||
+		got[0].Fields["children_present"] != "9" {
+		t.Errorf("the class saved before the upgrade: %+v; want it kept", got)
+	}
 }
