@@ -16,16 +16,18 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
-// realSrv is a real server with the app's files, behind two switches a
-// test flips: refuse answers 503 to every request (a server that is down
-// or a link that carries nothing), and syncs counts the Sync calls that
-// reached it (to tell whether a phone's requests really stayed home).
+// realSrv is a real server with the app's files, behind switches a test
+// flips: refuse answers 503 to every request (a server that is down),
+// drop closes every connection unanswered (no signal: DevTools' offline
+// emulation of a tab does not reach its dedicated worker's requests, so
+// the link is cut here), and dropped counts the Sync calls cut so.
 type realSrv struct {
-	URL    string
-	st     *store.Store
-	dir    string
-	refuse atomic.Bool
-	syncs  atomic.Int64
+	URL     string
+	st      *store.Store
+	dir     string
+	refuse  atomic.Bool
+	drop    atomic.Bool
+	dropped atomic.Int64
 }
 
 func realServer(t *testing.T) *realSrv {
@@ -43,8 +45,11 @@ func realServer(t *testing.T) *realSrv {
 			http.Error(w, "refused by the test", http.StatusServiceUnavailable)
 			return
 		}
-		if strings.HasSuffix(r.URL.Path, "/Sync") {
-			s.syncs.Add(1)
+		if s.drop.Load() {
+			if strings.HasSuffix(r.URL.Path, "/Sync") {
+				s.dropped.Add(1)
+			}
+			panic(http.ErrAbortHandler) // the connection closes with no answer
 		}
 		h.ServeHTTP(w, r)
 	}))
