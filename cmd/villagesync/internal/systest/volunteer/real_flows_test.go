@@ -120,11 +120,27 @@ func (p *phone) classIDs() []string {
 // syncNow presses the sync button and waits for the sync to end.
 func (p *phone) syncNow() {
 	p.t.Helper()
-	p.eval("mark", `(window.syncSeen = false, new MutationObserver(() => {
+	p.eval("mark", `(window.syncSeen = document.body.dataset.sync === "syncing", new MutationObserver(() => {
   if (document.body.dataset.sync === "syncing") window.syncSeen = true;
 }).observe(document.body, {attributes: true, attributeFilter: ["data-sync"]}), true)`, nil)
 	p.click("[data-test=sync-now]")
 	p.waitFor("the sync's end", `window.syncSeen && document.body.dataset.sync !== "syncing"`)
+}
+
+// syncUntil presses the sync button until cond holds, as she would
+// press it again: a press during a sync that then fails waits for the
+// scheduler's backoff.
+func (p *phone) syncUntil(what, cond string) {
+	p.t.Helper()
+	p.waitFor(what, fmt.Sprintf(`(() => {
+  if (%s) return true;
+  const now = performance.now();
+  if (document.body.dataset.sync !== "syncing" && !(window.lastPress > now - 500)) {
+    window.lastPress = now;
+    document.querySelector("[data-test=sync-now]")?.click();
+  }
+  return false;
+})()`, cond))
 }
 
 // staffView is what the coordinators see, through the same services the
@@ -212,8 +228,7 @@ func TestRealOfflineClassesSurviveAndSync(t *testing.T) {
 	}
 	s.drop.Store(false)
 	q.setOffline(false)
-	q.syncNow()
-	q.waitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
+	q.syncUntil("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	v := s.staffView(t)
 	got := map[string]bool{}
 	for _, f := range v.classes(t) {
@@ -281,8 +296,7 @@ func TestRealRefusedChangeShowsTheReason(t *testing.T) {
 		`self.onmessage({data: {id: 999999, op: "exec", sql: "UPDATE tutoring_sessions SET children_present = -4 WHERE id = ?", bind: [%q]}})`, ids[0]))
 	s.drop.Store(false)
 	p.setOffline(false)
-	p.syncNow()
-	p.waitFor("one refused", `document.body.dataset.rejected === "1"`)
+	p.syncUntil("one refused", `document.body.dataset.rejected === "1"`)
 	p.route("#/refused", "refused")
 	msg := p.text("[data-test=refused] [data-test=refused-message]")
 	if !strings.Contains(msg, "出席儿童数") {
@@ -299,8 +313,7 @@ func TestRealRefusedChangeShowsTheReason(t *testing.T) {
 	p.set("log-session", "children_present", "4")
 	p.click("form[data-form=log-session] [data-test=save]")
 	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
-	p.syncNow()
-	p.waitFor("synced, nothing refused", `document.body.dataset.pending === "0" && document.body.dataset.rejected === "0"`)
+	p.syncUntil("synced, nothing refused", `document.body.dataset.pending === "0" && document.body.dataset.rejected === "0"`)
 	// The server never had the refused class (a new record), so the
 	// device dropped it and the fix saves it afresh, under a new id.
 	classes := s.staffView(t).classes(t)
@@ -360,8 +373,7 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 	s.drop.Store(false)
 	replicatest.SyncOK(t, dev)
 	p.setOffline(false)
-	p.syncNow()
-	p.waitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
+	p.syncUntil("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	replicatest.SyncOK(t, dev)
 
 	v := s.staffView(t)
