@@ -6,8 +6,10 @@
 // Most tests drive the screens with a stand-in worker (fakeworker_test.go)
 // served under the real worker's name, so that what the screens send and
 // show can be checked in states a real server is slow to reach (old
-// pending writes, refusals, no signal); real_test.go runs the real worker
-// and replica against a real server. The phone-width screenshots in
+// pending writes, refusals, no signal); real_test.go and real_flows_test.go run
+// the real worker and replica on OPFS against a real server (no signal,
+// reload and a new tab, a Go device's concurrent edit, a refusal and its
+// fix, the service worker's offline start, a second tab). The phone-width screenshots in
 // docs/screenshots/app-*.png come from (app-home-synced.png is the real
 // one, the others the stand-in's):
 //

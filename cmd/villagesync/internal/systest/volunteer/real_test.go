@@ -3,33 +3,90 @@ package volunteer
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/api/server"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	web "github.com/futian-xiaomo/villagesync/clients/web"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
+
+// realSrv is a real server with the app's files, behind switches a test
+// flips: refuse answers 503 to every request (a server that is down),
+// drop closes every connection unanswered (no signal: DevTools' offline
+// emulation of a tab does not reach its dedicated worker's requests, so
+// the link is cut here), and dropped counts the Sync calls cut so.
+type realSrv struct {
+	URL     string
+	st      *store.Store
+	dir     string
+	refuse  atomic.Bool
+	drop    atomic.Bool
+	dropped atomic.Int64
+}
+
+func realServer(t *testing.T) *realSrv {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "server.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := &realSrv{st: st, dir: dir}
+	h := server.NewHandler(st, slog.New(slog.DiscardHandler), server.Options{UI: web.Handler()})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.refuse.Load() {
+			http.Error(w, "refused by the test", http.StatusServiceUnavailable)
+			return
+		}
+		if s.drop.Load() {
+			if strings.HasSuffix(r.URL.Path, "/Sync") {
+				s.dropped.Add(1)
+			}
+			panic(http.ErrAbortHandler) // the connection closes with no answer
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// code is a one-time enrollment code for a new user.
+func (s *realSrv) code(t testing.TB, user string, role store.Role, villages ...string) string {
+	t.Helper()
+	code, err := s.st.CodeFor(context.Background(), user, role, villages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// device enrolls a Go device (the CLI's replica) for a new user.
+func (s *realSrv) device(t testing.TB, user string, role store.Role, villages ...string) *replica.Replica {
+	t.Helper()
+	r, err := replica.Init(context.Background(), filepath.Join(s.dir, user+".db"), s.URL,
+		s.code(t, user, role, villages...), user, replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
 
 // The real thing: a server, the app's real worker and replica on the
 // phone's OPFS. The QR link enrolls; a class she logs waits, then syncs
 // and is on the server.
 func TestRealEnrollLogAClassSynced(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer(server.NewHandler(st, slog.New(slog.DiscardHandler), server.Options{UI: web.Handler()}))
-	t.Cleanup(srv.Close)
-	code, err := st.CodeFor(context.Background(), "南香志愿者", store.Volunteer, []string{"南香村"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	p := newPhone(t, srv.URL)
-	p.open("#/enroll?code=" + code)
+	s := realServer(t)
+	p := newPhone(t, s.URL)
+	p.open("#/enroll?code=" + s.code(t, "南香志愿者", store.Volunteer, "南香村"))
 	p.waitPage("home")
 	p.waitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
 
