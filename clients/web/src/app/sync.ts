@@ -63,12 +63,13 @@ export class Scheduler {
     this.running = false;
     this.failures = ok ? 0 : this.failures + 1;
     if (this.stopped) return;
+    // A trigger during the run (she pressed sync, the network came back, a
+    // save) is answered, also after a failure: her press must not wait
+    // out the backoff. It cannot loop: only a new trigger sets it again.
     if (this.again) {
       this.again = false;
-      if (ok) {
-        void this.cycle();
-        return;
-      }
+      void this.cycle();
+      return;
     }
     this.timer = setTimeout(() => this.now(), ok ? everyMs : backoff(this.failures));
   }
