@@ -34,7 +34,7 @@ const day = 86400000;
 let identity = null;
 let n = 0;
 const recs = new Map();
-const st = { pending: 0, oldestPendingMs: 0, lastSyncMs: 0, lastAttemptMs: 0, lastError: "", offline: false, syncing: false, rejected: 0 };
+const st = { pending: 0, oldestPendingMs: 0, lastSyncMs: 0, lastAttemptMs: 0, lastError: "", offline: false, syncing: false, rejected: 0, villages: ["南香村"] };
 let refused = [];
 const put = (table, fields, pending, at) => {
   const id = table.slice(0, 1) + "-" + (++n);
