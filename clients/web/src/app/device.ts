@@ -13,7 +13,7 @@ import { v7 as uuidv7 } from "uuid";
 import { AccessService } from "../gen/villagesync/v1/access_pb";
 import { SyncRequestSchema, SyncService, ValueSchema } from "../gen/villagesync/v1/sync_pb";
 import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
-import { Replica, deleted, pbRecord, readMeta, readRows, type RecordState } from "../replica/replica";
+import { Replica, deleted, pbRecord, plainValue, readMeta, readRows, type RecordState } from "../replica/replica";
 import type { Db } from "../replica/db";
 import { deviceDDL, sqlType } from "../replica/ddl";
 import { checkRecord, checkValue, fieldName, parseField, type Parsed, type Village } from "../rules/check";
@@ -75,19 +75,6 @@ function pbValue(c: Column, v: Value): PbValue {
   return create(ValueSchema, { kind: { case: "text", value: String(v) } });
 }
 
-function plain(v: PbValue): Value {
-  switch (v.kind.case) {
-    case "integer":
-      return Number(v.kind.value);
-    case "text":
-    case "real":
-      return v.kind.value;
-    case "boolean":
-      return v.kind.value ? 1 : 0;
-    default:
-      return null;
-  }
-}
 
 /** The text as a value of c, checked as parseField checks what it reads. */
 function checked(c: Column, raw: string): Parsed {
@@ -402,7 +389,7 @@ export class Device {
         const msg = this.lang === "zh" ? "本机没有这本书（请先同步，或检查编号）" : "no such book on this device (sync, or check it)";
         this.refuse(t, [{ field: "book_id", message: msg }]);
       }
-      values.set("village", plain(v));
+      values.set("village", plainValue(v));
     }
     const checked = await this.check(t, values);
     if (checked.length) this.refuse(t, checked);
@@ -422,7 +409,7 @@ export class Device {
     const { values, problems } = this.read(t, given, {}, false);
     if (problems.length) this.refuse(t, problems);
     const whole = new Map<string, Value>();
-    for (const [n, f] of row.rec.fields) whole.set(n, plain(f.value));
+    for (const [n, f] of row.rec.fields) whole.set(n, plainValue(f.value));
     const changed = new Map<string, Value>();
     for (const [n, v] of values) {
       if (whole.get(n) !== v || !row.rec.fields.has(n)) changed.set(n, v);

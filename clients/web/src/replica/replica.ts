@@ -114,7 +114,8 @@ function tombOf(s: SqlValue): Tomb | undefined {
   return { dot: dotOf(j.dot), context: vvOf(j.context) };
 }
 
-function toSql(c: Column, v: PbValue): SqlValue {
+/** A value as SQLite and the rules hold it: text, a number, or null. */
+export function plainValue(v: PbValue): string | number | null {
   switch (v.kind.case) {
     case "text":
       return v.kind.value;
@@ -125,7 +126,6 @@ function toSql(c: Column, v: PbValue): SqlValue {
     case "boolean":
       return v.kind.value ? 1 : 0;
     default:
-      void c;
       return null;
   }
 }
@@ -157,7 +157,7 @@ export function upsert(t: Table, row: StoredRow, verb = "INSERT OR REPLACE"): St
   for (const c of t.columns) {
     const f = rec.fields.get(c.name);
     names.push(c.name);
-    bind.push(f ? toSql(c, f.value) : null);
+    bind.push(f ? plainValue(f.value) : null);
     if (f) dots[c.name] = dotJSON(f.dot);
   }
   for (const name of rec.fields.keys()) {
@@ -628,7 +628,7 @@ export class Replica {
           if (!t.scope) continue;
           const out = (r: StoredRow) => {
             const f = r.rec.fields.get(t.scope);
-            const v = f ? toSql(t.columns.find((c) => c.name === t.scope)!, f.value) : null;
+            const v = f ? plainValue(f.value) : null;
             return villages.length > 0 ? v !== null && !villages.includes(String(v)) : true;
           };
           const victims = await matching(t, `_own <= _acked AND ${outside(t.scope, true)}`, villages, (r) => settled(r) && out(r));
