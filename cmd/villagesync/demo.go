@@ -46,7 +46,9 @@ func demoCmd(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("demo: admin: %w", err)
 	}
 	fmt.Fprintf(out, "\n5. The web console, with this season: %s/\n", s.URL)
-	fmt.Fprintln(out, "   Sign in with a one-time code (each works once, for a day), typed or opened as a link:")
+	fmt.Fprintf(out, "   The volunteer app: %s/app/\n", s.URL)
+	fmt.Fprintln(out, "   Sign in with a one-time code (each works once, for a day), typed or opened as a link")
+	fmt.Fprintln(out, "   (the volunteer's opens the app, as her QR code does):")
 	for _, u := range []struct{ who, user, what string }{
 		{"coordinator", "futian-coordinator", "totals, read only"},
 		{"staff", "xiaomo-town-staff", "review queue, devices, enrollment"},
@@ -57,7 +59,12 @@ func demoCmd(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "   %-11s %s  %s/#/signin?code=%s  (%s: %s)\n", u.who, code, s.URL, url.QueryEscape(code),
+		// The same links the console's enrollment page makes.
+		page := "/#/signin"
+		if u.who == "volunteer" {
+			page = "/app/#/enroll"
+		}
+		fmt.Fprintf(out, "   %-11s %s  %s%s?code=%s  (%s: %s)\n", u.who, code, s.URL, page, url.QueryEscape(code),
 			u.user, u.what)
 	}
 	fmt.Fprintln(out, "   Ctrl-C stops the server and removes the demo's files.")

@@ -31,7 +31,7 @@ func TestDemoServePrintsWorkingSignIns(t *testing.T) {
 	}()
 	var console string
 	codes := map[string]string{} // user -> code
-	link := regexp.MustCompile(`^\s+(\S+)\s+(\S+)\s+(http://\S+)/#/signin\?code=(\S+)\s+\(`)
+	link := regexp.MustCompile(`^\s+(\S+)\s+(\S+)\s+(http://\S+?)(/#/signin|/app/#/enroll)\?code=(\S+)\s+\(`)
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		line := sc.Text()
@@ -39,8 +39,12 @@ func TestDemoServePrintsWorkingSignIns(t *testing.T) {
 			console = strings.TrimSuffix(line[i+len("The web console, with this season: "):], "/")
 		}
 		if m := link.FindStringSubmatch(line); m != nil {
-			if m[3] != console || m[2] != m[4] {
-				t.Errorf("sign-in line %q: link does not match the console %s or the code", line, console)
+			want := "/#/signin"
+			if m[1] == "volunteer" {
+				want = "/app/#/enroll" // her link opens the app
+			}
+			if m[3] != console || m[2] != m[5] || m[4] != want {
+				t.Errorf("sign-in line %q: link does not match the console %s, %s or the code", line, console, want)
 			}
 			codes[m[1]] = m[2]
 		}
