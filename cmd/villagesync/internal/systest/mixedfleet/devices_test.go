@@ -36,6 +36,9 @@ type device interface {
 	pending() (int, error)
 	// records is everything the device holds of a table, deleted included.
 	records(table string) ([]*record.Record, error)
+	// restart ends the app and starts it again on the same file, as a
+	// killed app or a reloaded tab does.
+	restart() error
 	close() error
 }
 
@@ -44,16 +47,18 @@ const sessions = "tutoring_sessions"
 // goDevice is clients/go/replica behind a faultnet.Client.
 type goDevice struct {
 	ctx  context.Context
+	file string
+	opts replica.Options
 	r    *replica.Replica
 	link *faultnet.Client
 }
 
 func newGoDevice(ctx context.Context, dir, url, code, name string, rng *rand.Rand) (*goDevice, error) {
-	d := &goDevice{ctx: ctx, link: &faultnet.Client{Rand: rng}}
+	d := &goDevice{ctx: ctx, file: filepath.Join(dir, name+".db"), link: &faultnet.Client{Rand: rng}}
 	// Small pages and batches: more round trips, more places to lose one.
-	opts := replica.Options{HTTPClient: d.link, PageLimit: uint32(1 + rng.IntN(3)), PushBatch: 1 + rng.IntN(4)}
+	d.opts = replica.Options{HTTPClient: d.link, PageLimit: uint32(1 + rng.IntN(3)), PushBatch: 1 + rng.IntN(4)}
 	var err error
-	if d.r, err = replica.Init(ctx, filepath.Join(dir, name+".db"), url, code, name, opts); err != nil {
+	if d.r, err = replica.Init(ctx, d.file, url, code, name, d.opts); err != nil {
 		return nil, fmt.Errorf("enroll go replica %s: %w", name, err)
 	}
 	return d, nil
@@ -98,12 +103,22 @@ func (d *goDevice) pending() (int, error) {
 
 func (d *goDevice) records(table string) ([]*record.Record, error) { return d.r.List(d.ctx, table) }
 
+func (d *goDevice) restart() error {
+	if err := d.r.Close(); err != nil {
+		return err
+	}
+	var err error
+	d.r, err = replica.Open(d.ctx, d.file, d.opts)
+	return err
+}
+
 func (d *goDevice) close() error { return d.r.Close() }
 
 // browserDevice is the volunteer app's database worker in a browser
 // context of its own, driven through the harness page.
 type browserDevice struct {
 	name   string
+	url    string
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -113,6 +128,7 @@ type response struct {
 	OK       bool             `json:"ok"`
 	Error    string           `json:"error"`
 	Code     string           `json:"code"`
+	Busy     bool             `json:"busy"`
 	RecordID string           `json:"recordId"`
 	Rows     []map[string]any `json:"rows"`
 	Problems []struct {
@@ -130,19 +146,8 @@ const callTimeout = 2 * time.Minute
 
 func newBrowserDevice(browser context.Context, base, code, name string) (*browserDevice, error) {
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	d := &browserDevice{name: name, ctx: ctx, cancel: cancel}
-	step, stop := context.WithTimeout(ctx, time.Minute)
-	defer stop()
-	err := chromedp.Do(step, chromedp.Navigate(base+appharness.Path))
-	if err == nil {
-		_, err = chromedp.Run(step, chromedp.Poll[chromedp.Void](`document.body.dataset.ready === "1"`,
-			chromedp.WithPollingInterval(20*time.Millisecond)))
-	}
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("browser %s: open the harness: %w", name, err)
-	}
-	if _, err := d.call(map[string]any{"op": "open"}); err != nil {
+	d := &browserDevice{name: name, url: base + appharness.Path, ctx: ctx, cancel: cancel}
+	if err := d.load(); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -152,6 +157,32 @@ func newBrowserDevice(browser context.Context, base, code, name string) (*browse
 	}
 	return d, nil
 }
+
+// load opens the harness page, so a new worker, and its database.
+func (d *browserDevice) load() error {
+	step, stop := context.WithTimeout(d.ctx, time.Minute)
+	defer stop()
+	err := chromedp.Do(step, chromedp.Navigate(d.url))
+	if err == nil {
+		_, err = chromedp.Run(step, chromedp.Poll[chromedp.Void](`document.body.dataset.ready === "1"`,
+			chromedp.WithPollingInterval(20*time.Millisecond)))
+	}
+	if err != nil {
+		return fmt.Errorf("browser %s: open the harness: %w", d.name, err)
+	}
+	// The previous page's worker may still hold the file's handles for a
+	// moment (protocol.ts: busy): poll until it lets go.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r, err := d.call(map[string]any{"op": "open"})
+		if err == nil || r == nil || !r.Busy || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond) // the poll's interval
+	}
+}
+
+func (d *browserDevice) restart() error { return d.load() }
 
 // call sends one request to the worker; a refusal (ok false) is an error
 // carrying the worker's words.

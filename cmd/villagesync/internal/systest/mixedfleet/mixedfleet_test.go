@@ -224,6 +224,10 @@ func (w *world) step(m *member, step int) error {
 		return w.editNotes(m, step)
 	case op < 58 && m.village != "":
 		return w.deleteOwn(m)
+	case op < 62:
+		// The app is killed, or the tab reloaded, between two calls
+		// (after whatever its last sync committed, when an answer was lost).
+		return m.dev.restart()
 	default:
 		m.dev.sync()
 		return nil
