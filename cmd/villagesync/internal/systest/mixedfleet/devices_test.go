@@ -242,9 +242,19 @@ func (d *browserDevice) remove(id string) error {
 	return err
 }
 
+// sync fails as the status line would say: the worker answers a sync
+// that stopped with ok and the reason in its state.
 func (d *browserDevice) sync() error {
-	_, err := d.call(map[string]any{"op": "sync"})
-	return err
+	r, err := d.call(map[string]any{"op": "sync"})
+	switch {
+	case err != nil:
+		return err
+	case r.State == nil:
+		return fmt.Errorf("browser %s: sync answered no state", d.name)
+	case r.State.LastError != "":
+		return fmt.Errorf("browser %s: sync: %s", d.name, r.State.LastError)
+	}
+	return nil
 }
 
 func (d *browserDevice) pending() (int, error) {
