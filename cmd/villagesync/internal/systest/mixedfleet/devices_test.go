@@ -147,6 +147,12 @@ const callTimeout = 2 * time.Minute
 func newBrowserDevice(browser context.Context, base, code, name string) (*browserDevice, error) {
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	d := &browserDevice{name: name, url: base + appharness.Path, ctx: ctx, cancel: cancel}
+	// The first call binds the tab's life to its context: the device's,
+	// not a step's deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("browser %s: open a browser context: %w", name, err)
+	}
 	if err := d.load(); err != nil {
 		cancel()
 		return nil, err
