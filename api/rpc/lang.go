@@ -86,13 +86,26 @@ func looseLanguage(header string) schema.Lang {
 func Localize() connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			resp, err := next(ctx, req)
+			l := Language(req.Header().Get("Accept-Language"))
+			resp, err := next(context.WithValue(ctx, langKey{}, l), req)
 			if err != nil {
-				err = localize(err, Language(req.Header().Get("Accept-Language")))
+				err = localize(err, l)
 			}
 			return resp, err
 		}
 	}
+}
+
+type langKey struct{}
+
+// requestLang is the language Localize read from the request (English
+// when the call did not pass through it): for what a handler says in a
+// successful answer, such as the reasons of refused changes in a sync.
+func requestLang(ctx context.Context) schema.Lang {
+	if l, ok := ctx.Value(langKey{}).(schema.Lang); ok {
+		return l
+	}
+	return schema.EN
 }
 
 func localize(err error, l schema.Lang) error {

@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/wire"
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -37,7 +38,17 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
-	return wire.Response(resp), nil
+	m := wire.Response(resp)
+	// A refused change is shown to the volunteer who made it, in her
+	// language: said here, where the request's language is known.
+	if l := requestLang(ctx); l != schema.EN {
+		for i, res := range resp.Results {
+			if res.Problem != nil {
+				m.Results[i].Message = res.Problem.In(l)
+			}
+		}
+	}
+	return m, nil
 }
 
 // ListConflicts lists the conflict log: the open entries (the review

@@ -287,3 +287,29 @@ func listen(t *testing.T) net.Listener {
 	}
 	return ln
 }
+
+// A refused change's reason comes back in the language the device asked
+// for, naming the field at fault, so the volunteer's app can show it as
+// it came and mark the box; without Accept-Language it is the English
+// the command line always had.
+func TestRefusedChangesSayWhyInTheDevicesLanguage(t *testing.T) {
+	_, _, e := start(t)
+	_, reg := e.device(t, "v", store.Staff)
+	bad := change(reg.Replica, "books", uuid.NewString(), "isbn", text("not an isbn"))
+	for _, tc := range []struct{ lang, want string }{
+		{"", "books.isbn: "},
+		{"en", "books.isbn: "},
+		{"zh-CN,zh;q=0.9", "图书.ISBN："},
+	} {
+		c := villagesyncv1connect.NewSyncServiceClient(langClient{hc: bearer.Client(nil, reg.Token), lang: tc.lang}, e.url)
+		resp, err := c.Sync(context.Background(), &v1.SyncRequest{Replica: reg.Replica, Changes: []*v1.Record{bad}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := resp.Results[0]
+		if res.Outcome != v1.Outcome_OUTCOME_REJECTED || res.Field != "books.isbn" || !strings.HasPrefix(res.Message, tc.want) {
+			t.Errorf("Accept-Language %q: %v field %q message %q; want rejected, books.isbn, %q…", tc.lang, res.Outcome,
+				res.Field, res.Message, tc.want)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func Response(r *protocol.Response) *v1.SyncResponse {
 	for i, res := range r.Results {
 		pr := &v1.PushResult{Index: uint32(i), Outcome: Outcome(res.Outcome), Conflicts: uint32(res.Conflicts), Seq: res.Seq}
 		if res.Problem != nil {
-			pr.Code, pr.Message = string(res.Problem.Code), res.Problem.Error()
+			pr.Code, pr.Message, pr.Field = string(res.Problem.Code), res.Problem.Error(), res.Problem.Field
 		}
 		if res.Current != nil {
 			pr.Current = Record(res.Current)

@@ -645,7 +645,12 @@ type PushResult struct {
 	// Number of conflicts this change logged.
 	Conflicts uint32 `protobuf:"varint,6,opt,name=conflicts,proto3" json:"conflicts,omitempty"`
 	// The feed position of the state the change produced (applied, merged).
-	Seq           uint64 `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
+	// For REJECTED: the field at fault ("tutoring_sessions.children_present"),
+	// empty when the refusal is of the whole record. message is in the
+	// language of the request's Accept-Language (English without one), so
+	// a device shows it as it came; field lets a form mark the box.
+	Field         string `protobuf:"bytes,8,opt,name=field,proto3" json:"field,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -727,6 +732,13 @@ func (x *PushResult) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *PushResult) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
 }
 
 type SyncResponse struct {
@@ -1561,7 +1573,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\x12\x1b\n" +
 	"\tfull_pull\x18\a \x01(\bR\bfullPull\x12 \n" +
-	"\vincarnation\x18\b \x01(\x06R\vincarnation\"\xe5\x01\n" +
+	"\vincarnation\x18\b \x01(\x06R\vincarnation\"\xfb\x01\n" +
 	"\n" +
 	"PushResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x121\n" +
@@ -1570,7 +1582,8 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x120\n" +
 	"\acurrent\x18\x05 \x01(\v2\x16.villagesync.v1.RecordR\acurrent\x12\x1c\n" +
 	"\tconflicts\x18\x06 \x01(\rR\tconflicts\x12\x10\n" +
-	"\x03seq\x18\a \x01(\x04R\x03seq\"\x8c\x04\n" +
+	"\x03seq\x18\a \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05field\x18\b \x01(\tR\x05field\"\x8c\x04\n" +
 	"\fSyncResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\x06R\bserverId\x124\n" +
 	"\aresults\x18\x02 \x03(\v2\x1a.villagesync.v1.PushResultR\aresults\x120\n" +

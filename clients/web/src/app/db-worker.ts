@@ -4,7 +4,9 @@
 // isolation headers; in exchange only one connection to its files exists
 // at a time, which the page guarantees with a Web Lock (see db.ts).
 import sqlite3InitModule from "@sqlite.org/sqlite-wasm";
-import type { Request, Response, Row, SqlValue, Statement } from "./protocol";
+import { Device, Refusal, sameOrigin } from "./device";
+import type { FromWorker, Request, Response, Row, SqlValue, Statement } from "./protocol";
+import type { Db as ReplicaDb } from "../replica/db";
 
 // The content-hashed name build.mjs gave sqlite3.wasm, beside this file.
 declare const SQLITE_WASM_FILE: string;
@@ -12,7 +14,7 @@ declare const SQLITE_WASM_FILE: string;
 // The worker's global scope, typed by hand: the "webworker" lib cannot be
 // combined with "dom", which the page's files need.
 const scope = self as unknown as {
-  postMessage(m: Response): void;
+  postMessage(m: FromWorker): void;
   onmessage: ((e: MessageEvent<Request>) => void) | null;
   location: { href: string };
 };
@@ -27,6 +29,7 @@ type DB = InstanceType<Pool["OpfsSAHPoolDb"]>;
 let sqlite: Promise<Sqlite> | undefined;
 let pool: Pool | undefined;
 let db: DB | undefined;
+let device: Device | undefined;
 
 function load(): Promise<Sqlite> {
   // The published types take no arguments; the Emscripten module does.
@@ -63,7 +66,9 @@ async function open(): Promise<Response & { ok: true }> {
     // journal and the database to its access handles.
     db.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
   }
-  return { id: 0, ok: true, opened: { sqliteVersion: s.version.libVersion, file, vfs: vfsName, identity: null } };
+  device ??= new Device(local, sameOrigin, stateChanged);
+  const identity = await device.open();
+  return { id: 0, ok: true, opened: { sqliteVersion: s.version.libVersion, file, vfs: vfsName, identity } };
 }
 
 function need(): DB {
@@ -90,9 +95,46 @@ function transaction(statements: Statement[]): number {
   return changes;
 }
 
+// The replica's storage: this worker's connection, called directly (the
+// page's Db client sends the same calls as messages).
+const bound = (sql: string, bind: SqlValue[] | undefined) => (bind && bind.length ? { sql, bind } : { sql });
+const local: ReplicaDb = {
+  async exec(sql, bind) {
+    need().exec(bound(sql, bind));
+    return Number(need().changes());
+  },
+  async query(sql, bind) {
+    return query(sql, bind);
+  },
+  async transaction(statements) {
+    return transaction(statements);
+  },
+};
+
+// The page learns of every change to what the status line shows; reads
+// of the state are cheap next to a save, and coalesced to one per turn.
+let stateQueued = false;
+function stateChanged() {
+  if (stateQueued || !device) return;
+  stateQueued = true;
+  queueMicrotask(() => {
+    stateQueued = false;
+    device?.state().then(
+      (state) => scope.postMessage({ event: "state", state }),
+      () => undefined,
+    );
+  });
+}
+
+function needDevice(): Device {
+  if (!device) throw new Error("the database is not open");
+  return device;
+}
+
 function close() {
   db?.close();
   db = undefined;
+  device = undefined;
   // Hand the access handles back now rather than when the worker is
   // collected: the next page (a reload) can open at once.
   pool?.pauseVfs();
@@ -118,23 +160,64 @@ async function handle(req: Request): Promise<Response> {
     case "close":
       close();
       return { id: req.id, ok: true };
-    default:
-      throw new Error(`${req.op}: not built yet`);
   }
+  const d = needDevice();
+  d.setLang(req.lang);
+  switch (req.op) {
+    case "enroll":
+      return { id: req.id, ok: true, identity: await d.enroll(req.code, req.deviceName) };
+    case "state":
+      return { id: req.id, ok: true, state: await d.state() };
+    case "save":
+      return { id: req.id, ok: true, recordId: await d.save(req.form, req.fields, req.recordId) };
+    case "edit":
+      return { id: req.id, ok: true, recordId: await d.edit(req.table, req.recordId, req.fields) };
+    case "delete":
+      await d.delete(req.table, req.recordId);
+      return { id: req.id, ok: true };
+    case "list":
+      return { id: req.id, ok: true, listed: await d.list(req.table, req.limit) };
+    case "get": {
+      const r = await d.get(req.table, req.recordId);
+      return { id: req.id, ok: true, listed: r ? [r] : [] };
+    }
+    case "findBooks":
+      return { id: req.id, ok: true, listed: await d.findBooks(req.query, req.limit) };
+    case "rejected":
+      return { id: req.id, ok: true, refused: await d.rejected() };
+    case "dismiss":
+      await d.dismiss(req.rejectedId);
+      return { id: req.id, ok: true };
+    case "sync":
+      return { id: req.id, ok: true, state: await d.sync() };
+    case "export":
+      return { id: req.id, ok: true, exported: await d.export() };
+  }
+}
+
+function failure(id: number, err: unknown): Response {
+  if (err instanceof Refusal) {
+    return { id, ok: false, error: err.message, problems: err.problems, ...(err.code ? { code: err.code } : {}) };
+  }
+  return { id, ok: false, error: err instanceof Error ? err.message : String(err), busy: isBusy(err) };
 }
 
 // Requests are handled one at a time, in order: a query sent after a
 // write sees it.
 let queue: Promise<unknown> = Promise.resolve();
+// Except a sync: it waits on the network, and a save made meanwhile must
+// not (the replica orders its own writes against the sync's commits).
 scope.onmessage = (e) => {
   const req = e.data;
-  queue = queue.then(async () => {
+  const run = async () => {
     let res: Response;
     try {
       res = await handle(req);
     } catch (err) {
-      res = { id: req.id, ok: false, error: err instanceof Error ? err.message : String(err), busy: isBusy(err) };
+      res = failure(req.id, err);
     }
     scope.postMessage(res);
-  });
+  };
+  if (req.op === "sync") void run();
+  else queue = queue.then(run);
 };

@@ -48,6 +48,9 @@ const harnessHTML = `<!doctype html>
 
 const harnessJS = `
 const worker = new Worker(new URL(%q, location.href), { type: "module", name: "villagesync-db" });
+window.__errors = [];
+worker.addEventListener("error", (e) => window.__errors.push(String(e.message || e.type)));
+worker.addEventListener("messageerror", (e) => window.__errors.push("messageerror"));
 let next = 1;
 const waiting = new Map();
 const events = [];

@@ -1,0 +1,512 @@
+// The device: what the volunteer app's worker does for the page. It owns
+// the replica (../replica) in the worker's SQLite file and the Connect
+// clients that enroll it and sync it; it fills in and checks the forms by
+// schema's rules (../rules) before anything is saved, so a volunteer sees
+// the server's own words at once and the server, which checks again,
+// never has to refuse what the device could have told her. Written
+// against the replica's Db interface: it runs in the worker on OPFS, and
+// could run under Node over an in-memory database.
+import { create, toJsonString } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Interceptor, type Transport as ConnectTransport } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { v7 as uuidv7 } from "uuid";
+import { AccessService } from "../gen/villagesync/v1/access_pb";
+import { SyncRequestSchema, SyncService, ValueSchema } from "../gen/villagesync/v1/sync_pb";
+import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
+import { Replica, deleted, pbRecord, readMeta, readRows, type RecordState } from "../replica/replica";
+import type { Db } from "../replica/db";
+import { deviceDDL } from "../replica/ddl";
+import { checkRecord, fieldName, parseField, type Village } from "../rules/check";
+import { fillDefaults, formNamed } from "../rules/defaults";
+import { goFloat } from "../rules/gofmt";
+import { separators, tables } from "../rules/schema.gen";
+import type { Column, Table, Value } from "../rules/schema.gen";
+import type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Refused, SyncState } from "./protocol";
+
+/** A refusal of the device's own checks or of the server: the message in
+ * the page's language, the fields at fault, the Connect code if the
+ * server said it. */
+export class Refusal extends Error {
+  constructor(
+    message: string,
+    readonly problems: FieldProblem[] = [],
+    readonly code = "",
+  ) {
+    super(message);
+  }
+}
+
+// How long the device waits out a server that says it is called too
+// fast, in all, before it gives up this attempt (clients/go/replica's
+// maxRateWait).
+const maxRateWaitMs = 30_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const programTables: Readonly<Record<string, Table>> = tables;
+
+function tableOf(name: string): Table {
+  const t = Object.prototype.hasOwnProperty.call(programTables, name) ? programTables[name] : undefined;
+  if (!t) throw new Refusal(`unknown table ${JSON.stringify(name)}`);
+  return t;
+}
+
+/** A column's value as the forms show it (schema's Column.Format). */
+function text(c: Column, v: unknown): string {
+  if (v === null || v === undefined) return "";
+  if (c.type === "real") return goFloat(Number(v));
+  return String(v);
+}
+
+function pbValue(c: Column, v: Value): PbValue {
+  if (v === null) return create(ValueSchema, {});
+  if (c.type === "integer") return create(ValueSchema, { kind: { case: "integer", value: BigInt(v) } });
+  if (c.type === "real") return create(ValueSchema, { kind: { case: "real", value: Number(v) } });
+  return create(ValueSchema, { kind: { case: "text", value: String(v) } });
+}
+
+function plain(v: PbValue): Value {
+  switch (v.kind.case) {
+    case "integer":
+      return Number(v.kind.value);
+    case "text":
+    case "real":
+      return v.kind.value;
+    case "boolean":
+      return v.kind.value ? 1 : 0;
+    default:
+      return null;
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The device's connection to its server: the Connect transport with its
+ * token and language, from the worker's own origin. */
+export interface Net {
+  transport(token: string, lang: () => Lang): ConnectTransport;
+}
+
+export const sameOrigin: Net = {
+  transport(token, lang) {
+    const auth: Interceptor = (next) => (req) => {
+      req.header.set("Accept-Language", lang());
+      if (token) req.header.set("Authorization", `Bearer ${token}`);
+      return next(req);
+    };
+    return createConnectTransport({ baseUrl: self.location.origin, useBinaryFormat: true, interceptors: [auth] });
+  },
+};
+
+/** Whether a failed call never reached the server (no signal, server
+ * down) rather than being answered with a refusal. */
+function unreached(e: unknown): boolean {
+  const err = ConnectError.from(e);
+  return err.code === Code.Unavailable || (err.code === Code.Unknown && err.cause instanceof TypeError) ||
+    err.code === Code.DeadlineExceeded || err.code === Code.Canceled;
+}
+
+export class Device {
+  private replica: Replica | undefined;
+  private identity: Identity | null = null;
+  private lang: Lang = "zh";
+  private syncing = false;
+  private offline = false;
+  /** The last error of a call to the server: the replica wraps it in
+   * words, and the status line needs to know whether it was reached. */
+  private lastCallError: unknown;
+
+  constructor(
+    private readonly db: Db,
+    private readonly net: Net,
+    /** Called whenever what the status line shows may have changed. */
+    private readonly changed: () => void,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  setLang(l: Lang): void {
+    this.lang = l;
+  }
+
+  /** Reads the identity of an enrolled device; null when it is not. */
+  async open(): Promise<Identity | null> {
+    const found = await this.db.query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'`);
+    if (found.length === 0) return null;
+    const meta = await readMeta(this.db);
+    if (!meta.get("replica") || !meta.get("token")) return null;
+    this.identity = {
+      replica: Number(meta.get("replica")),
+      user: meta.get("user") ?? "",
+      role: meta.get("role") ?? "",
+      deviceName: meta.get("device_name") ?? meta.get("name") ?? "",
+      serverId: meta.get("server_id") ?? "0",
+      villages: JSON.parse(meta.get("villages") ?? "[]") as string[],
+      allVillages: meta.get("all_villages") === "1",
+    };
+    this.replica = await Replica.open(this.db, { transport: this.transport(meta.get("token") ?? "") });
+    return this.identity;
+  }
+
+  private transport(token: string): { sync(req: SyncRequest): Promise<SyncResponse> } {
+    const client = createClient(SyncService, this.net.transport(token, () => this.lang));
+    return {
+      // The request is idempotent: a retry at worst replays a push the
+      // server has. Refused for calling too fast, nothing happened: wait
+      // as told and send it again.
+      sync: async (req) => {
+        let waited = 0;
+        for (;;) {
+          try {
+            return await client.sync(req);
+          } catch (e) {
+            const err = ConnectError.from(e);
+            const ms = Number(err.metadata.get("Retry-After-Ms") ?? NaN);
+            if (err.code === Code.ResourceExhausted && Number.isFinite(ms) && waited + ms <= maxRateWaitMs) {
+              waited += ms;
+              await sleep(ms);
+              continue;
+            }
+            this.lastCallError = err;
+            throw err;
+          }
+        }
+      },
+    };
+  }
+
+  /** Exchanges a one-time code for this device's token and makes its
+   * database. The database is made only once the server has answered:
+   * a refused code leaves nothing behind. */
+  async enroll(code: string, deviceName: string): Promise<Identity> {
+    if (this.identity) throw new Refusal(this.lang === "zh" ? "本机已登记。" : "This device is already enrolled.");
+    const access = createClient(AccessService, this.net.transport("", () => this.lang));
+    let reg;
+    try {
+      reg = await access.enroll({ code: code.trim(), deviceName });
+    } catch (e) {
+      const err = ConnectError.from(e);
+      throw new Refusal(err.rawMessage, [], Code[err.code] ?? "");
+    }
+    const who = await createClient(AccessService, this.net.transport(reg.token, () => this.lang)).whoami({}).catch(() => undefined);
+    const meta: [string, string][] = [
+      ["replica", String(reg.replica)], ["server_id", reg.serverId.toString()], ["server_url", self.location.origin],
+      ["name", deviceName], ["cursor", "0"], ["hlc", "0"], ["token", reg.token], ["scope_hash", "0"], ["scope", "*"],
+      ["user", reg.user], ["role", reg.role], ["device_name", deviceName],
+      ["villages", JSON.stringify(who?.villages ?? [])], ["all_villages", who?.allVillages ? "1" : "0"],
+    ];
+    await this.db.transaction([
+      ...deviceDDL().map((sql) => ({ sql })),
+      ...meta.map(([k, v]) => ({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] })),
+    ]);
+    const id = await this.open();
+    if (!id) throw new Error("enroll: the device database was not written");
+    this.changed();
+    return id;
+  }
+
+  private need(): Replica {
+    if (!this.replica) throw new Refusal(this.lang === "zh" ? "本机尚未登记。" : "This device is not enrolled.", [], "failed_precondition");
+    return this.replica;
+  }
+
+  async state(): Promise<SyncState> {
+    let pending = 0;
+    let oldest = 0;
+    let rejected = 0;
+    const meta = this.replica ? await readMeta(this.db) : new Map<string, string>();
+    if (this.replica) {
+      for (const t of Object.values(programTables)) {
+        for (const row of await readRows(this.db, t, "WHERE _own > _acked")) {
+          pending++;
+          const r = this.identity!.replica;
+          const dots = [...row.rec.fields.values()].map((f) => f.dot);
+          if (row.rec.tombstone) dots.push(row.rec.tombstone.dot);
+          for (const d of dots) {
+            if (d.replica !== r || d.counter <= row.acked) continue;
+            const ms = Number(d.hlc >> 16n);
+            if (oldest === 0 || ms < oldest) oldest = ms;
+          }
+        }
+      }
+      rejected = Number((await this.db.query(`SELECT count(*) AS n FROM rejected`))[0]?.["n"] ?? 0);
+    }
+    return {
+      pending,
+      oldestPendingMs: oldest,
+      lastSyncMs: Number(meta.get("last_sync_ms") ?? 0),
+      lastAttemptMs: Number(meta.get("last_attempt_ms") ?? 0),
+      lastError: meta.get("last_error") ?? "",
+      offline: this.offline,
+      syncing: this.syncing,
+      rejected,
+    };
+  }
+
+  /** The villages the device holds (for the village column's check):
+   * undefined before the first pull brought them, and then the server
+   * alone checks. */
+  private async villages(): Promise<Village[] | undefined> {
+    const t = tableOf("villages");
+    const rows = await readRows(this.db, t);
+    const live = rows.filter((r) => !deleted(r.rec));
+    if (live.length === 0) return undefined;
+    const f = (rec: RecordState, n: string) => {
+      const v = rec.fields.get(n)?.value;
+      return v?.kind.case === "text" ? v.kind.value : "";
+    };
+    return live.map((r) => ({
+      name: f(r.rec, "name"),
+      pinyin: f(r.rec, "pinyin"),
+      aliases: f(r.rec, "aliases").split(",").filter((a) => a !== ""),
+    }));
+  }
+
+  private problem(table: Table, column: string, msg: string): FieldProblem {
+    return { field: column, message: msg || `${fieldName(this.lang, `${table.name}.${column}`)}` };
+  }
+
+  /** Reads the form's text for each column: the text given, else the
+   * form's default, else the column's default (replica.fillIn). */
+  private read(t: Table, given: Record<string, string>, defaults: Record<string, string>, all: boolean):
+    { values: Map<string, Value>; problems: FieldProblem[] } {
+    const values = new Map<string, Value>();
+    const problems: FieldProblem[] = [];
+    for (const c of t.columns) {
+      const has = Object.prototype.hasOwnProperty.call(given, c.name);
+      if (!all && !has) continue;
+      let raw = given[c.name] ?? "";
+      if (all && raw === "") raw = defaults[c.name] ?? "";
+      if (raw === "" && all) {
+        if (c.default !== null) values.set(c.name, c.default);
+        continue;
+      }
+      if (raw === "" && c.type !== "text") {
+        values.set(c.name, null);
+        continue;
+      }
+      const p = parseField(t.name, c.name, raw);
+      if (p.error !== undefined) {
+        // Go's error starts with the column: say the field in her words.
+        const msg = p.error.startsWith(`${c.name}: `) ? p.error.slice(c.name.length + 2) : p.error;
+        problems.push(this.problem(t, c.name, msg));
+      } else {
+        values.set(c.name, p.value);
+      }
+    }
+    return { values, problems };
+  }
+
+  private async check(t: Table, record: Map<string, Value>): Promise<FieldProblem[]> {
+    const env = { now: this.now(), villages: await this.villages() };
+    return checkRecord(t.name, Object.fromEntries(record), env).map((p) => ({
+      field: p.field.startsWith(`${t.name}.`) ? p.field.slice(t.name.length + 1) : p.field,
+      message: p.message(this.lang),
+    }));
+  }
+
+  private refuse(t: Table, problems: FieldProblem[]): never {
+    const first = problems[0]!;
+    const where = fieldName(this.lang, `${t.name}.${first.field}`);
+    throw new Refusal(where + separators[this.lang] + first.message, problems, "invalid_argument");
+  }
+
+  /** Saves a new record from a form, or (return) the return of a loan. */
+  async save(form: FormName, given: Record<string, string>, recordId?: string): Promise<string> {
+    const r = this.need();
+    if (form === "return") {
+      if (!recordId) throw new Refusal(this.lang === "zh" ? "请选择要归还的借阅。" : "Choose the loan to return.", [], "invalid_argument");
+      const on = given["returned_on"] || fillDefaults("return", {}, this.now())["returned_on"] || "";
+      return this.edit("loans", recordId, { returned_on: on });
+    }
+    const f = formNamed(form);
+    if (!f) throw new Refusal(`${form}: no such form`);
+    const t = tableOf(f.table);
+    const { values, problems } = this.read(t, given, fillDefaults(form, given, this.now()), true);
+    if (problems.length) this.refuse(t, problems);
+    if (form === "lend") {
+      const book = String(values.get("book_id") ?? "");
+      const rows = book ? await readRows(this.db, tableOf("books"), "WHERE id = ? AND _deleted = 0", [book]) : [];
+      const v = rows[0]?.rec.fields.get("village")?.value;
+      if (!v) {
+        const msg = this.lang === "zh" ? "本机没有这本书（请先同步，或检查编号）" : "no such book on this device (sync, or check it)";
+        this.refuse(t, [{ field: "book_id", message: msg }]);
+      }
+      values.set("village", plain(v));
+    }
+    const checked = await this.check(t, values);
+    if (checked.length) this.refuse(t, checked);
+    const id = uuidv7();
+    await r.put(t.name, id, new Map([...values].map(([n, v]) => [n, pbValue(t.columns.find((c) => c.name === n)!, v)])));
+    this.changed();
+    return id;
+  }
+
+  /** Changes fields of a record she can see: only those given are
+   * written, and the record as it would stand is checked first. */
+  async edit(table: string, recordId: string, given: Record<string, string>): Promise<string> {
+    const r = this.need();
+    const t = tableOf(table);
+    const [row] = await readRows(this.db, t, "WHERE id = ?", [recordId]);
+    if (!row || deleted(row.rec)) throw new Refusal(this.lang === "zh" ? "没有这条记录（可能已被删除）。" : "No such record (it may have been deleted).", [], "not_found");
+    const { values, problems } = this.read(t, given, {}, false);
+    if (problems.length) this.refuse(t, problems);
+    const whole = new Map<string, Value>();
+    for (const [n, f] of row.rec.fields) whole.set(n, plain(f.value));
+    const changed = new Map<string, Value>();
+    for (const [n, v] of values) {
+      if (whole.get(n) !== v || !row.rec.fields.has(n)) changed.set(n, v);
+      whole.set(n, v);
+    }
+    const checked = await this.check(t, whole);
+    if (checked.length) this.refuse(t, checked);
+    if (changed.size > 0) {
+      await r.put(t.name, recordId, new Map([...changed].map(([n, v]) => [n, pbValue(t.columns.find((c) => c.name === n)!, v)])));
+      this.changed();
+    }
+    return recordId;
+  }
+
+  async delete(table: string, recordId: string): Promise<void> {
+    const r = this.need();
+    tableOf(table);
+    try {
+      await r.delete(table, recordId);
+    } catch (e) {
+      throw new Refusal(message(e), [], "not_found");
+    }
+    this.changed();
+  }
+
+  private listed(t: Table, row: Record<string, unknown>): Listed {
+    const fields: Record<string, string> = {};
+    for (const c of t.columns) fields[c.name] = text(c, row[c.name]);
+    return { table: t.name, id: String(row["id"]), fields, pending: Number(row["_pending"]) === 1 };
+  }
+
+  /** The newest records of a table first (ids are UUIDv7: time order). */
+  async list(table: string, limit: number, where = "", bind: (string | number)[] = []): Promise<Listed[]> {
+    this.need();
+    const t = tableOf(table);
+    const rows = await this.db.query(
+      `SELECT *, (_own > _acked) AS _pending FROM ${t.name} WHERE _deleted = 0 ${where} ORDER BY id DESC LIMIT ?`,
+      [...bind, Math.max(1, Math.min(limit, 500))]);
+    return rows.map((r) => this.listed(t, r));
+  }
+
+  async get(table: string, recordId: string): Promise<Listed | null> {
+    const [r] = await this.list(table, 1, "AND id = ?", [recordId]);
+    return r ?? null;
+  }
+
+  /** Books whose title contains the words, or whose ISBN (without its
+   * hyphens and spaces) starts with the digits typed. */
+  async findBooks(query: string, limit: number): Promise<Listed[]> {
+    const q = query.trim();
+    if (q === "") return this.list("books", limit);
+    const digits = q.replace(/[\s-]/g, "");
+    const like = `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%`;
+    return this.list("books", limit,
+      `AND (title LIKE ? ESCAPE '\\' OR replace(replace(COALESCE(isbn, ''), '-', ''), ' ', '') LIKE ? ESCAPE '\\')`,
+      [like, `${digits.replace(/[\\%_]/g, (c) => "\\" + c)}%`]);
+  }
+
+  async rejected(): Promise<Refused[]> {
+    this.need();
+    const rows = await this.db.query(`SELECT id, tbl, record_id, code, message, change, rejected_ms FROM rejected ORDER BY id DESC`);
+    return rows.map((r) => {
+      const change = JSON.parse(String(r["change"])) as { fields?: Record<string, unknown>; field?: string };
+      const t = programTables[String(r["tbl"])];
+      const fields: Record<string, string> = {};
+      for (const [n, v] of Object.entries(change.fields ?? {})) {
+        const c = t?.columns.find((c) => c.name === n);
+        fields[n] = c ? text(c, v) : String(v ?? "");
+      }
+      return {
+        id: Number(r["id"]),
+        table: String(r["tbl"]),
+        recordId: String(r["record_id"]),
+        field: change.field ?? "",
+        code: String(r["code"]),
+        message: String(r["message"]),
+        rejectedMs: Number(r["rejected_ms"]),
+        change: fields,
+      };
+    });
+  }
+
+  async dismiss(id: number): Promise<void> {
+    this.need();
+    await this.db.exec(`DELETE FROM rejected WHERE id = ?`, [id]);
+    this.changed();
+  }
+
+  /** One sync: every pending change pushed and every page pulled, or the
+   * reason it stopped, kept for the status line. A failure is not thrown:
+   * the state says it, and the page retries later. */
+  async sync(): Promise<SyncState> {
+    const r = this.need();
+    this.syncing = true;
+    this.changed();
+    const setMeta = (kv: [string, string][]) =>
+      this.db.transaction(kv.map(([k, v]) => ({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] })));
+    const started = this.now();
+    this.lastCallError = undefined;
+    try {
+      await r.sync();
+      this.offline = false;
+      await setMeta([["last_sync_ms", String(this.now())], ["last_attempt_ms", String(started)], ["last_error", ""]]);
+    } catch (e) {
+      this.offline = this.lastCallError !== undefined && unreached(this.lastCallError);
+      const why = this.offline ? (this.lang === "zh" ? "连不上服务器（没有信号或服务器未开）" : "could not reach the server (no signal, or the server is down)") : message(e);
+      await setMeta([["last_attempt_ms", String(started)], ["last_error", why]]);
+    } finally {
+      this.syncing = false;
+    }
+    this.changed();
+    return this.state();
+  }
+
+  /**
+   * The unsynced changes as a file to carry to town: the sync request the
+   * device would send, in protobuf JSON, under a header saying whose it
+   * is. It holds only her own writes the server has not acknowledged
+   * (her villages' records) and no token: it can be handed on without
+   * handing on the device.
+   */
+  async export(): Promise<Exported> {
+    this.need();
+    const id = this.identity!;
+    const meta = await readMeta(this.db);
+    const changes = [];
+    for (const t of Object.values(programTables)) {
+      for (const row of await readRows(this.db, t, "WHERE _own > _acked")) {
+        const mine = (d: { replica: number; counter: bigint }) => d.replica === id.replica && d.counter > row.acked;
+        const fields = new Map([...row.rec.fields].filter(([, f]) => mine(f.dot)));
+        const tomb = row.rec.tombstone && mine(row.rec.tombstone.dot) ? row.rec.tombstone : undefined;
+        changes.push(pbRecord({ ...row.rec, fields, tombstone: tomb }));
+      }
+    }
+    const req = create(SyncRequestSchema, {
+      replica: id.replica,
+      serverId: BigInt(meta.get("server_id") ?? "0"),
+      cursor: BigInt(meta.get("cursor") ?? "0"),
+      incarnation: BigInt(meta.get("incarnation") ?? "0"),
+      changes,
+    });
+    const made = new Date(this.now());
+    const body = `{"format":"villagesync.unsynced","version":1,"user":${JSON.stringify(id.user)},` +
+      `"device":${JSON.stringify(id.deviceName)},"replica":${id.replica},"made":${JSON.stringify(made.toISOString())},` +
+      `"request":${toJsonString(SyncRequestSchema, req)}}\n`;
+    const day = made.toISOString().slice(0, 10);
+    return {
+      name: `villagesync-unsynced-${id.replica}-${day}.json`,
+      mime: "application/json",
+      bytes: new TextEncoder().encode(body),
+      records: changes.length,
+    };
+  }
+}

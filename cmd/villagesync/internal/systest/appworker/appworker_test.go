@@ -1,0 +1,258 @@
+package appworker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/futian-xiaomo/villagesync/api/server"
+	web "github.com/futian-xiaomo/villagesync/clients/web"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/appharness"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/chromium"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(chromium.Main(m))
+}
+
+type env struct {
+	st  *store.Store
+	url string
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := server.NewHandler(st, slog.New(slog.DiscardHandler), server.Options{UI: web.Handler()})
+	srv := httptest.NewServer(appharness.Handler(h))
+	t.Cleanup(srv.Close)
+	return &env{st: st, url: srv.URL}
+}
+
+func (e *env) code(t *testing.T, user string, role store.Role, villages ...string) string {
+	t.Helper()
+	c, err := e.st.CodeFor(context.Background(), user, role, villages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// phone is one browser context (its own OPFS) with the harness open.
+type phone struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (e *env) phone(t *testing.T) *phone {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	// The first call binds the tab's life to its context: this one, not
+	// the deadline of a step.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a browser context: %v", err)
+	}
+	p := &phone{t: t, ctx: ctx}
+	p.run("open the harness", chromedp.Navigate(e.url+appharness.Path))
+	p.call(`{op: "open"}`)
+	return p
+}
+
+func (p *phone) run(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// response is protocol.ts's Response.
+type response struct {
+	OK       bool   `json:"ok"`
+	Error    string `json:"error"`
+	Code     string `json:"code"`
+	Problems []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"problems"`
+	RecordID string           `json:"recordId"`
+	Identity *identity        `json:"identity"`
+	State    *state           `json:"state"`
+	Listed   []listed         `json:"listed"`
+	Refused  []refused        `json:"refused"`
+	Exported *json.RawMessage `json:"exported"`
+	Opened   *json.RawMessage `json:"opened"`
+}
+
+type identity struct {
+	Replica  uint32   `json:"replica"`
+	User     string   `json:"user"`
+	Villages []string `json:"villages"`
+}
+
+type state struct {
+	Pending  int    `json:"pending"`
+	Oldest   int64  `json:"oldestPendingMs"`
+	LastSync int64  `json:"lastSyncMs"`
+	Error    string `json:"lastError"`
+	Offline  bool   `json:"offline"`
+	Rejected int    `json:"rejected"`
+}
+
+type listed struct {
+	ID      string            `json:"id"`
+	Fields  map[string]string `json:"fields"`
+	Pending bool              `json:"pending"`
+}
+
+type refused struct {
+	Table    string            `json:"table"`
+	RecordID string            `json:"recordId"`
+	Code     string            `json:"code"`
+	Message  string            `json:"message"`
+	Change   map[string]string `json:"change"`
+}
+
+// try sends one request (a JavaScript object literal) and returns the
+// worker's answer, refused or not.
+func (p *phone) try(req string) response {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`Promise.race([vs.call(`+req+`), new Promise((r) => setTimeout(() => r({ok: false, error: "no answer in 20 s; page errors: " + JSON.stringify(window.__errors || [])}), 20000))])`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("%s: %v", req, err)
+	}
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		p.t.Fatalf("%s: %v in %s", req, err, raw)
+	}
+	return r
+}
+
+// call is try for a request that must succeed.
+func (p *phone) call(req string) response {
+	p.t.Helper()
+	r := p.try(req)
+	if !r.OK {
+		p.t.Fatalf("%s: refused: %s (%s) %v", req, r.Error, r.Code, r.Problems)
+	}
+	return r
+}
+
+// str evaluates a JavaScript expression to a string.
+func (p *phone) str(expr string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return s
+}
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// A volunteer's phone enrolls with its code, checks a form as the server
+// would (in her language, naming the field) and saves nothing then,
+// saves a class that waits as pending, syncs it to the server, and sees a
+// change the server refused with the server's reason in Chinese.
+func TestEnrollSaveSyncRefuse(t *testing.T) {
+	e := start(t)
+	p := e.phone(t)
+	if r := p.try(fmt.Sprintf(`{op: "enroll", code: "nope", deviceName: "手机", lang: "zh"}`)); r.OK || r.Code == "" {
+		t.Fatalf("a bad code: %+v; want a refusal with its code", r)
+	}
+	id := p.call(fmt.Sprintf(`{op: "enroll", code: %s, deviceName: "手机", lang: "zh"}`, js(e.code(t, "xiaoli", store.Volunteer, "南香村"))))
+	if id.Identity == nil || id.Identity.User != "xiaoli" || strings.Join(id.Identity.Villages, ",") != "南香村" {
+		t.Fatalf("identity %+v; want xiaoli of 南香村", id.Identity)
+	}
+	bad := p.try(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "很多"}}`)
+	if bad.OK || len(bad.Problems) == 0 || bad.Problems[0].Field != "children_present" || bad.Code != "invalid_argument" {
+		t.Fatalf("children_present=很多: %+v; want refused naming children_present", bad)
+	}
+	if s := p.call(`{op: "state", lang: "zh"}`).State; s.Pending != 0 {
+		t.Fatalf("a refused form saved something: %+v", s)
+	}
+	saved := p.call(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "14", class_group: "三年级"}}`)
+	got := p.call(fmt.Sprintf(`{op: "get", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(saved.RecordID)))
+	if len(got.Listed) != 1 || got.Listed[0].Fields["children_present"] != "14" || got.Listed[0].Fields["start_time"] == "" ||
+		got.Listed[0].Fields["session_date"] == "" || !got.Listed[0].Pending {
+		t.Fatalf("saved %s: %+v; want 14 children, the form's defaults, pending", saved.RecordID, got.Listed)
+	}
+	if s := p.call(`{op: "state", lang: "zh"}`).State; s.Pending != 1 || s.Oldest == 0 {
+		t.Fatalf("after a save: %+v; want one pending since now", s)
+	}
+	// The unsynced changes as a file: her write, no token.
+	var file struct {
+		Format  string `json:"format"`
+		User    string `json:"user"`
+		Request struct {
+			Replica uint32 `json:"replica"`
+			Changes []struct {
+				ID string `json:"id"`
+			} `json:"changes"`
+		} `json:"request"`
+	}
+	raw := p.str(`vs.call({op: "export", lang: "zh"}).then((r) => new TextDecoder().decode(r.exported.bytes))`)
+	if err := json.Unmarshal([]byte(raw), &file); err != nil {
+		t.Fatalf("export: %v in %s", err, raw)
+	}
+	if file.Format != "villagesync.unsynced" || file.User != "xiaoli" || file.Request.Replica != id.Identity.Replica ||
+		len(file.Request.Changes) != 1 || file.Request.Changes[0].ID != saved.RecordID {
+		t.Errorf("export: %s; want her one unsynced class", raw)
+	}
+	if tok := p.str(`vs.call({op: "query", sql: "SELECT value FROM meta WHERE key = 'token'"}).then((r) => r.rows[0].value)`); tok == "" || strings.Contains(raw, tok) {
+		t.Errorf("the exported file carries the device's token")
+	}
+	// A change the server refuses although this device let it through, as
+	// one saved by an older version of the app that lacked a rule: its
+	// reason comes back in her language.
+	other := p.call(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "3"}}`)
+	p.call(fmt.Sprintf(`{op: "exec", sql: "UPDATE tutoring_sessions SET children_present = -4 WHERE id = ?", bind: [%s]}`, js(other.RecordID)))
+	s := p.call(`{op: "sync", lang: "zh"}`).State
+	if s.Pending != 0 || s.LastSync == 0 || s.Error != "" || s.Rejected != 1 {
+		t.Fatalf("after sync: %+v; want nothing pending, synced, one refused", s)
+	}
+	rs := p.call(`{op: "rejected", lang: "zh"}`).Refused
+	if len(rs) != 1 || rs[0].RecordID != other.RecordID || rs[0].Code != "invalid_argument" || !strings.HasPrefix(rs[0].Message, "夜间7点钟课堂.出席儿童数：") ||
+		rs[0].Change["children_present"] != "-4" {
+		t.Fatalf("refused: %+v; want the class of -4 children, invalid_argument, its reason in Chinese", rs)
+	}
+	var n int
+	if err := e.st.Reader().QueryRow(`SELECT count(*) FROM tutoring_sessions WHERE _deleted = 0`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("server holds %d classes; want the one of her village", n)
+	}
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if r >= 0x4e00 && r <= 0x9fff {
+			return true
+		}
+	}
+	return false
+}
