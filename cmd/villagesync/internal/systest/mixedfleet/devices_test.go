@@ -190,6 +190,18 @@ func (d *browserDevice) load() error {
 
 func (d *browserDevice) restart() error { return d.load() }
 
+// reloadDuringSync starts a sync and, not waiting for its answer, reloads
+// the page. Where the sync is when the worker ends is the machine's
+// timing: that is the fault.
+func (d *browserDevice) reloadDuringSync() error {
+	ctx, cancel := context.WithTimeout(d.ctx, callTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`vs.call({op: "sync", lang: "en"}), true`)); err != nil {
+		return fmt.Errorf("browser %s: start a sync: %w", d.name, err)
+	}
+	return d.load()
+}
+
 // call sends one request to the worker; a refusal (ok false) is an error
 // carrying the worker's words.
 func (d *browserDevice) call(req map[string]any) (*response, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -126,10 +127,12 @@ type world struct {
 	written  map[string]bool // every notes value written (values are unique)
 	overrode map[string]bool // notes values a device overwrote having seen them
 	ops      int
+	did      map[string]int // operations by kind, for the log
 }
 
 func run(t *testing.T, browser context.Context, seed uint64) int {
-	w := &world{t: t, ctx: context.Background(), dir: t.TempDir(), written: map[string]bool{}, overrode: map[string]bool{}}
+	w := &world{t: t, ctx: context.Background(), dir: t.TempDir(), written: map[string]bool{}, overrode: map[string]bool{},
+		did: map[string]int{}}
 	var err error
 	if w.st, err = store.Open(w.ctx, filepath.Join(w.dir, "server.db"), store.Options{}); err != nil {
 		t.Fatal(err)
@@ -151,7 +154,15 @@ func run(t *testing.T, browser context.Context, seed uint64) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.proxy = faultnet.NewProxy(httputil.NewSingleHostReverseProxy(target), "/villagesync.v1.SyncService/",
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorHandler = func(rw http.ResponseWriter, r *http.Request, err error) {
+		// A reloaded tab cancels its call: the proxy has nobody to tell.
+		if r.Context().Err() == nil {
+			log.Error("mixedfleet proxy", "path", r.URL.Path, "err", err)
+		}
+		rw.WriteHeader(http.StatusBadGateway)
+	}
+	w.proxy = faultnet.NewProxy(rp, "/villagesync.v1.SyncService/",
 		rand.New(rand.NewPCG(seed, 13)))
 	front := httptest.NewServer(appharness.Handler(w.proxy))
 	t.Cleanup(front.Close)
@@ -204,8 +215,8 @@ func run(t *testing.T, browser context.Context, seed uint64) int {
 	w.settle()
 	w.check()
 	c := w.proxy.Counts()
-	t.Logf("%d operations; browser link: %d passed, %d refused, %d aborted, %d answers lost after the commit",
-		w.ops, c.Passed, c.Refused, c.Aborted, c.ResponsesLost)
+	t.Logf("%d operations %v; browser link: %d passed, %d refused, %d aborted, %d answers lost after the commit",
+		w.ops, w.did, c.Passed, c.Refused, c.Aborted, c.ResponsesLost)
 	return w.ops
 }
 
@@ -222,10 +233,12 @@ func (w *world) faults(on bool) {
 // source; an error is a failure of something that must not fail (a sync's
 // error is the faults at work and is not returned).
 func (w *world) step(m *member, step int) error {
+	op := m.rng.IntN(100)
 	w.mu.Lock()
 	w.ops++
+	w.did[opName(op, m)]++
 	w.mu.Unlock()
-	switch op := m.rng.IntN(100); {
+	switch {
 	case op < 30 && m.village != "":
 		return w.logSession(m)
 	case op < 50:
@@ -236,10 +249,48 @@ func (w *world) step(m *member, step int) error {
 		// The app is killed, or the tab reloaded, between two calls
 		// (after whatever its last sync committed, when an answer was lost).
 		return m.dev.restart()
+	case op < 65:
+		// The tab is reloaded while its sync is under way: the worker
+		// ends wherever it is, its transaction committed or not.
+		if b, ok := m.dev.(*browserDevice); ok {
+			return b.reloadDuringSync()
+		}
+		return m.dev.restart()
+	case op < 68:
+		// The server forgets deletes every device it counts as active has
+		// seen (here none counts: devices behind must pull their scope
+		// again), as store.CollectEvery does while it serves.
+		h, err := w.st.SafeHorizon(w.ctx, 0)
+		if err != nil {
+			return err
+		}
+		_, err = w.st.CollectTombstones(w.ctx, h)
+		return err
 	default:
 		m.dev.sync()
 		return nil
 	}
+}
+
+// opName names step's choice op for m, as step's switch makes it.
+func opName(op int, m *member) string {
+	switch {
+	case op < 30 && m.village != "":
+		return "log"
+	case op < 50:
+		return "edit"
+	case op < 58 && m.village != "":
+		return "delete"
+	case op < 62:
+		return "restart"
+	case op < 65 && m.browser:
+		return "reload-mid-sync"
+	case op < 65:
+		return "restart"
+	case op < 68:
+		return "collect"
+	}
+	return "sync"
 }
 
 func (w *world) logSession(m *member) error {
@@ -452,6 +503,9 @@ func (w *world) check() {
 	var wantSessions, wantAttendances int64
 	for _, s := range w.sessions {
 		rec := byID[s.id]
+		if rec == nil && s.deleted {
+			continue // deleted, and its tombstone collected
+		}
 		if rec == nil {
 			t.Errorf("session %s (%s, logged by %s) vanished", s.id, s.village, s.creator.name)
 			continue
