@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -297,7 +298,7 @@ func (w *world) logSession(m *member) error {
 	m.dates++
 	// Each device its own dates: two classes alike (village, date, class)
 	// would be flagged as one logged twice, which this test does not do.
-	idx := slicesIndex(w.members, m)
+	idx := slices.Index(w.members, m)
 	date := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, idx*400+m.dates).Format(time.DateOnly)
 	s := &session{village: m.village, children: int64(5 + m.rng.IntN(40)), creator: m, shared: m.rng.IntN(2) == 0}
 	id, err := m.dev.logSession(m.village, date, []string{"一年级", "三年级", "五年级"}[m.rng.IntN(3)], s.children)
@@ -309,15 +310,6 @@ func (w *world) logSession(m *member) error {
 	w.sessions = append(w.sessions, s)
 	w.mu.Unlock()
 	return nil
-}
-
-func slicesIndex(ms []*member, m *member) int {
-	for i, x := range ms {
-		if x == m {
-			return i
-		}
-	}
-	return -1
 }
 
 // editNotes writes a unique note on a shared session the device holds,
