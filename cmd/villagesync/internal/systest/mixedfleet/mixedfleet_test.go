@@ -34,7 +34,7 @@ import (
 )
 
 var (
-	seeds = flag.Int("mixedfleet.seeds", envInt("VILLAGESYNC_MIXEDFLEET_SEEDS", 4),
+	seeds = flag.Int("mixedfleet.seeds", envInt("VILLAGESYNC_MIXEDFLEET_SEEDS", 3),
 		"how many seeds TestMixedFleet runs (a long run: -mixedfleet.seeds=200, or VILLAGESYNC_MIXEDFLEET_SEEDS)")
 	first    = flag.Uint64("mixedfleet.seed", 1, "the first seed")
 	steps    = flag.Int("mixedfleet.steps", 20, "operations per device per seed")
