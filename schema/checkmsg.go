@@ -49,6 +49,22 @@ var CheckMessages = map[string]CheckMessage{
 	"order_within": {"%s is more than %d days after %s %s (%s不能晚于%s%d天以上)", ""},
 }
 
+// The formats of the refusals about a record's shape rather than a
+// column's value (Lookup's, and sync/record's Validate and
+// CheckRequired): named here so the web app's check.ts is generated the
+// very words and looks up the same Chinese (messages_zh.go).
+const (
+	UnknownTableFormat = "unknown table %q (known: %s)"
+	UnknownFieldFormat = "unknown field (known: %s)"
+	RequiredFormat     = "is required (%s不能为空)"
+)
+
+// RecordMessages are those formats by what they say, as tsgen emits them.
+func RecordMessages() map[string]string {
+	return map[string]string{"unknown_table": UnknownTableFormat, "unknown_field": UnknownFieldFormat,
+		"required": RequiredFormat}
+}
+
 // checkWrap is how a column's message holds both languages.
 const checkWrap = "%s (%s%s)"
 

@@ -171,9 +171,48 @@ func makers(files []goFile) func(dir string, c *ast.CallExpr) (maker, bool) {
 	return lookup
 }
 
-// constString is the value of a string literal or a sum of them.
+// schemaConsts are the string constants package schema declares: a
+// format may be one (schema.UnknownFieldFormat), shared with check.ts.
+var schemaConsts = map[string]string{}
+
+// collectConsts fills schemaConsts from schema's own files.
+func collectConsts(files []goFile) {
+	for _, f := range files {
+		if f.file.Name.Name != "schema" || filepath.Base(f.dir) != "schema" {
+			continue
+		}
+		for _, d := range f.file.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, sp := range g.Specs {
+				vs := sp.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if i < len(vs.Values) {
+						if s, ok := constString(vs.Values[i]); ok {
+							schemaConsts[n.Name] = s
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// constString is the value of a string literal, of one of schema's
+// string constants, or of a sum of them.
 func constString(e ast.Expr) (string, bool) {
 	switch e := e.(type) {
+	case *ast.Ident:
+		s, ok := schemaConsts[e.Name]
+		return s, ok
+	case *ast.SelectorExpr:
+		if x, ok := e.X.(*ast.Ident); ok && x.Name == "schema" {
+			s, ok := schemaConsts[e.Sel.Name]
+			return s, ok
+		}
+		return "", false
 	case *ast.BasicLit:
 		if e.Kind != token.STRING {
 			return "", false
@@ -200,6 +239,10 @@ func constString(e ast.Expr) (string, bool) {
 // is made by hand from a format (it could not be translated).
 func TestEveryMessageHasChinese(t *testing.T) {
 	files := moduleFiles(t)
+	collectConsts(files)
+	if schemaConsts["RequiredFormat"] == "" {
+		t.Fatal("schema's constants were not found; the scan is broken")
+	}
 	lookup := makers(files)
 	used := map[string]bool{}
 	calls := 0

@@ -241,7 +241,7 @@ func Lookup(name string) (*Table, error) {
 	if t, ok := byName[name]; ok {
 		return t, nil
 	}
-	return nil, Messagef("unknown table %q (known: %s)", name, strings.Join(TableNames(), ", "))
+	return nil, Messagef(UnknownTableFormat, name, strings.Join(TableNames(), ", "))
 }
 
 // TableNames lists the table names, sorted.

@@ -9,9 +9,11 @@
 // (src/app/db-worker.ts) and SQLite's sqlite3.wasm, all content-hashed and
 // flat in one folder, with dist/app/index.html naming the first. Each
 // name reaches the file that loads it through a define, so a new wasm
-// renames the worker, and a new worker renames the app's script.
+// renames the worker, and a new worker renames the app's script. And
+// dist/app/sw.js, the service worker that caches them (see sw.ts).
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
+import { deflateSync } from "node:zlib";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -124,6 +126,80 @@ const app = await build({
 const appJs = only(app, "src/app/main.ts");
 const appCss = only(app, "src/app/style.css");
 
+// The home-screen icon, drawn here rather than kept as a binary: a green
+// tile with a white exercise book, at the two sizes installability wants.
+// Full-bleed, so it also serves as a maskable icon. PNG by hand (zlib and a
+// CRC table): Node 20 has no zlib.crc32, and a dependency for two squares
+// is not worth its lock entry.
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+const crc32 = (buf) => {
+  let c = 0xffffffff;
+  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+};
+const chunk = (type, data) => {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, "ascii");
+  data.copy(out, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+};
+function icon(size) {
+  const green = [0x1f, 0x6f, 0x3a];
+  const white = [0xff, 0xff, 0xff];
+  const line = [0x9c, 0xc7, 0xa8];
+  const rows = [];
+  for (let y = 0; y < size; y++) {
+    const row = Buffer.alloc(1 + size * 3); // filter byte 0: none
+    for (let x = 0; x < size; x++) {
+      const u = x / size;
+      const v = y / size;
+      let px = green;
+      if (u > 0.28 && u < 0.72 && v > 0.22 && v < 0.78) {
+        px = white;
+        if (u > 0.36 && u < 0.64 && [0.36, 0.46, 0.56, 0.66].some((l) => Math.abs(v - l) < 0.018)) px = line;
+        if (u < 0.33) px = line; // the spine
+      }
+      row.set(px, 1 + x * 3);
+    }
+    rows.push(row);
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(Buffer.concat(rows), { level: 9 })),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+const hashed = (prefix, ext, bytes) => `${prefix}-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.${ext}`;
+const icons = [192, 512].map((size) => {
+  const bytes = icon(size);
+  return { size, bytes, name: hashed(`icon-${size}`, "png", bytes) };
+});
+const themeColor = "#1f6f3a";
+const manifest = new TextEncoder().encode(JSON.stringify({
+  name: "三村项目 · 志愿者",
+  short_name: "三村志愿者",
+  description: "夜间7点钟课堂、环境整治和图书借阅的离线记录 · Offline records of the village programs",
+  lang: "zh",
+  start_url: "./",
+  scope: "./",
+  display: "standalone",
+  background_color: "#f6f7f5",
+  theme_color: themeColor,
+  icons: icons.map((i) => ({ src: i.name, sizes: `${i.size}x${i.size}`, type: "image/png", purpose: "any maskable" })),
+}, null, 2) + "\n");
+const manifestName = hashed("manifest", "webmanifest", manifest);
+
 const appHtml = `<!doctype html>
 <html lang="zh">
 <head>
@@ -131,8 +207,11 @@ const appHtml = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
 <meta name="referrer" content="no-referrer">
-<title>villagesync</title>
-<link rel="icon" href="data:,">
+<meta name="theme-color" content="${themeColor}">
+<title>三村志愿者 · villagesync</title>
+<link rel="manifest" href="${manifestName}">
+<link rel="icon" href="${icons[0].name}">
+<link rel="apple-touch-icon" href="${icons[0].name}">
 <link rel="stylesheet" href="${appCss}">
 <script type="module" src="${appJs}"></script>
 </head>
@@ -144,7 +223,24 @@ const appHtml = `<!doctype html>
 
 await mkdir(appDir, { recursive: true });
 const appFiles = [...worker.outputFiles, ...app.outputFiles].map((f) => [f.path, f.contents]);
-appFiles.push([join(appDir, wasmName), wasm], [join(appDir, "index.html"), new TextEncoder().encode(appHtml)]);
+appFiles.push([join(appDir, wasmName), wasm], [join(appDir, "index.html"), new TextEncoder().encode(appHtml)],
+  [join(appDir, manifestName), manifest], ...icons.map((i) => [join(appDir, i.name), i.bytes]));
+
+// The service worker keeps its fixed name (the browser looks for an
+// update at that URL); its body names the build: the version is a hash
+// of every app file, so any change makes a new sw.js, and the list is
+// what it precaches, the index as "./" (the URL the app is opened at).
+appFiles.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+const version = createHash("sha256");
+for (const [path, contents] of appFiles) version.update(basename(path)).update("\0").update(contents).update("\0");
+const precache = appFiles.map(([path]) => basename(path)).map((n) => (n === "index.html" ? "./" : n));
+const sw = await build({
+  ...common,
+  entryPoints: ["src/app/sw.ts"],
+  entryNames: "sw",
+  define: { SW_VERSION: JSON.stringify(version.digest("hex").slice(0, 16)), SW_FILES: JSON.stringify(precache) },
+});
+appFiles.push(...sw.outputFiles.map((f) => [f.path, f.contents]));
 for (const [path, contents] of appFiles) await writeFile(path, contents);
 for (const [path, contents] of appFiles.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
   console.log(`${relative(here, path)} ${contents.length} B`);

@@ -47,7 +47,7 @@ var appSecurityHeaders = func() map[string]string {
 		h[k] = v
 	}
 	h["Content-Security-Policy"] = strings.Replace(securityHeaders["Content-Security-Policy"],
-		"script-src 'self';", "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self';", 1)
+		"script-src 'self';", "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; manifest-src 'self';", 1)
 	return h
 }()
 
@@ -61,6 +61,8 @@ var contentTypes = map[string]string{
 	".txt":  "text/plain; charset=utf-8",
 	".svg":  "image/svg+xml",
 	".png":  "image/png",
+	// The app's web app manifest (installing it to the home screen).
+	".webmanifest": "application/manifest+json",
 	// Streaming compilation of the wasm needs exactly this type.
 	".wasm": "application/wasm",
 }
@@ -89,9 +91,10 @@ func (f *file) gzipped() string {
 // Handler serves the console: "/" is index.html, "/assets/NAME" the
 // bundle's content-hashed files; and the volunteer app: "/app/" is its
 // index.html, "/app/NAME" its content-hashed scripts, stylesheet and
-// sqlite3.wasm. Anything else is 404. An index.html is revalidated on
-// every load (it names the current assets), the assets are cached for a
-// year (a new build gives them new names).
+// sqlite3.wasm, and "/app/sw.js" its service worker. Anything else is
+// 404. An index.html and sw.js are revalidated on every load (they name
+// the current assets), the assets are cached for a year (a new build
+// gives them new names).
 func Handler() http.Handler {
 	files, err := load()
 	if err != nil {
@@ -140,6 +143,10 @@ func Handler() http.Handler {
 	})
 }
 
+// serviceWorker is the volunteer app's service worker in dist/app, the
+// one file there not named by its content.
+const serviceWorker = "sw.js"
+
 // load reads the embedded files: index.html, and each file of
 // dist/assets under /assets/; dist/app/index.html as /app/, and each other
 // file of dist/app under /app/.
@@ -185,7 +192,13 @@ func load() (map[string]*file, error) {
 		if e.IsDir() || e.Name() == "index.html" {
 			continue
 		}
-		if err := add("dist/app/"+e.Name(), "/app/"+e.Name(), "public, max-age=31536000, immutable"); err != nil {
+		cache := "public, max-age=31536000, immutable"
+		if e.Name() == serviceWorker {
+			// Its name is fixed: the browser asks for it again to find
+			// a new build, and must get the server's current one.
+			cache = "no-cache"
+		}
+		if err := add("dist/app/"+e.Name(), "/app/"+e.Name(), cache); err != nil {
 			return nil, err
 		}
 	}

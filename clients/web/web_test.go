@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"io"
@@ -16,6 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
+
+	"github.com/futian-xiaomo/villagesync/schema"
 )
 
 // served starts the handler on a real listener and returns its URL and a
@@ -362,7 +366,8 @@ func TestImportsStandardLibraryOnly(t *testing.T) {
 	}
 }
 
-// appFiles lists the names in dist/app, index.html aside.
+// appFiles lists the names in dist/app, index.html and the service
+// worker aside (the files the index reaches).
 func appFiles(t *testing.T) []string {
 	t.Helper()
 	es, err := fs.ReadDir(dist, "dist/app")
@@ -371,7 +376,7 @@ func appFiles(t *testing.T) []string {
 	}
 	var names []string
 	for _, e := range es {
-		if e.Name() != "index.html" {
+		if e.Name() != "index.html" && e.Name() != serviceWorker {
 			names = append(names, e.Name())
 		}
 	}
@@ -422,6 +427,8 @@ func TestServesAppWithHeaders(t *testing.T) {
 		{"stylesheet", `^app-[A-Z0-9]+\.css$`, "text/css; charset=utf-8", immutable},
 		{"worker", `^db-worker-[A-Z0-9]+\.js$`, "text/javascript; charset=utf-8", immutable},
 		{"wasm", `^sqlite3-[0-9a-f]{16}\.wasm$`, "application/wasm", immutable},
+		// A fixed name: revalidated, so the browser sees a new build.
+		{"/app/sw.js", "dist/app/sw.js", "text/javascript; charset=utf-8", "no-cache"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -498,13 +505,14 @@ func TestAppRefuses(t *testing.T) {
 // dist/app is reached, and each only once.
 func TestAppIndexReferencesExactlyItsFiles(t *testing.T) {
 	names := appFiles(t)
-	name := regexp.MustCompile(`(?:app|db-worker)-[A-Z0-9]+\.(?:js|css)|sqlite3-[0-9a-f]{16}\.wasm`)
+	name := regexp.MustCompile(`(?:app|db-worker)-[A-Z0-9]+\.(?:js|css)|sqlite3-[0-9a-f]{16}\.wasm|` +
+		`manifest-[0-9a-f]{16}\.webmanifest|icon-\d+-[0-9a-f]{16}\.png`)
 	reached := map[string]bool{}
 	queue := []string{"index.html"}
 	for len(queue) > 0 {
 		f := queue[0]
 		queue = queue[1:]
-		if strings.HasSuffix(f, ".wasm") {
+		if strings.HasSuffix(f, ".wasm") || strings.HasSuffix(f, ".png") {
 			continue
 		}
 		b, err := dist.ReadFile("dist/app/" + f)
@@ -529,6 +537,32 @@ func TestAppIndexReferencesExactlyItsFiles(t *testing.T) {
 	}
 }
 
+// The service worker precaches exactly the app: its index (as "./") and
+// every file the index reaches; and its version changes with any of them.
+func TestServiceWorkerPrecachesTheApp(t *testing.T) {
+	b, err := dist.ReadFile("dist/app/" + serviceWorker)
+	if err != nil {
+		t.Fatalf("%v (run make web)", err)
+	}
+	list := regexp.MustCompile(`\[("[^"\]]*"(?:,"[^"\]]*")*)\]`).FindSubmatch(b)
+	if list == nil {
+		t.Fatalf("sw.js names no list of files:\n%.400s", b)
+	}
+	var got []string
+	for _, q := range strings.Split(string(list[1]), ",") {
+		got = append(got, strings.Trim(q, `"`))
+	}
+	want := append(appFiles(t), "./")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("sw.js precaches %q, want %q", got, want)
+	}
+	if !regexp.MustCompile(`"villagesync-app-"`).Match(b) || !regexp.MustCompile(`"[0-9a-f]{16}"`).Match(b) {
+		t.Errorf("sw.js names no cache version:\n%.400s", b)
+	}
+}
+
 // The shell a phone downloads before the app can start, wasm included,
 // as the handler sends it (gzip), stays within 1 MB.
 func TestAppShellBudget(t *testing.T) {
@@ -549,5 +583,91 @@ func TestAppShellBudget(t *testing.T) {
 	t.Logf("app shell: %d B gzip (budget %d B)", total, budget)
 	if total > budget {
 		t.Errorf("the app shell is %d B gzip, over its budget of %d B", total, budget)
+	}
+}
+
+// seedNames are the ways the seed villages are written: names, aliases
+// and pinyin (any case).
+func seedNames() []string {
+	var out []string
+	for _, v := range schema.SeedVillages {
+		out = append(out, v.Name, v.Pinyin)
+		out = append(out, v.Aliases...)
+	}
+	return out
+}
+
+// jsEscaped is s as a minifier may write it in a string literal: each
+// rune past ASCII as \uXXXX (a surrogate pair past the BMP).
+func jsEscaped(s string) string {
+	var b strings.Builder
+	for _, u := range utf16.Encode([]rune(s)) {
+		if u < 0x80 {
+			b.WriteByte(byte(u))
+		} else {
+			fmt.Fprintf(&b, `\u%04x`, u)
+		}
+	}
+	return b.String()
+}
+
+// namesIn lists the seed names that content carries, raw or escaped, in
+// any letter case.
+func namesIn(content []byte) []string {
+	text := strings.ToLower(string(content))
+	var found []string
+	for _, n := range seedNames() {
+		if n = strings.ToLower(n); strings.Contains(text, n) || strings.Contains(text, jsEscaped(n)) {
+			found = append(found, n)
+		}
+	}
+	return found
+}
+
+// The scan finds a name however the bundle writes it: a test that can
+// only pass proves nothing, and the app's own words may never name a
+// village.
+func TestNamesInFindsEverySpelling(t *testing.T) {
+	for _, tc := range []struct {
+		content string
+		want    []string
+	}{
+		{`const v=[{name:"南香村"}]`, []string{"南香村"}},
+		{`const v=[{name:"\u4e1c\u65fa\u6751"}]`, []string{"东旺村"}},
+		{`const v=[{name:"\u4E1C\u65FA\u6751"}]`, []string{"东旺村"}},
+		{`{pinyin:"Wangyu"}`, []string{"wangyu"}},
+		{`{aliases:["旺鱼村"]}`, []string{"旺鱼村"}},
+		{`const t="本机存储自检";`, nil},
+	} {
+		if got := namesIn([]byte(tc.content)); !slices.Equal(got, tc.want) {
+			t.Errorf("namesIn(%s) = %q, want %q", tc.content, got, tc.want)
+		}
+	}
+}
+
+// A volunteer's villages come from her synced replica: the app's files
+// must not carry the seed villages (schema.SeedVillages), which every
+// volunteer's browser would then hold whatever she serves.
+func TestAppBundleCarriesNoSeedVillage(t *testing.T) {
+	entries, err := fs.ReadDir(dist, "dist/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanned := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".wasm") {
+			continue // SQLite itself
+		}
+		b, err := dist.ReadFile("dist/app/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanned++
+		if found := namesIn(b); len(found) > 0 {
+			t.Errorf("dist/app/%s carries the seed villages %q: keep them out of what src/app imports", e.Name(), found)
+		}
+	}
+	if scanned < 3 {
+		t.Fatalf("scanned %d files of dist/app: run make web", scanned)
 	}
 }

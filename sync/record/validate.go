@@ -184,7 +184,7 @@ func validate(r *Record, pusher uint32, env schema.Env) error {
 		path := r.Table + "." + name
 		col := t.Column(name)
 		if col == nil {
-			return invalid(path, "unknown field (known: %s)", strings.Join(t.ColumnNames(), ", "))
+			return invalid(path, schema.UnknownFieldFormat, strings.Join(t.ColumnNames(), ", "))
 		}
 		f := r.Fields[name]
 		if err := col.CheckIn(f.Value, env); err != nil {
@@ -230,7 +230,7 @@ func CheckRequired(r *Record, written func(name string) bool) error {
 		return checkDateOrders(r, t, written)
 	}
 	c := t.Column(missing[0])
-	return invalid(r.Table+"."+c.Name, "is required (%s不能为空)", c.ZH)
+	return invalid(r.Table+"."+c.Name, schema.RequiredFormat, c.ZH)
 }
 
 // Writes says which fields change c writes, for CheckRequired.

@@ -9,7 +9,10 @@ import { dateTime, relative } from "./format";
 import { qrCode } from "./qr";
 import type { Ctx } from "./page";
 
-export function signinLink(code: string): string {
+// A volunteer's code opens the volunteer app (which enrolls the phone as
+// a device replica); everyone else's signs the browser into the console.
+export function signinLink(code: string, role = ""): string {
+  if (role === "volunteer") return `${location.origin}/app/#/enroll?code=${encodeURIComponent(code)}`;
   return `${location.origin}/#/signin?code=${encodeURIComponent(code)}`;
 }
 
@@ -50,7 +53,8 @@ export async function enroll(ctx: Ctx): Promise<void> {
       try {
         const res = await access.createEnrollmentCode({ user: user.value, ttlSeconds: Number(ttl.value) });
         if (!ctx.live()) return;
-        drawCode(result, user.value, res.code, res.expiresAtMs);
+        const role = mine.find((u) => u.name === user.value)?.role ?? "";
+        drawCode(result, user.value, role, res.code, res.expiresAtMs);
       } catch (err) {
         if (err instanceof SignedOut || !ctx.live()) return;
         showError(form, err);
@@ -62,9 +66,9 @@ export async function enroll(ctx: Ctx): Promise<void> {
   root.append(form, result);
 }
 
-function drawCode(box: HTMLElement, user: string, code: string, expires: bigint): void {
+function drawCode(box: HTMLElement, user: string, role: string, code: string, expires: bigint): void {
   const m = t();
-  const link = signinLink(code);
+  const link = signinLink(code, role);
   clear(box);
   box.append(h("div", { class: "panel enroll-card" },
     h("h2", null, m.enrollReady, " · ", user),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 )
@@ -28,7 +29,9 @@ func main() {
 
 // The schema's doc strings stay out: their examples name real villages
 // ("e.g. 旺鱼村"), and whatever the app imports reaches every volunteer's
-// browser, which must hold nothing of another village.
+// browser, which must hold nothing of another village. So do the seed
+// villages: a volunteer's come from her synced replica, and tests that
+// need schema.SeedVillages hand them over themselves.
 type column struct {
 	Name      string   `json:"name"`
 	Type      string   `json:"type"`
@@ -76,12 +79,6 @@ type form struct {
 	Defaults []formDefault `json:"defaults"`
 }
 
-type village struct {
-	Name    string   `json:"name"`
-	Pinyin  string   `json:"pinyin"`
-	Aliases []string `json:"aliases"`
-}
-
 var formats = map[schema.Format]string{
 	schema.Free: "free", schema.Date: "date", schema.Clock: "clock", schema.DateTime: "datetime",
 	schema.ISBN: "isbn", schema.Village: "village",
@@ -106,6 +103,55 @@ func lookup[K comparable](m map[K]string, k K, what string) (string, error) {
 		return "", fmt.Errorf("no TypeScript name for %s %v: add it to tsgen", what, k)
 	}
 	return s, nil
+}
+
+// lowerRuns is unicode.ToLower as runs lo, hi, stride, delta: every
+// stride-th rune from lo to hi lowers to itself plus delta (stride 2 is
+// the alternating upper/lower of Latin Extended). JavaScript's
+// toLowerCase is not Go's: it applies SpecialCasing (İ becomes two runes,
+// a final Σ becomes ς) and knows another Unicode version, so a spelling
+// the server resolves must be lowered by Go's table to resolve alike.
+func lowerRuns() []int32 {
+	var out []int32
+	var lo, prev, stride, delta rune
+	open := false
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		d := unicode.ToLower(r) - r
+		if d == 0 {
+			continue
+		}
+		if open && d == delta && (stride == 0 || r-prev == stride) {
+			if stride == 0 {
+				stride = r - prev
+			}
+			prev = r
+			continue
+		}
+		if open {
+			out = append(out, lo, prev, max(stride, 1), delta)
+		}
+		open, lo, prev, stride, delta = true, r, r, 0, d
+	}
+	if open {
+		out = append(out, lo, prev, max(stride, 1), delta)
+	}
+	return out
+}
+
+// printRuns is unicode.IsPrint (strconv.IsPrint, which %q escapes by) as
+// alternating run lengths from U+0000: not printable, printable, not
+// printable, ... Short numbers keep the table small in the bundle.
+func printRuns() []int32 {
+	var out []int32
+	run, printable := int32(0), false
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if unicode.IsPrint(r) != printable {
+			out = append(out, run)
+			run, printable = 0, !printable
+		}
+		run++
+	}
+	return append(out, run)
 }
 
 // Generate returns the TypeScript source.
@@ -149,10 +195,6 @@ func Generate() ([]byte, error) {
 				orEmpty(d.WhenIn)})
 		}
 		forms = append(forms, out)
-	}
-	var villages []village
-	for _, v := range schema.SeedVillages {
-		villages = append(villages, village{v.Name, v.Pinyin, orEmpty(v.Aliases)})
 	}
 	fields := schema.FieldTranslations()
 	checks := map[string]map[string]string{}
@@ -237,12 +279,6 @@ export interface CheckMessage {
   readonly zh: string;
 }
 
-export interface SeedVillage {
-  readonly name: string;
-  readonly pinyin: string;
-  readonly aliases: readonly string[];
-}
-
 `)
 	emit := func(doc, decl string, v any, suffix string) error {
 		var j bytes.Buffer
@@ -269,6 +305,8 @@ export interface SeedVillage {
 			"export const tableOrder", order, " as const"},
 		{"/** What column checks say, by kind (schema.CheckMessages). */", "export const checkMessages", checks,
 			" as const satisfies Readonly<Record<string, CheckMessage>>"},
+		{"/** The formats of refusals about a record's shape (schema.UnknownTableFormat, UnknownFieldFormat,\n * RequiredFormat); messagesZH holds their Chinese. */",
+			"export const recordMessages", schema.RecordMessages(), " as const"},
 		{"/** How a column check's message holds both languages: English, the column's Chinese name, the Chinese. */",
 			"export const checkWrap", schema.CheckWrap(), ""},
 		{"/** The Chinese of every English format a refusal is made from (schema's catalogue). */",
@@ -279,13 +317,27 @@ export interface SeedVillage {
 			map[string]string{"en": schema.Separator(schema.EN), "zh": schema.Separator(schema.ZH)}, " as const"},
 		{"/** The volunteer forms and the defaults they fill (schema.Forms). */", "export const forms", forms,
 			" as const satisfies readonly Form[]"},
-		{"/** The villages every database starts with. */", "export const seedVillages", villages,
-			" as const satisfies readonly SeedVillage[]"},
 	}
 	for _, s := range steps {
 		if err := emit(s.doc, s.decl, s.v, s.suffix); err != nil {
 			return nil, err
 		}
+	}
+	// The tables are long lists of short numbers: one line each.
+	for _, u := range []struct {
+		doc, decl string
+		v         []int32
+	}{
+		{"/** Go's unicode.ToLower (Unicode " + unicode.Version + ") as runs lo, hi, stride, delta (rules/gofmt.ts goLower). */",
+			"export const goLowerRuns: readonly number[]", lowerRuns()},
+		{"/** Go's unicode.IsPrint (Unicode " + unicode.Version + ") as alternating run lengths from U+0000, not printable first (rules/gofmt.ts goQuote). */",
+			"export const goPrintRuns: readonly number[]", printRuns()},
+	} {
+		j, err := json.Marshal(u.v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", u.decl, err)
+		}
+		fmt.Fprintf(&b, "%s\n%s = %s;\n\n", u.doc, u.decl, j)
 	}
 	b.WriteString("export type TableName = keyof typeof tables;\n")
 	return b.Bytes(), nil

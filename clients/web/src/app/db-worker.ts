@@ -5,6 +5,7 @@
 // at a time, which the page guarantees with a Web Lock (see db.ts).
 import sqlite3InitModule from "@sqlite.org/sqlite-wasm";
 import { Device, Refusal, sameOrigin } from "./device";
+import { openPragmas } from "./pragmas";
 import type { FromWorker, Request, Response, Row, SqlValue, Statement } from "./protocol";
 import type { Db as ReplicaDb } from "../replica/db";
 
@@ -60,11 +61,14 @@ async function open(): Promise<Response & { ok: true }> {
       // failure (an option the published types lack).
       forceReinitIfPreviouslyFailed: true,
     };
-    pool = await s.installOpfsSAHPoolVfs(opts);
+    // A close paused the pool (its handles given back); opening again in
+    // the same worker takes them again.
+    if (pool?.isPaused()) await pool.unpauseVfs();
+    else pool = await s.installOpfsSAHPoolVfs(opts);
     db = new pool.OpfsSAHPoolDb(file);
-    // Full sync: COMMIT returns only once the sahpool VFS flushed the
-    // journal and the database to its access handles.
-    db.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+    // The settings and why are in pragmas.ts: a COMMIT returns only once
+    // the WAL is flushed to its access handle.
+    db.exec(openPragmas);
   }
   device ??= new Device(local, sameOrigin, stateChanged);
   const identity = await device.open();
@@ -76,8 +80,51 @@ function need(): DB {
   return db;
 }
 
+// Prepared statements, kept by their text: a pulled page commits a
+// thousand upserts of a few shapes, and compiling each again cost more
+// than running it (the first pull of 3,000 records took three times its
+// budget). Statements holding more than one command are not cached: a
+// prepared statement runs only the first.
+type Stmt = ReturnType<DB["prepare"]>;
+const stmts = new Map<string, Stmt>();
+const maxStmts = 64;
+
+function prepared(sql: string): Stmt | undefined {
+  if (sql.includes(";")) return undefined;
+  let st = stmts.get(sql);
+  if (!st) {
+    if (stmts.size >= maxStmts) finalizeAll();
+    st = need().prepare(sql);
+    stmts.set(sql, st);
+  }
+  return st;
+}
+
+function finalizeAll() {
+  for (const st of stmts.values()) st.finalize();
+  stmts.clear();
+}
+
+/** Runs one statement; its rows when rows is set. */
+function run(sql: string, bind: SqlValue[] | undefined, rows?: Row[]): void {
+  const st = prepared(sql);
+  if (!st) {
+    if (rows) rows.push(...(need().exec({ sql, bind: bind ?? [], rowMode: "object", returnValue: "resultRows" }) as Row[]));
+    else need().exec({ sql, bind: bind ?? [] });
+    return;
+  }
+  try {
+    if (bind && bind.length) st.bind(bind);
+    while (st.step()) if (rows) rows.push(st.get({}) as Row);
+  } finally {
+    st.reset(true);
+  }
+}
+
 function query(sql: string, bind: SqlValue[] | undefined): Row[] {
-  return need().exec({ sql, bind: bind ?? [], rowMode: "object", returnValue: "resultRows" }) as Row[];
+  const rows: Row[] = [];
+  run(sql, bind, rows);
+  return rows;
 }
 
 function transaction(statements: Statement[]): number {
@@ -88,7 +135,7 @@ function transaction(statements: Statement[]): number {
   // COMMIT returned, so what the page reports as saved is in the file.
   d.transaction("IMMEDIATE", (t) => {
     for (const st of statements) {
-      t.exec({ sql: st.sql, bind: st.bind ?? [] });
+      run(st.sql, st.bind);
       changes += Number(t.changes());
     }
   });
@@ -97,10 +144,9 @@ function transaction(statements: Statement[]): number {
 
 // The replica's storage: this worker's connection, called directly (the
 // page's Db client sends the same calls as messages).
-const bound = (sql: string, bind: SqlValue[] | undefined) => (bind && bind.length ? { sql, bind } : { sql });
 const local: ReplicaDb = {
   async exec(sql, bind) {
-    need().exec(bound(sql, bind));
+    run(sql, bind);
     return Number(need().changes());
   },
   async query(sql, bind) {
@@ -132,6 +178,7 @@ function needDevice(): Device {
 }
 
 function close() {
+  finalizeAll();
   db?.close();
   db = undefined;
   device = undefined;

@@ -1,10 +1,26 @@
 // The page's side of the database: one Worker (db-worker.ts) holds the
 // SQLite connection, this module talks to it with typed requests, and
 // makes sure only one tab of the origin ever opens it.
-import type { FromWorker, Opened, Request, Response, Row, SqlValue, Statement } from "./protocol";
+import type {
+  Exported,
+  FieldProblem,
+  FormName,
+  FromWorker,
+  Identity,
+  Lang,
+  Listed,
+  Opened,
+  Refused,
+  Request,
+  Response,
+  Row,
+  SqlValue,
+  Statement,
+  SyncState,
+} from "./protocol";
 import { lockName } from "./protocol";
 
-export type { Row, SqlValue, Statement } from "./protocol";
+export type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Refused, Row, SqlValue, Statement, SyncState } from "./protocol";
 
 // Distributive Omit: each request kind keeps its own fields.
 type Body = Request extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
@@ -13,6 +29,10 @@ export class DbError extends Error {
   constructor(
     message: string,
     readonly busy: boolean,
+    /** The fields the checks refused (nothing was saved). */
+    readonly problems: FieldProblem[] = [],
+    /** The server's Connect code when it refused the call. */
+    readonly code = "",
   ) {
     super(message);
   }
@@ -23,14 +43,19 @@ export class Db {
   private next = 1;
   private readonly waiting = new Map<number, { resolve: (r: Response & { ok: true }) => void; reject: (e: Error) => void }>();
 
+  private readonly stateListeners = new Set<(s: SyncState) => void>();
+
   private constructor(private readonly worker: Worker) {
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
-      if ("event" in e.data) return;
+      if ("event" in e.data) {
+        if (e.data.event === "state") for (const l of this.stateListeners) l(e.data.state);
+        return;
+      }
       const w = this.waiting.get(e.data.id);
       if (!w) return;
       this.waiting.delete(e.data.id);
       if (e.data.ok) w.resolve(e.data);
-      else w.reject(new DbError(e.data.error, e.data.busy ?? false));
+      else w.reject(new DbError(e.data.error, e.data.busy ?? false, e.data.problems ?? [], e.data.code ?? ""));
     };
     worker.onerror = (e) => this.failAll(`the database worker failed: ${e.message || "could not load"}`);
   }
@@ -61,6 +86,75 @@ export class Db {
    * returned (the write is in the file), rejects after a ROLLBACK. */
   async transaction(statements: Statement[]): Promise<number> {
     return (await this.send({ op: "transaction", statements })).changes ?? 0;
+  }
+
+  /** Whether a request is in flight (a save being written, a sync). */
+  busy(): boolean {
+    return this.waiting.size > 0;
+  }
+
+  /** Calls l with each StateEvent the worker posts unasked; returns the
+   * function that stops it. */
+  onState(l: (s: SyncState) => void): () => void {
+    this.stateListeners.add(l);
+    return () => this.stateListeners.delete(l);
+  }
+
+  // The device's ops. Each rejects with a DbError (problems set when the
+  // checks refused a form) and resolves to what the worker answered.
+
+  async enroll(code: string, deviceName: string, lang: Lang): Promise<Identity> {
+    return (await this.send({ op: "enroll", code, deviceName, lang })).identity!;
+  }
+
+  async state(lang: Lang): Promise<SyncState> {
+    return (await this.send({ op: "state", lang })).state!;
+  }
+
+  /** Saves a new record from a form; resolves to its id. */
+  async save(form: FormName, fields: Record<string, string>, lang: Lang, recordId?: string): Promise<string> {
+    const body: Body = recordId === undefined ? { op: "save", form, fields, lang } : { op: "save", form, fields, lang, recordId };
+    return (await this.send(body)).recordId ?? "";
+  }
+
+  /** Changes the given fields (only those) of a record. */
+  async edit(table: string, recordId: string, fields: Record<string, string>, lang: Lang): Promise<void> {
+    await this.send({ op: "edit", table, recordId, fields, lang });
+  }
+
+  async delete(table: string, recordId: string, lang: Lang): Promise<void> {
+    await this.send({ op: "delete", table, recordId, lang });
+  }
+
+  async list(table: string, limit: number, lang: Lang): Promise<Listed[]> {
+    return (await this.send({ op: "list", table, limit, lang })).listed ?? [];
+  }
+
+  /** The record, or undefined when the device does not hold it. */
+  async get(table: string, recordId: string, lang: Lang): Promise<Listed | undefined> {
+    return (await this.send({ op: "get", table, recordId, lang })).listed?.[0];
+  }
+
+  async findBooks(query: string, limit: number, lang: Lang): Promise<Listed[]> {
+    return (await this.send({ op: "findBooks", query, limit, lang })).listed ?? [];
+  }
+
+  async rejected(lang: Lang): Promise<Refused[]> {
+    return (await this.send({ op: "rejected", lang })).refused ?? [];
+  }
+
+  async dismiss(rejectedId: number, lang: Lang): Promise<void> {
+    await this.send({ op: "dismiss", rejectedId, lang });
+  }
+
+  /** Runs one sync cycle; resolves to the state after it (a failed sync
+   * that the state records resolves too: see SyncState.lastError). */
+  async sync(lang: Lang): Promise<SyncState | undefined> {
+    return (await this.send({ op: "sync", lang })).state;
+  }
+
+  async export(lang: Lang): Promise<Exported> {
+    return (await this.send({ op: "export", lang })).exported!;
   }
 
   /** Closes the database, then ends the worker: the OPFS access handles
@@ -137,6 +231,14 @@ export function takeOwnership(): Promise<Ownership> {
         return new Promise<void>((release) => resolve({ state: "owner", release: () => release() }));
       })
       .catch(reject);
+  });
+}
+
+/** Resolves once no other tab holds the lock (that tab closed), without
+ * taking it: the second tab then reloads and becomes the owner. */
+export function whenFree(): Promise<void> {
+  return new Promise((resolve) => {
+    void navigator.locks?.request(lockName, { mode: "shared" }, () => resolve());
   });
 }
 

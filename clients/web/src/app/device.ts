@@ -15,8 +15,8 @@ import { SyncRequestSchema, SyncService, ValueSchema } from "../gen/villagesync/
 import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
 import { Replica, deleted, pbRecord, readMeta, readRows, type RecordState } from "../replica/replica";
 import type { Db } from "../replica/db";
-import { deviceDDL } from "../replica/ddl";
-import { checkRecord, fieldName, parseField, type Village } from "../rules/check";
+import { deviceDDL, sqlType } from "../replica/ddl";
+import { checkRecord, checkValue, fieldName, parseField, type Parsed, type Village } from "../rules/check";
 import { fillDefaults, formNamed } from "../rules/defaults";
 import { goFloat } from "../rules/gofmt";
 import { separators, tables } from "../rules/schema.gen";
@@ -36,10 +36,18 @@ export class Refusal extends Error {
   }
 }
 
-// How long the device waits out a server that says it is called too
-// fast, in all, before it gives up this attempt (clients/go/replica's
-// maxRateWait).
-const maxRateWaitMs = 30_000;
+// How the device waits out a server that says it is called too fast, and
+// resends after a link failure (clients/go/replica's transport): each
+// wait at most a minute, two minutes in all.
+const maxRateWaitMs = 60_000;
+const maxRateWaitTotalMs = 120_000;
+const maxResends = 2;
+// A call that has not answered by then is given up, as a link failure: a
+// half-open connection or a captive portal would otherwise hold the sync
+// (and the app's update, which waits for it) until the page is reloaded.
+// A pulled page of a thousand records is ~50 KB: minutes of a bad link.
+const syncTimeoutMs = 120_000;
+const enrollTimeoutMs = 30_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -81,6 +89,12 @@ function plain(v: PbValue): Value {
   }
 }
 
+/** The text as a value of c, checked as parseField checks what it reads. */
+function checked(c: Column, raw: string): Parsed {
+  const msg = checkValue(c, raw);
+  return msg === undefined ? { value: raw } : { error: `${c.name}: ${msg}` };
+}
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -102,12 +116,18 @@ export const sameOrigin: Net = {
   },
 };
 
-/** Whether a failed call never reached the server (no signal, server
- * down) rather than being answered with a refusal. */
+/** A call that failed on the way (no signal, the connection dropped,
+ * the server down) rather than being answered: worth sending again. */
+function linkFailure(err: ConnectError): boolean {
+  return err.code === Code.Unavailable || (err.code === Code.Unknown && err.cause instanceof TypeError);
+}
+
+/** Whether a failed call never reached the server (or never came back)
+ * rather than being answered with a refusal: the status line says
+ * "offline", not the server's words. */
 function unreached(e: unknown): boolean {
   const err = ConnectError.from(e);
-  return err.code === Code.Unavailable || (err.code === Code.Unknown && err.cause instanceof TypeError) ||
-    err.code === Code.DeadlineExceeded || err.code === Code.Canceled;
+  return linkFailure(err) || err.code === Code.DeadlineExceeded || err.code === Code.Canceled;
 }
 
 export class Device {
@@ -138,6 +158,7 @@ export class Device {
     if (found.length === 0) return null;
     const meta = await readMeta(this.db);
     if (!meta.get("replica") || !meta.get("token")) return null;
+    await this.migrate();
     this.identity = {
       replica: Number(meta.get("replica")),
       user: meta.get("user") ?? "",
@@ -151,23 +172,51 @@ export class Device {
     return this.identity;
   }
 
+  /**
+   * Brings a file made by an earlier version of the app to this one's
+   * tables before anything reads or writes them: a table this version
+   * adds is created, a column it adds is added (NULL in the rows there
+   * are: a record that never had the field). The schema only ever adds
+   * (schema/ddl.go's rule for the server and the Go device alike), so
+   * nothing is dropped or rewritten; an app update never costs a saved row.
+   */
+  private async migrate(): Promise<void> {
+    const stmts: { sql: string }[] = deviceDDL().map((sql) => ({ sql }));
+    for (const t of Object.values(programTables)) {
+      const have = new Set((await this.db.query(`SELECT name FROM pragma_table_info(?)`, [t.name])).map((r) => String(r["name"])));
+      if (have.size === 0) continue; // made by the CREATE above
+      for (const c of t.columns) {
+        if (!have.has(c.name)) stmts.push({ sql: `ALTER TABLE ${t.name} ADD COLUMN ${c.name} ${sqlType(c)}` });
+      }
+    }
+    await this.db.transaction(stmts);
+  }
+
   private transport(token: string): { sync(req: SyncRequest): Promise<SyncResponse> } {
     const client = createClient(SyncService, this.net.transport(token, () => this.lang));
     return {
       // The request is idempotent: a retry at worst replays a push the
-      // server has. Refused for calling too fast, nothing happened: wait
-      // as told and send it again.
+      // server has. As the device checklist (sync/DESIGN.md): resend
+      // after a link failure, twice; refused for calling too fast
+      // (nothing happened), wait as told, at most a minute each and two
+      // waits in all, and resend.
       sync: async (req) => {
         let waited = 0;
+        let resends = 0;
         for (;;) {
           try {
-            return await client.sync(req);
+            return await client.sync(req, { timeoutMs: syncTimeoutMs });
           } catch (e) {
             const err = ConnectError.from(e);
-            const ms = Number(err.metadata.get("Retry-After-Ms") ?? NaN);
-            if (err.code === Code.ResourceExhausted && Number.isFinite(ms) && waited + ms <= maxRateWaitMs) {
+            const asked = Number(err.metadata.get("Retry-After-Ms") ?? NaN);
+            const ms = Math.min(asked, maxRateWaitMs);
+            if (err.code === Code.ResourceExhausted && Number.isFinite(ms) && waited + ms <= maxRateWaitTotalMs) {
               waited += ms;
               await sleep(ms);
+              continue;
+            }
+            if (linkFailure(err) && resends < maxResends) {
+              resends++;
               continue;
             }
             this.lastCallError = err;
@@ -186,12 +235,12 @@ export class Device {
     const access = createClient(AccessService, this.net.transport("", () => this.lang));
     let reg;
     try {
-      reg = await access.enroll({ code: code.trim(), deviceName });
+      reg = await access.enroll({ code: code.trim(), deviceName }, { timeoutMs: enrollTimeoutMs });
     } catch (e) {
       const err = ConnectError.from(e);
       throw new Refusal(err.rawMessage, [], Code[err.code] ?? "");
     }
-    const who = await createClient(AccessService, this.net.transport(reg.token, () => this.lang)).whoami({}).catch(() => undefined);
+    const who = await createClient(AccessService, this.net.transport(reg.token, () => this.lang)).whoami({}, { timeoutMs: enrollTimeoutMs }).catch(() => undefined);
     const meta: [string, string][] = [
       ["replica", String(reg.replica)], ["server_id", reg.serverId.toString()], ["server_url", self.location.origin],
       ["name", deviceName], ["cursor", "0"], ["hlc", "0"], ["token", reg.token], ["scope_hash", "0"], ["scope", "*"],
@@ -243,7 +292,21 @@ export class Device {
       offline: this.offline,
       syncing: this.syncing,
       rejected,
+      villages: await this.servedVillages(meta),
     };
+  }
+
+  /** The villages she serves: the scope of the last sync (the server's
+   * word, so a village added or taken away shows in the forms at the
+   * next sync), else Whoami's at enrollment; every village the device
+   * holds when she serves all. */
+  private async servedVillages(meta: Map<string, string>): Promise<string[]> {
+    if (!this.identity) return [];
+    const scope = meta.get("scope") ?? "*";
+    const all = scope === "*" ? meta.get("scope_hash") !== "0" || this.identity.allVillages : false;
+    if (all) return ((await this.villages()) ?? []).map((v) => v.name).sort((a, b) => a.localeCompare(b, "zh"));
+    if (scope !== "*") return JSON.parse(scope) as string[];
+    return this.identity.villages;
   }
 
   /** The villages the device holds (for the village column's check):
@@ -284,11 +347,15 @@ export class Device {
         if (c.default !== null) values.set(c.name, c.default);
         continue;
       }
-      if (raw === "" && c.type !== "text") {
+      // An emptied box clears the field (in an edit; a new record leaves
+      // it out), whatever its type: a required one is then refused.
+      if (raw === "") {
         values.set(c.name, null);
         continue;
       }
-      const p = parseField(t.name, c.name, raw);
+      // A box is text as typed: "null" there is the word, not the command
+      // line's keyword for no value.
+      const p = raw === "null" && c.type === "text" ? checked(c, raw) : parseField(t.name, c.name, raw);
       if (p.error !== undefined) {
         // Go's error starts with the column: say the field in her words.
         const msg = p.error.startsWith(`${c.name}: `) ? p.error.slice(c.name.length + 2) : p.error;

@@ -1,143 +1,388 @@
-// The volunteer app's shell, for now its storage self-test: it takes the
-// database lock, opens SQLite in its worker, and saves and lists rows of a
-// test table. The body's data-* attributes say the state for the browser
-// tests (data-lock, data-db, data-persist); the text says it for people.
+// The volunteer app: takes the origin's database lock, opens the worker
+// that holds SQLite and the device replica, and draws the screens from the
+// route in the hash. The body's data-* attributes say the state for the
+// browser tests (data-page, data-ready, data-sync, data-pending,
+// data-rejected, data-persist, data-lock); the text says it for people.
 import { clear, h } from "../dom";
-import { Db, askPersist, takeOwnership, type Row } from "./db";
+import { Db, DbError, askPersist, takeOwnership, whenFree, type FormName, type Identity, type SyncState } from "./db";
+import { errText, type Ctx } from "./ctx";
 import { messages, pickLang, rememberLang, type Lang } from "./i18n";
+import { editRecord, newRecord } from "./screens/forms";
+import { listedTables, recordItem, records, refused } from "./screens/lists";
+import { applyUpdate, registerServiceWorker } from "./sw-register";
+import { Scheduler } from "./sync";
 
 // The content-hashed name build.mjs gave the worker bundle.
 declare const DB_WORKER_FILE: string;
 
-let lang: Lang = pickLang();
-let m = messages(lang);
-document.documentElement.lang = lang;
+const lang: Lang = pickLang();
+const m = messages(lang);
+document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
 
 const body = document.body;
-const dbLine = h("p", { id: "db-status", role: "status" }, m.opening);
-const lockLine = h("p", { id: "lock-status" });
-const persistLine = h("p", { id: "persist-status" });
-const saveButton = h("button", { id: "save", type: "button", disabled: true }, m.save);
-const saveLine = h("p", { id: "save-status", "aria-live": "polite" });
-const rows = h("ul", { id: "rows" });
-const langButton = h("button", { id: "lang", type: "button" }, m.switchLang);
-clear(body);
-body.append(
-  h("header", null, h("h1", null, m.title), langButton),
-  h("section", { id: "status" }, lockLine, dbLine, persistLine),
-  h("section", null, saveButton, saveLine, rows),
-);
+const set = (k: string, v: string) => body.setAttribute("data-" + k, v);
+
+/** The oldest pending write past this is shown as at risk. */
+const oldPendingMs = 3 * 86_400_000;
+
+let state: SyncState | undefined;
+let identity: Identity | null = null;
+let db: Db;
+let sched: Scheduler;
+let persisted = false;
+
+const langButton = h("button", { type: "button", class: "btn lang", "data-test": "lang" }, m.switchLang);
 langButton.addEventListener("click", () => {
   rememberLang(lang === "en" ? "zh" : "en");
   location.reload();
 });
+const who = h("p", { class: "who", "data-test": "who" });
+const statusBox = h("section", { class: "status", "aria-live": "polite", "data-test": "status" });
+const main = h("main", { id: "screen" });
 
-const set = (k: "lock" | "db" | "persist", v: string) => body.setAttribute("data-" + k, v);
-
-const schema = `CREATE TABLE IF NOT EXISTS selftest (
-  id INTEGER PRIMARY KEY,
-  note TEXT NOT NULL,
-  saved_at TEXT NOT NULL
-)`;
-
-function drawRows(list: Row[]) {
-  clear(rows);
-  if (list.length === 0) rows.append(h("li", { class: "empty" }, m.empty));
-  for (const r of list) rows.append(h("li", { "data-id": String(r.id) }, `#${r.id} ${r.note} · ${r.saved_at}`));
-  rows.setAttribute("data-count", String(list.length));
+function page(name: string): void {
+  set("page", name);
+  body.removeAttribute("data-ready");
 }
 
-async function saveRow(db: Db, note: string): Promise<void> {
-  await db.transaction([
-    { sql: "INSERT INTO selftest (note, saved_at) VALUES (?, ?)", bind: [note, new Date().toISOString()] },
-  ]);
+// The status bar, on every screen once enrolled: what waits, the last
+// sync, the sync state, and the warning about old unsynced changes.
+function drawStatus(): void {
+  const s = state;
+  clear(statusBox);
+  if (!s || !identity) return;
+  const mode = s.syncing ? "syncing" : s.offline || !navigator.onLine ? "offline" : s.lastError ? "error" : "idle";
+  set("sync", mode);
+  set("pending", String(s.pending));
+  set("rejected", String(s.rejected));
+  const syncButton = h("button", { type: "button", class: "btn", "data-test": "sync-now", disabled: s.syncing }, s.syncing ? m.syncing : m.syncNow);
+  syncButton.addEventListener("click", () => sched.now());
+  statusBox.append(
+    h(
+      "div",
+      { class: "status-row" },
+      h(
+        "div",
+        null,
+        h("p", { class: s.pending ? "pending-line has" : "pending-line", "data-test": "pending-count", "data-count": String(s.pending) }, m.pending(s.pending)),
+        h("p", { class: "small", "data-test": "last-sync", "data-ms": String(s.lastSyncMs) }, m.lastSync, s.lastSyncMs ? m.ago(Date.now() - s.lastSyncMs) : m.never),
+      ),
+      syncButton,
+    ),
+  );
+  if (mode === "offline") statusBox.append(h("p", { class: "notice", "data-test": "sync-state" }, m.offline));
+  else if (mode === "error") statusBox.append(h("p", { class: "notice bad", "data-test": "sync-state", role: "alert" }, m.syncError, s.lastError));
+  if (s.pending > 0 && s.oldestPendingMs > 0 && Date.now() - s.oldestPendingMs > oldPendingMs) {
+    const exportNote = h("p", { class: "small", "data-test": "export-status" });
+    const exportButton = h("button", { type: "button", class: "btn primary big", "data-test": "export" }, m.export);
+    exportButton.addEventListener("click", () => void exportFile(exportNote));
+    statusBox.append(
+      h(
+        "div",
+        { class: "old-pending", "data-test": "old-pending", role: "alert" },
+        h("p", null, m.oldPending(Math.floor((Date.now() - s.oldestPendingMs) / 86_400_000))),
+        exportButton,
+        exportNote,
+      ),
+    );
+  } else if (s.pending > 0) {
+    // Before the warning too: someone who is going to town anyway can
+    // carry the changes, whatever their age.
+    const exportNote = h("p", { class: "small", "data-test": "export-status" });
+    const exportButton = h("button", { type: "button", class: "btn", "data-test": "export" }, m.export);
+    exportButton.addEventListener("click", () => void exportFile(exportNote));
+    statusBox.append(h("div", { class: "export-row" }, exportButton, exportNote));
+  }
+  if (s.rejected > 0) statusBox.append(h("a", { class: "notice bad link", href: "#/refused", "data-test": "refused-count" }, m.refusedCount(s.rejected)));
 }
 
-async function start() {
-  set("db", "waiting");
-  const persisted = askPersist().then((granted) => {
+// "Save unsynced changes to a file": the worker writes the bytes, the page
+// hands them to the browser as a download.
+async function exportFile(note: HTMLElement): Promise<void> {
+  try {
+    const x = await db.export(lang);
+    const url = URL.createObjectURL(new Blob([x.bytes as BlobPart], { type: x.mime }));
+    const a = h("a", { href: url, download: x.name, hidden: true });
+    body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    note.textContent = m.exported(x.records, x.name);
+  } catch (e) {
+    note.textContent = m.exportFailed + errText(e);
+  }
+}
+
+function setState(s: SyncState): void {
+  state = s;
+  // The forms offer the villages the last sync said she serves: a
+  // village staff added shows without a new enrollment. The form on
+  // screen keeps its choices until it is drawn again.
+  if (identity && s.villages.length > 0) identity.villages = s.villages;
+  drawStatus();
+  tryUpdate();
+}
+
+const formPages = new Set(["log-session", "report-cleanup", "lend", "return", "edit", "enroll"]);
+let updateReady = false;
+// Deferred: applyUpdate reloads the page, which must not happen inside
+// the state event that a save's answer is still being drawn after.
+function tryUpdate(): void {
+  if (updateReady) setTimeout(() => void applyUpdate(), 0);
+}
+
+// Each route draws into a fresh container; a route left before its data
+// came back draws nothing (live() is false).
+let routeSeq = 0;
+async function route(): Promise<void> {
+  const seq = ++routeSeq;
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, query] = raw.split("?", 2) as [string, string | undefined];
+  const params = new URLSearchParams(query ?? "");
+  clear(main);
+  const screen = h("div", { class: "screen" });
+  main.append(screen);
+  if (!identity) {
+    page("enroll");
+    await enroll(screen, path === "/enroll" ? (params.get("code") ?? "") : "", () => seq === routeSeq);
+    return;
+  }
+  if (path === "/enroll") {
+    // Already enrolled: a second scan of a code does not re-enroll her.
+    location.replace("#/");
+    return;
+  }
+  const ctx: Ctx = {
+    db,
+    lang,
+    m,
+    identity,
+    state: () => state,
+    sync: sched,
+    params,
+    root: screen,
+    live: () => seq === routeSeq,
+    go: (hash) => {
+      location.hash = hash;
+    },
+    ready: () => {
+      if (seq === routeSeq) set("ready", "1");
+    },
+  };
+  const name = path.slice(1) || "home";
+  page(name);
+  const back = h("a", { href: "#/", class: "back", "data-test": "home" }, "‹ ", m.back);
+  if (name !== "home") screen.append(back);
+  try {
+    switch (name) {
+      case "home":
+        await home(ctx);
+        break;
+      case "log-session":
+      case "report-cleanup":
+      case "lend":
+      case "return":
+        await newRecord(ctx, name as FormName);
+        break;
+      case "records":
+        await records(ctx);
+        break;
+      case "edit":
+        await editRecord(ctx);
+        break;
+      case "refused":
+        await refused(ctx);
+        break;
+      default:
+        location.replace("#/");
+    }
+  } catch (e) {
+    if (!ctx.live()) return;
+    screen.append(h("p", { class: "notice bad", role: "alert", "data-test": "screen-error" }, errText(e)));
+    ctx.ready();
+  }
+}
+
+async function home(ctx: Ctx): Promise<void> {
+  const forms: FormName[] = ["log-session", "report-cleanup", "lend", "return"];
+  const recent = h("ul", { class: "records", "data-test": "recent" });
+  ctx.root.append(
+    h(
+      "nav",
+      { class: "big-buttons" },
+      forms.map((f) => h("a", { class: `btn big form-link f-${f}`, href: `#/${f}`, "data-test": `go-${f}` }, m.forms[f])),
+    ),
+    h("p", { class: persisted ? "small muted" : "notice", "data-test": "persist" }, persisted ? m.persistGranted : m.persistDenied),
+    h("h2", null, m.recent),
+    recent,
+    h(
+      "nav",
+      { class: "tabs" },
+      listedTables.map((t) => h("a", { class: "tab", href: `#/records?table=${t}`, "data-test": `records-${t}` }, m.allRecords, " · ", m.tables[t] ?? t)),
+    ),
+  );
+  const lists = await Promise.all(listedTables.map((t) => ctx.db.list(t, 3, lang)));
+  if (!ctx.live()) return;
+  const rows = lists.flat();
+  if (rows.length === 0) recent.append(h("li", { class: "muted" }, m.noRecords));
+  for (const r of rows) recent.append(recordItem(ctx, r));
+  ctx.ready();
+}
+
+// A name for this device from the browser, so staff can tell her phones
+// apart in the console.
+function deviceName(): string {
+  const ua = navigator.userAgent;
+  const kind = /Android/i.test(ua)
+    ? "Android"
+    : /iPhone|iPad|iPod/i.test(ua)
+      ? "iOS"
+      : /HarmonyOS/i.test(ua)
+        ? "HarmonyOS"
+        : /Windows/i.test(ua)
+          ? "Windows"
+          : /Mac OS X/i.test(ua)
+            ? "macOS"
+            : /Linux/i.test(ua)
+              ? "Linux"
+              : "Web";
+  return m.deviceName(kind);
+}
+
+// #/enroll?code=: enrolls at once; a refused code shows the server's
+// reason and a field to type another.
+async function enroll(root: HTMLElement, code: string, live: () => boolean): Promise<void> {
+  const msg = h("p", { class: "notice", "data-test": "enroll-message", role: "status" });
+  const input = h("input", { id: "f-code", name: "code", type: "text", autocomplete: "off", autocapitalize: "characters", "data-test": "enroll-code", value: code });
+  const form = h(
+    "form",
+    { "data-form": "enroll", novalidate: true, class: "form" },
+    h("div", { class: "field" }, h("label", { for: "f-code" }, m.enrollCode), input, h("p", { class: "field-error", "data-error-for": "code" })),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "btn primary big", "data-test": "enroll-submit" }, m.enrollButton)),
+  );
+  root.append(h("h1", null, m.enrollTitle), h("p", null, m.enrollIntro), msg, form);
+  const attempt = async (c: string) => {
+    msg.textContent = m.enrolling;
+    body.removeAttribute("data-ready");
+    try {
+      identity = await db.enroll(c, deviceName(), lang);
+      drawWho();
+      setState(await db.state(lang));
+      sched.start();
+      location.replace("#/");
+      await route();
+    } catch (e) {
+      if (!live()) return;
+      msg.className = "notice bad";
+      msg.setAttribute("role", "alert");
+      msg.textContent = m.enrollRefused + errText(e);
+      const field = e instanceof DbError ? e.problems.find((p) => p.field === "code") : undefined;
+      form.querySelector<HTMLElement>("[data-error-for=code]")!.textContent = field?.message ?? "";
+      set("ready", "1");
+    }
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const c = input.value.trim();
+    if (c) void attempt(c);
+  });
+  if (code) await attempt(code);
+  else set("ready", "1");
+}
+
+function drawWho(): void {
+  who.textContent = identity ? m.signedInAs(identity.user, identity.deviceName) : "";
+}
+
+async function runSync(): Promise<boolean> {
+  try {
+    const s = await db.sync(lang);
+    if (s) setState(s);
+    const now = s ?? state;
+    return !!now && !now.offline && now.lastError === "";
+  } catch (e) {
+    if (state) setState({ ...state, syncing: false, lastError: errText(e) });
+    return false;
+  }
+}
+
+async function start(): Promise<void> {
+  clear(body);
+  body.append(h("header", { class: "top" }, h("a", { href: "#/", class: "brand" }, m.title), langButton), who, statusBox, main);
+  page("loading");
+  void askPersist().then((granted) => {
+    persisted = granted;
     set("persist", granted ? "granted" : "denied");
-    persistLine.textContent = granted ? m.persistGranted : m.persistDenied;
-    return granted;
+    const p = document.querySelector("[data-test=persist]");
+    if (p) p.textContent = granted ? m.persistGranted : m.persistDenied;
   });
   const own = await takeOwnership();
   if (own.state !== "owner") {
     set("lock", own.state);
-    set("db", "not-opened");
-    lockLine.textContent = own.state === "other-tab" ? m.otherTab : m.noLocks;
-    lockLine.setAttribute("role", "alert");
-    dbLine.textContent = "";
+    clear(body);
+    page(own.state === "other-tab" ? "other-tab" : "error");
+    body.append(h("main", { class: "screen" }, h("p", { class: "notice bad big-text", role: "alert", "data-test": "lock-message" }, own.state === "other-tab" ? m.otherTab : m.noLocks)));
+    set("ready", "1");
+    // When the other tab closes, this one takes over.
+    if (own.state === "other-tab") void whenFree().then(() => location.reload());
     return;
   }
   set("lock", "held");
-  lockLine.textContent = m.lockHeld;
-  set("db", "opening");
-  let db: Db | undefined;
+  main.append(h("p", { class: "muted", role: "status" }, m.opening));
+  let opened: Awaited<ReturnType<typeof Db.open>>;
   try {
-    const r = await Db.open(new URL(DB_WORKER_FILE, location.href).href, (n) => {
-      set("db", "retrying");
-      body.setAttribute("data-open-retries", String(n));
-      dbLine.textContent = m.retrying(n);
+    opened = await Db.open(new URL(DB_WORKER_FILE, location.href).href, (n) => {
+      set("open-retries", String(n));
+      clear(main);
+      main.append(h("p", { class: "muted", role: "status" }, m.retrying(n)));
     });
-    db = r.db;
-    await db.exec(schema);
-    drawRows(await db.query("SELECT id, note, saved_at FROM selftest ORDER BY id"));
-    dbLine.textContent = m.open(r.opened.sqliteVersion);
-    body.setAttribute("data-sqlite", r.opened.sqliteVersion);
-    set("db", "open");
   } catch (e) {
-    set("db", "error");
-    dbLine.textContent = m.failed(e instanceof Error ? e.message : String(e));
-    // The worker may hold the file's access handles even though a later
-    // step failed: they go before the lock, or the next tab would find the
-    // lock free and the files still taken.
-    const opened = db;
-    void (opened ? opened.close().catch(() => undefined) : Promise.resolve()).finally(own.release);
+    own.release();
+    clear(main);
+    page("error");
+    main.append(h("p", { class: "notice bad", role: "alert", "data-test": "open-error" }, m.failed(errText(e))));
+    set("ready", "1");
     return;
   }
-  // The page gives the database and then the lock back when it goes
-  // away (or into the back-forward cache, after which it reloads: its
-  // worker and lock are gone).
-  const opened = db;
+  db = opened.db;
+  identity = opened.opened.identity;
+  // The page gives the database and then the lock back when it goes away
+  // (or into the back-forward cache, after which it reloads: its worker
+  // and lock are gone).
   addEventListener("pagehide", () => {
-    void opened.close().finally(own.release);
-    set("db", "closed");
+    sched.stop();
+    void db.close().finally(own.release);
   });
   addEventListener("pageshow", (e) => {
     if (e.persisted) location.reload();
   });
-
-  let n = 0;
-  saveButton.disabled = false;
-  saveButton.addEventListener("click", async () => {
-    saveButton.disabled = true;
-    try {
-      await saveRow(db, `row ${++n} of this page`);
-      const list = await db.query("SELECT id, note, saved_at FROM selftest ORDER BY id");
-      drawRows(list);
-      saveLine.textContent = m.saved(list.length);
-    } catch (e) {
-      saveLine.textContent = m.saveFailed(e instanceof Error ? e.message : String(e));
-    } finally {
-      saveButton.disabled = false;
-    }
-  });
-
-  // For the benchmark (systest/app): n saves, one transaction each, timed
-  // here so the DevTools round trip is not measured. Resolves to each
-  // save's milliseconds.
-  (globalThis as Record<string, unknown>).villagesyncSelfTest = {
-    persisted,
-    async timeSaves(count: number): Promise<number[]> {
-      const ms: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const t0 = performance.now();
-        await saveRow(db, `benchmark ${i}`);
-        ms.push(performance.now() - t0);
-      }
-      return ms;
+  db.onState(setState);
+  sched = new Scheduler(runSync);
+  addEventListener("offline", drawStatus);
+  addEventListener("online", drawStatus);
+  // The relative times age while the page is open.
+  setInterval(drawStatus, 30_000);
+  addEventListener("hashchange", () => void route().then(tryUpdate));
+  // A new build takes over only when nothing is being written or synced
+  // and she is not in the middle of a form; until then each state change
+  // and each move between screens tries again.
+  void registerServiceWorker({
+    idle: () => !db.busy() && !state?.syncing && !formPages.has(body.dataset.page ?? ""),
+    onUpdateReady: () => {
+      updateReady = true;
+      tryUpdate();
     },
-  };
+  });
+  if (identity) {
+    drawWho();
+    try {
+      setState(await db.state(lang));
+    } catch {
+      // The status bar stays empty until the worker's first state event.
+    }
+    sched.start();
+  }
+  await route();
 }
 
 void start();

@@ -48,6 +48,9 @@ export interface SyncState {
   syncing: boolean;
   /** Changes the server refused, kept until she corrects or dismisses them. */
   rejected: number;
+  /** The villages she serves as the last sync said (the forms offer
+   * these); at enrollment, Whoami's. */
+  villages: string[];
 }
 
 /** A record as the app shows it: each column's value as the forms' text

@@ -7,7 +7,9 @@
 import { tableOrder, tables } from "../rules/schema.gen";
 import type { ColumnType, Table } from "../rules/schema.gen";
 
-function sqlType(t: ColumnType): string {
+/** A column's SQLite type on the device. */
+export function sqlType(c: { type: ColumnType }): string {
+  const t = c.type;
   switch (t) {
     case "integer":
       return "INTEGER";
@@ -20,7 +22,7 @@ function sqlType(t: ColumnType): string {
 
 /** The statements creating t on a device (schema.Table.DDL(Device)). */
 export function tableDDL(t: Table): string[] {
-  const cols = ["id TEXT PRIMARY KEY NOT NULL", ...t.columns.map((c) => `${c.name} ${sqlType(c.type)}`)];
+  const cols = ["id TEXT PRIMARY KEY NOT NULL", ...t.columns.map((c) => `${c.name} ${sqlType(c)}`)];
   cols.push("_vv BLOB NOT NULL, _dots BLOB NOT NULL, _tomb BLOB, _deleted INTEGER NOT NULL DEFAULT 0");
   cols.push("_own INTEGER NOT NULL DEFAULT 0, _acked INTEGER NOT NULL DEFAULT 0, _gen INTEGER NOT NULL DEFAULT 0, _seq INTEGER NOT NULL DEFAULT 0");
   return [

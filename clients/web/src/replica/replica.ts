@@ -281,6 +281,10 @@ class Mutex {
   }
 }
 
+// Ids per query when a commit reads a page's rows: under SQLite's
+// default limit of host parameters with room to spare.
+const prefetchChunk = 500;
+
 export class Replica {
   private readonly lock = new Mutex();
   /** Why records removed from the device (villages it no longer serves)
@@ -513,6 +517,23 @@ export class Replica {
           }
           default:
             throw new Error(`${where}: unknown outcome ${res.outcome}`);
+        }
+      }
+      // The page's rows, read in a few queries rather than one per record
+      // (a page is up to a thousand).
+      const wanted = new Map<Table, string[]>();
+      for (const m of resp.changes) {
+        const t = tableOf(m.table);
+        if (rows.has(key(t, m.id))) continue;
+        rows.set(key(t, m.id), null);
+        wanted.set(t, [...(wanted.get(t) ?? []), m.id]);
+      }
+      for (const [t, ids] of wanted) {
+        for (let i = 0; i < ids.length; i += prefetchChunk) {
+          const chunk = ids.slice(i, i + prefetchChunk);
+          for (const r of await readRows(this.db, t, `WHERE id IN (${chunk.map(() => "?").join(", ")})`, chunk)) {
+            rows.set(key(t, r.rec.id), r);
+          }
         }
       }
       for (const m of resp.changes) {

@@ -6,9 +6,9 @@
 // is a copy of a rule. The conformance test
 // (cmd/villagesync/internal/systest/rules) runs the Go checks and these
 // over the same records and compares field and words exactly.
-import { checkMessages, checkWrap, fieldsZH, limits, messagesZH, separators, tables } from "./schema.gen";
+import { checkMessages, checkWrap, fieldsZH, limits, messagesZH, recordMessages, separators, tables } from "./schema.gen";
 import type { Column, Table, TableName, Value } from "./schema.gen";
-import { Real, sprintf } from "./gofmt";
+import { Real, goLower, sprintf } from "./gofmt";
 import type { Arg } from "./gofmt";
 
 export type Lang = "en" | "zh";
@@ -217,17 +217,17 @@ function canonical(villages: readonly Village[], s: string): string | undefined 
   const known = new Map<string, string>();
   for (const v of villages) {
     known.set(v.name, v.name);
-    if (v.pinyin !== "") known.set(v.pinyin.toLowerCase(), v.name);
+    if (v.pinyin !== "") known.set(goLower(v.pinyin), v.name);
     for (let a of v.aliases) {
       a = goTrim(a);
       if (a !== "") {
         known.set(a, v.name);
-        known.set(a.toLowerCase(), v.name);
+        known.set(goLower(a), v.name);
       }
     }
   }
   const t = goTrim(s);
-  return known.get(t) ?? known.get(t.toLowerCase());
+  return known.get(t) ?? known.get(goLower(t));
 }
 
 /** How the server types a value for column c: a number is an integer when c is one and it is whole. */
@@ -342,14 +342,14 @@ export function checkRecord(table: TableName | string, fields: Readonly<Record<s
   const t = tableOf(table);
   if (!t) {
     const known = Object.keys(allTables).sort(byteOrder).join(", ");
-    return [problem("table", "unknown table %q (known: %s)", [table, known])];
+    return [problem("table", recordMessages.unknown_table, [table, known])];
   }
   const out: Problem[] = [];
   for (const name of Object.keys(fields).sort(byteOrder)) {
     const field = `${t.name}.${name}`;
     const c = columnOf(t, name);
     if (!c) {
-      out.push(problem(field, "unknown field (known: %s)", [t.columns.map((c) => c.name).join(", ")]));
+      out.push(problem(field, recordMessages.unknown_field, [t.columns.map((c) => c.name).join(", ")]));
       continue;
     }
     const msg = checkValue(c, fields[name] ?? null, env);
@@ -357,7 +357,7 @@ export function checkRecord(table: TableName | string, fields: Readonly<Record<s
   }
   if (out.length > 0) return out;
   const missing = t.columns.find((c) => c.required && (fields[c.name] ?? null) === null);
-  if (missing) return [problem(`${t.name}.${missing.name}`, "is required (%s不能为空)", [missing.zh])];
+  if (missing) return [problem(`${t.name}.${missing.name}`, recordMessages.required, [missing.zh])];
   const order = checkDateOrders(t, fields);
   return order ? [order] : [];
 }

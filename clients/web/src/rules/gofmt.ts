@@ -3,6 +3,7 @@
 // here exactly what it says on the server. Numbers are integers (%d, or
 // %v of an integer) or reals (%v of a real); which one is the caller's
 // to say, since JavaScript has one number type.
+import { goLowerRuns, goPrintRuns } from "./schema.gen";
 
 /** A real argument, printed by %v as Go prints a float64. */
 export class Real {
@@ -28,9 +29,51 @@ export function goFloat(x: number): string {
   return String(x);
 }
 
-// Go's unicode.IsPrint: letters, marks, numbers, punctuation, symbols and
-// the ASCII space.
-const printable = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
+// Go's unicode.IsPrint (letters, marks, numbers, punctuation, symbols and
+// the ASCII space) by Go's own table: JavaScript's \p{...} classes follow
+// the engine's Unicode version, and a rune assigned after Go's would be
+// quoted as itself here and as \u escape by the server.
+// printStarts[i] is where the i-th run begins; odd runs are printable.
+const printStarts: readonly number[] = (() => {
+  const out: number[] = [];
+  let at = 0;
+  for (const n of goPrintRuns) {
+    out.push(at);
+    at += n;
+  }
+  return out;
+})();
+
+/** The index of the last run in starts (step apart, at offset) beginning at or before r. */
+function runAt(starts: readonly number[], r: number, step = 1): number {
+  let lo = 0;
+  let hi = starts.length / step - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid * step]! <= r) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Go's unicode.IsPrint. */
+export function goIsPrint(r: number): boolean {
+  return runAt(printStarts, r) % 2 === 1;
+}
+
+/** Go's unicode.ToLower. */
+export function goLowerRune(r: number): number {
+  const i = runAt(goLowerRuns, r, 4) * 4;
+  const [lo, hi, stride, delta] = [goLowerRuns[i]!, goLowerRuns[i + 1]!, goLowerRuns[i + 2]!, goLowerRuns[i + 3]!];
+  return r >= lo && r <= hi && (r - lo) % stride === 0 ? r + delta : r;
+}
+
+/** Go's strings.ToLower: rune by rune, without JavaScript's SpecialCasing (İ, final Σ). */
+export function goLower(s: string): string {
+  let out = "";
+  for (const ch of s) out += String.fromCodePoint(goLowerRune(ch.codePointAt(0)!));
+  return out;
+}
 
 /** Go's strconv.Quote. */
 export function goQuote(s: string): string {
@@ -69,7 +112,7 @@ export function goQuote(s: string): string {
     if (r >= 0xd800 && r <= 0xdfff) {
       // A lone surrogate is invalid UTF-8 to Go, said as U+FFFD.
       out += "\\ufffd";
-    } else if (ch === " " || printable.test(ch)) {
+    } else if (goIsPrint(r)) {
       out += ch;
     } else if (r < 0x20 || r === 0x7f) {
       out += "\\x" + r.toString(16).padStart(2, "0");

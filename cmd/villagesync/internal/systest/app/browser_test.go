@@ -38,6 +38,28 @@ func newProfile(t testing.TB, base string) *profile {
 	return &profile{t: t, ctx: ctx, base: base}
 }
 
+// A killable profile is a Chromium of its own on a profile directory
+// that outlives it: kill ends the browser as a crash would, restart
+// starts a new one on the same files.
+type killableProfile struct {
+	*profile
+	dir  string
+	kill func()
+}
+
+func newKillableProfile(t testing.TB, base string) *killableProfile {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, kill := chromium.Start(t, dir)
+	return &killableProfile{profile: &profile{t: t, ctx: ctx, base: base}, dir: dir, kill: kill}
+}
+
+func (k *killableProfile) restart() *killableProfile {
+	k.t.Helper()
+	ctx, kill := chromium.Start(k.t, k.dir)
+	return &killableProfile{profile: &profile{t: k.t, ctx: ctx, base: k.base}, dir: k.dir, kill: kill}
+}
+
 // A tab is one page of a profile.
 type tab struct {
 	t     testing.TB

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -26,24 +27,46 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	st  *store.Store
-	url string
+	st      *store.Store
+	url     string
+	handler http.Handler // the server's API, the web apps and the harness
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "server.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := server.NewHandler(st, slog.New(slog.DiscardHandler), server.Options{UI: web.Handler()})
-	srv := httptest.NewServer(appharness.Handler(h))
-	t.Cleanup(srv.Close)
-	return &env{st: st, url: srv.URL}
+	e := &env{st: st, handler: appharness.Handler(server.NewHandler(st, slog.New(slog.DiscardHandler),
+		server.Options{UI: web.Handler()}))}
+	e.serve(t, e.handler)
+	return e
 }
 
-func (e *env) code(t *testing.T, user string, role store.Role, villages ...string) string {
+// serve serves h on 127.0.0.1 for the rest of the test, at e.url.
+func (e *env) serve(t testing.TB, h http.Handler) {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise) into out.
+func (p *phone) eval(expr string, out any) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Minute)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err == nil {
+		err = json.Unmarshal(raw, out)
+	}
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+}
+
+func (e *env) code(t testing.TB, user string, role store.Role, villages ...string) string {
 	t.Helper()
 	c, err := e.st.CodeFor(context.Background(), user, role, villages)
 	if err != nil {
@@ -54,11 +77,11 @@ func (e *env) code(t *testing.T, user string, role store.Role, villages ...strin
 
 // phone is one browser context (its own OPFS) with the harness open.
 type phone struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 }
 
-func (e *env) phone(t *testing.T) *phone {
+func (e *env) phone(t testing.TB) *phone {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
@@ -107,12 +130,13 @@ type identity struct {
 }
 
 type state struct {
-	Pending  int    `json:"pending"`
-	Oldest   int64  `json:"oldestPendingMs"`
-	LastSync int64  `json:"lastSyncMs"`
-	Error    string `json:"lastError"`
-	Offline  bool   `json:"offline"`
-	Rejected int    `json:"rejected"`
+	Pending  int      `json:"pending"`
+	Oldest   int64    `json:"oldestPendingMs"`
+	LastSync int64    `json:"lastSyncMs"`
+	Error    string   `json:"lastError"`
+	Offline  bool     `json:"offline"`
+	Rejected int      `json:"rejected"`
+	Villages []string `json:"villages"`
 }
 
 type listed struct {
@@ -255,4 +279,46 @@ func hasHan(s string) bool {
 		}
 	}
 	return false
+}
+
+// An edit's emptied box clears the field (NULL, not ""), and a required
+// one emptied is refused in her words; a box that says "null" keeps the
+// word. A file made by an earlier app, lacking a column this one has,
+// opens and takes the column; the villages she serves come with the
+// sync's state.
+func TestEditsAndAnOlderFile(t *testing.T) {
+	e := start(t)
+	p := e.phone(t)
+	p.call(fmt.Sprintf(`{op: "enroll", code: %s, deviceName: "手机", lang: "zh"}`, js(e.code(t, "xiaoli", store.Volunteer, "南香村"))))
+	id := p.call(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "9", notes: "雨天"}}`).RecordID
+	p.call(fmt.Sprintf(`{op: "edit", table: "tutoring_sessions", recordId: %s, lang: "zh", fields: {notes: ""}}`, js(id)))
+	notes := p.str(fmt.Sprintf(`vs.call({op: "query", sql: "SELECT quote(notes) AS q FROM tutoring_sessions WHERE id = ?", bind: [%s]}).then((r) => r.rows[0].q)`, js(id)))
+	if notes != "NULL" {
+		t.Errorf("notes emptied in an edit: stored %s; want NULL", notes)
+	}
+	if r := p.try(fmt.Sprintf(`{op: "edit", table: "tutoring_sessions", recordId: %s, lang: "zh", fields: {village: ""}}`, js(id))); r.OK ||
+		len(r.Problems) != 1 || r.Problems[0].Field != "village" {
+		t.Errorf("village emptied: %+v; want refused naming village", r)
+	}
+	p.call(fmt.Sprintf(`{op: "edit", table: "tutoring_sessions", recordId: %s, lang: "zh", fields: {notes: "null"}}`, js(id)))
+	if got := p.call(fmt.Sprintf(`{op: "get", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(id))).Listed; got[0].Fields["notes"] != "null" {
+		t.Errorf(`notes typed "null": %q; want the word`, got[0].Fields["notes"])
+	}
+	if s := p.call(`{op: "sync", lang: "zh"}`).State; s.Error != "" || strings.Join(s.Villages, ",") != "南香村" {
+		t.Errorf("after sync: %+v; want her village", s)
+	}
+
+	// An older app's file: no notes column in tutoring_sessions.
+	p.call(`{op: "exec", sql: "ALTER TABLE tutoring_sessions DROP COLUMN notes"}`)
+	p.call(`{op: "close"}`)
+	p.call(`{op: "open"}`)
+	again := p.call(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "5", notes: "升级之后"}}`).RecordID
+	if got := p.call(fmt.Sprintf(`{op: "get", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(again))).Listed; len(got) != 1 ||
+		got[0].Fields["notes"] != "升级之后" {
+		t.Errorf("saved after the upgrade: %+v; want its notes", got)
+	}
+	if got := p.call(fmt.Sprintf(`{op: "get", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(id))).Listed; len(got) != 1 ||
+		got[0].Fields["children_present"] != "9" {
+		t.Errorf("the class saved before the upgrade: %+v; want it kept", got)
+	}
 }

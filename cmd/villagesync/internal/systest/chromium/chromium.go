@@ -34,18 +34,7 @@ func Main(m *testing.M) int {
 		return m.Run()
 	}
 	defer os.RemoveAll(profile)
-	// The flags this closed network wants: without the background ones
-	// Chromium keeps dialling Google's hosts and is refused.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), options(path, profile)...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
@@ -74,6 +63,51 @@ func Browser(t testing.TB) context.Context {
 		require.SkipOrFail(t, "%v", failed)
 	}
 	return browser
+}
+
+// options are the flags this closed network wants: without the
+// background ones Chromium keeps dialling Google's hosts and is refused.
+func options(path, profile string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+	)
+}
+
+// Start starts a Chromium of its own on the profile directory dir, for a
+// test that kills a browser and starts it again on the same files (the
+// shared browser's contexts keep their storage in memory, and end with
+// it). kill ends the process with SIGKILL, as a crash or a phone's
+// task killer would: no shutdown, nothing flushed on the way out.
+func Start(t testing.TB, dir string) (ctx context.Context, kill func()) {
+	t.Helper()
+	path, err := find()
+	if err != nil {
+		require.SkipOrFail(t, "%v", err)
+	}
+	// Cancelling the allocator's context kills the process
+	// (exec.CommandContext); cancelling the browser's would close it
+	// gracefully first.
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), options(path, dir)...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start %s on %s: %v", path, dir, err)
+	}
+	kill = func() {
+		cancelAlloc()
+		// Wait for the process to be gone: the next browser on dir must
+		// not meet this one's lock on the profile.
+		if a := chromedp.FromContext(bctx).Allocator; a != nil {
+			a.Wait()
+		}
+	}
+	return bctx, kill
 }
 
 // find is VILLAGESYNC_CHROMIUM, else Debian's chromium.

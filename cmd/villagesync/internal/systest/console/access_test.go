@@ -82,6 +82,30 @@ func plainSentence(s string) string {
 	return ""
 }
 
+// A volunteer's code is for the volunteer app: its QR code opens the app,
+// which enrolls the phone as a device, not the console.
+func TestVolunteerCodeOpensTheApp(t *testing.T) {
+	s := startSeason(t)
+	staff := newDevice(t, s.URL, laptop)
+	staff.signIn(s.code(townStaff))
+	staff.click("[data-test=nav-enroll]")
+	staff.waitPage("enroll")
+	staff.selectValue("[data-test=enroll-user]", nanxiangVolunteer)
+	staff.click("[data-test=enroll-create]")
+	staff.waitFor("a code and its QR code", `(() => {
+  const c = document.querySelector("[data-test=enroll-code]");
+  return c && c.textContent.trim() !== "" && !!document.querySelector("[data-test=enroll-qr]");
+})()`)
+	code, _ := staff.text("[data-test=enroll-code]")
+	want := s.URL + "/app/#/enroll?code=" + code
+	if href, _ := staff.attr("[data-test=enroll-link]", "href"); href != want {
+		t.Errorf("the volunteer's enrollment link is %q, want %q", href, want)
+	}
+	if got := decodeQR(t, staff.elementShot("[data-test=enroll-qr]", 2)); got != want {
+		t.Errorf("the volunteer's QR code says %q, want %q", got, want)
+	}
+}
+
 // Staff create an enrollment code; the QR code on the page decodes to the
 // sign-in link, and the link enrolls a fresh browser, once.
 func TestEnrollmentQRCodeEnrollsABrowser(t *testing.T) {

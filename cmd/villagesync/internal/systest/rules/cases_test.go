@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"maps"
+	"strconv"
 	"strings"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -43,7 +44,11 @@ func without(table string, names ...string) map[string]any {
 func inputs() []input {
 	var out []input
 	add := func(name, table string, fields map[string]any, env bool) {
-		out = append(out, input{Name: name, Table: table, Fields: fields, Env: env})
+		in := input{Name: name, Table: table, Fields: fields, Env: env}
+		if env {
+			in.Villages = seeded()
+		}
+		out = append(out, in)
 	}
 	for _, t := range schema.Tables() {
 		add(t.Name+" valid", t.Name, valid[t.Name], true)
@@ -83,7 +88,10 @@ func inputs() []input {
 			}
 			add(n+" over bytes", t.Name, with(t.Name, map[string]any{c.Name: strings.Repeat("abcd", 4097)}), true)
 			if len(c.Enum) > 0 {
-				for _, s := range []string{"Done", "", "完成", "a\u3000b", "x\u200by", "\"q\"\\", "emoji😀"} {
+				for _, s := range []string{"Done", "", "完成", "a\u3000b", "x\u200by", "\"q\"\\", "emoji😀",
+					// %q by Go's IsPrint (Unicode 15.0 in Go 1.26) whatever the
+					// engine's version: U+2FFC and U+1C89 came after it.
+					"İ", "ẞ", "ΑΣ", "soft\u00adhyphen", "\u0378", "\ue000", "\U000f0000", "\u2ffc", "\u1c89"} {
 					add(n+" enum "+s, t.Name, with(t.Name, map[string]any{c.Name: s}), true)
 				}
 			}
@@ -119,6 +127,12 @@ func inputs() []input {
 	add("bad and missing", "books", with("books", map[string]any{"copy_no": 0.0, "title": nil}), true)
 	add("two missing", "loans", without("loans", "lent_on", "borrower_card"), true)
 	add("unknown table", "people", map[string]any{"name": "x"}, true)
+	for _, name := range []string{"", "Books", "İ", "\u2ffc", "\u00ad"} {
+		add("unknown table "+strconv.Quote(name), name, map[string]any{"name": "x"}, true)
+	}
+	for _, t := range schema.Tables() {
+		add(t.Name+" unknown field", t.Name, with(t.Name, map[string]any{"no_such": "x"}), true)
+	}
 	add("due before lent", "loans", with("loans", map[string]any{"due_on": "2026-05-31"}), true)
 	add("due a year on", "loans", with("loans", map[string]any{"lent_on": "2025-06-01", "due_on": "2026-06-02"}), true)
 	add("due 366 days on", "loans", with("loans", map[string]any{"lent_on": "2025-06-01", "due_on": "2026-06-01"}), true)
@@ -127,5 +141,13 @@ func inputs() []input {
 	add("both orders broken", "loans", with("loans", map[string]any{"due_on": "2026-05-01", "returned_on": "2026-05-01"}), true)
 	add("returned same day", "loans", with("loans", map[string]any{"returned_on": "2026-06-01"}), true)
 	add("missing and order broken", "loans", with("loans", map[string]any{"due_on": "2026-05-01", "borrower_card": nil}), true)
+	// Spellings lowered by Go's unicode.ToLower, not JavaScript's: İ is
+	// one rune (i), a final Σ is σ, and a letter newer than Go's Unicode
+	// (U+1C89) has no lower case yet.
+	greek := append(seeded(), village{"希腊村", "Xila", []string{"ΑΣ", "ᲊ", "straße"}})
+	for _, s := range []string{"NANXİANG", "nanxİang", "ΑΣ", "ασ", "Ας", "ας", "Ᲊ", "ᲊ", "STRAẞE", "straẞe", "İ"} {
+		out = append(out, input{Name: "village " + s, Table: "tutoring_sessions",
+			Fields: with("tutoring_sessions", map[string]any{"village": s}), Env: true, Villages: greek})
+	}
 	return out
 }

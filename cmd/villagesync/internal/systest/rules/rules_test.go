@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,12 +23,31 @@ var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
 // input is one record to check: fields as JSON values (a number is an
 // integer in an integer column when it is whole, as check.ts reads it).
-// env gives both sides the clock and the seeded villages.
+// env gives both sides the clock and villages: the seeded ones, or
+// Villages when given.
 type input struct {
-	Name   string         `json:"name"`
-	Table  string         `json:"table"`
-	Fields map[string]any `json:"fields"`
-	Env    bool           `json:"env"`
+	Name     string         `json:"name"`
+	Table    string         `json:"table"`
+	Fields   map[string]any `json:"fields"`
+	Env      bool           `json:"env"`
+	Villages []village      `json:"villages,omitempty"`
+}
+
+// village is a schema.SeedVillage as check.ts's Village reads it.
+type village struct {
+	Name    string   `json:"name"`
+	Pinyin  string   `json:"pinyin"`
+	Aliases []string `json:"aliases"`
+}
+
+// seeded is schema.SeedVillages for check.ts: the app's bundle carries
+// no village, so the test hands them over.
+func seeded() []village {
+	var out []village
+	for _, v := range schema.SeedVillages {
+		out = append(out, village{v.Name, v.Pinyin, append([]string{}, v.Aliases...)})
+	}
+	return out
 }
 
 // problem is what a side says: the field and the whole text in both
@@ -95,7 +116,11 @@ func serverCheck(t *testing.T, in input) []problem {
 	}
 	env := schema.Env{}
 	if in.Env {
-		env = schema.Env{Now: now, Villages: schema.Seeded()}
+		vs := schema.NewVillages()
+		for _, v := range in.Villages {
+			vs.Add(v.Name, v.Pinyin, v.Aliases...)
+		}
+		env = schema.Env{Now: now, Villages: vs}
 	}
 	fields := map[string]schema.Value{}
 	for n, v := range in.Fields {
@@ -143,12 +168,12 @@ func serverCheck(t *testing.T, in input) []problem {
 const entry = `import { readFileSync } from "node:fs";
 import { checkRecord, parseField } from %q;
 import { fillDefaults } from %q;
-import { seedVillages, tables } from %q;
+import { tables } from %q;
 import { goFloat } from %q;
 
 const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const records = input.records.map((c) => {
-  const env = c.env ? { now: c.nowMs, villages: seedVillages } : {};
+  const env = c.env ? { now: c.nowMs, villages: c.villages } : {};
   return checkRecord(c.table, c.fields, env).map((p) => ({ field: p.field, en: p.text("en"), zh: p.text("zh") }));
 });
 const forms = input.forms.map((c) => fillDefaults(c.form, c.given, c.nowMs, c.offsetMinutes));
@@ -321,4 +346,37 @@ func TestParseFieldMatchesServer(t *testing.T) {
 		}
 	}
 	t.Logf("%d parse cases", len(cases))
+}
+
+// stringLit is a double-quoted TypeScript string literal.
+var stringLit = regexp.MustCompile(`"((?:[^"\\\n]|\\.)*)"`)
+
+// TestCheckTSSaysNoMessageOfItsOwn: every format check.ts refuses with
+// comes from schema.gen.ts (generated from schema/), none is written in
+// check.ts, so a reworded server message cannot leave the app behind.
+func TestCheckTSSaysNoMessageOfItsOwn(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(nodejs.Web(t), "src", "rules", "check.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := schema.Translations()
+	for _, m := range schema.CheckMessages {
+		formats[m.EN] = m.ZH
+	}
+	for _, f := range schema.RecordMessages() {
+		if _, ok := schema.Translations()[f]; !ok {
+			t.Errorf("schema's record message %q has no Chinese", f)
+		}
+	}
+	lits := 0
+	for _, m := range stringLit.FindAllSubmatch(src, -1) {
+		lits++
+		s := string(m[1])
+		if _, ok := formats[s]; ok && len(s) > 2 {
+			t.Errorf("check.ts writes the message %q itself: take it from schema.gen.ts", s)
+		}
+	}
+	if lits < 20 {
+		t.Fatalf("found only %d string literals in check.ts; the scan is broken", lits)
+	}
 }

@@ -27,6 +27,8 @@ var heldTo = []string{
 	"09-restored.json",
 	"10-gc-horizon.json",
 	"11-merged-written-in-flight.json",
+	"12-clock-past-pulled.json",
+	"13-scrub-retried.json",
 }
 
 // entry reads the scenario files named in its input, plays each on a
