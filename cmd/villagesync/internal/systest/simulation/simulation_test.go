@@ -2,12 +2,10 @@ package simulation_test
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +17,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/faultnet"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/report"
@@ -44,49 +43,11 @@ func TestSimulation(t *testing.T) {
 	}
 }
 
-// faults is a transport that loses requests, loses responses after the
-// server committed, and delivers requests twice, as its world says.
-type faults struct {
-	w  *world
-	on bool
-}
-
-func (f *faults) Do(req *http.Request) (*http.Response, error) {
-	if !f.on {
-		return http.DefaultTransport.RoundTrip(req)
-	}
-	switch f.w.rng.IntN(10) {
-	case 0:
-		return nil, errors.New("sim: request lost")
-	case 1:
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err == nil {
-			resp.Body.Close()
-			return nil, errors.New("sim: response lost after the server committed")
-		}
-		return nil, err
-	case 2:
-		// Delivered twice: the first answer is lost, the replay's returned.
-		if req.GetBody != nil {
-			if resp, err := http.DefaultTransport.RoundTrip(req); err == nil {
-				resp.Body.Close()
-			}
-			body, err := req.GetBody()
-			if err != nil {
-				return nil, err
-			}
-			req = req.Clone(req.Context())
-			req.Body = body
-		}
-	}
-	return http.DefaultTransport.RoundTrip(req)
-}
-
 type device struct {
 	name, village string // village "" for staff
 	file          string
 	r             *replica.Replica
-	link          *faults
+	link          *faultnet.Client
 	dates         int
 }
 
@@ -147,7 +108,7 @@ func simulate(t *testing.T, seed uint64) {
 	w.startServer()
 	defer func() { w.stopServer() }()
 	for i, v := range []string{"南香村", "东旺村", "旺渔村", ""} {
-		d := &device{name: fmt.Sprintf("d%d", i), village: v, link: &faults{w: w}}
+		d := &device{name: fmt.Sprintf("d%d", i), village: v, link: &faultnet.Client{Rand: w.rng}}
 		d.file = filepath.Join(w.dir, d.name+".db")
 		role, villages := store.Volunteer, []string{v}
 		if v == "" {
@@ -169,13 +130,13 @@ func simulate(t *testing.T, seed uint64) {
 	}()
 
 	for _, d := range w.devices {
-		d.link.on = true
+		d.link.On = true
 	}
 	for step := 0; step < *steps; step++ {
 		w.step(step)
 	}
 	for _, d := range w.devices {
-		d.link.on = false
+		d.link.On = false
 	}
 	w.settle()
 	w.check()

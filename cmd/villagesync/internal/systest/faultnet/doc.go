@@ -1,0 +1,7 @@
+// Package faultnet is the faulty network of the randomized system tests
+// (simulation, mixedfleet): a client transport for Go replicas and a
+// server-side handler for browsers, which cannot be given a transport of
+// ours. Both lose requests before the server sees them and lose responses
+// after the server committed, by a seeded random source, so a seed names
+// the faults it injects. It is a test-only package.
+package faultnet
