@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"time"
 	"slices"
 	"strings"
 
@@ -20,6 +21,14 @@ var SeedVillages = []SeedVillage{
 	{"东旺村", "Dongwang", nil},
 	{"旺渔村", "Wangyu", []string{"旺鱼村"}},
 }
+
+// SeedReplica writes the seed records: the server's replica number.
+const SeedReplica = 1
+
+// SeedTime is the fixed time of the seed writes, so every database (the
+// server, a Go device, a browser) holds identical seed records without
+// syncing them.
+var SeedTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // villageNamespace makes seeded village ids the same on every database.
 var villageNamespace = uuid.MustParse("5d1f3b0e-7c1a-4c55-9f0e-6f1b2a9c0d11")

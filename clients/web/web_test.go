@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"go/parser"
 	"go/token"
 	"io"
@@ -17,9 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf16"
-
-	"github.com/futian-xiaomo/villagesync/schema"
 )
 
 // served starts the handler on a real listener and returns its URL and a
@@ -583,91 +579,5 @@ func TestAppShellBudget(t *testing.T) {
 	t.Logf("app shell: %d B gzip (budget %d B)", total, budget)
 	if total > budget {
 		t.Errorf("the app shell is %d B gzip, over its budget of %d B", total, budget)
-	}
-}
-
-// seedNames are the ways the seed villages are written: names, aliases
-// and pinyin (any case).
-func seedNames() []string {
-	var out []string
-	for _, v := range schema.SeedVillages {
-		out = append(out, v.Name, v.Pinyin)
-		out = append(out, v.Aliases...)
-	}
-	return out
-}
-
-// jsEscaped is s as a minifier may write it in a string literal: each
-// rune past ASCII as \uXXXX (a surrogate pair past the BMP).
-func jsEscaped(s string) string {
-	var b strings.Builder
-	for _, u := range utf16.Encode([]rune(s)) {
-		if u < 0x80 {
-			b.WriteByte(byte(u))
-		} else {
-			fmt.Fprintf(&b, `\u%04x`, u)
-		}
-	}
-	return b.String()
-}
-
-// namesIn lists the seed names that content carries, raw or escaped, in
-// any letter case.
-func namesIn(content []byte) []string {
-	text := strings.ToLower(string(content))
-	var found []string
-	for _, n := range seedNames() {
-		if n = strings.ToLower(n); strings.Contains(text, n) || strings.Contains(text, jsEscaped(n)) {
-			found = append(found, n)
-		}
-	}
-	return found
-}
-
-// The scan finds a name however the bundle writes it: a test that can
-// only pass proves nothing, and the app's own words may never name a
-// village.
-func TestNamesInFindsEverySpelling(t *testing.T) {
-	for _, tc := range []struct {
-		content string
-		want    []string
-	}{
-		{`const v=[{name:"南香村"}]`, []string{"南香村"}},
-		{`const v=[{name:"\u4e1c\u65fa\u6751"}]`, []string{"东旺村"}},
-		{`const v=[{name:"\u4E1C\u65FA\u6751"}]`, []string{"东旺村"}},
-		{`{pinyin:"Wangyu"}`, []string{"wangyu"}},
-		{`{aliases:["旺鱼村"]}`, []string{"旺鱼村"}},
-		{`const t="本机存储自检";`, nil},
-	} {
-		if got := namesIn([]byte(tc.content)); !slices.Equal(got, tc.want) {
-			t.Errorf("namesIn(%s) = %q, want %q", tc.content, got, tc.want)
-		}
-	}
-}
-
-// A volunteer's villages come from her synced replica: the app's files
-// must not carry the seed villages (schema.SeedVillages), which every
-// volunteer's browser would then hold whatever she serves.
-func TestAppBundleCarriesNoSeedVillage(t *testing.T) {
-	entries, err := fs.ReadDir(dist, "dist/app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	scanned := 0
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".wasm") {
-			continue // SQLite itself
-		}
-		b, err := dist.ReadFile("dist/app/" + e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		scanned++
-		if found := namesIn(b); len(found) > 0 {
-			t.Errorf("dist/app/%s carries the seed villages %q: keep them out of what src/app imports", e.Name(), found)
-		}
-	}
-	if scanned < 3 {
-		t.Fatalf("scanned %d files of dist/app: run make web", scanned)
 	}
 }

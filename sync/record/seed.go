@@ -2,7 +2,6 @@ package record
 
 import (
 	"strings"
-	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
@@ -10,11 +9,11 @@ import (
 )
 
 // SeedReplica writes the seed records: it is the server's replica number.
-const SeedReplica = 1
+const SeedReplica = schema.SeedReplica
 
-// seedHLC is the fixed time of the seed writes, so every database holds
-// byte-identical seed records without syncing them.
-var seedHLC = hlc.FromTime(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+// seedHLC is the fixed time of the seed writes (schema.SeedTime), so every
+// database holds byte-identical seed records without syncing them.
+var seedHLC = hlc.FromTime(schema.SeedTime)
 
 // Seeds returns the records every database starts with: the villages.
 // Both ends insert them at creation, with fixed ids and dots, so they are

@@ -27,11 +27,12 @@ func main() {
 	}
 }
 
-// The schema's doc strings stay out: their examples name real villages
-// ("e.g. 旺鱼村"), and whatever the app imports reaches every volunteer's
-// browser, which must hold nothing of another village. So do the seed
-// villages: a volunteer's come from her synced replica, and tests that
-// need schema.SeedVillages hand them over themselves.
+// The schema's doc strings stay out: they are for programmers, and
+// whatever the app imports reaches every volunteer's browser. The seed
+// villages go in: every device starts with them, as every database does
+// (record.Seeds), because the server never sends them; the list of
+// villages is reference data that every device holds, and scope keeps
+// each village's records, not its name, with those assigned to it.
 type column struct {
 	Name      string   `json:"name"`
 	Type      string   `json:"type"`
@@ -77,6 +78,13 @@ type form struct {
 	Name     string        `json:"name"`
 	Table    string        `json:"table"`
 	Defaults []formDefault `json:"defaults"`
+}
+
+type village struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Pinyin  string   `json:"pinyin"`
+	Aliases []string `json:"aliases"`
 }
 
 var formats = map[schema.Format]string{
@@ -195,6 +203,10 @@ func Generate() ([]byte, error) {
 				orEmpty(d.WhenIn)})
 		}
 		forms = append(forms, out)
+	}
+	var villages []village
+	for _, v := range schema.SeedVillages {
+		villages = append(villages, village{schema.SeedVillageID(v.Name), v.Name, v.Pinyin, orEmpty(v.Aliases)})
 	}
 	fields := schema.FieldTranslations()
 	checks := map[string]map[string]string{}
@@ -317,6 +329,10 @@ export interface CheckMessage {
 			map[string]string{"en": schema.Separator(schema.EN), "zh": schema.Separator(schema.ZH)}, " as const"},
 		{"/** The volunteer forms and the defaults they fill (schema.Forms). */", "export const forms", forms,
 			" as const satisfies readonly Form[]"},
+		{"/** The villages every device starts with (schema.SeedVillages; record.Seeds): fixed ids, written by\n * seedWrite's replica at its time, so they are in sync everywhere without syncing. */",
+			"export const seedVillages", villages, " as const"},
+		{"/** Who wrote the seed records and when (schema.SeedReplica, SeedTime in Unix ms). */",
+			"export const seedWrite", map[string]int64{"replica": schema.SeedReplica, "ms": schema.SeedTime.UnixMilli()}, " as const"},
 	}
 	for _, s := range steps {
 		if err := emit(s.doc, s.decl, s.v, s.suffix); err != nil {

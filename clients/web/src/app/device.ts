@@ -13,8 +13,8 @@ import { v7 as uuidv7 } from "uuid";
 import { AccessService } from "../gen/villagesync/v1/access_pb";
 import { SyncRequestSchema, SyncService, ValueSchema } from "../gen/villagesync/v1/sync_pb";
 import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
-import { Replica, deleted, pbRecord, plainValue, readMeta, readRows, type RecordState } from "../replica/replica";
-import type { Db } from "../replica/db";
+import { Replica, deleted, pbRecord, plainValue, readMeta, readRows, seedStatements, type RecordState } from "../replica/replica";
+import type { Db, Statement } from "../replica/db";
 import { deviceDDL, sqlType } from "../replica/ddl";
 import { checkRecord, checkValue, fieldName, parseField, type Parsed, type Village } from "../rules/check";
 import { fillDefaults, formNamed } from "../rules/defaults";
@@ -168,7 +168,7 @@ export class Device {
    * nothing is dropped or rewritten; an app update never costs a saved row.
    */
   private async migrate(): Promise<void> {
-    const stmts: { sql: string }[] = deviceDDL().map((sql) => ({ sql }));
+    const stmts: Statement[] = deviceDDL().map((sql) => ({ sql }));
     for (const t of Object.values(programTables)) {
       const have = new Set((await this.db.query(`SELECT name FROM pragma_table_info(?)`, [t.name])).map((r) => String(r["name"])));
       if (have.size === 0) continue; // made by the CREATE above
@@ -176,6 +176,10 @@ export class Device {
         if (!have.has(c.name)) stmts.push({ sql: `ALTER TABLE ${t.name} ADD COLUMN ${c.name} ${sqlType(c)}` });
       }
     }
+    // Last, over the tables as they now are; a file made before the
+    // device seeded its villages gets them (the Go device's migration
+    // does the same).
+    stmts.push(...seedStatements());
     await this.db.transaction(stmts);
   }
 
@@ -236,6 +240,7 @@ export class Device {
     ];
     await this.db.transaction([
       ...deviceDDL().map((sql) => ({ sql })),
+      ...seedStatements(),
       ...meta.map(([k, v]) => ({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] })),
     ]);
     const id = await this.open();

@@ -48,3 +48,4 @@ export const bookkeepingDDL = [
 export function deviceDDL(): string[] {
   return [...bookkeepingDDL, ...allTables.flatMap(tableDDL)];
 }
+

@@ -8,6 +8,7 @@ import type { Db, SqlValue, Statement } from "./db";
 import { Clock, bump, replicas } from "./clock";
 import type { Dot, VV } from "./clock";
 import { allTables } from "./ddl";
+import { seedVillages, seedWrite } from "../rules/schema.gen";
 import type { Column, Table } from "../rules/schema.gen";
 import {
   DotSchema,
@@ -170,6 +171,25 @@ export function upsert(t: Table, row: StoredRow, verb = "INSERT OR REPLACE"): St
     sql: `${verb} INTO ${t.name} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`,
     bind,
   };
+}
+
+/**
+ * The villages every database starts with (record.Seeds): fixed ids, the
+ * server's replica, counter 1, at schema.SeedTime, so the rows are the
+ * ones the server and every Go device hold, in sync without a pull (the
+ * server never sends them). INSERT OR IGNORE: a device keeps what it has
+ * learnt of them since (a staff edit syncs like any write).
+ */
+export function seedStatements(): Statement[] {
+  const t = tableOf("villages");
+  const dot: Dot = { replica: seedWrite.replica, counter: 1n, hlc: BigInt(seedWrite.ms) << 16n };
+  const text = (s: string): FieldState => ({ value: create(ValueSchema, { kind: { case: "text", value: s } }), dot });
+  return seedVillages.map((v) => {
+    const fields = new Map([["name", text(v.name)], ["pinyin", text(v.pinyin)]]);
+    if (v.aliases.length > 0) fields.set("aliases", text(v.aliases.join(",")));
+    const rec: RecordState = { table: t.name, id: v.id, version: new Map([[dot.replica, 1n]]), fields, tombstone: undefined };
+    return upsert(t, { rec, own: 0n, acked: 0n, gen: 0, seq: 0n }, "INSERT OR IGNORE");
+  });
 }
 
 /** deleted: a tombstone that no field was written after (record.Deleted:

@@ -67,14 +67,6 @@ var fleet = []struct {
 	{"", store.Staff},
 }
 
-// browsersSeedVillages says the volunteer app's device holds the villages
-// every database is seeded with (record.Seeds(), which the Go replica
-// writes when it makes its file). It does not yet: the TypeScript device
-// makes its tables (replica/ddl.ts) but seeds no rows, and the server
-// never sends the seeds. Until it does, the check lets a browser lack
-// exactly those records, and nothing else; set it true with the fix.
-const browsersSeedVillages = false
-
 // TestMixedFleet runs seeded fleets of browsers and Go replicas writing at
 // once over faulty links and checks the promises once the faults stop.
 // Timing between the devices is the machine's, so a seed fixes each
@@ -420,10 +412,6 @@ func (w *world) check() {
 
 	// Every replica equals the server for its villages, record by record
 	// and version by version.
-	seeded := map[string]bool{}
-	for _, r := range record.Seeds() {
-		seeded[r.Table+"/"+r.ID] = true
-	}
 	for _, m := range w.members {
 		for _, table := range schema.TableNames() {
 			got, err := m.dev.records(table)
@@ -449,9 +437,6 @@ func (w *world) check() {
 				}
 			}
 			for id, r := range want {
-				if !held[id] && m.browser && !browsersSeedVillages && seeded[table+"/"+id] {
-					continue
-				}
 				if !held[id] {
 					t.Errorf("%s lacks %s %s (deleted %v), which the server holds", m.name, table, id, r.Deleted())
 				}
