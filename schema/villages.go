@@ -1,9 +1,9 @@
 package schema
 
 import (
-	"time"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
