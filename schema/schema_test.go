@@ -124,3 +124,26 @@ func TestFutureDates(t *testing.T) {
 		t.Errorf("tomorrow (a device a few hours ahead): %v", err)
 	}
 }
+
+// Every value of every enumerated column has words in both languages,
+// and no words are kept for a value no column has: a new kind or status
+// shows as words, not as its code, in the report, the console and the app.
+func TestEveryEnumValueHasWords(t *testing.T) {
+	values := map[string]bool{}
+	names := ValueNames()
+	for _, tb := range Tables() {
+		for _, c := range tb.Columns {
+			for _, v := range c.Enum {
+				values[v] = true
+				if n, ok := names[v]; !ok || n[ZH] == "" || n[EN] == "" || ValueName(ZH, v) != n[ZH] {
+					t.Errorf("%s.%s: the value %q has no words (schema/labels.go)", tb.Name, c.Name, v)
+				}
+			}
+		}
+	}
+	for v := range names {
+		if !values[v] {
+			t.Errorf("schema/labels.go names %q, which no column has", v)
+		}
+	}
+}

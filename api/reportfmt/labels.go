@@ -1,6 +1,10 @@
 package reportfmt
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+)
 
 // Lang is the language of headers and labels.
 type Lang string
@@ -71,17 +75,17 @@ var (
 	}
 )
 
-var cleanupKinds = map[string]text{
-	"construction_waste": {"建筑垃圾清运", "construction waste"},
-	"road_levelling":     {"道路平整", "road levelling"},
-	"street_sweeping":    {"街道清扫", "street sweeping"},
-	"other":              {"其他整治", "other cleanup"},
-}
+// lUnknownBook groups loans whose book is not on the server (the words of
+// real kinds and libraries are schema's: schema.ValueName).
+var lUnknownBook = text{"未知图书", "unknown book"}
 
-var libraries = map[string]text{
-	"party_villagers": {"党群图书馆", "party & villagers library"},
-	"children":        {"小学少儿图书馆", "children's library"},
-	"unknown":         {"未知图书", "unknown book"},
+// valueName is an enumeration value in words (schema.ValueName), and the
+// report's own group of loans without a book.
+func valueName(code string, l Lang) string {
+	if code == "unknown" {
+		return lUnknownBook.in(l)
+	}
+	return schema.ValueName(schema.Lang(l), code)
 }
 
 var conflictKinds = map[string]text{

@@ -78,7 +78,7 @@ func columns(r *report.Report, l Lang) []column {
 		{hVolunteers.in(l), true, func(row report.Row) any { return row.Tutoring.Volunteers }},
 	}
 	for _, c := range r.Total.Cleanup {
-		kind, group := c.Kind, name(cleanupKinds, c.Kind, l)
+		kind, group := c.Kind, valueName(c.Kind, l)
 		get := func(row report.Row) report.Cleanup {
 			i := slices.IndexFunc(row.Cleanup, func(x report.Cleanup) bool { return x.Kind == kind })
 			if i < 0 {
@@ -96,7 +96,7 @@ func columns(r *report.Report, l Lang) []column {
 		)
 	}
 	for _, lo := range r.Total.Loans {
-		lib, group := lo.Library, name(libraries, lo.Library, l)
+		lib, group := lo.Library, valueName(lo.Library, l)
 		get := func(row report.Row) report.Loans {
 			i := slices.IndexFunc(row.Loans, func(x report.Loans) bool { return x.Library == lib })
 			if i < 0 {

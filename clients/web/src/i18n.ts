@@ -1,6 +1,7 @@
 // Every string the console shows, in Chinese (the default) and English.
 // `en` is typed as `Messages`, the shape of `zh`: a key missing from either,
 // or a message taking other arguments, is a compile error.
+import { valueNames } from "./rules/schema.gen";
 
 export type Lang = "zh" | "en";
 
@@ -511,26 +512,8 @@ const en: Messages = {
 // languages; an unknown code shows as it is.
 type Pair = readonly [zh: string, en: string];
 
-const cleanupKinds: Record<string, Pair> = {
-  construction_waste: ["建筑垃圾清运", "construction waste"],
-  road_levelling: ["道路平整", "road levelling"],
-  street_sweeping: ["街道清扫", "street sweeping"],
-  other: ["其他整治", "other cleanup"],
-};
-
-const libraries: Record<string, Pair> = {
-  party_villagers: ["党群图书馆", "party & villagers library"],
-  children: ["小学少儿图书馆", "children's library"],
-  unknown: ["未知图书", "unknown book"],
-};
-
-const statuses: Record<string, Pair> = {
-  reported: ["已上报", "reported"],
-  in_progress: ["进行中", "in progress"],
-  done: ["已完成", "done"],
-  checked: ["已验收", "checked"],
-};
-
+// Loans whose book is not on the server, grouped by the report.
+const unknownBook: Pair = ["未知图书", "unknown book"];
 // The columns' names, as schema/tables.go has them.
 const fields: Record<string, Pair> = {
   village: ["村", "village"],
@@ -586,10 +569,13 @@ function pick(m: Record<string, Pair>, code: string): string {
   return p ? p[lang === "en" ? 1 : 0] : code;
 }
 
-export const cleanupKind = (k: string): string => pick(cleanupKinds, k);
-export const libraryName = (l: string): string => pick(libraries, l);
+// The enumerations' values in words come from schema/ (schema.ValueNames),
+// so the console says them as the report's files and the app do.
+const valueName = (v: string): string => valueNames[v]?.[lang === "en" ? "en" : "zh"] ?? v;
+export const cleanupKind = (k: string): string => valueName(k);
+export const libraryName = (l: string): string => (l === "unknown" ? unknownBook[lang === "en" ? 1 : 0] : valueName(l));
 export const fieldName = (f: string): string => pick(fields, f);
-export const statusName = (st: string): string => pick(statuses, st);
+export const statusName = (st: string): string => valueName(st);
 
 // Words for codes whose message keys are built from them (role_staff).
 function prefixed(prefix: string, code: string): string {

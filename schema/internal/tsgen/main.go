@@ -331,6 +331,8 @@ export interface CheckMessage {
 			" as const satisfies readonly Form[]"},
 		{"/** The villages every device starts with (schema.SeedVillages; record.Seeds): fixed ids, written by\n * seedWrite's replica at its time, so they are in sync everywhere without syncing. */",
 			"export const seedVillages", villages, " as const"},
+		{"/** The words for the enumerations' values (schema.ValueNames): value → language → words. */",
+			"export const valueNames: Readonly<Record<string, Readonly<Record<\"zh\" | \"en\", string>>>>", schema.ValueNames(), ""},
 		{"/** Who wrote the seed records and when (schema.SeedReplica, SeedTime in Unix ms). */",
 			"export const seedWrite", map[string]int64{"replica": schema.SeedReplica, "ms": schema.SeedTime.UnixMilli()}, " as const"},
 	}

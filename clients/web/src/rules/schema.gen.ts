@@ -1065,6 +1065,50 @@ export const seedVillages = [
   }
 ] as const;
 
+/** The words for the enumerations' values (schema.ValueNames): value → language → words. */
+export const valueNames: Readonly<Record<string, Readonly<Record<"zh" | "en", string>>>> = {
+  "checked": {
+    "en": "checked",
+    "zh": "已验收"
+  },
+  "children": {
+    "en": "children's library",
+    "zh": "小学少儿图书馆"
+  },
+  "construction_waste": {
+    "en": "construction waste",
+    "zh": "建筑垃圾清运"
+  },
+  "done": {
+    "en": "done",
+    "zh": "已完成"
+  },
+  "in_progress": {
+    "en": "in progress",
+    "zh": "进行中"
+  },
+  "other": {
+    "en": "other cleanup",
+    "zh": "其他整治"
+  },
+  "party_villagers": {
+    "en": "party & villagers library",
+    "zh": "党群图书馆"
+  },
+  "reported": {
+    "en": "reported",
+    "zh": "已上报"
+  },
+  "road_levelling": {
+    "en": "road levelling",
+    "zh": "道路平整"
+  },
+  "street_sweeping": {
+    "en": "street sweeping",
+    "zh": "街道清扫"
+  }
+};
+
 /** Who wrote the seed records and when (schema.SeedReplica, SeedTime in Unix ms). */
 export const seedWrite = {
   "ms": 1704067200000,
