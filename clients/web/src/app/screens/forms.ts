@@ -185,10 +185,14 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
   const { form, actions, status } = formShell(ctx, name, ctx.m.forms[name]);
   const controls = new Map<string, Control>();
   let book: HTMLInputElement | undefined;
-  if (name === "lend") book = bookPicker(ctx, form, (village) => {
-    const v = controls.get("village");
-    if (v && village) v.value = village;
-  });
+  // A loan's village is the book's (the device takes it from the book, as
+  // the Go replica's Lend does), so the lend form shows it, not asks it.
+  let bookVillage: HTMLOutputElement | undefined;
+  if (name === "lend") {
+    const out = h("output", { id: "f-village", class: "readonly", "data-test": "loan-village" });
+    bookVillage = out;
+    book = bookPicker(ctx, form, (village) => (out.textContent = village));
+  }
   // The schema's column defaults and the form's, as it would fill them now.
   const initial = (): Record<string, string> => {
     const out: Record<string, string> = {};
@@ -201,6 +205,19 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
   };
   const start = initial();
   for (const f of formFields[name]) {
+    if (f === "village" && bookVillage) {
+      form.append(
+        h(
+          "div",
+          { class: "field", "data-field-row": "village" },
+          h("label", { for: bookVillage.id }, colName(ctx.lang, table, f)),
+          bookVillage,
+          h("p", { class: "muted" }, ctx.m.villageOfBook),
+          h("p", { class: "field-error", id: "e-village", "data-error-for": "village", role: "alert" }),
+        ),
+      );
+      continue;
+    }
     const r = fieldRow(ctx, table, f, start[f] ?? "");
     if (!r) continue;
     controls.set(f, r.control);
@@ -235,6 +252,7 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
         if (k !== "village" && c.value === (sent[k] ?? "")) c.value = again[k] ?? "";
       }
       if (book) book.value = "";
+      if (bookVillage) bookVillage.textContent = "";
       form.querySelector<HTMLElement>("[data-test=chosen-book]")?.replaceChildren();
       savedMark(status, ctx.m.saved);
     } catch (e) {
@@ -245,7 +263,7 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
 }
 
 // Finding the book for a loan: by title or ISBN, as she types; choosing
-// one sets book_id (and the loan's village to the book's).
+// one sets book_id (and shows the book's village, the loan's).
 function bookPicker(ctx: Ctx, form: HTMLFormElement, onVillage: (v: string) => void): HTMLInputElement {
   const hidden = h("input", { type: "hidden", name: "book_id", "data-field": "book_id" });
   const search = h("input", { id: "f-book", type: "search", "data-test": "book-search", autocomplete: "off", enterkeyhint: "search" });

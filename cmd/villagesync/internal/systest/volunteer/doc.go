@@ -3,15 +3,17 @@
 // (body[data-page], data-sync, data-pending, forms by data-form and
 // their [data-error-for] messages, records, refused changes).
 //
-// Most tests drive the screens with a stand-in worker (fakeworker_test.go)
-// served under the real worker's name, so that what the screens send and
-// show can be checked in states a real server is slow to reach (old
-// pending writes, refusals, no signal); real_test.go and real_flows_test.go run
-// the real worker and replica on OPFS against a real server (no signal,
-// reload and a new tab, a Go device's concurrent edit, a refusal and its
-// fix, the service worker's offline start, a second tab). The phone-width screenshots in
-// docs/screenshots/app-*.png come from (app-home-synced.png is the real
-// one, the others the stand-in's):
+// Every test runs the real app: its real worker and replica on the
+// phone's OPFS against a real server (realServer), so that what the
+// screens show is what the worker of protocol.ts really answers. States a
+// server is slow to reach are made in the real pieces: books catalogued
+// by a staff Go device, a refusal by rewriting a stored value in the
+// worker's database (as an older app's rules would let through), an old
+// pending write by rewriting its dots' clocks, no signal by cutting the
+// link (realSrv.drop). The phone-width screenshots in
+// docs/screenshots/app-*.png come from TestScreenshots,
+// TestRealEnrollLogAClassSynced (app-home-synced.png) and
+// TestRealEditDeleteLendReturn (app-lend.png):
 //
-//	go test ./cmd/villagesync/internal/systest/volunteer -run Screenshots -args -screenshots ../../../../../docs/screenshots
+//	go test ./cmd/villagesync/internal/systest/volunteer -args -screenshots ../../../../../docs/screenshots
 package volunteer

@@ -244,21 +244,39 @@ func TestRealOfflineClassesSurviveAndSync(t *testing.T) {
 	}
 }
 
-// A second tab of the app is told the app is open elsewhere; the first
-// keeps working.
-func TestRealSecondTabIsTurnedAway(t *testing.T) {
+// A second tab of the app is told the app is open elsewhere and shows
+// nothing else; the first keeps working. The language switch reloads
+// the page and is remembered.
+func TestRealSecondTabAndLanguage(t *testing.T) {
 	s := realServer(t)
 	p := enrolled(t, s)
 	q := p.tab()
 	q.open("#/")
 	q.waitPage("other-tab")
-	if q.text("[data-test=lock-message]") == "" {
-		t.Error("the second tab says nothing")
+	var shown struct {
+		Lock  string `json:"lock"`
+		Forms int    `json:"forms"`
+		Text  string `json:"text"`
+	}
+	q.eval("the second tab", `({lock: document.body.dataset.lock, forms: document.querySelectorAll("form, nav").length, text: document.querySelector("[data-test=lock-message]")?.textContent ?? ""})`, &shown)
+	if shown.Lock != "other-tab" || shown.Forms != 0 || shown.Text == "" {
+		t.Errorf("the second tab shows %+v, want only the other-tab message", shown)
 	}
 	p.logClass(9, "第一个标签页")
 	p.waitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	if ids := p.classIDs(); len(ids) != 1 {
 		t.Errorf("the first tab lists %d classes, want 1", len(ids))
+	}
+	q.close()
+
+	p.route("#/", "home")
+	p.eval("switch to English", `(document.querySelector("[data-test=lang]").click(), true)`, nil)
+	p.waitAcrossReload("home in English", `document.body.dataset.page === "home" && document.body.dataset.ready === "1" &&
+  document.documentElement.lang === "en" && document.querySelector(".brand")?.textContent === "Three villages · volunteer"`)
+	var stored string
+	p.eval("the remembered language", `localStorage.getItem("villagesync-app-lang")`, &stored)
+	if stored != "en" {
+		t.Errorf("localStorage holds the language %q, want en", stored)
 	}
 }
 

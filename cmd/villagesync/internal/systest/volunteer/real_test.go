@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
@@ -81,8 +82,11 @@ func (s *realSrv) device(t testing.TB, user string, role store.Role, villages ..
 }
 
 // The real thing: a server, the app's real worker and replica on the
-// phone's OPFS. The QR link enrolls; a class she logs waits, then syncs
-// and is on the server.
+// phone's OPFS. The QR link enrolls at once; the class form opens with
+// her village, 19:00 and today; a field the checks refuse keeps what she
+// typed, with the reason beside it; a class she logs shows as waiting,
+// then as synced once the page's scheduler has synced it (about 2 s
+// after the save).
 func TestRealEnrollLogAClassSynced(t *testing.T) {
 	s := realServer(t)
 	p := newPhone(t, s.URL)
@@ -91,9 +95,19 @@ func TestRealEnrollLogAClassSynced(t *testing.T) {
 	p.waitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
 
 	p.route("#/log-session", "log-session")
+	var pre map[string]string
+	p.eval("the prefilled fields", `Object.fromEntries([...document.querySelectorAll("form[data-form=log-session] [name]")].map((e) => [e.name, e.value]))`, &pre)
+	if pre["village"] != "南香村" || pre["start_time"] != "19:00" || pre["session_date"] != time.Now().Format(time.DateOnly) {
+		t.Errorf("the form opens with %v, want her one village, 19:00 and today", pre)
+	}
 	p.set("log-session", "children_present", "250")
 	p.click("form[data-form=log-session] [data-test=save]")
 	p.waitFor("the field's problem", `document.querySelector("[data-error-for=children_present]").textContent !== ""`)
+	var kept string
+	p.eval("what she typed", `document.querySelector("[name=children_present]").value`, &kept)
+	if kept != "250" {
+		t.Errorf("after the refusal the field holds %q, want what she typed", kept)
+	}
 	p.set("log-session", "children_present", "12")
 	p.set("log-session", "subjects", "数学")
 	p.eval("watch the pending count", `(window.sawPending = false, new MutationObserver(() => {

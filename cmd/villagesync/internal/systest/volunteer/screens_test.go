@@ -7,15 +7,17 @@ import (
 	"flag"
 	"fmt"
 	"image/png"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/chromium"
+	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 var screenshotDir = flag.String("screenshots", "", "write the app's phone-width screenshots (app-*.png) to this folder")
@@ -88,8 +90,7 @@ func (p *phone) waitPage(page string) {
 	p.waitFor("the "+page+" screen", fmt.Sprintf(`document.body.dataset.page === %q && document.body.dataset.ready === "1"`, page))
 }
 
-// go moves to a route in the page (no reload: the stand-in worker keeps
-// its records only while the page lives).
+// route moves to a route in the page, as her taps do (no reload).
 func (p *phone) route(hash, page string) {
 	p.t.Helper()
 	p.eval("go to "+hash, fmt.Sprintf(`(location.hash = %q, true)`, hash), nil)
@@ -157,71 +158,77 @@ func (p *phone) screenshot(name string) {
 	}
 }
 
-// The QR link enrolls at once; a class she logs shows as waiting, then
-// as synced once the page's scheduler has synced it (about 2 s after the
-// save), and a field the checks refuse keeps what she typed, with the
-// reason beside it.
-func TestEnrollLogAClassSeeItSynced(t *testing.T) {
-	srv := httptest.NewServer(fakeHandler(false))
-	t.Cleanup(srv.Close)
-	p := newPhone(t, srv.URL)
-	p.open("#/enroll?code=GOOD")
-	p.waitPage("home")
-	p.waitFor("the status bar", `document.body.dataset.pending === "0" && document.body.dataset.lock === "held"`)
-
-	p.route("#/log-session", "log-session")
-	var pre map[string]string
-	p.eval("the prefilled fields", `Object.fromEntries([...document.querySelectorAll("form[data-form=log-session] [name]")].map((e) => [e.name, e.value]))`, &pre)
-	if pre["village"] != "南香村" || pre["start_time"] != "19:00" || pre["session_date"] == "" {
-		t.Errorf("the form opens with %v, want her one village, 19:00 and today", pre)
+// A code the server refuses (one already used) says why and offers a
+// field to type another.
+func TestRealARefusedCodeSaysWhy(t *testing.T) {
+	s := realServer(t)
+	used := s.code(t, "南香志愿者", store.Volunteer, "南香村")
+	r, err := replica.Init(context.Background(), filepath.Join(s.dir, "first.db"), s.URL, used, "先用的", replica.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	p.set("log-session", "children_present", "250")
-	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("the field's problem", `document.querySelector("[data-error-for=children_present]").textContent !== ""`)
-	var kept string
-	p.eval("what she typed", `document.querySelector("[name=children_present]").value`, &kept)
-	if kept != "250" {
-		t.Errorf("after the refusal the field holds %q, want what she typed", kept)
-	}
-	p.set("log-session", "children_present", "12")
-	p.set("log-session", "subjects", "数学")
-	// The sync follows the save by about 2 s; an observer sees the change
-	// wait however slowly the test polls.
-	p.eval("watch the pending count", `(window.sawPending = false, new MutationObserver(() => {
-  if (document.body.dataset.pending === "1") window.sawPending = true;
-}).observe(document.body, {attributes: true, attributeFilter: ["data-pending"]}), true)`, nil)
-	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("saved, one change waiting", `!!document.querySelector("[data-test=saved]") && window.sawPending`)
-	p.waitFor("synced by the scheduler", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
-	p.route("#/records?table=tutoring_sessions", "records")
-	p.waitFor("the class, synced", `document.querySelectorAll("[data-test=record][data-pending='0']").length === 1`)
-}
-
-// A refused code says why and offers a field to type another.
-func TestARefusedCodeSaysWhy(t *testing.T) {
-	srv := httptest.NewServer(fakeHandler(false))
-	t.Cleanup(srv.Close)
-	p := newPhone(t, srv.URL)
-	p.open("#/enroll?code=USED")
+	t.Cleanup(func() { r.Close() })
+	p := newPhone(t, s.URL)
+	p.open("#/enroll?code=" + used)
 	p.waitPage("enroll")
-	p.waitFor("the reason", `document.querySelector("[data-test=enroll-message]").textContent.includes("注册码无效或已用过")`)
-	p.eval("type a good code", `(document.querySelector("[data-test=enroll-code]").value = "GOOD", true)`, nil)
+	p.waitFor("the reason", `document.querySelector("[data-test=enroll-message]").textContent.includes("注册码未被接受")`)
+	t.Logf("the enroll screen says: %s", p.text("[data-test=enroll-message]"))
+	p.eval("type a good code", fmt.Sprintf(`(document.querySelector("[data-test=enroll-code]").value = %q, true)`,
+		s.code(t, "南香志愿者二", store.Volunteer, "南香村")), nil)
 	p.click("[data-test=enroll-submit]")
 	p.waitPage("home")
 }
 
-// Home with old unsynced changes and a refusal, the class form with a
-// field refused, the records and the refused list, at phone width.
+// Home with an old unsynced class, no signal and a refusal; the class
+// form with a field refused; the records and the refused list, at phone
+// width, from the real app. The refusal is the server's (a stored value
+// rewritten in the worker's database, as an older app's rules would let
+// through); the class is made old by rewriting its dots' clocks, as a
+// class saved four days ago and never synced.
 func TestScreenshots(t *testing.T) {
-	srv := httptest.NewServer(fakeHandler(true))
-	t.Cleanup(srv.Close)
-	p := newPhone(t, srv.URL)
-	p.open("#/enroll?code=GOOD")
-	p.waitPage("home")
-	p.waitFor("the old-pending warning and the offline state", `!!document.querySelector("[data-test=old-pending]") && document.body.dataset.sync === "offline"`)
+	s := realServer(t)
+	p := enrolled(t, s)
+	// Fixed dates and a fixed time of refusal keep the pictures the same
+	// from run to run (the warning's "4 days" is counted from now).
+	const refusedAt = "2026-11-26"
+	const oldClass = "2026-11-27"
+	p.setOffline(true)
+	s.drop.Store(true)
+	p.logClass(20, "拒绝", "subjects", "语文", "session_date", refusedAt)
+	ids := p.classIDs()
+	if len(ids) != 1 {
+		t.Fatalf("%d classes, want 1", len(ids))
+	}
+	p.inWorker("store a refused value", fmt.Sprintf(
+		`self.onmessage({data: {id: 999998, op: "exec", sql: "UPDATE tutoring_sessions SET children_present = 250 WHERE id = ?", bind: [%q]}})`, ids[0]))
+	s.drop.Store(false)
+	p.setOffline(false)
+	p.syncUntil("one refused", `document.body.dataset.rejected === "1" && document.body.dataset.pending === "0"`)
+	p.inWorker("fix the time of the refusal", fmt.Sprintf(
+		`self.onmessage({data: {id: 999996, op: "exec", sql: "UPDATE rejected SET rejected_ms = ?", bind: [%d]}})`,
+		time.Date(2026, 11, 27, 21, 5, 0, 0, time.Local).UnixMilli()))
+
+	p.setOffline(true)
+	s.drop.Store(true)
+	p.logClass(14, "", "subjects", "数学", "class_group", "三年级",
+		"session_date", oldClass)
+	var old []string
+	for _, id := range p.classIDs() {
+		if id != ids[0] {
+			old = append(old, id)
+		}
+	}
+	if len(old) != 1 {
+		t.Fatalf("the new class: ids %v", old)
+	}
+	p.ageDots("tutoring_sessions", old[0], time.Now().Add(-4*24*time.Hour))
+	p.route("#/", "home")
+	p.syncNow()
+	p.waitFor("the old-pending warning and the offline state", `!!document.querySelector("[data-test=old-pending]") && document.body.dataset.sync === "offline" && document.body.dataset.rejected === "1"`)
 	p.screenshot("home")
 
 	p.route("#/log-session", "log-session")
+	p.set("log-session", "session_date", oldClass)
 	p.set("log-session", "children_present", "250")
 	p.set("log-session", "subjects", "数学、语文")
 	p.set("log-session", "class_group", "三年级")
@@ -231,10 +238,11 @@ func TestScreenshots(t *testing.T) {
 	p.screenshot("log-session-error")
 
 	p.route("#/records?table=tutoring_sessions", "records")
+	p.waitFor("the waiting class", `document.querySelectorAll("[data-test=record][data-pending='1']").length === 1`)
 	p.screenshot("records")
 	p.route("#/refused", "refused")
-	if got := p.text("[data-test=refused-message]"); got == "" {
-		t.Errorf("the refused change shows no reason")
+	if got := p.text("[data-test=refused-message]"); !strings.Contains(got, "出席儿童数") {
+		t.Errorf("the refused change says %q, want the field named 出席儿童数", got)
 	}
 	p.screenshot("refused")
 	p.click("[data-test=refused-fix]")
@@ -244,4 +252,16 @@ func TestScreenshots(t *testing.T) {
 	if v != "250" {
 		t.Errorf("the fix form opens with children_present %q, want the refused 250", v)
 	}
+}
+
+// ageDots rewrites the clock of every field of a record in the worker's
+// database to at, as if it had been written then: the device's oldest
+// pending write is its dots' hlc >> 16 ms (device.ts state; _dots is
+// {column: [replica, counter, hlc]}, replica.ts dotJSON).
+func (p *phone) ageDots(table, id string, at time.Time) {
+	p.t.Helper()
+	hlc := fmt.Sprint(at.UnixMilli() << 16)
+	p.inWorker("age the record's writes", fmt.Sprintf(`self.onmessage({data: {id: 999997, op: "exec", sql:
+  "UPDATE %s SET _dots = (SELECT json_group_object(key, json_array(json_extract(value, '$[0]'), json_extract(value, '$[1]'), '%s')) FROM json_each(_dots)) WHERE id = ?",
+  bind: [%q]}})`, table, hlc, id))
 }
