@@ -1,7 +1,9 @@
 // The volunteer app's strings, Chinese (the default) and English; `en` is
 // typed as the shape of `zh`, so a key missing from either is a compile
-// error. Field names and the checks' messages are not here: they come
-// from schema/ (rules/check.ts fieldName, and the worker's answers).
+// error. Field names, the enumerations' values in words and the checks'
+// messages are not here: they come from schema/ (rules/check.ts fieldName,
+// schema.gen.ts valueNames, and the worker's answers).
+import { valueNames } from "../rules/schema.gen";
 import type { Lang } from "./protocol";
 
 export type { Lang } from "./protocol";
@@ -90,19 +92,6 @@ const zh = {
   fix: "更正",
   dismiss: "不再显示",
   fixing: "更正被拒绝的改动：",
-  // Values of the schema's enums.
-  values: {
-    construction_waste: "建筑垃圾清运",
-    road_levelling: "道路平整",
-    street_sweeping: "街道清扫",
-    other: "其他整治",
-    reported: "已上报",
-    in_progress: "进行中",
-    done: "已完成",
-    checked: "已验收",
-    party_villagers: "党群图书馆",
-    children: "小学少儿图书馆",
-  } as Record<string, string>,
   tables: {
     tutoring_sessions: "课堂",
     cleanup_tasks: "环境整治",
@@ -192,18 +181,6 @@ const en: Messages = {
   fix: "Correct",
   dismiss: "Dismiss",
   fixing: "Correcting a refused change: ",
-  values: {
-    construction_waste: "construction waste",
-    road_levelling: "road levelling",
-    street_sweeping: "street sweeping",
-    other: "other cleanup",
-    reported: "reported",
-    in_progress: "in progress",
-    done: "done",
-    checked: "checked",
-    party_villagers: "party & villagers library",
-    children: "children's library",
-  },
   tables: {
     tutoring_sessions: "Classes",
     cleanup_tasks: "Cleanups",
@@ -229,7 +206,10 @@ export function messages(l: Lang): Messages {
 }
 export type { Messages };
 
-/** An enum value in lang; an unknown code shows as it is. */
+/** An enum value in words, in the language of m (schema.ValueName, so
+ * the app says it as the console and the report's files do); an unknown
+ * code shows as it is. */
 export function valueLabel(m: Messages, v: string): string {
-  return Object.prototype.hasOwnProperty.call(m.values, v) ? m.values[v]! : v;
+  const n = Object.prototype.hasOwnProperty.call(valueNames, v) ? valueNames[v] : undefined;
+  return n ? n[m === en ? "en" : "zh"] : v;
 }
