@@ -424,3 +424,66 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 		t.Errorf("no open conflict on the class's notes: %+v", v.openConflicts(t))
 	}
 }
+
+// A new build of the app waits while she is on a form (nothing she typed
+// is lost to a reload), takes over once she is back on the home screen
+// with nothing being written, and the change she saved meanwhile, not yet
+// synced, is still there after the switch and then syncs.
+func TestRealUpdateWaitsAndKeepsPendingChanges(t *testing.T) {
+	s := realServer(t)
+	p := enrolled(t, s)
+	p.waitFor("the service worker in charge", `!!navigator.serviceWorker.controller`)
+	var before []string
+	p.eval("the caches", `caches.keys()`, &before)
+	s.dropSync.Store(true)
+
+	p.route("#/", "home")
+	p.route("#/log-session", "log-session")
+	p.set("log-session", "notes", "更新前写的")
+	p.eval("mark the page", `(window.samePage = true, true)`, nil)
+	s.nextBuild.Store(true)
+	p.eval("look for the new build", `navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => true)`, nil)
+	p.waitFor("the new build installed and waiting",
+		`navigator.serviceWorker.getRegistration().then((r) => !!r && !!r.waiting)`)
+	var kept bool
+	p.eval("the form is not reloaded under her", `window.samePage === true &&
+		document.querySelector("form[data-form=log-session] [name=notes]").value === "更新前写的"`, &kept)
+	if !kept {
+		t.Fatal("the page reloaded for the new build while she was on a form")
+	}
+	p.set("log-session", "children_present", "6")
+	p.click("form[data-form=log-session] [data-test=save]")
+	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.waitFor("one change waiting", `document.body.dataset.pending === "1"`)
+
+	p.do("back home", chromedp.Evaluate[chromedp.Void](`location.hash = "#/"`))
+	p.waitAcrossReload("the new build in charge", `window.samePage === undefined && document.body.dataset.page === "home" &&
+		document.body.dataset.ready === "1"`)
+	// The old build's cache goes once the new worker has activated.
+	var after []string
+	for deadline := time.Now().Add(actionTimeout); ; {
+		p.eval("the caches", `caches.keys()`, &after)
+		if len(after) == 1 && strings.HasSuffix(after[0], "ffffffffffffffff") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caches %v after the update; want the new build's alone (before: %v)", after, before)
+		}
+		time.Sleep(20 * time.Millisecond) // a poll's interval, not a wait for an outcome
+	}
+	var pending string
+	p.eval("pending", `document.body.dataset.pending`, &pending)
+	if pending != "1" {
+		t.Fatalf("after the update %s changes wait; want the one saved before it", pending)
+	}
+	s.dropSync.Store(false)
+	p.syncUntil("synced", `document.body.dataset.pending === "0"`)
+	var n int
+	if err := s.st.Reader().QueryRow(`SELECT count(*) FROM tutoring_sessions WHERE notes = '更新前写的' AND _deleted = 0`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("the server holds %d of the class saved across the update; want 1", n)
+	}
+	t.Logf("caches before %v, after %v", before, after)
+}

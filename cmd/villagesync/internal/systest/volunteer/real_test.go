@@ -2,10 +2,12 @@ package volunteer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,11 @@ type realSrv struct {
 	refuse  atomic.Bool
 	drop    atomic.Bool
 	dropped atomic.Int64
+	// dropSync cuts the sync calls alone: the app's files still come.
+	dropSync atomic.Bool
+	// nextBuild serves a service worker of another build (its version
+	// changed), as the server of a newer binary would.
+	nextBuild atomic.Bool
 }
 
 func realServer(t *testing.T) *realSrv {
@@ -46,11 +53,28 @@ func realServer(t *testing.T) *realSrv {
 			http.Error(w, "refused by the test", http.StatusServiceUnavailable)
 			return
 		}
-		if s.drop.Load() {
+		if s.drop.Load() || (s.dropSync.Load() && strings.HasSuffix(r.URL.Path, "/Sync")) {
 			if strings.HasSuffix(r.URL.Path, "/Sync") {
 				s.dropped.Add(1)
 			}
 			panic(http.ErrAbortHandler) // the connection closes with no answer
+		}
+		if s.nextBuild.Load() && r.URL.Path == "/app/sw.js" {
+			rec := httptest.NewRecorder()
+			r.Header.Del("Accept-Encoding") // the body to edit, not its gzip
+			h.ServeHTTP(rec, r)
+			// The build's version is the one quoted 16-digit hash in it
+			// (the file names carry theirs inside longer strings).
+			version := regexp.MustCompile(`"[0-9a-f]{16}"`)
+			if n := len(version.FindAllString(rec.Body.String(), -1)); n != 1 {
+				http.Error(w, fmt.Sprintf("sw.js holds %d versions", n), http.StatusInternalServerError)
+				return
+			}
+			body := version.ReplaceAllString(rec.Body.String(), `"ffffffffffffffff"`)
+			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+			w.Header().Set("Cache-Control", "no-cache")
+			fmt.Fprint(w, body)
+			return
 		}
 		h.ServeHTTP(w, r)
 	}))
