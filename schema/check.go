@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"errors"
 	"math"
 	"regexp"
 	"slices"
@@ -70,9 +69,10 @@ func (c *Column) CheckIn(v Value, env Env) error {
 	return nil
 }
 
-// fail is the named check message (CheckMessages) for c, after its name.
+// fail is the named check message (CheckMessages) for c, a *CheckError.
 func (c *Column) fail(kind string, args ...any) error {
-	return errors.New(c.Name + ": " + c.say(kind, args...))
+	en, zh := c.say(kind, args...)
+	return &CheckError{Column: c.Name, EN: en, ZH: zh}
 }
 
 func (c *Column) checkText(s string, env Env) error {

@@ -7,8 +7,9 @@ import (
 
 // CheckMessage is what a column check says, in English and Chinese, as
 // fmt formats over the same arguments (a Chinese format may pick them by
-// index, %[2]d). A column's message is "EN (列名ZH)": the Chinese names
-// the column itself. A Chinese format without verbs is said as it is. The
+// index, %[2]d). A column's message is "EN (列名ZH)" in English (the
+// Chinese names the column itself) and "列名ZH" in Chinese (CheckError).
+// A Chinese format without verbs is said as it is. The
 // formats are data, not code, so the web app (generated from them by
 // schema/internal/tsgen) says exactly what the server says.
 type CheckMessage struct{ EN, ZH string }
@@ -44,9 +45,11 @@ var CheckMessages = map[string]CheckMessage{
 	"parse_integer": {"want an integer, got %q", ""},
 	"parse_number":  {"want a number, got %q", ""},
 	"parse_bool":    {"want true or false, got %q", ""},
-	// The rules between a record's dates (DateOrder), said whole.
-	"order_before": {"%s is before %s %s (%s不能早于%s)", ""},
-	"order_within": {"%s is more than %d days after %s %s (%s不能晚于%s%d天以上)", ""},
+	// The rules between a record's dates (DateOrder), said of the later
+	// column, the earlier's Chinese name last: the English picks its
+	// arguments by index so fmt does not print the one it leaves.
+	"order_before": {"%[1]s is before %[2]s %[3]s", "不能早于%[4]s"},
+	"order_within": {"%[1]s is more than %[2]d days after %[3]s %[4]s", "不能晚于%[5]s%[2]d天以上"},
 }
 
 // The formats of the refusals about a record's shape rather than a
@@ -72,22 +75,52 @@ const checkWrap = "%s (%s%s)"
 // the column's Chinese name and the Chinese: "%s (%s%s)".
 func CheckWrap() string { return checkWrap }
 
+// CheckError is a column check's refusal in both languages. Its Error is
+// the English as the CLI, the logs and the wire have always said it,
+// "children_present: 250 is outside 0–200 (出席儿童数应在0到200之间，实为250)";
+// ZH is the Chinese alone, "出席儿童数应在0到200之间，实为250", so a volunteer
+// reading Chinese is not shown English (record.Problem keeps it for In).
+// A kind with no Chinese (about the wire, not what a person typed) has
+// the English in ZH too.
+type CheckError struct {
+	// Column is the column's name, which Error puts before the English;
+	// empty for a date order's refusal, which its caller names.
+	Column string
+	EN, ZH string
+}
+
+func (e *CheckError) Error() string {
+	if e.Column == "" {
+		return e.EN
+	}
+	return e.Column + ": " + e.EN
+}
+
+// In is the message in l, without the column's name.
+func (e *CheckError) In(l Lang) string {
+	if l == ZH {
+		return e.ZH
+	}
+	return e.EN
+}
+
 // say formats the named check message in English and, when it has
-// Chinese, wraps both with c's Chinese name.
-func (c *Column) say(kind string, args ...any) string {
+// Chinese, wraps both with c's Chinese name; zh is the Chinese after the
+// name, or the English when the kind has no Chinese.
+func (c *Column) say(kind string, args ...any) (en, zh string) {
 	m, ok := CheckMessages[kind]
 	if !ok {
 		panic("schema: no check message " + kind)
 	}
-	en := fmt.Sprintf(m.EN, args...)
+	en = fmt.Sprintf(m.EN, args...)
 	if m.ZH == "" {
-		return en
+		return en, en
 	}
-	zh := m.ZH
+	zh = m.ZH
 	if strings.Contains(zh, "%") {
 		zh = fmt.Sprintf(zh, args...)
 	}
-	return fmt.Sprintf(checkWrap, en, c.ZH, zh)
+	return fmt.Sprintf(checkWrap, en, c.ZH, zh), c.ZH + zh
 }
 
 // sayAs is say without a column: the message's English alone.

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"errors"
 	"time"
 )
 
@@ -106,6 +105,7 @@ type DateOrder struct {
 // whose values text returns breaks, naming the Later column. A rule with a
 // date absent (or not a date: the column check says so) holds, and so does
 // one whose dates written (nil: every field) says neither is being written.
+// The error is a *CheckError, in both languages.
 func (t *Table) CheckDateOrders(text func(name string) (string, bool), written func(name string) bool) (field string,
 	err error) {
 	for _, o := range t.DateOrders {
@@ -124,11 +124,12 @@ func (t *Table) CheckDateOrders(text func(name string) (string, bool), written f
 		}
 		early, late := t.Column(o.Earlier), t.Column(o.Later)
 		if tb.Before(ta) {
-			return o.Later, errors.New(sayAs("order_before", b, o.Earlier, a, late.ZH, early.ZH))
+			en, zh := late.say("order_before", b, o.Earlier, a, early.ZH)
+			return o.Later, &CheckError{EN: en, ZH: zh}
 		}
 		if o.WithinDays > 0 && tb.After(ta.AddDate(0, 0, o.WithinDays)) {
-			return o.Later, errors.New(sayAs("order_within", b, o.WithinDays, o.Earlier, a, late.ZH, early.ZH,
-				o.WithinDays))
+			en, zh := late.say("order_within", b, o.WithinDays, o.Earlier, a, early.ZH)
+			return o.Later, &CheckError{EN: en, ZH: zh}
 		}
 	}
 	return "", nil

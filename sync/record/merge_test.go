@@ -1059,3 +1059,60 @@ func seenAll(v, w vv.VV) bool {
 	o := w.Compare(v)
 	return o == vv.Before || o == vv.Equal
 }
+
+// A column check's refusal is said whole in each language: in English as
+// it always was (the Chinese in parentheses, which the CLI and the logs
+// show), in Chinese without the English around it (what a volunteer reads
+// in the app's rejected list).
+func TestColumnProblemsInBothLanguages(t *testing.T) {
+	const pusher = 7
+	id := uuid.NewString()
+	field := func(v schema.Value) record.Field { return record.Field{Value: v, Dot: dot(pusher, 1, 100)} }
+	loan := func(due, returned string) func() error {
+		return func() error {
+			return record.CheckRequired(&record.Record{Table: "loans", ID: id, Version: vv.VV{pusher: 1},
+				Fields: map[string]record.Field{"village": field(txt("旺渔村")), "book_id": field(txt("b")),
+					"borrower_card": field(txt("c")), "lent_on": field(txt("2026-06-03")),
+					"due_on": field(txt(due)), "returned_on": field(txt(returned))}}, nil)
+		}
+	}
+	tests := []struct {
+		name   string
+		check  func() error
+		en, zh string
+	}{
+		{"range", func() error {
+			return record.Validate(&record.Record{Table: "tutoring_sessions", ID: id, Version: vv.VV{pusher: 1},
+				Fields: map[string]record.Field{"children_present": field(schema.IntValue(250))}}, pusher)
+		}, "tutoring_sessions.children_present: 250 is outside 0–200 (出席儿童数应在0到200之间，实为250)",
+			"夜间7点钟课堂.出席儿童数：出席儿童数应在0到200之间，实为250"},
+		{"no Chinese", func() error {
+			return record.Validate(&record.Record{Table: "tutoring_sessions", ID: id, Version: vv.VV{pusher: 1},
+				Fields: map[string]record.Field{"children_present": field(txt("x"))}}, pusher)
+		}, "tutoring_sessions.children_present: want integer, got text",
+			"夜间7点钟课堂.出席儿童数：want integer, got text"},
+		{"returned before lent", loan("2026-06-10", "2026-06-01"),
+			"loans.returned_on: 2026-06-01 is before lent_on 2026-06-03 (归还日期不能早于借出日期)",
+			"借阅.归还日期：归还日期不能早于借出日期"},
+		{"due too late", loan("2027-06-05", "2026-06-10"),
+			"loans.due_on: 2027-06-05 is more than 366 days after lent_on 2026-06-03 (应还日期不能晚于借出日期366天以上)",
+			"借阅.应还日期：应还日期不能晚于借出日期366天以上"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var p *record.Problem
+			if err := tc.check(); !errors.As(err, &p) {
+				t.Fatalf("got %v (%T), want a *record.Problem", err, err)
+			}
+			if got := p.Error(); got != tc.en {
+				t.Errorf("Error() = %q, want %q", got, tc.en)
+			}
+			if got := p.In(schema.EN); got != tc.en {
+				t.Errorf("In(EN) = %q, want %q", got, tc.en)
+			}
+			if got := p.In(schema.ZH); got != tc.zh {
+				t.Errorf("In(ZH) = %q, want %q", got, tc.zh)
+			}
+		})
+	}
+}

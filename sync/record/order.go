@@ -17,7 +17,7 @@ func checkDateOrders(r *Record, t *schema.Table, written func(name string) bool)
 		return f.Value.Text, ok && !f.Value.IsNull() && f.Value.Type == schema.Text
 	}, written)
 	if err != nil {
-		return invalid(r.Table+"."+field, "%v", err)
+		return Refused(r.Table+"."+field, err)
 	}
 	return nil
 }

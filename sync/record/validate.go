@@ -1,6 +1,7 @@
 package record
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,6 +40,11 @@ type Problem struct {
 	// the wire has its message only: Format is empty.
 	Format string
 	Args   []any
+	// ZH, when set, is the message in Chinese, made beside the English
+	// (a column check's schema.CheckError: its English holds the Chinese
+	// in parentheses, which a Chinese reader should not get with English
+	// around it). In(schema.ZH) says it instead of Format.
+	ZH string
 	// Err is the error the problem is a case of (errors.Is finds it), or
 	// nil: store.ErrNoSuchUser for an unknown user.
 	Err error
@@ -64,7 +70,9 @@ func (p *Problem) Unwrap() error { return p.Err }
 // language. In(schema.EN) is Error().
 func (p *Problem) In(l schema.Lang) string {
 	msg := p.Msg
-	if p.Format != "" {
+	if l == schema.ZH && p.ZH != "" {
+		msg = p.ZH
+	} else if p.Format != "" {
 		msg = schema.Say(l, p.Format, p.Args...)
 	}
 	if p.Field == "" {
@@ -84,6 +92,19 @@ func (p *Problem) Error() string {
 
 func invalid(field, format string, args ...any) *Problem {
 	return Problemf(CodeInvalidArgument, field, format, args...)
+}
+
+// Refused is the problem of field a column check (or a date order) found:
+// its English as the check said it, after the column's name, and its
+// Chinese kept for In.
+func Refused(field string, err error) *Problem {
+	var ce *schema.CheckError
+	if !errors.As(err, &ce) {
+		return invalid(field, "%v", err)
+	}
+	p := invalid(field, "%s", ce.EN)
+	p.ZH = ce.ZH
+	return p
 }
 
 // CheckID reports whether id is a UUID in canonical form (lower-case,
@@ -141,7 +162,7 @@ func CheckValues(r *Record, env schema.Env) error {
 	for _, name := range r.FieldNames() {
 		if col := t.Column(name); col != nil {
 			if err := col.CheckIn(r.Fields[name].Value, env); err != nil {
-				return invalid(r.Table+"."+name, "%s", strings.TrimPrefix(err.Error(), name+": "))
+				return Refused(r.Table+"."+name, err)
 			}
 		}
 	}
@@ -188,7 +209,7 @@ func validate(r *Record, pusher uint32, env schema.Env) error {
 		}
 		f := r.Fields[name]
 		if err := col.CheckIn(f.Value, env); err != nil {
-			return invalid(path, "%s", strings.TrimPrefix(err.Error(), name+": "))
+			return Refused(path, err)
 		}
 		if err := checkDot(path+".dot", f.Dot); err != nil {
 			return err

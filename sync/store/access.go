@@ -632,7 +632,7 @@ func checkVillageFields(name, pinyin string, aliases []string) error {
 			continue
 		}
 		if err := t.Column(f.name).Check(schema.TextValue(f.value)); err != nil {
-			return problem(f.name, "%s", strings.TrimPrefix(err.Error(), f.name+": "))
+			return record.Refused(f.name, err)
 		}
 	}
 	return nil

@@ -85,13 +85,29 @@ function problem(field: string, format: string, args: readonly Arg[]): Problem {
 
 type Kind = keyof typeof checkMessages;
 
-/** Column.say: a check message in English, wrapped with the column's Chinese when it has one. */
-function sayCheck(c: Column, kind: Kind, args: readonly Arg[]): string {
+/** schema.CheckError: a check's refusal in English (the Chinese in parentheses) and in Chinese alone. */
+interface Said {
+  readonly en: string;
+  readonly zh: string;
+}
+
+/**
+ * Column.say: a check message in English, wrapped with the column's
+ * Chinese when it has one, and in Chinese after the column's Chinese name
+ * (the English again when the kind has no Chinese).
+ */
+function sayCheck(c: Column, kind: Kind, args: readonly Arg[]): Said {
   const m = checkMessages[kind];
   const en = sprintf(m.en, args);
-  if (m.zh === "") return en;
+  if (m.zh === "") return { en, zh: en };
   const zh = m.zh.includes("%") ? sprintf(m.zh, args) : m.zh;
-  return sprintf(checkWrap, [en, c.zh, zh]);
+  return { en: sprintf(checkWrap, [en, c.zh, zh]), zh: c.zh + zh };
+}
+
+/** record.Refused: the problem a column check (or a date order) found, in the words the check made in each language. */
+function refused(field: string, said: Said): Problem {
+  const message = (lang: Lang) => (lang === "zh" ? said.zh : said.en);
+  return { field, message, text: (lang) => fieldName(lang, field) + separators[lang] + message(lang) };
 }
 
 // Go's unicode.IsControl plus the bidirectional controls (schema.IsControl).
@@ -237,8 +253,13 @@ function typeOf(c: Column, v: Exclude<Value, null>): string {
   return Number.isInteger(v) ? "integer" : "real";
 }
 
-/** schema.Column.CheckIn: what is wrong with v in c, without the field's name, or undefined. */
+/** schema.Column.CheckIn: what is wrong with v in c, in English without the field's name, or undefined. */
 export function checkValue(c: Column, v: Value, env: Env = {}): string | undefined {
+  return checkSaid(c, v, env)?.en;
+}
+
+/** checkValue in both languages (schema.CheckError). */
+function checkSaid(c: Column, v: Value, env: Env = {}): Said | undefined {
   if (v === null) return c.required ? sayCheck(c, "required", []) : undefined;
   const type = typeOf(c, v);
   if (type !== c.type) return sayCheck(c, "type", [c.type, type]);
@@ -254,7 +275,7 @@ export function checkValue(c: Column, v: Value, env: Env = {}): string | undefin
   return checkText(c, v, env);
 }
 
-function checkText(c: Column, s: string, env: Env): string | undefined {
+function checkText(c: Column, s: string, env: Env): Said | undefined {
   const bytes = encoder.encode(s).length;
   if (bytes > limits.maxTextBytes) return sayCheck(c, "bytes", [bytes, limits.maxTextBytes]);
   if (!wellFormed(s) || s.includes("\0")) return sayCheck(c, "utf8", []);
@@ -318,13 +339,9 @@ function checkDateOrders(t: Table, fields: Readonly<Record<string, Value>>): Pro
     const early = columnOf(t, o.earlier)!;
     const late = columnOf(t, o.later)!;
     const field = `${t.name}.${o.later}`;
-    if (db.ms < da.ms) {
-      return problem(field, "%v", [sprintf(checkMessages.order_before.en, [b, o.earlier, a, late.zh, early.zh])]);
-    }
+    if (db.ms < da.ms) return refused(field, sayCheck(late, "order_before", [b, o.earlier, a, early.zh]));
     if (o.withinDays > 0 && db.ms > da.ms + o.withinDays * 86_400_000) {
-      return problem(field, "%v", [
-        sprintf(checkMessages.order_within.en, [b, o.withinDays, o.earlier, a, late.zh, early.zh, o.withinDays]),
-      ]);
+      return refused(field, sayCheck(late, "order_within", [b, o.withinDays, o.earlier, a, early.zh]));
     }
   }
   return undefined;
@@ -352,8 +369,8 @@ export function checkRecord(table: TableName | string, fields: Readonly<Record<s
       out.push(problem(field, recordMessages.unknown_field, [t.columns.map((c) => c.name).join(", ")]));
       continue;
     }
-    const msg = checkValue(c, fields[name] ?? null, env);
-    if (msg !== undefined) out.push(problem(field, "%s", [msg]));
+    const said = checkSaid(c, fields[name] ?? null, env);
+    if (said !== undefined) out.push(refused(field, said));
   }
   if (out.length > 0) return out;
   const missing = t.columns.find((c) => c.required && (fields[c.name] ?? null) === null);
@@ -441,15 +458,15 @@ export function parseField(table: string, column: string, s: string): Parsed {
   let value: Value = s;
   if (c.type === "integer") {
     const n = parseInt64(goTrim(s));
-    if (n === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_integer", [s])}` };
+    if (n === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_integer", [s]).en}` };
     if (!Number.isSafeInteger(Number(n)) && (c.min !== 0 || c.max !== 0)) {
       // Past 2^53 a number is not exact: say the digits as Go does.
-      return { error: `${c.name}: ${sayCheck(c, "range", [n.toString(), c.min, c.max])}` };
+      return { error: `${c.name}: ${sayCheck(c, "range", [n.toString(), c.min, c.max]).en}` };
     }
     value = Number(n);
   } else if (c.type === "real") {
     const x = parseFloat64(goTrim(s));
-    if (x === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_number", [s])}` };
+    if (x === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_number", [s]).en}` };
     value = x;
   }
   const msg = checkValue(c, value);

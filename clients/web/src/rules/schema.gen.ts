@@ -787,12 +787,12 @@ export const checkMessages = {
     "zh": "应为有限数值"
   },
   "order_before": {
-    "en": "%s is before %s %s (%s不能早于%s)",
-    "zh": ""
+    "en": "%[1]s is before %[2]s %[3]s",
+    "zh": "不能早于%[4]s"
   },
   "order_within": {
-    "en": "%s is more than %d days after %s %s (%s不能晚于%s%d天以上)",
-    "zh": ""
+    "en": "%[1]s is more than %[2]d days after %[3]s %[4]s",
+    "zh": "不能晚于%[5]s%[2]d天以上"
   },
   "parse_bool": {
     "en": "want true or false, got %q",
