@@ -16,7 +16,7 @@ import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/village
 import { Replica, deleted, pbRecord, plainValue, readMeta, readRows, seedStatements, type RecordState } from "../replica/replica";
 import type { Db, Statement } from "../replica/db";
 import { deviceDDL, sqlType } from "../replica/ddl";
-import { checkRecord, checkValue, fieldName, parseField, type Parsed, type Village } from "../rules/check";
+import { checkParsed, checkRecord, fieldName, parseField, type Village } from "../rules/check";
 import { fillDefaults, formNamed } from "../rules/defaults";
 import { goFloat } from "../rules/gofmt";
 import { separators, tables } from "../rules/schema.gen";
@@ -76,11 +76,6 @@ function pbValue(c: Column, v: Value): PbValue {
 }
 
 
-/** The text as a value of c, checked as parseField checks what it reads. */
-function checked(c: Column, raw: string): Parsed {
-  const msg = checkValue(c, raw);
-  return msg === undefined ? { value: raw } : { error: `${c.name}: ${msg}` };
-}
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -347,11 +342,11 @@ export class Device {
       }
       // A box is text as typed: "null" there is the word, not the command
       // line's keyword for no value.
-      const p = raw === "null" && c.type === "text" ? checked(c, raw) : parseField(t.name, c.name, raw);
+      const p = raw === "null" && c.type === "text" ? checkParsed(c, raw) : parseField(t.name, c.name, raw);
       if (p.error !== undefined) {
-        // Go's error starts with the column: say the field in her words.
-        const msg = p.error.startsWith(`${c.name}: `) ? p.error.slice(c.name.length + 2) : p.error;
-        problems.push(this.problem(t, c.name, msg));
+        // Go's error starts with the column; the form names the field.
+        const en = p.error.startsWith(`${c.name}: `) ? p.error.slice(c.name.length + 2) : p.error;
+        problems.push(this.problem(t, c.name, this.lang === "zh" ? p.zh : en));
       } else {
         values.set(c.name, p.value);
       }

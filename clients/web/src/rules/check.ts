@@ -442,7 +442,12 @@ function parseFloat64(s: string): number | undefined {
 }
 
 /** What parseField makes of a form's text: a value, or Go's error for it. */
-export type Parsed = { readonly value: Value; readonly error?: undefined } | { readonly value?: undefined; readonly error: string };
+export type Parsed =
+  | { readonly value: Value; readonly error?: undefined }
+  // error: Go's error text (English, with the field); zh: the same refusal
+  // in Chinese alone, without the field (schema.CheckError's ZH), for a
+  // form that speaks Chinese.
+  | { readonly value?: undefined; readonly error: string; readonly zh: string };
 
 /**
  * parseField is schema's Column.Parse: text typed into a form, read for
@@ -458,17 +463,27 @@ export function parseField(table: string, column: string, s: string): Parsed {
   let value: Value = s;
   if (c.type === "integer") {
     const n = parseInt64(goTrim(s));
-    if (n === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_integer", [s]).en}` };
+    if (n === undefined) return failed(c, sayCheck(c, "parse_integer", [s]));
     if (!Number.isSafeInteger(Number(n)) && (c.min !== 0 || c.max !== 0)) {
       // Past 2^53 a number is not exact: say the digits as Go does.
-      return { error: `${c.name}: ${sayCheck(c, "range", [n.toString(), c.min, c.max]).en}` };
+      return failed(c, sayCheck(c, "range", [n.toString(), c.min, c.max]));
     }
     value = Number(n);
   } else if (c.type === "real") {
     const x = parseFloat64(goTrim(s));
-    if (x === undefined) return { error: `${c.name}: ${sayCheck(c, "parse_number", [s]).en}` };
+    if (x === undefined) return failed(c, sayCheck(c, "parse_number", [s]));
     value = x;
   }
-  const msg = checkValue(c, value);
-  return msg === undefined ? { value } : { error: `${c.name}: ${msg}` };
+  const said = checkSaid(c, value);
+  return said === undefined ? { value } : failed(c, said);
+}
+
+/** A value of c checked as parseField checks what it read. */
+export function checkParsed(c: Column, value: Value): Parsed {
+  const said = checkSaid(c, value);
+  return said === undefined ? { value } : failed(c, said);
+}
+
+function failed(c: Column, said: Said): Parsed {
+  return { error: `${c.name}: ${said.en}`, zh: said.zh };
 }

@@ -800,11 +800,11 @@ export const checkMessages = {
   },
   "parse_integer": {
     "en": "want an integer, got %q",
-    "zh": ""
+    "zh": "应为整数"
   },
   "parse_number": {
     "en": "want a number, got %q",
-    "zh": ""
+    "zh": "应为数字"
   },
   "range": {
     "en": "%d is outside %d–%d",

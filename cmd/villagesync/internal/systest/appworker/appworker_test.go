@@ -212,8 +212,14 @@ func TestEnrollSaveSyncRefuse(t *testing.T) {
 		t.Fatalf("identity %+v; want xiaoli of 南香村", id.Identity)
 	}
 	bad := p.try(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "很多"}}`)
-	if bad.OK || len(bad.Problems) == 0 || bad.Problems[0].Field != "children_present" || bad.Code != "invalid_argument" {
-		t.Fatalf("children_present=很多: %+v; want refused naming children_present", bad)
+	if bad.OK || len(bad.Problems) == 0 || bad.Problems[0].Field != "children_present" || bad.Code != "invalid_argument" ||
+		bad.Problems[0].Message != "出席儿童数应为整数" {
+		t.Fatalf("children_present=很多: %+v; want refused naming children_present, in Chinese", bad)
+	}
+	// Said in her language alone, as the server would.
+	if over := p.try(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "250"}}`); over.OK ||
+		len(over.Problems) != 1 || over.Problems[0].Message != "出席儿童数应在0到200之间，实为250" {
+		t.Fatalf("children_present=250: %+v; want the Chinese alone", over)
 	}
 	if s := p.call(`{op: "state", lang: "zh"}`).State; s.Pending != 0 {
 		t.Fatalf("a refused form saved something: %+v", s)
