@@ -255,18 +255,28 @@ export class Device {
     let rejected = 0;
     const meta = this.replica ? await readMeta(this.db) : new Map<string, string>();
     if (this.replica) {
+      // In SQL, over the pending index: this runs after every save, and a
+      // phone offline for a week holds hundreds of pending records (read
+      // and decoded row by row, it grew to dominate the next save). The
+      // oldest pending write is the earliest of this device's own dots
+      // past what the server acknowledged (a dot is [replica, counter,
+      // hlc], its hlc's milliseconds above 16 bits).
+      const me = this.identity!.replica;
       for (const t of Object.values(programTables)) {
-        for (const row of await readRows(this.db, t, "WHERE _own > _acked")) {
-          pending++;
-          const r = this.identity!.replica;
-          const dots = [...row.rec.fields.values()].map((f) => f.dot);
-          if (row.rec.tombstone) dots.push(row.rec.tombstone.dot);
-          for (const d of dots) {
-            if (d.replica !== r || d.counter <= row.acked) continue;
-            const ms = Number(d.hlc >> 16n);
-            if (oldest === 0 || ms < oldest) oldest = ms;
-          }
-        }
+        const [r] = await this.db.query(
+          `SELECT count(*) AS n,
+             (SELECT min(h) FROM (
+                SELECT CAST(json_extract(d.value, '$[2]') AS INTEGER) AS h FROM ${t.name} AS x, json_each(x._dots) AS d
+                  WHERE x._own > x._acked AND json_extract(d.value, '$[0]') = ?1
+                    AND CAST(json_extract(d.value, '$[1]') AS INTEGER) > x._acked
+                UNION ALL
+                SELECT CAST(json_extract(_tomb, '$.dot[2]') AS INTEGER) FROM ${t.name}
+                  WHERE _own > _acked AND _tomb IS NOT NULL AND json_extract(_tomb, '$.dot[0]') = ?1
+                    AND CAST(json_extract(_tomb, '$.dot[1]') AS INTEGER) > _acked)) >> 16 AS oldest
+           FROM ${t.name} WHERE _own > _acked`, [me]);
+        pending += Number(r?.["n"] ?? 0);
+        const ms = Number(r?.["oldest"] ?? 0);
+        if (ms > 0 && (oldest === 0 || ms < oldest)) oldest = ms;
       }
       rejected = Number((await this.db.query(`SELECT count(*) AS n FROM rejected`))[0]?.["n"] ?? 0);
     }
@@ -300,6 +310,14 @@ export class Device {
    * undefined before the first pull brought them, and then the server
    * alone checks. */
   private async villages(): Promise<Village[] | undefined> {
+    // Kept between saves: only a sync (or an edit of the table) changes them.
+    this.villageCache ??= this.readVillages();
+    return this.villageCache;
+  }
+
+  private villageCache: Promise<Village[] | undefined> | undefined;
+
+  private async readVillages(): Promise<Village[] | undefined> {
     const t = tableOf("villages");
     const rows = await readRows(this.db, t);
     const live = rows.filter((r) => !deleted(r.rec));
@@ -418,6 +436,7 @@ export class Device {
     const checked = await this.check(t, whole);
     if (checked.length) this.refuse(t, checked);
     if (changed.size > 0) {
+      if (t.name === "villages") this.villageCache = undefined;
       await r.put(t.name, recordId, new Map([...changed].map(([n, v]) => [n, pbValue(t.columns.find((c) => c.name === n)!, v)])));
       this.changed();
     }
@@ -519,6 +538,9 @@ export class Device {
       await setMeta([["last_attempt_ms", String(started)], ["last_error", why]]);
     } finally {
       this.syncing = false;
+      // The sync may have brought villages (a save during it may have
+      // read them before its commit).
+      this.villageCache = undefined;
     }
     this.changed();
     return this.state();
