@@ -42,8 +42,8 @@ var CheckMessages = map[string]CheckMessage{
 	"village_spelling": {"%q is another spelling of %s; records hold %s", "应写作%[2]s"},
 	// Column.Parse: text typed by a person that is not of the column's
 	// type (said by the forms, not the server).
-	"parse_integer": {"want an integer, got %q", "应为整数"},
-	"parse_number":  {"want a number, got %q", "应为数字"},
+	"parse_integer": {"want an integer, got %q", ""},
+	"parse_number":  {"want a number, got %q", ""},
 	"parse_bool":    {"want true or false, got %q", ""},
 	// The rules between a record's dates (DateOrder), said of the later
 	// column, the earlier's Chinese name last: the English picks its

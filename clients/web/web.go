@@ -123,6 +123,12 @@ func Handler() http.Handler {
 		}
 		h.Set("Vary", "Accept-Encoding")
 		h.Set("Cache-Control", f.cacheControl)
+		if r.URL.Path == "/app/" {
+			// The service worker takes a fresh index only with this mark:
+			// a captive portal's login page, answered 200 in its place,
+			// must not replace the cached app.
+			h.Set(AppIndexHeader, "1")
+		}
 		body, etag := f.body, f.etag
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			body, etag = f.gzipped(), strings.TrimSuffix(f.etag, `"`)+`.gz"`
@@ -243,6 +249,9 @@ func matches(header, etag string) bool {
 	}
 	return false
 }
+
+// AppIndexHeader marks the volunteer app's index.html (see sw.ts).
+const AppIndexHeader = "X-Villagesync-App"
 
 // AppWorker is the file name of the volunteer app's database worker in
 // /app/ (content-hashed: it changes with every build). Tests that drive

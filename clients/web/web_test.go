@@ -448,6 +448,11 @@ func TestServesAppWithHeaders(t *testing.T) {
 						t.Errorf("%s %q: %s = %q, want %q", path, enc, k, got, v)
 					}
 				}
+				// Only the app's index carries the mark its service worker
+				// requires of a fresh index.
+				if got, want := resp.Header.Get(AppIndexHeader), map[bool]string{true: "1"}[path == "/app/"]; got != want {
+					t.Errorf("%s: %s = %q, want %q", path, AppIndexHeader, got, want)
+				}
 				if enc == "gzip" {
 					zr, err := gzip.NewReader(bytes.NewReader(body))
 					if err != nil {

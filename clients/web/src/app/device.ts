@@ -15,7 +15,7 @@ import { SyncRequestSchema, SyncService, ValueSchema } from "../gen/villagesync/
 import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
 import { Replica, deleted, pbRecord, plainValue, readMeta, readRows, seedStatements, type RecordState } from "../replica/replica";
 import type { Db, Statement } from "../replica/db";
-import { deviceDDL, sqlType } from "../replica/ddl";
+import { bookkeepingDDL, deviceDDL, sqlType, tableDDL } from "../replica/ddl";
 import { checkParsed, checkRecord, fieldName, parseField, type Village } from "../rules/check";
 import { fillDefaults, formNamed } from "../rules/defaults";
 import { goFloat } from "../rules/gofmt";
@@ -163,13 +163,17 @@ export class Device {
    * nothing is dropped or rewritten; an app update never costs a saved row.
    */
   private async migrate(): Promise<void> {
-    const stmts: Statement[] = deviceDDL().map((sql) => ({ sql }));
+    // Table by table as schema/ddl.go migrates: the table, then the
+    // columns it lacks, then its indexes (which may be on those columns).
+    const stmts: Statement[] = bookkeepingDDL.map((sql) => ({ sql }));
     for (const t of Object.values(programTables)) {
+      const [create, ...indexes] = tableDDL(t);
       const have = new Set((await this.db.query(`SELECT name FROM pragma_table_info(?)`, [t.name])).map((r) => String(r["name"])));
-      if (have.size === 0) continue; // made by the CREATE above
+      stmts.push({ sql: create! });
       for (const c of t.columns) {
-        if (!have.has(c.name)) stmts.push({ sql: `ALTER TABLE ${t.name} ADD COLUMN ${c.name} ${sqlType(c)}` });
+        if (have.size > 0 && !have.has(c.name)) stmts.push({ sql: `ALTER TABLE ${t.name} ADD COLUMN ${c.name} ${sqlType(c)}` });
       }
+      stmts.push(...indexes.map((sql) => ({ sql })));
     }
     // Last, over the tables as they now are; a file made before the
     // device seeded its villages gets them (the Go device's migration
@@ -196,7 +200,7 @@ export class Device {
             const err = ConnectError.from(e);
             const asked = Number(err.metadata.get("Retry-After-Ms") ?? NaN);
             const ms = Math.min(asked, maxRateWaitMs);
-            if (err.code === Code.ResourceExhausted && Number.isFinite(ms) && waited + ms <= maxRateWaitTotalMs) {
+            if (err.code === Code.ResourceExhausted && asked > 0 && waited + ms <= maxRateWaitTotalMs) {
               waited += ms;
               await sleep(ms);
               continue;

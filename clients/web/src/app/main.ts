@@ -128,7 +128,12 @@ let updateReady = false;
 // Deferred: applyUpdate reloads the page, which must not happen inside
 // the state event that a save's answer is still being drawn after.
 function tryUpdate(): void {
-  if (updateReady) setTimeout(() => void applyUpdate(), 0);
+  if (!updateReady) return;
+  setTimeout(() => {
+    // data-update says a new build waits for her to finish (the tests
+    // wait on it before they check nothing was reloaded under her).
+    set("update", applyUpdate() ? "applying" : "waiting");
+  }, 0);
 }
 
 // Each route draws into a fresh container; a route left before its data

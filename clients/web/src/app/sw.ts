@@ -85,7 +85,7 @@ scope.addEventListener("fetch", (e) => {
 // On a link that barely works the network is given a few seconds, then
 // the cached app opens (it syncs once the link is better). A page that is
 // not the app (a captive portal's login, which answers 200 after a
-// redirect) does not replace it either.
+// redirect, or in the index's place) does not replace it either.
 const indexWaitMs = 4000;
 async function networkFirst(req: Request): Promise<Response> {
   try {
@@ -97,7 +97,9 @@ async function networkFirst(req: Request): Promise<Response> {
     } finally {
       clearTimeout(timer);
     }
-    const isApp = res.ok && !res.redirected && (res.headers.get("Content-Type") ?? "").startsWith("text/html");
+    // The server marks its index (web.AppIndexHeader); a portal's page,
+    // even one answered 200 at this URL, has no such mark.
+    const isApp = res.ok && !res.redirected && res.headers.get("X-Villagesync-App") === "1";
     if (isApp) return res;
     return (await caches.match(index, { cacheName })) ?? res;
   } catch (err) {

@@ -800,11 +800,11 @@ export const checkMessages = {
   },
   "parse_integer": {
     "en": "want an integer, got %q",
-    "zh": "应为整数"
+    "zh": ""
   },
   "parse_number": {
     "en": "want a number, got %q",
-    "zh": "应为数字"
+    "zh": ""
   },
   "range": {
     "en": "%d is outside %d–%d",

@@ -443,8 +443,8 @@ func TestRealUpdateWaitsAndKeepsPendingChanges(t *testing.T) {
 	p.eval("mark the page", `(window.samePage = true, true)`, nil)
 	s.nextBuild.Store(true)
 	p.eval("look for the new build", `navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => true)`, nil)
-	p.waitFor("the new build installed and waiting",
-		`navigator.serviceWorker.getRegistration().then((r) => !!r && !!r.waiting)`)
+	// The page has seen the new build and declined it for now.
+	p.waitFor("the new build waiting for her", `document.body.dataset.update === "waiting"`)
 	var kept bool
 	p.eval("the form is not reloaded under her", `window.samePage === true &&
 		document.querySelector("form[data-form=log-session] [name=notes]").value === "更新前写的"`, &kept)
