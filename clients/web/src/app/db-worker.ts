@@ -5,7 +5,7 @@
 // at a time, which the page guarantees with a Web Lock (see db.ts).
 import sqlite3InitModule from "@sqlite.org/sqlite-wasm";
 import { Device, Refusal, sameOrigin } from "./device";
-import { openPragmas } from "./pragmas";
+import { idleCheckpoint, openPragmas } from "./pragmas";
 import type { FromWorker, Request, Response, Row, SqlValue, Statement } from "./protocol";
 import type { Db as ReplicaDb } from "../replica/db";
 
@@ -163,13 +163,15 @@ let stateQueued = false;
 function stateChanged() {
   if (stateQueued || !device) return;
   stateQueued = true;
-  queueMicrotask(() => {
+  // A task, not a microtask: the save's own answer is posted first, and
+  // the status line's counts follow it (they cost a few queries).
+  setTimeout(() => {
     stateQueued = false;
     device?.state().then(
       (state) => scope.postMessage({ event: "state", state }),
       () => undefined,
     );
-  });
+  }, 0);
 }
 
 function needDevice(): Device {
@@ -267,4 +269,24 @@ scope.onmessage = (e) => {
   };
   if (req.op === "sync") void run();
   else queue = queue.then(run);
+  checkpointSoon();
 };
+
+// The WAL goes back into the database once nothing has been asked for a
+// while (see pragmas.ts): never in a save's time.
+const idleCheckpointMs = 1500;
+let checkpointTimer: ReturnType<typeof setTimeout> | undefined;
+function checkpointSoon() {
+  clearTimeout(checkpointTimer);
+  checkpointTimer = setTimeout(() => {
+    queue = queue.then(() => {
+      try {
+        db?.exec(idleCheckpoint);
+      } catch (e) {
+        // A checkpoint that fails leaves the WAL as it is: nothing is
+        // lost, the next one copies it.
+        console.warn("checkpoint:", e);
+      }
+    });
+  }, idleCheckpointMs);
+}

@@ -356,10 +356,13 @@ export class Replica {
       const rec = row ? cloneRecord(row.rec) : { table: t.name, id, version: new Map(), fields: new Map(), tombstone: undefined };
       const k = bump(rec.version, this.id);
       edit(rec, k, this.clock.now());
-      await this.db.transaction([
-        upsert(t, { rec, own: k, acked: row?.acked ?? 0n, gen: row?.gen ?? 0, seq: row?.seq ?? 0n }),
-        { sql: `INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?)`, bind: [this.clock.lastValue.toString()] },
-      ]);
+      // The clock goes to meta with each sync's commit, not with each
+      // write, as the Go replica's (clients/go/replica saves it at sync
+      // and close): a page fewer per save, a few milliseconds on OPFS.
+      // After a killed tab the clock restarts from the last sync's value
+      // or the wall clock, whichever is later; a write's counter, not its
+      // hlc, orders it after this device's earlier writes.
+      await this.db.transaction([upsert(t, { rec, own: k, acked: row?.acked ?? 0n, gen: row?.gen ?? 0, seq: row?.seq ?? 0n })]);
     });
   }
 
