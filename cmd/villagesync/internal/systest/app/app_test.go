@@ -25,7 +25,7 @@ func (p *profile) harness(name string) *tab {
 	p.t.Helper()
 	tb := p.tab(name)
 	tb.open(p.base + appharness.Path)
-	tb.waitFor("the harness runs", `document.body.dataset.ready === "1"`)
+	tb.WaitFor("the harness runs", `document.body.dataset.ready === "1"`)
 	tb.lock()
 	tb.openRetrying()
 	return tb
@@ -34,26 +34,26 @@ func (p *profile) harness(name string) *tab {
 // call sends one request (a JavaScript object literal) to the worker and
 // fails the test on an error response.
 func (tb *tab) call(what, req string) {
-	tb.t.Helper()
+	tb.T.Helper()
 	var r struct {
 		OK    bool
 		Error string
 	}
-	tb.eval(what, `vs.call(`+req+`).then((r) => ({OK: r.ok, Error: r.error ?? ""}))`, &r)
+	tb.Eval(what, `vs.call(`+req+`).then((r) => ({OK: r.ok, Error: r.error ?? ""}))`, &r)
 	if !r.OK {
-		tb.t.Fatalf("tab %s: %s: %s", tb.name, what, r.Error)
+		tb.T.Fatalf("tab %s: %s: %s", tb.Name, what, r.Error)
 	}
 }
 
 func (tb *tab) open(url string) {
-	tb.t.Helper()
-	tb.do("open "+url, chromedp.Navigate(url))
+	tb.T.Helper()
+	tb.Do("open "+url, chromedp.Navigate(url))
 }
 
 func (tb *tab) bool(what, expr string) bool {
-	tb.t.Helper()
+	tb.T.Helper()
 	var v bool
-	tb.eval(what, expr, &v)
+	tb.Eval(what, expr, &v)
 	return v
 }
 
@@ -69,9 +69,9 @@ func saveNote(body string) string {
 }
 
 func (tb *tab) notes() []string {
-	tb.t.Helper()
+	tb.T.Helper()
 	var s []string
-	tb.eval("read the notes", notes, &s)
+	tb.Eval("read the notes", notes, &s)
 	return s
 }
 
@@ -88,8 +88,8 @@ func TestSavedRowSurvivesReloadAndKill(t *testing.T) {
 	a.call("save a note", saveNote("one"))
 	want := []string{"one"}
 
-	a.do("reload", chromedp.Reload())
-	a.waitFor("the harness runs again", `document.body.dataset.ready === "1"`)
+	a.Do("reload", chromedp.Reload())
+	a.WaitFor("the harness runs again", `document.body.dataset.ready === "1"`)
 	a.lock()
 	a.openRetrying()
 	if got := a.notes(); !slices.Equal(got, want) {
@@ -100,7 +100,7 @@ func TestSavedRowSurvivesReloadAndKill(t *testing.T) {
 	// in order; the next tab's open waits for the browser to reclaim them.
 	a.call("save another note", saveNote("two"))
 	want = append(want, "two")
-	a.eval("kill the worker", `vs.terminate()`, nil)
+	a.Eval("kill the worker", `vs.terminate()`, nil)
 	a.close()
 	c := p.harness("after the killed tab")
 	if got := c.notes(); !slices.Equal(got, want) {
@@ -124,13 +124,13 @@ func TestSavedRowSurvivesReloadAndKill(t *testing.T) {
 // openRetrying opens the database, retrying while the access handles are
 // still held (the previous page's worker not yet gone), as db.ts does.
 func (tb *tab) openRetrying() {
-	tb.t.Helper()
+	tb.T.Helper()
 	var r struct {
 		OK       bool
 		Error    string
 		Attempts int
 	}
-	tb.eval("open the database", `(async () => {
+	tb.Eval("open the database", `(async () => {
 		for (let i = 1; ; i++) {
 			const r = await vs.call({op: "open"});
 			if (r.ok || !r.busy || i >= 100) return {OK: r.ok, Error: r.error ?? "", Attempts: i};
@@ -138,15 +138,15 @@ func (tb *tab) openRetrying() {
 		}
 	})()`, &r)
 	if !r.OK {
-		tb.t.Fatalf("tab %s: open after %d attempts: %s", tb.name, r.Attempts, r.Error)
+		tb.T.Fatalf("tab %s: open after %d attempts: %s", tb.Name, r.Attempts, r.Error)
 	}
-	tb.t.Logf("tab %s: opened after %d attempts", tb.name, r.Attempts)
+	tb.T.Logf("tab %s: opened after %d attempts", tb.Name, r.Attempts)
 }
 
 // lock takes the app's Web Lock, waiting (with a deadline) while a page
 // that is going away still holds it.
 func (tb *tab) lock() {
-	tb.t.Helper()
+	tb.T.Helper()
 	if !tb.bool("take the lock", `(async () => {
 		const end = performance.now() + 20000;
 		while (!(await vs.lock())) {
@@ -155,6 +155,6 @@ func (tb *tab) lock() {
 		}
 		return true;
 	})()`) {
-		tb.t.Fatalf("tab %s: another tab holds the app's lock", tb.name)
+		tb.T.Fatalf("tab %s: another tab holds the app's lock", tb.Name)
 	}
 }

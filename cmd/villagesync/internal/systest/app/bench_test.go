@@ -30,14 +30,14 @@ func newSaver(b *testing.B, base, name, sql, journal string) *tab {
 		tb.call("set "+name, fmt.Sprintf(`{op: "exec", sql: %q}`, sql))
 	}
 	tb.call("create the table", createNotes)
-	got := tb.str("journal mode", `vs.call({op: "query", sql: "PRAGMA journal_mode"}).then((r) => r.rows[0].journal_mode)`)
+	got := tb.Str("journal mode", `vs.call({op: "query", sql: "PRAGMA journal_mode"}).then((r) => r.rows[0].journal_mode)`)
 	if journal != "" && got != journal {
 		b.Fatalf("%s: journal_mode is %q, want %q (the VFS refused it)", name, got, journal)
 	}
 	b.Logf("%s: journal_mode %s, locking_mode %s, synchronous %s, page_size %s", name, got,
-		tb.str("locking", `vs.call({op: "query", sql: "PRAGMA locking_mode"}).then((r) => r.rows[0].locking_mode)`),
-		tb.str("sync", `vs.call({op: "query", sql: "PRAGMA synchronous"}).then((r) => String(r.rows[0].synchronous))`),
-		tb.str("page", `vs.call({op: "query", sql: "PRAGMA page_size"}).then((r) => String(r.rows[0].page_size))`))
+		tb.Str("locking", `vs.call({op: "query", sql: "PRAGMA locking_mode"}).then((r) => r.rows[0].locking_mode)`),
+		tb.Str("sync", `vs.call({op: "query", sql: "PRAGMA synchronous"}).then((r) => String(r.rows[0].synchronous))`),
+		tb.Str("page", `vs.call({op: "query", sql: "PRAGMA page_size"}).then((r) => String(r.rows[0].page_size))`))
 	return tb
 }
 
@@ -45,9 +45,9 @@ func newSaver(b *testing.B, base, name, sql, journal string) *tab {
 // milliseconds, timed in the page (performance.now() around the call):
 // what the app waits for, without the DevTools round trip.
 func (tb *tab) timeSaves(n int) []float64 {
-	tb.t.Helper()
+	tb.T.Helper()
 	var ms []float64
-	tb.eval("time the saves", fmt.Sprintf(`(async () => {
+	tb.Eval("time the saves", fmt.Sprintf(`(async () => {
 		const ms = [];
 		for (let i = 0; i < %d; i++) {
 			const t0 = performance.now();
@@ -59,7 +59,7 @@ func (tb *tab) timeSaves(n int) []float64 {
 		return ms;
 	})()`, n), &ms)
 	if len(ms) != n {
-		tb.t.Fatalf("%d timings for %d saves", len(ms), n)
+		tb.T.Fatalf("%d timings for %d saves", len(ms), n)
 	}
 	return ms
 }

@@ -32,9 +32,9 @@ func TestAppWorksOffline(t *testing.T) {
 	p := newProfile(t, srv.URL)
 	a := p.tab("visit")
 	a.open(srv.URL + appharness.Path)
-	a.waitFor("the harness runs", `document.body.dataset.ready === "1"`)
-	a.eval("register the service worker", `navigator.serviceWorker.register("./sw.js", {scope: "./"}).then(() => true)`, nil)
-	a.waitFor("the page is controlled", `navigator.serviceWorker.controller !== null`)
+	a.WaitFor("the harness runs", `document.body.dataset.ready === "1"`)
+	a.Eval("register the service worker", `navigator.serviceWorker.register("./sw.js", {scope: "./"}).then(() => true)`, nil)
+	a.WaitFor("the page is controlled", `navigator.serviceWorker.controller !== null`)
 
 	down.Store(true)
 	var got struct {
@@ -42,7 +42,7 @@ func TestAppWorksOffline(t *testing.T) {
 		HasApp        bool
 		Down          int
 	}
-	a.eval("fetch the app with the server down", `(async () => {
+	a.Eval("fetch the app with the server down", `(async () => {
 		const index = await fetch("./");
 		const text = await index.text();
 		const script = text.match(/src="(app-[A-Z0-9]+\.js)"/);
@@ -66,7 +66,7 @@ func TestAppWorksOffline(t *testing.T) {
 		OK    bool
 		Error string
 	}
-	a.eval("open the database from cached files", `new Promise((resolve) => {
+	a.Eval("open the database from cached files", `new Promise((resolve) => {
 		const w = new Worker(`+"`"+web.AppWorker()+"`"+`, {type: "module"});
 		w.onerror = (e) => resolve({OK: false, Error: "the worker did not load: " + e.message});
 		w.onmessage = (e) => resolve({OK: e.data.ok, Error: e.data.error ?? ""});
@@ -77,8 +77,8 @@ func TestAppWorksOffline(t *testing.T) {
 	}
 
 	b := p.tab("offline visit")
-	b.do("open the app with the server down", chromedp.Navigate(srv.URL+"/app/"))
-	b.waitFor("the app's index and script load from the cache",
+	b.Do("open the app with the server down", chromedp.Navigate(srv.URL+"/app/"))
+	b.WaitFor("the app's index and script load from the cache",
 		`document.title.endsWith("villagesync") && performance.getEntriesByType("resource").some((e) => /\/app-[A-Z0-9]+\.js$/.test(e.name))`)
 }
 
@@ -91,8 +91,8 @@ func TestAppIsInstallable(t *testing.T) {
 	p := newProfile(t, srv.URL)
 	a := p.tab("install")
 	a.open(srv.URL + "/app/")
-	a.waitFor("the service worker controls the app", `navigator.serviceWorker.controller !== null`)
-	ctx, cancel := context.WithTimeout(a.ctx, actionTimeout)
+	a.WaitFor("the service worker controls the app", `navigator.serviceWorker.controller !== null`)
+	ctx, cancel := context.WithTimeout(a.Ctx, actionTimeout)
 	defer cancel()
 	m, err := chromedp.Call(ctx, page.GetAppManifest, page.GetAppManifestParams{})
 	if err != nil {

@@ -87,8 +87,8 @@ func TestOpenRetriesWhileHandlesHeld(t *testing.T) {
 
 	holder := p.tab("holder")
 	holder.open(srv.URL + appharness.Path)
-	holder.waitFor("the page runs", `document.body.dataset.ready === "1"`)
-	holder.eval("start the holder", `(() => {
+	holder.WaitFor("the page runs", `document.body.dataset.ready === "1"`)
+	holder.Eval("start the holder", `(() => {
 		const w = new Worker("test-holder.js");
 		globalThis.holder = (m) => new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.postMessage(m); });
 	})()`, nil)
@@ -96,31 +96,31 @@ func TestOpenRetriesWhileHandlesHeld(t *testing.T) {
 		OK    bool
 		Value any
 	}
-	holder.eval("hold one handle", `holder("hold")`, &r)
+	holder.Eval("hold one handle", `holder("hold")`, &r)
 	if !r.OK {
 		t.Fatalf("the holder could not take a handle: %v", r.Value)
 	}
 	t.Logf("holding pool file %v", r.Value)
 
-	a.do("reload the owner", chromedp.Navigate(srv.URL+appharness.Path))
-	a.waitFor("the harness runs again", `document.body.dataset.ready === "1"`)
+	a.Do("reload the owner", chromedp.Navigate(srv.URL+appharness.Path))
+	a.WaitFor("the harness runs again", `document.body.dataset.ready === "1"`)
 	a.lock()
 	var open struct {
 		OK    bool
 		Busy  bool
 		Error string
 	}
-	a.eval("open while a handle is held", `vs.call({op: "open"}).then((r) => ({OK: r.ok, Busy: !!r.busy, Error: r.error ?? ""}))`, &open)
+	a.Eval("open while a handle is held", `vs.call({op: "open"}).then((r) => ({OK: r.ok, Busy: !!r.busy, Error: r.error ?? ""}))`, &open)
 	if open.OK || !open.Busy {
 		t.Fatalf("open while a handle is held: ok %v, busy %v (%s); want a busy failure", open.OK, open.Busy, open.Error)
 	}
-	holder.eval("list the pool's files", `holder("paths")`, &r)
+	holder.Eval("list the pool's files", `holder("paths")`, &r)
 	paths, _ := r.Value.([]any)
 	if !r.OK || !slices.Contains(paths, any("/villagesync.sqlite3")) {
 		t.Fatalf("after the failed open the pool names %v (%v): the database file is gone", r.Value, r.OK)
 	}
 
-	holder.eval("release the handle", `holder("release")`, &r)
+	holder.Eval("release the handle", `holder("release")`, &r)
 
 	// The race of a dying stale worker: it lets go of the handle while
 	// the pool is starting. Each round starts a database worker whose
@@ -131,7 +131,7 @@ func TestOpenRetriesWhileHandlesHeld(t *testing.T) {
 		Rounds, Failed int
 		Lost           string
 	}
-	holder.eval("race the release against the start", `(async () => {
+	holder.Eval("race the release against the start", `(async () => {
 		const out = {Rounds: 0, Failed: 0, Lost: ""};
 		const call = (w, m) => new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.postMessage(m); });
 		for (let i = 0; i < 48 && !out.Lost; i++) {

@@ -52,18 +52,11 @@ func (e *env) serve(t testing.TB, h http.Handler) {
 	e.url = srv.URL
 }
 
-// eval evaluates a JavaScript expression (awaiting a promise) into out.
+// eval evaluates a JavaScript expression (awaiting a promise) into out;
+// a failure names the expression.
 func (p *phone) eval(expr string, out any) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Minute)
-	defer cancel()
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
-	if err == nil {
-		err = json.Unmarshal(raw, out)
-	}
-	if err != nil {
-		p.t.Fatalf("%s: %v", expr, err)
-	}
+	p.T.Helper()
+	p.Eval(expr, expr, out)
 }
 
 func (e *env) code(t testing.TB, user string, role store.Role, villages ...string) string {
@@ -77,32 +70,18 @@ func (e *env) code(t testing.TB, user string, role store.Role, villages ...strin
 
 // phone is one browser context (its own OPFS) with the harness open.
 type phone struct {
-	t   testing.TB
-	ctx context.Context
+	*chromium.Tab
 }
 
 func (e *env) phone(t testing.TB) *phone {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	// The first call binds the tab's life to its context: this one, not
-	// the deadline of a step.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open a browser context: %v", err)
-	}
-	p := &phone{t: t, ctx: ctx}
-	p.run("open the harness", chromedp.Navigate(e.url+appharness.Path))
+	ctx, _ := chromium.NewContext(t, chromium.Browser(t), "open a browser context", chromedp.WithNewBrowserContext())
+	// The harness's markup says nothing of the worker: failures name the
+	// step alone.
+	p := &phone{chromium.New(t, ctx, chromium.Options{StepTimeout: time.Minute, EvalTimeout: 2 * time.Minute, Quiet: true})}
+	p.Do("open the harness", chromedp.Navigate(e.url+appharness.Path))
 	p.call(`{op: "open"}`)
 	return p
-}
-
-func (p *phone) run(what string, steps ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		p.t.Fatalf("%s: %v", what, err)
-	}
 }
 
 // response is protocol.ts's Response.
@@ -156,40 +135,34 @@ type refused struct {
 // try sends one request (a JavaScript object literal) and returns the
 // worker's answer, refused or not.
 func (p *phone) try(req string) response {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	p.T.Helper()
+	ctx, cancel := context.WithTimeout(p.Ctx, time.Minute)
 	defer cancel()
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`Promise.race([vs.call(`+req+`), new Promise((r) => setTimeout(() => r({ok: false, error: "no answer in 20 s; page errors: " + JSON.stringify(window.__errors || [])}), 20000))])`, chromedp.EvalAwaitPromise))
 	if err != nil {
-		p.t.Fatalf("%s: %v", req, err)
+		p.T.Fatalf("%s: %v", req, err)
 	}
 	var r response
 	if err := json.Unmarshal(raw, &r); err != nil {
-		p.t.Fatalf("%s: %v in %s", req, err, raw)
+		p.T.Fatalf("%s: %v in %s", req, err, raw)
 	}
 	return r
 }
 
 // call is try for a request that must succeed.
 func (p *phone) call(req string) response {
-	p.t.Helper()
+	p.T.Helper()
 	r := p.try(req)
 	if !r.OK {
-		p.t.Fatalf("%s: refused: %s (%s) %v", req, r.Error, r.Code, r.Problems)
+		p.T.Fatalf("%s: refused: %s (%s) %v", req, r.Error, r.Code, r.Problems)
 	}
 	return r
 }
 
 // str evaluates a JavaScript expression to a string.
 func (p *phone) str(expr string) string {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		p.t.Fatalf("%s: %v", expr, err)
-	}
-	return s
+	p.T.Helper()
+	return p.Str(expr, expr)
 }
 
 func js(v any) string {

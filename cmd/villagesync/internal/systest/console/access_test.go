@@ -20,9 +20,9 @@ import (
 // selectValue picks value in the <select> sel, as a person does (the page
 // hears input and change).
 func (d *device) selectValue(sel, value string) {
-	d.t.Helper()
+	d.T.Helper()
 	var ok bool
-	d.eval("select "+value+" in "+sel, fmt.Sprintf(`(() => {
+	d.Eval("select "+value+" in "+sel, fmt.Sprintf(`(() => {
   const s = document.querySelector(%q);
   if (!s || ![...s.options].some(o => o.value === %q)) return false;
   s.value = %q;
@@ -31,18 +31,18 @@ func (d *device) selectValue(sel, value string) {
   return true;
 })()`, sel, value, value), &ok)
 	if !ok {
-		d.t.Fatalf("%s has no option %q\n%s", sel, value, d.describe())
+		d.T.Fatalf("%s has no option %q\n%s", sel, value, d.Describe())
 	}
 }
 
 // cookies are the browser's cookies for the server.
 func (d *device) cookies() []*network.Cookie {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	d.T.Helper()
+	ctx, cancel := context.WithTimeout(d.Ctx, actionTimeout)
 	defer cancel()
 	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{d.base}})
 	if err != nil {
-		d.t.Fatalf("cookies: %v", err)
+		d.T.Fatalf("cookies: %v", err)
 	}
 	return res.Cookies
 }
@@ -92,7 +92,7 @@ func TestVolunteerCodeOpensTheApp(t *testing.T) {
 	staff.waitPage("enroll")
 	staff.selectValue("[data-test=enroll-user]", nanxiangVolunteer)
 	staff.click("[data-test=enroll-create]")
-	staff.waitFor("a code and its QR code", `(() => {
+	staff.WaitFor("a code and its QR code", `(() => {
   const c = document.querySelector("[data-test=enroll-code]");
   return c && c.textContent.trim() !== "" && !!document.querySelector("[data-test=enroll-qr]");
 })()`)
@@ -116,7 +116,7 @@ func TestEnrollmentQRCodeEnrollsABrowser(t *testing.T) {
 	staff.waitPage("enroll")
 	staff.selectValue("[data-test=enroll-user]", coordinator)
 	staff.click("[data-test=enroll-create]")
-	staff.waitFor("a code and its QR code", `(() => {
+	staff.WaitFor("a code and its QR code", `(() => {
   const c = document.querySelector("[data-test=enroll-code]");
   return c && c.textContent.trim() !== "" && !!document.querySelector("[data-test=enroll-qr]");
 })()`)
@@ -140,7 +140,7 @@ func TestEnrollmentQRCodeEnrollsABrowser(t *testing.T) {
 		t.Errorf("the enrolled browser's whoami shows %q, want %s", who, coordinator)
 	}
 	var href2 string
-	p.eval("the address", `location.href`, &href2)
+	p.Eval("the address", `location.href`, &href2)
 	if strings.Contains(href2, code) {
 		t.Errorf("the spent code stays in the address bar (and the history): %s", href2)
 	}
@@ -196,7 +196,7 @@ func TestRevokedBrowserIsSignedOut(t *testing.T) {
 	row := fmt.Sprintf(`[data-test=device][data-replica="%d"]`, replica)
 	b.click(row + " [data-test=revoke]")
 	b.click("[data-test=confirm]")
-	b.waitFor("the revoked device to offer no revoke button", fmt.Sprintf(`!document.querySelector(%q)`,
+	b.WaitFor("the revoked device to offer no revoke button", fmt.Sprintf(`!document.querySelector(%q)`,
 		row+" [data-test=revoke]"))
 	devs := s.api(townStaff).devices()
 	i := slices.IndexFunc(devs, func(d *v1.Device) bool { return d.GetReplica() == replica })
@@ -206,7 +206,7 @@ func TestRevokedBrowserIsSignedOut(t *testing.T) {
 
 	// The first browser's next call.
 	a.reload()
-	a.waitFor("the sign-in page with a sentence", `(() => {
+	a.WaitFor("the sign-in page with a sentence", `(() => {
   const m = document.querySelector("[data-test=signin-message]");
   return document.body.dataset.page === "signin" && document.body.hasAttribute("data-ready") && m && m.textContent.trim() !== "";
 })()`)
@@ -268,7 +268,7 @@ func TestVolunteerSeesOnlyHerVillage(t *testing.T) {
 	check := func(where string) {
 		t.Helper()
 		var text string
-		d.eval("the page's text", `document.body.innerText`, &text)
+		d.Eval("the page's text", `document.body.innerText`, &text)
 		if l := leaks([]byte(text), words); len(l) > 0 {
 			t.Errorf("%s shows %v to the %s volunteer", where, l, own)
 		}
@@ -279,13 +279,13 @@ func TestVolunteerSeesOnlyHerVillage(t *testing.T) {
 		}
 	}
 	var text string
-	d.eval("the page's text", `document.body.innerText`, &text)
+	d.Eval("the page's text", `document.body.innerText`, &text)
 	if !strings.Contains(text, own) {
 		t.Errorf("the volunteer's overview does not show %s:\n%s", own, text)
 	}
 	check("the overview")
 	var navs []string
-	d.eval("the navigation", `[...document.querySelectorAll("[data-test^=nav-]")].map(e => e.dataset.test)`, &navs)
+	d.Eval("the navigation", `[...document.querySelectorAll("[data-test^=nav-]")].map(e => e.dataset.test)`, &navs)
 	for _, nav := range navs {
 		d.click(fmt.Sprintf("[data-test=%q]", nav))
 		d.waitPage(strings.TrimPrefix(nav, "nav-"))
@@ -295,7 +295,7 @@ func TestVolunteerSeesOnlyHerVillage(t *testing.T) {
 	for _, route := range []string{"review", "devices", "enroll", "people"} {
 		d.navigate("about:blank")
 		d.navigate(s.URL + "/#/" + route)
-		d.do("wait for #/"+route, chromedp.WaitReady(chromedp.CSS("body[data-ready]")))
+		d.Do("wait for #/"+route, chromedp.WaitReady(chromedp.CSS("body[data-ready]")))
 		check("#/" + route)
 		for _, sel := range []string{"[data-test=conflict]", "[data-test=user]"} {
 			if n := d.count(sel); n > 0 {
@@ -362,7 +362,7 @@ func TestLanguageSwitch(t *testing.T) {
 	}
 	mark := d.mark()
 	d.click("[data-test=lang]")
-	d.waitFor("English", `document.documentElement.lang === "en"`)
+	d.WaitFor("English", `document.documentElement.lang === "en"`)
 	d.waitPage("overview")
 	enLabel, _ := d.text("[data-test=nav-overview]")
 	if hasCJK(enLabel) || !regexp.MustCompile(`[A-Za-z]{3}`).MatchString(enLabel) {

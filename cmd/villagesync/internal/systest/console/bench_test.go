@@ -94,7 +94,7 @@ func BenchmarkOverviewYear(b *testing.B) {
 		d.reload()
 		d.waitPage("overview")
 		var ms float64
-		d.eval("the drawn mark", `(() => {
+		d.Eval("the drawn mark", `(() => {
   const m = performance.getEntriesByName("vs:overview-drawn", "mark");
   if (!m.length) return -1;
   return performance.measure("vs:overview", {start: 0, end: "vs:overview-drawn"}).duration;

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -46,8 +45,7 @@ var (
 // its own localStorage, cache and downloads) and one tab, whose network
 // traffic it records.
 type device struct {
-	t    testing.TB
-	ctx  context.Context
+	*chromium.Tab
 	base string // the server's URL
 	net  *recorder
 	id   cdp.BrowserContextID
@@ -60,20 +58,13 @@ const actionTimeout = 20 * time.Second
 func newDevice(t testing.TB, base string, vp viewport) *device {
 	t.Helper()
 	rec := newRecorder()
-	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
-	d := &device{t: t, ctx: ctx, base: base, net: rec}
-	t.Cleanup(func() {
-		rec.stop()
-		cancel()
-	})
-	// The tab is made without a deadline (its life is the test's), and
-	// every later step has one.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open a tab: %v", err)
-	}
+	ctx, _ := chromium.NewContext(t, chromium.Browser(t), "open a tab", chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
+	// Registered after the tab's cancel, so run before it.
+	t.Cleanup(rec.stop)
+	d := &device{Tab: chromium.New(t, ctx, chromium.Options{StepTimeout: actionTimeout}), base: base, net: rec}
 	d.id = chromedp.FromContext(ctx).BrowserContextID
 	go rec.fetchBodies(ctx)
-	d.do("set the viewport", d.emulate(vp))
+	d.Do("set the viewport", d.emulate(vp))
 	return d
 }
 
@@ -85,41 +76,6 @@ func (d *device) emulate(vp viewport) chromedp.Action[chromedp.Void] {
 	return chromedp.EmulateViewport(vp.width, vp.height, opts...)
 }
 
-// do runs steps, failing the test with what the page shows when one fails.
-func (d *device) do(what string, steps ...chromedp.Action[chromedp.Void]) {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		d.t.Fatalf("%s: %v\n%s", what, err, d.describe())
-	}
-}
-
-// eval evaluates a JavaScript expression and decodes its value into out.
-func (d *device) eval(what, expr string, out any) {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
-	defer cancel()
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
-	if err == nil && out != nil {
-		err = json.Unmarshal(raw, out)
-	}
-	if err != nil {
-		d.t.Fatalf("%s: %v\n%s", what, err, d.describe())
-	}
-}
-
-// waitFor waits until the JavaScript expression is truthy: the state of
-// the page is polled, nothing waits for a fixed time.
-func (d *device) waitFor(what, expr string) {
-	d.t.Helper()
-	d.do(what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(actionTimeout))(ctx, t)
-		return err
-	}))
-}
-
 // pageReady is the selector of a route drawn with its data.
 func pageReady(route string) string {
 	return fmt.Sprintf(`body[data-page=%q][data-ready]`, route)
@@ -128,7 +84,7 @@ func pageReady(route string) string {
 // open navigates to a route of the console ("#/overview") and waits until
 // the page named page is drawn with its data.
 func (d *device) open(route, page string) {
-	d.t.Helper()
+	d.T.Helper()
 	d.navigate(d.base + "/" + route)
 	d.waitPage(page)
 }
@@ -136,36 +92,36 @@ func (d *device) open(route, page string) {
 // navigate loads url once the bodies of the responses so far are read:
 // a new document drops its predecessor's.
 func (d *device) navigate(url string) {
-	d.t.Helper()
+	d.T.Helper()
 	d.settled()
-	d.do("open "+url, chromedp.Navigate(url))
+	d.Do("open "+url, chromedp.Navigate(url))
 }
 
 // reload reloads the page, its responses' bodies read first.
 func (d *device) reload() {
-	d.t.Helper()
+	d.T.Helper()
 	d.settled()
-	d.do("reload", chromedp.Reload())
+	d.Do("reload", chromedp.Reload())
 }
 
 // waitPage waits until the page is drawn with its data.
 func (d *device) waitPage(page string) {
-	d.t.Helper()
-	d.do("wait for the "+page+" page", chromedp.WaitReady(chromedp.CSS(pageReady(page))))
+	d.T.Helper()
+	d.Do("wait for the "+page+" page", chromedp.WaitReady(chromedp.CSS(pageReady(page))))
 }
 
 // click clicks the first element sel matches, once it is visible.
 func (d *device) click(sel string) {
-	d.t.Helper()
-	d.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	d.T.Helper()
+	d.Do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
 }
 
 // text is the text content of the first element sel matches, trimmed;
 // ok is false when there is none.
 func (d *device) text(sel string) (s string, ok bool) {
-	d.t.Helper()
+	d.T.Helper()
 	var v *string
-	d.eval("read "+sel, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent.trim() : null })()`, sel), &v)
+	d.Eval("read "+sel, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent.trim() : null })()`, sel), &v)
 	if v == nil {
 		return "", false
 	}
@@ -175,9 +131,9 @@ func (d *device) text(sel string) (s string, ok bool) {
 // attr is an attribute of the first element sel matches; ok is false
 // when there is no such element or attribute.
 func (d *device) attr(sel, name string) (s string, ok bool) {
-	d.t.Helper()
+	d.T.Helper()
 	var v *string
-	d.eval("read "+sel+" "+name, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.getAttribute(%q) : null })()`, sel, name), &v)
+	d.Eval("read "+sel+" "+name, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.getAttribute(%q) : null })()`, sel, name), &v)
 	if v == nil {
 		return "", false
 	}
@@ -186,60 +142,48 @@ func (d *device) attr(sel, name string) (s string, ok bool) {
 
 // count is how many elements sel matches.
 func (d *device) count(sel string) int {
-	d.t.Helper()
+	d.T.Helper()
 	var n int
-	d.eval("count "+sel, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel), &n)
+	d.Eval("count "+sel, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel), &n)
 	return n
 }
 
 // signIn opens the enrollment link for code, as a phone that scanned the
 // QR code does, and waits for the overview.
 func (d *device) signIn(code string) {
-	d.t.Helper()
+	d.T.Helper()
 	d.open("#/signin?code="+code, "overview")
-}
-
-// describe is what the page shows, for a failure message.
-func (d *device) describe() string {
-	ctx, cancel := context.WithTimeout(d.ctx, 3*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.outerHTML.slice(0, 600) +
-		"\n---\n" + document.body.innerText.slice(0, 1500)`))
-	if err != nil {
-		return fmt.Sprintf("(page unreadable: %v)", err)
-	}
-	return "page: " + s
 }
 
 // screenshot is a PNG of the viewport.
 func (d *device) screenshot() []byte {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	d.T.Helper()
+	ctx, cancel := context.WithTimeout(d.Ctx, actionTimeout)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
-		d.t.Fatalf("screenshot: %v", err)
+		d.T.Fatalf("screenshot: %v", err)
 	}
 	return png
 }
 
 // elementShot is a PNG of the first element sel matches, at scale.
 func (d *device) elementShot(sel string, scale float64) []byte {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	d.T.Helper()
+	ctx, cancel := context.WithTimeout(d.Ctx, actionTimeout)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.ScreenshotScale(chromedp.CSS(sel), scale))
 	if err != nil {
-		d.t.Fatalf("screenshot of %s: %v\n%s", sel, err, d.describe())
+		d.T.Fatalf("screenshot of %s: %v\n%s", sel, err, d.Describe())
 	}
 	return png
 }
 
 // localStorage is the page's localStorage, every key and value.
 func (d *device) localStorage() map[string]string {
-	d.t.Helper()
+	d.T.Helper()
 	m := map[string]string{}
-	d.eval("read localStorage", `Object.fromEntries(Object.entries(localStorage))`, &m)
+	d.Eval("read localStorage", `Object.fromEntries(Object.entries(localStorage))`, &m)
 	return m
 }
 
@@ -247,15 +191,15 @@ func (d *device) localStorage() map[string]string {
 // starts, in dir; it returns the name the page gave the file and where
 // the browser wrote it.
 func (d *device) download(sel, dir string) (suggested, path string) {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	d.T.Helper()
+	ctx, cancel := context.WithTimeout(d.Ctx, actionTimeout)
 	defer cancel()
 	_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, BrowserContextID: d.id,
 		DownloadPath: dir, EventsEnabled: new(true),
 	})
 	if err != nil {
-		d.t.Fatalf("allow downloads: %v", err)
+		d.T.Fatalf("allow downloads: %v", err)
 	}
 	// Subscribed before the click, so no event is missed.
 	begins := chromedp.BrowserEvents(ctx, browser.DownloadWillBegin)
@@ -264,14 +208,14 @@ func (d *device) download(sel, dir string) (suggested, path string) {
 	var guid string
 	for ev, err := range begins {
 		if err != nil {
-			d.t.Fatalf("download from %s did not begin: %v\n%s", sel, err, d.describe())
+			d.T.Fatalf("download from %s did not begin: %v\n%s", sel, err, d.Describe())
 		}
 		guid, suggested = ev.GUID, ev.SuggestedFilename
 		break
 	}
 	for ev, err := range progress {
 		if err != nil {
-			d.t.Fatalf("download of %s did not complete: %v", suggested, err)
+			d.T.Fatalf("download of %s did not complete: %v", suggested, err)
 		}
 		if ev.GUID != guid {
 			continue
@@ -284,7 +228,7 @@ func (d *device) download(sel, dir string) (suggested, path string) {
 			}
 			return suggested, path
 		case browser.DownloadProgressStateCanceled:
-			d.t.Fatalf("download of %s was canceled", suggested)
+			d.T.Fatalf("download of %s was canceled", suggested)
 		}
 	}
 	panic("unreachable")
@@ -426,8 +370,8 @@ func (r *recorder) fetchBodies(ctx context.Context) {
 // settled returns every exchange so far once each request has finished
 // and its body has been read (or failed).
 func (d *device) settled() []exchange {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(d.ctx, actionTimeout)
+	d.T.Helper()
+	ctx, cancel := context.WithTimeout(d.Ctx, actionTimeout)
 	defer cancel()
 	r := d.net
 	for {
@@ -451,7 +395,7 @@ func (d *device) settled() []exchange {
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			d.t.Fatalf("requests still open: %s", strings.Join(open, ", "))
+			d.T.Fatalf("requests still open: %s", strings.Join(open, ", "))
 		}
 	}
 }
@@ -464,7 +408,7 @@ func (d *device) mark() int {
 }
 
 func (d *device) since(mark int) []exchange {
-	d.t.Helper()
+	d.T.Helper()
 	all := d.settled()
 	return all[mark:]
 }

@@ -168,9 +168,9 @@ func TestScreenshots(t *testing.T) {
 		d.waitPage("enroll")
 		d.selectValue("[data-test=enroll-user]", nanxiangVolunteer)
 		d.click("[data-test=enroll-create]")
-		d.waitFor("the QR code", `!!document.querySelector("[data-test=enroll-qr]")`)
+		d.WaitFor("the QR code", `!!document.querySelector("[data-test=enroll-qr]")`)
 		// The card that holds the QR code and the code, from its top.
-		d.eval("show the QR code", `(() => {
+		d.Eval("show the QR code", `(() => {
   const code = document.querySelector("[data-test=enroll-code]");
   let e = document.querySelector("[data-test=enroll-qr]");
   while (e && !e.contains(code)) e = e.parentElement;

@@ -16,9 +16,9 @@ import (
 // text, a <select> the option (added first when the page does not offer
 // it, as a form left open while the list changed would).
 func (d *device) fill(sel, value string) {
-	d.t.Helper()
+	d.T.Helper()
 	var ok bool
-	d.eval("fill "+sel, fmt.Sprintf(`(() => {
+	d.Eval("fill "+sel, fmt.Sprintf(`(() => {
   const e = document.querySelector(%[1]q);
   if (!e) return false;
   if (e.tagName === "SELECT") {
@@ -33,25 +33,25 @@ func (d *device) fill(sel, value string) {
   return true;
 })()`, sel, value), &ok)
 	if !ok {
-		d.t.Fatalf("no field %s\n%s", sel, d.describe())
+		d.T.Fatalf("no field %s\n%s", sel, d.Describe())
 	}
 }
 
 // setLang switches the page to lang with its switch, if it is not in it.
 func (d *device) setLang(lang string) {
-	d.t.Helper()
+	d.T.Helper()
 	if l, _ := d.attr("html", "lang"); l == lang {
 		return
 	}
 	d.click("[data-test=lang]")
-	d.waitFor("the page in "+lang, fmt.Sprintf(`document.documentElement.lang === %q`, lang))
+	d.WaitFor("the page in "+lang, fmt.Sprintf(`document.documentElement.lang === %q`, lang))
 }
 
 // fieldError waits for the form's error naming field and returns its text.
 func (d *device) fieldError(field string) string {
-	d.t.Helper()
+	d.T.Helper()
 	sel := fmt.Sprintf(`[data-test=error][data-field=%q]`, field)
-	d.waitFor("an error naming "+field, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.textContent.trim() !== "" })()`, sel))
+	d.WaitFor("an error naming "+field, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && e.textContent.trim() !== "" })()`, sel))
 	s, _ := d.text(sel)
 	return s
 }
@@ -59,8 +59,8 @@ func (d *device) fieldError(field string) string {
 // signinRefusal waits for the sign-in page to say why it refused a code,
 // and returns the field its error names and the sentence.
 func (d *device) signinRefusal() (field, msg string) {
-	d.t.Helper()
-	d.waitFor("the sign-in page's refusal", `(() => {
+	d.T.Helper()
+	d.WaitFor("the sign-in page's refusal", `(() => {
   const e = document.querySelector("[data-test=error]");
   return document.body.dataset.page === "signin" && document.body.hasAttribute("data-ready") && e && e.textContent.trim() !== "";
 })()`)

@@ -60,7 +60,7 @@ func TestHarness(t *testing.T) {
 
 	d := newDevice(t, base, laptop)
 	d.open("#/signin", "signin")
-	d.waitFor("the RPC answer", `document.body.dataset.rpc === "200"`)
+	d.WaitFor("the RPC answer", `document.body.dataset.rpc === "200"`)
 	var rpc *exchange
 	for _, x := range d.settled() {
 		if strings.HasSuffix(x.URL, "/rpc") {

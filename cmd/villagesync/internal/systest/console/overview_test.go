@@ -72,9 +72,9 @@ const overviewCells = `(() => {
 })()`
 
 func (d *device) overviewCells() []cell {
-	d.t.Helper()
+	d.T.Helper()
 	var cells []cell
-	d.eval("read the overview's figures", overviewCells, &cells)
+	d.Eval("read the overview's figures", overviewCells, &cells)
 	return cells
 }
 
@@ -343,7 +343,7 @@ func TestStaffMergeTheDuplicate(t *testing.T) {
 	}
 	// Only the resolutions that apply to a duplicate session are offered.
 	var offered []string
-	d.eval("the entry's buttons", fmt.Sprintf(`[...document.querySelectorAll(%q)].map(b => b.dataset.test).sort()`,
+	d.Eval("the entry's buttons", fmt.Sprintf(`[...document.querySelectorAll(%q)].map(b => b.dataset.test).sort()`,
 		entry+" [data-test^=resolve-]"), &offered)
 	if want := []string{"resolve-distinct", "resolve-merge"}; !slices.Equal(offered, want) {
 		t.Errorf("the duplicate offers %v, want %v", offered, want)
@@ -352,7 +352,7 @@ func TestStaffMergeTheDuplicate(t *testing.T) {
 	d.click(entry + " [data-test=resolve-merge]")
 	d.click("[data-test=confirm]")
 	history := fmt.Sprintf(`[data-test=history] [data-test=conflict][data-id="%d"]`, dup.GetId())
-	d.waitFor("the merged entry to move to the history", fmt.Sprintf(
+	d.WaitFor("the merged entry to move to the history", fmt.Sprintf(
 		`!document.querySelector(%q) && !!document.querySelector(%q) && document.querySelectorAll(%q).length === %d`,
 		entry, history, queue, before-1))
 

@@ -38,7 +38,7 @@ func TestAdminManagesPeopleAndVillages(t *testing.T) {
 	d.fill("[data-test=new-user-villages]", "Nanxiang")
 	d.click("[data-test=new-user-create]")
 	row := `[data-test=user][data-user="王芳"]`
-	d.waitFor("the new volunteer listed", fmt.Sprintf(`!!document.querySelector(%q)`, row))
+	d.WaitFor("the new volunteer listed", fmt.Sprintf(`!!document.querySelector(%q)`, row))
 	if u := user("王芳"); u == nil || u.GetRole() != "volunteer" || !slices.Equal(u.GetVillages(), []string{"南香村"}) {
 		t.Fatalf("the server has the new volunteer as %v, want a volunteer of 南香村", u)
 	}
@@ -48,7 +48,7 @@ func TestAdminManagesPeopleAndVillages(t *testing.T) {
 	before, _ := d.text("[data-test=notice]")
 	d.fill(row+" [data-test=set-villages-input]", "东旺村")
 	d.click(row + " [data-test=set-villages]")
-	d.waitFor("the move saved", fmt.Sprintf(`(() => { const n = document.querySelector("[data-test=notice]");
+	d.WaitFor("the move saved", fmt.Sprintf(`(() => { const n = document.querySelector("[data-test=notice]");
   return document.body.hasAttribute("data-ready") && n && n.textContent !== %q })()`, before))
 	if u := user("王芳"); !slices.Equal(u.GetVillages(), []string{"东旺村"}) {
 		t.Errorf("after the move the server has her villages as %v, want [东旺村]", u.GetVillages())
@@ -58,7 +58,7 @@ func TestAdminManagesPeopleAndVillages(t *testing.T) {
 	d.fill("[data-test=new-village-name]", "新村")
 	d.fill("[data-test=new-village-pinyin]", "Xincun")
 	d.click("[data-test=new-village-add]")
-	d.waitFor("the new village listed", `!!document.querySelector('[data-test=village][data-village="新村"]')`)
+	d.WaitFor("the new village listed", `!!document.querySelector('[data-test=village][data-village="新村"]')`)
 	vs := api.villages()
 	if !slices.ContainsFunc(vs, func(v *v1.Village) bool { return v.GetName() == "新村" && v.GetPinyin() == "Xincun" }) {
 		t.Errorf("the server's villages after adding 新村: %v", vs)

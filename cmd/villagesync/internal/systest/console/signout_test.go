@@ -55,9 +55,9 @@ func TestSignInLinkAsksBeforeReplacingASession(t *testing.T) {
 
 	code := s.code(townStaff)
 	d.navigate(s.URL + "/#/signin?code=" + code)
-	d.waitFor("the question before replacing the session", `!!document.querySelector("[data-test=cancel]")`)
+	d.WaitFor("the question before replacing the session", `!!document.querySelector("[data-test=cancel]")`)
 	d.click("[data-test=cancel]")
-	d.waitFor("the session kept", `!document.querySelector("dialog[open]")`)
+	d.WaitFor("the session kept", `!document.querySelector("dialog[open]")`)
 	if who, _ := s.whoami(first); who != coordinator {
 		t.Fatalf("after cancel the first session's token is %q, want it alive for %s", who, coordinator)
 	}
@@ -67,7 +67,7 @@ func TestSignInLinkAsksBeforeReplacingASession(t *testing.T) {
 
 	mark := d.mark()
 	d.navigate(s.URL + "/#/signin?code=" + code)
-	d.waitFor("the question again", `!!document.querySelector("[data-test=confirm]")`)
+	d.WaitFor("the question again", `!!document.querySelector("[data-test=confirm]")`)
 	d.click("[data-test=confirm]")
 	d.waitPage("overview")
 	if w, _ := d.text("[data-test=whoami]"); !strings.Contains(w, townStaff) {

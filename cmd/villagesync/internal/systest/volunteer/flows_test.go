@@ -19,8 +19,8 @@ import (
 // posts to its workers in window.sent, so a test can see the ops the
 // screens send.
 func (p *phone) recordRequests() {
-	p.t.Helper()
-	p.do("record the worker requests", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	p.T.Helper()
+	p.Do("record the worker requests", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
 window.sent = [];
 const post = Worker.prototype.postMessage;
@@ -32,27 +32,27 @@ Worker.prototype.postMessage = function (m, ...rest) { window.sent.push(m); retu
 // waitAcrossReload polls expr until it is true, through a reload (whose
 // torn-down document fails an evaluation: that try does not count).
 func (p *phone) waitAcrossReload(what, expr string) {
-	p.t.Helper()
+	p.T.Helper()
 	deadline := time.Now().Add(actionTimeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for range tick.C {
-		ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+		ctx, cancel := context.WithTimeout(p.Ctx, 2*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
 		cancel()
 		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%s: not after %v (last error %v)\n%s", what, actionTimeout, err, p.describe())
+			p.T.Fatalf("%s: not after %v (last error %v)\n%s", what, actionTimeout, err, p.Describe())
 		}
 	}
 }
 
 // lastSent is the last request of op the page sent its worker.
 func (p *phone) lastSent(op string, out any) {
-	p.t.Helper()
-	p.eval("the last "+op, `window.sent.filter((m) => m.op === "`+op+`").at(-1) ?? null`, out)
+	p.T.Helper()
+	p.Eval("the last "+op, `window.sent.filter((m) => m.op === "`+op+`").at(-1) ?? null`, out)
 }
 
 // books puts books of 南香村 on the server from a staff device, as the
@@ -90,7 +90,7 @@ func TestRealEditDeleteLendReturn(t *testing.T) {
 	p.recordRequests()
 	p.open("#/enroll?code=" + s.code(t, "南香志愿者", store.Volunteer, "南香村"))
 	p.waitPage("home")
-	p.waitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
+	p.WaitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
 
 	p.logClass(10, "")
 	p.route("#/records?table=tutoring_sessions", "records")
@@ -98,7 +98,7 @@ func TestRealEditDeleteLendReturn(t *testing.T) {
 	p.waitPage("edit")
 	p.set("log-session", "subjects", "美术")
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
 	var edit struct {
 		Table  string            `json:"table"`
 		Fields map[string]string `json:"fields"`
@@ -111,15 +111,15 @@ func TestRealEditDeleteLendReturn(t *testing.T) {
 	p.route("#/records?table=tutoring_sessions", "records")
 	p.click("[data-test=record] [data-test=delete]")
 	p.click("[data-test=record] [data-test=delete-confirm]")
-	p.waitFor("the class gone", `document.querySelectorAll("[data-test=record]").length === 0`)
+	p.WaitFor("the class gone", `document.querySelectorAll("[data-test=record]").length === 0`)
 
 	p.route("#/lend", "lend")
 	var asked bool
-	p.eval("a village to choose", `!!document.querySelector("form[data-form=lend] [name=village]")`, &asked)
+	p.Eval("a village to choose", `!!document.querySelector("form[data-form=lend] [name=village]")`, &asked)
 	if asked {
 		t.Error("the lend form asks the village; the loan's is the book's")
 	}
-	p.eval("search a title", `(() => {
+	p.Eval("search a title", `(() => {
   const s = document.querySelector("[data-test=book-search]");
   s.value = "小王";
   s.dispatchEvent(new Event("input", {bubbles: true}));
@@ -135,7 +135,7 @@ func TestRealEditDeleteLendReturn(t *testing.T) {
 		p.screenshot("lend")
 	}
 	p.click("form[data-form=lend] [data-test=save]")
-	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
 	var lend struct {
 		Form   string            `json:"form"`
 		Fields map[string]string `json:"fields"`
@@ -149,10 +149,10 @@ func TestRealEditDeleteLendReturn(t *testing.T) {
 	}
 
 	p.route("#/return", "return")
-	p.waitFor("the open loan", `document.querySelectorAll("[data-test=loan] option[value]:not([value=''])").length === 1`)
-	p.eval("choose it", `(() => { const s = document.querySelector("[data-test=loan]"); s.value = s.options[1].value; return true; })()`, nil)
+	p.WaitFor("the open loan", `document.querySelectorAll("[data-test=loan] option[value]:not([value=''])").length === 1`)
+	p.Eval("choose it", `(() => { const s = document.querySelector("[data-test=loan]"); s.value = s.options[1].value; return true; })()`, nil)
 	p.click("form[data-form=return] [data-test=save]")
-	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
 	var ret struct {
 		Form     string            `json:"form"`
 		RecordID string            `json:"recordId"`

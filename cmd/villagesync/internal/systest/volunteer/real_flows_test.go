@@ -17,6 +17,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/clients/go/staff"
 	web "github.com/futian-xiaomo/villagesync/clients/web"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/chromium"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/report"
 	"github.com/futian-xiaomo/villagesync/sync/store"
@@ -29,31 +30,27 @@ func enrolled(t *testing.T, s *realSrv) *phone {
 	p := newPhone(t, s.URL)
 	p.open("#/enroll?code=" + s.code(t, "南香志愿者", store.Volunteer, "南香村"))
 	p.waitPage("home")
-	p.waitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
+	p.WaitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
 	return p
 }
 
 // tab is another tab of the phone's browser context (same storage).
 func (p *phone) tab() *phone {
-	p.t.Helper()
-	ctx, cancel := chromedp.NewContext(p.ctx)
-	p.t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		p.t.Fatalf("open a tab: %v", err)
-	}
-	q := &phone{t: p.t, ctx: ctx, base: p.base}
-	q.do("set the viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	p.T.Helper()
+	ctx, _ := chromium.NewContext(p.T, p.Ctx, "open a tab")
+	q := &phone{Tab: chromium.New(p.T, ctx, p.Options), base: p.base}
+	q.Do("set the viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	return q
 }
 
 // close closes the tab as she would, leaving its browser context open.
 func (p *phone) close() {
-	p.t.Helper()
-	id := chromedp.FromContext(p.ctx).Target.TargetID
-	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	p.T.Helper()
+	id := chromedp.FromContext(p.Ctx).Target.TargetID
+	ctx, cancel := context.WithTimeout(p.Ctx, actionTimeout)
 	defer cancel()
 	if _, err := chromedp.CallBrowser(ctx, target.CloseTarget, target.CloseTargetParams{TargetID: id}); err != nil {
-		p.t.Fatalf("close the tab: %v", err)
+		p.T.Fatalf("close the tab: %v", err)
 	}
 	p.untilTargets("the closed tab gone", func(ts []*target.Info) bool {
 		return !slices.ContainsFunc(ts, func(i *target.Info) bool { return i.TargetID == id })
@@ -62,15 +59,15 @@ func (p *phone) close() {
 
 // untilTargets polls the browser's targets until ok holds.
 func (p *phone) untilTargets(what string, ok func([]*target.Info) bool) []*target.Info {
-	p.t.Helper()
+	p.T.Helper()
 	deadline := time.Now().Add(actionTimeout)
 	for {
-		ts, err := chromedp.Targets(p.ctx)
+		ts, err := chromedp.Targets(p.Ctx)
 		if err == nil && ok(ts) {
 			return ts
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("%s: not after %v (last error %v)", what, actionTimeout, err)
+			p.T.Fatalf("%s: not after %v (last error %v)", what, actionTimeout, err)
 		}
 		time.Sleep(20 * time.Millisecond) // a poll's interval, not a wait for an outcome
 	}
@@ -80,8 +77,8 @@ func (p *phone) untilTargets(what string, ok func([]*target.Info) bool) []*targe
 // navigator.onLine says so (its dedicated worker's requests are not
 // affected: realSrv.drop cuts those).
 func (p *phone) setOffline(off bool) {
-	p.t.Helper()
-	p.do(fmt.Sprintf("offline %v", off), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	p.T.Helper()
+	p.Do(fmt.Sprintf("offline %v", off), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
 			return err
 		}
@@ -95,7 +92,7 @@ func (p *phone) setOffline(off bool) {
 // logClass saves a class through the form (more: other fields, name,
 // value); the records screen gives the ids.
 func (p *phone) logClass(children int, notes string, more ...string) {
-	p.t.Helper()
+	p.T.Helper()
 	p.route("#/", "home")
 	p.route("#/log-session", "log-session")
 	p.set("log-session", "children_present", fmt.Sprint(children))
@@ -104,35 +101,35 @@ func (p *phone) logClass(children int, notes string, more ...string) {
 		p.set("log-session", more[i], more[i+1])
 	}
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
 }
 
 // classIDs are the ids the records screen lists for the classes.
 func (p *phone) classIDs() []string {
-	p.t.Helper()
+	p.T.Helper()
 	p.route("#/", "home")
 	p.route("#/records?table=tutoring_sessions", "records")
 	var ids []string
-	p.eval("the records", `[...document.querySelectorAll("[data-test=record]")].map((e) => e.dataset.id)`, &ids)
+	p.Eval("the records", `[...document.querySelectorAll("[data-test=record]")].map((e) => e.dataset.id)`, &ids)
 	return ids
 }
 
 // syncNow presses the sync button and waits for the sync to end.
 func (p *phone) syncNow() {
-	p.t.Helper()
-	p.eval("mark", `(window.syncSeen = document.body.dataset.sync === "syncing", new MutationObserver(() => {
+	p.T.Helper()
+	p.Eval("mark", `(window.syncSeen = document.body.dataset.sync === "syncing", new MutationObserver(() => {
   if (document.body.dataset.sync === "syncing") window.syncSeen = true;
 }).observe(document.body, {attributes: true, attributeFilter: ["data-sync"]}), true)`, nil)
 	p.click("[data-test=sync-now]")
-	p.waitFor("the sync's end", `window.syncSeen && document.body.dataset.sync !== "syncing"`)
+	p.WaitFor("the sync's end", `window.syncSeen && document.body.dataset.sync !== "syncing"`)
 }
 
 // syncUntil presses the sync button until cond holds, as she would
 // press it again: a press during a sync that then fails waits for the
 // scheduler's backoff.
 func (p *phone) syncUntil(what, cond string) {
-	p.t.Helper()
-	p.waitFor(what, fmt.Sprintf(`(() => {
+	p.T.Helper()
+	p.WaitFor(what, fmt.Sprintf(`(() => {
   if (%s) return true;
   const now = performance.now();
   if (document.body.dataset.sync !== "syncing" && !(window.lastPress > now - 500)) {
@@ -196,7 +193,7 @@ func (v *staffView) openConflicts(t *testing.T) []staff.Conflict {
 func TestRealOfflineClassesSurviveAndSync(t *testing.T) {
 	s := realServer(t)
 	p := enrolled(t, s)
-	p.waitFor("the service worker in charge", `!!navigator.serviceWorker.controller`)
+	p.WaitFor("the service worker in charge", `!!navigator.serviceWorker.controller`)
 	p.setOffline(true)
 	s.drop.Store(true)
 	// Three evenings: classes of one village at the same date and time
@@ -205,13 +202,13 @@ func TestRealOfflineClassesSurviveAndSync(t *testing.T) {
 		p.logClass(n, fmt.Sprintf("第%d节", i+1), "session_date", time.Now().AddDate(0, 0, -i).Format(time.DateOnly))
 	}
 	p.syncNow()
-	p.waitFor("three waiting, offline", `document.body.dataset.pending === "3" && document.body.dataset.sync === "offline"`)
+	p.WaitFor("three waiting, offline", `document.body.dataset.pending === "3" && document.body.dataset.sync === "offline"`)
 	if s.dropped.Load() == 0 {
 		t.Fatal("the worker did not try to sync")
 	}
 
 	p.route("#/", "home")
-	p.do("reload", chromedp.Reload())
+	p.Do("reload", chromedp.Reload())
 	p.waitAcrossReload("home after the reload", `document.body.dataset.page === "home" && document.body.dataset.ready === "1" && document.body.dataset.pending === "3"`)
 	if ids := p.classIDs(); len(ids) != 3 {
 		t.Fatalf("after the reload the records list %d classes, want 3", len(ids))
@@ -222,7 +219,7 @@ func TestRealOfflineClassesSurviveAndSync(t *testing.T) {
 	p.close()
 	q.open("#/")
 	q.waitPage("home")
-	q.waitFor("still three waiting", `document.body.dataset.pending === "3"`)
+	q.WaitFor("still three waiting", `document.body.dataset.pending === "3"`)
 	if ids := q.classIDs(); len(ids) != 3 {
 		t.Fatalf("in a new tab the records list %d classes, want 3", len(ids))
 	}
@@ -258,23 +255,23 @@ func TestRealSecondTabAndLanguage(t *testing.T) {
 		Forms int    `json:"forms"`
 		Text  string `json:"text"`
 	}
-	q.eval("the second tab", `({lock: document.body.dataset.lock, forms: document.querySelectorAll("form, nav").length, text: document.querySelector("[data-test=lock-message]")?.textContent ?? ""})`, &shown)
+	q.Eval("the second tab", `({lock: document.body.dataset.lock, forms: document.querySelectorAll("form, nav").length, text: document.querySelector("[data-test=lock-message]")?.textContent ?? ""})`, &shown)
 	if shown.Lock != "other-tab" || shown.Forms != 0 || shown.Text == "" {
 		t.Errorf("the second tab shows %+v, want only the other-tab message", shown)
 	}
 	p.logClass(9, "第一个标签页")
-	p.waitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
+	p.WaitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	if ids := p.classIDs(); len(ids) != 1 {
 		t.Errorf("the first tab lists %d classes, want 1", len(ids))
 	}
 	q.close()
 
 	p.route("#/", "home")
-	p.eval("switch to English", `(document.querySelector("[data-test=lang]").click(), true)`, nil)
+	p.Eval("switch to English", `(document.querySelector("[data-test=lang]").click(), true)`, nil)
 	p.waitAcrossReload("home in English", `document.body.dataset.page === "home" && document.body.dataset.ready === "1" &&
   document.documentElement.lang === "en" && document.querySelector(".brand")?.textContent === "Three villages · volunteer"`)
 	var stored string
-	p.eval("the remembered language", `localStorage.getItem("villagesync-app-lang")`, &stored)
+	p.Eval("the remembered language", `localStorage.getItem("villagesync-app-lang")`, &stored)
 	if stored != "en" {
 		t.Errorf("localStorage holds the language %q, want en", stored)
 	}
@@ -286,11 +283,11 @@ func TestRealAppOpensFromTheServiceWorker(t *testing.T) {
 	s := realServer(t)
 	p := enrolled(t, s)
 	p.logClass(8, "缓存")
-	p.waitFor("synced", `document.body.dataset.pending === "0"`)
-	p.waitFor("the service worker in charge", `!!navigator.serviceWorker.controller`)
+	p.WaitFor("synced", `document.body.dataset.pending === "0"`)
+	p.WaitFor("the service worker in charge", `!!navigator.serviceWorker.controller`)
 	s.refuse.Store(true)
 	p.route("#/", "home")
-	p.do("reload", chromedp.Reload())
+	p.Do("reload", chromedp.Reload())
 	p.waitAcrossReload("home from the cache", `document.body.dataset.page === "home" && document.body.dataset.ready === "1"`)
 	if ids := p.classIDs(); len(ids) != 1 {
 		t.Errorf("offline the records list %d classes, want 1", len(ids))
@@ -324,13 +321,13 @@ func TestRealRefusedChangeShowsTheReason(t *testing.T) {
 	p.click("[data-test=refused-fix]")
 	p.waitPage("edit")
 	var v string
-	p.eval("the refused value", `document.querySelector("form[data-form=log-session] [name=children_present]").value`, &v)
+	p.Eval("the refused value", `document.querySelector("form[data-form=log-session] [name=children_present]").value`, &v)
 	if v != "-4" {
 		t.Errorf("the fix form opens with children_present %q, want the refused -4", v)
 	}
 	p.set("log-session", "children_present", "4")
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
 	p.syncUntil("synced, nothing refused", `document.body.dataset.pending === "0" && document.body.dataset.rejected === "0"`)
 	// The server never had the refused class (a new record), so the
 	// device dropped it and the fix saves it afresh, under a new id.
@@ -348,18 +345,18 @@ func TestRealRefusedChangeShowsTheReason(t *testing.T) {
 // inWorker evaluates expr in the page's dedicated worker (the app's
 // database worker) through its own DevTools target.
 func (p *phone) inWorker(what, expr string) {
-	p.t.Helper()
+	p.T.Helper()
 	worker := web.AppWorker()
 	ts := p.untilTargets("the app's worker", func(ts []*target.Info) bool {
 		return slices.ContainsFunc(ts, func(i *target.Info) bool { return i.Type == "worker" && strings.Contains(i.URL, worker) })
 	})
 	i := slices.IndexFunc(ts, func(i *target.Info) bool { return i.Type == "worker" && strings.Contains(i.URL, worker) })
-	ctx, cancel := chromedp.NewContext(p.ctx, chromedp.WithTargetID(ts[i].TargetID))
+	ctx, cancel := chromedp.NewContext(p.Ctx, chromedp.WithTargetID(ts[i].TargetID))
 	defer cancel()
 	tctx, tcancel := context.WithTimeout(ctx, actionTimeout)
 	defer tcancel()
 	if _, err := chromedp.Run(tctx, chromedp.Evaluate[any](expr)); err != nil {
-		p.t.Fatalf("%s: %v", what, err)
+		p.T.Fatalf("%s: %v", what, err)
 	}
 }
 
@@ -370,7 +367,7 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 	s := realServer(t)
 	p := enrolled(t, s)
 	p.logClass(10, "原来的")
-	p.waitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
+	p.WaitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	ids := p.classIDs()
 	if len(ids) != 1 {
 		t.Fatalf("%d classes, want 1", len(ids))
@@ -384,7 +381,7 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 	p.route("#/edit?table=tutoring_sessions&id="+id, "edit")
 	p.set("log-session", "notes", "手机写的")
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
 	if _, err := dev.Put(context.Background(), "tutoring_sessions", id, map[string]schema.Value{"notes": schema.TextValue("电脑写的")}); err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +401,7 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 	p.route("#/", "home")
 	p.route("#/edit?table=tutoring_sessions&id="+id, "edit")
 	var appNotes string
-	p.eval("the app's notes", `document.querySelector("form[data-form=log-session] [name=notes]").value`, &appNotes)
+	p.Eval("the app's notes", `document.querySelector("form[data-form=log-session] [name=notes]").value`, &appNotes)
 	if server != goNotes || server != appNotes || (server != "手机写的" && server != "电脑写的") {
 		t.Errorf("notes: server %q, Go device %q, app %q; want one of the two edits everywhere", server, goNotes, appNotes)
 	}
@@ -432,37 +429,37 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 func TestRealUpdateWaitsAndKeepsPendingChanges(t *testing.T) {
 	s := realServer(t)
 	p := enrolled(t, s)
-	p.waitFor("the service worker in charge", `!!navigator.serviceWorker.controller`)
+	p.WaitFor("the service worker in charge", `!!navigator.serviceWorker.controller`)
 	var before []string
-	p.eval("the caches", `caches.keys()`, &before)
+	p.Eval("the caches", `caches.keys()`, &before)
 	s.dropSync.Store(true)
 
 	p.route("#/", "home")
 	p.route("#/log-session", "log-session")
 	p.set("log-session", "notes", "更新前写的")
-	p.eval("mark the page", `(window.samePage = true, true)`, nil)
+	p.Eval("mark the page", `(window.samePage = true, true)`, nil)
 	s.nextBuild.Store(true)
-	p.eval("look for the new build", `navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => true)`, nil)
+	p.Eval("look for the new build", `navigator.serviceWorker.getRegistration().then((r) => r.update()).then(() => true)`, nil)
 	// The page has seen the new build and declined it for now.
-	p.waitFor("the new build waiting for her", `document.body.dataset.update === "waiting"`)
+	p.WaitFor("the new build waiting for her", `document.body.dataset.update === "waiting"`)
 	var kept bool
-	p.eval("the form is not reloaded under her", `window.samePage === true &&
+	p.Eval("the form is not reloaded under her", `window.samePage === true &&
 		document.querySelector("form[data-form=log-session] [name=notes]").value === "更新前写的"`, &kept)
 	if !kept {
 		t.Fatal("the page reloaded for the new build while she was on a form")
 	}
 	p.set("log-session", "children_present", "6")
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("saved", `!!document.querySelector("[data-test=saved]")`)
-	p.waitFor("one change waiting", `document.body.dataset.pending === "1"`)
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.WaitFor("one change waiting", `document.body.dataset.pending === "1"`)
 
-	p.do("back home", chromedp.Evaluate[chromedp.Void](`location.hash = "#/"`))
+	p.Do("back home", chromedp.Evaluate[chromedp.Void](`location.hash = "#/"`))
 	p.waitAcrossReload("the new build in charge", `window.samePage === undefined && document.body.dataset.page === "home" &&
 		document.body.dataset.ready === "1"`)
 	// The old build's cache goes once the new worker has activated.
 	var after []string
 	for deadline := time.Now().Add(actionTimeout); ; {
-		p.eval("the caches", `caches.keys()`, &after)
+		p.Eval("the caches", `caches.keys()`, &after)
 		if len(after) == 1 && strings.HasSuffix(after[0], "ffffffffffffffff") {
 			break
 		}
@@ -472,7 +469,7 @@ func TestRealUpdateWaitsAndKeepsPendingChanges(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // a poll's interval, not a wait for an outcome
 	}
 	var pending string
-	p.eval("pending", `document.body.dataset.pending`, &pending)
+	p.Eval("pending", `document.body.dataset.pending`, &pending)
 	if pending != "1" {
 		t.Fatalf("after the update %s changes wait; want the one saved before it", pending)
 	}

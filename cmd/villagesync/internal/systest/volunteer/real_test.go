@@ -116,32 +116,32 @@ func TestRealEnrollLogAClassSynced(t *testing.T) {
 	p := newPhone(t, s.URL)
 	p.open("#/enroll?code=" + s.code(t, "南香志愿者", store.Volunteer, "南香村"))
 	p.waitPage("home")
-	p.waitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
+	p.WaitFor("the first sync", `document.body.dataset.sync === "idle" && document.querySelector("[data-test=last-sync]")?.dataset.ms !== "0"`)
 
 	p.route("#/log-session", "log-session")
 	var pre map[string]string
-	p.eval("the prefilled fields", `Object.fromEntries([...document.querySelectorAll("form[data-form=log-session] [name]")].map((e) => [e.name, e.value]))`, &pre)
+	p.Eval("the prefilled fields", `Object.fromEntries([...document.querySelectorAll("form[data-form=log-session] [name]")].map((e) => [e.name, e.value]))`, &pre)
 	if pre["village"] != "南香村" || pre["start_time"] != "19:00" || pre["session_date"] != time.Now().Format(time.DateOnly) {
 		t.Errorf("the form opens with %v, want her one village, 19:00 and today", pre)
 	}
 	p.set("log-session", "children_present", "250")
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("the field's problem", `document.querySelector("[data-error-for=children_present]").textContent !== ""`)
+	p.WaitFor("the field's problem", `document.querySelector("[data-error-for=children_present]").textContent !== ""`)
 	var kept string
-	p.eval("what she typed", `document.querySelector("[name=children_present]").value`, &kept)
+	p.Eval("what she typed", `document.querySelector("[name=children_present]").value`, &kept)
 	if kept != "250" {
 		t.Errorf("after the refusal the field holds %q, want what she typed", kept)
 	}
 	p.set("log-session", "children_present", "12")
 	p.set("log-session", "subjects", "数学")
-	p.eval("watch the pending count", `(window.sawPending = false, new MutationObserver(() => {
+	p.Eval("watch the pending count", `(window.sawPending = false, new MutationObserver(() => {
   if (document.body.dataset.pending === "1") window.sawPending = true;
 }).observe(document.body, {attributes: true, attributeFilter: ["data-pending"]}), true)`, nil)
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("saved, one change waiting", `!!document.querySelector("[data-test=saved]") && window.sawPending`)
-	p.waitFor("synced by the scheduler", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
+	p.WaitFor("saved, one change waiting", `!!document.querySelector("[data-test=saved]") && window.sawPending`)
+	p.WaitFor("synced by the scheduler", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	p.route("#/records?table=tutoring_sessions", "records")
-	p.waitFor("the class, synced", `document.querySelectorAll("[data-test=record][data-pending='0']").length === 1`)
+	p.WaitFor("the class, synced", `document.querySelectorAll("[data-test=record][data-pending='0']").length === 1`)
 	if *screenshotDir != "" {
 		p.route("#/", "home")
 		p.screenshot("home-synced")

@@ -3,7 +3,6 @@ package volunteer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"image/png"
@@ -28,8 +27,7 @@ func TestMain(m *testing.M) {
 
 // A phone: one browser context (its own storage) at 390×844, scale 2.
 type phone struct {
-	t    testing.TB
-	ctx  context.Context
+	*chromium.Tab
 	base string
 }
 
@@ -37,76 +35,40 @@ const actionTimeout = 30 * time.Second
 
 func newPhone(t testing.TB, base string) *phone {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(chromium.Browser(t), chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open a browser context: %v", err)
-	}
-	p := &phone{t: t, ctx: ctx, base: base}
-	p.do("set the viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	ctx, _ := chromium.NewContext(t, chromium.Browser(t), "open a browser context", chromedp.WithNewBrowserContext())
+	p := &phone{Tab: chromium.New(t, ctx, chromium.Options{StepTimeout: actionTimeout}), base: base}
+	p.Do("set the viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	return p
 }
 
-func (p *phone) do(what string, steps ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		p.t.Fatalf("%s: %v\n%s", what, err, p.describe())
-	}
-}
-
-func (p *phone) eval(what, expr string, out any) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
-	defer cancel()
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
-	if err == nil && out != nil {
-		err = json.Unmarshal(raw, out)
-	}
-	if err != nil {
-		p.t.Fatalf("%s: %v\n%s", what, err, p.describe())
-	}
-}
-
-// waitFor polls until the expression is truthy: no fixed waits.
-func (p *phone) waitFor(what, expr string) {
-	p.t.Helper()
-	p.do(what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(actionTimeout))(ctx, t)
-		return err
-	}))
-}
-
 func (p *phone) open(hash string) {
-	p.t.Helper()
-	p.do("open "+hash, chromedp.Navigate(p.base+"/app/"+hash))
+	p.T.Helper()
+	p.Do("open "+hash, chromedp.Navigate(p.base+"/app/"+hash))
 }
 
 // waitPage waits until the screen named page is drawn.
 func (p *phone) waitPage(page string) {
-	p.t.Helper()
-	p.waitFor("the "+page+" screen", fmt.Sprintf(`document.body.dataset.page === %q && document.body.dataset.ready === "1"`, page))
+	p.T.Helper()
+	p.WaitFor("the "+page+" screen", fmt.Sprintf(`document.body.dataset.page === %q && document.body.dataset.ready === "1"`, page))
 }
 
 // route moves to a route in the page, as her taps do (no reload).
 func (p *phone) route(hash, page string) {
-	p.t.Helper()
-	p.eval("go to "+hash, fmt.Sprintf(`(location.hash = %q, true)`, hash), nil)
+	p.T.Helper()
+	p.Eval("go to "+hash, fmt.Sprintf(`(location.hash = %q, true)`, hash), nil)
 	p.waitPage(page)
 }
 
 func (p *phone) click(sel string) {
-	p.t.Helper()
-	p.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	p.T.Helper()
+	p.Do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
 }
 
 // set gives a form's field a value as typing would (input event).
 func (p *phone) set(form, name, value string) {
-	p.t.Helper()
+	p.T.Helper()
 	var ok bool
-	p.eval("set "+name, fmt.Sprintf(`(() => {
+	p.Eval("set "+name, fmt.Sprintf(`(() => {
   const e = document.querySelector('form[data-form=%q] [name=%q]');
   if (!e) return false;
   e.value = %q;
@@ -114,46 +76,35 @@ func (p *phone) set(form, name, value string) {
   return true;
 })()`, form, name, value), &ok)
 	if !ok {
-		p.t.Fatalf("form %s has no field %s\n%s", form, name, p.describe())
+		p.T.Fatalf("form %s has no field %s\n%s", form, name, p.Describe())
 	}
 }
 
 func (p *phone) text(sel string) string {
-	p.t.Helper()
+	p.T.Helper()
 	var s string
-	p.eval("the text of "+sel, fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ""`, sel), &s)
+	p.Eval("the text of "+sel, fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ""`, sel), &s)
 	return s
 }
 
-func (p *phone) describe() string {
-	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.outerHTML.slice(0, 600) +
-		"\n---\n" + document.body.innerText.slice(0, 1500)`))
-	if err != nil {
-		return fmt.Sprintf("(page unreadable: %v)", err)
-	}
-	return "page: " + s
-}
-
 func (p *phone) screenshot(name string) {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	p.T.Helper()
+	ctx, cancel := context.WithTimeout(p.Ctx, actionTimeout)
 	defer cancel()
 	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
-		p.t.Fatalf("screenshot %s: %v", name, err)
+		p.T.Fatalf("screenshot %s: %v", name, err)
 	}
 	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
-		p.t.Fatalf("screenshot %s: %v", name, err)
+		p.T.Fatalf("screenshot %s: %v", name, err)
 	}
 	if got := img.Bounds().Size(); got.X != 780 || got.Y != 1688 {
-		p.t.Errorf("screenshot %s is %v, want 780x1688", name, got)
+		p.T.Errorf("screenshot %s is %v, want 780x1688", name, got)
 	}
 	if *screenshotDir != "" {
 		if err := os.WriteFile(filepath.Join(*screenshotDir, "app-"+name+".png"), b, 0o644); err != nil {
-			p.t.Fatal(err)
+			p.T.Fatal(err)
 		}
 	}
 }
@@ -171,9 +122,9 @@ func TestRealARefusedCodeSaysWhy(t *testing.T) {
 	p := newPhone(t, s.URL)
 	p.open("#/enroll?code=" + used)
 	p.waitPage("enroll")
-	p.waitFor("the reason", `document.querySelector("[data-test=enroll-message]").textContent.includes("注册码未被接受")`)
+	p.WaitFor("the reason", `document.querySelector("[data-test=enroll-message]").textContent.includes("注册码未被接受")`)
 	t.Logf("the enroll screen says: %s", p.text("[data-test=enroll-message]"))
-	p.eval("type a good code", fmt.Sprintf(`(document.querySelector("[data-test=enroll-code]").value = %q, true)`,
+	p.Eval("type a good code", fmt.Sprintf(`(document.querySelector("[data-test=enroll-code]").value = %q, true)`,
 		s.code(t, "南香志愿者二", store.Volunteer, "南香村")), nil)
 	p.click("[data-test=enroll-submit]")
 	p.waitPage("home")
@@ -224,7 +175,7 @@ func TestScreenshots(t *testing.T) {
 	p.ageDots("tutoring_sessions", old[0], time.Now().Add(-4*24*time.Hour))
 	p.route("#/", "home")
 	p.syncNow()
-	p.waitFor("the old-pending warning and the offline state", `!!document.querySelector("[data-test=old-pending]") && document.body.dataset.sync === "offline" && document.body.dataset.rejected === "1"`)
+	p.WaitFor("the old-pending warning and the offline state", `!!document.querySelector("[data-test=old-pending]") && document.body.dataset.sync === "offline" && document.body.dataset.rejected === "1"`)
 	p.screenshot("home")
 
 	p.route("#/log-session", "log-session")
@@ -233,12 +184,12 @@ func TestScreenshots(t *testing.T) {
 	p.set("log-session", "subjects", "数学、语文")
 	p.set("log-session", "class_group", "三年级")
 	p.click("form[data-form=log-session] [data-test=save]")
-	p.waitFor("the field's problem", `document.querySelector("[data-error-for=children_present]").textContent !== ""`)
-	p.eval("show the field", `(document.querySelector("[data-field-row=children_present]").scrollIntoView({block: "center"}), true)`, nil)
+	p.WaitFor("the field's problem", `document.querySelector("[data-error-for=children_present]").textContent !== ""`)
+	p.Eval("show the field", `(document.querySelector("[data-field-row=children_present]").scrollIntoView({block: "center"}), true)`, nil)
 	p.screenshot("log-session-error")
 
 	p.route("#/records?table=tutoring_sessions", "records")
-	p.waitFor("the waiting class", `document.querySelectorAll("[data-test=record][data-pending='1']").length === 1`)
+	p.WaitFor("the waiting class", `document.querySelectorAll("[data-test=record][data-pending='1']").length === 1`)
 	p.screenshot("records")
 	p.route("#/refused", "refused")
 	if got := p.text("[data-test=refused-message]"); !strings.Contains(got, "出席儿童数") {
@@ -248,7 +199,7 @@ func TestScreenshots(t *testing.T) {
 	p.click("[data-test=refused-fix]")
 	p.waitPage("edit")
 	var v string
-	p.eval("the refused value", `document.querySelector("form [name=children_present]").value`, &v)
+	p.Eval("the refused value", `document.querySelector("form [name=children_present]").value`, &v)
 	if v != "250" {
 		t.Errorf("the fix form opens with children_present %q, want the refused 250", v)
 	}
@@ -259,7 +210,7 @@ func TestScreenshots(t *testing.T) {
 // pending write is its dots' hlc >> 16 ms (device.ts state; _dots is
 // {column: [replica, counter, hlc]}, replica.ts dotJSON).
 func (p *phone) ageDots(table, id string, at time.Time) {
-	p.t.Helper()
+	p.T.Helper()
 	hlc := fmt.Sprint(at.UnixMilli() << 16)
 	p.inWorker("age the record's writes", fmt.Sprintf(`self.onmessage({data: {id: 999997, op: "exec", sql:
   "UPDATE %s SET _dots = (SELECT json_group_object(key, json_array(json_extract(value, '$[0]'), json_extract(value, '$[1]'), '%s')) FROM json_each(_dots)) WHERE id = ?",
