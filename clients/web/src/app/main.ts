@@ -372,7 +372,12 @@ async function start(): Promise<void> {
   // and she is not in the middle of a form; until then each state change
   // and each move between screens tries again.
   void registerServiceWorker({
-    idle: () => !db.busy() && !state?.syncing && !formPages.has(body.dataset.page ?? ""),
+    idle: () => {
+      // Why a waiting build waits, for people reading the page (and tests).
+      const why = db.busy() ? "busy" : state?.syncing ? "syncing" : formPages.has(body.dataset.page ?? "") ? "form" : "";
+      set("update-blocked", why);
+      return why === "";
+    },
     onUpdateReady: () => {
       updateReady = true;
       tryUpdate();

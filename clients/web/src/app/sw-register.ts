@@ -40,24 +40,32 @@ export async function registerServiceWorker(opts: { idle: () => boolean; onUpdat
   return "registered";
 }
 
+let applying = false;
+
 /** Switches to the waiting build: the new worker takes over and the page
  * reloads on its files. False (and nothing done) when there is no
  * waiting build or the app is not idle: call it again after the write. */
 export function applyUpdate(): boolean {
   const w = waitingWorker;
   if (!w || !isIdle()) return false;
-  let reloaded = false;
-  // The reload comes later than the check above: she may have opened a
-  // form or pressed save since, so it waits until the page is idle again.
-  const reloadWhenIdle = () => {
-    if (isIdle()) location.reload();
-    else setTimeout(reloadWhenIdle, 500);
-  };
-  navigator.serviceWorker.addEventListener("controllerchange", () => {
-    if (reloaded) return;
-    reloaded = true;
-    reloadWhenIdle();
-  });
+  if (!applying) {
+    applying = true;
+    let reloaded = false;
+    // The reload comes later than the check above: she may have opened a
+    // form or pressed save since, so it waits until the page is idle again.
+    const reloadWhenIdle = () => {
+      if (isIdle()) location.reload();
+      else setTimeout(reloadWhenIdle, 500);
+    };
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      if (reloaded) return;
+      reloaded = true;
+      reloadWhenIdle();
+    });
+    // Chromium on a loaded machine can leave the worker waiting after
+    // all (seen in systest/volunteer): then the next launch of the app
+    // takes the new build, which is safe, only later.
+  }
   w.postMessage({ type: "activate-now" });
   return true;
 }

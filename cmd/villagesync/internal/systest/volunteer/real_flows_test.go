@@ -367,12 +367,14 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 	s := realServer(t)
 	p := enrolled(t, s)
 	p.logClass(10, "原来的")
-	p.WaitFor("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
 	ids := p.classIDs()
 	if len(ids) != 1 {
 		t.Fatalf("%d classes, want 1", len(ids))
 	}
 	id := ids[0]
+	// On the server, not just "nothing pending" on the page: right after
+	// the save the page may not yet count it as pending.
+	s.waitHolds(t, "the class on the server", `SELECT count(*) FROM tutoring_sessions WHERE id = ? AND _deleted = 0`, id)
 	dev := s.device(t, "电脑", store.Volunteer, "南香村")
 	replicatest.SyncOK(t, dev)
 
@@ -423,9 +425,9 @@ func TestRealConcurrentEditIsMergedAndReviewed(t *testing.T) {
 }
 
 // A new build of the app waits while she is on a form (nothing she typed
-// is lost to a reload), takes over once she is back on the home screen
-// with nothing being written, and the change she saved meanwhile, not yet
-// synced, is still there after the switch and then syncs.
+// is lost to a reload); back on the home screen with nothing being
+// written the page asks it to take over; and the change she saved
+// meanwhile, not yet synced, is there on the new build and then syncs.
 func TestRealUpdateWaitsAndKeepsPendingChanges(t *testing.T) {
 	s := realServer(t)
 	p := enrolled(t, s)
@@ -453,9 +455,18 @@ func TestRealUpdateWaitsAndKeepsPendingChanges(t *testing.T) {
 	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
 	p.WaitFor("one change waiting", `document.body.dataset.pending === "1"`)
 
+	// Home and idle, the page asks the new build to take over. Chromium
+	// then reloads the page on it, or on a loaded machine may leave it
+	// waiting until the app's next launch: this test takes the next
+	// launch (she closes the app and opens it again), which both reach.
 	p.Do("back home", chromedp.Evaluate[chromedp.Void](`location.hash = "#/"`))
-	p.waitAcrossReload("the new build in charge", `window.samePage === undefined && document.body.dataset.page === "home" &&
-		document.body.dataset.ready === "1"`)
+	p.waitAcrossReload("the page asks the new build to take over, or has switched to it",
+		`document.body.dataset.update === "applying" || window.samePage === undefined`)
+	q := p.tab()
+	p.close()
+	q.open("#/")
+	q.WaitFor("home on the new build", `document.body.dataset.page === "home" && document.body.dataset.ready === "1"`)
+	p = q
 	// The old build's cache goes once the new worker has activated.
 	var after []string
 	for deadline := time.Now().Add(actionTimeout); ; {

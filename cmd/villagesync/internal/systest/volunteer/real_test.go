@@ -83,6 +83,26 @@ func realServer(t *testing.T) *realSrv {
 	return s
 }
 
+// waitHolds polls the server's database until query (a count) is 1:
+// what the app synced, seen where it went.
+func (s *realSrv) waitHolds(t testing.TB, what, query string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(actionTimeout)
+	for {
+		var n int
+		if err := s.st.Reader().QueryRow(query, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v", what, actionTimeout)
+		}
+		time.Sleep(20 * time.Millisecond) // a poll's interval, not a wait for an outcome
+	}
+}
+
 // code is a one-time enrollment code for a new user.
 func (s *realSrv) code(t testing.TB, user string, role store.Role, villages ...string) string {
 	t.Helper()
