@@ -247,12 +247,40 @@ func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.T
 
 // replace stores a state received from the server as the record's state.
 func (r *Replica) replace(ctx context.Context, tx *sql.Tx, t *schema.Table, rec *record.Record) error {
+	rec = knownFields(t, rec)
 	own := int64(rec.Version[r.id])
 	if _, err := tx.ExecContext(ctx, sqlite.Upsert(t, "_own", "_acked", "_gen", "_seq"),
 		sqlite.Args(t, rec, own, own, r.gen, int64(rec.Seq))...); err != nil {
 		return fmt.Errorf("sync: store %s %s: %w", t.Name, rec.ID, err)
 	}
 	return nil
+}
+
+// knownFields is rec without the fields this version of the app does not
+// know: a newer server's schema adds fields (sync/DESIGN.md, "Versions").
+// The device can neither show nor store them, and it never pushes them
+// (it pushes only its own writes), so the server keeps them; the version
+// vector, which covers their writes, stays whole, so an edit or delete
+// made here is ordered after them as it should be.
+func knownFields(t *schema.Table, rec *record.Record) *record.Record {
+	unknown := false
+	for name := range rec.Fields {
+		if t.Column(name) == nil {
+			unknown = true
+			break
+		}
+	}
+	if !unknown {
+		return rec
+	}
+	out := *rec
+	out.Fields = make(map[string]record.Field, len(rec.Fields))
+	for name, f := range rec.Fields {
+		if t.Column(name) != nil {
+			out.Fields[name] = f
+		}
+	}
+	return &out
 }
 
 // generation is the current re-pull generation (0 before any re-pull).

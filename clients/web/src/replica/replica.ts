@@ -271,9 +271,21 @@ export function pbRecord(rec: RecordState, seq = 0n): PbRecord {
   });
 }
 
+/**
+ * fromPbRecord reads a record off the wire, without the fields this
+ * version of the app does not know (a newer server's schema adds fields:
+ * sync/DESIGN.md, "Versions"), as the Go replica's knownFields: the device
+ * can neither show nor store them and never pushes them (only its own
+ * writes), so the server keeps them; the version vector, which covers
+ * their writes, stays whole.
+ */
 export function fromPbRecord(m: PbRecord): RecordState {
+  const t = allTables.find((t) => t.name === m.table);
   const fields = new Map<string, FieldState>();
-  for (const f of m.fields) fields.set(f.name, { value: f.value ?? create(ValueSchema, {}), dot: fromPbDot(f.dot) });
+  for (const f of m.fields) {
+    if (t && !t.columns.some((c) => c.name === f.name)) continue;
+    fields.set(f.name, { value: f.value ?? create(ValueSchema, {}), dot: fromPbDot(f.dot) });
+  }
   return {
     table: m.table,
     id: m.id,

@@ -29,6 +29,7 @@ var heldTo = []string{
 	"11-merged-written-in-flight.json",
 	"12-clock-past-pulled.json",
 	"13-scrub-retried.json",
+	"14-unknown-field.json",
 }
 
 // entry reads the scenario files named in its input, plays each on a
