@@ -75,8 +75,6 @@ function pbValue(c: Column, v: Value): PbValue {
   return create(ValueSchema, { kind: { case: "text", value: String(v) } });
 }
 
-
-
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -97,6 +95,11 @@ export const sameOrigin: Net = {
     return createConnectTransport({ baseUrl: self.location.origin, useBinaryFormat: true, interceptors: [auth] });
   },
 };
+
+/** A Connect code as the server's results name it: "invalid_argument". */
+function codeName(c: Code): string {
+  return (Code[c] ?? "").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}
 
 /** A call that failed on the way (no signal, the connection dropped,
  * the server down) rather than being answered: worth sending again. */
@@ -189,7 +192,7 @@ export class Device {
       // server has. As the device checklist (sync/DESIGN.md): resend
       // after a link failure, twice; refused for calling too fast
       // (nothing happened), wait as told, at most a minute each and two
-      // waits in all, and resend.
+      // minutes in all, and resend.
       sync: async (req) => {
         let waited = 0;
         let resends = 0;
@@ -228,7 +231,7 @@ export class Device {
       reg = await access.enroll({ code: code.trim(), deviceName }, { timeoutMs: enrollTimeoutMs });
     } catch (e) {
       const err = ConnectError.from(e);
-      throw new Refusal(err.rawMessage, [], Code[err.code] ?? "");
+      throw new Refusal(err.rawMessage, [], codeName(err.code));
     }
     const who = await createClient(AccessService, this.net.transport(reg.token, () => this.lang)).whoami({}, { timeoutMs: enrollTimeoutMs }).catch(() => undefined);
     const meta: [string, string][] = [
@@ -310,9 +313,9 @@ export class Device {
     return this.identity.villages;
   }
 
-  /** The villages the device holds (for the village column's check):
-   * undefined before the first pull brought them, and then the server
-   * alone checks. */
+  /** The villages the device holds, for the village column's check: the
+   * seeds every device starts with and those an admin added since
+   * (undefined only for a file with none, which the server alone checks). */
   private async villages(): Promise<Village[] | undefined> {
     // Kept between saves: only a sync (or an edit of the table) changes them.
     this.villageCache ??= this.readVillages();
