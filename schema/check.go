@@ -126,6 +126,19 @@ func (c *Column) checkText(s string, env Env) error {
 		if !ValidISBN(s) {
 			return c.fail("isbn", s)
 		}
+	case Attachments:
+		digests := SplitAttachments(s)
+		if len(digests) > c.MaxItems {
+			return c.fail("attachment_count", len(digests), c.MaxItems)
+		}
+		for i, d := range digests {
+			if !ValidDigest(d) {
+				return c.fail("attachment_digest", d)
+			}
+			if slices.Contains(digests[:i], d) {
+				return c.fail("attachment_repeat", d)
+			}
+		}
 	case Village:
 		if env.Villages != nil {
 			canon, ok := env.Villages.Canonical(s)

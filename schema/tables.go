@@ -15,6 +15,11 @@ const (
 	DateTime        // RFC 3339, not more than a day in the future
 	ISBN            // ISBN-10 or ISBN-13 with a valid check digit
 	Village         // the canonical name of a known village
+	// Attachments: the SHA-256 digests (64 lowercase hex digits) of
+	// attachments, comma-separated, at most MaxItems, no repeats. The
+	// bytes travel in the attachment lane (AttachmentService), after the
+	// record: a record may name an attachment the server does not hold yet.
+	Attachments
 )
 
 // MergeRule says how two concurrent writes of one field are decided.
@@ -46,6 +51,13 @@ type Column struct {
 	Future   bool     // a date that may lie ahead (a due date)
 	Default  Value    // filled in by friendly commands when not given
 	Merge    MergeRule
+	// MaxItems is the most attachments an Attachments column names (its
+	// text has no MaxRunes: the count says more).
+	MaxItems int
+	// Since is the schema version (Version) that added the column; 0 for
+	// the first schema's. A device holds back a change to a column its
+	// server's version does not know yet (see sync/DESIGN.md, Versions).
+	Since int
 	// Multiline text may hold line breaks and tabs (notes); no text holds
 	// other control characters (see ControlChar).
 	Multiline bool
@@ -102,9 +114,13 @@ func format(f Format) opt       { return func(c *Column) { c.Format = f } }
 func runes(n int) opt           { return func(c *Column) { c.MaxRunes = n } }
 func merge(m MergeRule) opt     { return func(c *Column) { c.Merge = m } }
 func defaults(v Value) opt      { return func(c *Column) { c.Default = v } }
-func required(c *Column)        { c.Required = true }
-func future(c *Column)          { c.Future = true }
-func multiline(c *Column)       { c.Multiline = true }
+func items(n int) opt {
+	return func(c *Column) { c.Format, c.MaxItems, c.MaxRunes = Attachments, n, 0 }
+}
+func since(v int) opt     { return func(c *Column) { c.Since = v } }
+func required(c *Column)  { c.Required = true }
+func future(c *Column)    { c.Future = true }
+func multiline(c *Column) { c.Multiline = true }
 func col(name string, t Type, zh, doc string, opts ...opt) Column {
 	c := Column{Name: name, Type: t, ZH: zh, Doc: doc, MaxRunes: 200}
 	if t != Text {
@@ -162,6 +178,8 @@ var tables = []*Table{
 		col("volunteers", Text, "志愿者", "volunteers who taught, comma-separated", runes(400)),
 		col("subjects", Text, "科目", "subjects, comma-separated", runes(200)),
 		col("children_present", Integer, "出席儿童数", "children present (student-attendances)", between(0, 200), required),
+		col("sheet_photos", Text, "签到表照片", "photos of the sign-in sheet (签到表), the evidence behind the attendance figure",
+			items(4), since(2)),
 	),
 	newTable("cleanup_tasks", "环境整治", "environmental cleanup: one task", true,
 		col("kind", Text, "类别", "what kind of work", enum(CleanupKinds...), required),
@@ -175,6 +193,8 @@ var tables = []*Table{
 		col("finished_at", Text, "完成时间", "RFC 3339 time", format(DateTime)),
 		col("routine", Text, "长效机制", "the long-term upkeep routine it belongs to, e.g. weekly sweeping of a street",
 			runes(200)),
+		col("photos_before", Text, "整治前照片", "photos before the work", items(4), since(2)),
+		col("photos_after", Text, "整治后照片", "photos after the work", items(4), since(2)),
 	),
 	newTable("books", "图书", "one copy of a book in one of the two libraries", true,
 		col("library", Text, "图书馆", "party_villagers (党群图书馆) or children (小学少儿图书馆)", enum(Libraries...), required),
@@ -182,6 +202,7 @@ var tables = []*Table{
 		col("title", Text, "书名", "", required),
 		col("author", Text, "作者", ""),
 		col("isbn", Text, "ISBN", "ISBN-10 or ISBN-13", format(ISBN)),
+		col("cover", Text, "封面", "a photo of the cover", items(1), since(2)),
 	),
 	newTable("loans", "借阅", "a copy lent to a borrower card", true,
 		col("book_id", Text, "图书", "the id of the book copy", required, runes(36)),

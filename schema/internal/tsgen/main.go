@@ -47,6 +47,8 @@ type column struct {
 	Multiline bool     `json:"multiline"`
 	Default   any      `json:"default"`
 	Merge     string   `json:"merge"`
+	MaxItems  int      `json:"maxItems"`
+	Since     int      `json:"since"`
 }
 
 type dateOrder struct {
@@ -89,7 +91,7 @@ type village struct {
 
 var formats = map[schema.Format]string{
 	schema.Free: "free", schema.Date: "date", schema.Clock: "clock", schema.DateTime: "datetime",
-	schema.ISBN: "isbn", schema.Village: "village",
+	schema.ISBN: "isbn", schema.Village: "village", schema.Attachments: "attachments",
 }
 
 var merges = map[schema.MergeRule]string{
@@ -188,7 +190,8 @@ func Generate() ([]byte, error) {
 			}
 			out.Columns = append(out.Columns, column{Name: c.Name, Type: c.Type.String(), ZH: c.ZH,
 				Format: f, Enum: orEmpty(c.Enum), Min: c.Min, Max: c.Max, MaxRunes: c.MaxRunes, Required: c.Required,
-				Future: c.Future, Multiline: c.Multiline, Default: c.Default.JSON(), Merge: m})
+				Future: c.Future, Multiline: c.Multiline, Default: c.Default.JSON(), Merge: m,
+				MaxItems: c.MaxItems, Since: c.Since})
 		}
 		for _, o := range t.DateOrders {
 			out.DateOrders = append(out.DateOrders, dateOrder{o.Earlier, o.Later, o.WithinDays})
@@ -222,7 +225,7 @@ func Generate() ([]byte, error) {
 // the same words. Change schema/ and run make generate.
 
 export type ColumnType = "text" | "integer" | "real";
-export type Format = "free" | "date" | "clock" | "datetime" | "isbn" | "village";
+export type Format = "free" | "date" | "clock" | "datetime" | "isbn" | "village" | "attachments";
 export type MergeRule = "last_writer" | "forward" | "set_wins";
 export type Writers = "program_writers" | "admins_only";
 export type Fill = "today" | "now" | "days_after";
@@ -249,6 +252,10 @@ export interface Column {
   /** Filled in by the forms when not given. */
   readonly default: Value;
   readonly merge: MergeRule;
+  /** For attachments: the most digests the field names. */
+  readonly maxItems: number;
+  /** The schema version that added the column (0: the first). */
+  readonly since: number;
 }
 
 export interface DateOrder {
@@ -311,6 +318,14 @@ export interface CheckMessage {
 		{"/** Limits every text and date obeys (schema.MaxTextBytes, MinYear, FutureSlack). */",
 			"export const limits", map[string]int64{"maxTextBytes": schema.MaxTextBytes, "minYear": schema.MinYear,
 				"futureSlackMs": schema.FutureSlack.Milliseconds()}, " as const"},
+		{"/** This build's schema version and the oldest device version a server serves (schema.Version, OldestApp). */",
+			"export const versions", map[string]int64{"schema": schema.Version, "oldestApp": schema.OldestApp},
+			" as const"},
+		{"/** The attachment lane's limits (schema/attachments.go). */",
+			"export const attachmentLimits", map[string]any{"maxBytes": schema.MaxAttachmentBytes,
+				"chunk": schema.AttachmentChunk, "maxPixels": schema.MaxImagePixels,
+				"photoMaxSide": schema.PhotoMaxSide, "thumbMaxSide": schema.ThumbMaxSide,
+				"digestLen": schema.DigestLen, "imageTypes": schema.ImageTypes}, " as const"},
 		{"/** The synced tables by name (schema.Tables). */", "export const tables", tables,
 			" as const satisfies Readonly<Record<string, Table>>"},
 		{"/** The tables in schema.Tables' order (the keys above are sorted): a device pushes its pending\n * changes in this order, and two implementations must send the same request. */",

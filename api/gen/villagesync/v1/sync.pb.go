@@ -84,6 +84,438 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{0}
 }
 
+type HoldsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Digests (64 lowercase hex digits), at most 100.
+	Digests       []string `protobuf:"bytes,1,rep,name=digests,proto3" json:"digests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldsRequest) Reset() {
+	*x = HoldsRequest{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldsRequest) ProtoMessage() {}
+
+func (x *HoldsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldsRequest.ProtoReflect.Descriptor instead.
+func (*HoldsRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *HoldsRequest) GetDigests() []string {
+	if x != nil {
+		return x.Digests
+	}
+	return nil
+}
+
+type Held struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Digest string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The server has the whole attachment, checked.
+	Stored bool `protobuf:"varint,2,opt,name=stored,proto3" json:"stored,omitempty"`
+	// Otherwise, how many bytes of this device's upload it holds (0: none);
+	// the next Upload starts there.
+	Received      uint64 `protobuf:"varint,3,opt,name=received,proto3" json:"received,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Held) Reset() {
+	*x = Held{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Held) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Held) ProtoMessage() {}
+
+func (x *Held) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Held.ProtoReflect.Descriptor instead.
+func (*Held) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Held) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Held) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
+}
+
+func (x *Held) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+type HoldsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per requested digest, in the request's order.
+	Held          []*Held `protobuf:"bytes,1,rep,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldsResponse) Reset() {
+	*x = HoldsResponse{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldsResponse) ProtoMessage() {}
+
+func (x *HoldsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldsResponse.ProtoReflect.Descriptor instead.
+func (*HoldsResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HoldsResponse) GetHeld() []*Held {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+type UploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The SHA-256 of the whole attachment, 64 lowercase hex digits.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The whole attachment's size in bytes, the same in every chunk.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Where data starts in the attachment: what the server holds
+	// (Held.received, or UploadResponse.received of the last chunk).
+	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// At most schema.AttachmentChunk bytes; only the last chunk may be
+	// shorter. The first chunk's bytes must begin as an image of a type the
+	// server takes (schema.ImageTypes).
+	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadRequest) Reset() {
+	*x = UploadRequest{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadRequest) ProtoMessage() {}
+
+func (x *UploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
+func (*UploadRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UploadRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *UploadRequest) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *UploadRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type UploadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes the server now holds of this upload; size when stored.
+	Received uint64 `protobuf:"varint,1,opt,name=received,proto3" json:"received,omitempty"`
+	// The attachment is whole, checked and visible.
+	Stored        bool `protobuf:"varint,2,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadResponse) Reset() {
+	*x = UploadResponse{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadResponse) ProtoMessage() {}
+
+func (x *UploadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
+func (*UploadResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UploadResponse) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *UploadResponse) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
+}
+
+type FetchRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Digest string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The server's thumbnail (a JPEG of schema.ThumbMaxSide at most on its
+	// longest side) instead of the attachment.
+	Thumbnail bool `protobuf:"varint,2,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"`
+	// Part of it, for a download resumed after a cut link: from offset, at
+	// most limit bytes (0: all of it).
+	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Limit         uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchRequest) Reset() {
+	*x = FetchRequest{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchRequest) ProtoMessage() {}
+
+func (x *FetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
+func (*FetchRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FetchRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *FetchRequest) GetThumbnail() bool {
+	if x != nil {
+		return x.Thumbnail
+	}
+	return false
+}
+
+func (x *FetchRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *FetchRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type FetchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The media type sniffed from the bytes (schema.ImageTypes).
+	MediaType string `protobuf:"bytes,1,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	Data      []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// The whole attachment's (or thumbnail's) size, and the image's pixels.
+	Size          uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Width         uint32 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32 `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchResponse) Reset() {
+	*x = FetchResponse{}
+	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchResponse) ProtoMessage() {}
+
+func (x *FetchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
+func (*FetchResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FetchResponse) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *FetchResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *FetchResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *FetchResponse) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *FetchResponse) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 // A dot names one write: the replica that made it, that replica's counter
 // for the record after the write, and the hybrid logical clock time of it.
 type Dot struct {
@@ -98,7 +530,7 @@ type Dot struct {
 
 func (x *Dot) Reset() {
 	*x = Dot{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +542,7 @@ func (x *Dot) String() string {
 func (*Dot) ProtoMessage() {}
 
 func (x *Dot) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[0]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +555,7 @@ func (x *Dot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dot.ProtoReflect.Descriptor instead.
 func (*Dot) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{0}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Dot) GetReplica() uint32 {
@@ -159,7 +591,7 @@ type VersionVector struct {
 
 func (x *VersionVector) Reset() {
 	*x = VersionVector{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +603,7 @@ func (x *VersionVector) String() string {
 func (*VersionVector) ProtoMessage() {}
 
 func (x *VersionVector) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[1]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +616,7 @@ func (x *VersionVector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionVector.ProtoReflect.Descriptor instead.
 func (*VersionVector) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{1}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VersionVector) GetReplicas() []uint32 {
@@ -217,7 +649,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +661,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[2]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +674,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{2}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -327,7 +759,7 @@ type Field struct {
 
 func (x *Field) Reset() {
 	*x = Field{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +771,7 @@ func (x *Field) String() string {
 func (*Field) ProtoMessage() {}
 
 func (x *Field) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[3]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +784,7 @@ func (x *Field) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Field.ProtoReflect.Descriptor instead.
 func (*Field) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{3}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Field) GetName() string {
@@ -389,7 +821,7 @@ type Tombstone struct {
 
 func (x *Tombstone) Reset() {
 	*x = Tombstone{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +833,7 @@ func (x *Tombstone) String() string {
 func (*Tombstone) ProtoMessage() {}
 
 func (x *Tombstone) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[4]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +846,7 @@ func (x *Tombstone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tombstone.ProtoReflect.Descriptor instead.
 func (*Tombstone) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{4}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Tombstone) GetDot() *Dot {
@@ -450,7 +882,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +894,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[5]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +907,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{5}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Record) GetTable() string {
@@ -539,14 +971,19 @@ type SyncRequest struct {
 	FullPull bool `protobuf:"varint,7,opt,name=full_pull,json=fullPull,proto3" json:"full_pull,omitempty"`
 	// The server incarnation (SyncResponse.incarnation) the device last
 	// synced with; 0 before its first sync.
-	Incarnation   uint64 `protobuf:"fixed64,8,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Incarnation uint64 `protobuf:"fixed64,8,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// The device's schema version (schema.Version); 0 from apps made before
+	// it was sent, which are version 1. A server that does not serve it
+	// (older than SyncResponse.oldest_app_schema) answers FailedPrecondition
+	// and applies nothing.
+	SchemaVersion uint32 `protobuf:"varint,9,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +995,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[6]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +1008,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{6}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SyncRequest) GetReplica() uint32 {
@@ -630,6 +1067,13 @@ func (x *SyncRequest) GetIncarnation() uint64 {
 	return 0
 }
 
+func (x *SyncRequest) GetSchemaVersion() uint32 {
+	if x != nil {
+		return x.SchemaVersion
+	}
+	return 0
+}
+
 type PushResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Index of the change in SyncRequest.changes.
@@ -657,7 +1101,7 @@ type PushResult struct {
 
 func (x *PushResult) Reset() {
 	*x = PushResult{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +1113,7 @@ func (x *PushResult) String() string {
 func (*PushResult) ProtoMessage() {}
 
 func (x *PushResult) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[7]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +1126,7 @@ func (x *PushResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResult.ProtoReflect.Descriptor instead.
 func (*PushResult) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{7}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PushResult) GetIndex() uint32 {
@@ -774,14 +1218,21 @@ type SyncResponse struct {
 	Repull bool `protobuf:"varint,14,opt,name=repull,proto3" json:"repull,omitempty"`
 	// Deletes at or before this feed position are forgotten by the server;
 	// the device drops its tombstones of them too.
-	GcHorizon     uint64 `protobuf:"varint,15,opt,name=gc_horizon,json=gcHorizon,proto3" json:"gc_horizon,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GcHorizon uint64 `protobuf:"varint,15,opt,name=gc_horizon,json=gcHorizon,proto3" json:"gc_horizon,omitempty"`
+	// The server's schema version and the oldest device schema version it
+	// serves; 0 from servers made before they were sent, which are version 1.
+	// A device holds back its changes to columns added after the server's
+	// version (schema.Column.Since) and tells its user they wait for the
+	// server's update; they go in the first sync after it.
+	SchemaVersion   uint32 `protobuf:"varint,16,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
+	OldestAppSchema uint32 `protobuf:"varint,17,opt,name=oldest_app_schema,json=oldestAppSchema,proto3" json:"oldest_app_schema,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +1244,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[8]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +1257,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{8}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SyncResponse) GetServerId() uint64 {
@@ -914,6 +1365,20 @@ func (x *SyncResponse) GetGcHorizon() uint64 {
 	return 0
 }
 
+func (x *SyncResponse) GetSchemaVersion() uint32 {
+	if x != nil {
+		return x.SchemaVersion
+	}
+	return 0
+}
+
+func (x *SyncResponse) GetOldestAppSchema() uint32 {
+	if x != nil {
+		return x.OldestAppSchema
+	}
+	return 0
+}
+
 type RecordRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -924,7 +1389,7 @@ type RecordRef struct {
 
 func (x *RecordRef) Reset() {
 	*x = RecordRef{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1401,7 @@ func (x *RecordRef) String() string {
 func (*RecordRef) ProtoMessage() {}
 
 func (x *RecordRef) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[9]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1414,7 @@ func (x *RecordRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordRef.ProtoReflect.Descriptor instead.
 func (*RecordRef) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{9}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecordRef) GetTable() string {
@@ -1014,7 +1479,7 @@ type Conflict struct {
 
 func (x *Conflict) Reset() {
 	*x = Conflict{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1491,7 @@ func (x *Conflict) String() string {
 func (*Conflict) ProtoMessage() {}
 
 func (x *Conflict) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[10]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1504,7 @@ func (x *Conflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conflict.ProtoReflect.Descriptor instead.
 func (*Conflict) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{10}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Conflict) GetId() uint64 {
@@ -1214,7 +1679,7 @@ type ConflictRecord struct {
 
 func (x *ConflictRecord) Reset() {
 	*x = ConflictRecord{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1691,7 @@ func (x *ConflictRecord) String() string {
 func (*ConflictRecord) ProtoMessage() {}
 
 func (x *ConflictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[11]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1704,7 @@ func (x *ConflictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConflictRecord.ProtoReflect.Descriptor instead.
 func (*ConflictRecord) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{11}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ConflictRecord) GetId() string {
@@ -1300,7 +1765,7 @@ type ResolveConflictRequest struct {
 
 func (x *ResolveConflictRequest) Reset() {
 	*x = ResolveConflictRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1777,7 @@ func (x *ResolveConflictRequest) String() string {
 func (*ResolveConflictRequest) ProtoMessage() {}
 
 func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[12]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1790,7 @@ func (x *ResolveConflictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictRequest.ProtoReflect.Descriptor instead.
 func (*ResolveConflictRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{12}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResolveConflictRequest) GetId() uint64 {
@@ -1358,7 +1823,7 @@ type ResolveConflictResponse struct {
 
 func (x *ResolveConflictResponse) Reset() {
 	*x = ResolveConflictResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1835,7 @@ func (x *ResolveConflictResponse) String() string {
 func (*ResolveConflictResponse) ProtoMessage() {}
 
 func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[13]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1848,7 @@ func (x *ResolveConflictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveConflictResponse.ProtoReflect.Descriptor instead.
 func (*ResolveConflictResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{13}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResolveConflictResponse) GetConflict() *Conflict {
@@ -1417,7 +1882,7 @@ type ListConflictsRequest struct {
 
 func (x *ListConflictsRequest) Reset() {
 	*x = ListConflictsRequest{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1894,7 @@ func (x *ListConflictsRequest) String() string {
 func (*ListConflictsRequest) ProtoMessage() {}
 
 func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[14]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1907,7 @@ func (x *ListConflictsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsRequest.ProtoReflect.Descriptor instead.
 func (*ListConflictsRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{14}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListConflictsRequest) GetAfterId() uint64 {
@@ -1496,7 +1961,7 @@ type ListConflictsResponse struct {
 
 func (x *ListConflictsResponse) Reset() {
 	*x = ListConflictsResponse{}
-	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1973,7 @@ func (x *ListConflictsResponse) String() string {
 func (*ListConflictsResponse) ProtoMessage() {}
 
 func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_sync_proto_msgTypes[15]
+	mi := &file_villagesync_v1_sync_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1986,7 @@ func (x *ListConflictsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConflictsResponse.ProtoReflect.Descriptor instead.
 func (*ListConflictsResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{15}
+	return file_villagesync_v1_sync_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListConflictsResponse) GetConflicts() []*Conflict {
@@ -1535,7 +2000,35 @@ var File_villagesync_v1_sync_proto protoreflect.FileDescriptor
 
 const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x19villagesync/v1/sync.proto\x12\x0evillagesync.v1\"K\n" +
+	"\x19villagesync/v1/sync.proto\x12\x0evillagesync.v1\"(\n" +
+	"\fHoldsRequest\x12\x18\n" +
+	"\adigests\x18\x01 \x03(\tR\adigests\"R\n" +
+	"\x04Held\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x16\n" +
+	"\x06stored\x18\x02 \x01(\bR\x06stored\x12\x1a\n" +
+	"\breceived\x18\x03 \x01(\x04R\breceived\"9\n" +
+	"\rHoldsResponse\x12(\n" +
+	"\x04held\x18\x01 \x03(\v2\x14.villagesync.v1.HeldR\x04held\"g\n" +
+	"\rUploadRequest\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"D\n" +
+	"\x0eUploadResponse\x12\x1a\n" +
+	"\breceived\x18\x01 \x01(\x04R\breceived\x12\x16\n" +
+	"\x06stored\x18\x02 \x01(\bR\x06stored\"r\n" +
+	"\fFetchRequest\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x1c\n" +
+	"\tthumbnail\x18\x02 \x01(\bR\tthumbnail\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"\x84\x01\n" +
+	"\rFetchResponse\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x01 \x01(\tR\tmediaType\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05width\x18\x04 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\rR\x06height\"K\n" +
 	"\x03Dot\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x18\n" +
 	"\acounter\x18\x02 \x01(\x04R\acounter\x12\x10\n" +
@@ -1562,7 +2055,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\v2\x1d.villagesync.v1.VersionVectorR\aversion\x12-\n" +
 	"\x06fields\x18\x04 \x03(\v2\x15.villagesync.v1.FieldR\x06fields\x127\n" +
 	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\x12\x10\n" +
-	"\x03seq\x18\x06 \x01(\x04R\x03seq\"\x8b\x02\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\"\xb2\x02\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x16\n" +
@@ -1573,7 +2066,8 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\x12\x1b\n" +
 	"\tfull_pull\x18\a \x01(\bR\bfullPull\x12 \n" +
-	"\vincarnation\x18\b \x01(\x06R\vincarnation\"\xfb\x01\n" +
+	"\vincarnation\x18\b \x01(\x06R\vincarnation\x12%\n" +
+	"\x0eschema_version\x18\t \x01(\rR\rschemaVersion\"\xfb\x01\n" +
 	"\n" +
 	"PushResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x121\n" +
@@ -1583,7 +2077,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\acurrent\x18\x05 \x01(\v2\x16.villagesync.v1.RecordR\acurrent\x12\x1c\n" +
 	"\tconflicts\x18\x06 \x01(\rR\tconflicts\x12\x10\n" +
 	"\x03seq\x18\a \x01(\x04R\x03seq\x12\x14\n" +
-	"\x05field\x18\b \x01(\tR\x05field\"\x8c\x04\n" +
+	"\x05field\x18\b \x01(\tR\x05field\"\xdf\x04\n" +
 	"\fSyncResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\x06R\bserverId\x124\n" +
 	"\aresults\x18\x02 \x03(\v2\x1a.villagesync.v1.PushResultR\aresults\x120\n" +
@@ -1604,7 +2098,9 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\brestored\x18\r \x01(\bR\brestored\x12\x16\n" +
 	"\x06repull\x18\x0e \x01(\bR\x06repull\x12\x1d\n" +
 	"\n" +
-	"gc_horizon\x18\x0f \x01(\x04R\tgcHorizon\"1\n" +
+	"gc_horizon\x18\x0f \x01(\x04R\tgcHorizon\x12%\n" +
+	"\x0eschema_version\x18\x10 \x01(\rR\rschemaVersion\x12*\n" +
+	"\x11oldest_app_schema\x18\x11 \x01(\rR\x0foldestAppSchema\"1\n" +
 	"\tRecordRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"\xe8\x06\n" +
@@ -1671,7 +2167,11 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\x13OUTCOME_ALREADY_HAD\x10\x03\x12\x14\n" +
 	"\x10OUTCOME_REJECTED\x10\x042P\n" +
 	"\vSyncService\x12A\n" +
-	"\x04Sync\x12\x1b.villagesync.v1.SyncRequest\x1a\x1c.villagesync.v1.SyncResponse2\xd8\x01\n" +
+	"\x04Sync\x12\x1b.villagesync.v1.SyncRequest\x1a\x1c.villagesync.v1.SyncResponse2\xf2\x01\n" +
+	"\x11AttachmentService\x12I\n" +
+	"\x05Holds\x12\x1c.villagesync.v1.HoldsRequest\x1a\x1d.villagesync.v1.HoldsResponse\"\x03\x90\x02\x01\x12G\n" +
+	"\x06Upload\x12\x1d.villagesync.v1.UploadRequest\x1a\x1e.villagesync.v1.UploadResponse\x12I\n" +
+	"\x05Fetch\x12\x1c.villagesync.v1.FetchRequest\x1a\x1d.villagesync.v1.FetchResponse\"\x03\x90\x02\x012\xd8\x01\n" +
 	"\x0fConflictService\x12a\n" +
 	"\rListConflicts\x12$.villagesync.v1.ListConflictsRequest\x1a%.villagesync.v1.ListConflictsResponse\"\x03\x90\x02\x01\x12b\n" +
 	"\x0fResolveConflict\x12&.villagesync.v1.ResolveConflictRequest\x1a'.villagesync.v1.ResolveConflictResponseBKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
@@ -1689,61 +2189,75 @@ func file_villagesync_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_villagesync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_villagesync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_villagesync_v1_sync_proto_goTypes = []any{
 	(Outcome)(0),                    // 0: villagesync.v1.Outcome
-	(*Dot)(nil),                     // 1: villagesync.v1.Dot
-	(*VersionVector)(nil),           // 2: villagesync.v1.VersionVector
-	(*Value)(nil),                   // 3: villagesync.v1.Value
-	(*Field)(nil),                   // 4: villagesync.v1.Field
-	(*Tombstone)(nil),               // 5: villagesync.v1.Tombstone
-	(*Record)(nil),                  // 6: villagesync.v1.Record
-	(*SyncRequest)(nil),             // 7: villagesync.v1.SyncRequest
-	(*PushResult)(nil),              // 8: villagesync.v1.PushResult
-	(*SyncResponse)(nil),            // 9: villagesync.v1.SyncResponse
-	(*RecordRef)(nil),               // 10: villagesync.v1.RecordRef
-	(*Conflict)(nil),                // 11: villagesync.v1.Conflict
-	(*ConflictRecord)(nil),          // 12: villagesync.v1.ConflictRecord
-	(*ResolveConflictRequest)(nil),  // 13: villagesync.v1.ResolveConflictRequest
-	(*ResolveConflictResponse)(nil), // 14: villagesync.v1.ResolveConflictResponse
-	(*ListConflictsRequest)(nil),    // 15: villagesync.v1.ListConflictsRequest
-	(*ListConflictsResponse)(nil),   // 16: villagesync.v1.ListConflictsResponse
+	(*HoldsRequest)(nil),            // 1: villagesync.v1.HoldsRequest
+	(*Held)(nil),                    // 2: villagesync.v1.Held
+	(*HoldsResponse)(nil),           // 3: villagesync.v1.HoldsResponse
+	(*UploadRequest)(nil),           // 4: villagesync.v1.UploadRequest
+	(*UploadResponse)(nil),          // 5: villagesync.v1.UploadResponse
+	(*FetchRequest)(nil),            // 6: villagesync.v1.FetchRequest
+	(*FetchResponse)(nil),           // 7: villagesync.v1.FetchResponse
+	(*Dot)(nil),                     // 8: villagesync.v1.Dot
+	(*VersionVector)(nil),           // 9: villagesync.v1.VersionVector
+	(*Value)(nil),                   // 10: villagesync.v1.Value
+	(*Field)(nil),                   // 11: villagesync.v1.Field
+	(*Tombstone)(nil),               // 12: villagesync.v1.Tombstone
+	(*Record)(nil),                  // 13: villagesync.v1.Record
+	(*SyncRequest)(nil),             // 14: villagesync.v1.SyncRequest
+	(*PushResult)(nil),              // 15: villagesync.v1.PushResult
+	(*SyncResponse)(nil),            // 16: villagesync.v1.SyncResponse
+	(*RecordRef)(nil),               // 17: villagesync.v1.RecordRef
+	(*Conflict)(nil),                // 18: villagesync.v1.Conflict
+	(*ConflictRecord)(nil),          // 19: villagesync.v1.ConflictRecord
+	(*ResolveConflictRequest)(nil),  // 20: villagesync.v1.ResolveConflictRequest
+	(*ResolveConflictResponse)(nil), // 21: villagesync.v1.ResolveConflictResponse
+	(*ListConflictsRequest)(nil),    // 22: villagesync.v1.ListConflictsRequest
+	(*ListConflictsResponse)(nil),   // 23: villagesync.v1.ListConflictsResponse
 }
 var file_villagesync_v1_sync_proto_depIdxs = []int32{
-	3,  // 0: villagesync.v1.Field.value:type_name -> villagesync.v1.Value
-	1,  // 1: villagesync.v1.Field.dot:type_name -> villagesync.v1.Dot
-	1,  // 2: villagesync.v1.Tombstone.dot:type_name -> villagesync.v1.Dot
-	2,  // 3: villagesync.v1.Tombstone.context:type_name -> villagesync.v1.VersionVector
-	2,  // 4: villagesync.v1.Record.version:type_name -> villagesync.v1.VersionVector
-	4,  // 5: villagesync.v1.Record.fields:type_name -> villagesync.v1.Field
-	5,  // 6: villagesync.v1.Record.tombstone:type_name -> villagesync.v1.Tombstone
-	6,  // 7: villagesync.v1.SyncRequest.changes:type_name -> villagesync.v1.Record
-	0,  // 8: villagesync.v1.PushResult.outcome:type_name -> villagesync.v1.Outcome
-	6,  // 9: villagesync.v1.PushResult.current:type_name -> villagesync.v1.Record
-	8,  // 10: villagesync.v1.SyncResponse.results:type_name -> villagesync.v1.PushResult
-	6,  // 11: villagesync.v1.SyncResponse.changes:type_name -> villagesync.v1.Record
-	10, // 12: villagesync.v1.SyncResponse.evicted:type_name -> villagesync.v1.RecordRef
-	3,  // 13: villagesync.v1.Conflict.winner_value:type_name -> villagesync.v1.Value
-	1,  // 14: villagesync.v1.Conflict.winner_dot:type_name -> villagesync.v1.Dot
-	3,  // 15: villagesync.v1.Conflict.loser_value:type_name -> villagesync.v1.Value
-	1,  // 16: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
-	2,  // 17: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
-	2,  // 18: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
-	12, // 19: villagesync.v1.Conflict.records:type_name -> villagesync.v1.ConflictRecord
-	4,  // 20: villagesync.v1.ConflictRecord.fields:type_name -> villagesync.v1.Field
-	11, // 21: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
-	11, // 22: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
-	7,  // 23: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
-	15, // 24: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
-	13, // 25: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
-	9,  // 26: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
-	16, // 27: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
-	14, // 28: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	2,  // 0: villagesync.v1.HoldsResponse.held:type_name -> villagesync.v1.Held
+	10, // 1: villagesync.v1.Field.value:type_name -> villagesync.v1.Value
+	8,  // 2: villagesync.v1.Field.dot:type_name -> villagesync.v1.Dot
+	8,  // 3: villagesync.v1.Tombstone.dot:type_name -> villagesync.v1.Dot
+	9,  // 4: villagesync.v1.Tombstone.context:type_name -> villagesync.v1.VersionVector
+	9,  // 5: villagesync.v1.Record.version:type_name -> villagesync.v1.VersionVector
+	11, // 6: villagesync.v1.Record.fields:type_name -> villagesync.v1.Field
+	12, // 7: villagesync.v1.Record.tombstone:type_name -> villagesync.v1.Tombstone
+	13, // 8: villagesync.v1.SyncRequest.changes:type_name -> villagesync.v1.Record
+	0,  // 9: villagesync.v1.PushResult.outcome:type_name -> villagesync.v1.Outcome
+	13, // 10: villagesync.v1.PushResult.current:type_name -> villagesync.v1.Record
+	15, // 11: villagesync.v1.SyncResponse.results:type_name -> villagesync.v1.PushResult
+	13, // 12: villagesync.v1.SyncResponse.changes:type_name -> villagesync.v1.Record
+	17, // 13: villagesync.v1.SyncResponse.evicted:type_name -> villagesync.v1.RecordRef
+	10, // 14: villagesync.v1.Conflict.winner_value:type_name -> villagesync.v1.Value
+	8,  // 15: villagesync.v1.Conflict.winner_dot:type_name -> villagesync.v1.Dot
+	10, // 16: villagesync.v1.Conflict.loser_value:type_name -> villagesync.v1.Value
+	8,  // 17: villagesync.v1.Conflict.loser_dot:type_name -> villagesync.v1.Dot
+	9,  // 18: villagesync.v1.Conflict.server_version:type_name -> villagesync.v1.VersionVector
+	9,  // 19: villagesync.v1.Conflict.incoming_version:type_name -> villagesync.v1.VersionVector
+	19, // 20: villagesync.v1.Conflict.records:type_name -> villagesync.v1.ConflictRecord
+	11, // 21: villagesync.v1.ConflictRecord.fields:type_name -> villagesync.v1.Field
+	18, // 22: villagesync.v1.ResolveConflictResponse.conflict:type_name -> villagesync.v1.Conflict
+	18, // 23: villagesync.v1.ListConflictsResponse.conflicts:type_name -> villagesync.v1.Conflict
+	14, // 24: villagesync.v1.SyncService.Sync:input_type -> villagesync.v1.SyncRequest
+	1,  // 25: villagesync.v1.AttachmentService.Holds:input_type -> villagesync.v1.HoldsRequest
+	4,  // 26: villagesync.v1.AttachmentService.Upload:input_type -> villagesync.v1.UploadRequest
+	6,  // 27: villagesync.v1.AttachmentService.Fetch:input_type -> villagesync.v1.FetchRequest
+	22, // 28: villagesync.v1.ConflictService.ListConflicts:input_type -> villagesync.v1.ListConflictsRequest
+	20, // 29: villagesync.v1.ConflictService.ResolveConflict:input_type -> villagesync.v1.ResolveConflictRequest
+	16, // 30: villagesync.v1.SyncService.Sync:output_type -> villagesync.v1.SyncResponse
+	3,  // 31: villagesync.v1.AttachmentService.Holds:output_type -> villagesync.v1.HoldsResponse
+	5,  // 32: villagesync.v1.AttachmentService.Upload:output_type -> villagesync.v1.UploadResponse
+	7,  // 33: villagesync.v1.AttachmentService.Fetch:output_type -> villagesync.v1.FetchResponse
+	23, // 34: villagesync.v1.ConflictService.ListConflicts:output_type -> villagesync.v1.ListConflictsResponse
+	21, // 35: villagesync.v1.ConflictService.ResolveConflict:output_type -> villagesync.v1.ResolveConflictResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_sync_proto_init() }
@@ -1751,7 +2265,7 @@ func file_villagesync_v1_sync_proto_init() {
 	if File_villagesync_v1_sync_proto != nil {
 		return
 	}
-	file_villagesync_v1_sync_proto_msgTypes[2].OneofWrappers = []any{
+	file_villagesync_v1_sync_proto_msgTypes[9].OneofWrappers = []any{
 		(*Value_Text)(nil),
 		(*Value_Integer)(nil),
 		(*Value_Real)(nil),
@@ -1763,9 +2277,9 @@ func file_villagesync_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_sync_proto_rawDesc), len(file_villagesync_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_villagesync_v1_sync_proto_goTypes,
 		DependencyIndexes: file_villagesync_v1_sync_proto_depIdxs,

@@ -183,6 +183,16 @@ function parseDateTime(s: string): { year: number; ms: number } | undefined {
 }
 
 /** schema.ValidISBN. */
+/** The digests an attachments value names (schema.SplitAttachments). */
+export function splitAttachments(s: string): string[] {
+  return s === "" ? [] : s.split(",");
+}
+
+/** A SHA-256 digest as records name it: 64 lowercase hex digits (schema.ValidDigest). */
+export function validDigest(s: string): boolean {
+  return /^[0-9a-f]{64}$/.test(s);
+}
+
 export function validISBN(s: string): boolean {
   const d: number[] = [];
   for (const ch of s) {
@@ -319,6 +329,16 @@ function checkText(c: Column, s: string, env: Env): Said | undefined {
         if (canon !== s) return sayCheck(c, "village_spelling", [s, canon, canon]);
       }
       break;
+    case "attachments": {
+      const digests = splitAttachments(s);
+      if (digests.length > c.maxItems) return sayCheck(c, "attachment_count", [digests.length, c.maxItems]);
+      for (let i = 0; i < digests.length; i++) {
+        const d = digests[i]!;
+        if (!validDigest(d)) return sayCheck(c, "attachment_digest", [d]);
+        if (digests.indexOf(d) < i) return sayCheck(c, "attachment_repeat", [d]);
+      }
+      break;
+    }
     case "free":
       break;
   }

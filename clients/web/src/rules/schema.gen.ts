@@ -5,7 +5,7 @@
 // the same words. Change schema/ and run make generate.
 
 export type ColumnType = "text" | "integer" | "real";
-export type Format = "free" | "date" | "clock" | "datetime" | "isbn" | "village";
+export type Format = "free" | "date" | "clock" | "datetime" | "isbn" | "village" | "attachments";
 export type MergeRule = "last_writer" | "forward" | "set_wins";
 export type Writers = "program_writers" | "admins_only";
 export type Fill = "today" | "now" | "days_after";
@@ -32,6 +32,10 @@ export interface Column {
   /** Filled in by the forms when not given. */
   readonly default: Value;
   readonly merge: MergeRule;
+  /** For attachments: the most digests the field names. */
+  readonly maxItems: number;
+  /** The schema version that added the column (0: the first). */
+  readonly since: number;
 }
 
 export interface DateOrder {
@@ -81,6 +85,27 @@ export const limits = {
   "minYear": 2000
 } as const;
 
+/** This build's schema version and the oldest device version a server serves (schema.Version, OldestApp). */
+export const versions = {
+  "oldestApp": 1,
+  "schema": 2
+} as const;
+
+/** The attachment lane's limits (schema/attachments.go). */
+export const attachmentLimits = {
+  "chunk": 32768,
+  "digestLen": 64,
+  "imageTypes": [
+    "image/jpeg",
+    "image/png",
+    "image/webp"
+  ],
+  "maxBytes": 8388608,
+  "maxPixels": 40000000,
+  "photoMaxSide": 1600,
+  "thumbMaxSide": 320
+} as const;
+
 /** The synced tables by name (schema.Tables). */
 export const tables = {
   "books": {
@@ -103,7 +128,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "library",
@@ -121,7 +148,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "copy_no",
@@ -136,7 +165,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "title",
@@ -151,7 +182,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "author",
@@ -166,7 +199,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "isbn",
@@ -181,7 +216,26 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
+      },
+      {
+        "name": "cover",
+        "type": "text",
+        "zh": "封面",
+        "format": "attachments",
+        "enum": [],
+        "min": 0,
+        "max": 0,
+        "maxRunes": 0,
+        "required": false,
+        "future": false,
+        "multiline": false,
+        "default": null,
+        "merge": "last_writer",
+        "maxItems": 1,
+        "since": 2
       },
       {
         "name": "notes",
@@ -196,7 +250,9 @@ export const tables = {
         "future": false,
         "multiline": true,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       }
     ],
     "dateOrders": []
@@ -221,7 +277,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "kind",
@@ -241,7 +299,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "place",
@@ -256,7 +316,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "status",
@@ -276,7 +338,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": "reported",
-        "merge": "forward"
+        "merge": "forward",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "quantity",
@@ -291,7 +355,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "unit",
@@ -306,7 +372,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "crew_size",
@@ -321,7 +389,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "reported_at",
@@ -336,7 +406,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "finished_at",
@@ -351,7 +423,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "routine",
@@ -366,7 +440,43 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
+      },
+      {
+        "name": "photos_before",
+        "type": "text",
+        "zh": "整治前照片",
+        "format": "attachments",
+        "enum": [],
+        "min": 0,
+        "max": 0,
+        "maxRunes": 0,
+        "required": false,
+        "future": false,
+        "multiline": false,
+        "default": null,
+        "merge": "last_writer",
+        "maxItems": 4,
+        "since": 2
+      },
+      {
+        "name": "photos_after",
+        "type": "text",
+        "zh": "整治后照片",
+        "format": "attachments",
+        "enum": [],
+        "min": 0,
+        "max": 0,
+        "maxRunes": 0,
+        "required": false,
+        "future": false,
+        "multiline": false,
+        "default": null,
+        "merge": "last_writer",
+        "maxItems": 4,
+        "since": 2
       },
       {
         "name": "notes",
@@ -381,7 +491,9 @@ export const tables = {
         "future": false,
         "multiline": true,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       }
     ],
     "dateOrders": []
@@ -406,7 +518,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "book_id",
@@ -421,7 +535,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "borrower_card",
@@ -436,7 +552,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "lent_on",
@@ -451,7 +569,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "due_on",
@@ -466,7 +586,9 @@ export const tables = {
         "future": true,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "returned_on",
@@ -481,7 +603,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "set_wins"
+        "merge": "set_wins",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "notes",
@@ -496,7 +620,9 @@ export const tables = {
         "future": false,
         "multiline": true,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       }
     ],
     "dateOrders": [
@@ -532,7 +658,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "session_date",
@@ -547,7 +675,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "start_time",
@@ -562,7 +692,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": "19:00",
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "class_group",
@@ -577,7 +709,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "volunteers",
@@ -592,7 +726,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "subjects",
@@ -607,7 +743,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "children_present",
@@ -622,7 +760,26 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
+      },
+      {
+        "name": "sheet_photos",
+        "type": "text",
+        "zh": "签到表照片",
+        "format": "attachments",
+        "enum": [],
+        "min": 0,
+        "max": 0,
+        "maxRunes": 0,
+        "required": false,
+        "future": false,
+        "multiline": false,
+        "default": null,
+        "merge": "last_writer",
+        "maxItems": 4,
+        "since": 2
       },
       {
         "name": "notes",
@@ -637,7 +794,9 @@ export const tables = {
         "future": false,
         "multiline": true,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       }
     ],
     "dateOrders": []
@@ -662,7 +821,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "pinyin",
@@ -677,7 +838,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "aliases",
@@ -692,7 +855,9 @@ export const tables = {
         "future": false,
         "multiline": false,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       },
       {
         "name": "notes",
@@ -707,7 +872,9 @@ export const tables = {
         "future": false,
         "multiline": true,
         "default": null,
-        "merge": "last_writer"
+        "merge": "last_writer",
+        "maxItems": 0,
+        "since": 0
       }
     ],
     "dateOrders": []
@@ -726,6 +893,18 @@ export const tableOrder = [
 
 /** What column checks say, by kind (schema.CheckMessages). */
 export const checkMessages = {
+  "attachment_count": {
+    "en": "names %d attachments, at most %d",
+    "zh": "最多%[2]d个附件，实为%[1]d个"
+  },
+  "attachment_digest": {
+    "en": "%q is not an attachment's SHA-256 digest (64 lowercase hex digits; several are comma-separated)",
+    "zh": "附件标识无效"
+  },
+  "attachment_repeat": {
+    "en": "names attachment %s twice",
+    "zh": "同一附件不能出现两次"
+  },
   "bytes": {
     "en": "text of %d bytes is longer than the limit of %d",
     "zh": ""

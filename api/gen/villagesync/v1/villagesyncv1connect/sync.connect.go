@@ -25,6 +25,8 @@ const _ = connect.IsAtLeastVersion1_13_0
 const (
 	// SyncServiceName is the fully-qualified name of the SyncService service.
 	SyncServiceName = "villagesync.v1.SyncService"
+	// AttachmentServiceName is the fully-qualified name of the AttachmentService service.
+	AttachmentServiceName = "villagesync.v1.AttachmentService"
 	// ConflictServiceName is the fully-qualified name of the ConflictService service.
 	ConflictServiceName = "villagesync.v1.ConflictService"
 )
@@ -39,6 +41,13 @@ const (
 const (
 	// SyncServiceSyncProcedure is the fully-qualified name of the SyncService's Sync RPC.
 	SyncServiceSyncProcedure = "/villagesync.v1.SyncService/Sync"
+	// AttachmentServiceHoldsProcedure is the fully-qualified name of the AttachmentService's Holds RPC.
+	AttachmentServiceHoldsProcedure = "/villagesync.v1.AttachmentService/Holds"
+	// AttachmentServiceUploadProcedure is the fully-qualified name of the AttachmentService's Upload
+	// RPC.
+	AttachmentServiceUploadProcedure = "/villagesync.v1.AttachmentService/Upload"
+	// AttachmentServiceFetchProcedure is the fully-qualified name of the AttachmentService's Fetch RPC.
+	AttachmentServiceFetchProcedure = "/villagesync.v1.AttachmentService/Fetch"
 	// ConflictServiceListConflictsProcedure is the fully-qualified name of the ConflictService's
 	// ListConflicts RPC.
 	ConflictServiceListConflictsProcedure = "/villagesync.v1.ConflictService/ListConflicts"
@@ -123,6 +132,166 @@ type UnimplementedSyncServiceHandler struct{}
 
 func (UnimplementedSyncServiceHandler) Sync(context.Context, *v1.SyncRequest) (*v1.SyncResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.SyncService.Sync is not implemented"))
+}
+
+// AttachmentServiceClient is a client for the villagesync.v1.AttachmentService service.
+type AttachmentServiceClient interface {
+	// Holds says what the server has of each attachment: all of it, the
+	// first bytes of this device's upload in progress, or nothing.
+	Holds(context.Context, *v1.HoldsRequest) (*v1.HoldsResponse, error)
+	// Upload appends one chunk to this device's upload of an attachment,
+	// and stores the attachment when the chunk completes it. A chunk the
+	// server has already (a retry after a lost answer) is answered with
+	// what it holds; a chunk past it is FailedPrecondition. Only an
+	// attachment that a live record of the device's villages names may be
+	// uploaded (records go first), within the device's quota.
+	Upload(context.Context, *v1.UploadRequest) (*v1.UploadResponse, error)
+	// Fetch returns part of a stored attachment, or its thumbnail, if a
+	// record of the caller's villages names it (NotFound otherwise, so ids
+	// outside the caller's villages are not told apart from unknown ones).
+	Fetch(context.Context, *v1.FetchRequest) (*v1.FetchResponse, error)
+}
+
+// NewAttachmentServiceClient constructs a client for the villagesync.v1.AttachmentService service.
+// By default, it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped
+// responses, and sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the
+// connect.WithGRPC() or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewAttachmentServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) AttachmentServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	attachmentServiceMethods := v1.File_villagesync_v1_sync_proto.Services().ByName("AttachmentService").Methods()
+	return &attachmentServiceClient{
+		holds: connect.NewClient[v1.HoldsRequest, v1.HoldsResponse](
+			httpClient,
+			baseURL+AttachmentServiceHoldsProcedure,
+			connect.WithSchema(attachmentServiceMethods.ByName("Holds")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		upload: connect.NewClient[v1.UploadRequest, v1.UploadResponse](
+			httpClient,
+			baseURL+AttachmentServiceUploadProcedure,
+			connect.WithSchema(attachmentServiceMethods.ByName("Upload")),
+			connect.WithClientOptions(opts...),
+		),
+		fetch: connect.NewClient[v1.FetchRequest, v1.FetchResponse](
+			httpClient,
+			baseURL+AttachmentServiceFetchProcedure,
+			connect.WithSchema(attachmentServiceMethods.ByName("Fetch")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// attachmentServiceClient implements AttachmentServiceClient.
+type attachmentServiceClient struct {
+	holds  *connect.Client[v1.HoldsRequest, v1.HoldsResponse]
+	upload *connect.Client[v1.UploadRequest, v1.UploadResponse]
+	fetch  *connect.Client[v1.FetchRequest, v1.FetchResponse]
+}
+
+// Holds calls villagesync.v1.AttachmentService.Holds.
+func (c *attachmentServiceClient) Holds(ctx context.Context, req *v1.HoldsRequest) (*v1.HoldsResponse, error) {
+	response, err := c.holds.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// Upload calls villagesync.v1.AttachmentService.Upload.
+func (c *attachmentServiceClient) Upload(ctx context.Context, req *v1.UploadRequest) (*v1.UploadResponse, error) {
+	response, err := c.upload.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// Fetch calls villagesync.v1.AttachmentService.Fetch.
+func (c *attachmentServiceClient) Fetch(ctx context.Context, req *v1.FetchRequest) (*v1.FetchResponse, error) {
+	response, err := c.fetch.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// AttachmentServiceHandler is an implementation of the villagesync.v1.AttachmentService service.
+type AttachmentServiceHandler interface {
+	// Holds says what the server has of each attachment: all of it, the
+	// first bytes of this device's upload in progress, or nothing.
+	Holds(context.Context, *v1.HoldsRequest) (*v1.HoldsResponse, error)
+	// Upload appends one chunk to this device's upload of an attachment,
+	// and stores the attachment when the chunk completes it. A chunk the
+	// server has already (a retry after a lost answer) is answered with
+	// what it holds; a chunk past it is FailedPrecondition. Only an
+	// attachment that a live record of the device's villages names may be
+	// uploaded (records go first), within the device's quota.
+	Upload(context.Context, *v1.UploadRequest) (*v1.UploadResponse, error)
+	// Fetch returns part of a stored attachment, or its thumbnail, if a
+	// record of the caller's villages names it (NotFound otherwise, so ids
+	// outside the caller's villages are not told apart from unknown ones).
+	Fetch(context.Context, *v1.FetchRequest) (*v1.FetchResponse, error)
+}
+
+// NewAttachmentServiceHandler builds an HTTP handler from the service implementation. It returns
+// the path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewAttachmentServiceHandler(svc AttachmentServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	attachmentServiceMethods := v1.File_villagesync_v1_sync_proto.Services().ByName("AttachmentService").Methods()
+	attachmentServiceHoldsHandler := connect.NewUnaryHandlerSimple(
+		AttachmentServiceHoldsProcedure,
+		svc.Holds,
+		connect.WithSchema(attachmentServiceMethods.ByName("Holds")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	attachmentServiceUploadHandler := connect.NewUnaryHandlerSimple(
+		AttachmentServiceUploadProcedure,
+		svc.Upload,
+		connect.WithSchema(attachmentServiceMethods.ByName("Upload")),
+		connect.WithHandlerOptions(opts...),
+	)
+	attachmentServiceFetchHandler := connect.NewUnaryHandlerSimple(
+		AttachmentServiceFetchProcedure,
+		svc.Fetch,
+		connect.WithSchema(attachmentServiceMethods.ByName("Fetch")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/villagesync.v1.AttachmentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case AttachmentServiceHoldsProcedure:
+			attachmentServiceHoldsHandler.ServeHTTP(w, r)
+		case AttachmentServiceUploadProcedure:
+			attachmentServiceUploadHandler.ServeHTTP(w, r)
+		case AttachmentServiceFetchProcedure:
+			attachmentServiceFetchHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedAttachmentServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedAttachmentServiceHandler struct{}
+
+func (UnimplementedAttachmentServiceHandler) Holds(context.Context, *v1.HoldsRequest) (*v1.HoldsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.AttachmentService.Holds is not implemented"))
+}
+
+func (UnimplementedAttachmentServiceHandler) Upload(context.Context, *v1.UploadRequest) (*v1.UploadResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.AttachmentService.Upload is not implemented"))
+}
+
+func (UnimplementedAttachmentServiceHandler) Fetch(context.Context, *v1.FetchRequest) (*v1.FetchResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.AttachmentService.Fetch is not implemented"))
 }
 
 // ConflictServiceClient is a client for the villagesync.v1.ConflictService service.

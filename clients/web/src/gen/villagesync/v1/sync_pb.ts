@@ -13,7 +13,225 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file villagesync/v1/sync.proto.
  */
 export const file_villagesync_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("Chl2aWxsYWdlc3luYy92MS9zeW5jLnByb3RvEg52aWxsYWdlc3luYy52MSI0CgNEb3QSDwoHcmVwbGljYRgBIAEoDRIPCgdjb3VudGVyGAIgASgEEgsKA2hsYxgDIAEoBCIzCg1WZXJzaW9uVmVjdG9yEhAKCHJlcGxpY2FzGAEgAygNEhAKCGNvdW50ZXJzGAIgAygEIlUKBVZhbHVlEg4KBHRleHQYASABKAlIABIRCgdpbnRlZ2VyGAIgASgSSAASDgoEcmVhbBgDIAEoAUgAEhEKB2Jvb2xlYW4YBCABKAhIAEIGCgRraW5kIl0KBUZpZWxkEgwKBG5hbWUYASABKAkSJAoFdmFsdWUYAiABKAsyFS52aWxsYWdlc3luYy52MS5WYWx1ZRIgCgNkb3QYAyABKAsyEy52aWxsYWdlc3luYy52MS5Eb3QiXQoJVG9tYnN0b25lEiAKA2RvdBgBIAEoCzITLnZpbGxhZ2VzeW5jLnYxLkRvdBIuCgdjb250ZXh0GAIgASgLMh0udmlsbGFnZXN5bmMudjEuVmVyc2lvblZlY3RvciK1AQoGUmVjb3JkEg0KBXRhYmxlGAEgASgJEgoKAmlkGAIgASgJEi4KB3ZlcnNpb24YAyABKAsyHS52aWxsYWdlc3luYy52MS5WZXJzaW9uVmVjdG9yEiUKBmZpZWxkcxgEIAMoCzIVLnZpbGxhZ2VzeW5jLnYxLkZpZWxkEiwKCXRvbWJzdG9uZRgFIAEoCzIZLnZpbGxhZ2VzeW5jLnYxLlRvbWJzdG9uZRILCgNzZXEYBiABKAQiugEKC1N5bmNSZXF1ZXN0Eg8KB3JlcGxpY2EYASABKA0SEQoJc2VydmVyX2lkGAIgASgGEg4KBmN1cnNvchgDIAEoBBInCgdjaGFuZ2VzGAQgAygLMhYudmlsbGFnZXN5bmMudjEuUmVjb3JkEhIKCnBhZ2VfbGltaXQYBSABKA0SEgoKc2NvcGVfaGFzaBgGIAEoBhIRCglmdWxsX3B1bGwYByABKAgSEwoLaW5jYXJuYXRpb24YCCABKAYivAEKClB1c2hSZXN1bHQSDQoFaW5kZXgYASABKA0SKAoHb3V0Y29tZRgCIAEoDjIXLnZpbGxhZ2VzeW5jLnYxLk91dGNvbWUSDAoEY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEicKB2N1cnJlbnQYBSABKAsyFi52aWxsYWdlc3luYy52MS5SZWNvcmQSEQoJY29uZmxpY3RzGAYgASgNEgsKA3NlcRgHIAEoBBINCgVmaWVsZBgIIAEoCSL0AgoMU3luY1Jlc3BvbnNlEhEKCXNlcnZlcl9pZBgBIAEoBhIrCgdyZXN1bHRzGAIgAygLMhoudmlsbGFnZXN5bmMudjEuUHVzaFJlc3VsdBInCgdjaGFuZ2VzGAMgAygLMhYudmlsbGFnZXN5bmMudjEuUmVjb3JkEhMKC25leHRfY3Vyc29yGAQgASgEEhAKCGhhc19tb3JlGAUgASgIEhIKCnNlcnZlcl9obGMYBiABKAQSEAoIcmVzY29wZWQYByABKAgSDQoFc2NvcGUYCCADKAkSFAoMYWxsX3ZpbGxhZ2VzGAkgASgIEhIKCnNjb3BlX2hhc2gYCiABKAYSKgoHZXZpY3RlZBgLIAMoCzIZLnZpbGxhZ2VzeW5jLnYxLlJlY29yZFJlZhITCgtpbmNhcm5hdGlvbhgMIAEoBhIQCghyZXN0b3JlZBgNIAEoCBIOCgZyZXB1bGwYDiABKAgSEgoKZ2NfaG9yaXpvbhgPIAEoBCImCglSZWNvcmRSZWYSDQoFdGFibGUYASABKAkSCgoCaWQYAiABKAki9QQKCENvbmZsaWN0EgoKAmlkGAEgASgEEg0KBXRhYmxlGAIgASgJEhEKCXJlY29yZF9pZBgDIAEoCRINCgVmaWVsZBgEIAEoCRIMCgRraW5kGAUgASgJEisKDHdpbm5lcl92YWx1ZRgGIAEoCzIVLnZpbGxhZ2VzeW5jLnYxLlZhbHVlEicKCndpbm5lcl9kb3QYByABKAsyEy52aWxsYWdlc3luYy52MS5Eb3QSFQoNd2lubmVyX2RldmljZRgIIAEoCRIqCgtsb3Nlcl92YWx1ZRgJIAEoCzIVLnZpbGxhZ2VzeW5jLnYxLlZhbHVlEiYKCWxvc2VyX2RvdBgKIAEoCzITLnZpbGxhZ2VzeW5jLnYxLkRvdBIUCgxsb3Nlcl9kZXZpY2UYCyABKAkSNQoOc2VydmVyX3ZlcnNpb24YDCABKAsyHS52aWxsYWdlc3luYy52MS5WZXJzaW9uVmVjdG9yEjcKEGluY29taW5nX3ZlcnNpb24YDSABKAsyHS52aWxsYWdlc3luYy52MS5WZXJzaW9uVmVjdG9yEhYKDmRldGVjdGVkX2F0X21zGA4gASgDEhAKCG90aGVyX2lkGA8gASgJEhIKCnJlc29sdXRpb24YECABKAkSFgoOcmVzb2x2ZWRfYXRfbXMYESABKAMSEwoLcmVzb2x2ZWRfYnkYEiABKAkSEgoKbWVtYmVyX2lkcxgTIAMoCRITCgt3aW5uZXJfdXNlchgUIAEoCRISCgpsb3Nlcl91c2VyGBUgASgJEi8KB3JlY29yZHMYFiADKAsyHi52aWxsYWdlc3luYy52MS5Db25mbGljdFJlY29yZCKJAQoOQ29uZmxpY3RSZWNvcmQSCgoCaWQYASABKAkSJQoGZmllbGRzGAIgAygLMhUudmlsbGFnZXN5bmMudjEuRmllbGQSDwoHZGVsZXRlZBgDIAEoCBIOCgZkZXZpY2UYBCABKAkSDAoEdXNlchgFIAEoCRIVCg13cml0dGVuX2F0X21zGAYgASgDIkQKFlJlc29sdmVDb25mbGljdFJlcXVlc3QSCgoCaWQYASABKAQSEgoKcmVzb2x1dGlvbhgCIAEoCRIKCgJieRgDIAEoCSJFChdSZXNvbHZlQ29uZmxpY3RSZXNwb25zZRIqCghjb25mbGljdBgBIAEoCzIYLnZpbGxhZ2VzeW5jLnYxLkNvbmZsaWN0IoYBChRMaXN0Q29uZmxpY3RzUmVxdWVzdBIQCghhZnRlcl9pZBgBIAEoBBINCgVsaW1pdBgCIAEoDRINCgV0YWJsZRgDIAEoCRIRCglvcGVuX29ubHkYBCABKAgSFAoMd2l0aF9yZWNvcmRzGAUgASgIEhUKDXJlc29sdmVkX29ubHkYBiABKAgiRAoVTGlzdENvbmZsaWN0c1Jlc3BvbnNlEisKCWNvbmZsaWN0cxgBIAMoCzIYLnZpbGxhZ2VzeW5jLnYxLkNvbmZsaWN0KnoKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhMKD09VVENPTUVfQVBQTElFRBABEhIKDk9VVENPTUVfTUVSR0VEEAISFwoTT1VUQ09NRV9BTFJFQURZX0hBRBADEhQKEE9VVENPTUVfUkVKRUNURUQQBDJQCgtTeW5jU2VydmljZRJBCgRTeW5jEhsudmlsbGFnZXN5bmMudjEuU3luY1JlcXVlc3QaHC52aWxsYWdlc3luYy52MS5TeW5jUmVzcG9uc2Uy2AEKD0NvbmZsaWN0U2VydmljZRJhCg1MaXN0Q29uZmxpY3RzEiQudmlsbGFnZXN5bmMudjEuTGlzdENvbmZsaWN0c1JlcXVlc3QaJS52aWxsYWdlc3luYy52MS5MaXN0Q29uZmxpY3RzUmVzcG9uc2UiA5ACARJiCg9SZXNvbHZlQ29uZmxpY3QSJi52aWxsYWdlc3luYy52MS5SZXNvbHZlQ29uZmxpY3RSZXF1ZXN0GicudmlsbGFnZXN5bmMudjEuUmVzb2x2ZUNvbmZsaWN0UmVzcG9uc2VCS1pJZ2l0aHViLmNvbS9mdXRpYW4teGlhb21vL3ZpbGxhZ2VzeW5jL2FwaS9nZW4vdmlsbGFnZXN5bmMvdjE7dmlsbGFnZXN5bmN2MWIGcHJvdG8z");
+  fileDesc("Chl2aWxsYWdlc3luYy92MS9zeW5jLnByb3RvEg52aWxsYWdlc3luYy52MSIfCgxIb2xkc1JlcXVlc3QSDwoHZGlnZXN0cxgBIAMoCSI4CgRIZWxkEg4KBmRpZ2VzdBgBIAEoCRIOCgZzdG9yZWQYAiABKAgSEAoIcmVjZWl2ZWQYAyABKAQiMwoNSG9sZHNSZXNwb25zZRIiCgRoZWxkGAEgAygLMhQudmlsbGFnZXN5bmMudjEuSGVsZCJLCg1VcGxvYWRSZXF1ZXN0Eg4KBmRpZ2VzdBgBIAEoCRIMCgRzaXplGAIgASgEEg4KBm9mZnNldBgDIAEoBBIMCgRkYXRhGAQgASgMIjIKDlVwbG9hZFJlc3BvbnNlEhAKCHJlY2VpdmVkGAEgASgEEg4KBnN0b3JlZBgCIAEoCCJQCgxGZXRjaFJlcXVlc3QSDgoGZGlnZXN0GAEgASgJEhEKCXRodW1ibmFpbBgCIAEoCBIOCgZvZmZzZXQYAyABKAQSDQoFbGltaXQYBCABKA0iXgoNRmV0Y2hSZXNwb25zZRISCgptZWRpYV90eXBlGAEgASgJEgwKBGRhdGEYAiABKAwSDAoEc2l6ZRgDIAEoBBINCgV3aWR0aBgEIAEoDRIOCgZoZWlnaHQYBSABKA0iNAoDRG90Eg8KB3JlcGxpY2EYASABKA0SDwoHY291bnRlchgCIAEoBBILCgNobGMYAyABKAQiMwoNVmVyc2lvblZlY3RvchIQCghyZXBsaWNhcxgBIAMoDRIQCghjb3VudGVycxgCIAMoBCJVCgVWYWx1ZRIOCgR0ZXh0GAEgASgJSAASEQoHaW50ZWdlchgCIAEoEkgAEg4KBHJlYWwYAyABKAFIABIRCgdib29sZWFuGAQgASgISABCBgoEa2luZCJdCgVGaWVsZBIMCgRuYW1lGAEgASgJEiQKBXZhbHVlGAIgASgLMhUudmlsbGFnZXN5bmMudjEuVmFsdWUSIAoDZG90GAMgASgLMhMudmlsbGFnZXN5bmMudjEuRG90Il0KCVRvbWJzdG9uZRIgCgNkb3QYASABKAsyEy52aWxsYWdlc3luYy52MS5Eb3QSLgoHY29udGV4dBgCIAEoCzIdLnZpbGxhZ2VzeW5jLnYxLlZlcnNpb25WZWN0b3IitQEKBlJlY29yZBINCgV0YWJsZRgBIAEoCRIKCgJpZBgCIAEoCRIuCgd2ZXJzaW9uGAMgASgLMh0udmlsbGFnZXN5bmMudjEuVmVyc2lvblZlY3RvchIlCgZmaWVsZHMYBCADKAsyFS52aWxsYWdlc3luYy52MS5GaWVsZBIsCgl0b21ic3RvbmUYBSABKAsyGS52aWxsYWdlc3luYy52MS5Ub21ic3RvbmUSCwoDc2VxGAYgASgEItIBCgtTeW5jUmVxdWVzdBIPCgdyZXBsaWNhGAEgASgNEhEKCXNlcnZlcl9pZBgCIAEoBhIOCgZjdXJzb3IYAyABKAQSJwoHY2hhbmdlcxgEIAMoCzIWLnZpbGxhZ2VzeW5jLnYxLlJlY29yZBISCgpwYWdlX2xpbWl0GAUgASgNEhIKCnNjb3BlX2hhc2gYBiABKAYSEQoJZnVsbF9wdWxsGAcgASgIEhMKC2luY2FybmF0aW9uGAggASgGEhYKDnNjaGVtYV92ZXJzaW9uGAkgASgNIrwBCgpQdXNoUmVzdWx0Eg0KBWluZGV4GAEgASgNEigKB291dGNvbWUYAiABKA4yFy52aWxsYWdlc3luYy52MS5PdXRjb21lEgwKBGNvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRInCgdjdXJyZW50GAUgASgLMhYudmlsbGFnZXN5bmMudjEuUmVjb3JkEhEKCWNvbmZsaWN0cxgGIAEoDRILCgNzZXEYByABKAQSDQoFZmllbGQYCCABKAkipwMKDFN5bmNSZXNwb25zZRIRCglzZXJ2ZXJfaWQYASABKAYSKwoHcmVzdWx0cxgCIAMoCzIaLnZpbGxhZ2VzeW5jLnYxLlB1c2hSZXN1bHQSJwoHY2hhbmdlcxgDIAMoCzIWLnZpbGxhZ2VzeW5jLnYxLlJlY29yZBITCgtuZXh0X2N1cnNvchgEIAEoBBIQCghoYXNfbW9yZRgFIAEoCBISCgpzZXJ2ZXJfaGxjGAYgASgEEhAKCHJlc2NvcGVkGAcgASgIEg0KBXNjb3BlGAggAygJEhQKDGFsbF92aWxsYWdlcxgJIAEoCBISCgpzY29wZV9oYXNoGAogASgGEioKB2V2aWN0ZWQYCyADKAsyGS52aWxsYWdlc3luYy52MS5SZWNvcmRSZWYSEwoLaW5jYXJuYXRpb24YDCABKAYSEAoIcmVzdG9yZWQYDSABKAgSDgoGcmVwdWxsGA4gASgIEhIKCmdjX2hvcml6b24YDyABKAQSFgoOc2NoZW1hX3ZlcnNpb24YECABKA0SGQoRb2xkZXN0X2FwcF9zY2hlbWEYESABKA0iJgoJUmVjb3JkUmVmEg0KBXRhYmxlGAEgASgJEgoKAmlkGAIgASgJIvUECghDb25mbGljdBIKCgJpZBgBIAEoBBINCgV0YWJsZRgCIAEoCRIRCglyZWNvcmRfaWQYAyABKAkSDQoFZmllbGQYBCABKAkSDAoEa2luZBgFIAEoCRIrCgx3aW5uZXJfdmFsdWUYBiABKAsyFS52aWxsYWdlc3luYy52MS5WYWx1ZRInCgp3aW5uZXJfZG90GAcgASgLMhMudmlsbGFnZXN5bmMudjEuRG90EhUKDXdpbm5lcl9kZXZpY2UYCCABKAkSKgoLbG9zZXJfdmFsdWUYCSABKAsyFS52aWxsYWdlc3luYy52MS5WYWx1ZRImCglsb3Nlcl9kb3QYCiABKAsyEy52aWxsYWdlc3luYy52MS5Eb3QSFAoMbG9zZXJfZGV2aWNlGAsgASgJEjUKDnNlcnZlcl92ZXJzaW9uGAwgASgLMh0udmlsbGFnZXN5bmMudjEuVmVyc2lvblZlY3RvchI3ChBpbmNvbWluZ192ZXJzaW9uGA0gASgLMh0udmlsbGFnZXN5bmMudjEuVmVyc2lvblZlY3RvchIWCg5kZXRlY3RlZF9hdF9tcxgOIAEoAxIQCghvdGhlcl9pZBgPIAEoCRISCgpyZXNvbHV0aW9uGBAgASgJEhYKDnJlc29sdmVkX2F0X21zGBEgASgDEhMKC3Jlc29sdmVkX2J5GBIgASgJEhIKCm1lbWJlcl9pZHMYEyADKAkSEwoLd2lubmVyX3VzZXIYFCABKAkSEgoKbG9zZXJfdXNlchgVIAEoCRIvCgdyZWNvcmRzGBYgAygLMh4udmlsbGFnZXN5bmMudjEuQ29uZmxpY3RSZWNvcmQiiQEKDkNvbmZsaWN0UmVjb3JkEgoKAmlkGAEgASgJEiUKBmZpZWxkcxgCIAMoCzIVLnZpbGxhZ2VzeW5jLnYxLkZpZWxkEg8KB2RlbGV0ZWQYAyABKAgSDgoGZGV2aWNlGAQgASgJEgwKBHVzZXIYBSABKAkSFQoNd3JpdHRlbl9hdF9tcxgGIAEoAyJEChZSZXNvbHZlQ29uZmxpY3RSZXF1ZXN0EgoKAmlkGAEgASgEEhIKCnJlc29sdXRpb24YAiABKAkSCgoCYnkYAyABKAkiRQoXUmVzb2x2ZUNvbmZsaWN0UmVzcG9uc2USKgoIY29uZmxpY3QYASABKAsyGC52aWxsYWdlc3luYy52MS5Db25mbGljdCKGAQoUTGlzdENvbmZsaWN0c1JlcXVlc3QSEAoIYWZ0ZXJfaWQYASABKAQSDQoFbGltaXQYAiABKA0SDQoFdGFibGUYAyABKAkSEQoJb3Blbl9vbmx5GAQgASgIEhQKDHdpdGhfcmVjb3JkcxgFIAEoCBIVCg1yZXNvbHZlZF9vbmx5GAYgASgIIkQKFUxpc3RDb25mbGljdHNSZXNwb25zZRIrCgljb25mbGljdHMYASADKAsyGC52aWxsYWdlc3luYy52MS5Db25mbGljdCp6CgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABITCg9PVVRDT01FX0FQUExJRUQQARISCg5PVVRDT01FX01FUkdFRBACEhcKE09VVENPTUVfQUxSRUFEWV9IQUQQAxIUChBPVVRDT01FX1JFSkVDVEVEEAQyUAoLU3luY1NlcnZpY2USQQoEU3luYxIbLnZpbGxhZ2VzeW5jLnYxLlN5bmNSZXF1ZXN0GhwudmlsbGFnZXN5bmMudjEuU3luY1Jlc3BvbnNlMvIBChFBdHRhY2htZW50U2VydmljZRJJCgVIb2xkcxIcLnZpbGxhZ2VzeW5jLnYxLkhvbGRzUmVxdWVzdBodLnZpbGxhZ2VzeW5jLnYxLkhvbGRzUmVzcG9uc2UiA5ACARJHCgZVcGxvYWQSHS52aWxsYWdlc3luYy52MS5VcGxvYWRSZXF1ZXN0Gh4udmlsbGFnZXN5bmMudjEuVXBsb2FkUmVzcG9uc2USSQoFRmV0Y2gSHC52aWxsYWdlc3luYy52MS5GZXRjaFJlcXVlc3QaHS52aWxsYWdlc3luYy52MS5GZXRjaFJlc3BvbnNlIgOQAgEy2AEKD0NvbmZsaWN0U2VydmljZRJhCg1MaXN0Q29uZmxpY3RzEiQudmlsbGFnZXN5bmMudjEuTGlzdENvbmZsaWN0c1JlcXVlc3QaJS52aWxsYWdlc3luYy52MS5MaXN0Q29uZmxpY3RzUmVzcG9uc2UiA5ACARJiCg9SZXNvbHZlQ29uZmxpY3QSJi52aWxsYWdlc3luYy52MS5SZXNvbHZlQ29uZmxpY3RSZXF1ZXN0GicudmlsbGFnZXN5bmMudjEuUmVzb2x2ZUNvbmZsaWN0UmVzcG9uc2VCS1pJZ2l0aHViLmNvbS9mdXRpYW4teGlhb21vL3ZpbGxhZ2VzeW5jL2FwaS9nZW4vdmlsbGFnZXN5bmMvdjE7dmlsbGFnZXN5bmN2MWIGcHJvdG8z");
+
+/**
+ * @generated from message villagesync.v1.HoldsRequest
+ */
+export type HoldsRequest = Message<"villagesync.v1.HoldsRequest"> & {
+  /**
+   * Digests (64 lowercase hex digits), at most 100.
+   *
+   * @generated from field: repeated string digests = 1;
+   */
+  digests: string[];
+};
+
+/**
+ * Describes the message villagesync.v1.HoldsRequest.
+ * Use `create(HoldsRequestSchema)` to create a new message.
+ */
+export const HoldsRequestSchema: GenMessage<HoldsRequest> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_sync, 0);
+
+/**
+ * @generated from message villagesync.v1.Held
+ */
+export type Held = Message<"villagesync.v1.Held"> & {
+  /**
+   * @generated from field: string digest = 1;
+   */
+  digest: string;
+
+  /**
+   * The server has the whole attachment, checked.
+   *
+   * @generated from field: bool stored = 2;
+   */
+  stored: boolean;
+
+  /**
+   * Otherwise, how many bytes of this device's upload it holds (0: none);
+   * the next Upload starts there.
+   *
+   * @generated from field: uint64 received = 3;
+   */
+  received: bigint;
+};
+
+/**
+ * Describes the message villagesync.v1.Held.
+ * Use `create(HeldSchema)` to create a new message.
+ */
+export const HeldSchema: GenMessage<Held> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_sync, 1);
+
+/**
+ * @generated from message villagesync.v1.HoldsResponse
+ */
+export type HoldsResponse = Message<"villagesync.v1.HoldsResponse"> & {
+  /**
+   * One per requested digest, in the request's order.
+   *
+   * @generated from field: repeated villagesync.v1.Held held = 1;
+   */
+  held: Held[];
+};
+
+/**
+ * Describes the message villagesync.v1.HoldsResponse.
+ * Use `create(HoldsResponseSchema)` to create a new message.
+ */
+export const HoldsResponseSchema: GenMessage<HoldsResponse> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_sync, 2);
+
+/**
+ * @generated from message villagesync.v1.UploadRequest
+ */
+export type UploadRequest = Message<"villagesync.v1.UploadRequest"> & {
+  /**
+   * The SHA-256 of the whole attachment, 64 lowercase hex digits.
+   *
+   * @generated from field: string digest = 1;
+   */
+  digest: string;
+
+  /**
+   * The whole attachment's size in bytes, the same in every chunk.
+   *
+   * @generated from field: uint64 size = 2;
+   */
+  size: bigint;
+
+  /**
+   * Where data starts in the attachment: what the server holds
+   * (Held.received, or UploadResponse.received of the last chunk).
+   *
+   * @generated from field: uint64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * At most schema.AttachmentChunk bytes; only the last chunk may be
+   * shorter. The first chunk's bytes must begin as an image of a type the
+   * server takes (schema.ImageTypes).
+   *
+   * @generated from field: bytes data = 4;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message villagesync.v1.UploadRequest.
+ * Use `create(UploadRequestSchema)` to create a new message.
+ */
+export const UploadRequestSchema: GenMessage<UploadRequest> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_sync, 3);
+
+/**
+ * @generated from message villagesync.v1.UploadResponse
+ */
+export type UploadResponse = Message<"villagesync.v1.UploadResponse"> & {
+  /**
+   * Bytes the server now holds of this upload; size when stored.
+   *
+   * @generated from field: uint64 received = 1;
+   */
+  received: bigint;
+
+  /**
+   * The attachment is whole, checked and visible.
+   *
+   * @generated from field: bool stored = 2;
+   */
+  stored: boolean;
+};
+
+/**
+ * Describes the message villagesync.v1.UploadResponse.
+ * Use `create(UploadResponseSchema)` to create a new message.
+ */
+export const UploadResponseSchema: GenMessage<UploadResponse> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_sync, 4);
+
+/**
+ * @generated from message villagesync.v1.FetchRequest
+ */
+export type FetchRequest = Message<"villagesync.v1.FetchRequest"> & {
+  /**
+   * @generated from field: string digest = 1;
+   */
+  digest: string;
+
+  /**
+   * The server's thumbnail (a JPEG of schema.ThumbMaxSide at most on its
+   * longest side) instead of the attachment.
+   *
+   * @generated from field: bool thumbnail = 2;
+   */
+  thumbnail: boolean;
+
+  /**
+   * Part of it, for a download resumed after a cut link: from offset, at
+   * most limit bytes (0: all of it).
+   *
+   * @generated from field: uint64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message villagesync.v1.FetchRequest.
+ * Use `create(FetchRequestSchema)` to create a new message.
+ */
+export const FetchRequestSchema: GenMessage<FetchRequest> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_sync, 5);
+
+/**
+ * @generated from message villagesync.v1.FetchResponse
+ */
+export type FetchResponse = Message<"villagesync.v1.FetchResponse"> & {
+  /**
+   * The media type sniffed from the bytes (schema.ImageTypes).
+   *
+   * @generated from field: string media_type = 1;
+   */
+  mediaType: string;
+
+  /**
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+
+  /**
+   * The whole attachment's (or thumbnail's) size, and the image's pixels.
+   *
+   * @generated from field: uint64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: uint32 width = 4;
+   */
+  width: number;
+
+  /**
+   * @generated from field: uint32 height = 5;
+   */
+  height: number;
+};
+
+/**
+ * Describes the message villagesync.v1.FetchResponse.
+ * Use `create(FetchResponseSchema)` to create a new message.
+ */
+export const FetchResponseSchema: GenMessage<FetchResponse> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_sync, 6);
 
 /**
  * A dot names one write: the replica that made it, that replica's counter
@@ -45,7 +263,7 @@ export type Dot = Message<"villagesync.v1.Dot"> & {
  * Use `create(DotSchema)` to create a new message.
  */
 export const DotSchema: GenMessage<Dot> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 0);
+  messageDesc(file_villagesync_v1_sync, 7);
 
 /**
  * A version vector as two parallel packed arrays (replica i has seen
@@ -70,7 +288,7 @@ export type VersionVector = Message<"villagesync.v1.VersionVector"> & {
  * Use `create(VersionVectorSchema)` to create a new message.
  */
 export const VersionVectorSchema: GenMessage<VersionVector> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 1);
+  messageDesc(file_villagesync_v1_sync, 8);
 
 /**
  * A field value. No kind set means SQL NULL.
@@ -113,7 +331,7 @@ export type Value = Message<"villagesync.v1.Value"> & {
  * Use `create(ValueSchema)` to create a new message.
  */
 export const ValueSchema: GenMessage<Value> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 2);
+  messageDesc(file_villagesync_v1_sync, 9);
 
 /**
  * @generated from message villagesync.v1.Field
@@ -140,7 +358,7 @@ export type Field = Message<"villagesync.v1.Field"> & {
  * Use `create(FieldSchema)` to create a new message.
  */
 export const FieldSchema: GenMessage<Field> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 3);
+  messageDesc(file_villagesync_v1_sync, 10);
 
 /**
  * A delete: its dot and the version vector the deleting replica had seen.
@@ -166,7 +384,7 @@ export type Tombstone = Message<"villagesync.v1.Tombstone"> & {
  * Use `create(TombstoneSchema)` to create a new message.
  */
 export const TombstoneSchema: GenMessage<Tombstone> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 4);
+  messageDesc(file_villagesync_v1_sync, 11);
 
 /**
  * A record's replicated state, or in a push the part of it the server has
@@ -216,7 +434,7 @@ export type Record = Message<"villagesync.v1.Record"> & {
  * Use `create(RecordSchema)` to create a new message.
  */
 export const RecordSchema: GenMessage<Record> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 5);
+  messageDesc(file_villagesync_v1_sync, 12);
 
 /**
  * @generated from message villagesync.v1.SyncRequest
@@ -278,6 +496,16 @@ export type SyncRequest = Message<"villagesync.v1.SyncRequest"> & {
    * @generated from field: fixed64 incarnation = 8;
    */
   incarnation: bigint;
+
+  /**
+   * The device's schema version (schema.Version); 0 from apps made before
+   * it was sent, which are version 1. A server that does not serve it
+   * (older than SyncResponse.oldest_app_schema) answers FailedPrecondition
+   * and applies nothing.
+   *
+   * @generated from field: uint32 schema_version = 9;
+   */
+  schemaVersion: number;
 };
 
 /**
@@ -285,7 +513,7 @@ export type SyncRequest = Message<"villagesync.v1.SyncRequest"> & {
  * Use `create(SyncRequestSchema)` to create a new message.
  */
 export const SyncRequestSchema: GenMessage<SyncRequest> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 6);
+  messageDesc(file_villagesync_v1_sync, 13);
 
 /**
  * @generated from message villagesync.v1.PushResult
@@ -354,7 +582,7 @@ export type PushResult = Message<"villagesync.v1.PushResult"> & {
  * Use `create(PushResultSchema)` to create a new message.
  */
 export const PushResultSchema: GenMessage<PushResult> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 7);
+  messageDesc(file_villagesync_v1_sync, 14);
 
 /**
  * @generated from message villagesync.v1.SyncResponse
@@ -458,6 +686,22 @@ export type SyncResponse = Message<"villagesync.v1.SyncResponse"> & {
    * @generated from field: uint64 gc_horizon = 15;
    */
   gcHorizon: bigint;
+
+  /**
+   * The server's schema version and the oldest device schema version it
+   * serves; 0 from servers made before they were sent, which are version 1.
+   * A device holds back its changes to columns added after the server's
+   * version (schema.Column.Since) and tells its user they wait for the
+   * server's update; they go in the first sync after it.
+   *
+   * @generated from field: uint32 schema_version = 16;
+   */
+  schemaVersion: number;
+
+  /**
+   * @generated from field: uint32 oldest_app_schema = 17;
+   */
+  oldestAppSchema: number;
 };
 
 /**
@@ -465,7 +709,7 @@ export type SyncResponse = Message<"villagesync.v1.SyncResponse"> & {
  * Use `create(SyncResponseSchema)` to create a new message.
  */
 export const SyncResponseSchema: GenMessage<SyncResponse> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 8);
+  messageDesc(file_villagesync_v1_sync, 15);
 
 /**
  * @generated from message villagesync.v1.RecordRef
@@ -487,7 +731,7 @@ export type RecordRef = Message<"villagesync.v1.RecordRef"> & {
  * Use `create(RecordRefSchema)` to create a new message.
  */
 export const RecordRefSchema: GenMessage<RecordRef> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 9);
+  messageDesc(file_villagesync_v1_sync, 16);
 
 /**
  * @generated from message villagesync.v1.Conflict
@@ -635,7 +879,7 @@ export type Conflict = Message<"villagesync.v1.Conflict"> & {
  * Use `create(ConflictSchema)` to create a new message.
  */
 export const ConflictSchema: GenMessage<Conflict> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 10);
+  messageDesc(file_villagesync_v1_sync, 17);
 
 /**
  * ConflictRecord is one record of a conflict log entry as the server holds
@@ -684,7 +928,7 @@ export type ConflictRecord = Message<"villagesync.v1.ConflictRecord"> & {
  * Use `create(ConflictRecordSchema)` to create a new message.
  */
 export const ConflictRecordSchema: GenMessage<ConflictRecord> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 11);
+  messageDesc(file_villagesync_v1_sync, 18);
 
 /**
  * @generated from message villagesync.v1.ResolveConflictRequest
@@ -718,7 +962,7 @@ export type ResolveConflictRequest = Message<"villagesync.v1.ResolveConflictRequ
  * Use `create(ResolveConflictRequestSchema)` to create a new message.
  */
 export const ResolveConflictRequestSchema: GenMessage<ResolveConflictRequest> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 12);
+  messageDesc(file_villagesync_v1_sync, 19);
 
 /**
  * @generated from message villagesync.v1.ResolveConflictResponse
@@ -735,7 +979,7 @@ export type ResolveConflictResponse = Message<"villagesync.v1.ResolveConflictRes
  * Use `create(ResolveConflictResponseSchema)` to create a new message.
  */
 export const ResolveConflictResponseSchema: GenMessage<ResolveConflictResponse> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 13);
+  messageDesc(file_villagesync_v1_sync, 20);
 
 /**
  * @generated from message villagesync.v1.ListConflictsRequest
@@ -793,7 +1037,7 @@ export type ListConflictsRequest = Message<"villagesync.v1.ListConflictsRequest"
  * Use `create(ListConflictsRequestSchema)` to create a new message.
  */
 export const ListConflictsRequestSchema: GenMessage<ListConflictsRequest> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 14);
+  messageDesc(file_villagesync_v1_sync, 21);
 
 /**
  * @generated from message villagesync.v1.ListConflictsResponse
@@ -810,7 +1054,7 @@ export type ListConflictsResponse = Message<"villagesync.v1.ListConflictsRespons
  * Use `create(ListConflictsResponseSchema)` to create a new message.
  */
 export const ListConflictsResponseSchema: GenMessage<ListConflictsResponse> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_sync, 15);
+  messageDesc(file_villagesync_v1_sync, 22);
 
 /**
  * @generated from enum villagesync.v1.Outcome
@@ -880,6 +1124,59 @@ export const SyncService: GenService<{
   serviceDesc(file_villagesync_v1_sync, 0);
 
 /**
+ * AttachmentService is the attachment lane: photos that records name by
+ * their SHA-256 digest (schema.Attachments columns) travel here, after
+ * the records and apart from them, so a photo never holds a record back.
+ * An upload is chunked and resumable: a device asks Holds what the server
+ * has, then sends the rest in order, schema.AttachmentChunk bytes a call.
+ * The server checks the whole against its digest and its image type
+ * before it stores it; until then nothing of it is visible.
+ *
+ * @generated from service villagesync.v1.AttachmentService
+ */
+export const AttachmentService: GenService<{
+  /**
+   * Holds says what the server has of each attachment: all of it, the
+   * first bytes of this device's upload in progress, or nothing.
+   *
+   * @generated from rpc villagesync.v1.AttachmentService.Holds
+   */
+  holds: {
+    methodKind: "unary";
+    input: typeof HoldsRequestSchema;
+    output: typeof HoldsResponseSchema;
+  },
+  /**
+   * Upload appends one chunk to this device's upload of an attachment,
+   * and stores the attachment when the chunk completes it. A chunk the
+   * server has already (a retry after a lost answer) is answered with
+   * what it holds; a chunk past it is FailedPrecondition. Only an
+   * attachment that a live record of the device's villages names may be
+   * uploaded (records go first), within the device's quota.
+   *
+   * @generated from rpc villagesync.v1.AttachmentService.Upload
+   */
+  upload: {
+    methodKind: "unary";
+    input: typeof UploadRequestSchema;
+    output: typeof UploadResponseSchema;
+  },
+  /**
+   * Fetch returns part of a stored attachment, or its thumbnail, if a
+   * record of the caller's villages names it (NotFound otherwise, so ids
+   * outside the caller's villages are not told apart from unknown ones).
+   *
+   * @generated from rpc villagesync.v1.AttachmentService.Fetch
+   */
+  fetch: {
+    methodKind: "unary";
+    input: typeof FetchRequestSchema;
+    output: typeof FetchResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_villagesync_v1_sync, 1);
+
+/**
  * ConflictService lets staff review the values that lost a concurrent edit
  * and the domain flags (a copy lent twice, a session logged twice).
  *
@@ -907,5 +1204,5 @@ export const ConflictService: GenService<{
     output: typeof ResolveConflictResponseSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_villagesync_v1_sync, 1);
+  serviceDesc(file_villagesync_v1_sync, 2);
 
