@@ -29,6 +29,8 @@ var zhFormats = map[string]string{
 	"%s (user %s) may not call %s":                                     "%s（用户 %s）无权调用 %s",
 	"%s is calling faster than %.0f requests a second; wait and retry": "%s 的请求过于频繁（每秒超过%.0f次），请稍后重试",
 	"internal error; the server log has the details":                   "服务器内部错误，详情见服务器日志",
+	"this app has schema version %d and this server serves %d and newer; update the app (nothing was changed)": "" +
+		"本应用的数据版本是 %d，本服务器只服务 %d 及更新的版本；请更新应用（没有任何改动）",
 	"the server cannot write its database (disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later": "" +
 		"服务器无法写入数据库（磁盘已满、只读或故障）；没有任何改动，您的修改仍保存在设备上，请稍后再同步",
 
@@ -140,6 +142,7 @@ var zhFields = map[string]string{
 	"lang":              "语言",
 	"changes":           "改动",
 	"server_id":         "服务器编号",
+	"schema_version":    "数据版本",
 	"version":           "版本",
 	"fields":            "字段",
 	"tombstone.context": "删除的上下文",

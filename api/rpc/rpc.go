@@ -28,8 +28,20 @@ func (s *Service) log() *slog.Logger {
 	return s.Log
 }
 
-// Sync pushes the request's changes, then pulls one page.
+// oldestApp is the oldest device schema version Sync serves:
+// schema.OldestApp, a variable so a test can raise it.
+var oldestApp = schema.OldestApp
+
+// Sync pushes the request's changes, then pulls one page. Every answer
+// states the server's schema version and the oldest app version it
+// serves; an app older than that is refused before anything is read, so
+// nothing it sends is applied with rules it does not know.
 func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncResponse, error) {
+	if v := max(int(req.GetSchemaVersion()), 1); v < oldestApp {
+		return nil, refuse(connect.CodeFailedPrecondition, "schema_version",
+			"this app has schema version %d and this server serves %d and newer; update the app (nothing was changed)",
+			v, oldestApp)
+	}
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -38,6 +50,7 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
+	resp.SchemaVersion, resp.OldestApp = schema.Version, oldestApp
 	m := wire.Response(resp)
 	// A refused change is shown to the volunteer who made it, in her
 	// language: said here, where the request's language is known.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/wire"
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -76,7 +78,8 @@ func NewHandler(st *store.Store, log *slog.Logger, opt Options) http.Handler {
 	// Health and reflection take no token, so their requests are bounded
 	// (and inflated within the bound) like every other.
 	bounded := []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), wire.GzipHandler(MaxRequestBytes)}
-	mux.Handle(grpchealth.NewHandler(&checker{st: st, services: services}, bounded...))
+	healthPath, health := grpchealth.NewHandler(&checker{st: st, services: services}, bounded...)
+	mux.Handle(healthPath, schemaHeaders(health))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, bounded...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, bounded...))
@@ -220,6 +223,25 @@ func (r *refusals) note(caller string, now time.Time) int {
 	n := e.since + 1
 	e.logged, e.since = now, 0
 	return n
+}
+
+// Headers of health answers that state the server's schema versions,
+// so a person or a monitor can tell which apps it serves without syncing
+// (grpcurl -v ... grpc.health.v1.Health/Check shows them).
+const (
+	SchemaVersionHeader = "Villagesync-Schema-Version"
+	OldestAppHeader     = "Villagesync-Oldest-App-Schema"
+)
+
+// schemaHeaders adds the schema headers to h's answers. Only health
+// carries them: on every sync they would cost bytes the answer already
+// carries in its body.
+func schemaHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(SchemaVersionHeader, strconv.Itoa(schema.Version))
+		w.Header().Set(OldestAppHeader, strconv.Itoa(schema.OldestApp))
+		h.ServeHTTP(w, r)
+	})
 }
 
 // checker reports SERVING while the database answers.

@@ -12,7 +12,8 @@ import (
 // Request converts a sync request to the wire (the device's side).
 func Request(r *protocol.Request) *v1.SyncRequest {
 	m := &v1.SyncRequest{Replica: r.Replica, ServerId: r.ServerID, Cursor: r.Cursor, PageLimit: uint32(r.PageLimit),
-		ScopeHash: r.ScopeHash, FullPull: r.FullPull, Incarnation: r.Incarnation}
+		ScopeHash: r.ScopeHash, FullPull: r.FullPull, Incarnation: r.Incarnation,
+		SchemaVersion: uint32(r.SchemaVersion)}
 	m.Changes = make([]*v1.Record, 0, len(r.Changes))
 	for _, c := range r.Changes {
 		m.Changes = append(m.Changes, Record(c.Record))
@@ -25,7 +26,8 @@ func Request(r *protocol.Request) *v1.SyncRequest {
 // it is rejected on its own and the others go on.
 func FromRequest(m *v1.SyncRequest) *protocol.Request {
 	r := &protocol.Request{Replica: m.GetReplica(), ServerID: m.GetServerId(), Incarnation: m.GetIncarnation(),
-		Cursor: m.GetCursor(), ScopeHash: m.GetScopeHash(), FullPull: m.GetFullPull(), PageLimit: int(m.GetPageLimit())}
+		Cursor: m.GetCursor(), ScopeHash: m.GetScopeHash(), FullPull: m.GetFullPull(), PageLimit: int(m.GetPageLimit()),
+		SchemaVersion: int(m.GetSchemaVersion())}
 	r.Changes = make([]protocol.Change, len(m.GetChanges()))
 	for i, c := range m.GetChanges() {
 		rec, err := FromRecord(c)
@@ -46,7 +48,8 @@ func FromRequest(m *v1.SyncRequest) *protocol.Request {
 func Response(r *protocol.Response) *v1.SyncResponse {
 	m := &v1.SyncResponse{ServerId: r.ServerID, Incarnation: r.Incarnation, ServerHlc: r.ServerHLC,
 		Restored: r.Restored, Repull: r.Repull, GcHorizon: r.Horizon, NextCursor: r.NextCursor, HasMore: r.HasMore,
-		Rescoped: r.Rescoped, Scope: r.Scope, AllVillages: r.AllVillages, ScopeHash: r.ScopeHash}
+		Rescoped: r.Rescoped, Scope: r.Scope, AllVillages: r.AllVillages, ScopeHash: r.ScopeHash,
+		SchemaVersion: uint32(r.SchemaVersion), OldestAppSchema: uint32(r.OldestApp)}
 	for i, res := range r.Results {
 		pr := &v1.PushResult{Index: uint32(i), Outcome: Outcome(res.Outcome), Conflicts: uint32(res.Conflicts), Seq: res.Seq}
 		if res.Problem != nil {
@@ -73,7 +76,7 @@ func FromResponse(m *v1.SyncResponse) (*protocol.Response, error) {
 	r := &protocol.Response{ServerID: m.GetServerId(), Incarnation: m.GetIncarnation(), ServerHLC: m.GetServerHlc(),
 		Restored: m.GetRestored(), Repull: m.GetRepull(), Horizon: m.GetGcHorizon(), NextCursor: m.GetNextCursor(),
 		HasMore: m.GetHasMore(), Rescoped: m.GetRescoped(), Scope: m.GetScope(), AllVillages: m.GetAllVillages(),
-		ScopeHash: m.GetScopeHash()}
+		ScopeHash: m.GetScopeHash(), SchemaVersion: int(m.GetSchemaVersion()), OldestApp: int(m.GetOldestAppSchema())}
 	r.Results = make([]protocol.Result, len(m.GetResults()))
 	for i, pr := range m.GetResults() {
 		res := protocol.Result{Outcome: FromOutcome(pr.GetOutcome()), Conflicts: int(pr.GetConflicts()), Seq: pr.GetSeq()}

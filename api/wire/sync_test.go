@@ -43,7 +43,7 @@ func allSet(t *testing.T, v any) {
 
 func TestRequestRoundTrip(t *testing.T) {
 	in := &protocol.Request{Replica: 7, ServerID: 0x1234_5678_9abc_def0, Incarnation: 0x0fed_cba9_8765_4321,
-		Cursor: 42, ScopeHash: 0x5555, FullPull: true, PageLimit: 500,
+		Cursor: 42, ScopeHash: 0x5555, FullPull: true, PageLimit: 500, SchemaVersion: 2,
 		Changes: []protocol.Change{
 			{Record: sampleRecord("0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f", 0)},
 			{Record: sampleRecord("0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e70", 0)},
@@ -65,14 +65,16 @@ func TestResponseRoundTrip(t *testing.T) {
 			{Outcome: record.Applied, Seq: 12},
 			{Outcome: record.AlreadyHad, Seq: 3},
 		},
-		Records:     []*record.Record{sampleRecord("0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e71", 10)},
-		NextCursor:  12,
-		HasMore:     true,
-		Evicted:     []protocol.RecordRef{{Table: "loans", ID: "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e72"}},
-		Rescoped:    true,
-		Scope:       []string{"南香村", "旺渔村"},
-		AllVillages: true,
-		ScopeHash:   0x5555,
+		Records:       []*record.Record{sampleRecord("0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e71", 10)},
+		NextCursor:    12,
+		HasMore:       true,
+		Evicted:       []protocol.RecordRef{{Table: "loans", ID: "0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e72"}},
+		Rescoped:      true,
+		Scope:         []string{"南香村", "旺渔村"},
+		AllVillages:   true,
+		ScopeHash:     0x5555,
+		SchemaVersion: 2,
+		OldestApp:     1,
 	}
 	allSet(t, in)
 	out, err := wire.FromResponse(wire.Response(in))

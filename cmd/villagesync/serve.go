@@ -9,6 +9,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/web"
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -59,7 +60,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()),
-		"trusted_proxies", trusted)
+		"schema_version", schema.Version, "oldest_app_schema", schema.OldestApp, "trusted_proxies", trusted)
 	if *keep > 0 {
 		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
 	}

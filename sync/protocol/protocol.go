@@ -26,7 +26,10 @@ type Request struct {
 	FullPull bool
 	// PageLimit bounds the page (0: the server's default).
 	PageLimit int
-	Changes   []Change
+	// SchemaVersion is the device's schema version (schema.Version); 0
+	// from devices made before they sent it, which are version 1.
+	SchemaVersion int
+	Changes       []Change
 }
 
 // Change is one pushed change: the record's unacknowledged writes, or the
@@ -69,6 +72,12 @@ type Response struct {
 	Scope       []string
 	AllVillages bool
 	ScopeHash   uint64
+
+	// SchemaVersion is the server's schema version and OldestApp the
+	// oldest device schema version it serves; 0 from servers made before
+	// they said, which are version 1. A device holds back changes to
+	// columns newer than SchemaVersion (sync/DESIGN.md, Versions).
+	SchemaVersion, OldestApp int
 }
 
 // Result is the server's answer to one pushed change.

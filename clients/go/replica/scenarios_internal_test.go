@@ -286,13 +286,15 @@ func wantErr(t *testing.T, where string, err error, want string) {
 var metaDefaults = map[string]string{
 	"replica": "", "server_id": "0", "incarnation": "0", "cursor": "0", "scope": "*", "scope_hash": "0",
 	"full_pull": "0", "gen": "0", "sweep": "0", "pull_horizon": "0", "hlc": "0",
-	"scrub": "0", "rejected_removed": "0",
+	"scrub": "0", "rejected_removed": "0", "server_schema": "1",
 }
 
 // statedOnly are the meta keys compared only when a state gives them:
-// identity, the clock, and the scrub flag and count of refused changes
-// dropped with a village, which few scenarios are about.
-var statedOnly = map[string]bool{"replica": true, "server_id": true, "hlc": true, "scrub": true, "rejected_removed": true}
+// identity, the clock, the scrub flag and count of refused changes
+// dropped with a village, and the server's schema version, which few
+// scenarios are about.
+var statedOnly = map[string]bool{"replica": true, "server_id": true, "hlc": true, "scrub": true,
+	"rejected_removed": true, "server_schema": true}
 
 // scenarioDevice makes a device database in the state before, without
 // enrolling anywhere: its server is tr.

@@ -25,6 +25,12 @@ type Status struct {
 	LastError       string     `json:"last_error,omitempty"`
 	// ScrubPending: removed records still wait to be wiped from the file.
 	ScrubPending bool `json:"scrub_pending,omitempty"`
+	// ServerSchema is the schema version the server last stated (1 until
+	// one does); Held the pending changes kept for its update, because
+	// they write newer columns, and Waiting says so in a sentence.
+	ServerSchema int    `json:"server_schema"`
+	Held         int    `json:"held,omitempty"`
+	Waiting      string `json:"waiting,omitempty"`
 }
 
 // Status reports the device's sync state.
@@ -66,6 +72,15 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 	var scrub string
 	r.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'scrub'`).Scan(&scrub)
 	s.ScrubPending = scrub == "1"
+	if s.ServerSchema, err = r.serverSchema(ctx); err != nil {
+		return s, fmt.Errorf("status: %w", err)
+	}
+	if s.Held, err = r.heldBack(ctx, s.ServerSchema); err != nil {
+		return s, fmt.Errorf("status: %w", err)
+	}
+	if s.Held > 0 {
+		s.Waiting = WaitingNote(s.Held, s.ServerSchema)
+	}
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
 )
 
@@ -26,12 +27,20 @@ type Stats struct {
 	// no longer serves) could not yet be wiped from its file's free space;
 	// the next sync tries again.
 	ScrubPending string
+	// Held counts the changes kept on the device for the server's update:
+	// they write columns newer than ServerSchema, the version the server
+	// stated (sync/DESIGN.md, Versions). They stay pending.
+	Held, ServerSchema int
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("pushed %d (applied %d, merged %d, already had %d), "+
+	out := fmt.Sprintf("pushed %d (applied %d, merged %d, already had %d), "+
 		"rejected %d, pulled %d, conflicts %d, round trips %d",
 		s.Pushed, s.Applied, s.Merged, s.AlreadyHad, s.Rejected, s.Pulled, s.Conflicts, s.RoundTrips)
+	if s.Held > 0 {
+		out += "; " + WaitingNote(s.Held, s.ServerSchema)
+	}
+	return out
 }
 
 // Transport carries a device's round trips to the server. The replica
@@ -121,10 +130,13 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 	}
 	hasMore := true // the first round always asks: the server may have news
 	for round := 0; round < maxRounds; round++ {
-		push, err := r.pending(ctx, batch)
+		// Read again each round: an answer from a server that updated
+		// releases held-back changes, and they go in this same sync.
+		push, held, err := r.pending(ctx, batch)
 		if err != nil {
 			return st, err
 		}
+		st.Held = held
 		if len(push) == 0 && !hasMore {
 			return st, nil
 		}
@@ -136,6 +148,10 @@ func (r *Replica) sync(ctx context.Context) (Stats, error) {
 		st.RoundTrips += sent
 		if err != nil {
 			return st, fmt.Errorf("sync with %s: %w", r.serverURL, err)
+		}
+		st.ServerSchema = max(resp.SchemaVersion, 1)
+		if err := r.noteServerSchema(ctx, resp.SchemaVersion); err != nil {
+			return st, err
 		}
 		if resp.Restored {
 			if err := r.serverRestored(ctx, resp.Incarnation); err != nil {
@@ -196,7 +212,7 @@ func (r *Replica) request(ctx context.Context, push []pending) (*protocol.Reques
 		return nil, err
 	}
 	req := &protocol.Request{Replica: r.id, ServerID: r.serverID, Cursor: cursor, PageLimit: int(r.opt.PageLimit),
-		ScopeHash: scopeHash, FullPull: fullPull, Incarnation: incarnation}
+		ScopeHash: scopeHash, FullPull: fullPull, Incarnation: incarnation, SchemaVersion: schema.Version}
 	for _, p := range push {
 		req.Changes = append(req.Changes, protocol.Change{Record: p.change})
 	}

@@ -114,7 +114,7 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 		t.Fatalf("a push of one change took %d requests", len(reqs))
 	}
 	wantRequest(t, "push", reqs[0],
-		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 40, ScopeHash: 77}, mine)
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 40, ScopeHash: 77, SchemaVersion: schema.Version}, mine)
 	if st.Pushed != 1 || st.Applied != 1 || st.RoundTrips != 1 {
 		t.Errorf("push: %v", st)
 	}
@@ -137,11 +137,12 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 		t.Fatalf("a sync with a restored server took %d requests, want 3", len(reqs))
 	}
 	wantRequest(t, "before the restore is known", reqs[0],
-		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 41, ScopeHash: 77})
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 3, Cursor: 41, ScopeHash: 77, SchemaVersion: schema.Version})
 	wantRequest(t, "after the restore", reqs[1],
-		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, FullPull: true}, mine)
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, FullPull: true, SchemaVersion: schema.Version}, mine)
 	wantRequest(t, "the full pull's next page", reqs[2],
-		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, Cursor: 6, ScopeHash: 77, FullPull: true})
+		protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, Cursor: 6, ScopeHash: 77, FullPull: true,
+			SchemaVersion: schema.Version})
 	if !st.ServerRestored || st.Pushed != 1 || st.AlreadyHad != 1 || st.Pulled != 1 || st.RoundTrips != 3 {
 		t.Errorf("restored: %v (restored %v)", st, st.ServerRestored)
 	}
@@ -161,8 +162,9 @@ func TestSyncAgainstScriptedServer(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("an idle sync took %d requests", len(reqs))
 	}
-	wantRequest(t, "idle", reqs[0], protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, Cursor: 7, ScopeHash: 77})
-	if st != (Stats{RoundTrips: 2}) {
+	wantRequest(t, "idle", reqs[0], protocol.Request{Replica: 7, ServerID: 9, Incarnation: 4, Cursor: 7, ScopeHash: 77,
+		SchemaVersion: schema.Version})
+	if st != (Stats{RoundTrips: 2, ServerSchema: 1}) {
 		t.Errorf("idle: %v", st)
 	}
 }

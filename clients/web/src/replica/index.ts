@@ -15,7 +15,7 @@
 // restored, gc_horizon (the replica fails a sync that needs them rather
 // than ignore them), value checks on put, scrub.
 export type { Db } from "./db";
-export { Replica } from "./replica";
+export { Replica, waitingNote } from "./replica";
 export type { Options, Transport } from "./replica";
 export { deviceDDL, tableDDL } from "./ddl";
 export { playScenario } from "./scenarios";

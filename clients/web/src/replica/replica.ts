@@ -8,7 +8,7 @@ import type { Db, SqlValue, Statement } from "./db";
 import { Clock, bump, replicas } from "./clock";
 import type { Dot, VV } from "./clock";
 import { allTables } from "./ddl";
-import { seedVillages, seedWrite } from "../rules/schema.gen";
+import { seedVillages, seedWrite, versions } from "../rules/schema.gen";
 import type { Column, Table } from "../rules/schema.gen";
 import {
   DotSchema,
@@ -322,6 +322,11 @@ export class Replica {
   /** Why records removed from the device (villages it no longer serves)
    * could not yet be wiped from its file's free space; "" when they were. */
   scrubPending = "";
+  /** The changes the last sync held back for the server's update (they
+   * write columns newer than the server's schema version; they stay
+   * pending), and that version as the server last stated it. */
+  held = 0;
+  serverSchema = 1;
   private syncing: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -400,6 +405,8 @@ export class Replica {
   private async syncOnce(): Promise<void> {
     let hasMore = true; // the first round always asks: the server may have news
     for (let round = 0; round < maxRounds; round++) {
+      // Read again each round: an answer from a server that updated
+      // releases held-back changes, and they go in this same sync.
       const push = await this.pending(this.opt.pushBatch ?? defaultPushBatch);
       if (push.length === 0 && !hasMore) return;
       const req = await this.request(push);
@@ -409,6 +416,7 @@ export class Replica {
       } catch (e) {
         throw new Error(`sync: ${e instanceof Error ? e.message : String(e)}`);
       }
+      await this.noteServerSchema(resp.schemaVersion);
       if (resp.restored) {
         await this.serverRestored(resp.incarnation);
         hasMore = true;
@@ -437,17 +445,55 @@ export class Replica {
   }
 
   /** pending reads up to limit records with unacknowledged writes, in
-   * table order, then id order (the results come back by position). */
+   * table order, then id order (the results come back by position), and
+   * counts in this.held those it holds back: changes to a column the
+   * server's schema version does not have (newerThan). Held-back changes
+   * take no place in the batch, so they never keep the others back. */
   private async pending(limit: number): Promise<Pending[]> {
+    const server = await this.readServerSchema();
     const out: Pending[] = [];
+    let held = 0;
     for (const t of allTables) {
       if (out.length >= limit) break;
       const rows = await readRows(this.db, t, "WHERE _own > _acked", []);
-      for (const row of rows.slice(0, limit - out.length)) {
-        out.push({ table: t, id: row.rec.id, own: row.own, change: this.unacked(row.rec, row.acked) });
+      for (const row of rows) {
+        if (out.length >= limit) break;
+        const change = this.unacked(row.rec, row.acked);
+        if (newerThan(t, change, server)) held++;
+        else out.push({ table: t, id: row.rec.id, own: row.own, change });
       }
     }
+    this.held = held;
+    this.serverSchema = server;
     return out;
+  }
+
+  /** The schema version the server last stated; 1 until one does. */
+  private async readServerSchema(): Promise<number> {
+    return Math.max(Number((await readMeta(this.db)).get("server_schema") ?? "1") || 1, 1);
+  }
+
+  /** noteServerSchema remembers the version a server stated (0: one too
+   * old to state it, which is 1), writing only when it changed. */
+  private async noteServerSchema(stated: number): Promise<void> {
+    const v = Math.max(stated, 1);
+    if (v === (await this.readServerSchema())) return;
+    await this.db.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('server_schema', ?)`, [String(v)]);
+    this.serverSchema = v;
+  }
+
+  /** heldBack counts the pending changes held back for the server's
+   * update, for a status shown before any sync of this session. */
+  async heldBack(): Promise<{ held: number; serverSchema: number }> {
+    const server = await this.readServerSchema();
+    let held = 0;
+    for (const t of allTables) {
+      if (!t.columns.some((c) => c.since > server)) continue;
+      for (const row of await readRows(this.db, t, "WHERE _own > _acked", [])) {
+        if (newerThan(t, this.unacked(row.rec, row.acked), server)) held++;
+      }
+    }
+    return { held, serverSchema: server };
   }
 
   /** unacked cuts a record to this device's writes the server has not acknowledged. */
@@ -468,6 +514,7 @@ export class Replica {
       fullPull: meta.get("full_pull") === "1",
       incarnation: BigInt(meta.get("incarnation") ?? "0"),
       changes: push.map((p) => pbRecord(p.change)),
+      schemaVersion: versions.schema,
     });
   }
 
@@ -800,6 +847,26 @@ function pbRecordJSON(rec: RecordState): unknown {
 
 function toSqlJSON(v: PbValue): unknown {
   return v.kind.case === "integer" ? v.kind.value.toString() : (v.kind.value ?? null);
+}
+
+/** newerThan says whether change writes a column a server of schema
+ * version server does not have (since above it): that server would refuse
+ * the field, so the device keeps the change until the server updates. */
+function newerThan(t: Table, change: RecordState, server: number): boolean {
+  if (server >= versions.schema) return false;
+  for (const name of change.fields.keys()) {
+    const c = t.columns.find((col) => col.name === name);
+    if (c && c.since > server) return true;
+  }
+  return false;
+}
+
+/** waitingNote says that n changes wait for the server's update, as the
+ * Go replica's WaitingNote does. */
+export function waitingNote(n: number, server: number): string {
+  return n === 1
+    ? `1 change waits for the server's update (server schema ${server}, this app ${versions.schema})`
+    : `${n} changes wait for the server's update (server schema ${server}, this app ${versions.schema})`;
 }
 
 export async function readMeta(db: Db): Promise<Map<string, string>> {

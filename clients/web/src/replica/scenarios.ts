@@ -63,13 +63,13 @@ interface Scenario {
 const metaDefaults: { [k: string]: string } = {
   replica: "", server_id: "0", incarnation: "0", cursor: "0", scope: "*", scope_hash: "0",
   full_pull: "0", gen: "0", sweep: "0", pull_horizon: "0", hlc: "0",
-  scrub: "0", rejected_removed: "0",
+  scrub: "0", rejected_removed: "0", server_schema: "1",
 };
 
 // The meta keys compared only when a state gives them: identity, the
-// clock, and the scrub flag and count of refused changes dropped with a
-// village, which few scenarios are about.
-const statedOnly = new Set(["replica", "server_id", "hlc", "scrub", "rejected_removed"]);
+// clock, the scrub flag and count of refused changes dropped with a
+// village, and the server's schema version, which few scenarios are about.
+const statedOnly = new Set(["replica", "server_id", "hlc", "scrub", "rejected_removed", "server_schema"]);
 
 // Unknown keys are errors: a misspelt key must not pass as "nothing asserted".
 const known: { [what: string]: string[] } = {

@@ -30,6 +30,7 @@ var heldTo = []string{
 	"12-clock-past-pulled.json",
 	"13-scrub-retried.json",
 	"14-unknown-field.json",
+	"15-held-back.json",
 }
 
 // entry reads the scenario files named in its input, plays each on a
