@@ -10,13 +10,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// previousRelease is the last commit before the restructuring of issue 10:
-// devices in the field run it. Move it forward when a release ships.
-const previousRelease = "93e58be057250ff5f35afee5ffd81297ceecfb78"
+// previousRelease is the release devices in the field run: the last
+// commit before schema version 2 (issue 14), which states no schema
+// version and drops the fields it does not know from pulled records.
+// Move it forward when a release ships (sync/DESIGN.md, Versions).
+const previousRelease = "e03d72b576c2b56f8000ffbd147e04b50da8b2e5"
 
 var previous = flag.String("compat.previous", previousRelease, "git commit of the release to test against")
 
@@ -101,6 +104,139 @@ func TestMixedVersions(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) { fleet(t, c.server, c.volunteer, c.staff) })
 	}
+	t.Run("previous device keeps a field it does not know", func(t *testing.T) { olderDevice(t, current, prev) })
+	t.Run("newer device waits for the server's update", func(t *testing.T) { olderServer(t, current, prev) })
+}
+
+// digest is a valid attachment digest: records sync without the bytes.
+var digest = strings.Repeat("5e", 32)
+
+// site is a server's folder and database and the command runs against it.
+type site struct {
+	t   *testing.T
+	dir string
+	db  string
+	url string
+	env []string
+}
+
+func newSite(t *testing.T) *site {
+	dir := t.TempDir()
+	return &site{t: t, dir: dir, db: filepath.Join(dir, "server.db"),
+		env: []string{"VILLAGESYNC_CREDENTIALS=" + filepath.Join(dir, "admin.db")}}
+}
+
+// run runs bin in the site's folder and returns its standard output; it
+// fails the test if bin fails.
+func (s *site) run(bin string, args ...string) string {
+	s.t.Helper()
+	out, errOut, err := s.try(bin, args...)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+func (s *site) try(bin string, args ...string) (string, string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir, cmd.Env = s.dir, append(os.Environ(), s.env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	return string(out), stderr.String(), err
+}
+
+// enroll makes the admin's laptop (admin.db, of adminBin) and a
+// volunteer's phone (phone.db, of phoneBin) for 南香村.
+func (s *site) enroll(serverBin, adminBin, phoneBin string) {
+	s.t.Helper()
+	code := func(out string) string {
+		s.t.Helper()
+		m := regexp.MustCompile(`--code (\S+)`).FindStringSubmatch(out)
+		if m == nil {
+			s.t.Fatalf("no enrollment code in %q", out)
+		}
+		return m[1]
+	}
+	s.run(adminBin, "device", "--db", "admin.db", "init", "--server", s.url,
+		"--code", code(s.run(serverBin, "admin", "--db", s.db, "bootstrap", "李主任")), "--name", "office")
+	s.run(adminBin, "admin", "add-user", "王芳", "volunteer", "南香村")
+	s.run(phoneBin, "device", "--db", "phone.db", "init", "--server", s.url,
+		"--code", code(s.run(adminBin, "admin", "enroll", "王芳")), "--name", "phone")
+}
+
+// olderDevice: a device of the previous release meets a record with a
+// field of the new schema (sheet_photos) on a new server. It syncs,
+// edits another field and syncs again; the field it never knew stays on
+// the server and on the new device, beside its edit.
+func olderDevice(t *testing.T, current, prev string) {
+	s := newSite(t)
+	s.url, _ = serve(t, current, s.db, "127.0.0.1:0")
+	s.enroll(current, current, prev)
+	id := strings.TrimSpace(s.run(current, "device", "--db", "admin.db", "put", "tutoring_sessions",
+		"village=南香村", "session_date=2024-06-03", "children_present=30", "sheet_photos="+digest))
+	s.run(current, "device", "--db", "admin.db", "sync")
+	s.run(prev, "device", "--db", "phone.db", "sync")
+	if got := s.run(prev, "device", "--db", "phone.db", "get", "tutoring_sessions", id); !strings.Contains(got, "2024-06-03") ||
+		strings.Contains(got, digest) {
+		t.Fatalf("the previous release's copy: %s; want the session without the field it does not know", got)
+	}
+	s.run(prev, "device", "--db", "phone.db", "put", "tutoring_sessions", "--id", id, "children_present=31")
+	s.run(prev, "device", "--db", "phone.db", "sync")
+	if rej := s.run(prev, "device", "--db", "phone.db", "rejected"); strings.TrimSpace(rej) != "" {
+		t.Fatalf("the previous release's edit was refused: %s", rej)
+	}
+	s.run(current, "device", "--db", "admin.db", "sync")
+	got := s.run(current, "device", "--db", "admin.db", "get", "tutoring_sessions", id)
+	if !strings.Contains(got, digest) || !strings.Contains(got, "31") {
+		t.Fatalf("the new device's copy: %s; want sheet_photos and the previous release's children_present=31", got)
+	}
+}
+
+// olderServer: a device of this release writes a session with
+// sheet_photos and one without, and syncs with a server of the previous
+// release, which does not have the column. The plain session goes; the
+// other waits on the device, said plainly, refused nowhere. The server is
+// upgraded in place (the new binary on the same database and address),
+// and the device's next sync pushes it.
+func olderServer(t *testing.T, current, prev string) {
+	s := newSite(t)
+	var stop func()
+	s.url, stop = serve(t, prev, s.db, "127.0.0.1:0")
+	s.enroll(prev, current, current)
+	photo := strings.TrimSpace(s.run(current, "device", "--db", "phone.db", "put", "tutoring_sessions",
+		"village=南香村", "session_date=2024-06-03", "children_present=30", "sheet_photos="+digest))
+	plain := strings.TrimSpace(s.run(current, "device", "--db", "phone.db", "put", "tutoring_sessions",
+		"village=南香村", "session_date=2024-06-04", "children_present=28"))
+	out := s.run(current, "device", "--db", "phone.db", "sync")
+	if !strings.Contains(out, "1 change waits for the server's update (server schema 1, this app 2)") ||
+		!strings.Contains(out, "applied 1") {
+		t.Fatalf("sync with the previous server: %q; want one applied and one waiting for the server's update", out)
+	}
+	if rej := s.run(current, "device", "--db", "phone.db", "rejected"); strings.TrimSpace(rej) != "" {
+		t.Fatalf("the waiting change landed in the refused list: %s", rej)
+	}
+	if st := s.run(current, "device", "--db", "phone.db", "status"); !strings.Contains(st, "waits for the server's update") {
+		t.Fatalf("status does not say the change waits: %s", st)
+	}
+	s.run(current, "device", "--db", "admin.db", "sync")
+	if got := s.run(current, "device", "--db", "admin.db", "list", "tutoring_sessions"); !strings.Contains(got, plain) ||
+		strings.Contains(got, photo) {
+		t.Fatalf("the previous server holds: %s; want the plain session only", got)
+	}
+
+	// In place: stop the old binary, start the new one on its database
+	// and address, so the devices keep their server URL.
+	stop()
+	serve(t, current, s.db, strings.TrimPrefix(s.url, "http://"))
+	out = s.run(current, "device", "--db", "phone.db", "sync")
+	if !strings.Contains(out, "applied 1") || strings.Contains(out, "wait") {
+		t.Fatalf("sync after the server's update: %q; want the waiting change applied", out)
+	}
+	s.run(current, "device", "--db", "admin.db", "sync")
+	if got := s.run(current, "device", "--db", "admin.db", "get", "tutoring_sessions", photo); !strings.Contains(got, digest) {
+		t.Fatalf("the updated server's copy: %s; want sheet_photos", got)
+	}
 }
 
 // fleet runs a server of one version, a volunteer's phone and a staff
@@ -109,7 +245,7 @@ func TestMixedVersions(t *testing.T) {
 func fleet(t *testing.T, serverBin, volunteerBin, staffBin string) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "server.db")
-	url := serve(t, serverBin, db)
+	url, _ := serve(t, serverBin, db, "127.0.0.1:0")
 	env := []string{"VILLAGESYNC_CREDENTIALS=" + filepath.Join(dir, "admin.db")}
 	run := func(bin string, args ...string) string {
 		t.Helper()
@@ -173,10 +309,11 @@ func fleet(t *testing.T, serverBin, volunteerBin, staffBin string) {
 	}
 }
 
-// serve starts `villagesync serve` and returns its URL once it serves.
-func serve(t *testing.T, bin, db string) string {
+// serve starts `villagesync serve` on listen and returns its URL once it
+// serves, and a stop that ends it (also at the test's end).
+func serve(t *testing.T, bin, db, listen string) (string, func()) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--db", db, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--db", db, "--listen", listen)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -184,10 +321,14 @@ func serve(t *testing.T, bin, db string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -204,9 +345,9 @@ func serve(t *testing.T, bin, db string) string {
 		if !ok {
 			t.Fatalf("%s serve exited before serving: %v", filepath.Base(bin), cmd.Wait())
 		}
-		return u
+		return u, stop
 	case <-time.After(time.Minute):
 		t.Fatalf("%s serve did not start within a minute", filepath.Base(bin))
 	}
-	return ""
+	return "", stop
 }
