@@ -19,7 +19,7 @@ import { bookkeepingDDL, deviceDDL, sqlType, tableDDL } from "../replica/ddl";
 import { checkParsed, checkRecord, fieldName, parseField, type Village } from "../rules/check";
 import { fillDefaults, formNamed } from "../rules/defaults";
 import { goFloat } from "../rules/gofmt";
-import { separators, tables } from "../rules/schema.gen";
+import { separators, tables, versions } from "../rules/schema.gen";
 import type { Column, Table, Value } from "../rules/schema.gen";
 import type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Refused, SyncState } from "./protocol";
 
@@ -287,6 +287,9 @@ export class Device {
       }
       rejected = Number((await this.db.query(`SELECT count(*) AS n FROM rejected`))[0]?.["n"] ?? 0);
     }
+    // Reads rows only while the server is older than the app (then only
+    // the tables with newer columns): after an update this costs nothing.
+    const { held, serverSchema } = this.replica ? await this.replica.heldBack() : { held: 0, serverSchema: 1 };
     return {
       pending,
       oldestPendingMs: oldest,
@@ -296,6 +299,9 @@ export class Device {
       offline: this.offline,
       syncing: this.syncing,
       rejected,
+      held,
+      serverSchema,
+      appSchema: versions.schema,
       villages: await this.servedVillages(meta),
     };
   }

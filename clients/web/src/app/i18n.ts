@@ -40,6 +40,8 @@ const zh = {
   exported: (n: number, name: string) => `已保存 ${n} 条记录到文件 ${name}。`,
   exportFailed: "未能保存文件：",
   refusedCount: (n: number) => `${n} 条改动被服务器拒绝，点此查看并更正`,
+  heldCount: (n: number, server: number, app: number) =>
+    `${n} 条改动等服务器更新后才能同步（服务器数据版本 ${server}，本应用 ${app}），已安全保存在本机`,
   ago: (ms: number) => {
     const s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return "刚刚";
@@ -133,6 +135,8 @@ const en: Messages = {
   exported: (n: number, name: string) => `Saved ${n} records to the file ${name}.`,
   exportFailed: "Could not save the file: ",
   refusedCount: (n: number) => (n === 1 ? "The server refused 1 change: see and correct it" : `The server refused ${n} changes: see and correct them`),
+  heldCount: (n: number, server: number, app: number) =>
+    `${n === 1 ? "1 change waits" : `${n} changes wait`} for the server's update (server schema ${server}, this app ${app}); ${n === 1 ? "it is" : "they are"} kept safe on this device`,
   ago: (ms: number) => {
     const s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return "just now";

@@ -94,6 +94,7 @@ function drawStatus(): void {
     statusBox.append(h("div", { class: "export-row" }, exportButton, exportNote));
   }
   if (s.rejected > 0) statusBox.append(h("a", { class: "notice bad link", href: "#/refused", "data-test": "refused-count" }, m.refusedCount(s.rejected)));
+  if (s.held > 0) statusBox.append(h("p", { class: "notice", "data-test": "held-count", "data-count": String(s.held) }, m.heldCount(s.held, s.serverSchema, s.appSchema)));
 }
 
 // "Save unsynced changes to a file": the worker writes the bytes, the page

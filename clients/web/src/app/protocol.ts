@@ -48,6 +48,12 @@ export interface SyncState {
   syncing: boolean;
   /** Changes the server refused, kept until she corrects or dismisses them. */
   rejected: number;
+  /** Pending changes kept on the device for the server's update: they
+   * write columns newer than the server's schema version (serverSchema,
+   * as it last stated it; 1 until it does). appSchema is this app's. */
+  held: number;
+  serverSchema: number;
+  appSchema: number;
   /** The villages she serves as the last sync said (the forms offer
    * these); at enrollment, Whoami's. */
   villages: string[];
