@@ -237,6 +237,12 @@ func typeList() string {
 // header, decoding, thumbnail) run outside the writer's lock: a large
 // photo must not hold back other devices' syncs.
 func (s *Store) completeUpload(ctx context.Context, p Principal, digest string, size uint64) (UploadResult, error) {
+	select {
+	case s.checks <- struct{}{}:
+		defer func() { <-s.checks }()
+	case <-ctx.Done():
+		return UploadResult{}, fmt.Errorf("upload %s: waiting to check it: %w", digest, ctx.Err())
+	}
 	v, err := s.beginView(ctx)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)

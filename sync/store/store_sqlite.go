@@ -31,7 +31,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{sqliteBackend: sqliteBackend{db: d}, log: opt.Logger, clock: opt.Clock,
-		quota: opt.DeviceAttachmentQuota}
+		quota: opt.DeviceAttachmentQuota, checks: make(chan struct{}, 2)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
