@@ -537,3 +537,35 @@ func TestBackupHoldsAttachments(t *testing.T) {
 		}
 	}
 }
+
+// An upload whose check was cut short (the server stopped after the last
+// chunk was written): Holds points the device at its last chunk, and
+// sending it again checks and stores the photo.
+func TestWholeUploadNotCheckedIsCheckedOnRetry(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 900, 600, 17)
+	lw.name(t, lw.v, "南香村", d)
+	var last uint64
+	for off := 0; off < len(jpg); off += schema.AttachmentChunk {
+		c := Chunk{Digest: d, Size: uint64(len(jpg)), Offset: uint64(off), Data: jpg[off:min(off+schema.AttachmentChunk, len(jpg))]}
+		if _, _, err := lw.s.appendChunk(ctx, lw.v, c); err != nil { // written, never checked
+			t.Fatal(err)
+		}
+		last = uint64(off)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.st, d, false, 0, 0); err == nil {
+		t.Fatal("an unchecked upload is visible")
+	}
+	h, err := lw.s.Holds(ctx, lw.v, []string{d})
+	if err != nil || h[0].Stored || h[0].Received != last {
+		t.Fatalf("holds = %+v, %v; want the last chunk's start %d", h, err, last)
+	}
+	res, err := lw.send(lw.v, d, jpg, int(h[0].Received))
+	if err != nil || !res.Stored {
+		t.Fatalf("the last chunk again = %+v, %v", res, err)
+	}
+	if got := lw.lane(t); got != "0:0:0 0:0 1 " {
+		t.Errorf("the lane holds %s", got)
+	}
+}
