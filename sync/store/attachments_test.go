@@ -569,3 +569,39 @@ func TestWholeUploadNotCheckedIsCheckedOnRetry(t *testing.T) {
 		t.Errorf("the lane holds %s", got)
 	}
 }
+
+// A database from before the lane whose records name photos gets their
+// references when it is opened with the lane's migration.
+func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	_, d1 := testPhoto(t, 10, 10, 20)
+	_, d2 := testPhoto(t, 10, 10, 21)
+	r := bookWith(lw.v.Replica, "南香村", "")
+	r.Fields["cover"] = record.Field{Value: schema.TextValue(d1), Dot: r.Fields["title"].Dot}
+	push(t, lw.s, lw.v, r)
+	session := bookWith(lw.st.Replica, "东旺村", "")
+	session.Fields["cover"] = record.Field{Value: schema.TextValue(d2), Dot: session.Fields["title"].Dot}
+	push(t, lw.s, lw.st, session)
+	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
+		DROP TABLE attachment_refs; PRAGMA user_version = 8`); err != nil {
+		t.Fatal(err)
+	}
+	lw.s.Close()
+	s, err := Open(ctx, lw.file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lw.s = s
+	for _, tc := range []struct {
+		p      Principal
+		digest string
+		want   bool
+	}{{lw.v, d1, true}, {lw.v, d2, false}, {lw.w, d2, true}, {lw.st, d1, true}} {
+		ok, err := referenced(ctx, s.db.R, tc.digest, tc.p.AllVillages(), tc.p.Villages)
+		if err != nil || ok != tc.want {
+			t.Errorf("%s names %s…: %v (%v), want %v", tc.p.User, tc.digest[:8], ok, err, tc.want)
+		}
+	}
+}
