@@ -117,6 +117,8 @@ function transient(err: ConnectError): boolean {
     err.code === Code.Canceled ||
     err.code === Code.Aborted ||
     err.code === Code.Internal ||
+    // A server from before the lane: the photos wait for its update.
+    err.code === Code.Unimplemented ||
     (err.code === Code.Unknown && err.cause instanceof TypeError)
   );
 }

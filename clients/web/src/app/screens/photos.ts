@@ -49,7 +49,7 @@ function whenShown(el: Element, f: () => void): void {
 }
 
 /** A thumbnail of one photo; a press opens the original. */
-export function thumbnail(ctx: Ctx, digest: string, extra?: HTMLElement | null): HTMLElement {
+export function thumbnail(ctx: Ctx, digest: string, extra?: HTMLElement | null, lazy = true): HTMLElement {
   const img = h("img", { class: "thumb", alt: "", "data-test": "photo", "data-digest": digest, "data-state": "loading" });
   const note = h("span", { class: "photo-note small" });
   const box = h(
@@ -59,7 +59,7 @@ export function thumbnail(ctx: Ctx, digest: string, extra?: HTMLElement | null):
     note,
   );
   const wrap = h("span", { class: "photo-wrap" }, box, extra ?? null);
-  whenShown(box, () => {
+  (lazy ? (f: () => void) => whenShown(box, f) : (f: () => void) => f())(() => {
     void load(ctx, digest, true).then(
       ({ url, photo }) => {
         if (url) {
@@ -175,7 +175,8 @@ export function photoField(ctx: Ctx, table: string, name: string, value: string)
         },
         ctx.m.removePhoto,
       );
-      list.append(thumbnail(ctx, d, remove));
+      // The form's own photos are on the device: drawn at once.
+      list.append(thumbnail(ctx, d, remove, false));
     }
     count.textContent = ctx.m.photoCount(digests.length, max);
     picker.disabled = digests.length >= max;
