@@ -24,9 +24,9 @@ function load(ctx: Ctx, digest: string, thumbnail: boolean): Promise<{ url: stri
   const had = thumbs.get(digest);
   if (had) return had;
   thumbs.set(digest, got);
-  // One that could not be had (offline, not uploaded yet) is asked again
-  // next time it is drawn.
-  void got.then((g) => !g.url && thumbs.delete(digest), () => thumbs.delete(digest));
+  // One that could not be had (offline), or whose upload is still to
+  // come (its mark changes), is asked again next time it is drawn.
+  void got.then((g) => (!g.url || !g.photo.uploaded || g.photo.refused) && thumbs.delete(digest), () => thumbs.delete(digest));
   return got;
 }
 

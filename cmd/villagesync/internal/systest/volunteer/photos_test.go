@@ -154,11 +154,11 @@ func TestRealPhotoOfflineRecordFirstThenPhoto(t *testing.T) {
 	}
 
 	p.route("#/records?table=tutoring_sessions", "records")
-	p.WaitFor("the thumbnail in the list", fmt.Sprintf(`document.querySelector("[data-test=record] [data-test=photo][data-digest=%q][data-state=shown]") !== null`, digest))
+	p.WaitFor("the thumbnail in the list", fmt.Sprintf(`document.querySelector("[data-test=record] [data-test=photo][data-digest='%s'][data-state=shown][data-uploaded='1']") !== null`, digest))
 	if *screenshotDir != "" {
 		p.screenshot("records-photo")
 	}
-	p.click(fmt.Sprintf("[data-test=record] [data-test=photo-open][data-digest=%q]", digest))
+	p.click(fmt.Sprintf("[data-test=record] [data-test=photo-open][data-digest='%s']", digest))
 	p.WaitFor("the original opened", `document.querySelector("[data-test=photo-full][data-state=shown]") !== null`)
 	p.click("[data-test=photo-close]")
 }
