@@ -51,6 +51,16 @@ const fetchPart = 1 << 20;
 // legible at ~300 KB.
 const jpegQuality = 0.85;
 
+/** How long a photo of her own that no record names is kept. */
+const unnamedKeepMs = 24 * 3600_000;
+
+/** SQL that holds when a live record names the digest in expr. */
+function namedSQL(expr: string): string {
+  const tests = attachmentColumns.flatMap((t) =>
+    t.columns.map((c) => `EXISTS (SELECT 1 FROM ${t.table} AS x WHERE x._deleted = 0 AND instr(x.${c}, ${expr}) > 0)`));
+  return tests.length ? tests.join(" OR ") : "0";
+}
+
 /** A refusal of a picked file, in her language. */
 export class PhotoRefusal extends Error {}
 
@@ -163,10 +173,14 @@ export class Photos {
     return digest;
   }
 
-  /** What the status bar shows of the lane. */
+  /** What the status bar shows of the lane: the photos a live record
+   * names that the server does not hold yet (one picked and then removed,
+   * or in a form never saved, waits for nothing). Over the few waiting
+   * photos, each looked for in the records: this runs after every save. */
   async counts(): Promise<{ pending: number; refused: number }> {
     const [r] = await this.db.query(
-      `SELECT sum(refused = '') AS pending, sum(refused <> '') AS refused FROM _attachments WHERE origin = 'written' AND uploaded = 0`,
+      `SELECT sum(refused = '') AS pending, sum(refused <> '') AS refused FROM _attachments AS a
+        WHERE origin = 'written' AND uploaded = 0 AND (${namedSQL("a.digest")})`,
     );
     return { pending: Number(r?.["pending"] ?? 0), refused: Number(r?.["refused"] ?? 0) };
   }
@@ -353,18 +367,16 @@ export class Photos {
     }
   }
 
-  /** Drops fetched copies no live record on the device names any more
-   * (records that left her villages take their photos with them). */
+  /** Drops the photos no live record on the device names any more:
+   * fetched copies at once (records that left her villages take their
+   * photos with them), her own after a day (one picked in a form she
+   * then left, or removed from a record), unless a change the server
+   * refused names it (the correction will). */
   async prune(): Promise<void> {
-    const named = new Set<string>();
-    for (const t of attachmentColumns) {
-      const cols = t.columns.map((c) => `COALESCE(${c}, '')`).join(` || ',' || `);
-      for (const r of await this.db.query(`SELECT ${cols} AS names FROM ${t.table} WHERE _deleted = 0`)) {
-        for (const d of splitAttachments(String(r["names"] ?? ""))) named.add(d);
-      }
-    }
-    const fetched = await this.db.query(`SELECT digest FROM _attachments WHERE origin = 'fetched'`);
-    const gone = fetched.map((r) => String(r["digest"])).filter((d) => !named.has(d));
-    if (gone.length > 0) await this.db.transaction(gone.map((d) => ({ sql: `DELETE FROM _attachments WHERE digest = ?`, bind: [d] })));
+    const named = `(${namedSQL("digest")}) OR EXISTS (SELECT 1 FROM rejected AS r WHERE instr(r.change, digest) > 0)`;
+    await this.db.exec(
+      `DELETE FROM _attachments WHERE NOT (${named}) AND (origin = 'fetched' OR added_ms < ?)`,
+      [this.now() - unnamedKeepMs],
+    );
   }
 }

@@ -17,6 +17,8 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/schema"
 )
 
@@ -161,4 +163,62 @@ func TestRealPhotoOfflineRecordFirstThenPhoto(t *testing.T) {
 	p.click(fmt.Sprintf("[data-test=record] [data-test=photo-open][data-digest='%s']", digest))
 	p.WaitFor("the original opened", `document.querySelector("[data-test=photo-full][data-state=shown]") !== null`)
 	p.click("[data-test=photo-close]")
+}
+
+// A cleanup's before and after photos: each its own field (schema's
+// names), both saved in the record; the edit screen shows them, and a
+// photo removed there leaves the record.
+func TestRealCleanupPhotosBeforeAfterEdit(t *testing.T) {
+	s := realServer(t)
+	p := enrolled(t, s)
+	p.route("#/report-cleanup", "report-cleanup")
+	if l := p.text("[data-field-row=photos_before] label"); !strings.Contains(l, "整治前照片") {
+		t.Errorf("the before field is labelled %q, want schema's 整治前照片", l)
+	}
+	before1, before2 := photoFile(t, "b1.jpg", 800, 600), photoFile(t, "b2.jpg", 640, 480)
+	p.pick("photos_before", before1, before2)
+	p.WaitFor("two before", `document.querySelectorAll("[data-test=photos][data-column=photos_before] [data-test=photo][data-state=shown]").length === 2`)
+	p.pick("photos_after", photoFile(t, "a.jpg", 1000, 700))
+	p.WaitFor("one after", `document.querySelectorAll("[data-test=photos][data-column=photos_after] [data-test=photo][data-state=shown]").length === 1`)
+	p.set("report-cleanup", "kind", "street_sweeping")
+	p.set("report-cleanup", "place", "村口")
+	p.click("form[data-form=report-cleanup] [data-test=save]")
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+
+	p.route("#/records?table=cleanup_tasks", "records")
+	p.WaitFor("the thumbnails in the list", `document.querySelectorAll("[data-test=record] [data-test=photo]").length === 2`)
+	p.click("[data-test=record] [data-test=edit]")
+	p.waitPage("edit")
+	p.WaitFor("the photos in the edit form", `document.querySelectorAll("[data-test=photos][data-column=photos_before] [data-test=photo]").length === 2 &&
+  document.querySelectorAll("[data-test=photos][data-column=photos_after] [data-test=photo]").length === 1`)
+	if *screenshotDir != "" {
+		p.Eval("to the photos", `(document.querySelector("[data-field-row=photos_before]").scrollIntoView({block: "start"}), true)`, nil)
+		p.screenshot("edit-cleanup-photos")
+	}
+	p.click("[data-test=photos][data-column=photos_before] [data-test=photo-remove]")
+	left := p.Str("the before photos left", `document.querySelector("form [name=photos_before]").value`)
+	if !schema.ValidDigest(left) {
+		t.Fatalf("after removing one the field names %q, want one digest", left)
+	}
+	p.click("form [data-test=save]")
+	p.WaitFor("saved", `!!document.querySelector("[data-test=saved]")`)
+	p.syncUntil("synced", `document.body.dataset.pending === "0" && document.body.dataset.sync === "idle"`)
+	p.WaitFor("the photos uploaded", `document.body.dataset.photosPending === "0"`)
+	v := s.staffView(t)
+	replicatest.SyncOK(t, v.r)
+	replicaRecs, err := v.r.List(context.Background(), "cleanup_tasks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replicaRecs) != 1 {
+		t.Fatalf("the server has %d cleanups, want 1", len(replicaRecs))
+	}
+	if got := replica.JSON(replicaRecs[0]).Fields["photos_before"]; got != left {
+		t.Errorf("the server's cleanup names %v before, want %s", got, left)
+	}
+	for _, d := range []string{left, fmt.Sprint(replica.JSON(replicaRecs[0]).Fields["photos_after"])} {
+		if h := v.holds(t, d); !h.Stored {
+			t.Errorf("the server does not hold %s", d)
+		}
+	}
 }
