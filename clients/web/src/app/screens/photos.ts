@@ -65,6 +65,9 @@ export function thumbnail(ctx: Ctx, digest: string, extra?: HTMLElement | null, 
         if (url) {
           img.src = url;
           img.setAttribute("data-state", "shown");
+          // One not kept for the next drawing (it still waits to upload)
+          // is let go once shown: the decoded image stays on screen.
+          if (thumbs.get(digest) === undefined) img.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
         } else {
           img.setAttribute("data-state", "missing");
           img.alt = photo.missing;

@@ -93,7 +93,8 @@ func TestRealPhotoOfflineRecordFirstThenPhoto(t *testing.T) {
 		t.Fatalf("the field names %q, want one digest", digest)
 	}
 	var side int
-	p.Eval("the stored photo's size", `new Promise((ok) => { const i = new Image(); i.onload = () => ok(Math.max(i.naturalWidth, i.naturalHeight)); i.src = document.querySelector("[data-test=photos] [data-test=photo]").src; })`, &side)
+	p.WaitFor("the thumbnail decoded", `(() => { const i = document.querySelector("[data-test=photos] [data-test=photo]"); return i.complete && i.naturalWidth > 0; })()`)
+	p.Eval("the stored photo's size", `(() => { const i = document.querySelector("[data-test=photos] [data-test=photo]"); return Math.max(i.naturalWidth, i.naturalHeight); })()`, &side)
 	if side != schema.PhotoMaxSide {
 		t.Errorf("the stored photo's longest side is %d, want %d", side, schema.PhotoMaxSide)
 	}
