@@ -399,8 +399,9 @@ func checkAppSecurityHeaders(t *testing.T, h http.Header) {
 		}
 	}
 	csp := h.Get("Content-Security-Policy")
+	// img-src blob: is how the app shows the photos its worker holds.
 	for _, want := range []string{"default-src 'none'", "script-src 'self' 'wasm-unsafe-eval';", "worker-src 'self'",
-		"style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+		"style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "img-src 'self' data: blob:"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("CSP %q lacks %q", csp, want)
 		}

@@ -8,7 +8,7 @@ import {
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { AccessService, ErrorDetailSchema, type WhoamiResponse } from "./gen/villagesync/v1/access_pb";
 import { ReportService } from "./gen/villagesync/v1/report_pb";
-import { ConflictService } from "./gen/villagesync/v1/sync_pb";
+import { AttachmentService, ConflictService } from "./gen/villagesync/v1/sync_pb";
 import { getLang } from "./i18n";
 
 const tokenKey = "villagesync.token";
@@ -105,6 +105,7 @@ const transport = createConnectTransport({
 export const access: Client<typeof AccessService> = createClient(AccessService, transport);
 export const reports: Client<typeof ReportService> = createClient(ReportService, transport);
 export const conflicts: Client<typeof ConflictService> = createClient(ConflictService, transport);
+export const attachments: Client<typeof AttachmentService> = createClient(AttachmentService, transport);
 
 export type Role = "volunteer" | "coordinator" | "staff" | "admin";
 

@@ -1,7 +1,7 @@
 // Every string the console shows, in Chinese (the default) and English.
 // `en` is typed as `Messages`, the shape of `zh`: a key missing from either,
 // or a message taking other arguments, is a compile error.
-import { valueNames } from "./rules/schema.gen";
+import { tables as schemaTables, valueNames, type Column } from "./rules/schema.gen";
 
 export type Lang = "zh" | "en";
 
@@ -121,6 +121,10 @@ const zh = {
 
   // review
   reviewTitle: "待审核",
+  photoOpen: "点击查看原图",
+  photoMissing: "服务器还没有这张照片（拍照的设备尚未上传）",
+  photoFailed: "照片无法显示：",
+  photoClose: "关闭",
   reviewIntro: "同步无法自行决定的事项：并发修改中落选的值、同一本书重复借出、同一课堂重复登记。",
   queueEmpty: "没有待审核的事项。",
   historyTitle: "已处理",
@@ -374,6 +378,10 @@ const en: Messages = {
   reportUnavailable: "The report could not be loaded.",
 
   reviewTitle: "Review queue",
+  photoOpen: "Open the full photo",
+  photoMissing: "The server does not have this photo yet (the device that took it has not uploaded it)",
+  photoFailed: "The photo cannot be shown: ",
+  photoClose: "Close",
   reviewIntro:
     "What sync could not decide alone: values that lost a concurrent edit, a copy lent twice, a class logged twice.",
   queueEmpty: "Nothing to review.",
@@ -548,6 +556,10 @@ const fields: Record<string, Pair> = {
   returned_on: ["归还日期", "returned on"],
   _deleted: ["删除状态", "deleted"],
   session: ["课堂", "session"],
+  // The photo columns: Chinese as schema names them.
+  ...Object.fromEntries((Object.values(schemaTables) as readonly { columns: readonly Column[] }[]).flatMap((tb) => tb.columns)
+    .filter((c) => c.format === "attachments")
+    .map((c): [string, Pair] => [c.name, [c.zh, c.name.replace(/_/g, " ")]])),
 };
 
 let lang: Lang = "zh";

@@ -10,6 +10,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Conflict, ConflictRecord, ListConflictsRequestSchema, Value } from "./gen/villagesync/v1/sync_pb";
 import { cleanupKind, fieldName, kindName, libraryName, resolutionName, statusName, t, tableName } from "./i18n";
 import { dateTime, hlcMs, num } from "./format";
+import { photoThumbs } from "./photos";
 import { href } from "./router";
 import type { Ctx } from "./page";
 
@@ -26,7 +27,7 @@ const resolutionsByKind: Record<string, string[]> = {
 const shownFields: Record<string, string[]> = {
   tutoring_sessions: ["village", "session_date", "start_time", "class_group", "children_present", "volunteers", "subjects", "notes"],
   loans: ["village", "book_id", "borrower_card", "lent_on", "due_on", "returned_on", "notes"],
-  cleanup_tasks: ["village", "kind", "place", "status", "quantity", "unit", "crew_size", "reported_at", "finished_at"],
+  cleanup_tasks: ["village", "kind", "place", "status", "quantity", "unit", "crew_size", "reported_at", "finished_at", "photos_before", "photos_after"],
   books: ["village", "library", "title", "author", "isbn", "copy_no"],
   villages: ["name", "pinyin", "aliases"],
 };
@@ -134,6 +135,19 @@ function recordCard(ctx: Ctx, table: string, r: ConflictRecord, label: string): 
     h("dl", { class: "fields" }, names.map((name) => {
       const f = fieldOf(r, name);
       if (!f) return null;
+      // A class's sign-in sheet stands beside its attendance: the photo
+      // is what makes the figure credible.
+      if (name === "children_present") {
+        const sheet = fieldOf(r, "sheet_photos")?.value?.kind;
+        return h("div", null, h("dt", null, fieldName(name)),
+          h("dd", { "data-field-name": name }, h("span", { class: "figure" }, valueText(f.value, name)),
+            sheet?.case === "text" ? photoThumbs(sheet.value) : null));
+      }
+      const v = f.value?.kind;
+      if (name.startsWith("photos_")) {
+        const shown = v?.case === "text" ? photoThumbs(v.value) : null;
+        return shown ? h("div", null, h("dt", null, fieldName(name)), h("dd", { "data-field-name": name }, shown)) : null;
+      }
       return h("div", null, h("dt", null, fieldName(name)), h("dd", { "data-field-name": name }, valueText(f.value, name)));
     })),
     h("p", { class: "who" }, `${m.lastWrite}: ${who(r.user, r.device)}, ${dateTime(r.writtenAtMs)}`),

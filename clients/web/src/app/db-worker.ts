@@ -15,7 +15,7 @@ declare const SQLITE_WASM_FILE: string;
 // The worker's global scope, typed by hand: the "webworker" lib cannot be
 // combined with "dom", which the page's files need.
 const scope = self as unknown as {
-  postMessage(m: FromWorker): void;
+  postMessage(m: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((e: MessageEvent<Request>) => void) | null;
   location: { href: string };
 };
@@ -241,6 +241,10 @@ async function handle(req: Request): Promise<Response> {
       return { id: req.id, ok: true, state: await d.sync() };
     case "export":
       return { id: req.id, ok: true, exported: await d.export() };
+    case "attach":
+      return { id: req.id, ok: true, digest: await d.attach(req.bytes) };
+    case "photo":
+      return { id: req.id, ok: true, photo: await d.photo(req.digest, req.thumbnail) };
   }
 }
 
@@ -265,9 +269,16 @@ scope.onmessage = (e) => {
     } catch (err) {
       res = failure(req.id, err);
     }
-    scope.postMessage(res);
+    // A photo's bytes are handed over, not copied. They are the
+    // database's copy read for this answer, so nothing else holds them.
+    // (Only a buffer of its own: never the WebAssembly heap, nor a buffer
+    // other bytes share.)
+    const bytes = res.ok ? res.photo?.bytes : undefined;
+    const own = bytes && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.buffer.byteLength === bytes.length;
+    scope.postMessage(res, own ? [bytes.buffer as ArrayBuffer] : []);
   };
-  if (req.op === "sync") void run();
+  // A photo fetched from the server waits on the network as a sync does.
+  if (req.op === "sync" || req.op === "photo") void run();
   else queue = queue.then(run);
   checkpointSoon();
 };

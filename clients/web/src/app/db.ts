@@ -10,6 +10,7 @@ import type {
   Lang,
   Listed,
   Opened,
+  Photo,
   Refused,
   Request,
   Response,
@@ -20,7 +21,7 @@ import type {
 } from "./protocol";
 import { lockName } from "./protocol";
 
-export type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Refused, Row, SqlValue, Statement, SyncState } from "./protocol";
+export type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Photo, Refused, Row, SqlValue, Statement, SyncState } from "./protocol";
 
 // Distributive Omit: each request kind keeps its own fields.
 type Body = Request extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
@@ -65,11 +66,11 @@ export class Db {
     this.waiting.clear();
   }
 
-  private send(body: Body): Promise<Response & { ok: true }> {
+  private send(body: Body, transfer: Transferable[] = []): Promise<Response & { ok: true }> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...body, id } as Request);
+      this.worker.postMessage({ ...body, id } as Request, transfer);
     });
   }
 
@@ -151,6 +152,17 @@ export class Db {
    * that the state records resolves too: see SyncState.lastError). */
   async sync(lang: Lang): Promise<SyncState | undefined> {
     return (await this.send({ op: "sync", lang })).state;
+  }
+
+  /** Hands a picked file's bytes to the worker (transferred: the page's
+   * copy is gone) to be downsized and stored; resolves to its digest. */
+  async attach(bytes: ArrayBuffer, lang: Lang): Promise<string> {
+    return (await this.send({ op: "attach", bytes, lang }, [bytes])).digest!;
+  }
+
+  /** A photo's thumbnail or original, from the device or the server. */
+  async photo(digest: string, thumbnail: boolean, lang: Lang): Promise<Photo> {
+    return (await this.send({ op: "photo", digest, thumbnail, lang })).photo!;
   }
 
   async export(lang: Lang): Promise<Exported> {

@@ -21,7 +21,8 @@ import { fillDefaults, formNamed } from "../rules/defaults";
 import { goFloat } from "../rules/gofmt";
 import { separators, tables, versions } from "../rules/schema.gen";
 import type { Column, Table, Value } from "../rules/schema.gen";
-import type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Refused, SyncState } from "./protocol";
+import { attachmentsDDL, Photos, PhotoRefusal } from "./photos";
+import type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Photo, Refused, SyncState } from "./protocol";
 
 /** A refusal of the device's own checks or of the server: the message in
  * the page's language, the fields at fault, the Connect code if the
@@ -124,6 +125,9 @@ export class Device {
   /** The last error of a call to the server: the replica wraps it in
    * words, and the status line needs to know whether it was reached. */
   private lastCallError: unknown;
+  /** The attachment lane and the device's photos (photos.ts). */
+  private readonly photos: Photos;
+  private token = "";
 
   constructor(
     private readonly db: Db,
@@ -131,7 +135,9 @@ export class Device {
     /** Called whenever what the status line shows may have changed. */
     private readonly changed: () => void,
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.photos = new Photos(db, () => (this.replica ? this.net.transport(this.token, () => this.lang) : undefined), () => this.lang, changed, now);
+  }
 
   setLang(l: Lang): void {
     this.lang = l;
@@ -144,6 +150,7 @@ export class Device {
     const meta = await readMeta(this.db);
     if (!meta.get("replica") || !meta.get("token")) return null;
     await this.migrate();
+    this.token = meta.get("token") ?? "";
     this.identity = {
       replica: Number(meta.get("replica")),
       user: meta.get("user") ?? "",
@@ -182,6 +189,8 @@ export class Device {
     // device seeded its villages gets them (the Go device's migration
     // does the same).
     stmts.push(...seedStatements());
+    // The device's photos (photos.ts): not a synced table, its own file rows.
+    stmts.push(...attachmentsDDL.map((sql) => ({ sql })));
     await this.db.transaction(stmts);
   }
 
@@ -260,6 +269,7 @@ export class Device {
     let pending = 0;
     let oldest = 0;
     let rejected = 0;
+    let photos = { pending: 0, refused: 0 };
     const meta = this.replica ? await readMeta(this.db) : new Map<string, string>();
     if (this.replica) {
       // In SQL, over the pending index: this runs after every save, and a
@@ -286,6 +296,7 @@ export class Device {
         if (ms > 0 && (oldest === 0 || ms < oldest)) oldest = ms;
       }
       rejected = Number((await this.db.query(`SELECT count(*) AS n FROM rejected`))[0]?.["n"] ?? 0);
+      photos = await this.photos.counts();
     }
     // Reads rows only while the server is older than the app (then only
     // the tables with newer columns): after an update this costs nothing.
@@ -303,6 +314,8 @@ export class Device {
       serverSchema,
       appSchema: versions.schema,
       villages: await this.servedVillages(meta),
+      photosPending: photos.pending,
+      photosRefused: photos.refused,
     };
   }
 
@@ -555,8 +568,34 @@ export class Device {
       // read them before its commit).
       this.villageCache = undefined;
     }
+    // The photos go after the records that name them, apart from this
+    // sync: its answer (and the status line's "synced") never waits for
+    // an upload. A failed record sync leaves them for the next one.
+    if (!this.offline) void this.photos.prune().catch(() => undefined).then(() => this.photos.kick());
     this.changed();
     return this.state();
+  }
+
+  /** Stores a picked photo (downsized to schema's PhotoMaxSide) and
+   * answers its digest, for the form to name in its column. */
+  async attach(bytes: ArrayBuffer): Promise<string> {
+    this.need();
+    try {
+      return await this.photos.attach(bytes);
+    } catch (e) {
+      if (e instanceof PhotoRefusal) throw new Refusal(e.message, [], "invalid_argument");
+      throw e;
+    }
+  }
+
+  async photo(digest: string, thumbnail: boolean): Promise<Photo> {
+    this.need();
+    return this.photos.photo(digest, thumbnail);
+  }
+
+  /** The upload lane's current run (resolves when it ends). */
+  uploads(): Promise<void> {
+    return this.photos.kick();
   }
 
   /**

@@ -42,6 +42,17 @@ const zh = {
   refusedCount: (n: number) => `${n} 条改动被服务器拒绝，点此查看并更正`,
   heldCount: (n: number, server: number, app: number) =>
     `${n} 条改动等服务器更新后才能同步（服务器数据版本 ${server}，本应用 ${app}），已安全保存在本机`,
+  photosPending: (n: number) => `${n} 张照片待上传（记录已先同步）`,
+  photosRefused: (n: number) => `${n} 张照片被服务器拒绝`,
+  // Photos.
+  addPhoto: "拍照或选择照片",
+  removePhoto: "删除",
+  photoCount: (n: number, max: number) => `${n} / ${max} 张`,
+  tooManyPhotos: (max: number) => `最多 ${max} 张照片。`,
+  photoAdding: "正在处理照片…",
+  photoWaits: "待上传",
+  photoRefused: "服务器拒绝：",
+  photoClose: "关闭",
   ago: (ms: number) => {
     const s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return "刚刚";
@@ -137,6 +148,17 @@ const en: Messages = {
   refusedCount: (n: number) => (n === 1 ? "The server refused 1 change: see and correct it" : `The server refused ${n} changes: see and correct them`),
   heldCount: (n: number, server: number, app: number) =>
     `${n === 1 ? "1 change waits" : `${n} changes wait`} for the server's update (server schema ${server}, this app ${app}); ${n === 1 ? "it is" : "they are"} kept safe on this device`,
+  photosPending: (n: number) => (n === 1 ? "1 photo waits to upload (its record synced first)" : `${n} photos wait to upload (their records synced first)`),
+  photosRefused: (n: number) => (n === 1 ? "The server refused 1 photo" : `The server refused ${n} photos`),
+  // Photos.
+  addPhoto: "Take or choose a photo",
+  removePhoto: "Remove",
+  photoCount: (n: number, max: number) => `${n} of ${max}`,
+  tooManyPhotos: (max: number) => `At most ${max} photos.`,
+  photoAdding: "Preparing the photo…",
+  photoWaits: "waits to upload",
+  photoRefused: "Refused by the server: ",
+  photoClose: "Close",
   ago: (ms: number) => {
     const s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return "just now";

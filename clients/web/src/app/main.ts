@@ -55,6 +55,7 @@ function drawStatus(): void {
   set("sync", mode);
   set("pending", String(s.pending));
   set("rejected", String(s.rejected));
+  set("photos-pending", String(s.photosPending));
   const syncButton = h("button", { type: "button", class: "btn", "data-test": "sync-now", disabled: s.syncing }, s.syncing ? m.syncing : m.syncNow);
   syncButton.addEventListener("click", () => sched.now());
   statusBox.append(
@@ -66,6 +67,15 @@ function drawStatus(): void {
         null,
         h("p", { class: s.pending ? "pending-line has" : "pending-line", "data-test": "pending-count", "data-count": String(s.pending) }, m.pending(s.pending)),
         h("p", { class: "small", "data-test": "last-sync", "data-ms": String(s.lastSyncMs) }, m.lastSync, s.lastSyncMs ? m.ago(Date.now() - s.lastSyncMs) : m.never),
+        // Photos go after their records, on their own: a record can be
+        // synced while its photo still waits, and she should see which.
+        h(
+          "p",
+          { class: "small photos-line", "data-test": "photos-pending", "data-count": String(s.photosPending), "data-refused": String(s.photosRefused), hidden: s.photosPending + s.photosRefused === 0 },
+          s.photosPending > 0 ? m.photosPending(s.photosPending) : "",
+          s.photosPending > 0 && s.photosRefused > 0 ? " · " : "",
+          s.photosRefused > 0 ? h("span", { class: "bad" }, m.photosRefused(s.photosRefused)) : "",
+        ),
       ),
       syncButton,
     ),

@@ -57,6 +57,25 @@ export interface SyncState {
   /** The villages she serves as the last sync said (the forms offer
    * these); at enrollment, Whoami's. */
   villages: string[];
+  /** Photos taken here that the server does not hold yet (the upload
+   * lane sends them after the records that name them). */
+  photosPending: number;
+  /** Photos the server refused (each keeps its reason; the others go on). */
+  photosRefused: number;
+}
+
+/** A photo as the worker hands it to the page: its bytes and type, or why
+ * it cannot be shown (not on the device and the server out of reach). */
+export interface Photo {
+  digest: string;
+  mediaType: string;
+  bytes?: Uint8Array;
+  /** Why there are no bytes ("" when there are). */
+  missing: string;
+  /** Whether the server holds it (false: it waits to upload). */
+  uploaded: boolean;
+  /** The server's refusal of its upload, in the page's language. */
+  refused: string;
 }
 
 /** A record as the app shows it: each column's value as the forms' text
@@ -117,7 +136,12 @@ export type Request =
   | { id: number; op: "rejected"; lang: Lang }
   | { id: number; op: "dismiss"; rejectedId: number; lang: Lang }
   | { id: number; op: "sync"; lang: Lang }
-  | { id: number; op: "export"; lang: Lang };
+  | { id: number; op: "export"; lang: Lang }
+  // Photos. attach: the picked file's bytes (transferred), downsized and
+  // stored; answers its digest. photo: a photo's thumbnail (lists) or
+  // original, from the file or else fetched and kept.
+  | { id: number; op: "attach"; bytes: ArrayBuffer; lang: Lang }
+  | { id: number; op: "photo"; digest: string; thumbnail: boolean; lang: Lang };
 
 /** What opening found: the SQLite version, the file, and the device's
  * identity when it is enrolled (null: show enrollment). */
@@ -136,6 +160,8 @@ export type Response =
       listed?: Listed[];
       refused?: Refused[];
       exported?: Exported;
+      digest?: string;
+      photo?: Photo;
     }
   // busy: the OPFS access handles are held by someone else (typically the
   // previous page of a fast reload, whose worker is not yet gone): the

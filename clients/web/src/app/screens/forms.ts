@@ -11,11 +11,12 @@ import { tables, type Column } from "../../rules/schema.gen";
 import { DbError, type FieldProblem, type FormName, type Listed } from "../db";
 import { errText, formOfTable, type Ctx } from "../ctx";
 import { valueLabel } from "../i18n";
+import { photoField } from "./photos";
 
 /** The columns each form shows, in order. */
 const formFields: Record<FormName, readonly string[]> = {
-  "log-session": ["village", "session_date", "start_time", "class_group", "children_present", "subjects", "volunteers", "notes"],
-  "report-cleanup": ["village", "kind", "place", "status", "quantity", "unit", "crew_size", "routine", "notes"],
+  "log-session": ["village", "session_date", "start_time", "class_group", "children_present", "subjects", "volunteers", "notes", "sheet_photos"],
+  "report-cleanup": ["village", "kind", "place", "status", "quantity", "unit", "crew_size", "routine", "notes", "photos_before", "photos_after"],
   lend: ["village", "borrower_card", "lent_on", "due_on", "notes"],
   return: ["returned_on"],
 };
@@ -89,9 +90,10 @@ function control(ctx: Ctx, c: Column, value: string): Control {
   return input;
 }
 
-function fieldRow(ctx: Ctx, table: string, name: string, value: string): { row: HTMLElement; control: Control } | undefined {
+function fieldRow(ctx: Ctx, table: string, name: string, value: string): { row: HTMLElement; control: Control; set?: (v: string) => void } | undefined {
   const c = column(table, name);
   if (!c) return undefined;
+  if (c.format === "attachments") return photoField(ctx, table, name, value);
   const ctl = control(ctx, c, value);
   const row = h(
     "div",
@@ -184,6 +186,7 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
   const table = tableOfForm[name];
   const { form, actions, status } = formShell(ctx, name, ctx.m.forms[name]);
   const controls = new Map<string, Control>();
+  const photoSetters = new Map<string, (v: string) => void>();
   let book: HTMLInputElement | undefined;
   // A loan's village is the book's (the device takes it from the book, as
   // the Go replica's Lend does), so the lend form shows it, not asks it.
@@ -221,6 +224,7 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
     const r = fieldRow(ctx, table, f, start[f] ?? "");
     if (!r) continue;
     controls.set(f, r.control);
+    if (r.set) photoSetters.set(f, r.set);
     form.append(r.row);
   }
   // The due date follows the lending date until she sets it herself.
@@ -249,7 +253,11 @@ export async function newRecord(ctx: Ctx, name: FormName): Promise<void> {
       // she typed.
       const again = initial();
       for (const [k, c] of controls) {
-        if (k !== "village" && c.value === (sent[k] ?? "")) c.value = again[k] ?? "";
+        if (k !== "village" && c.value === (sent[k] ?? "")) {
+          const set = photoSetters.get(k);
+          if (set) set(again[k] ?? "");
+          else c.value = again[k] ?? "";
+        }
       }
       if (book) book.value = "";
       if (bookVillage) bookVillage.textContent = "";

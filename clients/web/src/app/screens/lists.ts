@@ -6,6 +6,7 @@ import type { Listed } from "../db";
 import { errText, type Ctx } from "../ctx";
 import { valueLabel, type Messages } from "../i18n";
 import { colName } from "./forms";
+import { recordPhotos } from "./photos";
 
 export const listedTables = ["tutoring_sessions", "cleanup_tasks", "loans"] as const;
 
@@ -30,6 +31,7 @@ export function recordItem(ctx: Ctx, r: Listed, onDeleted?: () => void): HTMLEle
     "li",
     { class: "record", "data-test": "record", "data-id": r.id, "data-table": r.table, "data-pending": r.pending ? "1" : "0" },
     h("p", { class: "summary" }, summary(ctx.m, r), " ", status),
+    recordPhotos(ctx, r.table, r.fields),
     actions,
   );
   const note = h("p", { class: "field-error", role: "alert" });

@@ -116,6 +116,9 @@ type state struct {
 	Offline  bool     `json:"offline"`
 	Rejected int      `json:"rejected"`
 	Villages []string `json:"villages"`
+	// The photos of the attachment lane.
+	PhotosPending int `json:"photosPending"`
+	PhotosRefused int `json:"photosRefused"`
 }
 
 type listed struct {

@@ -33,6 +33,8 @@ type realSrv struct {
 	dropped atomic.Int64
 	// dropSync cuts the sync calls alone: the app's files still come.
 	dropSync atomic.Bool
+	// dropUploads cuts the attachment lane's uploads alone.
+	dropUploads atomic.Bool
 	// nextBuild serves a service worker of another build (its version
 	// changed), as the server of a newer binary would.
 	nextBuild atomic.Bool
@@ -53,7 +55,8 @@ func realServer(t *testing.T) *realSrv {
 			http.Error(w, "refused by the test", http.StatusServiceUnavailable)
 			return
 		}
-		if s.drop.Load() || (s.dropSync.Load() && strings.HasSuffix(r.URL.Path, "/Sync")) {
+		if s.drop.Load() || (s.dropSync.Load() && strings.HasSuffix(r.URL.Path, "/Sync")) ||
+			(s.dropUploads.Load() && strings.HasSuffix(r.URL.Path, "AttachmentService/Upload")) {
 			if strings.HasSuffix(r.URL.Path, "/Sync") {
 				s.dropped.Add(1)
 			}
