@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -61,6 +62,15 @@ func (t *Table) DDL(role Role) []string {
 		stmts = append(stmts, fmt.Sprintf(ix, t.Name))
 	}
 	if role == Server {
+		// The console lists a village's records newest first
+		// (ListRecords): an index on the scope column — on a WITHOUT ROWID
+		// table it holds the id too — makes that a range read.
+		if t.Scope != "" && !slices.ContainsFunc(t.Lookups, func(c []string) bool {
+			return len(c) == 1 && c[0] == t.Scope
+		}) {
+			stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s_by_%s ON %s(%s)",
+				t.Name, t.Scope, t.Name, t.Scope))
+		}
 		for _, cols := range t.Lookups {
 			stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s_by_%s ON %s(%s)",
 				t.Name, strings.Join(cols, "_"), t.Name, strings.Join(cols, ", ")))

@@ -31,7 +31,7 @@ var (
 //
 // Those open to volunteers answer them within their villages (the
 // handler narrows them): the report and its file hold only her villages
-// and her devices, the device list only her devices, a record's history
+// and her devices, the records listed only hers, the device list only her devices, a record's history
 // only records of her villages, the village list only hers. RevokeDevice
 // is open to everyone for signing out: volunteers and coordinators may
 // revoke only the device they call from.
@@ -41,6 +41,7 @@ var allowed = map[string][]store.Role{
 	villagesyncv1connect.ConflictServiceResolveConflictProcedure:    staff,
 	villagesyncv1connect.ReportServiceGetReportProcedure:            anyone,
 	villagesyncv1connect.ReportServiceExportReportProcedure:         anyone,
+	villagesyncv1connect.ReportServiceListRecordsProcedure:          anyone,
 	villagesyncv1connect.AccessServiceWhoamiProcedure:               anyone,
 	villagesyncv1connect.AccessServiceCreateUserProcedure:           admins,
 	villagesyncv1connect.AccessServiceListUsersProcedure:            staff,

@@ -132,3 +132,40 @@ func inReport(err error) error {
 	}
 	return out
 }
+
+// ListRecords lists a program table's live records in the caller's
+// villages, newest first: what the console shows behind a village's
+// figures (each class with its sign-in sheet, each task's before and
+// after). Like GetReport it is open to volunteers, narrowed to theirs.
+func (s *ReportService) ListRecords(ctx context.Context, req *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetLimit() > store.MaxRecordsPage {
+		return nil, refuse(connect.CodeInvalidArgument, "limit", "%d is more than %d", req.GetLimit(),
+			store.MaxRecordsPage)
+	}
+	f := store.RecordFilter{Table: req.GetTable(), Village: req.GetVillage(), BeforeID: req.GetBeforeId(),
+		Limit: int(req.GetLimit())}
+	if !p.AllVillages() {
+		f.Scope = p.Villages
+		if f.Scope == nil {
+			f.Scope = []string{}
+		}
+	}
+	page, err := s.Store.ListRecords(ctx, f)
+	if err != nil {
+		return nil, s.svc().toConnect(err)
+	}
+	resp := &v1.ListRecordsResponse{NextBeforeId: page.NextBeforeID, GeneratedAtMs: page.ReadAt.UnixMilli(),
+		FeedSeq: page.Seq, Records: make([]*v1.ConflictRecord, 0, len(page.Records))}
+	for _, r := range page.Records {
+		cr := &v1.ConflictRecord{Id: r.ID, Device: r.Device, User: r.User, Fields: wire.Record(r.Record).GetFields()}
+		if !r.WrittenAt.IsZero() {
+			cr.WrittenAtMs = r.WrittenAt.UnixMilli()
+		}
+		resp.Records = append(resp.Records, cr)
+	}
+	return resp, nil
+}

@@ -31,6 +31,7 @@ type view interface {
 	reviewView
 	accessView
 	attachView
+	recordsView
 }
 
 // beginner opens transactions; *Store's SQLite backend is one.

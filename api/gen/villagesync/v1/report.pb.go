@@ -23,6 +23,153 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListRecordsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A program table: tutoring_sessions, cleanup_tasks, loans, books.
+	Table string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Only this village: canonical name (南香村), pinyin (any case) or
+	// alias. Empty = every village the caller may see.
+	Village string `protobuf:"bytes,2,opt,name=village,proto3" json:"village,omitempty"`
+	// Only records with id < before_id: page on with the response's
+	// next_before_id. Empty = from the newest.
+	BeforeId string `protobuf:"bytes,3,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
+	// Up to 200; 0 means 50.
+	Limit         uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordsRequest) Reset() {
+	*x = ListRecordsRequest{}
+	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordsRequest) ProtoMessage() {}
+
+func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordsRequest.ProtoReflect.Descriptor instead.
+func (*ListRecordsRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListRecordsRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ListRecordsRequest) GetVillage() string {
+	if x != nil {
+		return x.Village
+	}
+	return ""
+}
+
+func (x *ListRecordsRequest) GetBeforeId() string {
+	if x != nil {
+		return x.BeforeId
+	}
+	return ""
+}
+
+func (x *ListRecordsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListRecordsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first. deleted is always false (only live records are listed).
+	Records []*ConflictRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// The id to ask before for the next page; empty when this was the last.
+	NextBeforeId string `protobuf:"bytes,2,opt,name=next_before_id,json=nextBeforeId,proto3" json:"next_before_id,omitempty"`
+	// When the list was read (Unix milliseconds) and the server's feed
+	// position then: devices that have not synced since hold records it
+	// cannot show (GetReport's freshness lists them).
+	GeneratedAtMs int64  `protobuf:"varint,3,opt,name=generated_at_ms,json=generatedAtMs,proto3" json:"generated_at_ms,omitempty"`
+	FeedSeq       uint64 `protobuf:"varint,4,opt,name=feed_seq,json=feedSeq,proto3" json:"feed_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordsResponse) Reset() {
+	*x = ListRecordsResponse{}
+	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordsResponse) ProtoMessage() {}
+
+func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordsResponse.ProtoReflect.Descriptor instead.
+func (*ListRecordsResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListRecordsResponse) GetRecords() []*ConflictRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListRecordsResponse) GetNextBeforeId() string {
+	if x != nil {
+		return x.NextBeforeId
+	}
+	return ""
+}
+
+func (x *ListRecordsResponse) GetGeneratedAtMs() int64 {
+	if x != nil {
+		return x.GeneratedAtMs
+	}
+	return 0
+}
+
+func (x *ListRecordsResponse) GetFeedSeq() uint64 {
+	if x != nil {
+		return x.FeedSeq
+	}
+	return 0
+}
+
 type ExportReportRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Report *GetReportRequest      `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
@@ -36,7 +183,7 @@ type ExportReportRequest struct {
 
 func (x *ExportReportRequest) Reset() {
 	*x = ExportReportRequest{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	mi := &file_villagesync_v1_report_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +195,7 @@ func (x *ExportReportRequest) String() string {
 func (*ExportReportRequest) ProtoMessage() {}
 
 func (x *ExportReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[0]
+	mi := &file_villagesync_v1_report_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +208,7 @@ func (x *ExportReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportReportRequest.ProtoReflect.Descriptor instead.
 func (*ExportReportRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{0}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ExportReportRequest) GetReport() *GetReportRequest {
@@ -100,7 +247,7 @@ type ExportReportResponse struct {
 
 func (x *ExportReportResponse) Reset() {
 	*x = ExportReportResponse{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	mi := &file_villagesync_v1_report_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +259,7 @@ func (x *ExportReportResponse) String() string {
 func (*ExportReportResponse) ProtoMessage() {}
 
 func (x *ExportReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[1]
+	mi := &file_villagesync_v1_report_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +272,7 @@ func (x *ExportReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportReportResponse.ProtoReflect.Descriptor instead.
 func (*ExportReportResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{1}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExportReportResponse) GetFilename() string {
@@ -171,7 +318,7 @@ type GetReportRequest struct {
 
 func (x *GetReportRequest) Reset() {
 	*x = GetReportRequest{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[2]
+	mi := &file_villagesync_v1_report_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -183,7 +330,7 @@ func (x *GetReportRequest) String() string {
 func (*GetReportRequest) ProtoMessage() {}
 
 func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[2]
+	mi := &file_villagesync_v1_report_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -196,7 +343,7 @@ func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetReportRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{2}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetReportRequest) GetFromMonth() string {
@@ -240,7 +387,7 @@ type GetReportResponse struct {
 
 func (x *GetReportResponse) Reset() {
 	*x = GetReportResponse{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[3]
+	mi := &file_villagesync_v1_report_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +399,7 @@ func (x *GetReportResponse) String() string {
 func (*GetReportResponse) ProtoMessage() {}
 
 func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[3]
+	mi := &file_villagesync_v1_report_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +412,7 @@ func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetReportResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{3}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetReportResponse) GetFromMonth() string {
@@ -346,7 +493,7 @@ type ReportRow struct {
 
 func (x *ReportRow) Reset() {
 	*x = ReportRow{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[4]
+	mi := &file_villagesync_v1_report_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +505,7 @@ func (x *ReportRow) String() string {
 func (*ReportRow) ProtoMessage() {}
 
 func (x *ReportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[4]
+	mi := &file_villagesync_v1_report_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +518,7 @@ func (x *ReportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRow.ProtoReflect.Descriptor instead.
 func (*ReportRow) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{4}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportRow) GetVillage() string {
@@ -452,7 +599,7 @@ type TutoringFigures struct {
 
 func (x *TutoringFigures) Reset() {
 	*x = TutoringFigures{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[5]
+	mi := &file_villagesync_v1_report_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +611,7 @@ func (x *TutoringFigures) String() string {
 func (*TutoringFigures) ProtoMessage() {}
 
 func (x *TutoringFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[5]
+	mi := &file_villagesync_v1_report_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +624,7 @@ func (x *TutoringFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TutoringFigures.ProtoReflect.Descriptor instead.
 func (*TutoringFigures) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{5}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TutoringFigures) GetSessions() int64 {
@@ -519,7 +666,7 @@ type CleanupFigures struct {
 
 func (x *CleanupFigures) Reset() {
 	*x = CleanupFigures{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[6]
+	mi := &file_villagesync_v1_report_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +678,7 @@ func (x *CleanupFigures) String() string {
 func (*CleanupFigures) ProtoMessage() {}
 
 func (x *CleanupFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[6]
+	mi := &file_villagesync_v1_report_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +691,7 @@ func (x *CleanupFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupFigures.ProtoReflect.Descriptor instead.
 func (*CleanupFigures) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{6}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CleanupFigures) GetKind() string {
@@ -593,7 +740,7 @@ type Quantity struct {
 
 func (x *Quantity) Reset() {
 	*x = Quantity{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[7]
+	mi := &file_villagesync_v1_report_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +752,7 @@ func (x *Quantity) String() string {
 func (*Quantity) ProtoMessage() {}
 
 func (x *Quantity) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[7]
+	mi := &file_villagesync_v1_report_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +765,7 @@ func (x *Quantity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quantity.ProtoReflect.Descriptor instead.
 func (*Quantity) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{7}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Quantity) GetUnit() string {
@@ -656,7 +803,7 @@ type LoanFigures struct {
 
 func (x *LoanFigures) Reset() {
 	*x = LoanFigures{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[8]
+	mi := &file_villagesync_v1_report_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +815,7 @@ func (x *LoanFigures) String() string {
 func (*LoanFigures) ProtoMessage() {}
 
 func (x *LoanFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[8]
+	mi := &file_villagesync_v1_report_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +828,7 @@ func (x *LoanFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoanFigures.ProtoReflect.Descriptor instead.
 func (*LoanFigures) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{8}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LoanFigures) GetLibrary() string {
@@ -744,7 +891,7 @@ type Freshness struct {
 
 func (x *Freshness) Reset() {
 	*x = Freshness{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[9]
+	mi := &file_villagesync_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +903,7 @@ func (x *Freshness) String() string {
 func (*Freshness) ProtoMessage() {}
 
 func (x *Freshness) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[9]
+	mi := &file_villagesync_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +916,7 @@ func (x *Freshness) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Freshness.ProtoReflect.Descriptor instead.
 func (*Freshness) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{9}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Freshness) GetGeneratedAtMs() int64 {
@@ -826,7 +973,7 @@ type DeviceSeen struct {
 
 func (x *DeviceSeen) Reset() {
 	*x = DeviceSeen{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[10]
+	mi := &file_villagesync_v1_report_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +985,7 @@ func (x *DeviceSeen) String() string {
 func (*DeviceSeen) ProtoMessage() {}
 
 func (x *DeviceSeen) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[10]
+	mi := &file_villagesync_v1_report_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +998,7 @@ func (x *DeviceSeen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceSeen.ProtoReflect.Descriptor instead.
 func (*DeviceSeen) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{10}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeviceSeen) GetReplica() uint32 {
@@ -914,7 +1061,7 @@ type OpenConflicts struct {
 
 func (x *OpenConflicts) Reset() {
 	*x = OpenConflicts{}
-	mi := &file_villagesync_v1_report_proto_msgTypes[11]
+	mi := &file_villagesync_v1_report_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1073,7 @@ func (x *OpenConflicts) String() string {
 func (*OpenConflicts) ProtoMessage() {}
 
 func (x *OpenConflicts) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_report_proto_msgTypes[11]
+	mi := &file_villagesync_v1_report_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1086,7 @@ func (x *OpenConflicts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenConflicts.ProtoReflect.Descriptor instead.
 func (*OpenConflicts) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{11}
+	return file_villagesync_v1_report_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OpenConflicts) GetKind() string {
@@ -960,7 +1107,17 @@ var File_villagesync_v1_report_proto protoreflect.FileDescriptor
 
 const file_villagesync_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bvillagesync/v1/report.proto\x12\x0evillagesync.v1\"{\n" +
+	"\x1bvillagesync/v1/report.proto\x12\x0evillagesync.v1\x1a\x19villagesync/v1/sync.proto\"w\n" +
+	"\x12ListRecordsRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x18\n" +
+	"\avillage\x18\x02 \x01(\tR\avillage\x12\x1b\n" +
+	"\tbefore_id\x18\x03 \x01(\tR\bbeforeId\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"\xb8\x01\n" +
+	"\x13ListRecordsResponse\x128\n" +
+	"\arecords\x18\x01 \x03(\v2\x1e.villagesync.v1.ConflictRecordR\arecords\x12$\n" +
+	"\x0enext_before_id\x18\x02 \x01(\tR\fnextBeforeId\x12&\n" +
+	"\x0fgenerated_at_ms\x18\x03 \x01(\x03R\rgeneratedAtMs\x12\x19\n" +
+	"\bfeed_seq\x18\x04 \x01(\x04R\afeedSeq\"{\n" +
 	"\x13ExportReportRequest\x128\n" +
 	"\x06report\x18\x01 \x01(\v2 .villagesync.v1.GetReportRequestR\x06report\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\x12\x12\n" +
@@ -1036,10 +1193,11 @@ const file_villagesync_v1_report_proto_rawDesc = "" +
 	"\rrevoked_at_ms\x18\a \x01(\x03R\vrevokedAtMs\"9\n" +
 	"\rOpenConflicts\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count2\xc6\x01\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count2\xa3\x02\n" +
 	"\rReportService\x12U\n" +
 	"\tGetReport\x12 .villagesync.v1.GetReportRequest\x1a!.villagesync.v1.GetReportResponse\"\x03\x90\x02\x01\x12^\n" +
-	"\fExportReport\x12#.villagesync.v1.ExportReportRequest\x1a$.villagesync.v1.ExportReportResponse\"\x03\x90\x02\x01BKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
+	"\fExportReport\x12#.villagesync.v1.ExportReportRequest\x1a$.villagesync.v1.ExportReportResponse\"\x03\x90\x02\x01\x12[\n" +
+	"\vListRecords\x12\".villagesync.v1.ListRecordsRequest\x1a#.villagesync.v1.ListRecordsResponse\"\x03\x90\x02\x01BKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
 
 var (
 	file_villagesync_v1_report_proto_rawDescOnce sync.Once
@@ -1053,44 +1211,50 @@ func file_villagesync_v1_report_proto_rawDescGZIP() []byte {
 	return file_villagesync_v1_report_proto_rawDescData
 }
 
-var file_villagesync_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_villagesync_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_villagesync_v1_report_proto_goTypes = []any{
-	(*ExportReportRequest)(nil),  // 0: villagesync.v1.ExportReportRequest
-	(*ExportReportResponse)(nil), // 1: villagesync.v1.ExportReportResponse
-	(*GetReportRequest)(nil),     // 2: villagesync.v1.GetReportRequest
-	(*GetReportResponse)(nil),    // 3: villagesync.v1.GetReportResponse
-	(*ReportRow)(nil),            // 4: villagesync.v1.ReportRow
-	(*TutoringFigures)(nil),      // 5: villagesync.v1.TutoringFigures
-	(*CleanupFigures)(nil),       // 6: villagesync.v1.CleanupFigures
-	(*Quantity)(nil),             // 7: villagesync.v1.Quantity
-	(*LoanFigures)(nil),          // 8: villagesync.v1.LoanFigures
-	(*Freshness)(nil),            // 9: villagesync.v1.Freshness
-	(*DeviceSeen)(nil),           // 10: villagesync.v1.DeviceSeen
-	(*OpenConflicts)(nil),        // 11: villagesync.v1.OpenConflicts
+	(*ListRecordsRequest)(nil),   // 0: villagesync.v1.ListRecordsRequest
+	(*ListRecordsResponse)(nil),  // 1: villagesync.v1.ListRecordsResponse
+	(*ExportReportRequest)(nil),  // 2: villagesync.v1.ExportReportRequest
+	(*ExportReportResponse)(nil), // 3: villagesync.v1.ExportReportResponse
+	(*GetReportRequest)(nil),     // 4: villagesync.v1.GetReportRequest
+	(*GetReportResponse)(nil),    // 5: villagesync.v1.GetReportResponse
+	(*ReportRow)(nil),            // 6: villagesync.v1.ReportRow
+	(*TutoringFigures)(nil),      // 7: villagesync.v1.TutoringFigures
+	(*CleanupFigures)(nil),       // 8: villagesync.v1.CleanupFigures
+	(*Quantity)(nil),             // 9: villagesync.v1.Quantity
+	(*LoanFigures)(nil),          // 10: villagesync.v1.LoanFigures
+	(*Freshness)(nil),            // 11: villagesync.v1.Freshness
+	(*DeviceSeen)(nil),           // 12: villagesync.v1.DeviceSeen
+	(*OpenConflicts)(nil),        // 13: villagesync.v1.OpenConflicts
+	(*ConflictRecord)(nil),       // 14: villagesync.v1.ConflictRecord
 }
 var file_villagesync_v1_report_proto_depIdxs = []int32{
-	2,  // 0: villagesync.v1.ExportReportRequest.report:type_name -> villagesync.v1.GetReportRequest
-	3,  // 1: villagesync.v1.ExportReportResponse.report:type_name -> villagesync.v1.GetReportResponse
-	4,  // 2: villagesync.v1.GetReportResponse.rows:type_name -> villagesync.v1.ReportRow
-	4,  // 3: villagesync.v1.GetReportResponse.village_totals:type_name -> villagesync.v1.ReportRow
-	4,  // 4: villagesync.v1.GetReportResponse.total:type_name -> villagesync.v1.ReportRow
-	9,  // 5: villagesync.v1.GetReportResponse.freshness:type_name -> villagesync.v1.Freshness
-	5,  // 6: villagesync.v1.ReportRow.tutoring:type_name -> villagesync.v1.TutoringFigures
-	6,  // 7: villagesync.v1.ReportRow.cleanup:type_name -> villagesync.v1.CleanupFigures
-	8,  // 8: villagesync.v1.ReportRow.loans:type_name -> villagesync.v1.LoanFigures
-	11, // 9: villagesync.v1.ReportRow.open_flags:type_name -> villagesync.v1.OpenConflicts
-	7,  // 10: villagesync.v1.CleanupFigures.quantities:type_name -> villagesync.v1.Quantity
-	10, // 11: villagesync.v1.Freshness.devices:type_name -> villagesync.v1.DeviceSeen
-	11, // 12: villagesync.v1.Freshness.open_conflicts:type_name -> villagesync.v1.OpenConflicts
-	2,  // 13: villagesync.v1.ReportService.GetReport:input_type -> villagesync.v1.GetReportRequest
-	0,  // 14: villagesync.v1.ReportService.ExportReport:input_type -> villagesync.v1.ExportReportRequest
-	3,  // 15: villagesync.v1.ReportService.GetReport:output_type -> villagesync.v1.GetReportResponse
-	1,  // 16: villagesync.v1.ReportService.ExportReport:output_type -> villagesync.v1.ExportReportResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	14, // 0: villagesync.v1.ListRecordsResponse.records:type_name -> villagesync.v1.ConflictRecord
+	4,  // 1: villagesync.v1.ExportReportRequest.report:type_name -> villagesync.v1.GetReportRequest
+	5,  // 2: villagesync.v1.ExportReportResponse.report:type_name -> villagesync.v1.GetReportResponse
+	6,  // 3: villagesync.v1.GetReportResponse.rows:type_name -> villagesync.v1.ReportRow
+	6,  // 4: villagesync.v1.GetReportResponse.village_totals:type_name -> villagesync.v1.ReportRow
+	6,  // 5: villagesync.v1.GetReportResponse.total:type_name -> villagesync.v1.ReportRow
+	11, // 6: villagesync.v1.GetReportResponse.freshness:type_name -> villagesync.v1.Freshness
+	7,  // 7: villagesync.v1.ReportRow.tutoring:type_name -> villagesync.v1.TutoringFigures
+	8,  // 8: villagesync.v1.ReportRow.cleanup:type_name -> villagesync.v1.CleanupFigures
+	10, // 9: villagesync.v1.ReportRow.loans:type_name -> villagesync.v1.LoanFigures
+	13, // 10: villagesync.v1.ReportRow.open_flags:type_name -> villagesync.v1.OpenConflicts
+	9,  // 11: villagesync.v1.CleanupFigures.quantities:type_name -> villagesync.v1.Quantity
+	12, // 12: villagesync.v1.Freshness.devices:type_name -> villagesync.v1.DeviceSeen
+	13, // 13: villagesync.v1.Freshness.open_conflicts:type_name -> villagesync.v1.OpenConflicts
+	4,  // 14: villagesync.v1.ReportService.GetReport:input_type -> villagesync.v1.GetReportRequest
+	2,  // 15: villagesync.v1.ReportService.ExportReport:input_type -> villagesync.v1.ExportReportRequest
+	0,  // 16: villagesync.v1.ReportService.ListRecords:input_type -> villagesync.v1.ListRecordsRequest
+	5,  // 17: villagesync.v1.ReportService.GetReport:output_type -> villagesync.v1.GetReportResponse
+	3,  // 18: villagesync.v1.ReportService.ExportReport:output_type -> villagesync.v1.ExportReportResponse
+	1,  // 19: villagesync.v1.ReportService.ListRecords:output_type -> villagesync.v1.ListRecordsResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_report_proto_init() }
@@ -1098,13 +1262,14 @@ func file_villagesync_v1_report_proto_init() {
 	if File_villagesync_v1_report_proto != nil {
 		return
 	}
+	file_villagesync_v1_sync_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_report_proto_rawDesc), len(file_villagesync_v1_report_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

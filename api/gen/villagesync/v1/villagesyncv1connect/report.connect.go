@@ -39,6 +39,9 @@ const (
 	// ReportServiceExportReportProcedure is the fully-qualified name of the ReportService's
 	// ExportReport RPC.
 	ReportServiceExportReportProcedure = "/villagesync.v1.ReportService/ExportReport"
+	// ReportServiceListRecordsProcedure is the fully-qualified name of the ReportService's ListRecords
+	// RPC.
+	ReportServiceListRecordsProcedure = "/villagesync.v1.ReportService/ListRecords"
 )
 
 // ReportServiceClient is a client for the villagesync.v1.ReportService service.
@@ -53,6 +56,13 @@ type ReportServiceClient interface {
 	// `villagesync report --format csv|xlsx` writes, made from the same
 	// figures, for a browser to download.
 	ExportReport(context.Context, *v1.ExportReportRequest) (*v1.ExportReportResponse, error)
+	// ListRecords lists the live records of a program table behind the
+	// figures: each with its fields and who wrote it last, newest first (by
+	// id: ids are UUIDv7, so creation order), a page at a time. A volunteer
+	// sees only records of her villages, as GetReport narrows: naming a
+	// village outside them is PermissionDenied, an unknown one or table
+	// InvalidArgument naming the field. It reads; nothing is noted.
+	ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error)
 }
 
 // NewReportServiceClient constructs a client for the villagesync.v1.ReportService service. By
@@ -80,6 +90,13 @@ func NewReportServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listRecords: connect.NewClient[v1.ListRecordsRequest, v1.ListRecordsResponse](
+			httpClient,
+			baseURL+ReportServiceListRecordsProcedure,
+			connect.WithSchema(reportServiceMethods.ByName("ListRecords")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -87,6 +104,7 @@ func NewReportServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 type reportServiceClient struct {
 	getReport    *connect.Client[v1.GetReportRequest, v1.GetReportResponse]
 	exportReport *connect.Client[v1.ExportReportRequest, v1.ExportReportResponse]
+	listRecords  *connect.Client[v1.ListRecordsRequest, v1.ListRecordsResponse]
 }
 
 // GetReport calls villagesync.v1.ReportService.GetReport.
@@ -107,6 +125,15 @@ func (c *reportServiceClient) ExportReport(ctx context.Context, req *v1.ExportRe
 	return nil, err
 }
 
+// ListRecords calls villagesync.v1.ReportService.ListRecords.
+func (c *reportServiceClient) ListRecords(ctx context.Context, req *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error) {
+	response, err := c.listRecords.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // ReportServiceHandler is an implementation of the villagesync.v1.ReportService service.
 type ReportServiceHandler interface {
 	// GetReport returns the figures of every (village, month) with activity,
@@ -119,6 +146,13 @@ type ReportServiceHandler interface {
 	// `villagesync report --format csv|xlsx` writes, made from the same
 	// figures, for a browser to download.
 	ExportReport(context.Context, *v1.ExportReportRequest) (*v1.ExportReportResponse, error)
+	// ListRecords lists the live records of a program table behind the
+	// figures: each with its fields and who wrote it last, newest first (by
+	// id: ids are UUIDv7, so creation order), a page at a time. A volunteer
+	// sees only records of her villages, as GetReport narrows: naming a
+	// village outside them is PermissionDenied, an unknown one or table
+	// InvalidArgument naming the field. It reads; nothing is noted.
+	ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error)
 }
 
 // NewReportServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -142,12 +176,21 @@ func NewReportServiceHandler(svc ReportServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	reportServiceListRecordsHandler := connect.NewUnaryHandlerSimple(
+		ReportServiceListRecordsProcedure,
+		svc.ListRecords,
+		connect.WithSchema(reportServiceMethods.ByName("ListRecords")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/villagesync.v1.ReportService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ReportServiceGetReportProcedure:
 			reportServiceGetReportHandler.ServeHTTP(w, r)
 		case ReportServiceExportReportProcedure:
 			reportServiceExportReportHandler.ServeHTTP(w, r)
+		case ReportServiceListRecordsProcedure:
+			reportServiceListRecordsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -163,4 +206,8 @@ func (UnimplementedReportServiceHandler) GetReport(context.Context, *v1.GetRepor
 
 func (UnimplementedReportServiceHandler) ExportReport(context.Context, *v1.ExportReportRequest) (*v1.ExportReportResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.ReportService.ExportReport is not implemented"))
+}
+
+func (UnimplementedReportServiceHandler) ListRecords(context.Context, *v1.ListRecordsRequest) (*v1.ListRecordsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.ReportService.ListRecords is not implemented"))
 }

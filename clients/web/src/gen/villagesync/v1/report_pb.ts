@@ -6,13 +6,97 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ConflictRecord } from "./sync_pb";
+import { file_villagesync_v1_sync } from "./sync_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file villagesync/v1/report.proto.
  */
 export const file_villagesync_v1_report: GenFile = /*@__PURE__*/
-  fileDesc("Cht2aWxsYWdlc3luYy92MS9yZXBvcnQucHJvdG8SDnZpbGxhZ2VzeW5jLnYxImUKE0V4cG9ydFJlcG9ydFJlcXVlc3QSMAoGcmVwb3J0GAEgASgLMiAudmlsbGFnZXN5bmMudjEuR2V0UmVwb3J0UmVxdWVzdBIOCgZmb3JtYXQYAiABKAkSDAoEbGFuZxgDIAEoCSKCAQoURXhwb3J0UmVwb3J0UmVzcG9uc2USEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEg8KB2NvbnRlbnQYAyABKAwSMQoGcmVwb3J0GAQgASgLMiEudmlsbGFnZXN5bmMudjEuR2V0UmVwb3J0UmVzcG9uc2UiSgoQR2V0UmVwb3J0UmVxdWVzdBISCgpmcm9tX21vbnRoGAEgASgJEhAKCHRvX21vbnRoGAIgASgJEhAKCHZpbGxhZ2VzGAMgAygJIu0BChFHZXRSZXBvcnRSZXNwb25zZRISCgpmcm9tX21vbnRoGAEgASgJEhAKCHRvX21vbnRoGAIgASgJEicKBHJvd3MYAyADKAsyGS52aWxsYWdlc3luYy52MS5SZXBvcnRSb3cSMQoOdmlsbGFnZV90b3RhbHMYBCADKAsyGS52aWxsYWdlc3luYy52MS5SZXBvcnRSb3cSKAoFdG90YWwYBSABKAsyGS52aWxsYWdlc3luYy52MS5SZXBvcnRSb3cSLAoJZnJlc2huZXNzGAYgASgLMhkudmlsbGFnZXN5bmMudjEuRnJlc2huZXNzIrsCCglSZXBvcnRSb3cSDwoHdmlsbGFnZRgBIAEoCRIWCg52aWxsYWdlX3BpbnlpbhgCIAEoCRINCgVtb250aBgDIAEoCRIxCgh0dXRvcmluZxgEIAEoCzIfLnZpbGxhZ2VzeW5jLnYxLlR1dG9yaW5nRmlndXJlcxIvCgdjbGVhbnVwGAUgAygLMh4udmlsbGFnZXN5bmMudjEuQ2xlYW51cEZpZ3VyZXMSKgoFbG9hbnMYBiADKAsyGy52aWxsYWdlc3luYy52MS5Mb2FuRmlndXJlcxIVCg1yZXZpc2VkX2F0X21zGAcgASgDEhwKFGZpcnN0X3JlcG9ydGVkX2F0X21zGAggASgDEjEKCm9wZW5fZmxhZ3MYCSADKAsyHS52aWxsYWdlc3luYy52MS5PcGVuQ29uZmxpY3RzIlQKD1R1dG9yaW5nRmlndXJlcxIQCghzZXNzaW9ucxgBIAEoAxIbChNzdHVkZW50X2F0dGVuZGFuY2VzGAIgASgDEhIKCnZvbHVudGVlcnMYAyABKAMifQoOQ2xlYW51cEZpZ3VyZXMSDAoEa2luZBgBIAEoCRIQCghyZXBvcnRlZBgCIAEoAxIMCgRkb25lGAMgASgDEg8KB2NoZWNrZWQYBCABKAMSLAoKcXVhbnRpdGllcxgFIAMoCzIYLnZpbGxhZ2VzeW5jLnYxLlF1YW50aXR5IigKCFF1YW50aXR5EgwKBHVuaXQYASABKAkSDgoGYW1vdW50GAIgASgBInAKC0xvYW5GaWd1cmVzEg8KB2xpYnJhcnkYASABKAkSDAoEbWFkZRgCIAEoAxIQCghyZXR1cm5lZBgDIAEoAxIMCgRvcGVuGAQgASgDEg8KB292ZXJkdWUYBSABKAMSEQoJYm9ycm93ZXJzGAYgASgDIpoBCglGcmVzaG5lc3MSFwoPZ2VuZXJhdGVkX2F0X21zGAEgASgDEhAKCGZlZWRfc2VxGAIgASgEEisKB2RldmljZXMYAyADKAsyGi52aWxsYWdlc3luYy52MS5EZXZpY2VTZWVuEjUKDm9wZW5fY29uZmxpY3RzGAQgAygLMh0udmlsbGFnZXN5bmMudjEuT3BlbkNvbmZsaWN0cyKKAQoKRGV2aWNlU2VlbhIPCgdyZXBsaWNhGAEgASgNEgwKBG5hbWUYAiABKAkSFAoMbGFzdF9zZWVuX21zGAMgASgDEgwKBHVzZXIYBCABKAkSEgoKcHVsbGVkX3NlcRgFIAEoBBIOCgZiZWhpbmQYBiABKAQSFQoNcmV2b2tlZF9hdF9tcxgHIAEoAyIsCg1PcGVuQ29uZmxpY3RzEgwKBGtpbmQYASABKAkSDQoFY291bnQYAiABKAMyxgEKDVJlcG9ydFNlcnZpY2USVQoJR2V0UmVwb3J0EiAudmlsbGFnZXN5bmMudjEuR2V0UmVwb3J0UmVxdWVzdBohLnZpbGxhZ2VzeW5jLnYxLkdldFJlcG9ydFJlc3BvbnNlIgOQAgESXgoMRXhwb3J0UmVwb3J0EiMudmlsbGFnZXN5bmMudjEuRXhwb3J0UmVwb3J0UmVxdWVzdBokLnZpbGxhZ2VzeW5jLnYxLkV4cG9ydFJlcG9ydFJlc3BvbnNlIgOQAgFCS1pJZ2l0aHViLmNvbS9mdXRpYW4teGlhb21vL3ZpbGxhZ2VzeW5jL2FwaS9nZW4vdmlsbGFnZXN5bmMvdjE7dmlsbGFnZXN5bmN2MWIGcHJvdG8z");
+  fileDesc("Cht2aWxsYWdlc3luYy92MS9yZXBvcnQucHJvdG8SDnZpbGxhZ2VzeW5jLnYxIlYKEkxpc3RSZWNvcmRzUmVxdWVzdBINCgV0YWJsZRgBIAEoCRIPCgd2aWxsYWdlGAIgASgJEhEKCWJlZm9yZV9pZBgDIAEoCRINCgVsaW1pdBgEIAEoDSKJAQoTTGlzdFJlY29yZHNSZXNwb25zZRIvCgdyZWNvcmRzGAEgAygLMh4udmlsbGFnZXN5bmMudjEuQ29uZmxpY3RSZWNvcmQSFgoObmV4dF9iZWZvcmVfaWQYAiABKAkSFwoPZ2VuZXJhdGVkX2F0X21zGAMgASgDEhAKCGZlZWRfc2VxGAQgASgEImUKE0V4cG9ydFJlcG9ydFJlcXVlc3QSMAoGcmVwb3J0GAEgASgLMiAudmlsbGFnZXN5bmMudjEuR2V0UmVwb3J0UmVxdWVzdBIOCgZmb3JtYXQYAiABKAkSDAoEbGFuZxgDIAEoCSKCAQoURXhwb3J0UmVwb3J0UmVzcG9uc2USEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEg8KB2NvbnRlbnQYAyABKAwSMQoGcmVwb3J0GAQgASgLMiEudmlsbGFnZXN5bmMudjEuR2V0UmVwb3J0UmVzcG9uc2UiSgoQR2V0UmVwb3J0UmVxdWVzdBISCgpmcm9tX21vbnRoGAEgASgJEhAKCHRvX21vbnRoGAIgASgJEhAKCHZpbGxhZ2VzGAMgAygJIu0BChFHZXRSZXBvcnRSZXNwb25zZRISCgpmcm9tX21vbnRoGAEgASgJEhAKCHRvX21vbnRoGAIgASgJEicKBHJvd3MYAyADKAsyGS52aWxsYWdlc3luYy52MS5SZXBvcnRSb3cSMQoOdmlsbGFnZV90b3RhbHMYBCADKAsyGS52aWxsYWdlc3luYy52MS5SZXBvcnRSb3cSKAoFdG90YWwYBSABKAsyGS52aWxsYWdlc3luYy52MS5SZXBvcnRSb3cSLAoJZnJlc2huZXNzGAYgASgLMhkudmlsbGFnZXN5bmMudjEuRnJlc2huZXNzIrsCCglSZXBvcnRSb3cSDwoHdmlsbGFnZRgBIAEoCRIWCg52aWxsYWdlX3BpbnlpbhgCIAEoCRINCgVtb250aBgDIAEoCRIxCgh0dXRvcmluZxgEIAEoCzIfLnZpbGxhZ2VzeW5jLnYxLlR1dG9yaW5nRmlndXJlcxIvCgdjbGVhbnVwGAUgAygLMh4udmlsbGFnZXN5bmMudjEuQ2xlYW51cEZpZ3VyZXMSKgoFbG9hbnMYBiADKAsyGy52aWxsYWdlc3luYy52MS5Mb2FuRmlndXJlcxIVCg1yZXZpc2VkX2F0X21zGAcgASgDEhwKFGZpcnN0X3JlcG9ydGVkX2F0X21zGAggASgDEjEKCm9wZW5fZmxhZ3MYCSADKAsyHS52aWxsYWdlc3luYy52MS5PcGVuQ29uZmxpY3RzIlQKD1R1dG9yaW5nRmlndXJlcxIQCghzZXNzaW9ucxgBIAEoAxIbChNzdHVkZW50X2F0dGVuZGFuY2VzGAIgASgDEhIKCnZvbHVudGVlcnMYAyABKAMifQoOQ2xlYW51cEZpZ3VyZXMSDAoEa2luZBgBIAEoCRIQCghyZXBvcnRlZBgCIAEoAxIMCgRkb25lGAMgASgDEg8KB2NoZWNrZWQYBCABKAMSLAoKcXVhbnRpdGllcxgFIAMoCzIYLnZpbGxhZ2VzeW5jLnYxLlF1YW50aXR5IigKCFF1YW50aXR5EgwKBHVuaXQYASABKAkSDgoGYW1vdW50GAIgASgBInAKC0xvYW5GaWd1cmVzEg8KB2xpYnJhcnkYASABKAkSDAoEbWFkZRgCIAEoAxIQCghyZXR1cm5lZBgDIAEoAxIMCgRvcGVuGAQgASgDEg8KB292ZXJkdWUYBSABKAMSEQoJYm9ycm93ZXJzGAYgASgDIpoBCglGcmVzaG5lc3MSFwoPZ2VuZXJhdGVkX2F0X21zGAEgASgDEhAKCGZlZWRfc2VxGAIgASgEEisKB2RldmljZXMYAyADKAsyGi52aWxsYWdlc3luYy52MS5EZXZpY2VTZWVuEjUKDm9wZW5fY29uZmxpY3RzGAQgAygLMh0udmlsbGFnZXN5bmMudjEuT3BlbkNvbmZsaWN0cyKKAQoKRGV2aWNlU2VlbhIPCgdyZXBsaWNhGAEgASgNEgwKBG5hbWUYAiABKAkSFAoMbGFzdF9zZWVuX21zGAMgASgDEgwKBHVzZXIYBCABKAkSEgoKcHVsbGVkX3NlcRgFIAEoBBIOCgZiZWhpbmQYBiABKAQSFQoNcmV2b2tlZF9hdF9tcxgHIAEoAyIsCg1PcGVuQ29uZmxpY3RzEgwKBGtpbmQYASABKAkSDQoFY291bnQYAiABKAMyowIKDVJlcG9ydFNlcnZpY2USVQoJR2V0UmVwb3J0EiAudmlsbGFnZXN5bmMudjEuR2V0UmVwb3J0UmVxdWVzdBohLnZpbGxhZ2VzeW5jLnYxLkdldFJlcG9ydFJlc3BvbnNlIgOQAgESXgoMRXhwb3J0UmVwb3J0EiMudmlsbGFnZXN5bmMudjEuRXhwb3J0UmVwb3J0UmVxdWVzdBokLnZpbGxhZ2VzeW5jLnYxLkV4cG9ydFJlcG9ydFJlc3BvbnNlIgOQAgESWwoLTGlzdFJlY29yZHMSIi52aWxsYWdlc3luYy52MS5MaXN0UmVjb3Jkc1JlcXVlc3QaIy52aWxsYWdlc3luYy52MS5MaXN0UmVjb3Jkc1Jlc3BvbnNlIgOQAgFCS1pJZ2l0aHViLmNvbS9mdXRpYW4teGlhb21vL3ZpbGxhZ2VzeW5jL2FwaS9nZW4vdmlsbGFnZXN5bmMvdjE7dmlsbGFnZXN5bmN2MWIGcHJvdG8z", [file_villagesync_v1_sync]);
+
+/**
+ * @generated from message villagesync.v1.ListRecordsRequest
+ */
+export type ListRecordsRequest = Message<"villagesync.v1.ListRecordsRequest"> & {
+  /**
+   * A program table: tutoring_sessions, cleanup_tasks, loans, books.
+   *
+   * @generated from field: string table = 1;
+   */
+  table: string;
+
+  /**
+   * Only this village: canonical name (南香村), pinyin (any case) or
+   * alias. Empty = every village the caller may see.
+   *
+   * @generated from field: string village = 2;
+   */
+  village: string;
+
+  /**
+   * Only records with id < before_id: page on with the response's
+   * next_before_id. Empty = from the newest.
+   *
+   * @generated from field: string before_id = 3;
+   */
+  beforeId: string;
+
+  /**
+   * Up to 200; 0 means 50.
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message villagesync.v1.ListRecordsRequest.
+ * Use `create(ListRecordsRequestSchema)` to create a new message.
+ */
+export const ListRecordsRequestSchema: GenMessage<ListRecordsRequest> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_report, 0);
+
+/**
+ * @generated from message villagesync.v1.ListRecordsResponse
+ */
+export type ListRecordsResponse = Message<"villagesync.v1.ListRecordsResponse"> & {
+  /**
+   * Newest first. deleted is always false (only live records are listed).
+   *
+   * @generated from field: repeated villagesync.v1.ConflictRecord records = 1;
+   */
+  records: ConflictRecord[];
+
+  /**
+   * The id to ask before for the next page; empty when this was the last.
+   *
+   * @generated from field: string next_before_id = 2;
+   */
+  nextBeforeId: string;
+
+  /**
+   * When the list was read (Unix milliseconds) and the server's feed
+   * position then: devices that have not synced since hold records it
+   * cannot show (GetReport's freshness lists them).
+   *
+   * @generated from field: int64 generated_at_ms = 3;
+   */
+  generatedAtMs: bigint;
+
+  /**
+   * @generated from field: uint64 feed_seq = 4;
+   */
+  feedSeq: bigint;
+};
+
+/**
+ * Describes the message villagesync.v1.ListRecordsResponse.
+ * Use `create(ListRecordsResponseSchema)` to create a new message.
+ */
+export const ListRecordsResponseSchema: GenMessage<ListRecordsResponse> = /*@__PURE__*/
+  messageDesc(file_villagesync_v1_report, 1);
 
 /**
  * @generated from message villagesync.v1.ExportReportRequest
@@ -43,7 +127,7 @@ export type ExportReportRequest = Message<"villagesync.v1.ExportReportRequest"> 
  * Use `create(ExportReportRequestSchema)` to create a new message.
  */
 export const ExportReportRequestSchema: GenMessage<ExportReportRequest> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 0);
+  messageDesc(file_villagesync_v1_report, 2);
 
 /**
  * @generated from message villagesync.v1.ExportReportResponse
@@ -81,7 +165,7 @@ export type ExportReportResponse = Message<"villagesync.v1.ExportReportResponse"
  * Use `create(ExportReportResponseSchema)` to create a new message.
  */
 export const ExportReportResponseSchema: GenMessage<ExportReportResponse> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 1);
+  messageDesc(file_villagesync_v1_report, 3);
 
 /**
  * @generated from message villagesync.v1.GetReportRequest
@@ -115,7 +199,7 @@ export type GetReportRequest = Message<"villagesync.v1.GetReportRequest"> & {
  * Use `create(GetReportRequestSchema)` to create a new message.
  */
 export const GetReportRequestSchema: GenMessage<GetReportRequest> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 2);
+  messageDesc(file_villagesync_v1_report, 4);
 
 /**
  * @generated from message villagesync.v1.GetReportResponse
@@ -167,7 +251,7 @@ export type GetReportResponse = Message<"villagesync.v1.GetReportResponse"> & {
  * Use `create(GetReportResponseSchema)` to create a new message.
  */
 export const GetReportResponseSchema: GenMessage<GetReportResponse> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 3);
+  messageDesc(file_villagesync_v1_report, 5);
 
 /**
  * ReportRow is the figures of one village in one month (month set), of one
@@ -252,7 +336,7 @@ export type ReportRow = Message<"villagesync.v1.ReportRow"> & {
  * Use `create(ReportRowSchema)` to create a new message.
  */
 export const ReportRowSchema: GenMessage<ReportRow> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 4);
+  messageDesc(file_villagesync_v1_report, 6);
 
 /**
  * TutoringFigures are the 7pm classroom's. A session flagged as a probable
@@ -286,7 +370,7 @@ export type TutoringFigures = Message<"villagesync.v1.TutoringFigures"> & {
  * Use `create(TutoringFiguresSchema)` to create a new message.
  */
 export const TutoringFiguresSchema: GenMessage<TutoringFigures> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 5);
+  messageDesc(file_villagesync_v1_report, 7);
 
 /**
  * @generated from message villagesync.v1.CleanupFigures
@@ -333,7 +417,7 @@ export type CleanupFigures = Message<"villagesync.v1.CleanupFigures"> & {
  * Use `create(CleanupFiguresSchema)` to create a new message.
  */
 export const CleanupFiguresSchema: GenMessage<CleanupFigures> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 6);
+  messageDesc(file_villagesync_v1_report, 8);
 
 /**
  * @generated from message villagesync.v1.Quantity
@@ -357,7 +441,7 @@ export type Quantity = Message<"villagesync.v1.Quantity"> & {
  * Use `create(QuantitySchema)` to create a new message.
  */
 export const QuantitySchema: GenMessage<Quantity> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 7);
+  messageDesc(file_villagesync_v1_report, 9);
 
 /**
  * @generated from message villagesync.v1.LoanFigures
@@ -412,7 +496,7 @@ export type LoanFigures = Message<"villagesync.v1.LoanFigures"> & {
  * Use `create(LoanFiguresSchema)` to create a new message.
  */
 export const LoanFiguresSchema: GenMessage<LoanFigures> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 8);
+  messageDesc(file_villagesync_v1_report, 10);
 
 /**
  * Freshness says how up to date the server's data is: devices that have
@@ -455,7 +539,7 @@ export type Freshness = Message<"villagesync.v1.Freshness"> & {
  * Use `create(FreshnessSchema)` to create a new message.
  */
 export const FreshnessSchema: GenMessage<Freshness> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 9);
+  messageDesc(file_villagesync_v1_report, 11);
 
 /**
  * @generated from message villagesync.v1.DeviceSeen
@@ -518,7 +602,7 @@ export type DeviceSeen = Message<"villagesync.v1.DeviceSeen"> & {
  * Use `create(DeviceSeenSchema)` to create a new message.
  */
 export const DeviceSeenSchema: GenMessage<DeviceSeen> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 10);
+  messageDesc(file_villagesync_v1_report, 12);
 
 /**
  * @generated from message villagesync.v1.OpenConflicts
@@ -542,7 +626,7 @@ export type OpenConflicts = Message<"villagesync.v1.OpenConflicts"> & {
  * Use `create(OpenConflictsSchema)` to create a new message.
  */
 export const OpenConflictsSchema: GenMessage<OpenConflicts> = /*@__PURE__*/
-  messageDesc(file_villagesync_v1_report, 11);
+  messageDesc(file_villagesync_v1_report, 13);
 
 /**
  * ReportService gives coordinators the village totals of the programs,
@@ -576,6 +660,21 @@ export const ReportService: GenService<{
     methodKind: "unary";
     input: typeof ExportReportRequestSchema;
     output: typeof ExportReportResponseSchema;
+  },
+  /**
+   * ListRecords lists the live records of a program table behind the
+   * figures: each with its fields and who wrote it last, newest first (by
+   * id: ids are UUIDv7, so creation order), a page at a time. A volunteer
+   * sees only records of her villages, as GetReport narrows: naming a
+   * village outside them is PermissionDenied, an unknown one or table
+   * InvalidArgument naming the field. It reads; nothing is noted.
+   *
+   * @generated from rpc villagesync.v1.ReportService.ListRecords
+   */
+  listRecords: {
+    methodKind: "unary";
+    input: typeof ListRecordsRequestSchema;
+    output: typeof ListRecordsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_villagesync_v1_report, 0);
