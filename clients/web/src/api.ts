@@ -135,6 +135,8 @@ export function caps(role: string) {
     listUsers: staff,
     history: reader,
     people: role === "admin",
+    // ReportService.ListRecords: anyone, a volunteer's villages only.
+    records: true,
   };
 }
 

@@ -13,12 +13,13 @@ import { devices } from "./devices";
 import { enroll } from "./enroll";
 import { people } from "./people";
 import { history } from "./history";
+import { records } from "./records";
 import { signin, setFlash } from "./signin";
 import { showError } from "./errors";
 
 const langKey = "villagesync.lang";
 
-const pageFns: Record<Exclude<Page, "signin">, PageFn> = { overview, review, devices, enroll, people, history };
+const pageFns: Record<Exclude<Page, "signin">, PageFn> = { overview, review, devices, enroll, people, history, records };
 
 function allowed(page: Page, c: Caps): boolean {
   return page === "signin" || c[page];
@@ -163,7 +164,7 @@ async function render(): Promise<void> {
   }
   const titles: Record<Exclude<Page, "signin">, string> = {
     overview: m.navOverview, review: m.navReview, devices: m.navDevices,
-    enroll: m.navEnroll, people: m.navPeople, history: m.navHistory,
+    enroll: m.navEnroll, people: m.navPeople, history: m.navHistory, records: m.navRecords,
   };
   const page = route.page as Exclude<Page, "signin">;
   document.title = `${titles[page]} · ${m.appName}`;

@@ -238,7 +238,8 @@ function totalBand(ctx: Ctx, r: ReportRow, title: string, test: string): HTMLEle
     h("div", { class: "kpis" },
       kpi("sessions", r.tutoring?.sessions ?? 0n, m.sessions),
       kpi("attendances", r.tutoring?.studentAttendances ?? 0n, m.attendances),
-      kpi("volunteers", r.tutoring?.volunteers ?? 0n, m.volunteersCount))),
+      kpi("volunteers", r.tutoring?.volunteers ?? 0n, m.volunteersCount)),
+    recordsLink(r, "tutoring_sessions")),
     h("section", { class: "part" },
     h("h3", null, m.cleanup),
     h("div", { class: "scroll" }, h("table", { class: "mini" },
@@ -253,7 +254,8 @@ function totalBand(ctx: Ctx, r: ReportRow, title: string, test: string): HTMLEle
           n("reported", c.reported), n("done", c.done), n("checked", c.checked));
       })),
       h("tfoot", null, h("tr", null, h("th", { scope: "row" }, m.total), n("cleanup-reported", cs.reported),
-        n("cleanup-done", cs.done), n("cleanup-checked", cs.checked)))))),
+        n("cleanup-done", cs.done), n("cleanup-checked", cs.checked))))),
+    recordsLink(r, "cleanup_tasks")),
     h("section", { class: "part" },
     h("h3", null, m.loans),
     h("div", { class: "scroll" }, h("table", { class: "mini" },
@@ -264,6 +266,15 @@ function totalBand(ctx: Ctx, r: ReportRow, title: string, test: string): HTMLEle
         n("overdue", l.overdue)))),
       h("tfoot", null, h("tr", null, h("th", { scope: "row" }, m.total), n("loans-made", ls.made), n("loans-returned", ls.returned),
         n("loans-open", ls.open), n("loans-overdue", ls.overdue))))))));
+}
+
+// recordsLink opens the records behind a village's figures (records.ts);
+// the overall band links to every village's.
+function recordsLink(r: ReportRow, table: string): HTMLElement {
+  const p: Record<string, string> = { table };
+  if (r.village) p.village = r.village;
+  return h("a", { href: href("records", p), class: "inline-link records-link", "data-test": `records-link-${table}` },
+    `${t().recordsLink} →`);
 }
 
 function chartBox(title: string, test: string, wide = false): HTMLElement {

@@ -72,6 +72,9 @@ function thumb(digest: string): HTMLElement {
       img.alt = why(e);
       btn.title = why(e);
       btn.classList.add("missing");
+      // Said on the page, not only in a tooltip a phone cannot show.
+      btn.append(h("span", { class: "photo-note", "data-test": "photo-note" },
+        ConnectError.from(e).code === Code.NotFound ? t().photoNotYet : t().photoFailed.replace(/[:：]\s*$/, "")));
     },
   );
   return btn;

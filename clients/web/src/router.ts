@@ -2,7 +2,7 @@
 // the server serves one page and a reload or a shared link lands where it
 // was. The token never appears here.
 
-export const pages = ["signin", "overview", "review", "devices", "enroll", "people", "history"] as const;
+export const pages = ["signin", "overview", "review", "devices", "enroll", "people", "history", "records"] as const;
 export type Page = (typeof pages)[number];
 
 export interface Route {
