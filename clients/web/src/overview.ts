@@ -274,7 +274,7 @@ function recordsLink(r: ReportRow, table: string): HTMLElement {
   const p: Record<string, string> = { table };
   if (r.village) p.village = r.village;
   return h("a", { href: href("records", p), class: "inline-link records-link", "data-test": `records-link-${table}` },
-    `${t().recordsLink} →`);
+    `${table === "cleanup_tasks" ? t().recordsLinkTasks : t().recordsLinkSessions} →`);
 }
 
 function chartBox(title: string, test: string, wide = false): HTMLElement {

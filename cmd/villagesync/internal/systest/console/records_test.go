@@ -68,6 +68,9 @@ func TestRecordsShowTheSheetAndTheBeforeAfter(t *testing.T) {
 		t.Run(vp.name, func(t *testing.T) {
 			d := newDevice(t, s.URL, vp)
 			d.signIn(s.code(coordinator))
+			card := `[data-test=village-total][data-village="南香村"]`
+			d.Eval("to the village's card", fmt.Sprintf(`(document.querySelector(%q).scrollIntoView({block: "start"}), true)`, card), nil)
+			shot(t, d, "records-link-overview-"+vp.name+".png")
 			d.click(`[data-test=village-total][data-village="南香村"] [data-test=records-link-tutoring_sessions]`)
 			d.waitPage("records")
 			row := func(id string) string { return fmt.Sprintf(`[data-test=record][data-record=%q]`, id) }
