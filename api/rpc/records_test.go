@@ -3,7 +3,9 @@ package rpc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -115,5 +117,29 @@ func TestListRecordsScopePagingAndRefusals(t *testing.T) {
 				t.Errorf("got %v (field %q), want %v naming %s", err, errorField(err), tt.code, tt.field)
 			}
 		})
+	}
+}
+
+// A full page (200 sessions, each with a sheet photo and two volunteers
+// named) stays far under a megabyte on the wire: a phone on a village
+// connection can page through a season.
+func TestListRecordsFullPageSize(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	staff := e.replicaOf(t, "陈伟", store.Staff)
+	for i := range 200 {
+		replicatest.Put(t, staff, "tutoring_sessions", "", "village", "南香村", "session_date",
+			fmt.Sprintf("2024-%02d-%02d", 3+i/28, 1+i%28), "class_group", fmt.Sprint(i), "children_present", 20,
+			"volunteers", "王芳,李娜", "sheet_photos", strings.Repeat("ab", 32))
+	}
+	replicatest.SyncOK(t, staff)
+	c := villagesyncv1connect.NewReportServiceClient(bearer.Client(nil, e.token(t, "陈伟")), e.url)
+	resp, err := c.ListRecords(context.Background(), &v1.ListRecordsRequest{Table: "tutoring_sessions", Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := proto.Size(resp)
+	t.Logf("ListRecords of %d sessions: %d bytes (%d a record)", len(resp.Records), size, size/len(resp.Records))
+	if len(resp.Records) != 200 || resp.NextBeforeId != "" || size > 256<<10 {
+		t.Errorf("%d records, next %q, %d bytes", len(resp.Records), resp.NextBeforeId, size)
 	}
 }
