@@ -61,6 +61,9 @@ var zhFormats = map[string]string{
 
 	// Conflicts.
 	"%d is more than 1000":                                "%d 超过了1000",
+	"%d is more than %d":                                  "%d 超过了 %d",
+	"%d is not between 0 and %d":                          "%d 不在 0 到 %d 之间",
+	"%s is reference data, not a program's records":       "%s 是参考数据，不是项目记录",
 	"name who resolves it, 1 to 64 characters":            "请填写处理人的名字（1到64个字符）",
 	"no such conflict: %d":                                "没有编号为 %d 的冲突记录",
 	"%q does not resolve a %s entry (use one of: %s)":     "%q 不能用于处理%s类记录（可用：%s）",
@@ -151,6 +154,7 @@ var zhFields = map[string]string{
 	"aliases":           "别名",
 	"user":              "用户",
 	"villages":          "村",
+	"village":           "村",
 	"ttl_seconds":       "有效期",
 	"replica":           "设备",
 	"id":                "编号",

@@ -1035,7 +1035,9 @@ export const messagesZH: Readonly<Record<string, string>> = {
   "%d differs from the %d this upload began with; start again from offset 0": "%d 与此次上传开始时的 %d 不同；请从第0字节重新上传",
   "%d digests are more than %d a call": "%d 个标识超过了每次调用的上限 %d 个",
   "%d in one request, the limit is %d; push them over several requests": "一次请求有%d条改动，上限为%d条；请分几次上传",
+  "%d is more than %d": "%d 超过了 %d",
   "%d is more than 1000": "%d 超过了1000",
+  "%d is not between 0 and %d": "%d 不在 0 到 %d 之间",
   "%d is past the %d bytes the server holds of this upload; send from %d": "%d 超过了服务器已收到的 %d 字节；请从第 %d 字节开始发送",
   "%d is past the end of the %d bytes": "%d 超出了总长 %d 字节",
   "%q does not resolve a %s entry (use one of: %s)": "%q 不能用于处理%s类记录（可用：%s）",
@@ -1057,6 +1059,7 @@ export const messagesZH: Readonly<Record<string, string>> = {
   "%s is longer than the limit of %s": "%s 超过了上限 %s",
   "%s is not one of your villages (%s serves %s)": "%s 不是您所负责的村（%s 负责：%s）",
   "%s is not within the change's version %s": "%s 不在此改动的版本 %s 之内",
+  "%s is reference data, not a program's records": "%s 是参考数据，不是项目记录",
   "%s may not enroll devices of a %s; ask an admin": "%s 无权为%s注册设备，请联系管理员",
   "%s may not revoke a %s's device; ask an admin": "%s 无权吊销%s的设备，请联系管理员",
   "%s may revoke only this device (replica %d); ask staff to revoke another": "%s 只能吊销本设备（设备 %d），吊销其他设备请联系工作人员",
@@ -1156,6 +1159,7 @@ export const fieldsZH: Readonly<Record<string, string>> = {
   "ttl_seconds": "有效期",
   "user": "用户",
   "version": "版本",
+  "village": "村",
   "villages": "村"
 };
 
