@@ -107,6 +107,32 @@ var zhFormats = map[string]string{
 	"is required (%s不能为空)":                              "%s不能为空",
 	"field %q appears twice":                            "字段 %q 出现了两次",
 	"%v is not a finite number (应为有限数值)":                "%v 不是有限数值",
+	// The attachment lane (photos).
+	"%q is not an attachment's SHA-256 digest (64 lowercase hex digits)": "%q 不是附件的 SHA-256 标识（64位小写十六进制数字）",
+	"%d digests are more than %d a call":                                 "%d 个标识超过了每次调用的上限 %d 个",
+	"an attachment has at least one byte":                                "附件至少要有一个字节",
+	"%d bytes is more than the %d an attachment may have; downsize the photo": "%d 字节超过了附件的上限 %d 字节；" +
+		"请把照片缩小",
+	"%d bytes is more than the %d of one chunk":               "%d 字节超过了每块的上限 %d 字节",
+	"%d bytes at offset %d run past the attachment's size %d": "%d 字节（从第 %d 字节起）超出了附件的大小 %d 字节",
+	"%d bytes: only the last chunk may be shorter than %d":    "%d 字节：只有最后一块可以少于 %d 字节",
+	"no record of your villages names %s; sync the record first": "您所负责的村没有记录引用附件 %s；" +
+		"请先同步记录",
+	"%d differs from the %d this upload began with; start again from offset 0": "%d 与此次上传开始时的 %d 不同；" +
+		"请从第0字节重新上传",
+	"%d is past the %d bytes the server holds of this upload; send from %d": "%d 超过了服务器已收到的 %d 字节；" +
+		"请从第 %d 字节开始发送",
+	"does not begin as an image of a type the server takes (%s)": "开头不是服务器接受的图片类型（%s）",
+	"this device's photos on the server (%d bytes) and this one (%d) would pass its quota of %d bytes; ask staff to raise it": "" +
+		"本设备在服务器上的照片（%d 字节）加上这张（%d 字节）将超过配额 %d 字节；请联系工作人员提高配额",
+	"the server holds %d bytes of this upload, not %d; the upload is discarded: send it again from 0": "" +
+		"服务器收到此次上传的 %d 字节，而不是 %d 字节；此次上传已作废，请从第0字节重新上传",
+	"the bytes uploaded have the SHA-256 %s, not this digest; the upload is discarded: send it again from 0": "" +
+		"上传内容的 SHA-256 是 %s，与此标识不符；此次上传已作废，请从第0字节重新上传",
+	"the image has more than %d pixels (%v); downsize the photo": "图片超过 %d 像素（%v）；请把照片缩小",
+	"is not a whole image of a type the server takes (%s): %v":   "不是服务器接受类型（%s）的完整图片：%v",
+	"no photo %s among the records of your villages":             "您所负责的村的记录中没有照片 %s",
+	"%d is past the end of the %d bytes":                         "%d 超出了总长 %d 字节",
 }
 
 // zhFields names the request fields a refusal can name. A table's and a
@@ -143,4 +169,9 @@ var zhFields = map[string]string{
 	"version":           "版本",
 	"fields":            "字段",
 	"tombstone.context": "删除的上下文",
+	"digest":            "附件标识",
+	"digests":           "附件标识",
+	"size":              "大小",
+	"offset":            "起始位置",
+	"data":              "内容",
 }

@@ -23,6 +23,7 @@ var (
 	readers = []store.Role{store.Staff, store.Coordinator, store.Admin} // every village, read only
 	staff   = []store.Role{store.Staff, store.Admin}
 	admins  = []store.Role{store.Admin}
+	writers = []store.Role{store.Volunteer, store.Staff, store.Admin} // coordinators write nothing
 )
 
 // allowed says which roles may call each procedure. A procedure missing
@@ -50,6 +51,18 @@ var allowed = map[string][]store.Role{
 	villagesyncv1connect.AccessServiceListDevicesProcedure:          anyone,
 	villagesyncv1connect.AccessServiceRevokeDeviceProcedure:         anyone,
 	villagesyncv1connect.AccessServiceListChangesProcedure:          anyone,
+	villagesyncv1connect.AttachmentServiceHoldsProcedure:            writers,
+	villagesyncv1connect.AttachmentServiceUploadProcedure:           writers,
+	villagesyncv1connect.AttachmentServiceFetchProcedure:            anyone,
+}
+
+// lane are the procedures of the attachment lane. They count in a
+// bucket of their own per device: a photo's hundred chunks must never
+// make the device's next Sync wait or be refused.
+var lane = map[string]bool{
+	villagesyncv1connect.AttachmentServiceHoldsProcedure:  true,
+	villagesyncv1connect.AttachmentServiceUploadProcedure: true,
+	villagesyncv1connect.AttachmentServiceFetchProcedure:  true,
 }
 
 // public procedures need no token: the enrollment code is the credential.
@@ -92,6 +105,7 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 	// tokens count apart: a phone retrying a revoked token must not keep
 	// a new phone on the same network from enrolling.
 	limiters := newBuckets(lim.RequestsPerSecond, lim.Burst, maxBuckets)
+	laneLimiters := newBuckets(lim.RequestsPerSecond, lim.Burst, maxBuckets)
 	// tooFast says when to come back, so a phone with a long backlog waits
 	// and goes on instead of failing: Retry-After in whole seconds for any
 	// HTTP client, Retry-After-Ms for ours.
@@ -139,7 +153,11 @@ func Auth(st *store.Store, lim Limits) connect.UnaryInterceptorFunc {
 			if !slices.Contains(allowed[proc], p.Role) {
 				return nil, refuse(connect.CodePermissionDenied, "role", "%s (user %s) may not call %s", p.Role, p.User, proc)
 			}
-			if d := limiters.wait(device, time.Now()); d > 0 {
+			bucket := limiters
+			if lane[proc] {
+				bucket = laneLimiters
+			}
+			if d := bucket.wait(device, time.Now()); d > 0 {
 				return nil, tooFast(device, d)
 			}
 			return next(context.WithValue(ctx, principalKey{}, p), req)

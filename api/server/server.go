@@ -21,7 +21,8 @@ import (
 )
 
 // MaxRequestBytes bounds one request message, after decompression: about
-// MaxChanges records of typical size with room to spare.
+// MaxChanges records of typical size with room to spare. An Upload's
+// chunk (schema.AttachmentChunk, 32 KiB) is far inside it.
 const MaxRequestBytes = 8 << 20
 
 // Options configure the server beyond its store and log; the zero value
@@ -71,8 +72,10 @@ func NewHandler(st *store.Store, log *slog.Logger, opt Options) http.Handler {
 	mux.Handle(villagesyncv1connect.NewConflictServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewReportServiceHandler(&rpc.ReportService{Store: st, Log: log}, opts...))
 	mux.Handle(villagesyncv1connect.NewAccessServiceHandler(svc, opts...))
+	mux.Handle(villagesyncv1connect.NewAttachmentServiceHandler(&rpc.AttachmentService{Service: svc}, opts...))
 	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName,
-		villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName}
+		villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName,
+		villagesyncv1connect.AttachmentServiceName}
 	// Health and reflection take no token, so their requests are bounded
 	// (and inflated within the bound) like every other.
 	bounded := []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), wire.GzipHandler(MaxRequestBytes)}

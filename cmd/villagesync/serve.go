@@ -9,6 +9,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/web"
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -26,7 +27,13 @@ func serve(ctx context.Context, args []string) error {
 	key := fs.String("tls-key", env("VILLAGESYNC_TLS_KEY", ""), "the certificate's private key (PEM)")
 	proxies := fs.String("trusted-proxies", env("VILLAGESYNC_TRUSTED_PROXIES", ""),
 		"reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for rate limits")
+	quota := fs.Int64("device-attachment-quota", schema.DeviceAttachmentQuota,
+		"bytes of photos each device may have stored and in flight on the server (env VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// durationFromEnv sets any flag from its text, not durations only.
+	if err := durationFromEnv(fs, "device-attachment-quota", "VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA"); err != nil {
 		return err
 	}
 	if err := durationFromEnv(fs, "keep-deletes", "VILLAGESYNC_KEEP_DELETES"); err != nil {
@@ -35,6 +42,9 @@ func serve(ctx context.Context, args []string) error {
 	switch {
 	case *keep < 0:
 		return fmt.Errorf("keep-deletes: %v is negative; give a duration such as 720h, or 0 to keep every delete", *keep)
+	case *quota < 1:
+		return fmt.Errorf("device-attachment-quota: %d would refuse every photo; give bytes, such as %d",
+			*quota, int64(schema.DeviceAttachmentQuota))
 	case *perDevice < 0:
 		return fmt.Errorf("device-rate: %v is negative; give requests a second, or 0 for no limit", *perDevice)
 	case *perDevice > 0 && *burst < 1:
@@ -46,7 +56,7 @@ func serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("trusted-proxies: %w", err)
 	}
 	log := logger()
-	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log})
+	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log, DeviceAttachmentQuota: *quota})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ const (
 	CodeNotFound        Code = "not_found"
 	CodeAlreadyExists   Code = "already_exists"
 	CodeUnauthenticated Code = "unauthenticated"
+	// CodeResourceExhausted: a device's share of the server (its
+	// attachment quota) is used up.
+	CodeResourceExhausted Code = "resource_exhausted"
 )
 
 // Problem is why one change (or one request) may not be applied. Field

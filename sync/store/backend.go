@@ -20,6 +20,7 @@ type txn interface {
 	reviewTxn
 	accessTxn
 	supersedeTxn
+	attachTxn
 }
 
 // view is one read-only snapshot: everything it reads is as of one moment.
@@ -29,6 +30,7 @@ type view interface {
 	pullView
 	reviewView
 	accessView
+	attachView
 }
 
 // beginner opens transactions; *Store's SQLite backend is one.

@@ -267,8 +267,11 @@ func TestPairFlagsBecomeSetsOfTwo(t *testing.T) {
 	}
 	pair := []*record.Record{session(p.Replica, 9), session(p.Replica, 9)}
 	push(t, s, p, pair...)
-	// As before the migration: no members, user_version 7 (the held bounds came first).
-	if _, err := s.db.W.ExecContext(ctx, `DROP TABLE conflict_members; PRAGMA user_version = 7`); err != nil {
+	// As before the migration: no members, user_version 7 (the held bounds
+	// came first), and none of the later migrations' tables.
+	if _, err := s.db.W.ExecContext(ctx, `DROP TABLE conflict_members; DROP TABLE attachments;
+		DROP TABLE attachment_uploads; DROP TABLE attachment_chunks; DROP TABLE attachment_refs;
+		PRAGMA user_version = 7`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

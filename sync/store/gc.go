@@ -84,7 +84,8 @@ func (s *Store) CollectTombstones(ctx context.Context, horizon uint64) (int64, e
 }
 
 // CollectEvery collects tombstones every interval until ctx is done,
-// keeping deletes that a device seen within keep has not pulled yet.
+// keeping deletes that a device seen within keep has not pulled yet, and
+// attachments unreferenced for longer than keep (CollectAttachments).
 func CollectEvery(ctx context.Context, st *Store, interval, keep time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -97,6 +98,11 @@ func CollectEvery(ctx context.Context, st *Store, interval, keep time.Duration, 
 		h, err := st.SafeHorizon(ctx, keep)
 		if err == nil {
 			_, err = st.CollectTombstones(ctx, h)
+		}
+		// Photos no record has named for the same window go too, and
+		// uploads abandoned as long.
+		if _, _, aerr := st.CollectAttachments(ctx, keep); aerr != nil && err == nil {
+			err = aerr
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("collecting tombstones", "err", err)

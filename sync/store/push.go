@@ -294,6 +294,9 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 	if err := tx.writeRecord(ctx, t, out, *seq, replica); err != nil {
 		return protocol.Result{}, fmt.Errorf("write: %w", err)
 	}
+	if err := noteAttachments(ctx, tx, t, out, now); err != nil {
+		return protocol.Result{}, err
+	}
 	if err := s.flagWrite(ctx, tx, out, now); err != nil {
 		return protocol.Result{}, err
 	}

@@ -266,6 +266,9 @@ func (s *Store) serverWrite(ctx context.Context, tx txn, seq *uint64, table, id 
 	if err := tx.upsertServerRecord(ctx, t, r, *seq); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
 	}
+	if err := noteAttachments(ctx, tx, t, r, time.Now()); err != nil {
+		return err
+	}
 	return s.supersede(ctx, tx, serverChange(cur, r), r, false, "the server", time.Now())
 }
 
@@ -298,6 +301,9 @@ func (s *Store) createAsServer(ctx context.Context, tx txn, seq *uint64, table, 
 	*seq++
 	if err := tx.upsertServerRecord(ctx, t, r, *seq); err != nil {
 		return fmt.Errorf("server write %s %s: %w", table, id, err)
+	}
+	if err := noteAttachments(ctx, tx, t, r, time.Now()); err != nil {
+		return err
 	}
 	return nil
 }

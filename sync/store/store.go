@@ -52,6 +52,10 @@ type Store struct {
 	seenMu sync.Mutex
 	seen   map[uint32]seen
 
+	// quota is the attachment bytes one device may have stored and in
+	// flight; 0: schema.DeviceAttachmentQuota.
+	quota int64
+
 	// heldCap overrides defaultHeldLimits (for tests); zero: the default.
 	heldCap heldLimits
 }
@@ -63,6 +67,9 @@ type Options struct {
 	// MaxPages caps the database's size in pages (PRAGMA max_page_count),
 	// for a server on a small disk; 0 leaves SQLite's default.
 	MaxPages int64
+	// DeviceAttachmentQuota is the bytes of attachments one device may
+	// have stored and in flight; 0: schema.DeviceAttachmentQuota.
+	DeviceAttachmentQuota int64
 }
 
 // ServerID identifies this database; it never changes.

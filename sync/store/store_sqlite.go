@@ -30,7 +30,8 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{sqliteBackend: sqliteBackend{db: d}, log: opt.Logger, clock: opt.Clock}
+	s := &Store{sqliteBackend: sqliteBackend{db: d}, log: opt.Logger, clock: opt.Clock,
+		quota: opt.DeviceAttachmentQuota}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

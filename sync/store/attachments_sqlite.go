@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The attachment lane on SQLite. A transaction and a snapshot read the
+// same way: through querier.
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func storedSize(ctx context.Context, q querier, digest string) (uint64, bool, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, `SELECT size FROM attachments WHERE digest = ?`, digest).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return uint64(n), err == nil, err
+}
+
+func readUpload(ctx context.Context, q querier, digest string, replica uint32) (uint64, uint64, bool, error) {
+	var size, got int64
+	err := q.QueryRowContext(ctx, `SELECT size, received FROM attachment_uploads WHERE digest = ? AND replica = ?`,
+		digest, replica).Scan(&size, &got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	return uint64(size), uint64(got), err == nil, err
+}
+
+func referenced(ctx context.Context, q querier, digest string, all bool, villages []string) (bool, error) {
+	query := `SELECT EXISTS (SELECT 1 FROM attachment_refs WHERE digest = ?`
+	args := []any{digest}
+	if !all {
+		query += ` AND (village IS NULL OR village IN (` + placeholders(len(villages)) + `))`
+		for _, v := range villages {
+			args = append(args, v)
+		}
+	}
+	var ok bool
+	err := q.QueryRowContext(ctx, query+`)`, args...).Scan(&ok)
+	return ok, err
+}
+
+// placeholders is n comma-separated question marks; NULL for none, so
+// "IN (NULL)" matches nothing.
+func placeholders(n int) string {
+	if n == 0 {
+		return "NULL"
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func (t *sqliteTxn) storedSize(ctx context.Context, digest string) (uint64, bool, error) {
+	return storedSize(ctx, t.tx, digest)
+}
+
+func (t *sqliteTxn) upload(ctx context.Context, digest string, replica uint32) (uint64, uint64, bool, error) {
+	return readUpload(ctx, t.tx, digest, replica)
+}
+
+func (t *sqliteTxn) referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error) {
+	return referenced(ctx, t.tx, digest, all, villages)
+}
+
+func (v *sqliteView) storedSize(ctx context.Context, digest string) (uint64, bool, error) {
+	return storedSize(ctx, v.tx, digest)
+}
+
+func (v *sqliteView) upload(ctx context.Context, digest string, replica uint32) (uint64, uint64, bool, error) {
+	return readUpload(ctx, v.tx, digest, replica)
+}
+
+func (v *sqliteView) referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error) {
+	return referenced(ctx, v.tx, digest, all, villages)
+}
+
+func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id, village string, digests []string,
+	now time.Time) error {
+	rows, err := t.tx.QueryContext(ctx, `SELECT digest, COALESCE(village, '') FROM attachment_refs
+		WHERE tbl = ? AND record_id = ?`, table, id)
+	if err != nil {
+		return err
+	}
+	var old []string
+	same := true
+	for rows.Next() {
+		var d, v string
+		if err := rows.Scan(&d, &v); err != nil {
+			rows.Close()
+			return err
+		}
+		old = append(old, d)
+		same = same && v == village
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(old) == 0 && len(digests) == 0 {
+		return nil // the common case: a record naming no photo
+	}
+	if same && len(old) == len(digests) && !slices.ContainsFunc(digests, func(d string) bool {
+		return !slices.Contains(old, d)
+	}) {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_refs WHERE tbl = ? AND record_id = ?`,
+		table, id); err != nil {
+		return err
+	}
+	var vil any
+	if village != "" {
+		vil = village
+	}
+	for _, d := range digests {
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO attachment_refs (digest, tbl, record_id, village)
+			VALUES (?, ?, ?, ?)`, d, table, id, vil); err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE attachments SET unreferenced_ms = NULL
+			WHERE digest = ? AND unreferenced_ms IS NOT NULL`, d); err != nil {
+			return err
+		}
+	}
+	for _, d := range old {
+		if slices.Contains(digests, d) {
+			continue
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE attachments SET unreferenced_ms = ?2
+			WHERE digest = ?1 AND unreferenced_ms IS NULL
+			  AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.digest = ?1)`,
+			d, now.UnixMilli()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTxn) deviceAttachmentBytes(ctx context.Context, replica uint32, except string) (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(ctx, `SELECT
+		  (SELECT COALESCE(sum(size), 0) FROM attachments WHERE uploader = ?1)
+		+ (SELECT COALESCE(sum(size), 0) FROM attachment_uploads WHERE replica = ?1 AND digest != ?2)`,
+		replica, except).Scan(&n)
+	return n, err
+}
+
+func (t *sqliteTxn) startUpload(ctx context.Context, digest string, replica uint32, size uint64,
+	now time.Time) error {
+	if err := t.dropUpload(ctx, digest, replica); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO attachment_uploads (digest, replica, size, received, touched_ms)
+		VALUES (?, ?, ?, 0, ?)`, digest, replica, int64(size), now.UnixMilli())
+	return err
+}
+
+func (t *sqliteTxn) appendChunk(ctx context.Context, digest string, replica uint32, start uint64, data []byte,
+	now time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO attachment_chunks (digest, replica, start, data)
+		VALUES (?, ?, ?, ?)`, digest, replica, int64(start), data); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `UPDATE attachment_uploads SET received = ?, touched_ms = ?
+		WHERE digest = ? AND replica = ?`, int64(start)+int64(len(data)), now.UnixMilli(), digest, replica)
+	return err
+}
+
+func (t *sqliteTxn) dropUpload(ctx context.Context, digest string, replica uint32) error {
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE digest = ? AND replica = ?`,
+		digest, replica); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_uploads WHERE digest = ? AND replica = ?`,
+		digest, replica)
+	return err
+}
+
+func (t *sqliteTxn) insertAttachment(ctx context.Context, a *storedAttachment, now time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO attachments (digest, size, media_type, width, height, uploader,
+		stored_ms, unreferenced_ms, thumb, data)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+		  CASE WHEN EXISTS (SELECT 1 FROM attachment_refs WHERE digest = ?1) THEN NULL ELSE ?7 END, ?8, ?9)`,
+		a.Digest, len(a.Data), a.MediaType, a.Width, a.Height, a.Uploader, now.UnixMilli(), a.Thumb, a.Data)
+	return err
+}
+
+func (t *sqliteTxn) collectAttachments(ctx context.Context, cutoff time.Time) (int64, error) {
+	// An open conflict's value may name a photo no live record names
+	// (the losing value of a concurrent edit): staff may yet restore it.
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM attachments
+		WHERE unreferenced_ms IS NOT NULL AND unreferenced_ms <= ?
+		  AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.digest = attachments.digest)
+		  AND NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolution IS NULL
+		    AND (instr(c.loser_value, attachments.digest) > 0 OR instr(c.winner_value, attachments.digest) > 0))`,
+		cutoff.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (t *sqliteTxn) dropStaleUploads(ctx context.Context, cutoff time.Time) (int64, error) {
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE EXISTS (SELECT 1 FROM attachment_uploads u
+		WHERE u.digest = attachment_chunks.digest AND u.replica = attachment_chunks.replica AND u.touched_ms <= ?)`,
+		cutoff.UnixMilli()); err != nil {
+		return 0, err
+	}
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_uploads WHERE touched_ms <= ?`, cutoff.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (v *sqliteView) uploadBytes(ctx context.Context, digest string, replica uint32) ([]byte, error) {
+	rows, err := v.tx.QueryContext(ctx, `SELECT data FROM attachment_chunks WHERE digest = ? AND replica = ?
+		ORDER BY start`, digest, replica)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	return out, rows.Err()
+}
+
+func (v *sqliteView) readAttachment(ctx context.Context, digest string, thumb bool, offset uint64,
+	limit uint32) (Attachment, bool, error) {
+	col, mt := "data", "media_type"
+	if thumb {
+		col, mt = "thumb", "'image/jpeg'"
+	}
+	n := int64(limit)
+	if n == 0 {
+		n = -1 // substr to the end
+	}
+	a := Attachment{Digest: digest}
+	var size int64
+	// length() of a blob reads its size from the record header, and
+	// substr() of a blob only the pages of the part asked for.
+	err := v.tx.QueryRowContext(ctx, `SELECT `+mt+`, length(`+col+`), width, height,
+		CASE WHEN ?2 < 0 THEN substr(`+col+`, ?3 + 1) ELSE substr(`+col+`, ?3 + 1, ?2) END
+		FROM attachments WHERE digest = ?1`, digest, n, int64(offset)).
+		Scan(&a.MediaType, &size, &a.Width, &a.Height, &a.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Attachment{}, false, nil
+	}
+	if err != nil {
+		return Attachment{}, false, err
+	}
+	a.Size = uint64(size)
+	if a.Data == nil {
+		a.Data = []byte{}
+	}
+	return a, true, nil
+}
