@@ -51,7 +51,8 @@ func (r *Replica) Attach(ctx context.Context, data []byte, downsize bool) (strin
 	return digest, nil
 }
 
-// Blob is an attachment's bytes, or its thumbnail's.
+// Blob is an attachment's bytes, or its thumbnail's. Width and Height
+// are the photo's pixels, for a thumbnail too (as the server says them).
 type Blob struct {
 	MediaType     string
 	Data          []byte
@@ -85,18 +86,18 @@ func (r *Replica) Attachment(ctx context.Context, digest string, thumbnail bool)
 	}
 	switch {
 	case thumbnail && thumb != nil:
-		return Blob{MediaType: "image/jpeg", Data: thumb}, nil
+		return Blob{MediaType: "image/jpeg", Data: thumb, Width: b.Width, Height: b.Height}, nil
 	case thumbnail && bytes != nil:
 		// Made here rather than fetched: the device has the photo, and may
 		// be offline.
-		t, info, err := photo.Downsize(bytes, schema.ThumbMaxSide)
+		t, _, err := photo.Downsize(bytes, schema.ThumbMaxSide)
 		if err != nil {
 			return Blob{}, fmt.Errorf("attachment %s: thumbnail: %w", digest, err)
 		}
 		if _, err := r.db.W.ExecContext(ctx, `UPDATE _attachments SET thumb = ? WHERE digest = ?`, t, digest); err != nil {
 			return Blob{}, fmt.Errorf("attachment %s: %w", digest, err)
 		}
-		return Blob{MediaType: info.MediaType, Data: t, Width: info.Width, Height: info.Height}, nil
+		return Blob{MediaType: "image/jpeg", Data: t, Width: b.Width, Height: b.Height}, nil
 	case !thumbnail && bytes != nil:
 		b.Data = bytes
 		return b, nil
@@ -122,8 +123,9 @@ func (r *Replica) fetchThumb(ctx context.Context, digest string) (Blob, error) {
 		return Blob{}, fmt.Errorf("attachment %s: fetch thumbnail: %w", digest, explain(ctx, err))
 	}
 	m := resp
-	if _, err := r.db.W.ExecContext(ctx, `INSERT INTO _attachments (digest, thumb, here) VALUES (?, ?, 0)
-		ON CONFLICT (digest) DO UPDATE SET thumb = excluded.thumb`, digest, m.GetData()); err != nil {
+	if _, err := r.db.W.ExecContext(ctx, `INSERT INTO _attachments (digest, thumb, width, height, here)
+		VALUES (?, ?, ?, ?, 0) ON CONFLICT (digest) DO UPDATE SET thumb = excluded.thumb`,
+		digest, m.GetData(), m.GetWidth(), m.GetHeight()); err != nil {
 		return Blob{}, fmt.Errorf("attachment %s: %w", digest, err)
 	}
 	return Blob{MediaType: m.GetMediaType(), Data: m.GetData(), Width: int(m.GetWidth()), Height: int(m.GetHeight())}, nil

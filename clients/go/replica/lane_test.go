@@ -35,7 +35,7 @@ func TestAttach(t *testing.T) {
 	e := newLaneEnv(t)
 	r := e.device("staff", store.Staff, nil, replica.Options{})
 	ctx := context.Background()
-	big := camera(t, 2400, 1200)
+	big := camera(t, 1800, 900)
 	small := noise(t, 20<<10, 1)
 	for _, tc := range []struct {
 		name     string
@@ -47,7 +47,7 @@ func TestAttach(t *testing.T) {
 		same     bool
 	}{
 		{"camera photo downsized", big, true, nil, "image/jpeg", schema.PhotoMaxSide, false},
-		{"camera photo as taken", big, false, nil, "image/jpeg", 2400, true},
+		{"camera photo as taken", big, false, nil, "image/jpeg", 1800, true},
 		{"small png kept", small, true, nil, "image/png", 0, true},
 		{"text refused", []byte("meeting notes, not a photo"), true, photo.ErrNotImage, "", 0, false},
 		{"text refused as original too", []byte("meeting notes, not a photo"), false, photo.ErrNotImage, "", 0, false},
@@ -84,16 +84,27 @@ func TestAttach(t *testing.T) {
 // lost answer resumes from what the server holds, never sending twice
 // what it has.
 func TestUploadLane(t *testing.T) {
-	for _, tc := range []struct {
+	for _, lane := range lanes {
+		for _, tc := range []struct {
+			name  string
+			every int64 // every nth Upload call fails; 0: none
+		}{
+			{"clean link", 0},
+			{"every third call fails", 3},
+			{"every other call fails", 2},
+		} {
+			t.Run(lane.name+"/"+tc.name, func(t *testing.T) { testUploadLane(t, lane.env(t), tc.name, tc.every) })
+		}
+	}
+}
+
+func testUploadLane(t *testing.T, e *laneEnv, name string, every int64) {
+	tc := struct {
 		name  string
-		every int64 // every nth Upload call fails; 0: none
-	}{
-		{"clean link", 0},
-		{"every third call fails", 3},
-		{"every other call fails", 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newLaneEnv(t)
+		every int64
+	}{name, every}
+	{
+		{
 			opt := replica.Options{}
 			if tc.every > 0 {
 				opt.HTTPClient = &flaky{method: "Upload", every: tc.every}
@@ -115,22 +126,24 @@ func TestUploadLane(t *testing.T) {
 			if err != nil || !has(st.Uploaded, d) {
 				t.Fatalf("after the record synced: %+v, %v; want it uploaded", st, err)
 			}
-			if got := e.lane.appended.Load(); got != int64(len(data)) {
-				t.Errorf("the server appended %d bytes for a %d-byte photo", got, len(data))
+			if e.lane != nil {
+				if got := e.lane.appended.Load(); got != int64(len(data)) {
+					t.Errorf("the server appended %d bytes for a %d-byte photo", got, len(data))
+				}
 			}
 			if tc.every > 0 && st.Resumed == 0 {
 				t.Errorf("no resume over a failing link: %+v", st)
 			}
 			t.Logf("%s: sent %d bytes for %d (%.1f%% again), resumed %d, calls %d",
 				tc.name, st.Sent, len(data), 100*float64(st.Sent-int64(len(data)))/float64(len(data)), st.Resumed, st.RoundTrips)
-			if !bytes.Equal(e.lane.stored[d], data) {
+			if e.lane != nil && !bytes.Equal(e.lane.stored[d], data) {
 				t.Fatal("the server's copy differs")
 			}
 			st, err = r.UploadAttachments(ctx)
 			if err != nil || len(st.Uploaded)+st.Held+st.RoundTrips != 0 {
 				t.Fatalf("again: %+v, %v; want nothing to do", st, err)
 			}
-		})
+		}
 	}
 }
 
@@ -194,7 +207,12 @@ func TestUploadRefusal(t *testing.T) {
 // Another device of the village fetches the photo lazily, resuming a cut
 // download, keeps it, and drops it when the village is no longer its.
 func TestFetchAndEvict(t *testing.T) {
-	e := newLaneEnv(t)
+	for _, lane := range lanes {
+		t.Run(lane.name, func(t *testing.T) { testFetchAndEvict(t, lane.env(t)) })
+	}
+}
+
+func testFetchAndEvict(t *testing.T, e *laneEnv) {
 	ctx := context.Background()
 	a := e.device("staff", store.Staff, nil, replica.Options{})
 	fl := &flaky{method: "Fetch", every: 3}
@@ -214,8 +232,13 @@ func TestFetchAndEvict(t *testing.T) {
 	}
 	syncOK(t, b)
 	th, err := b.Attachment(ctx, d, true)
-	if err != nil || th.MediaType != "image/jpeg" || max(th.Width, th.Height) > schema.ThumbMaxSide {
-		t.Fatalf("thumbnail %s %d×%d, %v", th.MediaType, th.Width, th.Height, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Width and height are the photo's; the thumbnail's own are its bytes'.
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(th.Data)); err != nil || th.MediaType != "image/jpeg" ||
+		max(cfg.Width, cfg.Height) > schema.ThumbMaxSide {
+		t.Fatalf("thumbnail %s %d×%d, %v", th.MediaType, cfg.Width, cfg.Height, err)
 	}
 	// 900 KB in ranges of 256 KB, every third call lost: the first tries
 	// are cut, each later one goes on from the ranges kept.
@@ -231,11 +254,11 @@ func TestFetchAndEvict(t *testing.T) {
 	if fl.failed.Load() == 0 {
 		t.Fatal("no fetch was cut")
 	}
-	calls := e.lane.fetched.Load()
-	if _, err := b.Attachment(ctx, d, false); err != nil || e.lane.fetched.Load() != calls {
-		t.Fatalf("second read: %v, fetches %d → %d; want it from the file", err, calls, e.lane.fetched.Load())
+	calls := fl.calls.Load()
+	if _, err := b.Attachment(ctx, d, false); err != nil || fl.calls.Load() != calls {
+		t.Fatalf("second read: %v, fetches %d → %d; want it from the file", err, calls, fl.calls.Load())
 	}
-	if _, err := b.Attachment(ctx, d, true); err != nil || e.lane.fetched.Load() != calls {
+	if _, err := b.Attachment(ctx, d, true); err != nil || fl.calls.Load() != calls {
 		t.Fatalf("thumbnail again: %v; want it from the file", err)
 	}
 	// b's volunteer moves to another village: the record leaves b, and the
@@ -255,4 +278,38 @@ func TestFetchAndEvict(t *testing.T) {
 	if list, _ := a.Attachments(ctx); len(list) != 1 || !list[0].Uploaded {
 		t.Fatalf("a holds %+v", list)
 	}
+}
+
+// The server's own refusal (bytes that are not an image, which Attach
+// never keeps but an older app's file might hold) is one photo's: the
+// others upload.
+func TestUploadRefusalServer(t *testing.T) {
+	e := realLane(t)
+	r := e.device("staff", store.Staff, nil, replica.Options{})
+	ctx := context.Background()
+	good1, err := r.Attach(ctx, noise(t, 40<<10, 21), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := replica.ForTestAttachRaw(r, []byte("not a photo at all, though the file says image/png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good2, err := r.Attach(ctx, noise(t, 40<<10, 22), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, r, "tutoring_sessions", "", "sheet_photos", good1+","+bad+","+good2)
+	syncOK(t, r)
+	st, err := r.UploadAttachments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Refused) != 1 || st.Refused[0].Digest != bad || st.Refused[0].Code != "invalid_argument" {
+		t.Fatalf("refused %+v, want invalid_argument for %s", st.Refused, bad)
+	}
+	if !has(st.Uploaded, good1) || !has(st.Uploaded, good2) {
+		t.Fatalf("uploaded %v, want both photos", st.Uploaded)
+	}
+	t.Logf("the server's refusal: %s", st.Refused[0].Reason)
 }

@@ -120,9 +120,21 @@ func (f *fakeLane) Fetch(_ context.Context, req *v1.FetchRequest) (*v1.FetchResp
 type laneEnv struct {
 	t    *testing.T
 	s    *replicatest.Server
-	lane *fakeLane
+	lane *fakeLane // nil over the real server's lane
 	url  string
 }
+
+// realLane is the server's own AttachmentService, no fake in front.
+func realLane(t *testing.T) *laneEnv {
+	s := replicatest.Start(t, nil)
+	return &laneEnv{t: t, s: s, url: s.URL}
+}
+
+// lanes are the two servers the lane's tests run against.
+var lanes = []struct {
+	name string
+	env  func(*testing.T) *laneEnv
+}{{"fake", newLaneEnv}, {"server", realLane}}
 
 func newLaneEnv(t *testing.T) *laneEnv {
 	s := replicatest.Start(t, nil)
