@@ -42,8 +42,9 @@ type UploadStats struct {
 	// the lane ask the server what it holds and go on from there.
 	Sent    int64
 	Resumed int
-	// RoundTrips counts the lane's calls, failed ones included.
-	RoundTrips int
+	// RoundTrips counts the lane's calls, failed ones included; RateWaits
+	// those the server refused for calling too fast.
+	RoundTrips, RateWaits int
 }
 
 // Refusal is an attachment the server refused, and why.
@@ -81,6 +82,7 @@ func (r *Replica) UploadAttachments(ctx context.Context) (UploadStats, error) {
 	r.laneMu.Lock()
 	defer r.laneMu.Unlock()
 	var st UploadStats
+	var pace time.Duration
 	todo, err := r.uploadable(ctx, &st)
 	if err != nil || len(todo) == 0 {
 		return st, err
@@ -100,7 +102,7 @@ func (r *Replica) UploadAttachments(ctx context.Context) (UploadStats, error) {
 				}
 				continue
 			}
-			if err := r.upload(ctx, &st, d, int64(h.GetReceived())); err != nil {
+			if err := r.upload(ctx, &st, &pace, d, int64(h.GetReceived())); err != nil {
 				return st, err
 			}
 		}
@@ -222,7 +224,14 @@ func (r *Replica) holds(ctx context.Context, st *UploadStats, digests []string) 
 }
 
 // upload sends one photo from offset, the bytes the server holds of it.
-func (r *Replica) upload(ctx context.Context, st *UploadStats, digest string, offset int64) error {
+//
+// The lane has a rate bucket of its own on the server, and a chunk it
+// refuses for calling too fast has crossed the link all the same: a
+// photo's hundred chunks sent as fast as the link takes them would send
+// most of them twice once the bucket's burst is spent. So after the first
+// refusal the lane waits *pace (the wait the server asked for, the time a
+// call's token takes to come back) before each later chunk.
+func (r *Replica) upload(ctx context.Context, st *UploadStats, pace *time.Duration, digest string, offset int64) error {
 	var data []byte
 	if err := r.db.R.QueryRowContext(ctx, `SELECT bytes FROM _attachments WHERE digest = ?`, digest).
 		Scan(&data); err != nil {
@@ -231,16 +240,24 @@ func (r *Replica) upload(ctx context.Context, st *UploadStats, digest string, of
 	size := int64(len(data))
 	failures := 0
 	wait := laneBackoff
+	var lastOK time.Time // when the last call that got through was sent
 	for {
 		if offset > size {
 			return fmt.Errorf("upload photo %s: the server holds %d bytes of a %d-byte photo", digest, offset, size)
 		}
 		end := min(offset+schema.AttachmentChunk, size)
+		if *pace > 0 {
+			if err := sleep(ctx, *pace); err != nil {
+				return err
+			}
+		}
 		st.Sent += end - offset
+		sentAt := time.Now()
 		resp, err := r.lane().Upload(ctx, &v1.UploadRequest{
 			Digest: digest, Size: uint64(size), Offset: uint64(offset), Data: data[offset:end]})
 		st.RoundTrips++
 		if err == nil {
+			lastOK = sentAt
 			if resp.GetStored() {
 				st.Uploaded = append(st.Uploaded, digest)
 				return r.markUploaded(ctx, digest)
@@ -248,15 +265,24 @@ func (r *Replica) upload(ctx context.Context, st *UploadStats, digest string, of
 			got := int64(resp.GetReceived())
 			if got > offset {
 				failures, wait = 0, laneBackoff
+
 			}
 			offset = got
 			continue
 		}
 		if d, ok := retryAfter(err); ok {
-			// The lane's own rate bucket: nothing happened, send it again.
-			if err := sleep(ctx, d); err != nil {
-				return err
+			// The lane's own rate bucket: nothing happened, send it again
+			// at the server's pace. The last call that got through took
+			// the token; the next comes d after now: so one comes every
+			// (now - then) + d, the pace from here on (a little more, as
+			// the first refusal may have met a bucket not quite empty).
+			// A refusal at that pace lengthens it by a quarter.
+			st.RateWaits++
+			est := d
+			if !lastOK.IsZero() {
+				est += time.Since(lastOK)
 			}
+			*pace = min(max(*pace+*pace/4, est+est/20), laneMaxBackoff)
 			continue
 		}
 		code := connect.CodeOf(err)
@@ -274,7 +300,8 @@ func (r *Replica) upload(ctx context.Context, st *UploadStats, digest string, of
 			return fmt.Errorf("upload photo %s at byte %d: %w", digest, offset, explain(ctx, err))
 		}
 		if transient {
-			if err := sleep(ctx, wait); err != nil {
+			// At the server's pace too: Holds counts in the lane's bucket.
+			if err := sleep(ctx, max(wait, *pace)); err != nil {
 				return err
 			}
 			wait = min(2*wait, laneMaxBackoff)
