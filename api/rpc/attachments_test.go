@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -154,5 +156,132 @@ func TestAttachmentLaneEndToEnd(t *testing.T) {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		t.Fatal(err)
+	}
+}
+
+// Each refusal of the lane reaches the device as its Connect code, the
+// field it names as the error detail, and in Chinese for a Chinese app.
+func TestAttachmentRefusalCodes(t *testing.T) {
+	e := &laneEnv{startAccess(t, rpc.Limits{})}
+	ctx := context.Background()
+	vol, volSync, volR := e.lane(t, "王芳", store.Volunteer, "zh-CN", "南香村")
+	coord, _, _ := e.lane(t, "赵强", store.Coordinator, "zh-CN")
+	b, digest := photo(t, 900, 600, 3)
+	text := []byte(strings.Repeat("not a photo ", 10))
+	textDigest := digestOf(text)
+	if resp, err := volSync.Sync(ctx, &v1.SyncRequest{Replica: volR, Changes: []*v1.Record{
+		withCover(volR, "南香村", digest), withCover(volR, "南香村", textDigest)}}); err != nil ||
+		resp.Results[0].GetMessage()+resp.Results[1].GetMessage() != "" {
+		t.Fatalf("sync = %v, %v", resp, err)
+	}
+	_, unnamed := photo(t, 20, 20, 4)
+	chunk := func(d string, size, off int, data []byte) func() error {
+		return func() error {
+			_, err := vol.Upload(ctx, &v1.UploadRequest{Digest: d, Size: uint64(size), Offset: uint64(off), Data: data})
+			return err
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		call  func() error
+		code  connect.Code
+		field string
+	}{
+		{"bad digest", chunk("XYZ", 10, 0, b[:10]), connect.CodeInvalidArgument, "digest"},
+		{"over size", chunk(digest, schema.MaxAttachmentBytes+1, 0, b[:schema.AttachmentChunk]),
+			connect.CodeInvalidArgument, "size"},
+		{"chunk too big", chunk(digest, len(b), 0, b[:schema.AttachmentChunk+1]), connect.CodeInvalidArgument, "data"},
+		{"not an image", chunk(textDigest, len(text), 0, text), connect.CodeInvalidArgument, "data"},
+		{"not named", chunk(unnamed, len(b), 0, b[:schema.AttachmentChunk]), connect.CodeFailedPrecondition, "digest"},
+		{"out of order", chunk(digest, len(b), schema.AttachmentChunk, b[schema.AttachmentChunk:2*schema.AttachmentChunk]),
+			connect.CodeFailedPrecondition, "offset"},
+		{"fetch unknown", func() error {
+			_, err := vol.Fetch(ctx, &v1.FetchRequest{Digest: unnamed})
+			return err
+		}, connect.CodeNotFound, "digest"},
+		{"holds too many", func() error {
+			_, err := vol.Holds(ctx, &v1.HoldsRequest{Digests: make([]string, store.MaxHolds+1)})
+			return err
+		}, connect.CodeInvalidArgument, "digests"},
+		{"coordinator uploads", func() error {
+			_, err := coord.Upload(ctx, &v1.UploadRequest{Digest: digest, Size: uint64(len(b)), Data: b[:schema.AttachmentChunk]})
+			return err
+		}, connect.CodePermissionDenied, "role"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if connect.CodeOf(err) != tc.code || errorField(err) != tc.field || !hasHan(err.Error()) {
+				t.Fatalf("got %v (code %v, field %q), want %v on %q in Chinese", err, connect.CodeOf(err),
+					errorField(err), tc.code, tc.field)
+			}
+		})
+	}
+	// The digest is checked whole: a mismatch discards the upload.
+	wrong := append([]byte{}, b...)
+	wrong[len(wrong)-3] ^= 1
+	_, err := upload(ctx, vol, digest, wrong, 0, 0)
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || errorField(err) != "digest" || !hasHan(err.Error()) {
+		t.Fatalf("mismatch = %v (field %q)", err, errorField(err))
+	}
+	h, err := vol.Holds(ctx, &v1.HoldsRequest{Digests: []string{digest}})
+	if err != nil || h.Held[0].GetReceived() != 0 || h.Held[0].GetStored() {
+		t.Fatalf("after a mismatch the server holds %v, %v; want nothing", h, err)
+	}
+}
+
+// The quota reaches the device as ResourceExhausted.
+func TestAttachmentQuotaCode(t *testing.T) {
+	file := t.TempDir() + "/s.db"
+	st, err := store.Open(context.Background(), file, store.Options{DeviceAttachmentQuota: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.DiscardHandler)
+	go func() { done <- server.Serve(ctx, ln, server.Handler(st, log, rpc.Limits{}), log, 0) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	e := &laneEnv{&accessEnv{testServer: &testServer{st: st, url: "http://" + ln.Addr().String()}, file: file}}
+	vol, volSync, volR := e.lane(t, "王芳", store.Volunteer, "", "南香村")
+	b, digest := photo(t, 900, 600, 5)
+	if _, err := volSync.Sync(ctx, &v1.SyncRequest{Replica: volR, Changes: []*v1.Record{withCover(volR, "南香村", digest)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = upload(ctx, vol, digest, b, 0, 0)
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || errorField(err) != "size" {
+		t.Fatalf("over quota = %v (field %q)", err, errorField(err))
+	}
+}
+
+// The lane has its own bucket per device: a device that used up its
+// lane's calls still syncs, and one whose syncs ran out still uploads.
+func TestLaneHasItsOwnRateBucket(t *testing.T) {
+	e := &laneEnv{startAccess(t, rpc.Limits{RequestsPerSecond: 0.001, Burst: 3})}
+	ctx := context.Background()
+	vol, volSync, volR := e.lane(t, "王芳", store.Volunteer, "", "南香村")
+	holds := func() error {
+		_, err := vol.Holds(ctx, &v1.HoldsRequest{})
+		return err
+	}
+	syncs := func() error {
+		_, err := volSync.Sync(ctx, &v1.SyncRequest{Replica: volR})
+		return err
+	}
+	for i := 0; i < 3; i++ {
+		if err := holds(); err != nil {
+			t.Fatalf("holds %d: %v", i, err)
+		}
+	}
+	if err := holds(); connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("the fourth Holds = %v, want ResourceExhausted", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := syncs(); err != nil {
+			t.Fatalf("sync %d after the lane's calls ran out: %v", i, err)
+		}
+	}
+	if err := syncs(); connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("the fourth Sync = %v, want ResourceExhausted", err)
 	}
 }

@@ -258,6 +258,8 @@ func TestServeRefusesBadLimits(t *testing.T) {
 		{[]string{"--device-rate", "-2"}, "device-rate:"},
 		{[]string{"--device-rate", "5", "--device-burst", "0"}, "device-burst:"},
 		{[]string{"--trusted-proxies", "127.0.0.1,nginx"}, "trusted-proxies:"},
+		{[]string{"--device-attachment-quota", "0"}, "device-attachment-quota:"},
+		{[]string{"--device-attachment-quota", "lots"}, "invalid value"},
 	} {
 		err := run(context.Background(),
 			append([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, tt.args...), &bytes.Buffer{})
@@ -269,6 +271,13 @@ func TestServeRefusesBadLimits(t *testing.T) {
 	err := run(context.Background(), []string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, &bytes.Buffer{})
 	if err == nil || !strings.HasPrefix(err.Error(), "trusted-proxies:") || !strings.Contains(err.Error(), "10.0.0.0/33") {
 		t.Errorf("serve with VILLAGESYNC_TRUSTED_PROXIES=10.0.0.0/33: %v, want it refused", err)
+	}
+	t.Setenv("VILLAGESYNC_TRUSTED_PROXIES", "")
+	// The quota's environment variable is read like the flag.
+	t.Setenv("VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA", "-5")
+	err = run(context.Background(), []string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, &bytes.Buffer{})
+	if err == nil || !strings.HasPrefix(err.Error(), "device-attachment-quota:") {
+		t.Errorf("serve with VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA=-5: %v, want it refused", err)
 	}
 	if _, err := os.Stat(db); !os.IsNotExist(err) {
 		t.Errorf("a refused serve created its database (%v)", err)

@@ -90,18 +90,23 @@ func Thumbnail(data []byte, side int) ([]byte, Info, error) {
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("%w: %s: %v", ErrNotImage, in.MediaType, err)
 	}
-	src = orient(src, in.Orientation)
+	// Scaled first and turned after: turning the thumbnail costs nothing,
+	// turning a 40-megapixel original would cost a second copy of it.
 	b := src.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if m := max(w, h); m > side {
 		w, h = max(1, w*side/m), max(1, h*side/m)
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	// White under a transparent PNG or WebP: JPEG has no alpha, and black
+	// would hide dark writing on a photographed sheet.
+	draw.Draw(dst, dst.Bounds(), image.White, image.Point{}, draw.Src)
 	// ApproxBiLinear: a list thumbnail needs no better, and CatmullRom
 	// costs several times as much on a 40-megapixel original.
-	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Over, nil)
+	thumb := orient(dst, in.Orientation)
 	var out bytes.Buffer
-	if err := jpeg.Encode(&out, dst, &jpeg.Options{Quality: 80}); err != nil {
+	if err := jpeg.Encode(&out, thumb, &jpeg.Options{Quality: 80}); err != nil {
 		return nil, Info{}, fmt.Errorf("thumbnail: %w", err)
 	}
 	return out.Bytes(), in, nil

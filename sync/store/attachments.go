@@ -101,9 +101,14 @@ func (s *Store) Holds(ctx context.Context, p Principal, digests []string) ([]Hel
 			out[i].Stored = true
 			continue
 		}
-		_, got, _, err := v.upload(ctx, d, p.Replica)
+		size, got, _, err := v.upload(ctx, d, p.Replica)
 		if err != nil {
 			return nil, fmt.Errorf("holds %s: %w", d, err)
+		}
+		if got == size && size > 0 {
+			// Whole but not checked (the check was cut short): the device
+			// sends its last chunk again, which checks and stores it.
+			got = (size - 1) / schema.AttachmentChunk * schema.AttachmentChunk
 		}
 		out[i].Received = got
 	}
@@ -237,6 +242,12 @@ func typeList() string {
 // header, decoding, thumbnail) run outside the writer's lock: a large
 // photo must not hold back other devices' syncs.
 func (s *Store) completeUpload(ctx context.Context, p Principal, digest string, size uint64) (UploadResult, error) {
+	select {
+	case s.checks <- struct{}{}:
+		defer func() { <-s.checks }()
+	case <-ctx.Done():
+		return UploadResult{}, fmt.Errorf("upload %s: waiting to check it: %w", digest, ctx.Err())
+	}
 	v, err := s.beginView(ctx)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)

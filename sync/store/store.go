@@ -55,6 +55,9 @@ type Store struct {
 	// quota is the attachment bytes one device may have stored and in
 	// flight; 0: schema.DeviceAttachmentQuota.
 	quota int64
+	// checks bounds the uploads checked at once (hashed, decoded,
+	// thumbnailed): a 40-megapixel photo takes over 100 MB to decode.
+	checks chan struct{}
 
 	// heldCap overrides defaultHeldLimits (for tests); zero: the default.
 	heldCap heldLimits

@@ -31,7 +31,7 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{sqliteBackend: sqliteBackend{db: d}, log: opt.Logger, clock: opt.Clock,
-		quota: opt.DeviceAttachmentQuota}
+		quota: opt.DeviceAttachmentQuota, checks: make(chan struct{}, 2)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -54,12 +54,24 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
+	// A file from before the attachment lane (migration 0009) may hold
+	// records whose Attachments columns name photos: their references are
+	// made in the migration's transaction.
+	var was int
+	if err := s.db.W.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&was); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
 	// Everything a new or older file lacks comes in one transaction: a
 	// failure part-way leaves the file as it was.
 	err := sqlite.Migrate(ctx, s.db.W, migrations, "migrations", sqlite.ServerFile,
 		func(ctx context.Context, tx *sql.Tx) error {
 			if err := schema.Migrate(ctx, tx, schema.Server); err != nil {
 				return err
+			}
+			if was > 0 && was < attachmentsMigration {
+				if err := backfillAttachmentRefs(ctx, tx); err != nil {
+					return err
+				}
 			}
 			// A database made before backups existed gets its incarnation here too.
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value)
@@ -165,4 +177,34 @@ func (b *sqliteBackend) insertReplica(ctx context.Context, name string, created 
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// attachmentsMigration is the schema version (the number of migrations)
+// that brought the attachment lane's tables.
+const attachmentsMigration = 9
+
+// backfillAttachmentRefs makes the references of the live records that
+// name attachments (see noteAttachments), splitting each column's
+// comma-separated digests in SQL.
+func backfillAttachmentRefs(ctx context.Context, tx *sql.Tx) error {
+	for _, t := range schema.Tables() {
+		village := "NULL"
+		if t.Scope != "" {
+			village = "NULLIF(" + t.Scope + ", '')"
+		}
+		for _, c := range t.AttachmentColumns() {
+			q := fmt.Sprintf(`WITH RECURSIVE split (id, village, d, rest) AS (
+				  SELECT id, %[3]s, '', %[2]s || ',' FROM %[1]s WHERE _deleted = 0 AND %[2]s IS NOT NULL AND %[2]s != ''
+				  UNION ALL
+				  SELECT id, village, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)
+				  FROM split WHERE rest != '')
+				INSERT OR IGNORE INTO attachment_refs (digest, tbl, record_id, village)
+				  SELECT d, '%[1]s', id, village FROM split WHERE length(d) = %[4]d`,
+				t.Name, c.Name, village, schema.DigestLen)
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("attachment references of %s.%s: %w", t.Name, c.Name, err)
+			}
+		}
+	}
+	return nil
 }

@@ -1,0 +1,607 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/record"
+	"github.com/futian-xiaomo/villagesync/sync/vv"
+)
+
+// testPhoto is a w×h JPEG that differs with seed, and its digest.
+func testPhoto(t testing.TB, w, h int, seed uint8) ([]byte, string) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x*7) ^ seed, uint8(y * 3), seed, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes(), sha(b.Bytes())
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// hugePNG is a PNG whose header claims w×h pixels, with no pixels after.
+func hugePNG(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := binary.BigEndian.AppendUint32(nil, w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	chunk("IHDR", append(ihdr, 8, 2, 0, 0, 0))
+	chunk("IEND", nil)
+	return b.Bytes()
+}
+
+// laneWorld is a store with a volunteer of 南香村 (v), one of 东旺村 (w)
+// and a staff member.
+type laneWorld struct {
+	s        *Store
+	file     string
+	v, w, st Principal
+}
+
+func newLaneWorld(t *testing.T, quota int64) *laneWorld {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(context.Background(), file, Options{DeviceAttachmentQuota: quota})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &laneWorld{s: s, file: file, v: enrollAs(t, s, "王芳", Volunteer, "南香村"),
+		w: enrollAs(t, s, "李明", Volunteer, "东旺村"), st: enrollAs(t, s, "张伟", Staff)}
+}
+
+// name pushes a book of village, by p, whose cover names digest; it
+// returns the record as the server has it.
+func (lw *laneWorld) name(t *testing.T, p Principal, village, digest string) *record.Record {
+	t.Helper()
+	r := bookWith(p.Replica, village, "")
+	r.Fields["cover"] = record.Field{Value: schema.TextValue(digest), Dot: r.Fields["title"].Dot}
+	push(t, lw.s, p, r)
+	return r
+}
+
+// send uploads b as p from offset from to the end.
+func (lw *laneWorld) send(p Principal, digest string, b []byte, from int) (UploadResult, error) {
+	var res UploadResult
+	for off := from; off < len(b); off += schema.AttachmentChunk {
+		var err error
+		res, err = lw.s.AppendChunk(context.Background(), p, Chunk{Digest: digest, Size: uint64(len(b)),
+			Offset: uint64(off), Data: b[off:min(off+schema.AttachmentChunk, len(b))]})
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// lane is what the lane's tables hold, for "nothing was written".
+func (lw *laneWorld) lane(t *testing.T) string {
+	t.Helper()
+	var out string
+	for _, q := range []string{
+		`SELECT count(*) || ':' || COALESCE(sum(received), 0) || ':' || COALESCE(sum(touched_ms), 0) FROM attachment_uploads`,
+		`SELECT count(*) || ':' || COALESCE(sum(length(data)), 0) FROM attachment_chunks`,
+		`SELECT count(*) FROM attachments`,
+	} {
+		var s string
+		if err := lw.s.Reader().QueryRow(q).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out += s + " "
+	}
+	return out
+}
+
+func problemOf(err error) (record.Code, string) {
+	var p *record.Problem
+	if !errors.As(err, &p) {
+		return "", ""
+	}
+	return p.Code, p.Field
+}
+
+// Every refusal of the upload rules, with its code and the field it
+// names; none writes anything but the discarded upload's removal.
+func TestUploadRefusals(t *testing.T) {
+	ctx := context.Background()
+	jpg, jd := testPhoto(t, 900, 600, 1)
+	if len(jpg) < 3*schema.AttachmentChunk {
+		t.Fatalf("the photo is %d bytes; the cases need three chunks", len(jpg))
+	}
+	big := bytes.Repeat([]byte{0xFF, 0xD8, 0xFF, 0xE0}, schema.AttachmentChunk)
+	huge := hugePNG(10000, 10000)
+	broken := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte("x"), 100)...)
+	text := bytes.Repeat([]byte("not a photo "), 10)
+	cases := []struct {
+		name   string
+		quota  int64
+		prep   func(t *testing.T, lw *laneWorld) // records and uploads before
+		chunks []Chunk                           // the last is the one refused
+		code   record.Code
+		field  string
+	}{
+		{name: "bad digest", chunks: []Chunk{{Digest: "ABC", Size: 10, Data: jpg[:10]}},
+			code: record.CodeInvalidArgument, field: "digest"},
+		{name: "no size", chunks: []Chunk{{Digest: jd, Size: 0}}, code: record.CodeInvalidArgument, field: "size"},
+		{name: "over size", chunks: []Chunk{{Digest: jd, Size: schema.MaxAttachmentBytes + 1, Data: big[:schema.AttachmentChunk]}},
+			code: record.CodeInvalidArgument, field: "size"},
+		{name: "chunk too big", chunks: []Chunk{{Digest: jd, Size: uint64(len(big)), Data: big[:schema.AttachmentChunk+1]}},
+			code: record.CodeInvalidArgument, field: "data"},
+		{name: "past the size", chunks: []Chunk{{Digest: jd, Size: 10, Data: jpg[:11]}},
+			code: record.CodeInvalidArgument, field: "data"},
+		{name: "short chunk not last", chunks: []Chunk{{Digest: jd, Size: uint64(len(jpg)), Data: jpg[:100]}},
+			code: record.CodeInvalidArgument, field: "data"},
+		{name: "empty chunk", chunks: []Chunk{{Digest: jd, Size: uint64(len(jpg))}},
+			code: record.CodeInvalidArgument, field: "data"},
+		{name: "not referenced", chunks: []Chunk{{Digest: jd, Size: uint64(len(jpg)), Data: jpg[:schema.AttachmentChunk]}},
+			code: record.CodeFailedPrecondition, field: "digest"},
+		{name: "another village's record",
+			prep:   func(t *testing.T, lw *laneWorld) { lw.name(t, lw.w, "东旺村", jd) },
+			chunks: []Chunk{{Digest: jd, Size: uint64(len(jpg)), Data: jpg[:schema.AttachmentChunk]}},
+			code:   record.CodeFailedPrecondition, field: "digest"},
+		{name: "not an image", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(text)) },
+			chunks: []Chunk{{Digest: sha(text), Size: uint64(len(text)), Data: text}},
+			code:   record.CodeInvalidArgument, field: "data"},
+		{name: "out of order", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", jd) },
+			chunks: []Chunk{{Digest: jd, Size: uint64(len(jpg)), Offset: schema.AttachmentChunk,
+				Data: jpg[schema.AttachmentChunk : 2*schema.AttachmentChunk]}},
+			code: record.CodeFailedPrecondition, field: "offset"},
+		{name: "gap after a chunk", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", jd) },
+			chunks: []Chunk{{Digest: jd, Size: uint64(len(jpg)), Data: jpg[:schema.AttachmentChunk]},
+				{Digest: jd, Size: uint64(len(jpg)), Offset: 2 * schema.AttachmentChunk,
+					Data: jpg[2*schema.AttachmentChunk : 3*schema.AttachmentChunk]}},
+			code: record.CodeFailedPrecondition, field: "offset"},
+		{name: "over quota", quota: int64(len(jpg)) - 1,
+			prep:   func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", jd) },
+			chunks: []Chunk{{Digest: jd, Size: uint64(len(jpg)), Data: jpg[:schema.AttachmentChunk]}},
+			code:   record.CodeResourceExhausted, field: "size"},
+		{name: "digest mismatch", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(text)) },
+			chunks: []Chunk{{Digest: sha(text), Size: uint64(len(jpg)), Data: jpg}},
+			code:   record.CodeInvalidArgument, field: "digest"},
+		{name: "too many pixels", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(huge)) },
+			chunks: []Chunk{{Digest: sha(huge), Size: uint64(len(huge)), Data: huge}},
+			code:   record.CodeInvalidArgument, field: "data"},
+		{name: "does not decode", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(broken)) },
+			chunks: []Chunk{{Digest: sha(broken), Size: uint64(len(broken)), Data: broken}},
+			code:   record.CodeInvalidArgument, field: "data"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lw := newLaneWorld(t, tc.quota)
+			if tc.prep != nil {
+				tc.prep(t, lw)
+			}
+			for _, c := range tc.chunks[:len(tc.chunks)-1] {
+				if _, err := lw.s.AppendChunk(ctx, lw.v, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := lw.lane(t)
+			c := tc.chunks[len(tc.chunks)-1]
+			whole := c.Offset == 0 && uint64(len(c.Data)) == c.Size && tc.field != "data" && tc.field != "size" ||
+				tc.name == "too many pixels" || tc.name == "does not decode"
+			var err error
+			if whole {
+				_, err = lw.send(lw.v, c.Digest, c.Data, 0) // in chunks, as a device sends it
+			} else {
+				_, err = lw.s.AppendChunk(ctx, lw.v, c)
+			}
+			code, field := problemOf(err)
+			if code != tc.code || field != tc.field {
+				t.Fatalf("got %v (%s on %q), want %s on %q", err, code, field, tc.code, tc.field)
+			}
+			after := lw.lane(t)
+			switch {
+			case whole && after != "0:0:0 0:0 0 ":
+				t.Errorf("after the refusal the lane holds %s; the upload should be discarded", after)
+			case !whole && after != before:
+				t.Errorf("the refusal wrote: %s, was %s", after, before)
+			}
+		})
+	}
+}
+
+// A chunk the server has (an answer lost on the way back) is answered
+// with what it holds, and nothing is written; the upload then goes on.
+func TestRetryOfAHeldChunkWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 400, 300, 3)
+	lw.name(t, lw.v, "南香村", d)
+	first := Chunk{Digest: d, Size: uint64(len(jpg)), Data: jpg[:schema.AttachmentChunk]}
+	if _, err := lw.s.AppendChunk(ctx, lw.v, first); err != nil {
+		t.Fatal(err)
+	}
+	before := lw.lane(t)
+	time.Sleep(2 * time.Millisecond) // a write would move touched_ms
+	res, err := lw.s.AppendChunk(ctx, lw.v, first)
+	if err != nil || res.Received != schema.AttachmentChunk || res.Stored {
+		t.Fatalf("retry = %+v, %v", res, err)
+	}
+	if after := lw.lane(t); after != before {
+		t.Fatalf("a retried chunk wrote: %s, was %s", after, before)
+	}
+	if res, err := lw.send(lw.v, d, jpg, schema.AttachmentChunk); err != nil || !res.Stored {
+		t.Fatalf("the rest = %+v, %v", res, err)
+	}
+	// Retries after the end: stored at once, by anyone.
+	for _, p := range []Principal{lw.v, lw.st} {
+		if res, err := lw.s.AppendChunk(ctx, p, first); err != nil || !res.Stored || res.Received != uint64(len(jpg)) {
+			t.Fatalf("after stored = %+v, %v", res, err)
+		}
+	}
+	h, err := lw.s.Holds(ctx, lw.w, []string{d})
+	if err != nil || !h[0].Stored {
+		t.Fatalf("holds = %+v, %v", h, err)
+	}
+}
+
+// Two devices uploading the same photo at once: it is stored once, both
+// are told it is stored, and neither upload is left behind.
+func TestTwoDevicesUploadTheSamePhoto(t *testing.T) {
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 800, 600, 4)
+	lw.name(t, lw.v, "南香村", d)
+	v2 := enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+	var wg sync.WaitGroup
+	results := make([]UploadResult, 2)
+	errs := make([]error, 2)
+	for i, p := range []Principal{lw.v, v2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = lw.send(p, d, jpg, 0)
+		}()
+	}
+	wg.Wait()
+	for i := range results {
+		if errs[i] != nil || !results[i].Stored {
+			t.Errorf("device %d: %+v, %v", i, results[i], errs[i])
+		}
+	}
+	if got := lw.lane(t); got != "0:0:0 0:0 1 " {
+		t.Errorf("the lane holds %s, want one attachment and no uploads", got)
+	}
+	a, err := lw.s.FetchAttachment(context.Background(), lw.st, d, false, 0, 0)
+	if err != nil || !bytes.Equal(a.Data, jpg) {
+		t.Fatalf("fetch = %d bytes, %v", len(a.Data), err)
+	}
+}
+
+// The quota counts what a device stored and what it has in flight.
+func TestQuotaCountsStoredAndInFlight(t *testing.T) {
+	ctx := context.Background()
+	a, da := testPhoto(t, 600, 400, 5)
+	b, db := testPhoto(t, 600, 400, 6)
+	c, dc := testPhoto(t, 600, 400, 7)
+	lw := newLaneWorld(t, int64(len(a)+len(b)+len(c))-1)
+	for _, d := range []string{da, db, dc} {
+		lw.name(t, lw.v, "南香村", d)
+	}
+	if res, err := lw.send(lw.v, da, a, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	if _, err := lw.s.AppendChunk(ctx, lw.v, Chunk{Digest: db, Size: uint64(len(b)), Data: b[:schema.AttachmentChunk]}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := lw.s.AppendChunk(ctx, lw.v, Chunk{Digest: dc, Size: uint64(len(c)), Data: c[:schema.AttachmentChunk]})
+	if code, field := problemOf(err); code != record.CodeResourceExhausted || field != "size" {
+		t.Fatalf("third photo = %v, want resource_exhausted on size", err)
+	}
+	// Another device has its own quota.
+	v2 := enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+	if res, err := lw.send(v2, dc, c, 0); err != nil || !res.Stored {
+		t.Fatalf("another device = %+v, %v", res, err)
+	}
+}
+
+// Fetch: NotFound for an unknown digest and for one no record of the
+// caller's villages names, alike; staff see every village's; a range and
+// the thumbnail.
+func TestFetchScope(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 640, 480, 8)
+	lw.name(t, lw.v, "南香村", d)
+	if _, err := lw.send(lw.v, d, jpg, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, unknown := testPhoto(t, 8, 8, 9)
+	for _, tc := range []struct {
+		name   string
+		p      Principal
+		digest string
+		code   record.Code
+	}{
+		{"own village", lw.v, d, ""},
+		{"staff", lw.st, d, ""},
+		{"other village", lw.w, d, record.CodeNotFound},
+		{"unknown", lw.v, unknown, record.CodeNotFound},
+		{"bad digest", lw.v, "xyz", record.CodeInvalidArgument},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := lw.s.FetchAttachment(ctx, tc.p, tc.digest, false, 10, 20)
+			if code, _ := problemOf(err); code != tc.code {
+				t.Fatalf("fetch = %v, want %q", err, tc.code)
+			}
+			if tc.code == "" && (!bytes.Equal(a.Data, jpg[10:30]) || a.Size != uint64(len(jpg)) ||
+				a.Width != 640 || a.Height != 480 || a.MediaType != "image/jpeg") {
+				t.Fatalf("fetch = %+v", a)
+			}
+		})
+	}
+	th, err := lw.s.FetchAttachment(ctx, lw.v, d, true, 0, 0)
+	if err != nil || th.MediaType != "image/jpeg" || th.Size != uint64(len(th.Data)) {
+		t.Fatalf("thumbnail = %v", err)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(th.Data)); err != nil || cfg.Width != schema.ThumbMaxSide ||
+		cfg.Height != 240 {
+		t.Fatalf("thumbnail is %+v, %v", cfg, err)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.v, d, false, uint64(len(jpg))+1, 0); err == nil {
+		t.Fatal("a fetch past the end was answered")
+	}
+}
+
+// ageUnreferenced moves every unreferenced attachment's time back by d.
+func (lw *laneWorld) ageUnreferenced(t *testing.T, d time.Duration) {
+	t.Helper()
+	if _, err := lw.s.db.W.Exec(`UPDATE attachments SET unreferenced_ms = unreferenced_ms - ?
+		WHERE unreferenced_ms IS NOT NULL`, d.Milliseconds()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lw.s.db.W.Exec(`UPDATE attachment_uploads SET touched_ms = touched_ms - ?`, d.Milliseconds()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (lw *laneWorld) stored(t *testing.T, d string) bool {
+	t.Helper()
+	var n int
+	if err := lw.s.Reader().QueryRow(`SELECT count(*) FROM attachments WHERE digest = ?`, d).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// The collection: an attachment no live record names goes a window after
+// the last stopped naming it; one a record names again, or an open
+// conflict's losing value names, stays; abandoned uploads go too.
+func TestCollectAttachments(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	const window = 30 * 24 * time.Hour
+	a, da := testPhoto(t, 200, 100, 10)
+	b, db := testPhoto(t, 200, 100, 11)
+	c, dc := testPhoto(t, 200, 100, 12)
+	p, dp := testPhoto(t, 600, 400, 13)
+	ra := lw.name(t, lw.v, "南香村", da)
+	rb := lw.name(t, lw.v, "南香村", db)
+	rc := lw.name(t, lw.v, "南香村", dc)
+	lw.name(t, lw.v, "南香村", dp)
+	for _, x := range []struct {
+		d string
+		b []byte
+	}{{da, a}, {db, b}, {dc, c}} {
+		if res, err := lw.send(lw.v, x.d, x.b, 0); err != nil || !res.Stored {
+			t.Fatal(res, err)
+		}
+	}
+	// An upload begun and abandoned.
+	if _, err := lw.s.AppendChunk(ctx, lw.v, Chunk{Digest: dp, Size: uint64(len(p)), Data: p[:schema.AttachmentChunk]}); err != nil {
+		t.Fatal(err)
+	}
+	// a: its record's cover is cleared. b: its record is deleted. c: two
+	// devices edit the cover at once; the loser's value (c) is logged.
+	push(t, lw.s, lw.v, edit(ra, lw.v.Replica, "cover", schema.TextValue("")))
+	del := rb.Clone()
+	k := del.Version.Bump(lw.v.Replica)
+	del.Fields = map[string]record.Field{}
+	del.Tombstone = &record.Tombstone{Dot: vv.Dot{Replica: lw.v.Replica, Counter: k, HLC: lw.s.Clock().Now()},
+		Context: del.Version.Clone()}
+	push(t, lw.s, lw.v, del)
+	v2 := enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+	_, dn := testPhoto(t, 20, 20, 14)
+	mine := edit(rc, lw.v.Replica, "cover", schema.TextValue(dn))
+	mine.Fields["cover"] = record.Field{Value: mine.Fields["cover"].Value, Dot: vv.Dot{Replica: lw.v.Replica,
+		Counter: mine.Fields["cover"].Dot.Counter, HLC: lw.s.Clock().Now() + 1000}}
+	theirs := rc.Clone()
+	theirs.Version = vv.VV{lw.v.Replica: rc.Version[lw.v.Replica] - 1}
+	k2 := theirs.Version.Bump(v2.Replica)
+	theirs.Fields = map[string]record.Field{"cover": {Value: schema.TextValue(dc),
+		Dot: vv.Dot{Replica: v2.Replica, Counter: k2, HLC: 1}}}
+	push(t, lw.s, lw.v, mine)
+	if _, err := lw.s.Push(ctx, v2, []*record.Record{theirs}); err != nil {
+		t.Fatal(err)
+	}
+
+	var refs, open int
+	if err := lw.s.Reader().QueryRow(`SELECT (SELECT count(*) FROM attachment_refs WHERE digest = ?1),
+		(SELECT count(*) FROM conflicts WHERE loser_value = ?1 AND resolution IS NULL)`, dc).Scan(&refs, &open); err != nil ||
+		refs != 0 || open != 1 {
+		t.Fatalf("c: %d references, %d open conflicts naming it (%v), want 0 and 1", refs, open, err)
+	}
+	if n, u, err := lw.s.CollectAttachments(ctx, window); err != nil || n != 0 || u != 0 {
+		t.Fatalf("within the window: collected %d attachments, %d uploads, %v", n, u, err)
+	}
+	lw.ageUnreferenced(t, window+time.Hour)
+	n, u, err := lw.s.CollectAttachments(ctx, window)
+	if err != nil || u != 1 {
+		t.Fatalf("after the window: collected %d attachments, %d uploads, %v", n, u, err)
+	}
+	for _, x := range []struct {
+		name string
+		d    string
+		kept bool
+	}{{"cleared", da, false}, {"deleted record", db, false}, {"open conflict's loser", dc, true}} {
+		if got := lw.stored(t, x.d); got != x.kept {
+			t.Errorf("%s: kept = %v, want %v", x.name, got, x.kept)
+		}
+	}
+	if got := lw.lane(t); got[:10] != "0:0:0 0:0 " {
+		t.Errorf("the abandoned upload is left: %s", got)
+	}
+	// Staff take the loser: a server write, which names c again.
+	var id uint64
+	if err := lw.s.Reader().QueryRow(`SELECT id FROM conflicts WHERE loser_value = ?`, dc).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lw.s.ResolveConflict(ctx, id, "take_loser", "张伟"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.v, dc, true, 0, 0); err != nil {
+		t.Fatalf("after take_loser the record names c again, but: %v", err)
+	}
+	if err := lw.s.Reader().QueryRow(`SELECT count(*) FROM attachment_refs WHERE digest = ?`, dn).Scan(&refs); err != nil ||
+		refs != 0 {
+		t.Fatalf("the winner's photo is still named %d times (%v)", refs, err)
+	}
+}
+
+// A record that names a photo again before the window ends keeps it.
+func TestNamedAgainIsKept(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	a, da := testPhoto(t, 200, 100, 15)
+	r := lw.name(t, lw.v, "南香村", da)
+	if _, err := lw.send(lw.v, da, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	push(t, lw.s, lw.v, edit(r, lw.v.Replica, "cover", schema.TextValue("")))
+	lw.ageUnreferenced(t, time.Hour)
+	lw.name(t, lw.w, "东旺村", da)
+	lw.ageUnreferenced(t, 100*24*time.Hour)
+	if n, _, err := lw.s.CollectAttachments(ctx, time.Hour); err != nil || n != 0 || !lw.stored(t, da) {
+		t.Fatalf("named again: collected %d, %v", n, err)
+	}
+	// And the other village's volunteer may now fetch it, ours not.
+	if _, err := lw.s.FetchAttachment(ctx, lw.w, da, true, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.v, da, true, 0, 0); err == nil {
+		t.Fatal("a record that no longer names it still lets its village fetch it")
+	}
+}
+
+// A backup (VACUUM INTO) holds the attachments: restored, they fetch.
+func TestBackupHoldsAttachments(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 500, 400, 16)
+	lw.name(t, lw.v, "南香村", d)
+	if _, err := lw.send(lw.v, d, jpg, 0); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "backup.db")
+	if err := Backup(ctx, lw.file, out); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, out, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, thumb := range []bool{false, true} {
+		a, err := r.FetchAttachment(ctx, lw.st, d, thumb, 0, 0)
+		if err != nil || len(a.Data) == 0 || !thumb && !bytes.Equal(a.Data, jpg) {
+			t.Fatalf("restored fetch (thumbnail %v) = %d bytes, %v", thumb, len(a.Data), err)
+		}
+	}
+}
+
+// An upload whose check was cut short (the server stopped after the last
+// chunk was written): Holds points the device at its last chunk, and
+// sending it again checks and stores the photo.
+func TestWholeUploadNotCheckedIsCheckedOnRetry(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 900, 600, 17)
+	lw.name(t, lw.v, "南香村", d)
+	var last uint64
+	for off := 0; off < len(jpg); off += schema.AttachmentChunk {
+		c := Chunk{Digest: d, Size: uint64(len(jpg)), Offset: uint64(off), Data: jpg[off:min(off+schema.AttachmentChunk, len(jpg))]}
+		if _, _, err := lw.s.appendChunk(ctx, lw.v, c); err != nil { // written, never checked
+			t.Fatal(err)
+		}
+		last = uint64(off)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.st, d, false, 0, 0); err == nil {
+		t.Fatal("an unchecked upload is visible")
+	}
+	h, err := lw.s.Holds(ctx, lw.v, []string{d})
+	if err != nil || h[0].Stored || h[0].Received != last {
+		t.Fatalf("holds = %+v, %v; want the last chunk's start %d", h, err, last)
+	}
+	res, err := lw.send(lw.v, d, jpg, int(h[0].Received))
+	if err != nil || !res.Stored {
+		t.Fatalf("the last chunk again = %+v, %v", res, err)
+	}
+	if got := lw.lane(t); got != "0:0:0 0:0 1 " {
+		t.Errorf("the lane holds %s", got)
+	}
+}
+
+// A database from before the lane whose records name photos gets their
+// references when it is opened with the lane's migration.
+func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	_, d1 := testPhoto(t, 10, 10, 20)
+	_, d2 := testPhoto(t, 10, 10, 21)
+	r := bookWith(lw.v.Replica, "南香村", "")
+	r.Fields["cover"] = record.Field{Value: schema.TextValue(d1), Dot: r.Fields["title"].Dot}
+	push(t, lw.s, lw.v, r)
+	session := bookWith(lw.st.Replica, "东旺村", "")
+	session.Fields["cover"] = record.Field{Value: schema.TextValue(d2), Dot: session.Fields["title"].Dot}
+	push(t, lw.s, lw.st, session)
+	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
+		DROP TABLE attachment_refs; PRAGMA user_version = 8`); err != nil {
+		t.Fatal(err)
+	}
+	lw.s.Close()
+	s, err := Open(ctx, lw.file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lw.s = s
+	for _, tc := range []struct {
+		p      Principal
+		digest string
+		want   bool
+	}{{lw.v, d1, true}, {lw.v, d2, false}, {lw.w, d2, true}, {lw.st, d1, true}} {
+		ok, err := referenced(ctx, s.db.R, tc.digest, tc.p.AllVillages(), tc.p.Villages)
+		if err != nil || ok != tc.want {
+			t.Errorf("%s names %s…: %v (%v), want %v", tc.p.User, tc.digest[:8], ok, err, tc.want)
+		}
+	}
+}
