@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 
+	"connectrpc.com/connect"
+
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/clients/go/photo"
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -120,7 +122,7 @@ func (r *Replica) Attachment(ctx context.Context, digest string, thumbnail bool)
 func (r *Replica) fetchThumb(ctx context.Context, digest string) (Blob, error) {
 	resp, err := r.lane().Fetch(ctx, &v1.FetchRequest{Digest: digest, Thumbnail: true})
 	if err != nil {
-		return Blob{}, fmt.Errorf("attachment %s: fetch thumbnail: %w", digest, explain(ctx, err))
+		return Blob{}, fmt.Errorf("attachment %s: fetch thumbnail: %w", digest, fetchErr(ctx, err))
 	}
 	m := resp
 	if _, err := r.db.W.ExecContext(ctx, `INSERT INTO _attachments (digest, thumb, width, height, here)
@@ -145,7 +147,7 @@ func (r *Replica) fetch(ctx context.Context, digest string) (Blob, error) {
 		resp, err := r.lane().Fetch(ctx, &v1.FetchRequest{
 			Digest: digest, Offset: uint64(have), Limit: fetchRange})
 		if err != nil {
-			return Blob{}, fmt.Errorf("attachment %s: fetch at byte %d: %w", digest, have, explain(ctx, err))
+			return Blob{}, fetchErr(ctx, fmt.Errorf("attachment %s: fetch at byte %d: %w", digest, have, err))
 		}
 		m := resp
 		b.MediaType, b.Width, b.Height = m.GetMediaType(), int(m.GetWidth()), int(m.GetHeight())
@@ -171,6 +173,16 @@ func (r *Replica) fetch(ctx context.Context, digest string) (Blob, error) {
 	}
 	b.Data = data
 	return b, nil
+}
+
+// fetchErr says what a failed Fetch means to the volunteer: NotFound
+// for a photo a record here names is one its device has not uploaded yet.
+func fetchErr(ctx context.Context, err error) error {
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		return fmt.Errorf("the server does not have this photo yet (the device that took it has not "+
+			"uploaded it; try again after it syncs): %w", err)
+	}
+	return explain(ctx, err)
 }
 
 // assemble joins the fetched ranges, checks them against the digest and

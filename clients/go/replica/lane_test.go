@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -222,15 +223,18 @@ func testFetchAndEvict(t *testing.T, e *laneEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put(t, a, "tutoring_sessions", "", "sheet_photos", d) // 南香村
-	syncOK(t, a)
-	if _, err := a.UploadAttachments(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := b.Attachment(ctx, d, true); !errors.Is(err, replica.ErrNotNamed) {
 		t.Fatalf("before b has the record: %v, want ErrNotNamed", err)
 	}
+	put(t, a, "tutoring_sessions", "", "sheet_photos", d) // 南香村
+	syncOK(t, a)
 	syncOK(t, b)
+	if _, err := b.Attachment(ctx, d, false); err == nil || !strings.Contains(err.Error(), "does not have this photo yet") {
+		t.Fatalf("before a uploaded it: %v", err)
+	}
+	if _, err := a.UploadAttachments(ctx); err != nil {
+		t.Fatal(err)
+	}
 	th, err := b.Attachment(ctx, d, true)
 	if err != nil {
 		t.Fatal(err)
