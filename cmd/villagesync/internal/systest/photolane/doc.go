@@ -3,5 +3,6 @@
 // tenth of its bytes, and an idle sync of a device that is uploading
 // costs what it costs without the upload (bytes on the wire, round trips;
 // BenchmarkIdleSyncBesideUpload gives the time as a ratio). Records never
-// wait for photos. It is a test-only package.
+// wait for photos, and a photo over the device's quota is refused alone.
+// It is a test-only package.
 package photolane

@@ -2,11 +2,15 @@ package photolane_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/faultnet"
@@ -140,3 +144,50 @@ func TestIdleSyncBesideUpload(t *testing.T) {
 }
 
 func abs(x int64) int64 { return max(x, -x) }
+
+// Over the device's quota on a real server: that photo is refused with
+// resource_exhausted and said so, and the photos after it still upload.
+func TestQuotaRefusalLetsOthersGo(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{DeviceAttachmentQuota: 100 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	srv, err := server.Start(st, "127.0.0.1:0", log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(); st.Close() })
+	code, err := st.CodeFor(ctx, "staff", store.Staff, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := replica.Init(ctx, filepath.Join(dir, "d.db"), srv.URL, code, "d", replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var ds []string
+	for i, size := range []int{30 << 10, 90 << 10, 30 << 10} {
+		d, err := r.Attach(ctx, noisePNG(t, size, uint64(40+i)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	replicatest.Put(t, r, "tutoring_sessions", "", "sheet_photos", strings.Join(ds, ","))
+	replicatest.SyncOK(t, r)
+	up, err := r.UploadAttachments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Refused) != 1 || up.Refused[0].Digest != ds[1] || up.Refused[0].Code != "resource_exhausted" {
+		t.Fatalf("refused %+v; want the 90 KB photo, resource_exhausted", up.Refused)
+	}
+	if len(up.Uploaded) != 2 || up.Uploaded[0] != ds[0] || up.Uploaded[1] != ds[2] {
+		t.Fatalf("uploaded %v; want the two 30 KB photos", up.Uploaded)
+	}
+	t.Logf("refused: %s", up.Refused[0].Reason)
+}
