@@ -35,8 +35,12 @@ func (r *Replica) Attach(ctx context.Context, data []byte, downsize bool) (strin
 		return "", fmt.Errorf("attach: %w", err)
 	}
 	if len(data) > schema.MaxAttachmentBytes {
+		hint := ""
+		if !downsize {
+			hint = " (attach it downsized)"
+		}
 		return "", fmt.Errorf("attach: the photo is %d bytes, more than the %d the server takes%s",
-			len(data), schema.MaxAttachmentBytes, map[bool]string{false: " (attach it downsized)", true: ""}[downsize])
+			len(data), schema.MaxAttachmentBytes, hint)
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
