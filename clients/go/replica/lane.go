@@ -229,8 +229,9 @@ func (r *Replica) holds(ctx context.Context, st *UploadStats, digests []string) 
 // refuses for calling too fast has crossed the link all the same: a
 // photo's hundred chunks sent as fast as the link takes them would send
 // most of them twice once the bucket's burst is spent. So after the first
-// refusal the lane waits *pace (the wait the server asked for, the time a
-// call's token takes to come back) before each later chunk.
+// refusal the lane waits *pace (learnt from the server's Retry-After-Ms,
+// below) before each later chunk, and it waits out the server's limit for
+// at most maxRateWait in all, as a Sync does.
 func (r *Replica) upload(ctx context.Context, st *UploadStats, pace *time.Duration, digest string, offset int64) error {
 	var data []byte
 	if err := r.db.R.QueryRowContext(ctx, `SELECT bytes FROM _attachments WHERE digest = ?`, digest).
@@ -241,6 +242,7 @@ func (r *Replica) upload(ctx context.Context, st *UploadStats, pace *time.Durati
 	failures := 0
 	wait := laneBackoff
 	var lastOK time.Time // when the last call that got through was sent
+	var rateWaited time.Duration
 	for {
 		if offset > size {
 			return fmt.Errorf("upload photo %s: the server holds %d bytes of a %d-byte photo", digest, offset, size)
@@ -263,9 +265,15 @@ func (r *Replica) upload(ctx context.Context, st *UploadStats, pace *time.Durati
 				return r.markUploaded(ctx, digest)
 			}
 			got := int64(resp.GetReceived())
-			if got > offset {
+			if got <= offset {
+				// Answered, yet nothing gained: a server that keeps doing
+				// so is not going to take the photo.
+				if failures++; failures > laneAttempts {
+					return fmt.Errorf("upload photo %s: the server holds %d bytes after a chunk at %d, again and again",
+						digest, got, offset)
+				}
+			} else {
 				failures, wait = 0, laneBackoff
-
 			}
 			offset = got
 			continue
@@ -283,6 +291,9 @@ func (r *Replica) upload(ctx context.Context, st *UploadStats, pace *time.Durati
 				est += time.Since(lastOK)
 			}
 			*pace = min(max(*pace+*pace/4, est+est/20), laneMaxBackoff)
+			if rateWaited += *pace; rateWaited > maxRateWait {
+				return fmt.Errorf("upload photo %s: the server kept asking to slow down: %w", digest, err)
+			}
 			continue
 		}
 		code := connect.CodeOf(err)
