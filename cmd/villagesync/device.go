@@ -40,6 +40,8 @@ var deviceCommands = map[string]func(ctx context.Context, d deviceCtx, args []st
 	"return":         returnLoan,
 	"status":         deviceStatus,
 	"rejected":       deviceRejected,
+	"photo":          devicePhoto,
+	"photos":         devicePhotos,
 }
 
 func device(ctx context.Context, args []string, out io.Writer) error {
@@ -54,7 +56,7 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 	rest := fs.Args()
 	if len(rest) == 0 {
 		return errors.New("device: give a command: init, put, get, list, delete, import, sync, status, rejected, " +
-			"log-session, report-cleanup, lend, return")
+			"log-session, report-cleanup, lend, return, photo, photos")
 	}
 	cmd, rest := rest[0], rest[1:]
 	if cmd == "enroll" {
@@ -102,10 +104,14 @@ func deviceInit(ctx context.Context, dbFile string, args []string, out io.Writer
 	return nil
 }
 
-// devicePut is `put TABLE [--id UUID] field=value...`.
+// devicePut is `put TABLE [--id UUID] [--original] field=value...`; a
+// photo column's value may name files, sheet_photos=@a.jpg,@b.jpg, which
+// are attached (downsized unless --original) and named by their digests.
 func devicePut(ctx context.Context, d deviceCtx, args []string) error {
 	fs := flag.NewFlagSet("put", flag.ContinueOnError)
 	id := fs.String("id", "", "record id (omit to create a new record)")
+	original := fs.Bool("original", false, "attach @FILE photos as they are, not downsized to "+
+		fmt.Sprint(schema.PhotoMaxSide)+" pixels")
 	if len(args) == 0 {
 		return errors.New("device put: give TABLE field=value...")
 	}
@@ -113,11 +119,48 @@ func devicePut(ctx context.Context, d deviceCtx, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	vals, err := parseFields(table, fs.Args())
+	fields, err := attachFiles(ctx, d, table, fs.Args(), !*original)
+	if err != nil {
+		return err
+	}
+	vals, err := parseFields(table, fields)
 	if err != nil {
 		return err
 	}
 	return printID(d.out)(d.r.Put(ctx, table, *id, vals))
+}
+
+// attachFiles attaches the @FILE items of photo columns' values and puts
+// their digests in their place; digests given as they are stay.
+func attachFiles(ctx context.Context, d deviceCtx, table string, args []string, downsize bool) ([]string, error) {
+	t, err := schema.Lookup(table)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		name, raw, ok := strings.Cut(a, "=")
+		if c := t.Column(name); !ok || c == nil || c.Format != schema.Attachments || !strings.Contains(raw, "@") {
+			continue
+		}
+		items := schema.SplitAttachments(raw)
+		for j, it := range items {
+			file, ok := strings.CutPrefix(it, "@")
+			if !ok {
+				continue
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", table, name, err)
+			}
+			if items[j], err = d.r.Attach(ctx, data, downsize); err != nil {
+				return nil, fmt.Errorf("%s.%s: %s: %w", table, name, file, err)
+			}
+		}
+		out[i] = name + "=" + strings.Join(items, ",")
+	}
+	return out, nil
 }
 
 // printID prints the id of a record just written, unless writing failed.
@@ -198,6 +241,7 @@ func deviceDelete(ctx context.Context, d deviceCtx, args []string) error {
 
 // deviceSync is `sync`: it prints what it did even when it failed
 // part-way, as a later round may have failed after earlier ones applied.
+// Records go first; photos after, once their records are on the server.
 func deviceSync(ctx context.Context, d deviceCtx, _ []string) error {
 	st, err := d.r.Sync(ctx)
 	d.sp.done()
@@ -206,7 +250,54 @@ func deviceSync(ctx context.Context, d deviceCtx, _ []string) error {
 		fmt.Fprintln(os.Stderr, "villagesync: warning: records of villages this device no longer serves are gone "+
 			"from it, but not yet wiped from its file (the next sync tries again):", st.ScrubPending)
 	}
+	if err != nil {
+		return err
+	}
+	up, err := d.r.UploadAttachments(ctx)
+	if len(up.Uploaded)+up.Held+len(up.Refused)+up.Waiting > 0 || err != nil {
+		fmt.Fprintln(d.out, up)
+	}
+	for _, u := range up.Uploaded {
+		fmt.Fprintln(d.out, "uploaded photo", u)
+	}
+	for _, f := range up.Refused {
+		fmt.Fprintf(d.note, "villagesync: the server refused photo %s (%s): %s\n", f.Digest, f.Code, f.Reason)
+	}
 	return err
+}
+
+// devicePhoto is `photo DIGEST --out FILE [--thumbnail]`: a photo a record
+// on the device names, fetched from the server unless the file has it.
+func devicePhoto(ctx context.Context, d deviceCtx, args []string) error {
+	fs := flag.NewFlagSet("photo", flag.ContinueOnError)
+	out := fs.String("out", "", "file to write the photo to")
+	thumb := fs.Bool("thumbnail", false, fmt.Sprintf("the thumbnail (%d pixels at most), not the photo",
+		schema.ThumbMaxSide))
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("device photo: give DIGEST --out FILE [--thumbnail]")
+	}
+	digest := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("device photo: --out FILE is required")
+	}
+	b, err := d.r.Attachment(ctx, digest, *thumb)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, b.Data, 0o600); err != nil {
+		return fmt.Errorf("device photo: %w", err)
+	}
+	fmt.Fprintf(d.out, "%s: %s, %d bytes, %d×%d\n", *out, b.MediaType, len(b.Data), b.Width, b.Height)
+	return nil
+}
+
+// devicePhotos is `photos`: the photos on the device, one JSON a line.
+func devicePhotos(ctx context.Context, d deviceCtx, _ []string) error {
+	list, err := d.r.Attachments(ctx)
+	return encodeAll(d.enc, list, err)
 }
 
 // deviceStatus is `status`: what is pending, refused, last synced.

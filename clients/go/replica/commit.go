@@ -107,6 +107,10 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Res
 		}
 	}
 	if removed {
+		// Photos only the removed records named go with them.
+		if err := dropUnnamedAttachments(ctx, tx); err != nil {
+			return err
+		}
 		// The file still has the removed rows' bytes (in free space, in
 		// the log): scrub them once this commits, or at the next sync.
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('scrub', '1')`); err != nil {

@@ -15,6 +15,13 @@
 // the wire conversion, retries, rate-limit waits and the words a volunteer
 // sees when the link fails.
 //
+// Photos travel apart from records, in the attachment lane (attach.go,
+// lane.go): Attach keeps one in the device's file for a record to name by
+// digest, UploadAttachments sends those whose records the server has
+// acknowledged, resuming from what the server holds after a cut, beside
+// Sync and never holding it up, and Attachment fetches another device's
+// lazily, in ranges, keeping it in the file while a record here names it.
+//
 // The volunteer forms (LogSession, ReportCleanup, Lend, Return) and the
 // import's column checks hold the defaults and rules that every front end
 // would otherwise copy: a command line or a phone app only fills them in.

@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -16,4 +18,15 @@ func ForTestPageCount(r *Replica) (int, error) {
 	var n int
 	err := r.db.W.QueryRow(`PRAGMA page_count`).Scan(&n)
 	return n, err
+}
+
+// ForTestAttachRaw keeps data as a photo written here without Attach's
+// checks, as a damaged file or an older app's might hold it, for tests of
+// the server's refusals.
+func ForTestAttachRaw(r *Replica, data []byte) (string, error) {
+	sum := sha256.Sum256(data)
+	d := hex.EncodeToString(sum[:])
+	_, err := r.db.W.Exec(`INSERT INTO _attachments (digest, media_type, size, bytes, here) VALUES (?, 'image/png', ?, ?, 1)`,
+		d, len(data), data)
+	return d, err
 }

@@ -70,6 +70,12 @@ type Replica struct {
 	opt       Options
 	syncMu    sync.Mutex
 	gen       int64 // the re-pull generation, read at the start of each commit (under syncMu)
+
+	// The attachment lane (lane.go) has its own lock: uploads run beside
+	// syncs, never holding them up.
+	laneMu     sync.Mutex
+	laneOnce   sync.Once
+	laneClient villagesyncv1connect.AttachmentServiceClient
 }
 
 // Init creates a device database at file, enrolls it with the server at

@@ -1,8 +1,10 @@
 package faultnet
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -116,4 +118,76 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.counts.passed.Add(1)
 		p.Next.ServeHTTP(w, r)
 	}
+}
+
+// Cutter is a link that drops every Every bytes a client sends, as a
+// phone's signal does in a village: the connection carrying the byte at
+// which the count runs out is cut there (the server reads a request cut
+// short), and the count starts again on the next connection. It counts
+// what the client writes to its sockets, headers included.
+type Cutter struct {
+	Every int64
+
+	mu   sync.Mutex
+	left int64 // bytes until the next cut; 0 before the first write
+	on   atomic.Bool
+	sent atomic.Int64
+	cuts atomic.Int64
+}
+
+// NewCutter cuts every every bytes; it starts on.
+func NewCutter(every int64) *Cutter {
+	c := &Cutter{Every: every, left: every}
+	c.on.Store(true)
+	return c
+}
+
+// Set turns the cuts on or off.
+func (c *Cutter) Set(on bool) { c.on.Store(on) }
+
+// Sent is the bytes the client wrote so far; Cuts the links cut.
+func (c *Cutter) Sent() int64 { return c.sent.Load() }
+func (c *Cutter) Cuts() int64 { return c.cuts.Load() }
+
+// Client is an HTTP client over the cutting link, with its own pool of
+// connections.
+func (c *Cutter) Client() *http.Client {
+	d := &net.Dialer{}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &cutConn{Conn: conn, c: c}, nil
+	}
+	return &http.Client{Transport: tr}
+}
+
+type cutConn struct {
+	net.Conn
+	c *Cutter
+}
+
+func (cc *cutConn) Write(p []byte) (int, error) {
+	c := cc.c
+	if !c.on.Load() {
+		c.sent.Add(int64(len(p)))
+		return cc.Conn.Write(p)
+	}
+	c.mu.Lock()
+	if int64(len(p)) < c.left {
+		c.left -= int64(len(p))
+		c.mu.Unlock()
+		c.sent.Add(int64(len(p)))
+		return cc.Conn.Write(p)
+	}
+	room := c.left
+	c.left = c.Every
+	c.mu.Unlock()
+	c.cuts.Add(1)
+	n, _ := cc.Conn.Write(p[:room])
+	c.sent.Add(int64(n))
+	cc.Conn.Close()
+	return n, errors.New("faultnet: link cut")
 }

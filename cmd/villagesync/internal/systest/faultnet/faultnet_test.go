@@ -1,6 +1,7 @@
 package faultnet_test
 
 import (
+	"bytes"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -82,5 +83,28 @@ func TestProxy(t *testing.T) {
 				t.Errorf("the server saw %d calls, want %d passed + %d whose answer was lost", got, passed, lost)
 			}
 		})
+	}
+}
+
+func TestCutter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	c := faultnet.NewCutter(10 << 10)
+	hc := c.Client()
+	ok, failed := 0, 0
+	for i := 0; i < 20; i++ {
+		resp, err := hc.Post(srv.URL, "application/octet-stream", bytes.NewReader(make([]byte, 3<<10)))
+		if err != nil {
+			failed++
+			continue
+		}
+		resp.Body.Close()
+		ok++
+	}
+	// 20 requests of a little over 3 KiB: about 6 cuts in 60 KiB.
+	if n := c.Cuts(); n < 5 || n > 8 || int64(failed) != n {
+		t.Fatalf("cuts %d, failed requests %d, ok %d; want about 6 cuts, each failing its request", n, failed, ok)
 	}
 }
