@@ -257,7 +257,12 @@ func TestAttachmentQuotaCode(t *testing.T) {
 // The lane has its own bucket per device: a device that used up its
 // lane's calls still syncs, and one whose syncs ran out still uploads.
 func TestLaneHasItsOwnRateBucket(t *testing.T) {
-	e := &laneEnv{startAccess(t, rpc.Limits{RequestsPerSecond: 0.001, Burst: 3})}
+	lim := rpc.Limits{RequestsPerSecond: 0.001, Burst: 3}
+	e := &laneEnv{startAccess(t, lim)}
+	_, laneBurst := rpc.LaneLimits(lim)
+	if laneBurst < schema.MaxAttachmentBytes/schema.AttachmentChunk {
+		t.Fatalf("the lane's burst %d does not hold the largest photo's chunks", laneBurst)
+	}
 	ctx := context.Background()
 	vol, volSync, volR := e.lane(t, "王芳", store.Volunteer, "", "南香村")
 	holds := func() error {
@@ -268,13 +273,13 @@ func TestLaneHasItsOwnRateBucket(t *testing.T) {
 		_, err := volSync.Sync(ctx, &v1.SyncRequest{Replica: volR})
 		return err
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < laneBurst; i++ {
 		if err := holds(); err != nil {
 			t.Fatalf("holds %d: %v", i, err)
 		}
 	}
 	if err := holds(); connect.CodeOf(err) != connect.CodeResourceExhausted {
-		t.Fatalf("the fourth Holds = %v, want ResourceExhausted", err)
+		t.Fatalf("Holds %d = %v, want ResourceExhausted", laneBurst+1, err)
 	}
 	for i := 0; i < 3; i++ {
 		if err := syncs(); err != nil {
