@@ -110,7 +110,7 @@ var zhFormats = map[string]string{
 	"field %q appears twice":                            "字段 %q 出现了两次",
 	"%v is not a finite number (应为有限数值)":                "%v 不是有限数值",
 	// The attachment lane (photos).
-	"%q is not an attachment's SHA-256 digest (64 lowercase hex digits)": "%q 不是附件的 SHA-256 标识（64位小写十六进制数字）",
+	"%s is not an attachment's SHA-256 digest (64 lowercase hex digits)": "%s 不是附件的 SHA-256 标识（64位小写十六进制数字）",
 	"%d digests are more than %d a call":                                 "%d 个标识超过了每次调用的上限 %d 个",
 	"an attachment has at least one byte":                                "附件至少要有一个字节",
 	"%d bytes is more than the %d an attachment may have; downsize the photo": "%d 字节超过了附件的上限 %d 字节；" +

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/media"
@@ -68,9 +70,29 @@ type storedAttachment struct {
 func checkDigest(field, d string) error {
 	if !schema.ValidDigest(d) {
 		return record.Problemf(record.CodeInvalidArgument, field,
-			"%q is not an attachment's SHA-256 digest (64 lowercase hex digits)", d)
+			"%s is not an attachment's SHA-256 digest (64 lowercase hex digits)", quoteShort(d))
 	}
 	return nil
+}
+
+// quoteMax is how many bytes of a bogus digest a refusal quotes (the
+// quoted form: escapes count): a digest has 64, and a megabyte sent as one
+// must not come back, nor fill the request log, whole.
+const quoteMax = 72
+
+// quoteShort quotes as much of s as fits quoteMax (cut at a rune), saying
+// how long s is when it is cut.
+func quoteShort(s string) string {
+	if q := strconv.Quote(s); len(q) <= quoteMax {
+		return q
+	}
+	cut := min(len(s), quoteMax)
+	for ; cut > 0; cut-- {
+		if (cut == len(s) || utf8.RuneStart(s[cut])) && len(strconv.Quote(s[:cut])) <= quoteMax {
+			break
+		}
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }
 
 // Holds says what the server has of each of digests for p's device, in

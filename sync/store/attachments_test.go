@@ -7,14 +7,17 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
@@ -602,6 +605,26 @@ func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
 		ok, err := referenced(ctx, s.db.R, tc.digest, tc.p.AllVillages(), tc.p.Villages)
 		if err != nil || ok != tc.want {
 			t.Errorf("%s names %s…: %v (%v), want %v", tc.p.User, tc.digest[:8], ok, err, tc.want)
+		}
+	}
+}
+
+// A bogus digest comes back in the refusal cut short, however long it is:
+// a megabyte sent as a digest must not be echoed whole (nor logged).
+func TestBogusDigestIsNotEchoedWhole(t *testing.T) {
+	lw := newLaneWorld(t, 0)
+	for _, d := range []string{string(make([]byte, 1<<20)), strings.Repeat("长", 1<<18), strings.Repeat("a", 65), strings.Repeat("\x00", 30)} {
+		_, err := lw.s.Holds(context.Background(), lw.v, []string{d})
+		if code, field := problemOf(err); code != record.CodeInvalidArgument || field != "digests" {
+			t.Fatalf("holds of %d bytes = %v", len(d), err)
+		}
+		if msg := err.Error(); len(msg) >= 300 || !utf8.ValidString(msg) ||
+			len(d) > 100 && !strings.Contains(msg, fmt.Sprintf("(%d bytes)", len(d))) {
+			t.Errorf("a %d-byte digest is refused with a %d-byte message: %.300s", len(d), len(msg), msg)
+		}
+		_, err = lw.s.AppendChunk(context.Background(), lw.v, Chunk{Digest: d, Size: 1, Data: []byte{1}})
+		if err == nil || len(err.Error()) >= 300 {
+			t.Errorf("upload of a %d-byte digest: %.300v", len(d), err)
 		}
 	}
 }
