@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
 )
 
 // The attachment lane on SQLite. A transaction and a snapshot read the
@@ -46,8 +49,45 @@ func referenced(ctx context.Context, q querier, digest string, all bool, village
 		}
 	}
 	var ok bool
+	if err := q.QueryRowContext(ctx, query+`)`, args...).Scan(&ok); err != nil || ok {
+		return ok, err
+	}
+	// A photo only an open conflict's value names (the losing value of a
+	// concurrent edit, never uploaded before it lost) must still reach
+	// the server and staff, who may choose it.
+	query = `SELECT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolution IS NULL
+		AND (instr(c.winner_value, ?1) > 0 OR instr(c.loser_value, ?1) > 0)`
+	if !all {
+		query += ` AND ` + conflictInVillages(len(villages))
+	}
 	err := q.QueryRowContext(ctx, query+`)`, args...).Scan(&ok)
 	return ok, err
+}
+
+// conflictInVillages is the condition that conflict c's record is of a
+// table scoped to none, or of one of n villages (parameters ?2 on).
+func conflictInVillages(n int) string {
+	var scoped, cases []string
+	for _, t := range schema.Tables() {
+		if t.Scope != "" {
+			scoped = append(scoped, "'"+t.Name+"'")
+			cases = append(cases, fmt.Sprintf(`WHEN '%s' THEN (SELECT %s FROM %s x WHERE x.id = c.record_id)`,
+				t.Name, t.Scope, t.Name))
+		}
+	}
+	if len(scoped) == 0 {
+		return "1"
+	}
+	in := "NULL"
+	if n > 0 {
+		var ps []string
+		for i := range n {
+			ps = append(ps, fmt.Sprintf("?%d", i+2))
+		}
+		in = strings.Join(ps, ",")
+	}
+	return `(c.tbl NOT IN (` + strings.Join(scoped, ",") + `) OR CASE c.tbl ` + strings.Join(cases, " ") +
+		` END IN (` + in + `))`
 }
 
 // placeholders is n comma-separated question marks; NULL for none, so
@@ -182,6 +222,14 @@ func (t *sqliteTxn) dropUpload(ctx context.Context, digest string, replica uint3
 	}
 	_, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_uploads WHERE digest = ? AND replica = ?`,
 		digest, replica)
+	return err
+}
+
+func (t *sqliteTxn) dropUploads(ctx context.Context, digest string) error {
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE digest = ?`, digest); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_uploads WHERE digest = ?`, digest)
 	return err
 }
 

@@ -262,9 +262,11 @@ func TestRetryOfAHeldChunkWritesNothing(t *testing.T) {
 			t.Fatalf("after stored = %+v, %v", res, err)
 		}
 	}
+	// Not to a volunteer of another village: Fetch says NotFound to it,
+	// so Holds must not say the photo is there.
 	h, err := lw.s.Holds(ctx, lw.w, []string{d})
-	if err != nil || !h[0].Stored {
-		t.Fatalf("holds = %+v, %v", h, err)
+	if err != nil || h[0].Stored || h[0].Received != 0 {
+		t.Fatalf("holds by another village = %+v, %v", h, err)
 	}
 }
 
@@ -627,4 +629,214 @@ func TestBogusDigestIsNotEchoedWhole(t *testing.T) {
 			t.Errorf("upload of a %d-byte digest: %.300v", len(d), err)
 		}
 	}
+}
+
+// A stored photo is stored only to those whose villages' records name it,
+// as Fetch decides: to anyone else Holds says what their own upload holds,
+// and Upload refuses as for any photo they do not name.
+func TestStoredPhotoIsNotRevealedToOtherVillages(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 300, 200, 41)
+	lw.name(t, lw.v, "南香村", d)
+	if res, err := lw.send(lw.v, d, jpg, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	for _, p := range []Principal{lw.v, lw.st} {
+		if h, err := lw.s.Holds(ctx, p, []string{d}); err != nil || !h[0].Stored {
+			t.Errorf("holds by %s = %+v, %v", p.Role, h, err)
+		}
+	}
+	h, err := lw.s.Holds(ctx, lw.w, []string{d})
+	if err != nil || h[0].Stored {
+		t.Errorf("holds by 东旺村's volunteer = %+v, %v", h, err)
+	}
+	res, err := lw.s.AppendChunk(ctx, lw.w, Chunk{Digest: d, Size: uint64(len(jpg)), Data: jpg[:min(len(jpg), schema.AttachmentChunk)]})
+	if code, field := problemOf(err); code != record.CodeFailedPrecondition || field != "digest" || res.Stored {
+		t.Errorf("upload by 东旺村's volunteer = %+v, %v", res, err)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.w, d, true, 0, 0); err == nil {
+		t.Errorf("fetch by 东旺村's volunteer found it")
+	}
+}
+
+// A retry of the last chunk that passed appendChunk before the first
+// completion committed finds the photo stored: it is told so, not to send
+// it again from 0.
+func TestRetryRacingCompletionIsToldStored(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 300, 200, 42)
+	lw.name(t, lw.v, "南香村", d)
+	for off := 0; off < len(jpg); off += schema.AttachmentChunk {
+		c := Chunk{Digest: d, Size: uint64(len(jpg)), Offset: uint64(off), Data: jpg[off:min(off+schema.AttachmentChunk, len(jpg))]}
+		if _, _, err := lw.s.appendChunk(ctx, lw.v, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both the last chunk and its retry passed appendChunk as complete;
+	// the first completion commits, then the retry's.
+	for i := range 2 {
+		if res, err := lw.s.completeUpload(ctx, lw.v, d, uint64(len(jpg))); err != nil || !res.Stored ||
+			res.Received != uint64(len(jpg)) {
+			t.Fatalf("completion %d = %+v, %v", i+1, res, err)
+		}
+	}
+	if got := lw.lane(t); got != "0:0:0 0:0 1 " {
+		t.Errorf("lane after both = %s", got)
+	}
+}
+
+// When one device stores a photo, every other device's unfinished upload
+// of it goes in the same transaction: its chunks, and its weight on that
+// device's quota.
+func TestStoringDropsOtherDevicesUploads(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 900, 600, 43)
+	lw.name(t, lw.v, "南香村", d)
+	v2 := enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+	if _, err := lw.s.AppendChunk(ctx, v2, Chunk{Digest: d, Size: uint64(len(jpg)), Data: jpg[:schema.AttachmentChunk]}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := lw.send(lw.v, d, jpg, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	if got := lw.lane(t); got != "0:0:0 0:0 1 " {
+		t.Errorf("lane after the store = %s; v2's upload is left", got)
+	}
+	tx, err := lw.s.beginTxn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, err := tx.deviceAttachmentBytes(ctx, v2.Replica, "")
+	tx.rollback()
+	if err != nil || used != 0 {
+		t.Errorf("v2 is charged %d bytes (%v) for a photo another device stored", used, err)
+	}
+	if h, err := lw.s.Holds(ctx, v2, []string{d}); err != nil || !h[0].Stored {
+		t.Errorf("v2 holds = %+v, %v", h, err)
+	}
+}
+
+// conflictOver makes an open conflict on the cover of a book of 南香村:
+// lw.v's edit naming winner wins over v2's naming loser, which no live
+// record names.
+func (lw *laneWorld) conflictOver(t *testing.T, v2 Principal, before, winner, loser string) {
+	t.Helper()
+	rc := lw.name(t, lw.v, "南香村", before)
+	mine := edit(rc, lw.v.Replica, "cover", schema.TextValue(winner))
+	mine.Fields["cover"] = record.Field{Value: mine.Fields["cover"].Value, Dot: vv.Dot{Replica: lw.v.Replica,
+		Counter: mine.Fields["cover"].Dot.Counter, HLC: lw.s.Clock().Now() + 1000}}
+	theirs := rc.Clone()
+	theirs.Version = vv.VV{lw.v.Replica: rc.Version[lw.v.Replica] - 1}
+	k2 := theirs.Version.Bump(v2.Replica)
+	theirs.Fields = map[string]record.Field{"cover": {Value: schema.TextValue(loser),
+		Dot: vv.Dot{Replica: v2.Replica, Counter: k2, HLC: 1}}}
+	push(t, lw.s, lw.v, mine)
+	if _, err := lw.s.Push(context.Background(), v2, []*record.Record{theirs}); err != nil {
+		t.Fatal(err)
+	}
+	var open int
+	if err := lw.s.Reader().QueryRow(`SELECT count(*) FROM conflicts WHERE instr(loser_value, ?) > 0
+		AND instr(winner_value, ?) > 0 AND resolution IS NULL`, loser, winner).Scan(&open); err != nil || open != 1 {
+		t.Fatalf("open conflicts naming both photos: %d, %v", open, err)
+	}
+}
+
+// The losing photo of an open conflict, never uploaded before it lost,
+// may still be uploaded by a device of the record's village and fetched
+// by staff and that village's devices, who may choose it; not by others.
+func TestConflictLoserPhotoReachesStaff(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	_, before := testPhoto(t, 20, 20, 45)
+	_, winner := testPhoto(t, 20, 20, 46)
+	loser, dl := testPhoto(t, 60, 40, 44)
+	v2 := enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+	lw.conflictOver(t, v2, before, winner, dl)
+	if _, err := lw.send(lw.w, dl, loser, 0); err == nil {
+		t.Errorf("东旺村's volunteer uploaded the loser of 南香村's conflict")
+	}
+	if res, err := lw.send(v2, dl, loser, 0); err != nil || !res.Stored {
+		t.Fatalf("v2's upload of its losing photo = %+v, %v", res, err)
+	}
+	for _, p := range []Principal{lw.st, lw.v, v2} {
+		if a, err := lw.s.FetchAttachment(ctx, p, dl, false, 0, 0); err != nil || !bytes.Equal(a.Data, loser) {
+			t.Errorf("fetch by %s (%v) = %v", p.Role, p.Villages, err)
+		}
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.w, dl, true, 0, 0); err == nil {
+		t.Errorf("东旺村's volunteer fetched the loser of 南香村's conflict")
+	}
+	if h, err := lw.s.Holds(ctx, lw.w, []string{dl}); err != nil || h[0].Stored {
+		t.Errorf("holds by 东旺村's volunteer = %+v, %v", h, err)
+	}
+}
+
+// A check that passed is stored even if the device stops waiting (its
+// request's context is cancelled) between the check and the store.
+func TestPassedCheckSurvivesADisconnect(t *testing.T) {
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 300, 200, 47)
+	lw.name(t, lw.v, "南香村", d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lw.s.afterCheck = cancel
+	var res UploadResult
+	var err error
+	for off := 0; off < len(jpg) && err == nil; off += schema.AttachmentChunk {
+		res, err = lw.s.AppendChunk(ctx, lw.v, Chunk{Digest: d, Size: uint64(len(jpg)), Offset: uint64(off),
+			Data: jpg[off:min(off+schema.AttachmentChunk, len(jpg))]})
+	}
+	if err != nil || !res.Stored {
+		t.Fatalf("upload cut after its check = %+v, %v", res, err)
+	}
+	if !lw.stored(t, d) {
+		t.Errorf("the checked photo was not stored")
+	}
+}
+
+// The collection keeps a photo an open conflict's winning value names even
+// when no live record names it any more (the winner arm of the rule; the
+// loser's is in TestCollectAttachments): staff may yet keep the winner.
+func TestCollectKeepsAnOpenConflictsWinner(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	_, before := testPhoto(t, 20, 20, 48)
+	win, dw := testPhoto(t, 40, 30, 49)
+	_, dl := testPhoto(t, 20, 20, 50)
+	lw.conflictOver(t, lw.enrolled(t), before, dw, dl)
+	if res, err := lw.send(lw.v, dw, win, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	// No live record names the winner now, as after a later edit that
+	// left the conflict open.
+	if _, err := lw.s.db.W.Exec(`DELETE FROM attachment_refs WHERE digest = ?`, dw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lw.s.db.W.Exec(`UPDATE attachments SET unreferenced_ms = ? WHERE digest = ?`,
+		time.Now().UnixMilli(), dw); err != nil {
+		t.Fatal(err)
+	}
+	lw.ageUnreferenced(t, 48*time.Hour)
+	if _, _, err := lw.s.CollectAttachments(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !lw.stored(t, dw) {
+		t.Errorf("the open conflict's winning photo was collected")
+	}
+	if _, err := lw.s.db.W.Exec(`UPDATE conflicts SET resolution = 'keep' WHERE instr(winner_value, ?) > 0`, dw); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := lw.s.CollectAttachments(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if lw.stored(t, dw) {
+		t.Errorf("the winning photo of a closed conflict, named by nothing, was kept")
+	}
+}
+
+func (lw *laneWorld) enrolled(t *testing.T) Principal {
+	return enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
 }

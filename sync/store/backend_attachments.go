@@ -26,6 +26,8 @@ type attachTxn interface {
 	appendChunk(ctx context.Context, digest string, replica uint32, start uint64, data []byte, now time.Time) error
 	// dropUpload forgets replica's upload of digest and its chunks.
 	dropUpload(ctx context.Context, digest string, replica uint32) error
+	// dropUploads forgets every device's upload of digest and its chunks.
+	dropUploads(ctx context.Context, digest string) error
 	// insertAttachment stores a, referenced or not as attachment_refs
 	// says at now.
 	insertAttachment(ctx context.Context, a *storedAttachment, now time.Time) error
@@ -44,8 +46,10 @@ type attachReader interface {
 	// upload reads replica's upload of digest: its size and the bytes
 	// received; ok false when there is none.
 	upload(ctx context.Context, digest string, replica uint32) (size, received uint64, ok bool, err error)
-	// referenced says whether a live record names digest: one of
-	// villages, or of a table scoped to none; any when all.
+	// referenced says whether a live record or an open conflict's value
+	// (winner or loser: staff may choose either) of a record names
+	// digest: a record of villages, or of a table scoped to none; any
+	// when all.
 	referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error)
 }
 

@@ -31,7 +31,8 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{sqliteBackend: sqliteBackend{db: d}, log: opt.Logger, clock: opt.Clock,
-		quota: opt.DeviceAttachmentQuota, checks: make(chan struct{}, 2)}
+		quota: opt.DeviceAttachmentQuota, checks: make(chan struct{}, 2),
+		checking: map[uint32]chan struct{}{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
