@@ -131,10 +131,11 @@ var zhFormats = map[string]string{
 		"服务器收到此次上传的 %d 字节，而不是 %d 字节；此次上传已作废，请从第0字节重新上传",
 	"the bytes uploaded have the SHA-256 %s, not this digest; the upload is discarded: send it again from 0": "" +
 		"上传内容的 SHA-256 是 %s，与此标识不符；此次上传已作废，请从第0字节重新上传",
-	"the image has more than %d pixels (%v); downsize the photo": "图片超过 %d 像素（%v）；请把照片缩小",
-	"is not a whole image of a type the server takes (%s): %v":   "不是服务器接受类型（%s）的完整图片：%v",
-	"no photo %s among the records of your villages":             "您所负责的村的记录中没有照片 %s",
-	"%d is past the end of the %d bytes":                         "%d 超出了总长 %d 字节",
+	"the image would take too much memory to decode (%v); downsize the photo or save it as a baseline JPEG": "图片解码所需内存过多（%v）；请把照片缩小，或存为普通（非渐进式）JPEG",
+	"the image has more than %d pixels (%v); downsize the photo":                                            "图片超过 %d 像素（%v）；请把照片缩小",
+	"is not a whole image of a type the server takes (%s): %v":                                              "不是服务器接受类型（%s）的完整图片：%v",
+	"no photo %s among the records of your villages":                                                        "您所负责的村的记录中没有照片 %s",
+	"%d is past the end of the %d bytes":                                                                    "%d 超出了总长 %d 字节",
 }
 
 // zhFields names the request fields a refusal can name. A table's and a

@@ -394,6 +394,9 @@ func checkWhole(digest string, size uint64, data []byte) (storedAttachment, erro
 	case errors.Is(err, media.ErrTooManyPixels):
 		return storedAttachment{}, record.Problemf(record.CodeInvalidArgument, "data",
 			"the image has more than %d pixels (%v); downsize the photo", schema.MaxImagePixels, err)
+	case errors.Is(err, media.ErrTooCostly):
+		return storedAttachment{}, record.Problemf(record.CodeInvalidArgument, "data",
+			"the image would take too much memory to decode (%v); downsize the photo or save it as a baseline JPEG", err)
 	case err != nil:
 		return storedAttachment{}, record.Problemf(record.CodeInvalidArgument, "data",
 			"is not a whole image of a type the server takes (%s): %v", typeList(), err)

@@ -46,7 +46,10 @@ func sha(b []byte) string {
 }
 
 // hugePNG is a PNG whose header claims w×h pixels, with no pixels after.
-func hugePNG(w, h uint32) []byte {
+func hugePNG(w, h uint32) []byte { return headerPNG(w, h, 8, 0) }
+
+// headerPNG is hugePNG of RGB samples of depth bits, interlaced or not.
+func headerPNG(w, h uint32, depth, interlace byte) []byte {
 	var b bytes.Buffer
 	b.WriteString("\x89PNG\r\n\x1a\n")
 	chunk := func(typ string, data []byte) {
@@ -57,7 +60,7 @@ func hugePNG(w, h uint32) []byte {
 	}
 	ihdr := binary.BigEndian.AppendUint32(nil, w)
 	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	chunk("IHDR", append(ihdr, 8, 2, 0, 0, 0))
+	chunk("IHDR", append(ihdr, depth, 2, 0, 0, interlace))
 	chunk("IEND", nil)
 	return b.Bytes()
 }
@@ -142,6 +145,7 @@ func TestUploadRefusals(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte{0xFF, 0xD8, 0xFF, 0xE0}, schema.AttachmentChunk)
 	huge := hugePNG(10000, 10000)
+	costly := headerPNG(6000, 4000, 16, 1) // within the pixels, not the decoding budget
 	broken := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte("x"), 100)...)
 	text := bytes.Repeat([]byte("not a photo "), 10)
 	cases := []struct {
@@ -193,6 +197,9 @@ func TestUploadRefusals(t *testing.T) {
 		{name: "too many pixels", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(huge)) },
 			chunks: []Chunk{{Digest: sha(huge), Size: uint64(len(huge)), Data: huge}},
 			code:   record.CodeInvalidArgument, field: "data"},
+		{name: "too costly to decode", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(costly)) },
+			chunks: []Chunk{{Digest: sha(costly), Size: uint64(len(costly)), Data: costly}},
+			code:   record.CodeInvalidArgument, field: "data"},
 		{name: "does not decode", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(broken)) },
 			chunks: []Chunk{{Digest: sha(broken), Size: uint64(len(broken)), Data: broken}},
 			code:   record.CodeInvalidArgument, field: "data"},
@@ -211,7 +218,7 @@ func TestUploadRefusals(t *testing.T) {
 			before := lw.lane(t)
 			c := tc.chunks[len(tc.chunks)-1]
 			whole := c.Offset == 0 && uint64(len(c.Data)) == c.Size && tc.field != "data" && tc.field != "size" ||
-				tc.name == "too many pixels" || tc.name == "does not decode"
+				tc.name == "too many pixels" || tc.name == "does not decode" || tc.name == "too costly to decode"
 			var err error
 			if whole {
 				_, err = lw.send(lw.v, c.Digest, c.Data, 0) // in chunks, as a device sends it
@@ -839,4 +846,30 @@ func TestCollectKeepsAnOpenConflictsWinner(t *testing.T) {
 
 func (lw *laneWorld) enrolled(t *testing.T) Principal {
 	return enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+}
+
+// One device checks one photo at a time: its second waits for its first
+// (and gives up with its request), while another device's goes ahead.
+func TestOneCheckPerDevice(t *testing.T) {
+	lw := newLaneWorld(t, 0)
+	release, err := lw.s.checkSlot(context.Background(), lw.v.Replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := lw.s.checkSlot(ctx, lw.v.Replica); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second check of the same device = %v, want it to wait", err)
+	}
+	other, err := lw.s.checkSlot(context.Background(), lw.w.Replica)
+	if err != nil {
+		t.Fatalf("another device's check: %v", err)
+	}
+	other()
+	release()
+	again, err := lw.s.checkSlot(context.Background(), lw.v.Replica)
+	if err != nil {
+		t.Fatalf("after the first ended: %v", err)
+	}
+	again()
 }

@@ -56,7 +56,7 @@ type Store struct {
 	// flight; 0: schema.DeviceAttachmentQuota.
 	quota int64
 	// checks bounds the uploads checked at once (hashed, decoded,
-	// thumbnailed): a 40-megapixel photo takes over 100 MB to decode.
+	// thumbnailed): each may take up to media.DecodeBudget to decode.
 	checks chan struct{}
 	// checking holds each device's own check slot (see checkSlot),
 	// guarded by checkingMu.
