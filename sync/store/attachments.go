@@ -405,8 +405,14 @@ func checkWhole(digest string, size uint64, data []byte) (storedAttachment, erro
 		Data: data, Thumb: thumb}, nil
 }
 
+// MaxFetch is the most bytes one Fetch returns: a limit of 0 or more gives
+// this much, and the answer's size lets the device ask for the rest. It
+// bounds the memory one call takes, whatever the device asks.
+const MaxFetch = 512 << 10
+
 // FetchAttachment returns part of stored attachment digest (from offset,
-// at most limit bytes, 0: all), or of its thumbnail, if a live record p
+// at most limit bytes, 0 or more than MaxFetch: MaxFetch), or of its
+// thumbnail, if a live record p
 // may read names it. Otherwise it is not found, however it is unknown:
 // an id outside p's villages is not told apart from one nobody has.
 func (s *Store) FetchAttachment(ctx context.Context, p Principal, digest string, thumb bool, offset uint64,
@@ -426,6 +432,9 @@ func (s *Store) FetchAttachment(ctx context.Context, p Principal, digest string,
 	}
 	if !ok {
 		return Attachment{}, notFound
+	}
+	if limit == 0 || limit > MaxFetch {
+		limit = MaxFetch
 	}
 	a, ok, err := v.readAttachment(ctx, digest, thumb, offset, limit)
 	if err != nil {

@@ -301,9 +301,11 @@ func (v *sqliteView) readAttachment(ctx context.Context, digest string, thumb bo
 	a := Attachment{Digest: digest}
 	var size int64
 	// length() of a blob reads its size from the record header, and
-	// substr() of a blob only the pages of the part asked for.
+	// substr() of a blob only the pages of the part asked for; an offset
+	// past the end reads none (FetchAttachment refuses it).
 	err := v.tx.QueryRowContext(ctx, `SELECT `+mt+`, length(`+col+`), width, height,
-		CASE WHEN ?2 < 0 THEN substr(`+col+`, ?3 + 1) ELSE substr(`+col+`, ?3 + 1, ?2) END
+		CASE WHEN ?3 > length(`+col+`) THEN NULL
+		  WHEN ?2 < 0 THEN substr(`+col+`, ?3 + 1) ELSE substr(`+col+`, ?3 + 1, ?2) END
 		FROM attachments WHERE digest = ?1`, digest, n, int64(offset)).
 		Scan(&a.MediaType, &size, &a.Width, &a.Height, &a.Data)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -873,3 +873,46 @@ func TestOneCheckPerDevice(t *testing.T) {
 	}
 	again()
 }
+
+// A fetch returns at most MaxFetch bytes however much it asks (0: "all"),
+// with the whole's size so the device asks for the rest; an offset past
+// the end is refused.
+func TestFetchIsClampedToMaxFetch(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	img := image.NewGray(image.Rect(0, 0, 1200, 1000))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i*2654435761>>13) ^ uint8(i>>7)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 100}); err != nil {
+		t.Fatal(err)
+	}
+	jpg, d := b.Bytes(), sha(b.Bytes())
+	if len(jpg) <= MaxFetch || len(jpg) > schema.MaxAttachmentBytes {
+		t.Fatalf("the photo is %d bytes; the case needs more than %d", len(jpg), MaxFetch)
+	}
+	lw.name(t, lw.v, "南香村", d)
+	if res, err := lw.send(lw.v, d, jpg, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	for _, limit := range []uint32{0, MaxFetch + 1, 1 << 31} {
+		var got []byte
+		for len(got) < len(jpg) {
+			a, err := lw.s.FetchAttachment(ctx, lw.v, d, false, uint64(len(got)), limit)
+			if err != nil || len(a.Data) > MaxFetch || a.Size != uint64(len(jpg)) || len(a.Data) == 0 {
+				t.Fatalf("limit %d at %d: %d bytes of %d, %v", limit, len(got), len(a.Data), a.Size, err)
+			}
+			got = append(got, a.Data...)
+		}
+		if !bytes.Equal(got, jpg) {
+			t.Errorf("limit %d: the parts are not the photo", limit)
+		}
+	}
+	if a, err := lw.s.FetchAttachment(ctx, lw.v, d, false, uint64(len(jpg)), 0); err != nil || len(a.Data) != 0 {
+		t.Errorf("fetch at the end = %d bytes, %v", len(a.Data), err)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.v, d, false, uint64(len(jpg))+1, 0); err == nil {
+		t.Error("a fetch past the end was answered")
+	}
+}

@@ -59,7 +59,8 @@ type attachView interface {
 	uploadBytes(ctx context.Context, digest string, replica uint32) ([]byte, error)
 	// readAttachment reads stored attachment digest without its bytes,
 	// and then from offset at most limit bytes (0: to the end) of its
-	// thumbnail or its bytes; ok false when there is none.
+	// thumbnail or its bytes (none when offset is past its end); ok false
+	// when there is none.
 	readAttachment(ctx context.Context, digest string, thumb bool, offset uint64, limit uint32) (a Attachment,
 		ok bool, err error)
 }
