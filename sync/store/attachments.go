@@ -468,9 +468,12 @@ func noteAttachments(ctx context.Context, tx attachTxn, t *schema.Table, r *reco
 			}
 		}
 	}
-	var village string
+	// A scoped record with no village keeps "" (which no caller serves):
+	// NULL means "scoped to none", readable by every village.
+	var village *string
 	if t.Scope != "" {
-		village = r.Fields[t.Scope].Value.Text
+		v := r.Fields[t.Scope].Value.Text
+		village = &v
 	}
 	if err := tx.replaceRefs(ctx, t.Name, r.ID, village, digests, now); err != nil {
 		return fmt.Errorf("attachment references of %s %s: %w", t.Name, r.ID, err)

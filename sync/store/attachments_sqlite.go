@@ -123,9 +123,9 @@ func (v *sqliteView) referenced(ctx context.Context, digest string, all bool, vi
 	return referenced(ctx, v.tx, digest, all, villages)
 }
 
-func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id, village string, digests []string,
+func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id string, village *string, digests []string,
 	now time.Time) error {
-	rows, err := t.tx.QueryContext(ctx, `SELECT digest, COALESCE(village, '') FROM attachment_refs
+	rows, err := t.tx.QueryContext(ctx, `SELECT digest, village FROM attachment_refs
 		WHERE tbl = ? AND record_id = ?`, table, id)
 	if err != nil {
 		return err
@@ -133,13 +133,14 @@ func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id, village string, 
 	var old []string
 	same := true
 	for rows.Next() {
-		var d, v string
+		var d string
+		var v sql.NullString
 		if err := rows.Scan(&d, &v); err != nil {
 			rows.Close()
 			return err
 		}
 		old = append(old, d)
-		same = same && v == village
+		same = same && v.Valid == (village != nil) && (village == nil || v.String == *village)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -158,8 +159,8 @@ func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id, village string, 
 		return err
 	}
 	var vil any
-	if village != "" {
-		vil = village
+	if village != nil {
+		vil = *village
 	}
 	for _, d := range digests {
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO attachment_refs (digest, tbl, record_id, village)

@@ -916,3 +916,74 @@ func TestFetchIsClampedToMaxFetch(t *testing.T) {
 		t.Error("a fetch past the end was answered")
 	}
 }
+
+// A record of a scoped table with no village names its photos for no
+// village: its references keep "" (NULL is "scoped to none", which every
+// village reads), both as records are written and in the migration's
+// backfill, which also takes only valid digests.
+func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	books, err := schema.Lookup("books")
+	if err != nil || books.Scope == "" {
+		t.Fatalf("books: %v, scope %q", err, books.Scope)
+	}
+	_, d1 := testPhoto(t, 10, 10, 22)
+	r := lw.name(t, lw.v, "南香村", d1)
+	tx, err := lw.s.beginTxn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := r.Clone()
+	nowhere.Fields[books.Scope] = record.Field{Value: schema.TextValue(""), Dot: r.Fields["title"].Dot}
+	if err := noteAttachments(ctx, tx, books, nowhere, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.commit(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		for _, tc := range []struct {
+			p    Principal
+			want bool
+		}{{lw.v, false}, {lw.w, false}, {lw.st, true}} {
+			if ok, err := referenced(ctx, s.db.R, d1, tc.p.AllVillages(), tc.p.Villages); err != nil || ok != tc.want {
+				t.Errorf("%s: %s reads the villageless record's photo: %v (%v), want %v", when, tc.p.User, ok, err, tc.want)
+			}
+		}
+	}
+	check(lw.s, "written")
+
+	upper := strings.ToUpper(d1)
+	other := bookWith(lw.st.Replica, "东旺村", "")
+	// Pushes refuse it; a database from before the column checks may hold one.
+	other.Fields["cover"] = record.Field{Value: schema.TextValue(d1), Dot: other.Fields["title"].Dot}
+	push(t, lw.s, lw.st, other)
+	if _, err := lw.s.db.W.Exec(`UPDATE books SET `+books.Scope+` = '' WHERE id = ?`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := lw.s.db.W.Exec(`UPDATE books SET cover = ? WHERE id != ?`, upper, r.ID); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatal("no book names the upper-case digest")
+	}
+	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
+		DROP TABLE attachment_refs; PRAGMA user_version = 8`); err != nil {
+		t.Fatal(err)
+	}
+	lw.s.Close()
+	s, err := Open(ctx, lw.file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, "backfilled")
+	var n int
+	if err := s.db.R.QueryRow(`SELECT count(*) FROM attachment_refs WHERE digest = ?`, upper).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the backfill made %d references (%v) of an upper-case digest", n, err)
+	}
+	if err := s.db.R.QueryRow(`SELECT count(*) FROM attachment_refs`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the backfill made %d references (%v), want the villageless book's", n, err)
+	}
+}

@@ -10,10 +10,11 @@ import (
 type attachTxn interface {
 	attachReader
 	// replaceRefs makes digests (none: it names none) the attachments
-	// record id of table names, in village ("" for none). An attachment
+	// record id of table names, in village (nil for a table scoped to
+	// none; a scoped record without one has ""). An attachment
 	// that loses its last reference is marked unreferenced at now, one
 	// that gains one is marked referenced again.
-	replaceRefs(ctx context.Context, table, id, village string, digests []string, now time.Time) error
+	replaceRefs(ctx context.Context, table, id string, village *string, digests []string, now time.Time) error
 	// deviceAttachmentBytes is what replica uses of its quota: the sizes
 	// of the attachments it stored and of its uploads in progress, but
 	// the upload of digest.
