@@ -32,7 +32,9 @@ const (
 	AttachmentChunk = 32 << 10
 	// MaxImagePixels bounds an image's width × height, checked from its
 	// header before it is decoded (a small file can claim a huge image).
-	MaxImagePixels = 40_000_000
+	// 24 MP covers the originals of phones (12 to 24 MP); devices downsize
+	// to PhotoMaxSide before they upload, so more only costs decoding.
+	MaxImagePixels = 24_000_000
 	// PhotoMaxSide is the longest side devices downsize photos to before
 	// they upload them; ThumbMaxSide the longest side of the server's
 	// thumbnails for lists and the console.

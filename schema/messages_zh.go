@@ -113,7 +113,7 @@ var zhFormats = map[string]string{
 	"field %q appears twice":                            "字段 %q 出现了两次",
 	"%v is not a finite number (应为有限数值)":                "%v 不是有限数值",
 	// The attachment lane (photos).
-	"%q is not an attachment's SHA-256 digest (64 lowercase hex digits)": "%q 不是附件的 SHA-256 标识（64位小写十六进制数字）",
+	"%s is not an attachment's SHA-256 digest (64 lowercase hex digits)": "%s 不是附件的 SHA-256 标识（64位小写十六进制数字）",
 	"%d digests are more than %d a call":                                 "%d 个标识超过了每次调用的上限 %d 个",
 	"an attachment has at least one byte":                                "附件至少要有一个字节",
 	"%d bytes is more than the %d an attachment may have; downsize the photo": "%d 字节超过了附件的上限 %d 字节；" +
@@ -134,10 +134,11 @@ var zhFormats = map[string]string{
 		"服务器收到此次上传的 %d 字节，而不是 %d 字节；此次上传已作废，请从第0字节重新上传",
 	"the bytes uploaded have the SHA-256 %s, not this digest; the upload is discarded: send it again from 0": "" +
 		"上传内容的 SHA-256 是 %s，与此标识不符；此次上传已作废，请从第0字节重新上传",
-	"the image has more than %d pixels (%v); downsize the photo": "图片超过 %d 像素（%v）；请把照片缩小",
-	"is not a whole image of a type the server takes (%s): %v":   "不是服务器接受类型（%s）的完整图片：%v",
-	"no photo %s among the records of your villages":             "您所负责的村的记录中没有照片 %s",
-	"%d is past the end of the %d bytes":                         "%d 超出了总长 %d 字节",
+	"the image would take too much memory to decode (%v); downsize the photo or save it as a baseline JPEG": "图片解码所需内存过多（%v）；请把照片缩小，或存为普通（非渐进式）JPEG",
+	"the image has more than %d pixels (%v); downsize the photo":                                            "图片超过 %d 像素（%v）；请把照片缩小",
+	"is not a whole image of a type the server takes (%s): %v":                                              "不是服务器接受类型（%s）的完整图片：%v",
+	"no photo %s among the records of your villages":                                                        "您所负责的村的记录中没有照片 %s",
+	"%d is past the end of the %d bytes":                                                                    "%d 超出了总长 %d 字节",
 }
 
 // zhFields names the request fields a refusal can name. A table's and a

@@ -24,8 +24,14 @@ import (
 
 // MaxRequestBytes bounds one request message, after decompression: about
 // MaxChanges records of typical size with room to spare. An Upload's
-// chunk (schema.AttachmentChunk, 32 KiB) is far inside it.
+// chunk has its own bound, MaxAttachmentRequestBytes.
 const MaxRequestBytes = 8 << 20
+
+// MaxAttachmentRequestBytes bounds one AttachmentService request: a chunk
+// (schema.AttachmentChunk) and headroom for the rest of the message. Its
+// calls come a hundred a photo, so the 8 MiB a Sync may need would let
+// each one hold that much memory for nothing.
+const MaxAttachmentRequestBytes = schema.AttachmentChunk + 64<<10
 
 // Options configure the server beyond its store and log; the zero value
 // gives the defaults.
@@ -63,18 +69,19 @@ func NewHandler(st *store.Store, log *slog.Logger, opt Options) http.Handler {
 	}
 	svc := &rpc.Service{Store: st, Log: log}
 	// Localize is outermost, so the request log keeps the English.
-	opts := []connect.HandlerOption{
-		connect.WithReadMaxBytes(MaxRequestBytes),
-		connect.WithCompressMinBytes(512),
-		wire.GzipHandler(MaxRequestBytes),
-		connect.WithInterceptors(rpc.Localize(), logRequests(log), rpc.Auth(st, limits)),
+	interceptors := connect.WithInterceptors(rpc.Localize(), logRequests(log), rpc.Auth(st, limits))
+	bound := func(n int) []connect.HandlerOption {
+		return []connect.HandlerOption{connect.WithReadMaxBytes(n), connect.WithCompressMinBytes(512),
+			wire.GzipHandler(int64(n)), interceptors}
 	}
+	opts := bound(MaxRequestBytes)
 	mux := http.NewServeMux()
 	mux.Handle(villagesyncv1connect.NewSyncServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewConflictServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewReportServiceHandler(&rpc.ReportService{Store: st, Log: log}, opts...))
 	mux.Handle(villagesyncv1connect.NewAccessServiceHandler(svc, opts...))
-	mux.Handle(villagesyncv1connect.NewAttachmentServiceHandler(&rpc.AttachmentService{Service: svc}, opts...))
+	mux.Handle(villagesyncv1connect.NewAttachmentServiceHandler(&rpc.AttachmentService{Service: svc},
+		bound(MaxAttachmentRequestBytes)...))
 	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName,
 		villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName,
 		villagesyncv1connect.AttachmentServiceName}

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/api/server"
+	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -138,5 +139,24 @@ func TestUIBesideTheAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET / without a UI: %d, want 404", resp.StatusCode)
+	}
+}
+
+// AttachmentService's requests are bounded to a chunk and headroom, not
+// the 8 MiB of a Sync: a 1 MiB Upload is refused before it is read whole,
+// while a chunk passes the bound (to be refused for its missing token).
+func TestAttachmentRequestsAreBoundedToAChunk(t *testing.T) {
+	srv := startWith(t, server.Options{})
+	lane := villagesyncv1connect.NewAttachmentServiceClient(http.DefaultClient, srv.URL)
+	for _, tc := range []struct {
+		bytes int
+		want  connect.Code
+	}{{1 << 20, connect.CodeResourceExhausted}, {server.MaxAttachmentRequestBytes + 1, connect.CodeResourceExhausted},
+		{schema.AttachmentChunk, connect.CodeUnauthenticated}} {
+		_, err := lane.Upload(context.Background(), &v1.UploadRequest{Digest: strings.Repeat("a", 64),
+			Size: uint64(tc.bytes), Data: bytes.Repeat([]byte{0xFF}, tc.bytes)})
+		if connect.CodeOf(err) != tc.want {
+			t.Errorf("an Upload of %d bytes: %v, want %s", tc.bytes, err, tc.want)
+		}
 	}
 }

@@ -52,7 +52,8 @@ type Info struct {
 }
 
 // Check reads data's type and header: an image of schema.ImageTypes of at
-// most schema.MaxImagePixels. It decodes nothing but the header.
+// most schema.MaxImagePixels, whose decoding would take at most
+// DecodeBudget. It decodes nothing but the header.
 func Check(data []byte) (Info, error) {
 	mt := Sniff(data)
 	if mt == "" || !slices.Contains(schema.ImageTypes, mt) {
@@ -67,6 +68,10 @@ func Check(data []byte) (Info, error) {
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > schema.MaxImagePixels {
 		return Info{}, fmt.Errorf("%w: %d×%d", ErrTooManyPixels, cfg.Width, cfg.Height)
+	}
+	if cost, kind := decodeCost(mt, data, cfg.Width, cfg.Height); cost > DecodeBudget {
+		return Info{}, fmt.Errorf("%w: a %d×%d %s would take about %d MB to decode, more than %d MB",
+			ErrTooCostly, cfg.Width, cfg.Height, kind, cost>>20, DecodeBudget>>20)
 	}
 	in := Info{MediaType: mt, Width: cfg.Width, Height: cfg.Height, Orientation: 1}
 	if mt == "image/jpeg" {
@@ -91,7 +96,7 @@ func Thumbnail(data []byte, side int) ([]byte, Info, error) {
 		return nil, Info{}, fmt.Errorf("%w: %s: %v", ErrNotImage, in.MediaType, err)
 	}
 	// Scaled first and turned after: turning the thumbnail costs nothing,
-	// turning a 40-megapixel original would cost a second copy of it.
+	// turning a 24-megapixel original would cost a second copy of it.
 	b := src.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if m := max(w, h); m > side {
@@ -102,7 +107,7 @@ func Thumbnail(data []byte, side int) ([]byte, Info, error) {
 	// would hide dark writing on a photographed sheet.
 	draw.Draw(dst, dst.Bounds(), image.White, image.Point{}, draw.Src)
 	// ApproxBiLinear: a list thumbnail needs no better, and CatmullRom
-	// costs several times as much on a 40-megapixel original.
+	// costs several times as much on a 24-megapixel original.
 	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Over, nil)
 	thumb := orient(dst, in.Orientation)
 	var out bytes.Buffer

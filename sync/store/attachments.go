@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/media"
@@ -68,9 +70,29 @@ type storedAttachment struct {
 func checkDigest(field, d string) error {
 	if !schema.ValidDigest(d) {
 		return record.Problemf(record.CodeInvalidArgument, field,
-			"%q is not an attachment's SHA-256 digest (64 lowercase hex digits)", d)
+			"%s is not an attachment's SHA-256 digest (64 lowercase hex digits)", quoteShort(d))
 	}
 	return nil
+}
+
+// quoteMax is how many bytes of a bogus digest a refusal quotes (the
+// quoted form: escapes count): a digest has 64, and a megabyte sent as one
+// must not come back, nor fill the request log, whole.
+const quoteMax = 72
+
+// quoteShort quotes as much of s as fits quoteMax (cut at a rune), saying
+// how long s is when it is cut.
+func quoteShort(s string) string {
+	if q := strconv.Quote(s); len(q) <= quoteMax {
+		return q
+	}
+	cut := min(len(s), quoteMax)
+	for ; cut > 0; cut-- {
+		if (cut == len(s) || utf8.RuneStart(s[cut])) && len(strconv.Quote(s[:cut])) <= quoteMax {
+			break
+		}
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }
 
 // Holds says what the server has of each of digests for p's device, in
@@ -96,6 +118,13 @@ func (s *Store) Holds(ctx context.Context, p Principal, digests []string) ([]Hel
 		_, stored, err := v.storedSize(ctx, d)
 		if err != nil {
 			return nil, fmt.Errorf("holds %s: %w", d, err)
+		}
+		if stored {
+			// Stored counts only where Fetch would return it: otherwise a
+			// volunteer could learn which photos another village has.
+			if stored, err = v.referenced(ctx, d, p.AllVillages(), p.Villages); err != nil {
+				return nil, fmt.Errorf("holds %s: %w", d, err)
+			}
 		}
 		if stored {
 			out[i].Stored = true
@@ -168,6 +197,16 @@ func (s *Store) appendChunk(ctx context.Context, p Principal, c Chunk) (UploadRe
 	wrap := func(err error) (UploadResult, bool, error) {
 		return UploadResult{}, false, fmt.Errorf("upload %s: %w", c.Digest, err)
 	}
+	// Referenced first: "stored" to a device whose villages name no such
+	// photo would tell it what another village holds.
+	ok, err := tx.referenced(ctx, c.Digest, p.AllVillages(), p.Villages)
+	if err != nil {
+		return wrap(err)
+	}
+	if !ok {
+		return UploadResult{}, false, record.Problemf(record.CodeFailedPrecondition, "digest",
+			"no record of your villages names %s; sync the record first", c.Digest)
+	}
 	if size, ok, err := tx.storedSize(ctx, c.Digest); err != nil {
 		return wrap(err)
 	} else if ok {
@@ -176,14 +215,6 @@ func (s *Store) appendChunk(ctx context.Context, p Principal, c Chunk) (UploadRe
 			return wrap(err)
 		}
 		return UploadResult{Received: size, Stored: true}, false, tx.commit()
-	}
-	ok, err := tx.referenced(ctx, c.Digest, p.AllVillages(), p.Villages)
-	if err != nil {
-		return wrap(err)
-	}
-	if !ok {
-		return UploadResult{}, false, record.Problemf(record.CodeFailedPrecondition, "digest",
-			"no record of your villages names %s; sync the record first", c.Digest)
 	}
 	size, held, open, err := tx.upload(ctx, c.Digest, p.Replica)
 	if err != nil {
@@ -242,12 +273,11 @@ func typeList() string {
 // header, decoding, thumbnail) run outside the writer's lock: a large
 // photo must not hold back other devices' syncs.
 func (s *Store) completeUpload(ctx context.Context, p Principal, digest string, size uint64) (UploadResult, error) {
-	select {
-	case s.checks <- struct{}{}:
-		defer func() { <-s.checks }()
-	case <-ctx.Done():
-		return UploadResult{}, fmt.Errorf("upload %s: waiting to check it: %w", digest, ctx.Err())
+	release, err := s.checkSlot(ctx, p.Replica)
+	if err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: waiting to check it: %w", digest, err)
 	}
+	defer release()
 	v, err := s.beginView(ctx)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
@@ -259,6 +289,15 @@ func (s *Store) completeUpload(ctx context.Context, p Principal, digest string, 
 	}
 	a, refusal := checkWhole(digest, size, data)
 	a.Uploader = p.Replica
+	if s.afterCheck != nil {
+		s.afterCheck()
+	}
+	if refusal == nil {
+		// A check passed is not thrown away because the device stopped
+		// waiting for the answer: it would only send the chunk again and
+		// have the photo decoded a second time.
+		ctx = context.WithoutCancel(ctx)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.beginTxn(ctx)
@@ -266,6 +305,25 @@ func (s *Store) completeUpload(ctx context.Context, p Principal, digest string, 
 		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
 	}
 	defer tx.rollback()
+	// What happened since the check counts first: a retry of the last
+	// chunk, or another device's upload, may have stored the photo; then
+	// the bytes checked here are not needed, whatever the check said.
+	if _, ok, err := tx.storedSize(ctx, digest); err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
+	} else if ok {
+		if err := tx.dropUpload(ctx, digest, p.Replica); err != nil {
+			return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
+		}
+		if err := tx.commit(); err != nil {
+			return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
+		}
+		return UploadResult{Received: size, Stored: true}, nil
+	}
+	if _, got, open, err := tx.upload(ctx, digest, p.Replica); err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
+	} else if !open || got != size {
+		return UploadResult{Received: got}, nil // dropped or begun again meanwhile
+	}
 	if refusal != nil {
 		// Discarded whole: the device starts again from 0.
 		if err := tx.dropUpload(ctx, digest, p.Replica); err != nil {
@@ -276,29 +334,45 @@ func (s *Store) completeUpload(ctx context.Context, p Principal, digest string, 
 		}
 		return UploadResult{}, refusal
 	}
-	if _, ok, err := tx.storedSize(ctx, digest); err != nil {
-		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
-	} else if !ok {
-		// Another device's upload of the same photo may have finished
-		// first; then this one is only dropped.
-		if _, got, open, err := tx.upload(ctx, digest, p.Replica); err != nil {
-			return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
-		} else if !open || got != size {
-			return UploadResult{Received: got}, nil // dropped or begun again meanwhile
-		}
-		if err := tx.insertAttachment(ctx, &a, time.Now()); err != nil {
-			return UploadResult{}, fmt.Errorf("upload %s: store: %w", digest, err)
-		}
-		s.log.Info("attachment stored", "digest", digest, "bytes", size, "type", a.MediaType,
-			"replica", p.Replica)
+	if err := tx.insertAttachment(ctx, &a, time.Now()); err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: store: %w", digest, err)
 	}
-	if err := tx.dropUpload(ctx, digest, p.Replica); err != nil {
+	// Every device's upload of it is done with: other devices' partial
+	// uploads would otherwise hold chunks and count against their quota
+	// for the keep window.
+	if err := tx.dropUploads(ctx, digest); err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
 	}
 	if err := tx.commit(); err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: %w", digest, err)
 	}
+	s.log.Info("attachment stored", "digest", digest, "bytes", size, "type", a.MediaType, "replica", p.Replica)
 	return UploadResult{Received: size, Stored: true}, nil
+}
+
+// checkSlot waits for one of the server's check slots, and for the
+// device's own: one device checks one photo at a time, so it cannot take
+// both slots (each may decode up to media.DecodeBudget) from every other.
+func (s *Store) checkSlot(ctx context.Context, replica uint32) (release func(), err error) {
+	s.checkingMu.Lock()
+	mine := s.checking[replica]
+	if mine == nil {
+		mine = make(chan struct{}, 1)
+		s.checking[replica] = mine
+	}
+	s.checkingMu.Unlock()
+	select {
+	case mine <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case s.checks <- struct{}{}:
+	case <-ctx.Done():
+		<-mine
+		return nil, ctx.Err()
+	}
+	return func() { <-s.checks; <-mine }, nil
 }
 
 // checkWhole checks an upload's bytes: size, digest, image; the refusal
@@ -320,6 +394,9 @@ func checkWhole(digest string, size uint64, data []byte) (storedAttachment, erro
 	case errors.Is(err, media.ErrTooManyPixels):
 		return storedAttachment{}, record.Problemf(record.CodeInvalidArgument, "data",
 			"the image has more than %d pixels (%v); downsize the photo", schema.MaxImagePixels, err)
+	case errors.Is(err, media.ErrTooCostly):
+		return storedAttachment{}, record.Problemf(record.CodeInvalidArgument, "data",
+			"the image would take too much memory to decode (%v); downsize the photo or save it as a baseline JPEG", err)
 	case err != nil:
 		return storedAttachment{}, record.Problemf(record.CodeInvalidArgument, "data",
 			"is not a whole image of a type the server takes (%s): %v", typeList(), err)
@@ -328,8 +405,14 @@ func checkWhole(digest string, size uint64, data []byte) (storedAttachment, erro
 		Data: data, Thumb: thumb}, nil
 }
 
+// MaxFetch is the most bytes one Fetch returns: a limit of 0 or more gives
+// this much, and the answer's size lets the device ask for the rest. It
+// bounds the memory one call takes, whatever the device asks.
+const MaxFetch = 512 << 10
+
 // FetchAttachment returns part of stored attachment digest (from offset,
-// at most limit bytes, 0: all), or of its thumbnail, if a live record p
+// at most limit bytes, 0 or more than MaxFetch: MaxFetch), or of its
+// thumbnail, if a live record p
 // may read names it. Otherwise it is not found, however it is unknown:
 // an id outside p's villages is not told apart from one nobody has.
 func (s *Store) FetchAttachment(ctx context.Context, p Principal, digest string, thumb bool, offset uint64,
@@ -349,6 +432,9 @@ func (s *Store) FetchAttachment(ctx context.Context, p Principal, digest string,
 	}
 	if !ok {
 		return Attachment{}, notFound
+	}
+	if limit == 0 || limit > MaxFetch {
+		limit = MaxFetch
 	}
 	a, ok, err := v.readAttachment(ctx, digest, thumb, offset, limit)
 	if err != nil {
@@ -382,9 +468,12 @@ func noteAttachments(ctx context.Context, tx attachTxn, t *schema.Table, r *reco
 			}
 		}
 	}
-	var village string
+	// A scoped record with no village keeps "" (which no caller serves):
+	// NULL means "scoped to none", readable by every village.
+	var village *string
 	if t.Scope != "" {
-		village = r.Fields[t.Scope].Value.Text
+		v := r.Fields[t.Scope].Value.Text
+		village = &v
 	}
 	if err := tx.replaceRefs(ctx, t.Name, r.ID, village, digests, now); err != nil {
 		return fmt.Errorf("attachment references of %s %s: %w", t.Name, r.ID, err)

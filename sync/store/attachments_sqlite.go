@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/futian-xiaomo/villagesync/schema"
 )
 
 // The attachment lane on SQLite. A transaction and a snapshot read the
@@ -46,8 +49,45 @@ func referenced(ctx context.Context, q querier, digest string, all bool, village
 		}
 	}
 	var ok bool
+	if err := q.QueryRowContext(ctx, query+`)`, args...).Scan(&ok); err != nil || ok {
+		return ok, err
+	}
+	// A photo only an open conflict's value names (the losing value of a
+	// concurrent edit, never uploaded before it lost) must still reach
+	// the server and staff, who may choose it.
+	query = `SELECT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolution IS NULL
+		AND (instr(c.winner_value, ?1) > 0 OR instr(c.loser_value, ?1) > 0)`
+	if !all {
+		query += ` AND ` + conflictInVillages(len(villages))
+	}
 	err := q.QueryRowContext(ctx, query+`)`, args...).Scan(&ok)
 	return ok, err
+}
+
+// conflictInVillages is the condition that conflict c's record is of a
+// table scoped to none, or of one of n villages (parameters ?2 on).
+func conflictInVillages(n int) string {
+	var scoped, cases []string
+	for _, t := range schema.Tables() {
+		if t.Scope != "" {
+			scoped = append(scoped, "'"+t.Name+"'")
+			cases = append(cases, fmt.Sprintf(`WHEN '%s' THEN (SELECT %s FROM %s x WHERE x.id = c.record_id)`,
+				t.Name, t.Scope, t.Name))
+		}
+	}
+	if len(scoped) == 0 {
+		return "1"
+	}
+	in := "NULL"
+	if n > 0 {
+		var ps []string
+		for i := range n {
+			ps = append(ps, fmt.Sprintf("?%d", i+2))
+		}
+		in = strings.Join(ps, ",")
+	}
+	return `(c.tbl NOT IN (` + strings.Join(scoped, ",") + `) OR CASE c.tbl ` + strings.Join(cases, " ") +
+		` END IN (` + in + `))`
 }
 
 // placeholders is n comma-separated question marks; NULL for none, so
@@ -83,9 +123,9 @@ func (v *sqliteView) referenced(ctx context.Context, digest string, all bool, vi
 	return referenced(ctx, v.tx, digest, all, villages)
 }
 
-func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id, village string, digests []string,
+func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id string, village *string, digests []string,
 	now time.Time) error {
-	rows, err := t.tx.QueryContext(ctx, `SELECT digest, COALESCE(village, '') FROM attachment_refs
+	rows, err := t.tx.QueryContext(ctx, `SELECT digest, village FROM attachment_refs
 		WHERE tbl = ? AND record_id = ?`, table, id)
 	if err != nil {
 		return err
@@ -93,13 +133,14 @@ func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id, village string, 
 	var old []string
 	same := true
 	for rows.Next() {
-		var d, v string
+		var d string
+		var v sql.NullString
 		if err := rows.Scan(&d, &v); err != nil {
 			rows.Close()
 			return err
 		}
 		old = append(old, d)
-		same = same && v == village
+		same = same && v.Valid == (village != nil) && (village == nil || v.String == *village)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -118,8 +159,8 @@ func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id, village string, 
 		return err
 	}
 	var vil any
-	if village != "" {
-		vil = village
+	if village != nil {
+		vil = *village
 	}
 	for _, d := range digests {
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO attachment_refs (digest, tbl, record_id, village)
@@ -182,6 +223,14 @@ func (t *sqliteTxn) dropUpload(ctx context.Context, digest string, replica uint3
 	}
 	_, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_uploads WHERE digest = ? AND replica = ?`,
 		digest, replica)
+	return err
+}
+
+func (t *sqliteTxn) dropUploads(ctx context.Context, digest string) error {
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE digest = ?`, digest); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_uploads WHERE digest = ?`, digest)
 	return err
 }
 
@@ -253,9 +302,11 @@ func (v *sqliteView) readAttachment(ctx context.Context, digest string, thumb bo
 	a := Attachment{Digest: digest}
 	var size int64
 	// length() of a blob reads its size from the record header, and
-	// substr() of a blob only the pages of the part asked for.
+	// substr() of a blob only the pages of the part asked for; an offset
+	// past the end reads none (FetchAttachment refuses it).
 	err := v.tx.QueryRowContext(ctx, `SELECT `+mt+`, length(`+col+`), width, height,
-		CASE WHEN ?2 < 0 THEN substr(`+col+`, ?3 + 1) ELSE substr(`+col+`, ?3 + 1, ?2) END
+		CASE WHEN ?3 > length(`+col+`) THEN NULL
+		  WHEN ?2 < 0 THEN substr(`+col+`, ?3 + 1) ELSE substr(`+col+`, ?3 + 1, ?2) END
 		FROM attachments WHERE digest = ?1`, digest, n, int64(offset)).
 		Scan(&a.MediaType, &size, &a.Width, &a.Height, &a.Data)
 	if errors.Is(err, sql.ErrNoRows) {

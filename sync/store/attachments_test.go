@@ -7,14 +7,17 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
@@ -43,7 +46,10 @@ func sha(b []byte) string {
 }
 
 // hugePNG is a PNG whose header claims w×h pixels, with no pixels after.
-func hugePNG(w, h uint32) []byte {
+func hugePNG(w, h uint32) []byte { return headerPNG(w, h, 8, 0) }
+
+// headerPNG is hugePNG of RGB samples of depth bits, interlaced or not.
+func headerPNG(w, h uint32, depth, interlace byte) []byte {
 	var b bytes.Buffer
 	b.WriteString("\x89PNG\r\n\x1a\n")
 	chunk := func(typ string, data []byte) {
@@ -54,7 +60,7 @@ func hugePNG(w, h uint32) []byte {
 	}
 	ihdr := binary.BigEndian.AppendUint32(nil, w)
 	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	chunk("IHDR", append(ihdr, 8, 2, 0, 0, 0))
+	chunk("IHDR", append(ihdr, depth, 2, 0, 0, interlace))
 	chunk("IEND", nil)
 	return b.Bytes()
 }
@@ -139,6 +145,7 @@ func TestUploadRefusals(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte{0xFF, 0xD8, 0xFF, 0xE0}, schema.AttachmentChunk)
 	huge := hugePNG(10000, 10000)
+	costly := headerPNG(6000, 4000, 16, 1) // within the pixels, not the decoding budget
 	broken := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte("x"), 100)...)
 	text := bytes.Repeat([]byte("not a photo "), 10)
 	cases := []struct {
@@ -190,6 +197,9 @@ func TestUploadRefusals(t *testing.T) {
 		{name: "too many pixels", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(huge)) },
 			chunks: []Chunk{{Digest: sha(huge), Size: uint64(len(huge)), Data: huge}},
 			code:   record.CodeInvalidArgument, field: "data"},
+		{name: "too costly to decode", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(costly)) },
+			chunks: []Chunk{{Digest: sha(costly), Size: uint64(len(costly)), Data: costly}},
+			code:   record.CodeInvalidArgument, field: "data"},
 		{name: "does not decode", prep: func(t *testing.T, lw *laneWorld) { lw.name(t, lw.v, "南香村", sha(broken)) },
 			chunks: []Chunk{{Digest: sha(broken), Size: uint64(len(broken)), Data: broken}},
 			code:   record.CodeInvalidArgument, field: "data"},
@@ -208,7 +218,7 @@ func TestUploadRefusals(t *testing.T) {
 			before := lw.lane(t)
 			c := tc.chunks[len(tc.chunks)-1]
 			whole := c.Offset == 0 && uint64(len(c.Data)) == c.Size && tc.field != "data" && tc.field != "size" ||
-				tc.name == "too many pixels" || tc.name == "does not decode"
+				tc.name == "too many pixels" || tc.name == "does not decode" || tc.name == "too costly to decode"
 			var err error
 			if whole {
 				_, err = lw.send(lw.v, c.Digest, c.Data, 0) // in chunks, as a device sends it
@@ -259,9 +269,11 @@ func TestRetryOfAHeldChunkWritesNothing(t *testing.T) {
 			t.Fatalf("after stored = %+v, %v", res, err)
 		}
 	}
+	// Not to a volunteer of another village: Fetch says NotFound to it,
+	// so Holds must not say the photo is there.
 	h, err := lw.s.Holds(ctx, lw.w, []string{d})
-	if err != nil || !h[0].Stored {
-		t.Fatalf("holds = %+v, %v", h, err)
+	if err != nil || h[0].Stored || h[0].Received != 0 {
+		t.Fatalf("holds by another village = %+v, %v", h, err)
 	}
 }
 
@@ -603,5 +615,375 @@ func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
 		if err != nil || ok != tc.want {
 			t.Errorf("%s names %s…: %v (%v), want %v", tc.p.User, tc.digest[:8], ok, err, tc.want)
 		}
+	}
+}
+
+// A bogus digest comes back in the refusal cut short, however long it is:
+// a megabyte sent as a digest must not be echoed whole (nor logged).
+func TestBogusDigestIsNotEchoedWhole(t *testing.T) {
+	lw := newLaneWorld(t, 0)
+	for _, d := range []string{string(make([]byte, 1<<20)), strings.Repeat("长", 1<<18), strings.Repeat("a", 65), strings.Repeat("\x00", 30)} {
+		_, err := lw.s.Holds(context.Background(), lw.v, []string{d})
+		if code, field := problemOf(err); code != record.CodeInvalidArgument || field != "digests" {
+			t.Fatalf("holds of %d bytes = %v", len(d), err)
+		}
+		if msg := err.Error(); len(msg) >= 300 || !utf8.ValidString(msg) ||
+			len(d) > 100 && !strings.Contains(msg, fmt.Sprintf("(%d bytes)", len(d))) {
+			t.Errorf("a %d-byte digest is refused with a %d-byte message: %.300s", len(d), len(msg), msg)
+		}
+		_, err = lw.s.AppendChunk(context.Background(), lw.v, Chunk{Digest: d, Size: 1, Data: []byte{1}})
+		if err == nil || len(err.Error()) >= 300 {
+			t.Errorf("upload of a %d-byte digest: %.300v", len(d), err)
+		}
+	}
+}
+
+// A stored photo is stored only to those whose villages' records name it,
+// as Fetch decides: to anyone else Holds says what their own upload holds,
+// and Upload refuses as for any photo they do not name.
+func TestStoredPhotoIsNotRevealedToOtherVillages(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 300, 200, 41)
+	lw.name(t, lw.v, "南香村", d)
+	if res, err := lw.send(lw.v, d, jpg, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	for _, p := range []Principal{lw.v, lw.st} {
+		if h, err := lw.s.Holds(ctx, p, []string{d}); err != nil || !h[0].Stored {
+			t.Errorf("holds by %s = %+v, %v", p.Role, h, err)
+		}
+	}
+	h, err := lw.s.Holds(ctx, lw.w, []string{d})
+	if err != nil || h[0].Stored {
+		t.Errorf("holds by 东旺村's volunteer = %+v, %v", h, err)
+	}
+	res, err := lw.s.AppendChunk(ctx, lw.w, Chunk{Digest: d, Size: uint64(len(jpg)), Data: jpg[:min(len(jpg), schema.AttachmentChunk)]})
+	if code, field := problemOf(err); code != record.CodeFailedPrecondition || field != "digest" || res.Stored {
+		t.Errorf("upload by 东旺村's volunteer = %+v, %v", res, err)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.w, d, true, 0, 0); err == nil {
+		t.Errorf("fetch by 东旺村's volunteer found it")
+	}
+}
+
+// A retry of the last chunk that passed appendChunk before the first
+// completion committed finds the photo stored: it is told so, not to send
+// it again from 0.
+func TestRetryRacingCompletionIsToldStored(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 300, 200, 42)
+	lw.name(t, lw.v, "南香村", d)
+	for off := 0; off < len(jpg); off += schema.AttachmentChunk {
+		c := Chunk{Digest: d, Size: uint64(len(jpg)), Offset: uint64(off), Data: jpg[off:min(off+schema.AttachmentChunk, len(jpg))]}
+		if _, _, err := lw.s.appendChunk(ctx, lw.v, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both the last chunk and its retry passed appendChunk as complete;
+	// the first completion commits, then the retry's.
+	for i := range 2 {
+		if res, err := lw.s.completeUpload(ctx, lw.v, d, uint64(len(jpg))); err != nil || !res.Stored ||
+			res.Received != uint64(len(jpg)) {
+			t.Fatalf("completion %d = %+v, %v", i+1, res, err)
+		}
+	}
+	if got := lw.lane(t); got != "0:0:0 0:0 1 " {
+		t.Errorf("lane after both = %s", got)
+	}
+}
+
+// When one device stores a photo, every other device's unfinished upload
+// of it goes in the same transaction: its chunks, and its weight on that
+// device's quota.
+func TestStoringDropsOtherDevicesUploads(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 900, 600, 43)
+	lw.name(t, lw.v, "南香村", d)
+	v2 := enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+	if _, err := lw.s.AppendChunk(ctx, v2, Chunk{Digest: d, Size: uint64(len(jpg)), Data: jpg[:schema.AttachmentChunk]}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := lw.send(lw.v, d, jpg, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	if got := lw.lane(t); got != "0:0:0 0:0 1 " {
+		t.Errorf("lane after the store = %s; v2's upload is left", got)
+	}
+	tx, err := lw.s.beginTxn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, err := tx.deviceAttachmentBytes(ctx, v2.Replica, "")
+	tx.rollback()
+	if err != nil || used != 0 {
+		t.Errorf("v2 is charged %d bytes (%v) for a photo another device stored", used, err)
+	}
+	if h, err := lw.s.Holds(ctx, v2, []string{d}); err != nil || !h[0].Stored {
+		t.Errorf("v2 holds = %+v, %v", h, err)
+	}
+}
+
+// conflictOver makes an open conflict on the cover of a book of 南香村:
+// lw.v's edit naming winner wins over v2's naming loser, which no live
+// record names.
+func (lw *laneWorld) conflictOver(t *testing.T, v2 Principal, before, winner, loser string) {
+	t.Helper()
+	rc := lw.name(t, lw.v, "南香村", before)
+	mine := edit(rc, lw.v.Replica, "cover", schema.TextValue(winner))
+	mine.Fields["cover"] = record.Field{Value: mine.Fields["cover"].Value, Dot: vv.Dot{Replica: lw.v.Replica,
+		Counter: mine.Fields["cover"].Dot.Counter, HLC: lw.s.Clock().Now() + 1000}}
+	theirs := rc.Clone()
+	theirs.Version = vv.VV{lw.v.Replica: rc.Version[lw.v.Replica] - 1}
+	k2 := theirs.Version.Bump(v2.Replica)
+	theirs.Fields = map[string]record.Field{"cover": {Value: schema.TextValue(loser),
+		Dot: vv.Dot{Replica: v2.Replica, Counter: k2, HLC: 1}}}
+	push(t, lw.s, lw.v, mine)
+	if _, err := lw.s.Push(context.Background(), v2, []*record.Record{theirs}); err != nil {
+		t.Fatal(err)
+	}
+	var open int
+	if err := lw.s.Reader().QueryRow(`SELECT count(*) FROM conflicts WHERE instr(loser_value, ?) > 0
+		AND instr(winner_value, ?) > 0 AND resolution IS NULL`, loser, winner).Scan(&open); err != nil || open != 1 {
+		t.Fatalf("open conflicts naming both photos: %d, %v", open, err)
+	}
+}
+
+// The losing photo of an open conflict, never uploaded before it lost,
+// may still be uploaded by a device of the record's village and fetched
+// by staff and that village's devices, who may choose it; not by others.
+func TestConflictLoserPhotoReachesStaff(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	_, before := testPhoto(t, 20, 20, 45)
+	_, winner := testPhoto(t, 20, 20, 46)
+	loser, dl := testPhoto(t, 60, 40, 44)
+	v2 := enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+	lw.conflictOver(t, v2, before, winner, dl)
+	if _, err := lw.send(lw.w, dl, loser, 0); err == nil {
+		t.Errorf("东旺村's volunteer uploaded the loser of 南香村's conflict")
+	}
+	if res, err := lw.send(v2, dl, loser, 0); err != nil || !res.Stored {
+		t.Fatalf("v2's upload of its losing photo = %+v, %v", res, err)
+	}
+	for _, p := range []Principal{lw.st, lw.v, v2} {
+		if a, err := lw.s.FetchAttachment(ctx, p, dl, false, 0, 0); err != nil || !bytes.Equal(a.Data, loser) {
+			t.Errorf("fetch by %s (%v) = %v", p.Role, p.Villages, err)
+		}
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.w, dl, true, 0, 0); err == nil {
+		t.Errorf("东旺村's volunteer fetched the loser of 南香村's conflict")
+	}
+	if h, err := lw.s.Holds(ctx, lw.w, []string{dl}); err != nil || h[0].Stored {
+		t.Errorf("holds by 东旺村's volunteer = %+v, %v", h, err)
+	}
+}
+
+// A check that passed is stored even if the device stops waiting (its
+// request's context is cancelled) between the check and the store.
+func TestPassedCheckSurvivesADisconnect(t *testing.T) {
+	lw := newLaneWorld(t, 0)
+	jpg, d := testPhoto(t, 300, 200, 47)
+	lw.name(t, lw.v, "南香村", d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lw.s.afterCheck = cancel
+	var res UploadResult
+	var err error
+	for off := 0; off < len(jpg) && err == nil; off += schema.AttachmentChunk {
+		res, err = lw.s.AppendChunk(ctx, lw.v, Chunk{Digest: d, Size: uint64(len(jpg)), Offset: uint64(off),
+			Data: jpg[off:min(off+schema.AttachmentChunk, len(jpg))]})
+	}
+	if err != nil || !res.Stored {
+		t.Fatalf("upload cut after its check = %+v, %v", res, err)
+	}
+	if !lw.stored(t, d) {
+		t.Errorf("the checked photo was not stored")
+	}
+}
+
+// The collection keeps a photo an open conflict's winning value names even
+// when no live record names it any more (the winner arm of the rule; the
+// loser's is in TestCollectAttachments): staff may yet keep the winner.
+func TestCollectKeepsAnOpenConflictsWinner(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	_, before := testPhoto(t, 20, 20, 48)
+	win, dw := testPhoto(t, 40, 30, 49)
+	_, dl := testPhoto(t, 20, 20, 50)
+	lw.conflictOver(t, lw.enrolled(t), before, dw, dl)
+	if res, err := lw.send(lw.v, dw, win, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	// No live record names the winner now, as after a later edit that
+	// left the conflict open.
+	if _, err := lw.s.db.W.Exec(`DELETE FROM attachment_refs WHERE digest = ?`, dw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lw.s.db.W.Exec(`UPDATE attachments SET unreferenced_ms = ? WHERE digest = ?`,
+		time.Now().UnixMilli(), dw); err != nil {
+		t.Fatal(err)
+	}
+	lw.ageUnreferenced(t, 48*time.Hour)
+	if _, _, err := lw.s.CollectAttachments(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !lw.stored(t, dw) {
+		t.Errorf("the open conflict's winning photo was collected")
+	}
+	if _, err := lw.s.db.W.Exec(`UPDATE conflicts SET resolution = 'keep' WHERE instr(winner_value, ?) > 0`, dw); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := lw.s.CollectAttachments(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if lw.stored(t, dw) {
+		t.Errorf("the winning photo of a closed conflict, named by nothing, was kept")
+	}
+}
+
+func (lw *laneWorld) enrolled(t *testing.T) Principal {
+	return enrollAs(t, lw.s, "王芳二", Volunteer, "南香村")
+}
+
+// One device checks one photo at a time: its second waits for its first
+// (and gives up with its request), while another device's goes ahead.
+func TestOneCheckPerDevice(t *testing.T) {
+	lw := newLaneWorld(t, 0)
+	release, err := lw.s.checkSlot(context.Background(), lw.v.Replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := lw.s.checkSlot(ctx, lw.v.Replica); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second check of the same device = %v, want it to wait", err)
+	}
+	other, err := lw.s.checkSlot(context.Background(), lw.w.Replica)
+	if err != nil {
+		t.Fatalf("another device's check: %v", err)
+	}
+	other()
+	release()
+	again, err := lw.s.checkSlot(context.Background(), lw.v.Replica)
+	if err != nil {
+		t.Fatalf("after the first ended: %v", err)
+	}
+	again()
+}
+
+// A fetch returns at most MaxFetch bytes however much it asks (0: "all"),
+// with the whole's size so the device asks for the rest; an offset past
+// the end is refused.
+func TestFetchIsClampedToMaxFetch(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	img := image.NewGray(image.Rect(0, 0, 1200, 1000))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i*2654435761>>13) ^ uint8(i>>7)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 100}); err != nil {
+		t.Fatal(err)
+	}
+	jpg, d := b.Bytes(), sha(b.Bytes())
+	if len(jpg) <= MaxFetch || len(jpg) > schema.MaxAttachmentBytes {
+		t.Fatalf("the photo is %d bytes; the case needs more than %d", len(jpg), MaxFetch)
+	}
+	lw.name(t, lw.v, "南香村", d)
+	if res, err := lw.send(lw.v, d, jpg, 0); err != nil || !res.Stored {
+		t.Fatal(res, err)
+	}
+	for _, limit := range []uint32{0, MaxFetch + 1, 1 << 31} {
+		var got []byte
+		for len(got) < len(jpg) {
+			a, err := lw.s.FetchAttachment(ctx, lw.v, d, false, uint64(len(got)), limit)
+			if err != nil || len(a.Data) > MaxFetch || a.Size != uint64(len(jpg)) || len(a.Data) == 0 {
+				t.Fatalf("limit %d at %d: %d bytes of %d, %v", limit, len(got), len(a.Data), a.Size, err)
+			}
+			got = append(got, a.Data...)
+		}
+		if !bytes.Equal(got, jpg) {
+			t.Errorf("limit %d: the parts are not the photo", limit)
+		}
+	}
+	if a, err := lw.s.FetchAttachment(ctx, lw.v, d, false, uint64(len(jpg)), 0); err != nil || len(a.Data) != 0 {
+		t.Errorf("fetch at the end = %d bytes, %v", len(a.Data), err)
+	}
+	if _, err := lw.s.FetchAttachment(ctx, lw.v, d, false, uint64(len(jpg))+1, 0); err == nil {
+		t.Error("a fetch past the end was answered")
+	}
+}
+
+// A record of a scoped table with no village names its photos for no
+// village: its references keep "" (NULL is "scoped to none", which every
+// village reads), both as records are written and in the migration's
+// backfill, which also takes only valid digests.
+func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
+	ctx := context.Background()
+	lw := newLaneWorld(t, 0)
+	books, err := schema.Lookup("books")
+	if err != nil || books.Scope == "" {
+		t.Fatalf("books: %v, scope %q", err, books.Scope)
+	}
+	_, d1 := testPhoto(t, 10, 10, 22)
+	r := lw.name(t, lw.v, "南香村", d1)
+	tx, err := lw.s.beginTxn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := r.Clone()
+	nowhere.Fields[books.Scope] = record.Field{Value: schema.TextValue(""), Dot: r.Fields["title"].Dot}
+	if err := noteAttachments(ctx, tx, books, nowhere, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.commit(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		for _, tc := range []struct {
+			p    Principal
+			want bool
+		}{{lw.v, false}, {lw.w, false}, {lw.st, true}} {
+			if ok, err := referenced(ctx, s.db.R, d1, tc.p.AllVillages(), tc.p.Villages); err != nil || ok != tc.want {
+				t.Errorf("%s: %s reads the villageless record's photo: %v (%v), want %v", when, tc.p.User, ok, err, tc.want)
+			}
+		}
+	}
+	check(lw.s, "written")
+
+	upper := strings.ToUpper(d1)
+	other := bookWith(lw.st.Replica, "东旺村", "")
+	// Pushes refuse it; a database from before the column checks may hold one.
+	other.Fields["cover"] = record.Field{Value: schema.TextValue(d1), Dot: other.Fields["title"].Dot}
+	push(t, lw.s, lw.st, other)
+	if _, err := lw.s.db.W.Exec(`UPDATE books SET `+books.Scope+` = '' WHERE id = ?`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := lw.s.db.W.Exec(`UPDATE books SET cover = ? WHERE id != ?`, upper, r.ID); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatal("no book names the upper-case digest")
+	}
+	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
+		DROP TABLE attachment_refs; PRAGMA user_version = 8`); err != nil {
+		t.Fatal(err)
+	}
+	lw.s.Close()
+	s, err := Open(ctx, lw.file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, "backfilled")
+	var n int
+	if err := s.db.R.QueryRow(`SELECT count(*) FROM attachment_refs WHERE digest = ?`, upper).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the backfill made %d references (%v) of an upper-case digest", n, err)
+	}
+	if err := s.db.R.QueryRow(`SELECT count(*) FROM attachment_refs`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the backfill made %d references (%v), want the villageless book's", n, err)
 	}
 }

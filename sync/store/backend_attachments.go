@@ -10,10 +10,11 @@ import (
 type attachTxn interface {
 	attachReader
 	// replaceRefs makes digests (none: it names none) the attachments
-	// record id of table names, in village ("" for none). An attachment
+	// record id of table names, in village (nil for a table scoped to
+	// none; a scoped record without one has ""). An attachment
 	// that loses its last reference is marked unreferenced at now, one
 	// that gains one is marked referenced again.
-	replaceRefs(ctx context.Context, table, id, village string, digests []string, now time.Time) error
+	replaceRefs(ctx context.Context, table, id string, village *string, digests []string, now time.Time) error
 	// deviceAttachmentBytes is what replica uses of its quota: the sizes
 	// of the attachments it stored and of its uploads in progress, but
 	// the upload of digest.
@@ -26,6 +27,8 @@ type attachTxn interface {
 	appendChunk(ctx context.Context, digest string, replica uint32, start uint64, data []byte, now time.Time) error
 	// dropUpload forgets replica's upload of digest and its chunks.
 	dropUpload(ctx context.Context, digest string, replica uint32) error
+	// dropUploads forgets every device's upload of digest and its chunks.
+	dropUploads(ctx context.Context, digest string) error
 	// insertAttachment stores a, referenced or not as attachment_refs
 	// says at now.
 	insertAttachment(ctx context.Context, a *storedAttachment, now time.Time) error
@@ -44,8 +47,10 @@ type attachReader interface {
 	// upload reads replica's upload of digest: its size and the bytes
 	// received; ok false when there is none.
 	upload(ctx context.Context, digest string, replica uint32) (size, received uint64, ok bool, err error)
-	// referenced says whether a live record names digest: one of
-	// villages, or of a table scoped to none; any when all.
+	// referenced says whether a live record or an open conflict's value
+	// (winner or loser: staff may choose either) of a record names
+	// digest: a record of villages, or of a table scoped to none; any
+	// when all.
 	referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error)
 }
 
@@ -55,7 +60,8 @@ type attachView interface {
 	uploadBytes(ctx context.Context, digest string, replica uint32) ([]byte, error)
 	// readAttachment reads stored attachment digest without its bytes,
 	// and then from offset at most limit bytes (0: to the end) of its
-	// thumbnail or its bytes; ok false when there is none.
+	// thumbnail or its bytes (none when offset is past its end); ok false
+	// when there is none.
 	readAttachment(ctx context.Context, digest string, thumb bool, offset uint64, limit uint32) (a Attachment,
 		ok bool, err error)
 }

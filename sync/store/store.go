@@ -56,8 +56,15 @@ type Store struct {
 	// flight; 0: schema.DeviceAttachmentQuota.
 	quota int64
 	// checks bounds the uploads checked at once (hashed, decoded,
-	// thumbnailed): a 40-megapixel photo takes over 100 MB to decode.
+	// thumbnailed): each may take up to media.DecodeBudget to decode.
 	checks chan struct{}
+	// checking holds each device's own check slot (see checkSlot),
+	// guarded by checkingMu.
+	checkingMu sync.Mutex
+	checking   map[uint32]chan struct{}
+	// afterCheck, when set (by tests), runs after an upload's check and
+	// before its store transaction.
+	afterCheck func()
 
 	// heldCap overrides defaultHeldLimits (for tests); zero: the default.
 	heldCap heldLimits

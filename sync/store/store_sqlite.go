@@ -31,7 +31,8 @@ func Open(ctx context.Context, file string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{sqliteBackend: sqliteBackend{db: d}, log: opt.Logger, clock: opt.Clock,
-		quota: opt.DeviceAttachmentQuota, checks: make(chan struct{}, 2)}
+		quota: opt.DeviceAttachmentQuota, checks: make(chan struct{}, 2),
+		checking: map[uint32]chan struct{}{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -188,9 +189,12 @@ const attachmentsMigration = 9
 // comma-separated digests in SQL.
 func backfillAttachmentRefs(ctx context.Context, tx *sql.Tx) error {
 	for _, t := range schema.Tables() {
+		// As noteAttachments: NULL only for a table scoped to none (a
+		// scoped record without a village keeps "", which nobody serves),
+		// and only valid digests (64 lowercase hex, as schema.ValidDigest).
 		village := "NULL"
 		if t.Scope != "" {
-			village = "NULLIF(" + t.Scope + ", '')"
+			village = "COALESCE(" + t.Scope + ", '')"
 		}
 		for _, c := range t.AttachmentColumns() {
 			q := fmt.Sprintf(`WITH RECURSIVE split (id, village, d, rest) AS (
@@ -199,7 +203,7 @@ func backfillAttachmentRefs(ctx context.Context, tx *sql.Tx) error {
 				  SELECT id, village, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)
 				  FROM split WHERE rest != '')
 				INSERT OR IGNORE INTO attachment_refs (digest, tbl, record_id, village)
-				  SELECT d, '%[1]s', id, village FROM split WHERE length(d) = %[4]d`,
+				  SELECT d, '%[1]s', id, village FROM split WHERE length(d) = %[4]d AND d NOT GLOB '*[^0-9a-f]*'`,
 				t.Name, c.Name, village, schema.DigestLen)
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("attachment references of %s.%s: %w", t.Name, c.Name, err)

@@ -373,7 +373,8 @@ type FetchRequest struct {
 	// longest side) instead of the attachment.
 	Thumbnail bool `protobuf:"varint,2,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"`
 	// Part of it, for a download resumed after a cut link: from offset, at
-	// most limit bytes (0: all of it).
+	// most limit bytes; 0 or more than 512 KiB gives at most 512 KiB, so a
+	// client loops on FetchResponse.size.
 	Offset        uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	Limit         uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -101,7 +101,7 @@ export const attachmentLimits = {
     "image/webp"
   ],
   "maxBytes": 8388608,
-  "maxPixels": 40000000,
+  "maxPixels": 24000000,
   "photoMaxSide": 1600,
   "thumbMaxSide": 320
 } as const;
@@ -1046,7 +1046,6 @@ export const messagesZH: Readonly<Record<string, string>> = {
   "%q is not a UUID in canonical form (like 0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f)": "%q 不是规范格式的 UUID（例如 0190a6e4-5b7a-7c3e-8f00-1a2b3c4d5e6f）",
   "%q is not a known village (known: %s)": "%q 不是已知的村（已知：%s）",
   "%q is not a month like 2024-06": "%q 不是月份（格式如 2024-06）",
-  "%q is not an attachment's SHA-256 digest (64 lowercase hex digits)": "%q 不是附件的 SHA-256 标识（64位小写十六进制数字）",
   "%q is not csv or xlsx": "%q 不是 csv 或 xlsx",
   "%q is not one of volunteer, staff, coordinator, admin": "%q 不是有效角色（志愿者 volunteer、工作人员 staff、协调员 coordinator、管理员 admin）",
   "%q is not one of your villages (%s)": "%q 不是您所负责的村（%s）",
@@ -1057,6 +1056,7 @@ export const messagesZH: Readonly<Record<string, string>> = {
   "%s is before from_month %s": "%s 早于起始月份 %s",
   "%s is calling faster than %.0f requests a second; wait and retry": "%s 的请求过于频繁（每秒超过%.0f次），请稍后重试",
   "%s is longer than the limit of %s": "%s 超过了上限 %s",
+  "%s is not an attachment's SHA-256 digest (64 lowercase hex digits)": "%s 不是附件的 SHA-256 标识（64位小写十六进制数字）",
   "%s is not one of your villages (%s serves %s)": "%s 不是您所负责的村（%s 负责：%s）",
   "%s is not within the change's version %s": "%s 不在此改动的版本 %s 之内",
   "%s is reference data, not a program's records": "%s 是参考数据，不是项目记录",
@@ -1105,6 +1105,7 @@ export const messagesZH: Readonly<Record<string, string>> = {
   "the bytes uploaded have the SHA-256 %s, not this digest; the upload is discarded: send it again from 0": "上传内容的 SHA-256 是 %s，与此标识不符；此次上传已作废，请从第0字节重新上传",
   "the change carries no fields and no delete": "此改动既没有字段也没有删除",
   "the image has more than %d pixels (%v); downsize the photo": "图片超过 %d 像素（%v）；请把照片缩小",
+  "the image would take too much memory to decode (%v); downsize the photo or save it as a baseline JPEG": "图片解码所需内存过多（%v）；请把照片缩小，或存为普通（非渐进式）JPEG",
   "the server cannot write its database (disk full, read-only or failing); nothing was changed, your changes are kept on your device: sync again later": "服务器无法写入数据库（磁盘已满、只读或故障）；没有任何改动，您的修改仍保存在设备上，请稍后再同步",
   "the server holds %d bytes of this upload, not %d; the upload is discarded: send it again from 0": "服务器收到此次上传的 %d 字节，而不是 %d 字节；此次上传已作废，请从第0字节重新上传",
   "the token belongs to replica %d, not %d": "令牌属于设备 %d，而不是 %d",

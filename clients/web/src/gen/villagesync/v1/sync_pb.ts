@@ -173,7 +173,8 @@ export type FetchRequest = Message<"villagesync.v1.FetchRequest"> & {
 
   /**
    * Part of it, for a download resumed after a cut link: from offset, at
-   * most limit bytes (0: all of it).
+   * most limit bytes; 0 or more than 512 KiB gives at most 512 KiB, so a
+   * client loops on FetchResponse.size.
    *
    * @generated from field: uint64 offset = 3;
    */
