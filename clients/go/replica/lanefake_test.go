@@ -105,7 +105,8 @@ func (f *fakeLane) Fetch(_ context.Context, req *v1.FetchRequest) (*v1.FetchResp
 		if err != nil {
 			return nil, connect.NewError(connect.CodeInternal, err)
 		}
-		return &v1.FetchResponse{MediaType: ti.MediaType, Data: t, Size: uint64(len(t)),
+		// As the server: a JPEG, with the photo's own width and height.
+		return &v1.FetchResponse{MediaType: "image/jpeg", Data: t, Size: uint64(len(t)),
 			Width: uint32(ti.Width), Height: uint32(ti.Height)}, nil
 	}
 	off := min(int(req.GetOffset()), len(data))
