@@ -91,12 +91,60 @@ func Thumbnail(data []byte, side int) ([]byte, Info, error) {
 	if err != nil {
 		return nil, Info{}, err
 	}
+	// ApproxBiLinear: a list thumbnail needs no better, and CatmullRom
+	// costs several times as much on a 24-megapixel original.
+	out, _, err := shrink(data, in, side, draw.ApproxBiLinear, 80)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("thumbnail: %w", err)
+	}
+	return out, in, nil
+}
+
+// Downsize returns data as a JPEG of at most side pixels on its longest
+// side, turned upright by its EXIF orientation, with what it is now. It
+// refuses what Check refuses, before decoding anything. An image that is
+// small enough and upright already is returned as it is: encoding it
+// again would only lose quality.
+func Downsize(data []byte, side int) ([]byte, Info, error) {
+	in, err := Check(data)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if max(in.Width, in.Height) <= side && in.Orientation == 1 {
+		return data, in, nil
+	}
+	// BiLinear, not ApproxBiLinear: this is the photo itself, and it
+	// widens its kernel when it reduces, where the approximation aliases;
+	// CatmullRom looks no better at a reduction this size and takes
+	// several times as long for a 12-megapixel photo on a phone.
+	out, img, err := shrink(data, in, side, draw.BiLinear, 85)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("downsize: %w", err)
+	}
+	b := img.Bounds()
+	return out, Info{MediaType: "image/jpeg", Width: b.Dx(), Height: b.Dy(), Orientation: 1}, nil
+}
+
+// shrink decodes data (of in, as Check found it), scales it to fit
+// side×side and turns it upright, and encodes it as a JPEG of quality q.
+func shrink(data []byte, in Info, side int, interp draw.Interpolator, q int) ([]byte, image.Image, error) {
 	src, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("%w: %s: %v", ErrNotImage, in.MediaType, err)
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrNotImage, in.MediaType, err)
 	}
-	// Scaled first and turned after: turning the thumbnail costs nothing,
+	// Scaled first and turned after: turning the small copy costs nothing,
 	// turning a 24-megapixel original would cost a second copy of it.
+	img := Upright(Scale(src, side, interp), in.Orientation)
+	var out bytes.Buffer
+	if err := jpeg.Encode(&out, img, &jpeg.Options{Quality: q}); err != nil {
+		return nil, nil, fmt.Errorf("encode JPEG: %w", err)
+	}
+	return out.Bytes(), img, nil
+}
+
+// Scale returns src fitted within side×side (never enlarged), keeping its
+// proportions, drawn over white with interp.
+func Scale(src image.Image, side int, interp draw.Interpolator) image.Image {
 	b := src.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if m := max(w, h); m > side {
@@ -106,19 +154,13 @@ func Thumbnail(data []byte, side int) ([]byte, Info, error) {
 	// White under a transparent PNG or WebP: JPEG has no alpha, and black
 	// would hide dark writing on a photographed sheet.
 	draw.Draw(dst, dst.Bounds(), image.White, image.Point{}, draw.Src)
-	// ApproxBiLinear: a list thumbnail needs no better, and CatmullRom
-	// costs several times as much on a 24-megapixel original.
-	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Over, nil)
-	thumb := orient(dst, in.Orientation)
-	var out bytes.Buffer
-	if err := jpeg.Encode(&out, thumb, &jpeg.Options{Quality: 80}); err != nil {
-		return nil, Info{}, fmt.Errorf("thumbnail: %w", err)
-	}
-	return out.Bytes(), in, nil
+	interp.Scale(dst, dst.Bounds(), src, b, draw.Over, nil)
+	return dst
 }
 
-// orient turns img upright for EXIF orientation o (1 to 8).
-func orient(img image.Image, o int) image.Image {
+// Upright returns img turned as EXIF orientation o (1 to 8) says it is
+// to be shown; img itself for 1 or an unknown value.
+func Upright(img image.Image, o int) image.Image {
 	if o <= 1 || o > 8 {
 		return img
 	}

@@ -11,25 +11,33 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
-	"github.com/futian-xiaomo/villagesync/clients/go/photo"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/media"
 )
+
+// ErrNotImage is returned by Attach for bytes that are not an image of a
+// type the server takes (schema.ImageTypes); it wraps media.ErrNotImage.
+var ErrNotImage = errors.New("not a photo: attach a JPEG, PNG or WebP image")
 
 // Attach keeps a photo on the device for a record to name, and returns
 // its digest (what the record's Attachments column holds). With downsize
 // a camera's photo becomes a JPEG of schema.PhotoMaxSide on its longest
 // side, upright; without it the bytes are kept as given. Bytes that are
-// not an image of schema.ImageTypes are refused (photo.ErrNotImage), as
-// is anything larger than the server takes. Attaching the same photo
+// not an image of schema.ImageTypes are refused (ErrNotImage), as is
+// anything the server would refuse (media.Check: too many pixels, too
+// costly to decode, too large), before it is kept. Attaching the same photo
 // twice keeps it once. It goes to the server with UploadAttachments once
 // a record naming it has synced.
 func (r *Replica) Attach(ctx context.Context, data []byte, downsize bool) (string, error) {
-	var info photo.Info
+	var info media.Info
 	var err error
 	if downsize {
-		data, info, err = photo.Downsize(data, schema.PhotoMaxSide)
+		data, info, err = media.Downsize(data, schema.PhotoMaxSide)
 	} else {
-		info, err = photo.Sniff(data)
+		info, err = media.Check(data)
+	}
+	if errors.Is(err, media.ErrNotImage) {
+		return "", fmt.Errorf("attach: %w (%w)", ErrNotImage, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("attach: %w", err)
@@ -96,7 +104,7 @@ func (r *Replica) Attachment(ctx context.Context, digest string, thumbnail bool)
 	case thumbnail && bytes != nil:
 		// Made here rather than fetched: the device has the photo, and may
 		// be offline.
-		t, _, err := photo.Downsize(bytes, schema.ThumbMaxSide)
+		t, _, err := media.Thumbnail(bytes, schema.ThumbMaxSide)
 		if err != nil {
 			return Blob{}, fmt.Errorf("attachment %s: thumbnail: %w", digest, err)
 		}

@@ -12,7 +12,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/futian-xiaomo/villagesync/clients/go/photo"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
@@ -50,8 +49,8 @@ func TestAttach(t *testing.T) {
 		{"camera photo downsized", big, true, nil, "image/jpeg", schema.PhotoMaxSide, false},
 		{"camera photo as taken", big, false, nil, "image/jpeg", 1800, true},
 		{"small png kept", small, true, nil, "image/png", 0, true},
-		{"text refused", []byte("meeting notes, not a photo"), true, photo.ErrNotImage, "", 0, false},
-		{"text refused as original too", []byte("meeting notes, not a photo"), false, photo.ErrNotImage, "", 0, false},
+		{"text refused", []byte("meeting notes, not a photo"), true, replica.ErrNotImage, "", 0, false},
+		{"text refused as original too", []byte("meeting notes, not a photo"), false, replica.ErrNotImage, "", 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := r.Attach(ctx, tc.data, tc.downsize)

@@ -22,10 +22,10 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
-	"github.com/futian-xiaomo/villagesync/clients/go/photo"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/media"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -72,8 +72,9 @@ func (f *fakeLane) Upload(_ context.Context, req *v1.UploadRequest) (*v1.UploadR
 		return nil, connect.NewError(connect.CodeFailedPrecondition,
 			fmt.Errorf("offset: %d is past the %d bytes the server holds", off, have))
 	case off == 0:
-		if _, err := photo.Sniff(req.GetData()); err != nil {
-			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("data: %w", err))
+		// As the server: the first chunk's signature only.
+		if media.Sniff(req.GetData()) == "" {
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("data: %w", media.ErrNotImage))
 		}
 	}
 	f.uploads[d] = append(f.uploads[d], req.GetData()...)
@@ -98,13 +99,14 @@ func (f *fakeLane) Fetch(_ context.Context, req *v1.FetchRequest) (*v1.FetchResp
 	if !ok {
 		return nil, connect.NewError(connect.CodeNotFound, errors.New("digest: no such attachment"))
 	}
-	info, _ := photo.Sniff(data)
+	info, _ := media.Check(data)
 	if req.GetThumbnail() {
-		t, ti, err := photo.Downsize(data, schema.ThumbMaxSide)
+		t, ti, err := media.Thumbnail(data, schema.ThumbMaxSide)
 		if err != nil {
 			return nil, connect.NewError(connect.CodeInternal, err)
 		}
-		return &v1.FetchResponse{MediaType: ti.MediaType, Data: t, Size: uint64(len(t)),
+		// As the server: a JPEG, with the photo's own width and height.
+		return &v1.FetchResponse{MediaType: "image/jpeg", Data: t, Size: uint64(len(t)),
 			Width: uint32(ti.Width), Height: uint32(ti.Height)}, nil
 	}
 	off := min(int(req.GetOffset()), len(data))
