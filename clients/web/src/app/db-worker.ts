@@ -245,6 +245,9 @@ async function handle(req: Request): Promise<Response> {
       return { id: req.id, ok: true, digest: await d.attach(req.bytes) };
     case "photo":
       return { id: req.id, ok: true, photo: await d.photo(req.digest, req.thumbnail) };
+    case "uploads":
+      await d.uploads();
+      return { id: req.id, ok: true };
   }
 }
 
@@ -278,7 +281,7 @@ scope.onmessage = (e) => {
     scope.postMessage(res, own ? [bytes.buffer as ArrayBuffer] : []);
   };
   // A photo fetched from the server waits on the network as a sync does.
-  if (req.op === "sync" || req.op === "photo") void run();
+  if (req.op === "sync" || req.op === "photo" || req.op === "uploads") void run();
   else queue = queue.then(run);
   checkpointSoon();
 };

@@ -13,7 +13,7 @@ import { v7 as uuidv7 } from "uuid";
 import { AccessService } from "../gen/villagesync/v1/access_pb";
 import { SyncRequestSchema, SyncService, ValueSchema } from "../gen/villagesync/v1/sync_pb";
 import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
-import { Replica, deleted, pbRecord, plainValue, readMeta, readRows, seedStatements, type RecordState } from "../replica/replica";
+import { Replica, deleted, newerThan, pbRecord, plainValue, readMeta, readRows, seedStatements, waitingNote, type RecordState } from "../replica/replica";
 import type { Db, Statement } from "../replica/db";
 import { bookkeepingDDL, deviceDDL, sqlType, tableDDL } from "../replica/ddl";
 import { checkParsed, checkRecord, fieldName, parseField, type Village } from "../rules/check";
@@ -21,7 +21,7 @@ import { fillDefaults, formNamed } from "../rules/defaults";
 import { goFloat } from "../rules/gofmt";
 import { separators, tables, versions } from "../rules/schema.gen";
 import type { Column, Table, Value } from "../rules/schema.gen";
-import { attachmentsDDL, Photos, PhotoRefusal } from "./photos";
+import { attachmentsAdded, attachmentsDDL, attachmentsIndexes, Photos, PhotoRefusal, removingStatements, restoredStatements } from "./photos";
 import type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Photo, Refused, SyncState } from "./protocol";
 
 /** A refusal of the device's own checks or of the server: the message in
@@ -128,6 +128,8 @@ export class Device {
   /** The attachment lane and the device's photos (photos.ts). */
   private readonly photos: Photos;
   private token = "";
+  /** The photos' prune and lane run the last sync started. */
+  private lane: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
@@ -160,7 +162,11 @@ export class Device {
       villages: JSON.parse(meta.get("villages") ?? "[]") as string[],
       allVillages: meta.get("all_villages") === "1",
     };
-    this.replica = await Replica.open(this.db, { transport: this.transport(meta.get("token") ?? "") });
+    this.replica = await Replica.open(this.db, {
+      transport: this.transport(meta.get("token") ?? ""),
+      restored: restoredStatements,
+      removing: removingStatements,
+    });
     return this.identity;
   }
 
@@ -189,8 +195,14 @@ export class Device {
     // device seeded its villages gets them (the Go device's migration
     // does the same).
     stmts.push(...seedStatements());
-    // The device's photos (photos.ts): not a synced table, its own file rows.
+    // The device's photos (photos.ts): not a synced table, its own file
+    // rows; a file of the first app with photos gets the columns added since.
+    const had = new Set((await this.db.query(`SELECT name FROM pragma_table_info('_attachments')`)).map((r) => String(r["name"])));
     stmts.push(...attachmentsDDL.map((sql) => ({ sql })));
+    for (const c of attachmentsAdded) {
+      if (had.size > 0 && !had.has(c.name)) stmts.push({ sql: `ALTER TABLE _attachments ADD COLUMN ${c.name} ${c.decl}` });
+    }
+    stmts.push(...attachmentsIndexes.map((sql) => ({ sql })));
     await this.db.transaction(stmts);
   }
 
@@ -571,7 +583,9 @@ export class Device {
     // The photos go after the records that name them, apart from this
     // sync: its answer (and the status line's "synced") never waits for
     // an upload. A failed record sync leaves them for the next one.
-    if (!this.offline) void this.photos.prune().catch(() => undefined).then(() => this.photos.kick());
+    if (!this.offline) {
+      this.lane = this.photos.prune(r.touched).catch((e) => console.warn("photo prune:", e)).then(() => this.photos.kick());
+    }
     this.changed();
     return this.state();
   }
@@ -593,9 +607,12 @@ export class Device {
     return this.photos.photo(digest, thumbnail);
   }
 
-  /** The upload lane's current run (resolves when it ends). */
-  uploads(): Promise<void> {
-    return this.photos.kick();
+  /** Waits for what the last sync started of the photos (their prune
+   * and the lane's run) to end; starts nothing. */
+  async uploads(): Promise<void> {
+    this.need();
+    await this.lane;
+    await this.photos.idle();
   }
 
   /**
@@ -609,13 +626,21 @@ export class Device {
     this.need();
     const id = this.identity!;
     const meta = await readMeta(this.db);
+    const server = Math.max(Number(meta.get("server_schema") ?? "1") || 1, 1);
     const changes = [];
+    // Held-back changes (a column the server's version lacks) go in too:
+    // they are unsynced, and the file may be the only copy that reaches
+    // town. The header counts them, so whoever applies it knows that a
+    // server not yet updated refuses those fields.
+    let held = 0;
     for (const t of Object.values(programTables)) {
       for (const row of await readRows(this.db, t, "WHERE _own > _acked")) {
         const mine = (d: { replica: number; counter: bigint }) => d.replica === id.replica && d.counter > row.acked;
         const fields = new Map([...row.rec.fields].filter(([, f]) => mine(f.dot)));
         const tomb = row.rec.tombstone && mine(row.rec.tombstone.dot) ? row.rec.tombstone : undefined;
-        changes.push(pbRecord({ ...row.rec, fields, tombstone: tomb }));
+        const change = { ...row.rec, fields, tombstone: tomb };
+        if (newerThan(t, change, server)) held++;
+        changes.push(pbRecord(change));
       }
     }
     const req = create(SyncRequestSchema, {
@@ -624,10 +649,14 @@ export class Device {
       cursor: BigInt(meta.get("cursor") ?? "0"),
       incarnation: BigInt(meta.get("incarnation") ?? "0"),
       changes,
+      // As a sync states it: the server checks this file's app version
+      // (OldestApp) and its columns as it would a device's push.
+      schemaVersion: versions.schema,
     });
     const made = new Date(this.now());
     const body = `{"format":"villagesync.unsynced","version":1,"user":${JSON.stringify(id.user)},` +
       `"device":${JSON.stringify(id.deviceName)},"replica":${id.replica},"made":${JSON.stringify(made.toISOString())},` +
+      (held > 0 ? `"held":${held},"note":${JSON.stringify(waitingNote(held, server))},` : "") +
       `"request":${toJsonString(SyncRequestSchema, req)}}\n`;
     const day = made.toISOString().slice(0, 10);
     return {
@@ -635,6 +664,7 @@ export class Device {
       mime: "application/json",
       bytes: new TextEncoder().encode(body),
       records: changes.length,
+      held,
     };
   }
 }

@@ -38,6 +38,7 @@ const zh = {
   oldPending: (days: number) => `有改动已 ${days} 天未同步！浏览器可能删除本机数据。请尽快联网同步，或把未同步的改动保存成文件交给工作人员。`,
   export: "把未同步的改动保存成文件",
   exported: (n: number, name: string) => `已保存 ${n} 条记录到文件 ${name}。`,
+  exportedHeld: (n: number) => `其中 ${n} 条要等服务器更新后才能同步。`,
   exportFailed: "未能保存文件：",
   refusedCount: (n: number) => `${n} 条改动被服务器拒绝，点此查看并更正`,
   heldCount: (n: number, server: number, app: number) =>
@@ -144,6 +145,7 @@ const en: Messages = {
     `Some changes have waited ${days} days to sync! The browser may delete this device's data. Sync soon, or save the unsynced changes to a file for staff.`,
   export: "Save unsynced changes to a file",
   exported: (n: number, name: string) => `Saved ${n} records to the file ${name}.`,
+  exportedHeld: (n: number) => (n === 1 ? `1 of them waits for the server's update.` : `${n} of them wait for the server's update.`),
   exportFailed: "Could not save the file: ",
   refusedCount: (n: number) => (n === 1 ? "The server refused 1 change: see and correct it" : `The server refused ${n} changes: see and correct them`),
   heldCount: (n: number, server: number, app: number) =>

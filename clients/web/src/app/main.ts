@@ -118,7 +118,7 @@ async function exportFile(note: HTMLElement): Promise<void> {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    note.textContent = m.exported(x.records, x.name);
+    note.textContent = m.exported(x.records, x.name) + (x.held > 0 ? " " + m.exportedHeld(x.held) : "");
   } catch (e) {
     note.textContent = m.exportFailed + errText(e);
   }

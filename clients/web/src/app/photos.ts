@@ -25,9 +25,26 @@ export const attachmentsDDL = [
     uploaded INTEGER NOT NULL DEFAULT 0,
     origin TEXT NOT NULL CHECK (origin IN ('written', 'fetched')),
     refused TEXT NOT NULL DEFAULT '',
-    added_ms INTEGER NOT NULL DEFAULT 0
+    added_ms INTEGER NOT NULL DEFAULT 0,
+    refused_ms INTEGER NOT NULL DEFAULT 0,
+    unnamed_ms INTEGER
   )`,
+];
+
+/** Columns added to _attachments since its first release: a file made by
+ * that app gets them (device.ts's migrate), before the indexes below. */
+export const attachmentsAdded: readonly { name: string; decl: string }[] = [
+  // When the server last refused the photo: it is tried again after
+  // refusedRetryMs (a quota may have room by then).
+  { name: "refused_ms", decl: "INTEGER NOT NULL DEFAULT 0" },
+  // When a prune first found no record naming it (NULL: named): her own
+  // photo goes a day after that, not a day after she took it.
+  { name: "unnamed_ms", decl: "INTEGER" },
+];
+
+export const attachmentsIndexes = [
   `CREATE INDEX IF NOT EXISTS _attachments_waiting ON _attachments (uploaded, origin)`,
+  `CREATE INDEX IF NOT EXISTS _attachments_unnamed ON _attachments (unnamed_ms) WHERE unnamed_ms IS NOT NULL`,
 ];
 
 const programTables: readonly Table[] = Object.values(tables as Readonly<Record<string, Table>>);
@@ -51,14 +68,42 @@ const fetchPart = 1 << 20;
 // legible at ~300 KB.
 const jpegQuality = 0.85;
 
-/** How long a photo of her own that no record names is kept. */
+/** How long a photo of her own that no record names is kept, from when
+ * a prune first found it unnamed. */
 const unnamedKeepMs = 24 * 3600_000;
+/** How long a photo the server refused waits before it is tried again
+ * (the Go device tries at every call; the quota may have room later). */
+export const refusedRetryMs = 10 * 60_000;
+// The records' names are read this many rows a query: a save queued in
+// the worker meanwhile runs between two of them.
+const namesPage = 500;
 
-/** SQL that holds when a live record names the digest in expr. */
-function namedSQL(expr: string): string {
+/** Which records count as naming a photo: a live one, or one whose delete
+ * the server has not acknowledged (refused, or lost to an edit, it comes
+ * back naming the photo). */
+const namingRows = `(x._deleted = 0 OR x._own > x._acked)`;
+
+/** SQL that holds when a record (live, or with a pending delete) or a
+ * refused change names the digest in expr; all: any row, deleted too. */
+function namedSQL(expr: string, all = false): string {
   const tests = attachmentColumns.flatMap((t) =>
-    t.columns.map((c) => `EXISTS (SELECT 1 FROM ${t.table} AS x WHERE x._deleted = 0 AND instr(x.${c}, ${expr}) > 0)`));
-  return tests.length ? tests.join(" OR ") : "0";
+    t.columns.map((c) => `EXISTS (SELECT 1 FROM ${t.table} AS x WHERE ${all ? "1" : namingRows} AND instr(x.${c}, ${expr}) > 0)`));
+  tests.push(`EXISTS (SELECT 1 FROM rejected AS r WHERE instr(r.change, ${expr}) > 0)`);
+  return tests.join(" OR ");
+}
+
+/** The statement a commit that removes records runs before its scrub:
+ * cached copies only those records named go in the same transaction, so
+ * the scrub that follows takes their bytes out of the file. */
+export function removingStatements(): { sql: string; bind: [] }[] {
+  return [{ sql: `DELETE FROM _attachments WHERE origin = 'fetched' AND NOT (${namedSQL("_attachments.digest")})`, bind: [] }];
+}
+
+/** The statement a restore runs with its own: every photo of her own goes
+ * back to waiting, since the restored server may have lost those sent
+ * after its backup; the lane's next Holds marks again what it has. */
+export function restoredStatements(): { sql: string; bind: [] }[] {
+  return [{ sql: `UPDATE _attachments SET uploaded = 0 WHERE origin = 'written' AND bytes IS NOT NULL`, bind: [] }];
 }
 
 /** A refusal of a picked file, in her language. */
@@ -142,6 +187,8 @@ export class Photos {
   private again = false;
   /** A run of the lane in progress (tests and the state wait on it). */
   private current: Promise<void> = Promise.resolve();
+  /** The replica's touched count at the last scan of the records. */
+  private pruned = -1;
 
   constructor(
     private readonly db: Db,
@@ -224,7 +271,10 @@ export class Photos {
     const client = this.client();
     if (!client) return;
     const named = await this.syncedNames();
-    const waiting = (await this.db.query(`SELECT digest FROM _attachments WHERE origin = 'written' AND uploaded = 0 AND refused = '' ORDER BY added_ms`))
+    // A refused photo again once refusedRetryMs has passed.
+    const waiting = (await this.db.query(
+      `SELECT digest FROM _attachments WHERE origin = 'written' AND uploaded = 0 AND (refused = '' OR refused_ms <= ?) ORDER BY added_ms`,
+      [this.now() - refusedRetryMs]))
       .map((r) => String(r["digest"]))
       .filter((d) => named.has(d));
     let resumes = 0;
@@ -256,7 +306,7 @@ export class Photos {
               // device's delete, or a race): next run.
               break;
             } else {
-              await this.db.exec(`UPDATE _attachments SET refused = ? WHERE digest = ?`, [words(err), digest]);
+              await this.db.exec(`UPDATE _attachments SET refused = ?, refused_ms = ? WHERE digest = ?`, [words(err), this.now(), digest]);
               this.changed();
               break;
             }
@@ -280,7 +330,7 @@ export class Photos {
 
   private async send(client: NonNullable<ReturnType<Photos["client"]>>, digest: string, held: { stored: boolean; received: bigint }): Promise<void> {
     const mark = async () => {
-      await this.db.exec(`UPDATE _attachments SET uploaded = 1, refused = '' WHERE digest = ?`, [digest]);
+      await this.db.exec(`UPDATE _attachments SET uploaded = 1, refused = '', refused_ms = 0 WHERE digest = ?`, [digest]);
       this.changed();
     };
     if (held.stored) return mark();
@@ -367,16 +417,84 @@ export class Photos {
     }
   }
 
-  /** Drops the photos no live record on the device names any more:
-   * fetched copies at once (records that left her villages take their
-   * photos with them), her own after a day (one picked in a form she
-   * then left, or removed from a record), unless a change the server
-   * refused names it (the correction will). */
-  async prune(): Promise<void> {
-    const named = `(${namedSQL("digest")}) OR EXISTS (SELECT 1 FROM rejected AS r WHERE instr(r.change, digest) > 0)`;
-    await this.db.exec(
-      `DELETE FROM _attachments WHERE NOT (${named}) AND (origin = 'fetched' OR added_ms < ?)`,
-      [this.now() - unnamedKeepMs],
-    );
+  /** The run of the lane in progress, or none (resolves when it ends). */
+  idle(): Promise<void> {
+    return this.current;
+  }
+
+  /** The digests the records name, read a page at a time (a save waits at
+   * most one page): live: named by a live record, a pending delete or a
+   * refused change; any: by any row, deleted ones too. */
+  private async names(): Promise<{ live: Set<string>; any: Set<string> }> {
+    const live = new Set<string>();
+    const any = new Set<string>();
+    const add = (to: Set<string>[], text: unknown) => {
+      for (const d of splitAttachments(String(text ?? ""))) if (validDigest(d)) for (const s of to) s.add(d);
+    };
+    for (const t of attachmentColumns) {
+      const cols = t.columns.map((c) => `COALESCE(${c}, '')`).join(` || ',' || `);
+      // By the primary key (the tables are WITHOUT ROWID).
+      for (let after = ""; ;) {
+        const rows = await this.db.query(
+          `SELECT id, ${cols} AS names, (_deleted = 0 OR _own > _acked) AS live FROM ${t.table} WHERE id > ? ORDER BY id LIMIT ?`,
+          [after, namesPage]);
+        for (const r of rows) add(Number(r["live"]) === 1 ? [live, any] : [any], r["names"]);
+        if (rows.length < namesPage) break;
+        after = String(rows[rows.length - 1]!["id"]);
+      }
+    }
+    // A refused change's fields, as JSON: the digests in it.
+    for (const r of await this.db.query(`SELECT change FROM rejected`)) {
+      for (const d of String(r["change"]).match(/[0-9a-f]{64}/g) ?? []) {
+        live.add(d);
+        any.add(d);
+      }
+    }
+    return { live, any };
+  }
+
+  /**
+   * Drops the photos no record on the device names any more: fetched
+   * copies at once (those of records that left her villages go already in
+   * the removal's commit, removingStatements), her own a day after a
+   * prune first found them unnamed (one picked in a form she then left,
+   * or removed from a record). Named counts a live record, one whose
+   * delete is not acknowledged, and a change the server refused (the
+   * correction will name it); and her own photo the server does not have
+   * stays while any row names it at all. The records are scanned only when
+   * touched (the replica's count of commits) moved; what it deletes is
+   * scrubbed out of the file at the next sync.
+   */
+  async prune(touched: number): Promise<void> {
+    const old = this.now() - unnamedKeepMs;
+    if (touched !== this.pruned) {
+      this.pruned = touched;
+      const { live, any } = await this.names();
+      const rows = await this.db.query(`SELECT digest, origin, uploaded, unnamed_ms FROM _attachments`);
+      const stmts: { sql: string; bind: (string | number)[] }[] = [];
+      for (const r of rows) {
+        const d = String(r["digest"]);
+        const own = r["origin"] === "written";
+        const named = live.has(d) || (own && Number(r["uploaded"]) === 0 && any.has(d));
+        if (named) {
+          if (r["unnamed_ms"] !== null) stmts.push({ sql: `UPDATE _attachments SET unnamed_ms = NULL WHERE digest = ?`, bind: [d] });
+        } else if (!own) {
+          stmts.push({ sql: `DELETE FROM _attachments WHERE digest = ? AND origin = 'fetched'`, bind: [d] });
+        } else if (r["unnamed_ms"] === null) {
+          stmts.push({ sql: `UPDATE _attachments SET unnamed_ms = ? WHERE digest = ? AND unnamed_ms IS NULL`, bind: [this.now(), d] });
+        }
+      }
+      if (stmts.length > 0) await this.db.transaction(stmts);
+    }
+    // Her own, unnamed for a day: asked again in SQL (a save since the
+    // scan may name it), over the few such rows the index finds.
+    const [n] = await this.db.query(`SELECT count(*) AS n FROM _attachments WHERE unnamed_ms IS NOT NULL AND unnamed_ms < ?`, [old]);
+    if (Number(n?.["n"] ?? 0) === 0) return;
+    const gone = await this.db.exec(
+      `DELETE FROM _attachments AS a WHERE unnamed_ms IS NOT NULL AND unnamed_ms < ?
+        AND NOT (${namedSQL("a.digest")}) AND NOT (origin = 'written' AND uploaded = 0 AND (${namedSQL("a.digest", true)}))`,
+      [old]);
+    // The photo's bytes leave the file at the next sync's scrub.
+    if (gone > 0) await this.db.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('scrub', '1')`);
   }
 }

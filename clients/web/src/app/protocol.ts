@@ -115,6 +115,9 @@ export interface Exported {
   mime: string;
   bytes: Uint8Array;
   records: number;
+  /** Of those, the changes held back for the server's update (in the file
+   * all the same: they are unsynced). */
+  held: number;
 }
 
 export type Request =
@@ -141,7 +144,9 @@ export type Request =
   // stored; answers its digest. photo: a photo's thumbnail (lists) or
   // original, from the file or else fetched and kept.
   | { id: number; op: "attach"; bytes: ArrayBuffer; lang: Lang }
-  | { id: number; op: "photo"; digest: string; thumbnail: boolean; lang: Lang };
+  | { id: number; op: "photo"; digest: string; thumbnail: boolean; lang: Lang }
+  // uploads: waits for the photo lane's run the last sync started (tests).
+  | { id: number; op: "uploads"; lang: Lang };
 
 /** What opening found: the SQLite version, the file, and the device's
  * identity when it is enrolled (null: show enrollment). */

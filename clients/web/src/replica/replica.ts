@@ -41,6 +41,13 @@ export interface Options {
   wallMs?: () => number;
   pageLimit?: number;
   pushBatch?: number;
+  /** Statements of the device's own tables (its photos) that go in the
+   * transaction of a restore: what the restored server may have lost. */
+  restored?: () => Statement[];
+  /** Statements that go last in a commit that removes records, before the
+   * scrub that takes their bytes out of the file: the cached photos only
+   * those records named go with them. */
+  removing?: () => Statement[];
 }
 
 /** A field of a record: its value (undefined kind: NULL) and its dot. */
@@ -328,6 +335,10 @@ export class Replica {
   held = 0;
   serverSchema = 1;
   private syncing: Promise<unknown> = Promise.resolve();
+  /** Counts the commits that may have changed which records name what
+   * (a write, a pulled or removed record, an acknowledgement): the photos'
+   * prune scans the records only when it moved. */
+  touched = 0;
 
   private constructor(
     private readonly db: Db,
@@ -380,6 +391,7 @@ export class Replica {
       // or the wall clock, whichever is later; a write's counter, not its
       // hlc, orders it after this device's earlier writes.
       await this.db.transaction([upsert(t, { rec, own: k, acked: row?.acked ?? 0n, gen: row?.gen ?? 0, seq: row?.seq ?? 0n })]);
+      this.touched++;
     });
   }
 
@@ -754,6 +766,7 @@ export class Replica {
         }
       }
       if (removed) {
+        stmts.push(...(this.opt.removing?.() ?? []));
         // The file still has the removed rows' bytes: scrub them once this
         // commits, or at the next sync.
         setMeta("scrub", "1");
@@ -763,6 +776,7 @@ export class Replica {
       setMeta("server_id", resp.serverId.toString());
       setMeta("hlc", this.clock.lastValue.toString());
       await this.db.transaction(stmts);
+      if (push.length > 0 || resp.changes.length > 0 || removed || sweep) this.touched++;
     });
   }
 
@@ -805,7 +819,9 @@ export class Replica {
       // writes, states this device has since dropped.
       const set: [string, string][] = [["cursor", "0"], ["scope_hash", "0"], ["full_pull", "1"], ["incarnation", incarnation.toString()]];
       for (const [k, v] of set) stmts.push({ sql: `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, bind: [k, v] });
+      stmts.push(...(this.opt.restored?.() ?? []));
       await this.db.transaction(stmts);
+      this.touched++;
     });
   }
 
@@ -852,7 +868,7 @@ function toSqlJSON(v: PbValue): unknown {
 /** newerThan says whether change writes a column a server of schema
  * version server does not have (since above it): that server would refuse
  * the field, so the device keeps the change until the server updates. */
-function newerThan(t: Table, change: RecordState, server: number): boolean {
+export function newerThan(t: Table, change: RecordState, server: number): boolean {
   if (server >= versions.schema) return false;
   for (const name of change.fields.keys()) {
     const c = t.columns.find((col) => col.name === name);

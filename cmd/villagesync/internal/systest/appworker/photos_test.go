@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/store"
@@ -40,8 +39,11 @@ func photoJS(w, h int) string {
 // and does not stop the other. The record syncs first and never waits.
 func TestPhotoLaneResumesAndRefusesOne(t *testing.T) {
 	e := start(t)
-	var uploads, cut, sent atomic.Int64
+	var uploads, cut, sent, holds atomic.Int64
 	e.serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "AttachmentService/Holds") {
+			holds.Add(1)
+		}
 		if strings.HasSuffix(r.URL.Path, "AttachmentService/Upload") {
 			n := uploads.Add(1)
 			body, _ := io.ReadAll(r.Body)
@@ -94,15 +96,9 @@ func TestPhotoLaneResumesAndRefusesOne(t *testing.T) {
 	if s := p.call(`{op: "sync", lang: "zh"}`).State; s.Pending != 0 || s.Error != "" {
 		t.Fatalf("the record sync: %+v, want it done at once, photos or not", s)
 	}
-	var after state
-	deadline := time.Now().Add(time.Minute)
-	for {
-		after = *p.call(`{op: "state", lang: "zh"}`).State
-		if after.PhotosPending == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // a poll's interval, not a wait for an outcome
-	}
+	// The lane's run that sync started, awaited in the worker.
+	p.call(`{op: "uploads", lang: "zh"}`)
+	after := *p.call(`{op: "state", lang: "zh"}`).State
 	if after.PhotosPending != 0 || after.PhotosRefused != 1 {
 		t.Fatalf("after the lane: %d waiting, %d refused; want 0 and 1", after.PhotosPending, after.PhotosRefused)
 	}
@@ -128,6 +124,40 @@ func TestPhotoLaneResumesAndRefusesOne(t *testing.T) {
 	}
 	t.Logf("the refused photo's reason: %s", h.Refused)
 
+	// A refusal is tried again once its backoff has passed (a quota may
+	// have room by then): here its time is moved back past it.
+	before := uploads.Load()
+	p.call(fmt.Sprintf(`{op: "exec", sql: "UPDATE _attachments SET refused_ms = 1 WHERE digest = ?", bind: [%s]}`, js(bad)))
+	p.call(`{op: "sync", lang: "zh"}`)
+	p.call(`{op: "uploads", lang: "zh"}`)
+	if uploads.Load() == before {
+		t.Errorf("the refused photo was not tried again after its backoff")
+	}
+	// ...and not at every sync meanwhile.
+	before = uploads.Load()
+	p.call(`{op: "sync", lang: "zh"}`)
+	p.call(`{op: "uploads", lang: "zh"}`)
+	if n := uploads.Load() - before; n != 0 {
+		t.Errorf("%d uploads of the refused photo right after its refusal, want none until its backoff", n)
+	}
+
+	// A server restored from a backup may lack the photos sent after it:
+	// the restore makes every own photo wait again, and the lane's Holds
+	// marks again what the server still has.
+	holdsBefore := holds.Load()
+	p.call(`{op: "exec", sql: "UPDATE meta SET value = '777' WHERE key = 'incarnation'"}`)
+	if s := p.call(`{op: "sync", lang: "zh"}`).State; s.Error != "" {
+		t.Fatalf("the sync with the restored server: %+v", s)
+	}
+	p.call(`{op: "uploads", lang: "zh"}`)
+	if holds.Load() == holdsBefore {
+		t.Errorf("after a restore the lane did not ask the server which photos it holds")
+	}
+	p.eval(fmt.Sprintf(`vs.call({op: "query", sql: "SELECT uploaded, refused FROM _attachments WHERE digest = ?", bind: [%s]}).then((r) => r.rows[0])`, js(good)), &h)
+	if h.Uploaded != 1 {
+		t.Errorf("after the restore the good photo is %+v, want marked uploaded again by Holds", h)
+	}
+
 	// Another device's view: the thumbnail is fetched once and kept.
 	q := e.phone(t)
 	q.call(fmt.Sprintf(`{op: "enroll", code: %s, deviceName: "手机2", lang: "zh"}`, js(e.code(t, "xiaowang", store.Volunteer, "南香村"))))
@@ -145,5 +175,56 @@ func TestPhotoLaneResumesAndRefusesOne(t *testing.T) {
 	q.eval(fmt.Sprintf(`vs.call({op: "query", sql: "SELECT count(*) AS n FROM _attachments WHERE digest = ? AND origin = 'fetched' AND thumb IS NOT NULL AND bytes IS NULL", bind: [%s]}).then((r) => r.rows[0].n)`, js(good)), &cached)
 	if cached != 1 {
 		t.Error("the fetched thumbnail is not kept in the file (alone, without the original)")
+	}
+}
+
+// The prune of her own photos: one no record names goes a day after it
+// was first found unnamed (not a day after it was taken), and one the
+// server does not have stays while a record names it, even a deleted one
+// (a refused delete brings the record back naming it).
+func TestPhotoPruneKeepsUnsentAndCountsFromUnnamed(t *testing.T) {
+	e := start(t)
+	p := e.phone(t)
+	p.call(fmt.Sprintf(`{op: "enroll", code: %s, deviceName: "手机", lang: "zh"}`, js(e.code(t, "xiaoli", store.Volunteer, "南香村"))))
+	// Two photos of her own taken long ago (added_ms 0), never uploaded.
+	digestOf := func(b string) string { s := sha256.Sum256([]byte(b)); return hex.EncodeToString(s[:]) }
+	loose, deletedOnly := digestOf("a loose photo"), digestOf("a photo of a deleted record")
+	for _, d := range []string{loose, deletedOnly} {
+		p.call(fmt.Sprintf(`{op: "exec", sql: "INSERT INTO _attachments (digest, media_type, size, bytes, uploaded, origin, added_ms) VALUES (?, 'image/jpeg', 3, x'010203', 0, 'written', 0)", bind: [%s]}`, js(d)))
+	}
+	id := p.call(fmt.Sprintf(`{op: "save", form: "log-session", lang: "zh", fields: {village: "南香村", children_present: "3", sheet_photos: %s}}`, js(deletedOnly))).RecordID
+	p.call(fmt.Sprintf(`{op: "delete", table: "tutoring_sessions", recordId: %s, lang: "zh"}`, js(id)))
+	p.call(`{op: "sync", lang: "zh"}`)
+	p.call(`{op: "uploads", lang: "zh"}`)
+	type row struct {
+		Digest  string `json:"digest"`
+		Unnamed *int64 `json:"unnamed_ms"`
+	}
+	rows := func() map[string]row {
+		var rs []row
+		p.eval(`vs.call({op: "query", sql: "SELECT digest, unnamed_ms FROM _attachments"}).then((r) => r.rows)`, &rs)
+		m := map[string]row{}
+		for _, r := range rs {
+			m[r.Digest] = r
+		}
+		return m
+	}
+	got := rows()
+	if r, ok := got[loose]; !ok || r.Unnamed == nil {
+		t.Errorf("the loose photo taken a day ago: %+v (there: %v), want kept, its unnamed time set", r, ok)
+	}
+	if r, ok := got[deletedOnly]; !ok || r.Unnamed != nil {
+		t.Errorf("the unsent photo of a deleted record: %+v (there: %v), want kept as named", r, ok)
+	}
+	// A day after it was found unnamed, it goes.
+	p.call(fmt.Sprintf(`{op: "exec", sql: "UPDATE _attachments SET unnamed_ms = 1 WHERE digest = ?", bind: [%s]}`, js(loose)))
+	p.call(`{op: "sync", lang: "zh"}`)
+	p.call(`{op: "uploads", lang: "zh"}`)
+	got = rows()
+	if _, ok := got[loose]; ok {
+		t.Error("the photo unnamed for a day is still in the file")
+	}
+	if _, ok := got[deletedOnly]; !ok {
+		t.Error("the unsent photo of a deleted record was pruned")
 	}
 }
