@@ -52,12 +52,14 @@ func (r *Replica) Attach(ctx context.Context, data []byte, downsize bool) (strin
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
-	// A photo fetched before (the same bytes) becomes this device's own:
-	// the server has it, so it stays uploaded.
+	// A photo attached before, or fetched before (the same bytes), becomes
+	// this device's own again, to be uploaded: the server may have
+	// collected it since no record named it, and one Holds call marks it
+	// uploaded again if the server still has it.
 	_, err = r.db.W.ExecContext(ctx, `INSERT INTO _attachments
 		(digest, media_type, size, width, height, bytes, here) VALUES (?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (digest) DO UPDATE SET bytes = excluded.bytes, media_type = excluded.media_type,
-			size = excluded.size, width = excluded.width, height = excluded.height, here = 1`,
+			size = excluded.size, width = excluded.width, height = excluded.height, here = 1, uploaded = 0`,
 		digest, info.MediaType, len(data), info.Width, info.Height, data)
 	if err != nil {
 		return "", fmt.Errorf("attach: %w", err)

@@ -204,6 +204,52 @@ func TestUploadRefusal(t *testing.T) {
 	}
 }
 
+// A photo named again after the server collected it (no record named it
+// for the keep-deletes window) goes to the server again; one still held
+// is only confirmed, not sent.
+func TestAttachAgainAfterCollect(t *testing.T) {
+	e := newLaneEnv(t)
+	r := e.device("staff", store.Staff, nil, replica.Options{})
+	ctx := context.Background()
+	data := noise(t, 40<<10, 30)
+	d, err := r.Attach(ctx, data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := put(t, r, "tutoring_sessions", "", "sheet_photos", d)
+	syncOK(t, r)
+	if st, err := r.UploadAttachments(ctx); err != nil || !has(st.Uploaded, d) {
+		t.Fatalf("first upload: %+v, %v", st, err)
+	}
+	put(t, r, "tutoring_sessions", id, "sheet_photos", "")
+	syncOK(t, r)
+
+	// Named again while the server still has it: confirmed, not sent.
+	if again, err := r.Attach(ctx, data, false); err != nil || again != d {
+		t.Fatalf("attached again: %s, %v", again, err)
+	}
+	put(t, r, "tutoring_sessions", id, "sheet_photos", d)
+	syncOK(t, r)
+	if st, err := r.UploadAttachments(ctx); err != nil || st.Held != 1 || st.Sent != 0 {
+		t.Fatalf("named again, still held: %+v, %v; want it confirmed by Holds, nothing sent", st, err)
+	}
+
+	// Collected by the server's gc, then named again.
+	put(t, r, "tutoring_sessions", id, "sheet_photos", "")
+	syncOK(t, r)
+	e.lane.mu.Lock()
+	delete(e.lane.stored, d)
+	e.lane.mu.Unlock()
+	if _, err := r.Attach(ctx, data, false); err != nil {
+		t.Fatal(err)
+	}
+	put(t, r, "tutoring_sessions", id, "sheet_photos", d)
+	syncOK(t, r)
+	if st, err := r.UploadAttachments(ctx); err != nil || !has(st.Uploaded, d) {
+		t.Fatalf("named again after the server collected it: %+v, %v; want it uploaded again", st, err)
+	}
+}
+
 // Another device of the village fetches the photo lazily, resuming a cut
 // download, keeps it, and drops it when the village is no longer its.
 func TestFetchAndEvict(t *testing.T) {
