@@ -254,7 +254,7 @@ func deviceSync(ctx context.Context, d deviceCtx, _ []string) error {
 		return err
 	}
 	up, err := d.r.UploadAttachments(ctx)
-	if len(up.Uploaded)+up.Held+len(up.Refused)+up.Waiting > 0 || err != nil {
+	if len(up.Uploaded)+up.Held+len(up.Refused)+up.Waiting+up.ServerWaiting > 0 || err != nil {
 		fmt.Fprintln(d.out, up)
 	}
 	for _, u := range up.Uploaded {

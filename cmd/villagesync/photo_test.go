@@ -6,11 +6,16 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/schema"
 )
 
@@ -89,5 +94,46 @@ func TestCLIPhotos(t *testing.T) {
 		if err != nil || max(cfg.Width, cfg.Height) != tc.side {
 			t.Errorf("photo %v: %d×%d, %v; want %d on the longest side", tc.args, cfg.Width, cfg.Height, err, tc.side)
 		}
+	}
+}
+
+// `device sync` with a server from before the photo lane (no
+// AttachmentService): the records sync, the photo waits for the server's
+// update, and the command succeeds.
+func TestCLIPhotosServerWithoutLane(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv := startServer(t)
+	target, _ := url.Parse(srv.URL)
+	mux := http.NewServeMux()
+	mux.Handle("/", httputil.NewSingleHostReverseProxy(target))
+	mux.Handle("/"+villagesyncv1connect.AttachmentServiceName+"/", http.NotFoundHandler())
+	old := httptest.NewServer(mux)
+	t.Cleanup(old.Close)
+	var jb bytes.Buffer
+	if err := jpeg.Encode(&jb, image.NewGray(image.Rect(0, 0, 64, 48)), nil); err != nil {
+		t.Fatal(err)
+	}
+	sheet := filepath.Join(dir, "sheet.jpg")
+	if err := os.WriteFile(sheet, jb.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(dir, "a.db")
+	for _, args := range [][]string{
+		{"init", "--server", old.URL, "--code", srv.code(t, "a"), "--name", "a"},
+		{"put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30",
+			"sheet_photos=@" + sheet},
+	} {
+		if err := run(ctx, append([]string{"device", "--db", a}, args...), &bytes.Buffer{}); err != nil {
+			t.Fatalf("device %s: %v", strings.Join(args, " "), err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"device", "--db", a, "sync"}, &out); err != nil {
+		t.Fatalf("sync with a server without photos: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "applied 1") ||
+		!strings.Contains(out.String(), "1 photo waits for the server's update") {
+		t.Fatalf("sync:\n%s", out.String())
 	}
 }

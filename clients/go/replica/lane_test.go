@@ -250,6 +250,40 @@ func TestAttachAgainAfterCollect(t *testing.T) {
 	}
 }
 
+// A server from before the photo lane takes the records; the photos wait
+// for its update, which is not an error.
+func TestUploadServerWithoutLane(t *testing.T) {
+	e := withoutLane(t)
+	r := e.device("staff", store.Staff, nil, replica.Options{})
+	ctx := context.Background()
+	var ds []string
+	for i := range 2 {
+		d, err := r.Attach(ctx, noise(t, 20<<10, byte(40+i)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	put(t, r, "tutoring_sessions", "", "sheet_photos", ds[0]+","+ds[1])
+	syncOK(t, r)
+	st, err := r.UploadAttachments(ctx)
+	if err != nil || st.ServerWaiting != 2 || len(st.Uploaded)+len(st.Refused) != 0 || st.RoundTrips != 1 {
+		t.Fatalf("%+v, %v; want both photos waiting for the server's update after one call", st, err)
+	}
+	if !strings.Contains(st.String(), "2 photos wait for the server's update") {
+		t.Errorf("stats say %q", st)
+	}
+	list, err := r.Attachments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		if a.Uploaded || a.Refused != "" {
+			t.Errorf("%+v: want it neither uploaded nor refused, to go after the update", a)
+		}
+	}
+}
+
 // Another device of the village fetches the photo lazily, resuming a cut
 // download, keeps it, and drops it when the village is no longer its.
 func TestFetchAndEvict(t *testing.T) {
