@@ -137,3 +137,61 @@ func TestCLIPhotosServerWithoutLane(t *testing.T) {
 		t.Fatalf("sync:\n%s", out.String())
 	}
 }
+
+// A put the device refuses takes back the photos it attached: no record
+// names them, and they would stay in the file for good. One another
+// record names stays.
+func TestCLIPutRefusedDropsPhoto(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv := startServer(t)
+	photo := func(name string, side int) string {
+		var jb bytes.Buffer
+		if err := jpeg.Encode(&jb, image.NewGray(image.Rect(0, 0, side, side)), nil); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, jb.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	kept, dropped := photo("kept.jpg", 40), photo("dropped.jpg", 50)
+	a := filepath.Join(dir, "a.db")
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"device", "--db", a}, args...), &out)
+		return out.String(), err
+	}
+	if _, err := cli("init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a"); err != nil {
+		t.Fatal(err)
+	}
+	session := []string{"put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30"}
+	if _, err := cli(append(session, "sheet_photos=@"+kept)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"refused by Put", []string{"put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03",
+			"children_present=30", "no_such_field=1", "sheet_photos=@" + kept + ",@" + dropped}},
+		{"refused by Put after parsing", []string{"put", "tutoring_sessions", "--id", "not-a-uuid",
+			"sheet_photos=@" + kept + ",@" + dropped}},
+		{"a later file missing", []string{"put", "tutoring_sessions", "village=南香村",
+			"sheet_photos=@" + dropped + ",@" + filepath.Join(dir, "missing.jpg")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, err := cli(tc.args...); err == nil {
+				t.Fatalf("put was not refused: %s", out)
+			}
+			out, err := cli("photos")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(strings.TrimSpace(out), "\n") + 1; n != 1 {
+				t.Fatalf("%d photos on the device after a refused put, want the one a record names:\n%s", n, out)
+			}
+		})
+	}
+}

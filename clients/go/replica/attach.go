@@ -330,6 +330,39 @@ func dropUnnamedAttachments(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// Unattach removes a photo attached on this device that no record on it
+// names, deleted records included (a delete may yet lose to a concurrent
+// edit), and says whether it did. It undoes an Attach whose record was
+// never written: the CLI's put attaches its @FILE photos before the Put,
+// and a refused Put would leave them in the file for good, as nothing
+// else drops an own photo the server does not have.
+func (r *Replica) Unattach(ctx context.Context, digest string) (bool, error) {
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	defer tx.Rollback()
+	names, err := namedDigests(ctx, tx)
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	if names[digest] {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM _attachments WHERE digest = ? AND here = 1`, digest)
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	return n > 0, nil
+}
+
 // AttachmentInfo is what the device holds of one attachment.
 type AttachmentInfo struct {
 	Digest    string `json:"digest"`
