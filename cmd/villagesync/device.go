@@ -119,23 +119,34 @@ func devicePut(ctx context.Context, d deviceCtx, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	fields, err := attachFiles(ctx, d, table, fs.Args(), !*original)
-	if err != nil {
-		return err
+	fields, attached, err := attachFiles(ctx, d, table, fs.Args(), !*original)
+	if err == nil {
+		var vals map[string]schema.Value
+		if vals, err = parseFields(table, fields); err == nil {
+			err = printID(d.out)(d.r.Put(ctx, table, *id, vals))
+		}
 	}
-	vals, err := parseFields(table, fields)
 	if err != nil {
-		return err
+		// No record names the photos this put attached: they would stay
+		// in the file for good, never uploaded (sync/DESIGN.md, On the
+		// device (Go)). Those another record names stay.
+		for _, digest := range attached {
+			if _, uerr := d.r.Unattach(ctx, digest); uerr != nil {
+				return errors.Join(err, uerr)
+			}
+		}
 	}
-	return printID(d.out)(d.r.Put(ctx, table, *id, vals))
+	return err
 }
 
 // attachFiles attaches the @FILE items of photo columns' values and puts
-// their digests in their place; digests given as they are stay.
-func attachFiles(ctx context.Context, d deviceCtx, table string, args []string, downsize bool) ([]string, error) {
+// their digests in their place; digests given as they are stay. It returns
+// the digests it attached, on an error too (those attached before it).
+func attachFiles(ctx context.Context, d deviceCtx, table string, args []string, downsize bool) (
+	fields, attached []string, err error) {
 	t, err := schema.Lookup(table)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]string, len(args))
 	for i, a := range args {
@@ -152,15 +163,16 @@ func attachFiles(ctx context.Context, d deviceCtx, table string, args []string, 
 			}
 			data, err := os.ReadFile(file)
 			if err != nil {
-				return nil, fmt.Errorf("%s.%s: %w", table, name, err)
+				return nil, attached, fmt.Errorf("%s.%s: %w", table, name, err)
 			}
 			if items[j], err = d.r.Attach(ctx, data, downsize); err != nil {
-				return nil, fmt.Errorf("%s.%s: %s: %w", table, name, file, err)
+				return nil, attached, fmt.Errorf("%s.%s: %s: %w", table, name, file, err)
 			}
+			attached = append(attached, items[j])
 		}
 		out[i] = name + "=" + strings.Join(items, ",")
 	}
-	return out, nil
+	return out, attached, nil
 }
 
 // printID prints the id of a record just written, unless writing failed.
@@ -254,7 +266,7 @@ func deviceSync(ctx context.Context, d deviceCtx, _ []string) error {
 		return err
 	}
 	up, err := d.r.UploadAttachments(ctx)
-	if len(up.Uploaded)+up.Held+len(up.Refused)+up.Waiting > 0 || err != nil {
+	if len(up.Uploaded)+up.Held+len(up.Refused)+up.Waiting+up.ServerWaiting > 0 || err != nil {
 		fmt.Fprintln(d.out, up)
 	}
 	for _, u := range up.Uploaded {

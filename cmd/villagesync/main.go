@@ -106,10 +106,10 @@ func env(name, def string) string {
 	return def
 }
 
-// durationFromEnv sets the duration flag name from the environment
-// variable v unless the command line set it; a bad value is an error, not
-// a silent default.
-func durationFromEnv(fs *flag.FlagSet, name, v string) error {
+// flagFromEnv sets the flag name (of any type: a duration, a byte count)
+// from the environment variable v unless the command line set it; a bad
+// value is an error, not a silent default.
+func flagFromEnv(fs *flag.FlagSet, name, v string) error {
 	val := os.Getenv(v)
 	if val == "" {
 		return nil

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -281,5 +284,40 @@ func TestServeRefusesBadLimits(t *testing.T) {
 	}
 	if _, err := os.Stat(db); !os.IsNotExist(err) {
 		t.Errorf("a refused serve created its database (%v)", err)
+	}
+}
+
+// A serve flag comes from its environment variable unless the command line
+// gives it, whatever its type; a bad value is an error.
+func TestFlagFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      string
+		wantErr   bool
+	}{
+		{"byte count from env", "1048576", nil, "1048576 720h0m0s", false},
+		{"command line wins", "1048576", []string{"--quota", "7"}, "7 720h0m0s", false},
+		{"unset", "", nil, "5 720h0m0s", false},
+		{"bad byte count", "lots", nil, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("VILLAGESYNC_TEST_QUOTA", tc.env)
+			t.Setenv("VILLAGESYNC_TEST_KEEP", "")
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			quota := fs.Int64("quota", 5, "")
+			keep := fs.Duration("keep", 720*time.Hour, "")
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := errors.Join(flagFromEnv(fs, "quota", "VILLAGESYNC_TEST_QUOTA"),
+				flagFromEnv(fs, "keep", "VILLAGESYNC_TEST_KEEP"))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want an error: %v", err, tc.wantErr)
+			}
+			if got := fmt.Sprint(*quota, " ", *keep); err == nil && got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -6,11 +6,16 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/schema"
 )
 
@@ -89,5 +94,104 @@ func TestCLIPhotos(t *testing.T) {
 		if err != nil || max(cfg.Width, cfg.Height) != tc.side {
 			t.Errorf("photo %v: %d×%d, %v; want %d on the longest side", tc.args, cfg.Width, cfg.Height, err, tc.side)
 		}
+	}
+}
+
+// `device sync` with a server from before the photo lane (no
+// AttachmentService): the records sync, the photo waits for the server's
+// update, and the command succeeds.
+func TestCLIPhotosServerWithoutLane(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv := startServer(t)
+	target, _ := url.Parse(srv.URL)
+	mux := http.NewServeMux()
+	mux.Handle("/", httputil.NewSingleHostReverseProxy(target))
+	mux.Handle("/"+villagesyncv1connect.AttachmentServiceName+"/", http.NotFoundHandler())
+	old := httptest.NewServer(mux)
+	t.Cleanup(old.Close)
+	var jb bytes.Buffer
+	if err := jpeg.Encode(&jb, image.NewGray(image.Rect(0, 0, 64, 48)), nil); err != nil {
+		t.Fatal(err)
+	}
+	sheet := filepath.Join(dir, "sheet.jpg")
+	if err := os.WriteFile(sheet, jb.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(dir, "a.db")
+	for _, args := range [][]string{
+		{"init", "--server", old.URL, "--code", srv.code(t, "a"), "--name", "a"},
+		{"put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30",
+			"sheet_photos=@" + sheet},
+	} {
+		if err := run(ctx, append([]string{"device", "--db", a}, args...), &bytes.Buffer{}); err != nil {
+			t.Fatalf("device %s: %v", strings.Join(args, " "), err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"device", "--db", a, "sync"}, &out); err != nil {
+		t.Fatalf("sync with a server without photos: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "applied 1") ||
+		!strings.Contains(out.String(), "1 photo waits for the server's update") {
+		t.Fatalf("sync:\n%s", out.String())
+	}
+}
+
+// A put the device refuses takes back the photos it attached: no record
+// names them, and they would stay in the file for good. One another
+// record names stays.
+func TestCLIPutRefusedDropsPhoto(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv := startServer(t)
+	photo := func(name string, side int) string {
+		var jb bytes.Buffer
+		if err := jpeg.Encode(&jb, image.NewGray(image.Rect(0, 0, side, side)), nil); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, jb.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	kept, dropped := photo("kept.jpg", 40), photo("dropped.jpg", 50)
+	a := filepath.Join(dir, "a.db")
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"device", "--db", a}, args...), &out)
+		return out.String(), err
+	}
+	if _, err := cli("init", "--server", srv.URL, "--code", srv.code(t, "a"), "--name", "a"); err != nil {
+		t.Fatal(err)
+	}
+	session := []string{"put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03", "children_present=30"}
+	if _, err := cli(append(session, "sheet_photos=@"+kept)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"refused by Put", []string{"put", "tutoring_sessions", "village=南香村", "session_date=2024-06-03",
+			"children_present=30", "no_such_field=1", "sheet_photos=@" + kept + ",@" + dropped}},
+		{"refused by Put after parsing", []string{"put", "tutoring_sessions", "--id", "not-a-uuid",
+			"sheet_photos=@" + kept + ",@" + dropped}},
+		{"a later file missing", []string{"put", "tutoring_sessions", "village=南香村",
+			"sheet_photos=@" + dropped + ",@" + filepath.Join(dir, "missing.jpg")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, err := cli(tc.args...); err == nil {
+				t.Fatalf("put was not refused: %s", out)
+			}
+			out, err := cli("photos")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(strings.TrimSpace(out), "\n") + 1; n != 1 {
+				t.Fatalf("%d photos on the device after a refused put, want the one a record names:\n%s", n, out)
+			}
+		})
 	}
 }

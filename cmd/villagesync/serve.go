@@ -32,11 +32,10 @@ func serve(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// durationFromEnv sets any flag from its text, not durations only.
-	if err := durationFromEnv(fs, "device-attachment-quota", "VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA"); err != nil {
+	if err := flagFromEnv(fs, "device-attachment-quota", "VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA"); err != nil {
 		return err
 	}
-	if err := durationFromEnv(fs, "keep-deletes", "VILLAGESYNC_KEEP_DELETES"); err != nil {
+	if err := flagFromEnv(fs, "keep-deletes", "VILLAGESYNC_KEEP_DELETES"); err != nil {
 		return err
 	}
 	switch {

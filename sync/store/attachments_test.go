@@ -251,8 +251,11 @@ func TestRetryOfAHeldChunkWritesNothing(t *testing.T) {
 	if _, err := lw.s.AppendChunk(ctx, lw.v, first); err != nil {
 		t.Fatal(err)
 	}
+	// The upload's time a minute back, as the other tests move time (the
+	// store reads the wall clock): a write would set touched_ms to now,
+	// whatever the clock's granularity.
+	lw.ageUnreferenced(t, time.Minute)
 	before := lw.lane(t)
-	time.Sleep(2 * time.Millisecond) // a write would move touched_ms
 	res, err := lw.s.AppendChunk(ctx, lw.v, first)
 	if err != nil || res.Received != schema.AttachmentChunk || res.Stored {
 		t.Fatalf("retry = %+v, %v", res, err)
@@ -384,7 +387,8 @@ func TestFetchScope(t *testing.T) {
 	}
 }
 
-// ageUnreferenced moves every unreferenced attachment's time back by d.
+// ageUnreferenced moves every unreferenced attachment's time back by d,
+// and every upload's in progress.
 func (lw *laneWorld) ageUnreferenced(t *testing.T, d time.Duration) {
 	t.Helper()
 	if _, err := lw.s.db.W.Exec(`UPDATE attachments SET unreferenced_ms = unreferenced_ms - ?

@@ -52,12 +52,14 @@ func (r *Replica) Attach(ctx context.Context, data []byte, downsize bool) (strin
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
-	// A photo fetched before (the same bytes) becomes this device's own:
-	// the server has it, so it stays uploaded.
+	// A photo attached before, or fetched before (the same bytes), becomes
+	// this device's own again, to be uploaded: the server may have
+	// collected it since no record named it, and one Holds call marks it
+	// uploaded again if the server still has it.
 	_, err = r.db.W.ExecContext(ctx, `INSERT INTO _attachments
 		(digest, media_type, size, width, height, bytes, here) VALUES (?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (digest) DO UPDATE SET bytes = excluded.bytes, media_type = excluded.media_type,
-			size = excluded.size, width = excluded.width, height = excluded.height, here = 1`,
+			size = excluded.size, width = excluded.width, height = excluded.height, here = 1, uploaded = 0`,
 		digest, info.MediaType, len(data), info.Width, info.Height, data)
 	if err != nil {
 		return "", fmt.Errorf("attach: %w", err)
@@ -326,6 +328,39 @@ func dropUnnamedAttachments(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// Unattach removes a photo attached on this device that no record on it
+// names, deleted records included (a delete may yet lose to a concurrent
+// edit), and says whether it did. It undoes an Attach whose record was
+// never written: the CLI's put attaches its @FILE photos before the Put,
+// and a refused Put would leave them in the file for good, as nothing
+// else drops an own photo the server does not have.
+func (r *Replica) Unattach(ctx context.Context, digest string) (bool, error) {
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	defer tx.Rollback()
+	names, err := namedDigests(ctx, tx)
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	if names[digest] {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM _attachments WHERE digest = ? AND here = 1`, digest)
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("unattach %s: %w", digest, err)
+	}
+	return n > 0, nil
 }
 
 // AttachmentInfo is what the device holds of one attachment.

@@ -75,3 +75,28 @@ func TestHeldBackChangesDoNotFillTheBatch(t *testing.T) {
 		t.Errorf("stats after the update: %q", st)
 	}
 }
+
+// The count of held-back changes is of all of them, those after a full
+// batch too.
+func TestPendingCountsAllHeldBack(t *testing.T) {
+	ctx := context.Background()
+	d := fakeDevice(t, &scripted{})
+	for _, photo := range []bool{false, false, false, true, true, true} {
+		v := map[string]schema.Value{"village": schema.TextValue("南香村"),
+			"session_date": schema.TextValue("2024-06-03"), "children_present": schema.IntValue(30)}
+		if photo {
+			v["sheet_photos"] = schema.TextValue(strings.Repeat("ab", 32))
+		}
+		if _, err := d.Put(ctx, "tutoring_sessions", "", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		limit, push int
+	}{{2, 2}, {3, 3}, {10, 3}} {
+		push, held, err := d.pending(ctx, tc.limit)
+		if err != nil || len(push) != tc.push || held != 3 {
+			t.Errorf("pending(%d): %d to push, %d held, %v; want %d and 3", tc.limit, len(push), held, err, tc.push)
+		}
+	}
+}

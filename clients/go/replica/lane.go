@@ -37,6 +37,11 @@ type UploadStats struct {
 	// Waiting counts photos whose records the server has not acknowledged
 	// yet: they go after the next record sync.
 	Waiting int
+	// ServerWaiting counts photos that wait for the server's update: a
+	// server from before the photo lane (no AttachmentService) has the
+	// records but cannot take photos yet. It is not an error: the records
+	// synced, and the photos go once the server is updated.
+	ServerWaiting int
 	// Sent counts the photo bytes sent in Upload calls, those sent again
 	// after a cut link included; Resumed how many times a cut link made
 	// the lane ask the server what it holds and go on from there.
@@ -55,9 +60,29 @@ type Refusal struct {
 }
 
 func (s UploadStats) String() string {
-	return fmt.Sprintf("photos: uploaded %d, held already %d, refused %d, waiting for their records %d, "+
+	out := fmt.Sprintf("photos: uploaded %d, held already %d, refused %d, waiting for their records %d, "+
 		"bytes sent %d, resumed %d", len(s.Uploaded), s.Held, len(s.Refused), s.Waiting, s.Sent, s.Resumed)
+	if s.ServerWaiting > 0 {
+		out += "; " + ServerWaitingNote(s.ServerWaiting)
+	}
+	return out
 }
+
+// ServerWaitingNote says that n photos wait for a server from before the
+// photo lane to be updated: what a person is told (UploadStats, the CLI).
+func ServerWaitingNote(n int) string {
+	if n == 1 {
+		return "1 photo waits for the server's update (this server does not take photos yet)"
+	}
+	return fmt.Sprintf("%d photos wait for the server's update (this server does not take photos yet)", n)
+}
+
+// errNoLane is a server without AttachmentService: one from before the
+// photo lane answers Unimplemented (an unknown path).
+var errNoLane = errors.New("the server does not take photos yet")
+
+// noLane says whether err is the answer of a server without the lane.
+func noLane(err error) bool { return connect.CodeOf(err) == connect.CodeUnimplemented }
 
 const (
 	holdsBatch = 100 // HoldsRequest.digests at most
@@ -90,6 +115,10 @@ func (r *Replica) UploadAttachments(ctx context.Context) (UploadStats, error) {
 	for start := 0; start < len(todo); start += holdsBatch {
 		batch := todo[start:min(start+holdsBatch, len(todo))]
 		held, err := r.holds(ctx, &st, batch)
+		if errors.Is(err, errNoLane) {
+			st.ServerWaiting = len(todo) - start
+			return st, nil
+		}
 		if err != nil {
 			return st, err
 		}
@@ -102,7 +131,13 @@ func (r *Replica) UploadAttachments(ctx context.Context) (UploadStats, error) {
 				}
 				continue
 			}
-			if err := r.upload(ctx, &st, &pace, d, int64(h.GetReceived())); err != nil {
+			err := r.upload(ctx, &st, &pace, d, int64(h.GetReceived()))
+			if errors.Is(err, errNoLane) {
+				// Rolled back to a release before the lane since Holds.
+				st.ServerWaiting = len(todo) - start - i
+				return st, nil
+			}
+			if err != nil {
 				return st, err
 			}
 		}
@@ -215,6 +250,9 @@ func (r *Replica) holds(ctx context.Context, st *UploadStats, digests []string) 
 			wait = d
 			continue
 		}
+		if noLane(err) {
+			return nil, fmt.Errorf("upload photos: %w (%w)", errNoLane, err)
+		}
 		if !laneTransient(ctx, err) {
 			return nil, fmt.Errorf("upload photos: ask the server what it holds: %w", err)
 		}
@@ -295,6 +333,9 @@ func (r *Replica) upload(ctx context.Context, st *UploadStats, pace *time.Durati
 				return fmt.Errorf("upload photo %s: the server kept asking to slow down: %w", digest, err)
 			}
 			continue
+		}
+		if noLane(err) {
+			return fmt.Errorf("upload photo %s: %w (%w)", digest, errNoLane, err)
 		}
 		code := connect.CodeOf(err)
 		transient := laneTransient(ctx, err)

@@ -204,6 +204,86 @@ func TestUploadRefusal(t *testing.T) {
 	}
 }
 
+// A photo named again after the server collected it (no record named it
+// for the keep-deletes window) goes to the server again; one still held
+// is only confirmed, not sent.
+func TestAttachAgainAfterCollect(t *testing.T) {
+	e := newLaneEnv(t)
+	r := e.device("staff", store.Staff, nil, replica.Options{})
+	ctx := context.Background()
+	data := noise(t, 40<<10, 30)
+	d, err := r.Attach(ctx, data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := put(t, r, "tutoring_sessions", "", "sheet_photos", d)
+	syncOK(t, r)
+	if st, err := r.UploadAttachments(ctx); err != nil || !has(st.Uploaded, d) {
+		t.Fatalf("first upload: %+v, %v", st, err)
+	}
+	put(t, r, "tutoring_sessions", id, "sheet_photos", "")
+	syncOK(t, r)
+
+	// Named again while the server still has it: confirmed, not sent.
+	if again, err := r.Attach(ctx, data, false); err != nil || again != d {
+		t.Fatalf("attached again: %s, %v", again, err)
+	}
+	put(t, r, "tutoring_sessions", id, "sheet_photos", d)
+	syncOK(t, r)
+	if st, err := r.UploadAttachments(ctx); err != nil || st.Held != 1 || st.Sent != 0 {
+		t.Fatalf("named again, still held: %+v, %v; want it confirmed by Holds, nothing sent", st, err)
+	}
+
+	// Collected by the server's gc, then named again.
+	put(t, r, "tutoring_sessions", id, "sheet_photos", "")
+	syncOK(t, r)
+	e.lane.mu.Lock()
+	delete(e.lane.stored, d)
+	e.lane.mu.Unlock()
+	if _, err := r.Attach(ctx, data, false); err != nil {
+		t.Fatal(err)
+	}
+	put(t, r, "tutoring_sessions", id, "sheet_photos", d)
+	syncOK(t, r)
+	if st, err := r.UploadAttachments(ctx); err != nil || !has(st.Uploaded, d) {
+		t.Fatalf("named again after the server collected it: %+v, %v; want it uploaded again", st, err)
+	}
+}
+
+// A server from before the photo lane takes the records; the photos wait
+// for its update, which is not an error.
+func TestUploadServerWithoutLane(t *testing.T) {
+	e := withoutLane(t)
+	r := e.device("staff", store.Staff, nil, replica.Options{})
+	ctx := context.Background()
+	var ds []string
+	for i := range 2 {
+		d, err := r.Attach(ctx, noise(t, 20<<10, byte(40+i)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	put(t, r, "tutoring_sessions", "", "sheet_photos", ds[0]+","+ds[1])
+	syncOK(t, r)
+	st, err := r.UploadAttachments(ctx)
+	if err != nil || st.ServerWaiting != 2 || len(st.Uploaded)+len(st.Refused) != 0 || st.RoundTrips != 1 {
+		t.Fatalf("%+v, %v; want both photos waiting for the server's update after one call", st, err)
+	}
+	if !strings.Contains(st.String(), "2 photos wait for the server's update") {
+		t.Errorf("stats say %q", st)
+	}
+	list, err := r.Attachments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		if a.Uploaded || a.Refused != "" {
+			t.Errorf("%+v: want it neither uploaded nor refused, to go after the update", a)
+		}
+	}
+}
+
 // Another device of the village fetches the photo lazily, resuming a cut
 // download, keeps it, and drops it when the village is no longer its.
 func TestFetchAndEvict(t *testing.T) {

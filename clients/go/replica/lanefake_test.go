@@ -151,6 +151,20 @@ func newLaneEnv(t *testing.T) *laneEnv {
 	return &laneEnv{t: t, s: s, lane: f, url: front.URL}
 }
 
+// withoutLane is a real server behind a front that answers as a server
+// from before the photo lane: AttachmentService is an unknown path (404,
+// which Connect reads as Unimplemented).
+func withoutLane(t *testing.T) *laneEnv {
+	s := replicatest.Start(t, nil)
+	target, _ := url.Parse(s.URL)
+	mux := http.NewServeMux()
+	mux.Handle("/", httputil.NewSingleHostReverseProxy(target))
+	mux.Handle("/"+villagesyncv1connect.AttachmentServiceName+"/", http.NotFoundHandler())
+	front := httptest.NewServer(mux)
+	t.Cleanup(front.Close)
+	return &laneEnv{t: t, s: s, url: front.URL}
+}
+
 // device enrolls a device of user through the front.
 func (e *laneEnv) device(user string, role store.Role, villages []string, opt replica.Options) *replica.Replica {
 	e.t.Helper()

@@ -19,11 +19,12 @@ type pending struct {
 }
 
 // pending reads up to limit records with writes the server has not
-// acknowledged, and counts those it holds back: changes to a column the
-// server's schema version does not have yet (see newerThan). Held-back
+// acknowledged, and counts all those it holds back: changes to a column
+// the server's schema version does not have yet (see newerThan). Held-back
 // changes take no place in the batch, so any number of them never keeps
-// the others from syncing; the count is of all of them when fewer than
-// limit are returned.
+// the others from syncing. Once the batch is full it reads on only the
+// tables with such columns, for the count (as heldBack does), so the
+// device says how many wait even when a sync stops part-way.
 func (r *Replica) pending(ctx context.Context, limit int) ([]pending, int, error) {
 	server, err := r.serverSchema(ctx)
 	if err != nil {
@@ -32,19 +33,21 @@ func (r *Replica) pending(ctx context.Context, limit int) ([]pending, int, error
 	var out []pending
 	held := 0
 	for _, t := range schema.Tables() {
+		newer := hasNewer(t, server)
+		if len(out) >= limit && !newer {
+			continue
+		}
 		err := r.eachPending(ctx, t, func(p pending) bool {
-			if newerThan(t, p.change, server) {
+			switch {
+			case newerThan(t, p.change, server):
 				held++
-			} else {
+			case len(out) < limit:
 				out = append(out, p)
 			}
-			return len(out) < limit
+			return newer || len(out) < limit
 		})
 		if err != nil {
 			return nil, 0, err
-		}
-		if len(out) >= limit {
-			break
 		}
 	}
 	return out, held, nil

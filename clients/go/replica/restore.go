@@ -124,6 +124,12 @@ func (r *Replica) serverRestored(ctx context.Context, incarnation uint64) error 
 			return fmt.Errorf("sync: server restored: %w", err)
 		}
 	}
+	// Photos of this device uploaded after the backup are gone from the
+	// restored server too, and the lane sends only those not uploaded:
+	// all go again, and one Holds call marks those the server still has.
+	if _, err := tx.ExecContext(ctx, `UPDATE _attachments SET uploaded = 0 WHERE here = 1 AND bytes IS NOT NULL`); err != nil {
+		return fmt.Errorf("sync: server restored: photos: %w", err)
+	}
 	// Own deletes whose tombstones were dropped go back as pending
 	// tombstones: the restored server may hold those records alive.
 	if err := r.repushOwnDeletes(ctx, tx); err != nil {

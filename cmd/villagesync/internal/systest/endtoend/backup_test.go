@@ -1,7 +1,10 @@
 package endtoend
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"math"
@@ -76,6 +79,47 @@ func TestRestoreFromBackupLosesNothing(t *testing.T) {
 	}
 	if da, db, dp := dump(t, a), dump(t, b), dump(t, probe); da != dp || db != dp {
 		t.Errorf("not converged after the restore:\na: %s\nb: %s\nserver: %s", da, db, dp)
+	}
+}
+
+// A photo uploaded after the backup is gone from the restored server; the
+// device that wrote it sends it again at its next sync, and another device
+// can fetch it.
+func TestRestoreBringsBackPhotos(t *testing.T) {
+	ctx := context.Background()
+	e := newRestorable(t)
+	a, b := e.enroll("a"), e.enroll("b")
+	syncOK(t, a)
+	backup := filepath.Join(e.dir, "backup.db")
+	if err := store.Backup(ctx, e.file, backup); err != nil {
+		t.Fatal(err)
+	}
+
+	var photo bytes.Buffer
+	if err := jpeg.Encode(&photo, image.NewGray(image.Rect(0, 0, 64, 48)), nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Attach(ctx, photo.Bytes(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, a, "tutoring_sessions", "", "sheet_photos", d)
+	syncOK(t, a)
+	if up, err := a.UploadAttachments(ctx); err != nil || len(up.Uploaded) != 1 {
+		t.Fatalf("before the restore: %v, %v; want the photo uploaded", up, err)
+	}
+
+	e.restore(backup)
+	if s := syncOK(t, a); !s.ServerRestored {
+		t.Fatalf("the device did not notice the restore: %v", s)
+	}
+	if up, err := a.UploadAttachments(ctx); err != nil || len(up.Uploaded) != 1 || up.Uploaded[0] != d {
+		t.Fatalf("after the restore: %v, %v; want the photo uploaded again", up, err)
+	}
+	syncOK(t, b)
+	got, err := b.Attachment(ctx, d, false)
+	if err != nil || !bytes.Equal(got.Data, photo.Bytes()) {
+		t.Fatalf("another device fetched %d bytes, %v; want the %d-byte photo", len(got.Data), err, photo.Len())
 	}
 }
 
