@@ -13,6 +13,18 @@ var zhFormats = map[string]string{
 	"%v": "%v",
 	"%s": "%s",
 
+	// Hand-carried files (api/wire/carry.go).
+	"a box public key is %d bytes, not %d": "公钥应为%d字节，实为%d字节",
+	"the file is damaged or was changed on the way (it fails its seal): make it again on the device and carry the new one": "" +
+		"文件已损坏或在传递途中被改动（未通过校验）：请在设备上重新生成文件，再传递新文件",
+	"the file is %d bytes, more than a carried file's %d: carry the device's changes in several files": "" +
+		"文件有%d字节，超过传递文件的上限%d字节：请把设备的改动分成几个文件传递",
+	"the file is not a villagesync carried file (it is not gzip-compressed)": "这不是 villagesync 的传递文件（不是 gzip 压缩文件）",
+	"the file is truncated or damaged (its compression does not read through): carry it again, or make it again on the device": "" +
+		"文件不完整或已损坏（无法解压）：请重新传递，或在设备上重新生成",
+	"the file is not a villagesync carried file":                            "这不是 villagesync 的传递文件",
+	"the file is of a newer format (%d; this app reads %d): update the app": "文件格式较新（%d；本应用只能读取%d）：请更新应用",
+
 	// Enrollment and tokens.
 	"this enrollment code is not known; check it, or ask staff for a new one": "无效；请核对，或向工作人员索取新的注册码",
 	"this enrollment code was used already; ask staff for a new one": "此注册码已被使用过，" +

@@ -29,7 +29,11 @@ type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Code  string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// A name for the device, e.g. "nanxiang-phone-1". Up to 64 characters.
-	DeviceName    string `protobuf:"bytes,2,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	DeviceName string `protobuf:"bytes,2,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	// The device's NaCl box public key (32 bytes), for hand-carried files
+	// (carry.proto). The device makes the key pair itself; the private key
+	// never leaves it. Empty from apps made before carried files.
+	BoxPublicKey  []byte `protobuf:"bytes,3,opt,name=box_public_key,json=boxPublicKey,proto3" json:"box_public_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -78,17 +82,27 @@ func (x *EnrollRequest) GetDeviceName() string {
 	return ""
 }
 
+func (x *EnrollRequest) GetBoxPublicKey() []byte {
+	if x != nil {
+		return x.BoxPublicKey
+	}
+	return nil
+}
+
 type EnrollResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Replica  uint32                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
 	ServerId uint64                 `protobuf:"fixed64,2,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
 	// The device's secret. The server keeps only its hash: a lost token
 	// means enrolling the device again.
-	Token         string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
-	User          string `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
-	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Token string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	User  string `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	Role  string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	// The server's NaCl box public key (32 bytes): the device seals its
+	// carried files for it and checks the server's files with it.
+	ServerBoxPublicKey []byte `protobuf:"bytes,6,opt,name=server_box_public_key,json=serverBoxPublicKey,proto3" json:"server_box_public_key,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *EnrollResponse) Reset() {
@@ -154,6 +168,13 @@ func (x *EnrollResponse) GetRole() string {
 		return x.Role
 	}
 	return ""
+}
+
+func (x *EnrollResponse) GetServerBoxPublicKey() []byte {
+	if x != nil {
+		return x.ServerBoxPublicKey
+	}
+	return nil
 }
 
 // ErrorDetail rides on a refused call (as a Connect error detail) to name
@@ -1524,17 +1545,19 @@ var File_villagesync_v1_access_proto protoreflect.FileDescriptor
 
 const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1bvillagesync/v1/access.proto\x12\x0evillagesync.v1\"D\n" +
+	"\x1bvillagesync/v1/access.proto\x12\x0evillagesync.v1\"j\n" +
 	"\rEnrollRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"\x85\x01\n" +
+	"deviceName\x12$\n" +
+	"\x0ebox_public_key\x18\x03 \x01(\fR\fboxPublicKey\"\xb8\x01\n" +
 	"\x0eEnrollResponse\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\tR\x05token\x12\x12\n" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x12\x12\n" +
-	"\x04role\x18\x05 \x01(\tR\x04role\"#\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x121\n" +
+	"\x15server_box_public_key\x18\x06 \x01(\fR\x12serverBoxPublicKey\"#\n" +
 	"\vErrorDetail\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\"\x0f\n" +
 	"\rWhoamiRequest\"\xb2\x01\n" +

@@ -978,6 +978,10 @@ type SyncRequest struct {
 	// (older than SyncResponse.oldest_app_schema) answers FailedPrecondition
 	// and applies nothing.
 	SchemaVersion uint32 `protobuf:"varint,9,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
+	// The device's NaCl box public key (32 bytes), sent by a device that
+	// does not hold the server's yet (one enrolled before carried files):
+	// the server keeps the first key a device sends and answers with its own.
+	BoxPublicKey  []byte `protobuf:"bytes,10,opt,name=box_public_key,json=boxPublicKey,proto3" json:"box_public_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1073,6 +1077,13 @@ func (x *SyncRequest) GetSchemaVersion() uint32 {
 		return x.SchemaVersion
 	}
 	return 0
+}
+
+func (x *SyncRequest) GetBoxPublicKey() []byte {
+	if x != nil {
+		return x.BoxPublicKey
+	}
+	return nil
 }
 
 type PushResult struct {
@@ -1227,8 +1238,11 @@ type SyncResponse struct {
 	// server's update; they go in the first sync after it.
 	SchemaVersion   uint32 `protobuf:"varint,16,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	OldestAppSchema uint32 `protobuf:"varint,17,opt,name=oldest_app_schema,json=oldestAppSchema,proto3" json:"oldest_app_schema,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The server's NaCl box public key, answered to a request that carried
+	// box_public_key (and only then, so an idle sync costs nothing more).
+	ServerBoxPublicKey []byte `protobuf:"bytes,18,opt,name=server_box_public_key,json=serverBoxPublicKey,proto3" json:"server_box_public_key,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SyncResponse) Reset() {
@@ -1378,6 +1392,13 @@ func (x *SyncResponse) GetOldestAppSchema() uint32 {
 		return x.OldestAppSchema
 	}
 	return 0
+}
+
+func (x *SyncResponse) GetServerBoxPublicKey() []byte {
+	if x != nil {
+		return x.ServerBoxPublicKey
+	}
+	return nil
 }
 
 type RecordRef struct {
@@ -2056,7 +2077,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\v2\x1d.villagesync.v1.VersionVectorR\aversion\x12-\n" +
 	"\x06fields\x18\x04 \x03(\v2\x15.villagesync.v1.FieldR\x06fields\x127\n" +
 	"\ttombstone\x18\x05 \x01(\v2\x19.villagesync.v1.TombstoneR\ttombstone\x12\x10\n" +
-	"\x03seq\x18\x06 \x01(\x04R\x03seq\"\xb2\x02\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\"\xd8\x02\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x16\n" +
@@ -2068,7 +2089,9 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"scope_hash\x18\x06 \x01(\x06R\tscopeHash\x12\x1b\n" +
 	"\tfull_pull\x18\a \x01(\bR\bfullPull\x12 \n" +
 	"\vincarnation\x18\b \x01(\x06R\vincarnation\x12%\n" +
-	"\x0eschema_version\x18\t \x01(\rR\rschemaVersion\"\xfb\x01\n" +
+	"\x0eschema_version\x18\t \x01(\rR\rschemaVersion\x12$\n" +
+	"\x0ebox_public_key\x18\n" +
+	" \x01(\fR\fboxPublicKey\"\xfb\x01\n" +
 	"\n" +
 	"PushResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x121\n" +
@@ -2078,7 +2101,7 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\acurrent\x18\x05 \x01(\v2\x16.villagesync.v1.RecordR\acurrent\x12\x1c\n" +
 	"\tconflicts\x18\x06 \x01(\rR\tconflicts\x12\x10\n" +
 	"\x03seq\x18\a \x01(\x04R\x03seq\x12\x14\n" +
-	"\x05field\x18\b \x01(\tR\x05field\"\xdf\x04\n" +
+	"\x05field\x18\b \x01(\tR\x05field\"\x92\x05\n" +
 	"\fSyncResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\x06R\bserverId\x124\n" +
 	"\aresults\x18\x02 \x03(\v2\x1a.villagesync.v1.PushResultR\aresults\x120\n" +
@@ -2101,7 +2124,8 @@ const file_villagesync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"gc_horizon\x18\x0f \x01(\x04R\tgcHorizon\x12%\n" +
 	"\x0eschema_version\x18\x10 \x01(\rR\rschemaVersion\x12*\n" +
-	"\x11oldest_app_schema\x18\x11 \x01(\rR\x0foldestAppSchema\"1\n" +
+	"\x11oldest_app_schema\x18\x11 \x01(\rR\x0foldestAppSchema\x121\n" +
+	"\x15server_box_public_key\x18\x12 \x01(\fR\x12serverBoxPublicKey\"1\n" +
 	"\tRecordRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"\xe8\x06\n" +
