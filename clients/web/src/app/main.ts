@@ -148,6 +148,8 @@ async function carryIn(f: File): Promise<void> {
     carryNote = { text: m.carryFailed + errText(e), bad: true };
   }
   if (state) drawStatus();
+  // The screen shows the records the file brought, and hers as synced.
+  void route();
 }
 
 function setState(s: SyncState): void {
