@@ -562,8 +562,8 @@ export class Replica {
   /**
    * carryIn applies a carried pull file's payload (already opened and
    * checked as this device's by the caller) as if its pages had been
-   * pulled, through the same commit as a sync's answers, then marks this
-   * device's own changes the server acknowledged as pushed. Pages at or
+   * pulled, through the same commit as a sync's answers, after marking
+   * this device's own changes the server acknowledged as pushed. Pages at or
    * before the device's cursor are skipped (an older file is a no-op);
    * a file starting after the cursor would leave a gap and is refused
    * (CarryGap). Waits for a running sync.
@@ -576,15 +576,11 @@ export class Replica {
       if (inc !== 0n && pull.incarnation !== 0n && pull.incarnation !== inc) throw new CarryGap("incarnation");
       const last = pull.pages.length > 0 ? pull.pages[pull.pages.length - 1]!.nextCursor : pull.fromCursor;
       if (cursor < pull.fromCursor && last > cursor) throw new CarryGap("cursor");
-      let records = 0;
-      let pages = 0;
-      for (const page of pull.pages) {
-        if (page.nextCursor <= BigInt((await readMeta(this.db)).get("cursor") ?? "0")) continue;
-        if (page.restored || page.repull || page.results.length > 0) throw new CarryGap("page");
-        await this.commit([], page);
-        records += page.changes.length;
-        pages++;
-      }
+      // Checked before anything is applied: a refused file changes nothing.
+      if (pull.pages.some((p) => p.restored || p.repull || p.results.length > 0)) throw new CarryGap("page");
+      // Acknowledgements first: a change the server has is then settled,
+      // and the pages' state of it (merged with others', as the server
+      // holds it) replaces the device's, as a sync's answer would.
       const acks = await this.lock.run(async () => {
         const stmts: Statement[] = [];
         for (const a of pull.acks) {
@@ -601,6 +597,14 @@ export class Replica {
         }
         return stmts.length;
       });
+      let records = 0;
+      let pages = 0;
+      for (const page of pull.pages) {
+        if (page.nextCursor <= BigInt((await readMeta(this.db)).get("cursor") ?? "0")) continue;
+        await this.commit([], page);
+        records += page.changes.length;
+        pages++;
+      }
       return { records, acks, pages };
     });
     this.syncing = run.catch(() => undefined);
