@@ -22,6 +22,8 @@ import {
 } from "../gen/villagesync/v1/carry_pb";
 import type { Arg } from "../rules/gofmt";
 
+export { hex, unhex } from "./hex";
+
 export const carriedMagic = "villagesync-carried";
 export const carriedFormat = 1;
 /** As wire.MaxCarriedBytes and maxCarriedInflated. */
@@ -192,15 +194,4 @@ export function openPush(f: CarriedFile, secretKey: Uint8Array, devicePub: Uint8
     throw damaged();
   }
   return p;
-}
-
-/** Bytes as lowercase hex, for keys kept in the device file's meta. */
-export function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-export function unhex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }

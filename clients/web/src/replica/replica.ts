@@ -8,7 +8,7 @@ import type { Db, SqlValue, Statement } from "./db";
 import { Clock, bump, replicas } from "./clock";
 import type { Dot, VV } from "./clock";
 import { allTables } from "./ddl";
-import { hex, unhex } from "./carry";
+import { hex, unhex } from "./hex";
 import type { CarriedPull } from "../gen/villagesync/v1/carry_pb";
 import { seedVillages, seedWrite, versions } from "../rules/schema.gen";
 import type { Column, Table } from "../rules/schema.gen";
