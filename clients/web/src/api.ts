@@ -90,7 +90,7 @@ const interceptor: Interceptor = (next) => async (req) => {
   }
 };
 
-const transport = createConnectTransport({
+export const transport = createConnectTransport({
   baseUrl: location.origin,
   useBinaryFormat: true,
   interceptors: [interceptor],
@@ -137,6 +137,8 @@ export function caps(role: string) {
     people: role === "admin",
     // ReportService.ListRecords: anyone, a volunteer's villages only.
     records: true,
+    // CarryService.CarryFor: a pull file for a device.
+    carryFor: staff,
   };
 }
 

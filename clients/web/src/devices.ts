@@ -6,6 +6,7 @@ import { confirmDialog } from "./confirm";
 import { h } from "./dom";
 import type { Child } from "./dom";
 import { showError } from "./errors";
+import { carriedSection, writeFileFor } from "./carry";
 import type { Device, User } from "./gen/villagesync/v1/access_pb";
 import { roleName, t } from "./i18n";
 import { dateTime, num, relative } from "./format";
@@ -80,6 +81,7 @@ export async function devices(ctx: Ctx): Promise<void> {
   const data = await load(ctx);
   if (!ctx.live()) return;
   draw(ctx, data.rows, data.users, data.fromReport);
+  root.append(carriedSection(ctx));
 }
 
 function draw(ctx: Ctx, rows: Row[], users: User[], fromReport: boolean): void {
@@ -119,9 +121,17 @@ function draw(ctx: Ctx, rows: Row[], users: User[], fromReport: boolean): void {
             ctx.caps.listDevices ? h("td", { class: "actions" }, mayRevoke
               ? h("button", { type: "button", class: "btn danger", "data-test": "revoke", "data-field": "replica",
                 onclick: (e: Event) => void revoke(ctx, d, (e.currentTarget as HTMLElement).closest("td")!) }, m.revoke)
-              : null) : null);
+              : null,
+              // The server's updates for a phone, as a file to carry to it
+              // (staff and admins; consoles never sync).
+              ctx.caps.carryFor && !revoked && !isConsole(d.name) && d.replica !== mine
+                ? h("button", { type: "button", class: "btn", "data-test": "write-file",
+                  onclick: (e: Event) => void writeFileFor(ctx, d.replica, (e.currentTarget as HTMLElement).closest("td")!) }, m.writeFile)
+                : null) : null);
         })))));
-  root.append(box);
+  const carried = root.querySelector(".carried");
+  if (carried) carried.before(box);
+  else root.append(box);
 }
 
 async function revoke(ctx: Ctx, d: Row, cell: HTMLElement): Promise<void> {

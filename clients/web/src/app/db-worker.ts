@@ -241,6 +241,8 @@ async function handle(req: Request): Promise<Response> {
       return { id: req.id, ok: true, state: await d.sync() };
     case "export":
       return { id: req.id, ok: true, exported: await d.export() };
+    case "carryIn":
+      return { id: req.id, ok: true, carried: await d.carryIn(new Uint8Array(req.bytes)) };
     case "attach":
       return { id: req.id, ok: true, digest: await d.attach(req.bytes) };
     case "photo":

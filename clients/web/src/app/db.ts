@@ -2,6 +2,7 @@
 // SQLite connection, this module talks to it with typed requests, and
 // makes sure only one tab of the origin ever opens it.
 import type {
+  Carried,
   Exported,
   FieldProblem,
   FormName,
@@ -21,7 +22,7 @@ import type {
 } from "./protocol";
 import { lockName } from "./protocol";
 
-export type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Photo, Refused, Row, SqlValue, Statement, SyncState } from "./protocol";
+export type { Carried, Exported, FieldProblem, FormName, Identity, Lang, Listed, Photo, Refused, Row, SqlValue, Statement, SyncState } from "./protocol";
 
 // Distributive Omit: each request kind keeps its own fields.
 type Body = Request extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
@@ -167,6 +168,11 @@ export class Db {
 
   async export(lang: Lang): Promise<Exported> {
     return (await this.send({ op: "export", lang })).exported!;
+  }
+
+  /** Opens a file from staff (a carried pull file). */
+  async carryIn(bytes: ArrayBuffer, lang: Lang): Promise<Carried> {
+    return (await this.send({ op: "carryIn", bytes, lang })).carried!;
   }
 
   /** Closes the database, then ends the worker: the OPFS access handles

@@ -6,23 +6,25 @@
 // never has to refuse what the device could have told her. Written
 // against the replica's Db interface: it runs in the worker on OPFS, and
 // could run under Node over an in-memory database.
-import { create, toJsonString } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor, type Transport as ConnectTransport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { v7 as uuidv7 } from "uuid";
 import { AccessService } from "../gen/villagesync/v1/access_pb";
-import { SyncRequestSchema, SyncService, ValueSchema } from "../gen/villagesync/v1/sync_pb";
+import { SyncService, ValueSchema } from "../gen/villagesync/v1/sync_pb";
 import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
-import { Replica, deleted, newerThan, pbRecord, plainValue, readMeta, readRows, seedStatements, waitingNote, type RecordState } from "../replica/replica";
+import { boxKeySize, CarryRefusal, hex, newBoxKeys, openPull, readCarried, sealPush, unhex } from "../replica/carry";
+import { CarriedKind, CarriedPushSchema } from "../gen/villagesync/v1/carry_pb";
+import { CarryGap, Replica, deleted, plainValue, readMeta, readRows, seedStatements, type RecordState } from "../replica/replica";
 import type { Db, Statement } from "../replica/db";
 import { bookkeepingDDL, deviceDDL, sqlType, tableDDL } from "../replica/ddl";
-import { checkParsed, checkRecord, fieldName, parseField, type Village } from "../rules/check";
+import { checkParsed, checkRecord, fieldName, parseField, say, type Village } from "../rules/check";
 import { fillDefaults, formNamed } from "../rules/defaults";
 import { goFloat } from "../rules/gofmt";
 import { separators, tables, versions } from "../rules/schema.gen";
 import type { Column, Table, Value } from "../rules/schema.gen";
 import { attachmentsAdded, attachmentsDDL, attachmentsIndexes, Photos, PhotoRefusal, removingStatements, restoredStatements } from "./photos";
-import type { Exported, FieldProblem, FormName, Identity, Lang, Listed, Photo, Refused, SyncState } from "./protocol";
+import type { Carried, Exported, FieldProblem, FormName, Identity, Lang, Listed, Photo, Refused, SyncState } from "./protocol";
 
 /** A refusal of the device's own checks or of the server: the message in
  * the page's language, the fields at fault, the Connect code if the
@@ -152,6 +154,15 @@ export class Device {
     const meta = await readMeta(this.db);
     if (!meta.get("replica") || !meta.get("token")) return null;
     await this.migrate();
+    // A device enrolled before carried files makes its key pair now; the
+    // next sync sends the public half (replica.ts request()).
+    if (!meta.get("box_secret_key")) {
+      const k = newBoxKeys();
+      await this.db.transaction([
+        { sql: `INSERT OR REPLACE INTO meta (key, value) VALUES ('box_secret_key', ?)`, bind: [hex(k.secretKey)] },
+        { sql: `INSERT OR REPLACE INTO meta (key, value) VALUES ('box_public_key', ?)`, bind: [hex(k.publicKey)] },
+      ]);
+    }
     this.token = meta.get("token") ?? "";
     this.identity = {
       replica: Number(meta.get("replica")),
@@ -247,9 +258,12 @@ export class Device {
   async enroll(code: string, deviceName: string): Promise<Identity> {
     if (this.identity) throw new Refusal(this.lang === "zh" ? "本机已登记。" : "This device is already enrolled.");
     const access = createClient(AccessService, this.net.transport("", () => this.lang));
+    // The key pair for carried files, made here: the private half stays in
+    // this device's file (meta), the public half goes to the server.
+    const keys = newBoxKeys();
     let reg;
     try {
-      reg = await access.enroll({ code: code.trim(), deviceName }, { timeoutMs: enrollTimeoutMs });
+      reg = await access.enroll({ code: code.trim(), deviceName, boxPublicKey: keys.publicKey }, { timeoutMs: enrollTimeoutMs });
     } catch (e) {
       const err = ConnectError.from(e);
       throw new Refusal(err.rawMessage, [], codeName(err.code));
@@ -260,6 +274,8 @@ export class Device {
       ["name", deviceName], ["cursor", "0"], ["hlc", "0"], ["token", reg.token], ["scope_hash", "0"], ["scope", "*"],
       ["user", reg.user], ["role", reg.role], ["device_name", deviceName],
       ["villages", JSON.stringify(who?.villages ?? [])], ["all_villages", who?.allVillages ? "1" : "0"],
+      ["box_secret_key", hex(keys.secretKey)], ["box_public_key", hex(keys.publicKey)],
+      ...(reg.serverBoxPublicKey.length === boxKeySize ? [["server_box_public_key", hex(reg.serverBoxPublicKey)] as [string, string]] : []),
     ];
     await this.db.transaction([
       ...deviceDDL().map((sql) => ({ sql })),
@@ -615,56 +631,103 @@ export class Device {
     await this.photos.idle();
   }
 
+  /** The server's refusal sentences of carried files, in her language. */
+  private carrySay(e: unknown): never {
+    if (e instanceof CarryRefusal) throw new Refusal(say(this.lang, e.format, e.args), [], "invalid_argument");
+    throw e;
+  }
+
+  private async keys(): Promise<{ secret: Uint8Array; serverPub: Uint8Array | undefined }> {
+    const meta = await readMeta(this.db);
+    const s = meta.get("server_box_public_key") ?? "";
+    return { secret: unhex(meta.get("box_secret_key") ?? ""), serverPub: s ? unhex(s) : undefined };
+  }
+
   /**
-   * The unsynced changes as a file to carry to town: the sync request the
-   * device would send, in protobuf JSON, under a header saying whose it
-   * is. It holds only her own writes the server has not acknowledged
-   * (her villages' records) and no token: it can be handed on without
-   * handing on the device.
+   * The unsynced changes as a file to carry to town: a carried push file
+   * (api/wire/carry.go's format), sealed for the server: exactly the
+   * changes the next sync would push (held-back ones wait, as in a sync),
+   * which stay pending until a sync or a staff file acknowledges them.
+   * It holds her own writes alone and no token or key: it can be handed
+   * on without handing on the device, and only the server can open it.
    */
   async export(): Promise<Exported> {
     this.need();
     const id = this.identity!;
-    const meta = await readMeta(this.db);
-    const server = Math.max(Number(meta.get("server_schema") ?? "1") || 1, 1);
-    const changes = [];
-    // Held-back changes (a column the server's version lacks) go in too:
-    // they are unsynced, and the file may be the only copy that reaches
-    // town. The header counts them, so whoever applies it knows that a
-    // server not yet updated refuses those fields.
-    let held = 0;
-    for (const t of Object.values(programTables)) {
-      for (const row of await readRows(this.db, t, "WHERE _own > _acked")) {
-        const mine = (d: { replica: number; counter: bigint }) => d.replica === id.replica && d.counter > row.acked;
-        const fields = new Map([...row.rec.fields].filter(([, f]) => mine(f.dot)));
-        const tomb = row.rec.tombstone && mine(row.rec.tombstone.dot) ? row.rec.tombstone : undefined;
-        const change = { ...row.rec, fields, tombstone: tomb };
-        if (newerThan(t, change, server)) held++;
-        changes.push(pbRecord(change));
-      }
+    const { secret, serverPub } = await this.keys();
+    if (!serverPub) {
+      throw new Refusal(this.lang === "zh"
+        ? "还不知道服务器的密钥：请先直接同步一次（之后就能把改动保存成文件）。"
+        : "The server's key is not known yet: sync directly once (after that, changes can be saved to a file).", [], "failed_precondition");
     }
-    const req = create(SyncRequestSchema, {
-      replica: id.replica,
-      serverId: BigInt(meta.get("server_id") ?? "0"),
-      cursor: BigInt(meta.get("cursor") ?? "0"),
-      incarnation: BigInt(meta.get("incarnation") ?? "0"),
-      changes,
-      // As a sync states it: the server checks this file's app version
-      // (OldestApp) and its columns as it would a device's push.
-      schemaVersion: versions.schema,
+    const { request, held } = await this.need().pushRequest();
+    const made = this.now();
+    const push = create(CarriedPushSchema, {
+      serverId: request.serverId, replica: id.replica, madeAtMs: BigInt(made), request,
     });
-    const made = new Date(this.now());
-    const body = `{"format":"villagesync.unsynced","version":1,"user":${JSON.stringify(id.user)},` +
-      `"device":${JSON.stringify(id.deviceName)},"replica":${id.replica},"made":${JSON.stringify(made.toISOString())},` +
-      (held > 0 ? `"held":${held},"note":${JSON.stringify(waitingNote(held, server))},` : "") +
-      `"request":${toJsonString(SyncRequestSchema, req)}}\n`;
-    const day = made.toISOString().slice(0, 10);
+    const bytes = await sealPush(push, secret, serverPub).catch((e: unknown) => this.carrySay(e));
+    const day = new Date(made).toISOString().slice(0, 10);
     return {
-      name: `villagesync-unsynced-${id.replica}-${day}.json`,
-      mime: "application/json",
-      bytes: new TextEncoder().encode(body),
-      records: changes.length,
+      name: `villagesync-${id.replica}-${day}.vscarry`,
+      mime: "application/octet-stream",
+      bytes,
+      records: request.changes.length,
       held,
     };
+  }
+
+  /**
+   * "Open a file from staff": a carried pull file made for this device
+   * (CarryFor), applied as if its pages had been pulled, its
+   * acknowledgements marking her changes pushed. A file for another device
+   * or server, a damaged one, or one that would leave a gap is refused
+   * whole, nothing applied.
+   */
+  async carryIn(file: Uint8Array): Promise<Carried> {
+    const r = this.need();
+    const id = this.identity!;
+    const zh = this.lang === "zh";
+    let f;
+    try {
+      f = await readCarried(file);
+    } catch (e) {
+      this.carrySay(e);
+    }
+    if (f.kind !== CarriedKind.PULL) {
+      throw new Refusal(zh ? "这是设备写给服务器的文件，不是工作人员给本机的文件：请把它交给工作人员上传。"
+        : "This file is a device's changes for the server, not a file from staff for this device: hand it to staff to carry.", [], "invalid_argument");
+    }
+    if (f.replica !== id.replica) {
+      throw new Refusal(zh ? `这个文件是给设备 ${f.replica} 的，不是本机（${id.replica}）的：请向工作人员要本机的文件。`
+        : `This file is for device ${f.replica}, not this one (${id.replica}): ask staff for a file for this device.`, [], "failed_precondition");
+    }
+    if (id.serverId !== "0" && f.serverId.toString() !== id.serverId) {
+      throw new Refusal(zh ? "这个文件来自另一台服务器：请向本机登记的服务器的工作人员要文件。"
+        : "This file is from another server: ask staff of the server this device is enrolled with.", [], "failed_precondition");
+    }
+    const { secret, serverPub } = await this.keys();
+    if (!serverPub) {
+      throw new Refusal(zh ? "还不知道服务器的密钥，打不开这个文件：请先直接同步一次。"
+        : "The server's key is not known yet, so the file cannot be opened: sync directly once.", [], "failed_precondition");
+    }
+    let pull;
+    try {
+      pull = openPull(f, secret, serverPub);
+    } catch (e) {
+      this.carrySay(e);
+    }
+    try {
+      const got = await r.carryIn(pull);
+      this.villageCache = undefined;
+      this.lane = this.photos.prune(r.touched).catch((e) => console.warn("photo prune:", e));
+      this.changed();
+      return got;
+    } catch (e) {
+      if (e instanceof CarryGap) {
+        throw new Refusal(zh ? "这个文件和本机已有的数据接不上（服务器已恢复，或中间缺了文件）：请直接同步，或向工作人员要新文件。"
+          : "This file does not follow on from what the device has (the server was restored, or a file is missing in between): sync directly, or ask staff for a new file.", [], "failed_precondition");
+      }
+      throw e;
+    }
   }
 }

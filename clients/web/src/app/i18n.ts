@@ -40,6 +40,10 @@ const zh = {
   exported: (n: number, name: string) => `已保存 ${n} 条记录到文件 ${name}。`,
   exportedHeld: (n: number) => `其中 ${n} 条要等服务器更新后才能同步。`,
   exportFailed: "未能保存文件：",
+  carryIn: "打开工作人员给的文件",
+  carried: (records: number, acks: number) => `已从文件收到 ${records} 条记录，${acks} 条改动已确认同步。`,
+  carriedNothing: "这个文件里没有本机还没有的东西。",
+  carryFailed: "未能打开文件：",
   refusedCount: (n: number) => `${n} 条改动被服务器拒绝，点此查看并更正`,
   heldCount: (n: number, server: number, app: number) =>
     `${n} 条改动等服务器更新后才能同步（服务器数据版本 ${server}，本应用 ${app}），已安全保存在本机`,
@@ -147,6 +151,11 @@ const en: Messages = {
   exported: (n: number, name: string) => `Saved ${n} records to the file ${name}.`,
   exportedHeld: (n: number) => (n === 1 ? `1 of them waits for the server's update.` : `${n} of them wait for the server's update.`),
   exportFailed: "Could not save the file: ",
+  carryIn: "Open a file from staff",
+  carried: (records: number, acks: number) =>
+    `The file brought ${records === 1 ? "1 record" : `${records} records`}; ${acks === 1 ? "1 change" : `${acks} changes`} confirmed synced.`,
+  carriedNothing: "The file holds nothing this device does not have already.",
+  carryFailed: "Could not open the file: ",
   refusedCount: (n: number) => (n === 1 ? "The server refused 1 change: see and correct it" : `The server refused ${n} changes: see and correct them`),
   heldCount: (n: number, server: number, app: number) =>
     `${n === 1 ? "1 change waits" : `${n} changes wait`} for the server's update (server schema ${server}, this app ${app}); ${n === 1 ? "it is" : "they are"} kept safe on this device`,

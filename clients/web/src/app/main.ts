@@ -103,6 +103,7 @@ function drawStatus(): void {
     exportButton.addEventListener("click", () => void exportFile(exportNote));
     statusBox.append(h("div", { class: "export-row" }, exportButton, exportNote));
   }
+  statusBox.append(carryInRow());
   if (s.rejected > 0) statusBox.append(h("a", { class: "notice bad link", href: "#/refused", "data-test": "refused-count" }, m.refusedCount(s.rejected)));
   if (s.held > 0) statusBox.append(h("p", { class: "notice", "data-test": "held-count", "data-count": String(s.held) }, m.heldCount(s.held, s.serverSchema, s.appSchema)));
 }
@@ -122,6 +123,33 @@ async function exportFile(note: HTMLElement): Promise<void> {
   } catch (e) {
     note.textContent = m.exportFailed + errText(e);
   }
+}
+
+// "Open a file from staff": a carried pull file (staff wrote it in the
+// console for this device) applied as if pulled. What it brought stays
+// shown across the status line's redraws (its own state event redraws it).
+let carryNote: { text: string; bad: boolean } | undefined;
+
+function carryInRow(): HTMLElement {
+  const input = h("input", { type: "file", accept: ".vscarry,application/octet-stream", class: "file-input", id: "carry-in", "data-test": "carry-in" }) as HTMLInputElement;
+  input.addEventListener("change", () => {
+    const f = input.files?.[0];
+    if (f) void carryIn(f);
+  });
+  const note = h("p", { class: carryNote?.bad ? "small bad" : "small", "data-test": "carry-in-status", role: carryNote?.bad ? "alert" : null }, carryNote?.text ?? "");
+  return h("div", { class: "export-row" }, h("label", { class: "btn", for: "carry-in" }, m.carryIn), input, note);
+}
+
+async function carryIn(f: File): Promise<void> {
+  try {
+    const got = await db.carryIn(await f.arrayBuffer(), lang);
+    carryNote = { text: got.pages === 0 && got.acks === 0 ? m.carriedNothing : m.carried(got.records, got.acks), bad: false };
+  } catch (e) {
+    carryNote = { text: m.carryFailed + errText(e), bad: true };
+  }
+  if (state) drawStatus();
+  // The screen shows the records the file brought, and hers as synced.
+  void route();
 }
 
 function setState(s: SyncState): void {

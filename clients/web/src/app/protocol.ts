@@ -108,8 +108,8 @@ export interface FieldProblem {
   message: string;
 }
 
-/** The file "save unsynced changes" writes (the hand-carried file's
- * format, issue 15): the bytes and the name to download them under. */
+/** The file "save unsynced changes" writes (a sealed carried push file,
+ * api/wire/carry.go): the bytes and the name to download them under. */
 export interface Exported {
   name: string;
   mime: string;
@@ -118,6 +118,14 @@ export interface Exported {
   /** Of those, the changes held back for the server's update (in the file
    * all the same: they are unsynced). */
   held: number;
+}
+
+/** What opening a file from staff brought: records pulled, own changes
+ * acknowledged, pages applied (0: the file was older than the device). */
+export interface Carried {
+  records: number;
+  acks: number;
+  pages: number;
 }
 
 export type Request =
@@ -140,6 +148,8 @@ export type Request =
   | { id: number; op: "dismiss"; rejectedId: number; lang: Lang }
   | { id: number; op: "sync"; lang: Lang }
   | { id: number; op: "export"; lang: Lang }
+  // carryIn: a pull file from staff (its bytes, transferred).
+  | { id: number; op: "carryIn"; bytes: ArrayBuffer; lang: Lang }
   // Photos. attach: the picked file's bytes (transferred), downsized and
   // stored; answers its digest. photo: a photo's thumbnail (lists) or
   // original, from the file or else fetched and kept.
@@ -165,6 +175,7 @@ export type Response =
       listed?: Listed[];
       refused?: Refused[];
       exported?: Exported;
+      carried?: Carried;
       digest?: string;
       photo?: Photo;
     }

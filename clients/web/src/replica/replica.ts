@@ -8,6 +8,8 @@ import type { Db, SqlValue, Statement } from "./db";
 import { Clock, bump, replicas } from "./clock";
 import type { Dot, VV } from "./clock";
 import { allTables } from "./ddl";
+import { hex, unhex } from "./hex";
+import type { CarriedPull } from "../gen/villagesync/v1/carry_pb";
 import { seedVillages, seedWrite, versions } from "../rules/schema.gen";
 import type { Column, Table } from "../rules/schema.gen";
 import {
@@ -28,6 +30,16 @@ import type {
   Value as PbValue,
   VersionVector,
 } from "../gen/villagesync/v1/sync_pb";
+
+/** A carried pull file that cannot be applied here: what is off
+ * ("incarnation": the server was restored since; "cursor": the file
+ * starts after what the device has, so pages are missing between;
+ * "page": a page no pull would be). The device says to sync directly. */
+export class CarryGap extends Error {
+  constructor(readonly why: "incarnation" | "cursor" | "page") {
+    super(`carried pull file: ${why}`);
+  }
+}
 
 /** Carries one request to the server and returns its answer (retries,
  * auth and waits are the transport's business, below the replica). */
@@ -527,7 +539,76 @@ export class Replica {
       incarnation: BigInt(meta.get("incarnation") ?? "0"),
       changes: push.map((p) => pbRecord(p.change)),
       schemaVersion: versions.schema,
+      // The device's box key (carried files) until the server has said
+      // its own: a device enrolled before carried files sends it here.
+      boxPublicKey: meta.get("server_box_public_key") ? new Uint8Array() : unhex(meta.get("box_public_key") ?? ""),
     });
+  }
+
+  /** pushRequest is the request the next sync would send first, with
+   * every pending change it would push (held-back ones stay behind, as
+   * they do in a sync), for a carried push file; nothing changes. */
+  async pushRequest(): Promise<{ request: SyncRequest; held: number }> {
+    return this.lock.run(async () => {
+      const push = await this.pending(Number.MAX_SAFE_INTEGER);
+      const request = await this.request(push);
+      // A carried file pulls nothing: no page limit, no key exchange.
+      request.pageLimit = 0;
+      request.boxPublicKey = new Uint8Array();
+      return { request, held: this.held };
+    });
+  }
+
+  /**
+   * carryIn applies a carried pull file's payload (already opened and
+   * checked as this device's by the caller) as if its pages had been
+   * pulled, through the same commit as a sync's answers, after marking
+   * this device's own changes the server acknowledged as pushed. Pages at or
+   * before the device's cursor are skipped (an older file is a no-op);
+   * a file starting after the cursor would leave a gap and is refused
+   * (CarryGap). Waits for a running sync.
+   */
+  carryIn(pull: CarriedPull): Promise<{ records: number; acks: number; pages: number }> {
+    const run = this.syncing.then(async () => {
+      const meta = await readMeta(this.db);
+      const cursor = BigInt(meta.get("cursor") ?? "0");
+      const inc = BigInt(meta.get("incarnation") ?? "0");
+      if (inc !== 0n && pull.incarnation !== 0n && pull.incarnation !== inc) throw new CarryGap("incarnation");
+      const last = pull.pages.length > 0 ? pull.pages[pull.pages.length - 1]!.nextCursor : pull.fromCursor;
+      if (cursor < pull.fromCursor && last > cursor) throw new CarryGap("cursor");
+      // Checked before anything is applied: a refused file changes nothing.
+      if (pull.pages.some((p) => p.restored || p.repull || p.results.length > 0)) throw new CarryGap("page");
+      // Acknowledgements first: a change the server has is then settled,
+      // and the pages' state of it (merged with others', as the server
+      // holds it) replaces the device's, as a sync's answer would.
+      const acks = await this.lock.run(async () => {
+        const stmts: Statement[] = [];
+        for (const a of pull.acks) {
+          const t = allTables.find((t) => t.name === a.table);
+          if (!t) continue;
+          const [row] = await readRows(this.db, t, "WHERE id = ?", [a.id]);
+          if (!row || a.counter <= row.acked) continue;
+          const acked = a.counter < row.own ? a.counter : row.own;
+          stmts.push(upsert(t, { ...row, acked }));
+        }
+        if (stmts.length > 0) {
+          await this.db.transaction(stmts);
+          this.touched++;
+        }
+        return stmts.length;
+      });
+      let records = 0;
+      let pages = 0;
+      for (const page of pull.pages) {
+        if (page.nextCursor <= BigInt((await readMeta(this.db)).get("cursor") ?? "0")) continue;
+        await this.commit([], page);
+        records += page.changes.length;
+        pages++;
+      }
+      return { records, acks, pages };
+    });
+    this.syncing = run.catch(() => undefined);
+    return run;
   }
 
   /** commit applies one answer in one transaction: outcomes first (so
@@ -775,6 +856,7 @@ export class Replica {
       setMeta("incarnation", resp.incarnation.toString());
       setMeta("server_id", resp.serverId.toString());
       setMeta("hlc", this.clock.lastValue.toString());
+      if (resp.serverBoxPublicKey.length === 32) setMeta("server_box_public_key", hex(resp.serverBoxPublicKey));
       await this.db.transaction(stmts);
       if (push.length > 0 || resp.changes.length > 0 || removed || sweep) this.touched++;
     });
