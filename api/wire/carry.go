@@ -16,8 +16,9 @@ import (
 )
 
 // Hand-carried files (api/villagesync/v1/carry.proto): a CarriedFile,
-// gzip-compressed, its payload sealed with NaCl box between a device's key
-// pair and the server's. NaCl box because it is exactly what a carried
+// gzip-compressed, its payload (a CarriedPush or CarriedPull, protobuf,
+// gzip-compressed too) sealed with NaCl box between a device's key pair
+// and the server's. NaCl box because it is exactly what a carried
 // file needs and no more: authenticated public-key encryption (X25519,
 // XSalsa20-Poly1305), so only the addressee opens the file and opening it
 // proves the other key's holder made it, unaltered; golang.org/x/crypto
@@ -90,7 +91,15 @@ func seal(payload proto.Message, f *v1.CarriedFile, priv, peer *[BoxKeySize]byte
 	if priv == nil || peer == nil {
 		return nil, errors.New("seal a carried file: a key is missing")
 	}
-	plain, err := proto.Marshal(payload)
+	raw, err := proto.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("seal a carried file: %w", err)
+	}
+	// Compressed before it is sealed: sealed bytes do not compress, so the
+	// outer gzip alone left a file of 200 records at its raw size. (No
+	// oracle here for a compression attack: nobody sees the size of files
+	// made from their own guesses mixed with secrets.)
+	plain, err := gzipped(raw)
 	if err != nil {
 		return nil, fmt.Errorf("seal a carried file: %w", err)
 	}
@@ -100,19 +109,41 @@ func seal(payload proto.Message, f *v1.CarriedFile, priv, peer *[BoxKeySize]byte
 	}
 	f.Magic, f.Format, f.Nonce = CarriedMagic, CarriedFormat, nonce[:]
 	f.Sealed = box.Seal(nil, plain, &nonce, peer, priv)
-	raw, err := proto.Marshal(f)
+	outer, err := proto.Marshal(f)
 	if err != nil {
 		return nil, fmt.Errorf("seal a carried file: %w", err)
 	}
+	file, err := gzipped(outer)
+	if err != nil {
+		return nil, fmt.Errorf("seal a carried file: %w", err)
+	}
+	return file, nil
+}
+
+func gzipped(raw []byte) ([]byte, error) {
 	var out bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
 	if _, err := zw.Write(raw); err != nil {
-		return nil, fmt.Errorf("seal a carried file: %w", err)
+		return nil, err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("seal a carried file: %w", err)
+		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// gunzipped inflates at most maxCarriedInflated bytes; ok is false for a
+// stream that does not read through or inflates past it.
+func gunzipped(b []byte) ([]byte, bool) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, false
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, maxCarriedInflated+1))
+	if err != nil || len(raw) > maxCarriedInflated {
+		return nil, false
+	}
+	return raw, true
 }
 
 // ReadCarried reads a carried file's outer layer, so a reader can say
@@ -123,12 +154,11 @@ func ReadCarried(file []byte) (*v1.CarriedFile, error) {
 		return nil, schema.Messagef("the file is %d bytes, more than a carried file's %d: "+
 			"carry the device's changes in several files", len(file), MaxCarriedBytes)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(file))
-	if err != nil {
+	if len(file) < 2 || file[0] != 0x1f || file[1] != 0x8b {
 		return nil, schema.Messagef("the file is not a villagesync carried file (it is not gzip-compressed)")
 	}
-	raw, err := io.ReadAll(io.LimitReader(zr, maxCarriedInflated+1))
-	if err != nil || len(raw) > maxCarriedInflated {
+	raw, ok := gunzipped(file)
+	if !ok {
 		return nil, schema.Messagef("the file is truncated or damaged (its compression does not read through): " +
 			"carry it again, or make it again on the device")
 	}
@@ -180,7 +210,11 @@ func open(f *v1.CarriedFile, into proto.Message, priv, peer *[BoxKeySize]byte) e
 	}
 	var nonce [24]byte
 	copy(nonce[:], f.Nonce)
-	plain, ok := box.Open(nil, f.Sealed, &nonce, peer, priv)
+	sealedGzip, ok := box.Open(nil, f.Sealed, &nonce, peer, priv)
+	if !ok {
+		return ErrCarriedDamaged
+	}
+	plain, ok := gunzipped(sealedGzip)
 	if !ok {
 		return ErrCarriedDamaged
 	}

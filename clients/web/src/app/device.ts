@@ -712,7 +712,7 @@ export class Device {
     }
     let pull;
     try {
-      pull = openPull(f, secret, serverPub);
+      pull = await openPull(f, secret, serverPub);
     } catch (e) {
       this.carrySay(e);
     }

@@ -1,6 +1,6 @@
 // Hand-carried files (api/villagesync/v1/carry.proto), as api/wire/carry.go
 // makes and reads them, byte for byte: a CarriedFile, gzip-compressed, its
-// payload sealed with NaCl box (X25519, XSalsa20-Poly1305) between the
+// payload (gzip-compressed protobuf) sealed with NaCl box (X25519, XSalsa20-Poly1305) between the
 // device's key pair and the server's. tweetnacl's box is the construction
 // golang.org/x/crypto/nacl/box implements, so a file sealed here opens
 // with wire.OpenPush and one sealed by wire.SealPull opens here; the Go
@@ -105,7 +105,8 @@ async function seal(plain: Uint8Array, f: CarriedFile, secretKey: Uint8Array, pe
   f.magic = carriedMagic;
   f.format = carriedFormat;
   f.nonce = nonce;
-  f.sealed = nacl.box(plain, nonce, peer, secretKey);
+  // Compressed before it is sealed, as wire.seal: sealed bytes do not compress.
+  f.sealed = nacl.box(await gzip(plain), nonce, peer, secretKey);
   return gzip(toBinary(CarriedFileSchema, f));
 }
 
@@ -160,16 +161,23 @@ export async function readCarried(file: Uint8Array): Promise<CarriedFile> {
   return f;
 }
 
-function open(f: CarriedFile, secretKey: Uint8Array, peer: Uint8Array): Uint8Array {
-  const plain = nacl.box.open(f.sealed, f.nonce, peer, secretKey);
-  if (!plain) throw damaged();
+async function open(f: CarriedFile, secretKey: Uint8Array, peer: Uint8Array): Promise<Uint8Array> {
+  const sealed = nacl.box.open(f.sealed, f.nonce, peer, secretKey);
+  if (!sealed) throw damaged();
+  let plain: Uint8Array | null;
+  try {
+    plain = await gunzip(sealed, maxCarriedInflated);
+  } catch {
+    plain = null;
+  }
+  if (plain === null) throw damaged();
   return plain;
 }
 
 /** wire.OpenPull: the payload, opened with the device's secret key and
  * the server's public key, checked against the outer layer. */
-export function openPull(f: CarriedFile, secretKey: Uint8Array, serverPub: Uint8Array): CarriedPull {
-  const plain = open(f, secretKey, serverPub);
+export async function openPull(f: CarriedFile, secretKey: Uint8Array, serverPub: Uint8Array): Promise<CarriedPull> {
+  const plain = await open(f, secretKey, serverPub);
   let p: CarriedPull;
   try {
     p = fromBinary(CarriedPullSchema, plain);
@@ -181,8 +189,8 @@ export function openPull(f: CarriedFile, secretKey: Uint8Array, serverPub: Uint8
 }
 
 /** wire.OpenPush (tests). */
-export function openPush(f: CarriedFile, secretKey: Uint8Array, devicePub: Uint8Array): CarriedPush {
-  const plain = open(f, secretKey, devicePub);
+export async function openPush(f: CarriedFile, secretKey: Uint8Array, devicePub: Uint8Array): Promise<CarriedPush> {
+  const plain = await open(f, secretKey, devicePub);
   let p: CarriedPush;
   try {
     p = fromBinary(CarriedPushSchema, plain);

@@ -255,5 +255,5 @@ func TestCarriedFileOf200Records(t *testing.T) {
 		t.Fatalf("200 records: %v, %v", err, push)
 	}
 	raw, _ := json.Marshal(len(file))
-	t.Logf("a push file of 200 records is %s bytes (sealed payload %d bytes before compression)", raw, len(f.Sealed))
+	t.Logf("a push file of 200 records is %s bytes (the sealed, compressed payload %d)", raw, len(f.Sealed))
 }
