@@ -294,3 +294,30 @@ func stateOf(t *testing.T, d *Replica) string {
 	}
 	return b.String()
 }
+
+// A file of 200 records is well under 100 KB (the bound), and a
+// backlog larger than a request says how many more wait for the next file.
+func TestCarryOutSize(t *testing.T) {
+	ctx := context.Background()
+	d, _ := carryDevice(t, &scripted{})
+	for i := range 200 {
+		if _, err := d.Put(ctx, "tutoring_sessions", "", map[string]schema.Value{
+			"village": schema.TextValue("南香村"), "session_date": schema.TextValue("2024-06-03"),
+			"children_present": schema.IntValue(int64(10 + i%20))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file, st, err := d.CarryOut(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a push file of %d records: %d bytes", st.Changes, len(file))
+	if st.Changes != 200 || len(file) >= 100_000 {
+		t.Errorf("%d changes in %d bytes; want 200 in well under 100 KB", st.Changes, len(file))
+	}
+	d.opt.PushBatch = 150
+	if _, st, err = d.CarryOut(ctx); err != nil || st.Changes != 150 || st.More != 50 ||
+		!strings.Contains(st.String(), "50 more") {
+		t.Errorf("with room for 150: %v %v; want 150 in the file and 50 more", st, err)
+	}
+}
