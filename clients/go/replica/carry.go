@@ -290,6 +290,18 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		return st, schema.Messagef("the server was restored from a backup between this device's last sync and " +
 			"the file: sync directly (the device then sends its changes again) or ask for a new file")
 	}
+	// Part-way through pulling its villages again (after a long absence
+	// or a change of villages), the device must see every record of its
+	// scope before it sweeps those it did not; a file's pages are the
+	// feed after a cursor, not that whole pull.
+	sweep, err := r.metaUint(ctx, "sweep")
+	if err != nil {
+		return st, err
+	}
+	if sweep != 0 || r.inFullPull(ctx, r.db.R) {
+		return st, schema.Messagef("this device is part-way through pulling its villages again: " +
+			"sync directly to finish that, then files from staff apply again")
+	}
 	if st.From, err = r.cursor(ctx); err != nil {
 		return st, err
 	}

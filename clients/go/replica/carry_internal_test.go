@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -226,17 +227,29 @@ func TestCarryIn(t *testing.T) {
 		name string
 		file []byte
 		want string
+		// fullPull puts the device part-way through a full pull for the
+		// case (meta full_pull = 1, restored after).
+		fullPull bool
 	}{
-		{"another device", with(func(p *v1.CarriedPull) { p.Replica = 8 }), "for device 8"},
-		{"another server", with(func(p *v1.CarriedPull) { p.ServerId = 10 }), "another server"},
-		{"another incarnation", with(func(p *v1.CarriedPull) { p.Incarnation = 4 }), "restored"},
-		{"a gap before it", with(func(p *v1.CarriedPull) { p.FromCursor = 41 }), "sync directly or ask for a new file"},
-		{"tampered", tampered, ""},
-		{"sealed by another key", seal(good, otherServer), "damaged"},
-		{"a push file", pushFile, "villagesync carry"},
-		{"a page of another incarnation", with(func(p *v1.CarriedPull) { p.Pages[1].Incarnation = 4 }), "damaged"},
+		{"another device", with(func(p *v1.CarriedPull) { p.Replica = 8 }), "for device 8", false},
+		{"another server", with(func(p *v1.CarriedPull) { p.ServerId = 10 }), "another server", false},
+		{"another incarnation", with(func(p *v1.CarriedPull) { p.Incarnation = 4 }), "restored", false},
+		{"a gap before it", with(func(p *v1.CarriedPull) { p.FromCursor = 41 }), "sync directly or ask for a new file", false},
+		{"tampered", tampered, "", false},
+		{"sealed by another key", seal(good, otherServer), "damaged", false},
+		{"a push file", pushFile, "villagesync carry", false},
+		{"part-way through a re-pull", seal(good, server), "part-way through pulling", true},
+		{"a page of another incarnation", with(func(p *v1.CarriedPull) { p.Pages[1].Incarnation = 4 }), "damaged", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.fullPull {
+				var was sql.NullString
+				d.db.R.QueryRow(`SELECT value FROM meta WHERE key = 'full_pull'`).Scan(&was)
+				if _, err := d.db.W.Exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('full_pull', '1')`); err != nil {
+					t.Fatal(err)
+				}
+				defer d.db.W.Exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('full_pull', ?)`, was.String)
+			}
 			before := stateOf(t, d)
 			if _, err := d.CarryIn(ctx, c.file); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("refusal %v; want one saying %q", err, c.want)
