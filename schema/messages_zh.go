@@ -40,6 +40,29 @@ var zhFormats = map[string]string{
 	"the file starts after this device's place in the server's updates (%d; the device is at %d), so updates between would be missing: sync directly or ask for a new file": "" +
 		"文件的起点（%d）在本设备已收到的更新（%d）之后，中间的更新会缺失：请直接同步，或索取新文件",
 
+	// Hand-carried files at the server (api/rpc/carry.go, sync/store/carry.go).
+	"this device sent a different box key than the one the server keeps for it (replica %d); a device's key never changes: enroll the device again": "" +
+		"此设备发来的公钥与服务器为它保存的不同（设备编号%d）；设备的公钥不会改变：请重新注册此设备",
+	"device %d was never enrolled on this server (server %016x): a file goes to and from its device's own server": "" +
+		"设备%d从未在本服务器（%016x）注册：文件只能在设备和它自己的服务器之间传递",
+	"device %s (replica %d, user %s) was revoked: the server takes nothing from it and makes nothing for it": "" +
+		"设备 %s（编号%d，用户 %s）已被吊销：服务器不接收它的改动，也不为它生成文件",
+	"the server has no key of device %s (replica %d) yet: sync the device directly once (it sends its key then), and carry its files after that": "" +
+		"服务器还没有设备 %s（编号%d）的公钥：请先让该设备直接同步一次（同步时会发送公钥），之后再传递它的文件",
+	"this file is not a device's changes but the server's updates for device %d: open it on that device": "" +
+		"这不是设备的改动文件，而是服务器给设备%d的更新：请在那台设备上打开",
+	"the file is for server %016x, but this is server %016x: carry it to the server its device syncs with (nothing was applied)": "" +
+		"文件属于服务器 %016x，而这是服务器 %016x：请把它带到该设备同步的服务器（未做任何改动）",
+	"the file was made before this server was restored from a backup, so it may build on changes the server no longer has: nothing was applied; sync device %s directly (it sends all its changes again)": "" +
+		"文件生成于本服务器从备份恢复之前，可能依赖服务器已不再保存的改动：未做任何改动；请让设备 %s 直接同步（它会重新发送全部改动）",
+	"the file's device %s has seen this server's changes up to %d, more than the server has (it was restored from an older backup): nothing was applied; sync the device directly": "" +
+		"文件所属设备 %s 已看到服务器的改动直到%d，超过服务器现有的（服务器从较早的备份恢复）：未做任何改动；请让设备直接同步",
+	"%d changes in one file, the limit is %d; make several files on the device": "一个文件中有%d条改动，上限是%d条；请在设备上分成几个文件",
+	"change %d (%s %s) carries a write of replica %d, not of the file's device %d: a carried file holds only its device's own writes; nothing was applied": "" +
+		"第%d条改动（%s %s）含有设备%d的写入，而非文件所属设备%d的：传递文件只能包含其设备自己的写入；未做任何改动",
+	"device %s was away while the server forgot deleted records it has not seen: it must pull everything again, which a file cannot do; sync it directly": "" +
+		"设备 %s 离线期间，服务器已清除了它未见过的删除记录：它必须重新拉取全部数据，文件做不到；请让它直接同步",
+
 	// Enrollment and tokens.
 	"this enrollment code is not known; check it, or ask staff for a new one": "无效；请核对，或向工作人员索取新的注册码",
 	"this enrollment code was used already; ask staff for a new one": "此注册码已被使用过，" +
@@ -172,6 +195,8 @@ var zhFormats = map[string]string{
 // column's Chinese names come from the tables (FieldName), so
 // "tutoring_sessions.children_present" needs no entry.
 var zhFields = map[string]string{
+	"file":              "文件",
+	"box_public_key":    "公钥",
 	"code":              "注册码",
 	"device_name":       "设备名称",
 	"token":             "令牌",

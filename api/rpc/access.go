@@ -8,17 +8,27 @@ import (
 	"connectrpc.com/connect"
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // Enroll exchanges an enrollment code for a device token.
 func (s *Service) Enroll(ctx context.Context, req *v1.EnrollRequest) (*v1.EnrollResponse, error) {
-	p, token, err := s.Store.Enroll(ctx, req.GetCode(), req.GetDeviceName())
+	key, err := wire.BoxKey(req.GetBoxPublicKey())
+	if err != nil {
+		return nil, refuseMessage(connect.CodeInvalidArgument, "box_public_key", err)
+	}
+	var keyBytes []byte
+	if key != nil {
+		keyBytes = key[:]
+	}
+	p, token, err := s.Store.EnrollKeyed(ctx, req.GetCode(), req.GetDeviceName(), keyBytes)
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
+	serverKey, _ := s.Store.BoxKeys()
 	return &v1.EnrollResponse{Replica: p.Replica, ServerId: s.Store.ServerID(), Token: token,
-		User: p.User, Role: string(p.Role)}, nil
+		User: p.User, Role: string(p.Role), ServerBoxPublicKey: serverKey}, nil
 }
 
 // Whoami describes the caller.

@@ -56,6 +56,10 @@ var allowed = map[string][]store.Role{
 	villagesyncv1connect.AttachmentServiceHoldsProcedure:            writers,
 	villagesyncv1connect.AttachmentServiceUploadProcedure:           writers,
 	villagesyncv1connect.AttachmentServiceFetchProcedure:            anyone,
+	// Any enrolled device may carry a file: the changes are applied as
+	// the device that made them, with its rights, not the carrier's.
+	villagesyncv1connect.CarryServiceCarryProcedure:    anyone,
+	villagesyncv1connect.CarryServiceCarryForProcedure: staff,
 }
 
 // lane are the procedures of the attachment lane. They count in a

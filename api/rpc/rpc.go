@@ -46,12 +46,31 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 	if err != nil {
 		return nil, err
 	}
+	// A device enrolled before hand-carried sync sends its box key with
+	// its syncs until it has the server's: kept first, so a refused key
+	// (another than the one kept) stops the sync before anything changes.
+	key, err := wire.BoxKey(req.GetBoxPublicKey())
+	if err != nil {
+		return nil, refuseMessage(connect.CodeInvalidArgument, "box_public_key", err)
+	}
+	if key != nil {
+		if req.GetReplica() != p.Replica {
+			return nil, refuse(connect.CodePermissionDenied, "replica", "the token belongs to replica %d, not %d",
+				p.Replica, req.GetReplica())
+		}
+		if err := s.Store.SetDeviceBoxKey(ctx, p.Replica, key[:]); err != nil {
+			return nil, s.toConnect(err)
+		}
+	}
 	resp, err := s.Store.Sync(ctx, p, wire.FromRequest(req))
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
 	resp.SchemaVersion, resp.OldestApp = schema.Version, oldestApp
 	m := wire.Response(resp)
+	if key != nil {
+		m.ServerBoxPublicKey, _ = s.Store.BoxKeys()
+	}
 	// A refused change is shown to the volunteer who made it, in her
 	// language: said here, where the request's language is known.
 	if l := requestLang(ctx); l != schema.EN {

@@ -82,9 +82,13 @@ func NewHandler(st *store.Store, log *slog.Logger, opt Options) http.Handler {
 	mux.Handle(villagesyncv1connect.NewAccessServiceHandler(svc, opts...))
 	mux.Handle(villagesyncv1connect.NewAttachmentServiceHandler(&rpc.AttachmentService{Service: svc},
 		bound(MaxAttachmentRequestBytes)...))
+	// A carried file may be as large as wire.MaxCarriedBytes, with the
+	// request around it.
+	mux.Handle(villagesyncv1connect.NewCarryServiceHandler(&rpc.CarryService{Service: svc},
+		bound(wire.MaxCarriedBytes+64<<10)...))
 	services := []string{villagesyncv1connect.SyncServiceName, villagesyncv1connect.ConflictServiceName,
 		villagesyncv1connect.ReportServiceName, villagesyncv1connect.AccessServiceName,
-		villagesyncv1connect.AttachmentServiceName}
+		villagesyncv1connect.AttachmentServiceName, villagesyncv1connect.CarryServiceName}
 	// Health and reflection take no token, so their requests are bounded
 	// (and inflated within the bound) like every other.
 	bounded := []connect.HandlerOption{connect.WithReadMaxBytes(MaxRequestBytes), wire.GzipHandler(MaxRequestBytes)}

@@ -53,6 +53,10 @@ type Principal struct {
 	User     string
 	Role     Role
 	Villages []string // a volunteer's villages, sorted; nil for the other roles
+	// CarriedBy names who carried the device's changes to the server in a
+	// file (issue 15), "user (device)"; empty for its own Sync. The audit
+	// says it with each change.
+	CarriedBy string
 }
 
 // AllVillages reports whether p sees every village.
@@ -277,6 +281,15 @@ func (s *Store) NewEnrollmentCode(ctx context.Context, user string, ttl time.Dur
 // Enroll exchanges an enrollment code, once, for a new device replica and
 // its token.
 func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal, string, error) {
+	return s.EnrollKeyed(ctx, code, deviceName, nil)
+}
+
+// EnrollKeyed is Enroll of a device that sends its box public key (nil
+// for none), kept with its replica in the same transaction.
+func (s *Store) EnrollKeyed(ctx context.Context, code, deviceName string, boxKey []byte) (Principal, string, error) {
+	if boxKey != nil && len(boxKey) != BoxKeySize {
+		return Principal{}, "", problem("box_public_key", "a box public key is %d bytes, not %d", BoxKeySize, len(boxKey))
+	}
 	deviceName = strings.TrimSpace(deviceName)
 	if deviceName == "" || utf8.RuneCountInString(deviceName) > 64 || !utf8.ValidString(deviceName) {
 		return Principal{}, "", problem("device_name", "must be 1 to 64 characters of UTF-8")
@@ -304,7 +317,7 @@ func (s *Store) Enroll(ctx context.Context, code, deviceName string) (Principal,
 		return Principal{}, "", refusedCode("this enrollment code expired; ask staff for a new one")
 	}
 	token := secret(24)
-	replica, err := t.insertDevice(ctx, deviceName, c.userID, hash(token), now)
+	replica, err := t.insertDevice(ctx, deviceName, c.userID, hash(token), boxKey, now)
 	if err != nil {
 		return Principal{}, "", fmt.Errorf("enroll: %w", err)
 	}

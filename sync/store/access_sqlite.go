@@ -88,10 +88,10 @@ func (t *sqliteTxn) enrollmentCode(ctx context.Context, codeHash []byte) (enroll
 	return enrollmentCode{userID: userID, expires: time.UnixMilli(expires), used: used.Valid}, true, nil
 }
 
-func (t *sqliteTxn) insertDevice(ctx context.Context, name string, userID int64, tokenHash []byte,
+func (t *sqliteTxn) insertDevice(ctx context.Context, name string, userID int64, tokenHash, boxKey []byte,
 	created time.Time) (uint32, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash) VALUES (?, ?, ?, ?)`,
-		name, created.UnixMilli(), userID, tokenHash)
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash, box_public_key)
+		VALUES (?, ?, ?, ?, ?)`, name, created.UnixMilli(), userID, tokenHash, boxKey)
 	if err != nil {
 		return 0, err
 	}

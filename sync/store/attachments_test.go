@@ -600,7 +600,8 @@ func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
 	session.Fields["cover"] = record.Field{Value: schema.TextValue(d2), Dot: session.Fields["title"].Dot}
 	push(t, lw.s, lw.st, session)
 	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
-		DROP TABLE attachment_refs; PRAGMA user_version = 8`); err != nil {
+		DROP TABLE attachment_refs; DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
+		PRAGMA user_version = 8`); err != nil {
 		t.Fatal(err)
 	}
 	lw.s.Close()
@@ -973,7 +974,8 @@ func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
 		t.Fatal("no book names the upper-case digest")
 	}
 	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
-		DROP TABLE attachment_refs; PRAGMA user_version = 8`); err != nil {
+		DROP TABLE attachment_refs; DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
+		PRAGMA user_version = 8`); err != nil {
 		t.Fatal(err)
 	}
 	lw.s.Close()

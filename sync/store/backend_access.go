@@ -32,8 +32,9 @@ type accessTxn interface {
 	// codeHash, used or not, expired or not.
 	enrollmentCode(ctx context.Context, codeHash []byte) (c enrollmentCode, ok bool, err error)
 	// insertDevice adds a replica enrolled for a user, with the SHA-256
-	// of its token, and returns its number (never one issued before).
-	insertDevice(ctx context.Context, name string, userID int64, tokenHash []byte,
+	// of its token and its box public key (nil: none yet), and returns
+	// its number (never one issued before).
+	insertDevice(ctx context.Context, name string, userID int64, tokenHash, boxKey []byte,
 		created time.Time) (replica uint32, err error)
 	// markEnrollmentCodeUsed records that the code was used, when and
 	// for which replica.

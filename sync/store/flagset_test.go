@@ -271,6 +271,7 @@ func TestPairFlagsBecomeSetsOfTwo(t *testing.T) {
 	// came first), and none of the later migrations' tables.
 	if _, err := s.db.W.ExecContext(ctx, `DROP TABLE conflict_members; DROP TABLE attachments;
 		DROP TABLE attachment_uploads; DROP TABLE attachment_chunks; DROP TABLE attachment_refs;
+		DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
 		PRAGMA user_version = 7`); err != nil {
 		t.Fatal(err)
 	}

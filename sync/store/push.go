@@ -442,6 +442,9 @@ func (s *Store) audit(ctx context.Context, tx pushTxn, j *pushJob, c *record.Rec
 	if r.Conflicts > 0 {
 		detail = fmt.Sprintf("%d conflict(s) logged", r.Conflicts)
 	}
+	if p.CarriedBy != "" {
+		detail = strings.TrimPrefix(detail+"; carried by "+cut(p.CarriedBy, heldKeyBytes), "; ")
+	}
 	// A change refused for its table or id may carry megabytes of either.
 	return r, auditRow(ctx, tx, cut(c.Table, heldKeyBytes), cut(c.ID, heldKeyBytes), p.Replica, p.UserID,
 		r.Outcome.String(), detail, now)

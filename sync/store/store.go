@@ -31,8 +31,10 @@ type Store struct {
 
 	serverID    uint64
 	incarnation uint64
-	clock       *hlc.Clock
-	log         *slog.Logger
+	// boxPublic and boxPrivate are the server's box key pair (carry.go).
+	boxPublic, boxPrivate []byte
+	clock                 *hlc.Clock
+	log                   *slog.Logger
 
 	// mu serialises write transactions and guards seq, the last feed
 	// sequence number handed out (persisted in meta with every write).

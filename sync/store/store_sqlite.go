@@ -95,6 +95,9 @@ func (s *Store) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.boxPublic, s.boxPrivate, err = s.ensureBoxKeys(ctx); err != nil {
+		return err
+	}
 	if err := s.db.W.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM collected)`).Scan(&s.anyCollected); err != nil {
 		return fmt.Errorf("read collected: %w", err)
 	}

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/futian-xiaomo/villagesync/sync/record"
+)
+
+func (b *sqliteBackend) keepBoxKeys(ctx context.Context, public, private []byte) ([]byte, []byte, error) {
+	if _, err := b.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO box_keys (id, public, private) VALUES (1, ?, ?)`,
+		public, private); err != nil {
+		return nil, nil, err
+	}
+	var pub, priv []byte
+	err := b.db.W.QueryRowContext(ctx, `SELECT public, private FROM box_keys WHERE id = 1`).Scan(&pub, &priv)
+	return pub, priv, err
+}
+
+func (b *sqliteBackend) deviceBoxKey(ctx context.Context, replica uint32, onWriter bool) ([]byte, bool, error) {
+	q := b.db.R
+	if onWriter {
+		q = b.db.W
+	}
+	var key []byte
+	err := q.QueryRowContext(ctx, `SELECT box_public_key FROM replicas WHERE id = ?`, replica).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
+}
+
+func (b *sqliteBackend) setDeviceBoxKey(ctx context.Context, replica uint32, key []byte) error {
+	_, err := b.db.W.ExecContext(ctx, `UPDATE replicas SET box_public_key = ? WHERE id = ? AND box_public_key IS NULL`,
+		key, replica)
+	return err
+}
+
+func (b *sqliteBackend) carriedDevice(ctx context.Context, replica uint32) (CarriedDevice, bool, error) {
+	var d CarriedDevice
+	var revoked, user int64
+	err := b.db.R.QueryRowContext(ctx, `SELECT name, COALESCE(revoked_ms, 0), box_public_key, last_cursor,
+		COALESCE(user_id, 0) FROM replicas WHERE id = ?`, replica).Scan(&d.Device, &revoked, &d.BoxKey,
+		&d.LastCursor, &user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return CarriedDevice{}, false, nil
+	}
+	if err != nil {
+		return CarriedDevice{}, false, err
+	}
+	d.Replica, d.Revoked = replica, revoked != 0
+	if user == 0 {
+		return d, true, nil
+	}
+	p, ok, err := principalWhere(ctx, b.db.R, `r.id = ?`, replica)
+	if err != nil {
+		return CarriedDevice{}, false, err
+	}
+	if ok {
+		d.Principal, d.Enrolled = p, true
+	}
+	return d, true, nil
+}
+
+func (b *sqliteBackend) acks(ctx context.Context, replica uint32) ([]Ack, error) {
+	rs, err := b.db.R.QueryContext(ctx, `SELECT tbl, record_id, counter FROM receipts
+		WHERE replica = ? AND outcome != ? ORDER BY tbl, record_id`, replica, int(record.Rejected))
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []Ack
+	for rs.Next() {
+		var a Ack
+		if err := rs.Scan(&a.Table, &a.ID, &a.Counter); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rs.Err()
+}
