@@ -157,12 +157,21 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 	p.CarriedBy = fmt.Sprintf("%s (%s)", carrier.User, carrier.Device)
 	changes := make([]*record.Record, len(preq.Changes))
 	results := make([]protocol.Result, len(changes))
+	// A change the server took before is one carried (or synced) before:
+	// the store answers a replay with what the first push was told, as a
+	// device retrying a lost response needs, and the carrier is told
+	// instead that the server had it.
+	carried := make([]bool, len(changes))
 	for i, ch := range preq.Changes {
 		if ch.Problem != nil {
 			results[i] = protocol.Result{Outcome: record.Rejected, Problem: ch.Problem}
 			continue
 		}
 		changes[i] = ch.Record
+		if carried[i], err = c.Store.Acked(ctx, d.Replica, ch.Record.Table, ch.Record.ID,
+			ch.Record.Version[d.Replica]); err != nil {
+			return nil, c.toConnect(err)
+		}
 	}
 	if len(changes) > 0 {
 		pushed, err := c.Store.Push(ctx, p, changes)
@@ -172,6 +181,9 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 		for i, r := range pushed {
 			if changes[i] != nil {
 				results[i] = r
+			}
+			if carried[i] && r.Outcome != record.Rejected {
+				results[i].Outcome = record.AlreadyHad
 			}
 		}
 	}
@@ -204,6 +216,11 @@ func (c *CarryService) CarryFor(ctx context.Context, req *v1.CarryForRequest) (*
 	}
 	if req.GetReplica() == 0 {
 		return nil, refuse(connect.CodeInvalidArgument, "replica", "missing")
+	}
+	// The cursor the device reached at its last sync may be noted in
+	// memory only (Store.Seen): written first, so the file starts there.
+	if err := c.Store.FlushSeen(ctx); err != nil {
+		return nil, c.toConnect(err)
 	}
 	d, key, err := c.carriedDevice(ctx, req.GetReplica(), "replica")
 	if err != nil {

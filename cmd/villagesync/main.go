@@ -42,6 +42,8 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE rejected              changes the server refused, with the reason
   villagesync conflicts [--device FILE] [--table TABLE] [--open]
   villagesync conflicts resolve [--device FILE] ID keep|take_loser|distinct|merge|noted
+  villagesync carry [--device FILE] FILE              hand a device's push file to the server (any enrolled device)
+  villagesync carry-for [--device FILE] DEVICE FILE   write a pull file for a device (replica or name; staff)
   villagesync report --server URL [--from YYYY-MM] [--to YYYY-MM] [--village V]... [--format table|csv|xlsx|json] [--lang zh|en] [--out FILE [--force]]
 
 Flags fall back to environment variables: VILLAGESYNC_DB, VILLAGESYNC_LISTEN,
@@ -92,6 +94,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return benchCmd(ctx, args[1:], out)
 	case "report":
 		return report(ctx, args[1:], out)
+	case "carry":
+		return carryCmd(ctx, args[1:], out)
+	case "carry-for":
+		return carryFor(ctx, args[1:], out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

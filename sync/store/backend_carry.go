@@ -20,6 +20,9 @@ type carryBackend interface {
 	// acks returns a replica's receipts but the rejected ones, by table
 	// and id.
 	acks(ctx context.Context, replica uint32) ([]Ack, error)
+	// ackedCounter returns the counter of a replica's receipt of a record
+	// unless the receipt is a rejection.
+	ackedCounter(ctx context.Context, replica uint32, table, id string) (counter uint64, ok bool, err error)
 }
 
 var _ carryBackend = (*sqliteBackend)(nil)

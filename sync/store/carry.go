@@ -136,3 +136,14 @@ func (s *Store) Acks(ctx context.Context, replica uint32) ([]Ack, error) {
 	}
 	return acks, nil
 }
+
+// Acked says whether the server has taken a write of replica's record
+// at counter or later (a receipt, not a rejection): a carried change it
+// holds is one carried before.
+func (s *Store) Acked(ctx context.Context, replica uint32, table, id string, counter uint64) (bool, error) {
+	have, ok, err := s.ackedCounter(ctx, replica, table, id)
+	if err != nil {
+		return false, fmt.Errorf("read the receipt of replica %d for %s %s: %w", replica, table, id, err)
+	}
+	return ok && have >= counter, nil
+}

@@ -83,3 +83,14 @@ func (b *sqliteBackend) acks(ctx context.Context, replica uint32) ([]Ack, error)
 	}
 	return out, rs.Err()
 }
+
+func (b *sqliteBackend) ackedCounter(ctx context.Context, replica uint32, table, id string) (uint64, bool, error) {
+	var counter uint64
+	err := b.db.R.QueryRowContext(ctx, `SELECT counter FROM receipts
+		WHERE replica = ? AND tbl = ? AND record_id = ? AND outcome != ?`, replica, table, id, int(record.Rejected)).
+		Scan(&counter)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return counter, err == nil, err
+}

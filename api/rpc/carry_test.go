@@ -1,0 +1,402 @@
+package rpc_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/rpc"
+	"github.com/futian-xiaomo/villagesync/api/wire"
+	"github.com/futian-xiaomo/villagesync/sync/hlc"
+	"github.com/futian-xiaomo/villagesync/sync/store"
+)
+
+// keyedDevice is a device enrolled with a box key pair of its own.
+type keyedDevice struct {
+	reg  *v1.EnrollResponse
+	keys wire.BoxKeys
+	sync villagesyncv1connect.SyncServiceClient
+}
+
+// keyed enrolls a device for a new user, sending its box public key
+// (none when withKey is false).
+func (e *accessEnv) keyed(t *testing.T, user string, role store.Role, withKey bool, villages ...string) keyedDevice {
+	t.Helper()
+	keys, err := wire.NewBoxKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.st.CodeFor(context.Background(), user, role, villages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &v1.EnrollRequest{Code: code, DeviceName: user + "-device"}
+	if withKey {
+		req.BoxPublicKey = keys.Public[:]
+	}
+	reg, err := villagesyncv1connect.NewAccessServiceClient(http.DefaultClient, e.url).
+		Enroll(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyedDevice{reg: reg, keys: keys, sync: villagesyncv1connect.NewSyncServiceClient(as(reg.Token, ""), e.url)}
+}
+
+func (e *accessEnv) carry(token, lang string) villagesyncv1connect.CarryServiceClient {
+	return villagesyncv1connect.NewCarryServiceClient(as(token, lang), e.url)
+}
+
+func (e *accessEnv) serverKey(t *testing.T) *[wire.BoxKeySize]byte {
+	t.Helper()
+	pub, _ := e.st.BoxKeys()
+	k, err := wire.BoxKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// pushFile is d's push file of changes, made as its app would.
+func (e *accessEnv) pushFile(t *testing.T, d keyedDevice, changes ...*v1.Record) []byte {
+	t.Helper()
+	return e.pushFileOf(t, d.keys, &v1.CarriedPush{ServerId: e.st.ServerID(), Replica: d.reg.Replica,
+		MadeAtMs: time.Now().UnixMilli(), Request: &v1.SyncRequest{Replica: d.reg.Replica, ServerId: e.st.ServerID(),
+			Incarnation: e.st.Incarnation(), Changes: changes}})
+}
+
+func (e *accessEnv) pushFileOf(t *testing.T, keys wire.BoxKeys, p *v1.CarriedPush) []byte {
+	t.Helper()
+	file, err := wire.SealPush(p, keys, e.serverKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// A push file applies as the device that made it, whoever carries it:
+// the device's villages hold (a change to another village is refused as
+// in its own Sync), the audit names the carrier, and carrying it again
+// changes nothing.
+func TestCarryAppliesAsTheDevice(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	vol := e.keyed(t, "王芳", store.Volunteer, true, "南香村")
+	if !bytes.Equal(vol.reg.ServerBoxPublicKey, e.serverKey(t)[:]) {
+		t.Fatalf("enrollment answered server key %x", vol.reg.ServerBoxPublicKey)
+	}
+	carrier := e.keyed(t, "张伟", store.Volunteer, false, "东旺村") // a volunteer of another village carries it
+	mine, other := book(vol.reg.Replica, "南香村"), book(vol.reg.Replica, "东旺村")
+	file := e.pushFile(t, vol, mine, other)
+
+	resp, err := e.carry(carrier.reg.Token, "").Carry(ctx, &v1.CarryRequest{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Replica != vol.reg.Replica || resp.User != "王芳" || resp.Device != "王芳-device" || len(resp.Results) != 2 {
+		t.Fatalf("carry answered %v", resp)
+	}
+	if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_APPLIED {
+		t.Errorf("her village's book: %v %s", r.Outcome, r.Message)
+	}
+	if r := resp.Results[1]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || r.Code != "permission_denied" {
+		t.Errorf("another village's book: %v %s %s, want rejected as in her Sync", r.Outcome, r.Code, r.Message)
+	}
+	staff := e.keyed(t, "李老师", store.Staff, false)
+	changes, err := villagesyncv1connect.NewAccessServiceClient(as(staff.reg.Token, ""), e.url).
+		ListChanges(ctx, &v1.ListChangesRequest{Table: "books", RecordId: mine.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes.Changes) != 1 || changes.Changes[0].User != "王芳" ||
+		!strings.Contains(changes.Changes[0].Detail, "carried by 张伟 (张伟-device)") {
+		t.Errorf("the trail: %v, want her change carried by 张伟", changes.Changes)
+	}
+
+	before := e.state(t)
+	again, err := e.carry(staff.reg.Token, "").Carry(ctx, &v1.CarryRequest{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := again.Results[0]; r.Outcome != v1.Outcome_OUTCOME_ALREADY_HAD {
+		t.Errorf("carried twice: %v, want already had", r.Outcome)
+	}
+	if after := e.state(t); after != before {
+		t.Errorf("carrying the file twice changed the server: %s -> %s", before, after)
+	}
+}
+
+// A file that fails any check is refused whole with a code and a
+// sentence in the caller's language, and nothing of it is applied.
+func TestCarryRefusesWholeFiles(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	vol := e.keyed(t, "王芳", store.Volunteer, true, "南香村")
+	keyless := e.keyed(t, "赵敏", store.Volunteer, false, "南香村")
+	revoked := e.keyed(t, "钱进", store.Volunteer, true, "南香村")
+	if err := e.st.RevokeDevice(ctx, revoked.reg.Replica); err != nil {
+		t.Fatal(err)
+	}
+	carrier := e.keyed(t, "李老师", store.Staff, false)
+	stranger, _ := wire.NewBoxKeys()
+
+	good := func(d keyedDevice) *v1.Record { return book(d.reg.Replica, "南香村") }
+	push := func(d keyedDevice, edit func(*v1.CarriedPush), changes ...*v1.Record) *v1.CarriedPush {
+		p := &v1.CarriedPush{ServerId: e.st.ServerID(), Replica: d.reg.Replica, MadeAtMs: time.Now().UnixMilli(),
+			Request: &v1.SyncRequest{Replica: d.reg.Replica, ServerId: e.st.ServerID(), Incarnation: e.st.Incarnation(),
+				Changes: changes}}
+		if edit != nil {
+			edit(p)
+		}
+		return p
+	}
+	// resealed is file with its outer layer edited and compressed again.
+	resealed := func(file []byte, edit func(*v1.CarriedFile)) []byte {
+		zr, err := gzip.NewReader(bytes.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(zr)
+		f := &v1.CarriedFile{}
+		if err := proto.Unmarshal(raw, f); err != nil {
+			t.Fatal(err)
+		}
+		edit(f)
+		raw, _ = proto.Marshal(f)
+		var out bytes.Buffer
+		zw := gzip.NewWriter(&out)
+		zw.Write(raw)
+		zw.Close()
+		return out.Bytes()
+	}
+	othersWrite := good(vol)
+	othersWrite.Fields = append(othersWrite.Fields, &v1.Field{Name: "notes", Value: text("x"),
+		Dot: &v1.Dot{Replica: carrier.reg.Replica, Counter: 1, Hlc: hlc.FromTime(timeNow())}})
+	othersWrite.Version.Replicas = append(othersWrite.Version.Replicas, carrier.reg.Replica)
+	othersWrite.Version.Counters = append(othersWrite.Version.Counters, 1)
+	pullFile, err := e.carry(carrier.reg.Token, "").CarryFor(ctx, &v1.CarryForRequest{Replica: vol.reg.Replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		file []byte
+		code connect.Code
+		want string
+	}{
+		{"a byte changed in the seal", resealed(e.pushFile(t, vol, good(vol)), func(f *v1.CarriedFile) {
+			f.Sealed[len(f.Sealed)/2] ^= 1
+		}), connect.CodeInvalidArgument, "fails its seal"},
+		{"a byte changed in the compression", func() []byte {
+			f := e.pushFile(t, vol, good(vol))
+			f[len(f)/2] ^= 0x40
+			return f
+		}(), connect.CodeInvalidArgument, "file: the file"},
+		{"the outer layer names another device", resealed(e.pushFile(t, vol, good(vol)), func(f *v1.CarriedFile) {
+			f.Replica = revoked.reg.Replica + 1000
+		}), connect.CodeFailedPrecondition, "never enrolled"},
+		{"sealed with another device's key", e.pushFileOf(t, stranger, push(vol, nil, good(vol))),
+			connect.CodeInvalidArgument, "fails its seal"},
+		{"a revoked device", e.pushFileOf(t, revoked.keys, push(revoked, nil, good(revoked))),
+			connect.CodePermissionDenied, "was revoked"},
+		{"a device whose key the server lacks", e.pushFileOf(t, keyless.keys, push(keyless, nil, good(keyless))),
+			connect.CodeFailedPrecondition, "sync the device directly once"},
+		{"another server's file", e.pushFileOf(t, vol.keys, push(vol, func(p *v1.CarriedPush) {
+			p.ServerId, p.Request.ServerId = e.st.ServerID()+2, e.st.ServerID()+2
+		}, good(vol))), connect.CodeFailedPrecondition, "carry it to the server its device syncs with"},
+		{"made before a restore", e.pushFileOf(t, vol.keys, push(vol, func(p *v1.CarriedPush) {
+			p.Request.Incarnation = e.st.Incarnation() + 2
+		}, good(vol))), connect.CodeFailedPrecondition, "restored from a backup"},
+		{"from the restored server's future", e.pushFileOf(t, vol.keys, push(vol, func(p *v1.CarriedPush) {
+			p.Request.Cursor = 1 << 40
+		}, good(vol))), connect.CodeFailedPrecondition, "restored from an older backup"},
+		{"a write of another replica", e.pushFile(t, vol, good(vol), othersWrite),
+			connect.CodeInvalidArgument, "carries a write of replica"},
+		{"a pull file", pullFile.File, connect.CodeInvalidArgument, "open it on that device"},
+		{"no file at all", []byte("hello"), connect.CodeInvalidArgument, "not a villagesync carried file"},
+	}
+	before := e.state(t)
+	for _, tc := range cases {
+		for _, lang := range []string{"", "zh-CN"} {
+			_, err := e.carry(carrier.reg.Token, lang).Carry(ctx, &v1.CarryRequest{File: tc.file})
+			var ce *connect.Error
+			switch {
+			case !errors.As(err, &ce):
+				t.Errorf("%s: %v, want refused", tc.name, err)
+			case ce.Code() != tc.code:
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.code)
+			case lang == "" && !strings.Contains(ce.Message(), tc.want):
+				t.Errorf("%s: %q, want it to say %q", tc.name, ce.Message(), tc.want)
+			case lang != "" && !hasHan(ce.Message()):
+				t.Errorf("%s in Chinese: %q", tc.name, ce.Message())
+			}
+		}
+	}
+	if after := e.state(t); after != before {
+		t.Errorf("a refused file changed the server: %s -> %s", before, after)
+	}
+}
+
+// 200 records of a day's work travel in a file well under 100 KB.
+func TestCarriedFileOf200Records(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	vol := e.keyed(t, "王芳", store.Volunteer, true, "南香村")
+	var changes []*v1.Record
+	for range 200 {
+		changes = append(changes, book(vol.reg.Replica, "南香村"))
+	}
+	file := e.pushFile(t, vol, changes...)
+	t.Logf("a push file of 200 books: %d bytes", len(file))
+	if len(file) > 50<<10 {
+		t.Errorf("a push file of 200 books is %d bytes, more than half the 100 KB budget", len(file))
+	}
+	resp, err := e.carry(vol.reg.Token, "").Carry(context.Background(), &v1.CarryRequest{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range resp.Results {
+		if r.Outcome != v1.Outcome_OUTCOME_APPLIED {
+			t.Fatalf("change %d: %v %s", i, r.Outcome, r.Message)
+		}
+	}
+}
+
+// A pull file holds what the device has not pulled, of its villages
+// only, and the acks of its own changes the server has; it opens with
+// the device's keys; only staff make one, and not for a revoked device or
+// one whose key the server lacks.
+func TestCarryFor(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	vol := e.keyed(t, "王芳", store.Volunteer, true, "南香村")
+	staff := e.keyed(t, "李老师", store.Staff, false)
+	// She pulled a book of her village (her second sync says she has it);
+	// what comes after is what the file holds.
+	pulled := book(staff.reg.Replica, "南香村")
+	if _, err := staff.sync.Sync(ctx, &v1.SyncRequest{Replica: staff.reg.Replica,
+		Changes: []*v1.Record{pulled}}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := vol.sync.Sync(ctx, &v1.SyncRequest{Replica: vol.reg.Replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vol.sync.Sync(ctx, &v1.SyncRequest{Replica: vol.reg.Replica, Cursor: first.NextCursor,
+		ScopeHash: first.ScopeHash}); err != nil {
+		t.Fatal(err)
+	}
+	hers, elsewhere := book(staff.reg.Replica, "南香村"), book(staff.reg.Replica, "东旺村")
+	if _, err := staff.sync.Sync(ctx, &v1.SyncRequest{Replica: staff.reg.Replica,
+		Changes: []*v1.Record{hers, elsewhere}}); err != nil {
+		t.Fatal(err)
+	}
+	own := book(vol.reg.Replica, "南香村")
+	if _, err := e.carry(staff.reg.Token, "").Carry(ctx, &v1.CarryRequest{File: e.pushFile(t, vol, own)}); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, err := e.carry(staff.reg.Token, "").CarryFor(ctx, &v1.CarryForRequest{Replica: vol.reg.Replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := wire.ReadCarried(resp.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull, err := wire.OpenPull(f, vol.keys, e.serverKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, p := range pull.Pages {
+		for _, r := range p.Changes {
+			got[r.Id] = true
+		}
+	}
+	if !got[hers.Id] || got[elsewhere.Id] || !got[own.Id] || got[pulled.Id] {
+		t.Errorf("the pages hold %v; want her village's new book and her own, never 东旺村's nor what she pulled", got)
+	}
+	if pull.Replica != vol.reg.Replica || pull.Incarnation != e.st.Incarnation() || pull.FromCursor != first.NextCursor {
+		t.Errorf("the file is for replica %d, incarnation %x, from cursor %d", pull.Replica, pull.Incarnation,
+			pull.FromCursor)
+	}
+	if len(pull.Acks) != 1 || pull.Acks[0].Id != own.Id || pull.Acks[0].Counter != 1 || resp.Acks != 1 {
+		t.Errorf("acks %v (%d), want her book at counter 1", pull.Acks, resp.Acks)
+	}
+	if resp.Device != "王芳-device" || int(resp.Records) != len(got) {
+		t.Errorf("answered device %q, %d records; the pages hold %d", resp.Device, resp.Records, len(got))
+	}
+	if _, err := wire.OpenPull(f, staff.keys, e.serverKey(t)); err == nil {
+		t.Error("another device's keys opened her pull file")
+	}
+
+	keyless := e.keyed(t, "赵敏", store.Volunteer, false, "南香村")
+	revoked := e.keyed(t, "钱进", store.Volunteer, true, "南香村")
+	if err := e.st.RevokeDevice(ctx, revoked.reg.Replica); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		token   string
+		replica uint32
+		code    connect.Code
+	}{
+		{"a volunteer asks", vol.reg.Token, vol.reg.Replica, connect.CodePermissionDenied},
+		{"a device without a key", staff.reg.Token, keyless.reg.Replica, connect.CodeFailedPrecondition},
+		{"a revoked device", staff.reg.Token, revoked.reg.Replica, connect.CodePermissionDenied},
+		{"an unknown device", staff.reg.Token, 999, connect.CodeFailedPrecondition},
+	} {
+		_, err := e.carry(tc.token, "").CarryFor(ctx, &v1.CarryForRequest{Replica: tc.replica})
+		if connect.CodeOf(err) != tc.code {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.code)
+		}
+	}
+}
+
+// A device enrolled before carried files sends its key at a sync and gets
+// the server's in that answer only; another key later is refused.
+func TestBoxKeyAtSync(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	d := e.keyed(t, "王芳", store.Volunteer, false, "南香村")
+	if len(d.reg.ServerBoxPublicKey) != wire.BoxKeySize {
+		t.Errorf("enrollment without a key answered server key %x", d.reg.ServerBoxPublicKey)
+	}
+	resp, err := d.sync.Sync(ctx, &v1.SyncRequest{Replica: d.reg.Replica, BoxPublicKey: d.keys.Public[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(resp.ServerBoxPublicKey, e.serverKey(t)[:]) {
+		t.Errorf("a sync with a key answered server key %x", resp.ServerBoxPublicKey)
+	}
+	if resp, err = d.sync.Sync(ctx, &v1.SyncRequest{Replica: d.reg.Replica}); err != nil ||
+		len(resp.ServerBoxPublicKey) != 0 {
+		t.Errorf("a sync without a key: %v, server key %x", err, resp.GetServerBoxPublicKey())
+	}
+	other, _ := wire.NewBoxKeys()
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		code connect.Code
+	}{
+		{"another key", other.Public[:], connect.CodeFailedPrecondition},
+		{"a short key", []byte{1, 2, 3}, connect.CodeInvalidArgument},
+	} {
+		_, err := d.sync.Sync(ctx, &v1.SyncRequest{Replica: d.reg.Replica, BoxPublicKey: tc.key,
+			Changes: []*v1.Record{book(d.reg.Replica, "南香村")}})
+		if connect.CodeOf(err) != tc.code || !strings.Contains(err.Error(), "box_public_key") {
+			t.Errorf("%s: %v, want %v naming box_public_key", tc.name, err, tc.code)
+		}
+	}
+}
