@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/futian-xiaomo/villagesync/api/wire"
@@ -359,7 +358,7 @@ func deviceCarryOut(ctx context.Context, d deviceCtx, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writePrivate(args[0], file); err != nil {
+	if err := writeOwnerOnly(args[0], file); err != nil {
 		return fmt.Errorf("device carry-out: %w", err)
 	}
 	fmt.Fprintf(d.out, "wrote %s: %s\n", args[0], st)
@@ -393,30 +392,4 @@ func readCarried(name string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, wire.MaxCarriedBytes+1))
-}
-
-// writePrivate writes b to name readable by the owner only (a carried
-// file holds children's names, sealed, but there is no reason to show
-// even that to others), whole or not at all: written beside it first,
-// then renamed over it, so a stick pulled out mid-write leaves no half
-// file that looks like one.
-func writePrivate(name string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.Write(b)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }
