@@ -97,13 +97,22 @@ func TestCarryAppliesAsTheDevice(t *testing.T) {
 	}
 	carrier := e.keyed(t, "张伟", store.Volunteer, false, "东旺村") // a volunteer of another village carries it
 	mine, other := book(vol.reg.Replica, "南香村"), book(vol.reg.Replica, "东旺村")
-	file := e.pushFile(t, vol, mine, other)
+	// A book staff wrote meanwhile, which her file edits without having
+	// seen: a conflict, whose log says who carried her side.
+	staff := e.keyed(t, "李老师", store.Staff, false)
+	shared := book(staff.reg.Replica, "南香村")
+	if _, err := staff.sync.Sync(ctx, &v1.SyncRequest{Replica: staff.reg.Replica,
+		Changes: []*v1.Record{shared}}); err != nil {
+		t.Fatal(err)
+	}
+	edit := change(vol.reg.Replica, "books", shared.Id, "title", text("小王子（新版）"))
+	file := e.pushFile(t, vol, mine, other, edit)
 
 	resp, err := e.carry(carrier.reg.Token, "").Carry(ctx, &v1.CarryRequest{File: file})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Replica != vol.reg.Replica || resp.User != "王芳" || resp.Device != "王芳-device" || len(resp.Results) != 2 {
+	if resp.Replica != vol.reg.Replica || resp.User != "王芳" || resp.Device != "王芳-device" || len(resp.Results) != 3 {
 		t.Fatalf("carry answered %v", resp)
 	}
 	if r := resp.Results[0]; r.Outcome != v1.Outcome_OUTCOME_APPLIED {
@@ -112,7 +121,25 @@ func TestCarryAppliesAsTheDevice(t *testing.T) {
 	if r := resp.Results[1]; r.Outcome != v1.Outcome_OUTCOME_REJECTED || r.Code != "permission_denied" {
 		t.Errorf("another village's book: %v %s %s, want rejected as in her Sync", r.Outcome, r.Code, r.Message)
 	}
-	staff := e.keyed(t, "李老师", store.Staff, false)
+	if r := resp.Results[2]; r.Outcome != v1.Outcome_OUTCOME_MERGED || r.Conflicts != 1 {
+		t.Errorf("the concurrent edit: %v, %d conflicts, want merged with one", r.Outcome, r.Conflicts)
+	}
+	log, err := villagesyncv1connect.NewConflictServiceClient(as(staff.reg.Token, ""), e.url).
+		ListConflicts(ctx, &v1.ListConflictsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Conflicts) != 1 {
+		t.Fatalf("the conflict log: %v", log.Conflicts)
+	}
+	c := log.Conflicts[0]
+	herSide, staffSide := c.WinnerDevice, c.LoserDevice
+	if c.WinnerDot.Replica != vol.reg.Replica {
+		herSide, staffSide = staffSide, herSide
+	}
+	if herSide != "王芳-device (carried by 张伟 (张伟-device))" || staffSide != "李老师-device" {
+		t.Errorf("the conflict log names her side %q and staff's %q", herSide, staffSide)
+	}
 	changes, err := villagesyncv1connect.NewAccessServiceClient(as(staff.reg.Token, ""), e.url).
 		ListChanges(ctx, &v1.ListChangesRequest{Table: "books", RecordId: mine.Id})
 	if err != nil {

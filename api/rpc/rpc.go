@@ -138,6 +138,14 @@ func conflictToWire(c store.LoggedConflict) *v1.Conflict {
 	if !c.ResolvedAt.IsZero() {
 		m.ResolvedAtMs = c.ResolvedAt.UnixMilli()
 	}
+	// A write carried in a file is its device's; the log says who carried
+	// it beside the device's name.
+	if c.WinnerCarriedBy != "" {
+		m.WinnerDevice += " (carried by " + c.WinnerCarriedBy + ")"
+	}
+	if c.LoserCarriedBy != "" {
+		m.LoserDevice += " (carried by " + c.LoserCarriedBy + ")"
+	}
 	for _, r := range c.Records {
 		cr := &v1.ConflictRecord{Id: r.ID, Device: r.Device, User: r.User}
 		if !r.WrittenAt.IsZero() {

@@ -74,8 +74,8 @@ func pendingOf(m map[string]int) []string {
 }
 
 // The issue's story: a phone that never connects gets its writes to the
-// server by a file a staff laptop carries; the audit names the carrier and
-// the conflict log the phone; the same file carried twice changes
+// server by a file a staff laptop carries; the audit and the conflict log
+// name the phone and the carrier; the same file carried twice changes
 // nothing; a pull file made before the phone's first direct sync changes
 // nothing after it; that sync finds the server had everything (it
 // writes nothing there) and the three converge.
@@ -138,7 +138,7 @@ func TestPhoneThatNeverConnects(t *testing.T) {
 		t.Errorf("audit of the shared class:\n%s", a)
 	}
 	if cf := w.must("conflicts", "--device", w.staff); !strings.Contains(cf, `"field":"notes"`) ||
-		!strings.Contains(cf, "王芳的手机") {
+		!strings.Contains(cf, "王芳的手机") || !strings.Contains(cf, "李老师 (laptop)") {
 		t.Errorf("conflicts:\n%s", cf)
 	}
 	if w.dump(w.phone) != phoneBefore {

@@ -601,6 +601,7 @@ func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
 	push(t, lw.s, lw.st, session)
 	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
 		DROP TABLE attachment_refs; DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
+		ALTER TABLE conflicts DROP COLUMN winner_carried_by; ALTER TABLE conflicts DROP COLUMN loser_carried_by;
 		PRAGMA user_version = 8`); err != nil {
 		t.Fatal(err)
 	}
@@ -975,6 +976,7 @@ func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
 	}
 	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
 		DROP TABLE attachment_refs; DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
+		ALTER TABLE conflicts DROP COLUMN winner_carried_by; ALTER TABLE conflicts DROP COLUMN loser_carried_by;
 		PRAGMA user_version = 8`); err != nil {
 		t.Fatal(err)
 	}

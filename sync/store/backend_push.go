@@ -53,8 +53,10 @@ type pushTxn interface {
 	// insertMove notes that record id of table left village from at feed
 	// position seq (the moves pulls turn into evictions).
 	insertMove(ctx context.Context, seq uint64, table, id, from string) error
-	// insertConflict logs c, detected at now, in the conflict log.
-	insertConflict(ctx context.Context, c record.Conflict, now time.Time) error
+	// insertConflict logs c, detected at now, in the conflict log, with
+	// who carried the write of replica carried in a file (carriedBy; ""
+	// for none): of the winner's side or the loser's, whichever is its.
+	insertConflict(ctx context.Context, c record.Conflict, carried uint32, carriedBy string, now time.Time) error
 	// insertAudit adds an audit row: who (replica; user, 0 for none, stored
 	// as no user) did what to record id of table and with what outcome.
 	insertAudit(ctx context.Context, table, id string, replica uint32, user int64, outcome, detail string,

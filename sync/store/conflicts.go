@@ -19,7 +19,11 @@ type LoggedConflict struct {
 	// WinnerUser and LoserUser are the users those devices were enrolled
 	// for ("" for none, or a flag's, whose sides are records, not writes).
 	WinnerUser, LoserUser string
-	DetectedAt            time.Time
+	// WinnerCarriedBy and LoserCarriedBy name who carried that side's
+	// write to the server in a file, "user (device)"; "" for a write its
+	// device synced itself.
+	WinnerCarriedBy, LoserCarriedBy string
+	DetectedAt                      time.Time
 	// OtherID is the earlier record of the pair that raised a flag
 	// (double loan, duplicate session); ID is the later one.
 	OtherID string

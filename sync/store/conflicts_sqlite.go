@@ -33,7 +33,8 @@ func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([
 		server_vv, incoming_vv, detected_ms,
 		COALESCE(other_id, ''), COALESCE(resolution, ''), COALESCE(resolved_ms, 0), COALESCE(resolved_by, ''),
 		COALESCE((SELECT group_concat(record_id, ',') FROM
-		  (SELECT record_id FROM conflict_members WHERE conflict_id = c.id ORDER BY record_id)), '')
+		  (SELECT record_id FROM conflict_members WHERE conflict_id = c.id ORDER BY record_id)), ''),
+		COALESCE(winner_carried_by, ''), COALESCE(loser_carried_by, '')
 		FROM conflicts c
 		LEFT JOIN replicas w ON w.id = c.winner_replica
 		LEFT JOIN replicas l ON l.id = c.loser_replica
@@ -59,7 +60,7 @@ func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([
 			&wt, &wv, &c.Winner.Dot.Replica, &c.Winner.Dot.Counter, &c.Winner.Dot.HLC, &c.WinnerDevice, &c.WinnerUser,
 			&lt, &lv, &c.Loser.Dot.Replica, &c.Loser.Dot.Counter, &c.Loser.Dot.HLC, &c.LoserDevice, &c.LoserUser,
 			&svv, &ivv, &detected, &c.OtherID, &c.Resolution, &resolved, &c.ResolvedBy,
-			&members)
+			&members, &c.WinnerCarriedBy, &c.LoserCarriedBy)
 		if err != nil {
 			return nil, fmt.Errorf("list conflicts: %w", err)
 		}

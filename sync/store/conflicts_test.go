@@ -37,7 +37,7 @@ func TestPagesWithRecordsAreCapped(t *testing.T) {
 		c := record.Conflict{Table: "books", ID: uuid.Must(uuid.NewV7()).String(), Field: "title",
 			Kind: record.KindField, Winner: f(2, "小王子"), Loser: f(3, "小王子（新）"),
 			ServerVersion: vv.VV{2: 1}, IncomingVersion: vv.VV{3: 1}}
-		if err := tx.insertConflict(ctx, c, time.Now()); err != nil {
+		if err := tx.insertConflict(ctx, c, 0, "", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -272,6 +272,7 @@ func TestPairFlagsBecomeSetsOfTwo(t *testing.T) {
 	if _, err := s.db.W.ExecContext(ctx, `DROP TABLE conflict_members; DROP TABLE attachments;
 		DROP TABLE attachment_uploads; DROP TABLE attachment_chunks; DROP TABLE attachment_refs;
 		DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
+		ALTER TABLE conflicts DROP COLUMN winner_carried_by; ALTER TABLE conflicts DROP COLUMN loser_carried_by;
 		PRAGMA user_version = 7`); err != nil {
 		t.Fatal(err)
 	}

@@ -301,7 +301,7 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 		return protocol.Result{}, err
 	}
 	for _, c := range conflicts {
-		if err := tx.insertConflict(ctx, c, now); err != nil {
+		if err := tx.insertConflict(ctx, c, p.Replica, p.CarriedBy, now); err != nil {
 			return protocol.Result{}, fmt.Errorf("log conflict on %s.%s: %w", c.Table, c.Field, err)
 		}
 		s.log.Info("conflict logged", "table", c.Table, "id", c.ID, "field", c.Field, "kind", c.Kind,

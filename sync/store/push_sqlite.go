@@ -108,16 +108,26 @@ func (t *sqliteTxn) insertMove(ctx context.Context, seq uint64, table, id, from 
 	return err
 }
 
-func (t *sqliteTxn) insertConflict(ctx context.Context, c record.Conflict, now time.Time) error {
+func (t *sqliteTxn) insertConflict(ctx context.Context, c record.Conflict, carried uint32, carriedBy string,
+	now time.Time) error {
+	var winnerCarried, loserCarried any
+	switch {
+	case carriedBy == "":
+	case c.Winner.Dot.Replica == carried:
+		winnerCarried = carriedBy
+	case c.Loser.Dot.Replica == carried:
+		loserCarried = carriedBy
+	}
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, field, kind,
 		winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
 		loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
-		server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		server_vv, incoming_vv, detected_ms, winner_carried_by, loser_carried_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Table, c.ID, c.Field, c.Kind,
 		int(c.Winner.Value.Type), c.Winner.Value.SQL(),
 		c.Winner.Dot.Replica, int64(c.Winner.Dot.Counter), int64(c.Winner.Dot.HLC),
 		int(c.Loser.Value.Type), c.Loser.Value.SQL(), c.Loser.Dot.Replica, int64(c.Loser.Dot.Counter), int64(c.Loser.Dot.HLC),
-		c.ServerVersion.Encode(nil), c.IncomingVersion.Encode(nil), now.UnixMilli())
+		c.ServerVersion.Encode(nil), c.IncomingVersion.Encode(nil), now.UnixMilli(), winnerCarried, loserCarried)
 	return err
 }
 

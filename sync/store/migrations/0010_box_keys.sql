@@ -10,3 +10,7 @@ CREATE TABLE box_keys (
 -- Each device's box public key, sent at enrollment or at its next sync:
 -- what the server opens its push files and seals its pull files with.
 ALTER TABLE replicas ADD COLUMN box_public_key BLOB;
+-- Who carried the write of each side of a conflict to the server in a
+-- file (issue 15), "user (device)"; NULL for a write its device synced.
+ALTER TABLE conflicts ADD COLUMN winner_carried_by TEXT;
+ALTER TABLE conflicts ADD COLUMN loser_carried_by TEXT;
