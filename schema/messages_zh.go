@@ -25,6 +25,21 @@ var zhFormats = map[string]string{
 	"the file is not a villagesync carried file":                            "这不是 villagesync 的传递文件",
 	"the file is of a newer format (%d; this app reads %d): update the app": "文件格式较新（%d；本应用只能读取%d）：请更新应用",
 
+	// Hand-carried files on the device (clients/go/replica/carry.go).
+	"this device does not know the server's key yet: sync directly once (the sync fetches it), then make carried files": "" +
+		"本设备还没有服务器的密钥：请先直接同步一次（同步时会取得密钥），再生成传递文件",
+	"this is a device's push file, for the server: carry it with villagesync carry FILE": "" +
+		"这是设备发给服务器的文件：请用 villagesync carry FILE 把它交给服务器",
+	"the file is from another server (%d; this device syncs with %d): ask staff of this device's server for a new file": "" +
+		"文件来自另一台服务器（%d；本设备与%d同步）：请向本设备所属服务器的工作人员索取新文件",
+	"this device is part-way through pulling its villages again: sync directly to finish that, then files from staff apply again": "" +
+		"本设备正在重新下载所负责村子的全部记录：请先直接同步完成，之后才能导入工作人员的文件",
+	"the file is for device %d, not this one (%d): import it on that device": "文件是给设备%d的，不是本设备（%d）：请在那台设备上导入",
+	"the server was restored from a backup between this device's last sync and the file: sync directly (the device then sends its changes again) or ask for a new file": "" +
+		"在本设备上次同步与生成此文件之间，服务器从备份中恢复过：请直接同步（设备会重新发送改动），或索取新文件",
+	"the file starts after this device's place in the server's updates (%d; the device is at %d), so updates between would be missing: sync directly or ask for a new file": "" +
+		"文件的起点（%d）在本设备已收到的更新（%d）之后，中间的更新会缺失：请直接同步，或索取新文件",
+
 	// Hand-carried files at the server (api/rpc/carry.go, sync/store/carry.go).
 	"this device sent a different box key than the one the server keeps for it (replica %d); a device's key never changes: enroll the device again": "" +
 		"此设备发来的公钥与服务器为它保存的不同（设备编号%d）；设备的公钥不会改变：请重新注册此设备",

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
 )
@@ -42,6 +43,8 @@ var deviceCommands = map[string]func(ctx context.Context, d deviceCtx, args []st
 	"rejected":       deviceRejected,
 	"photo":          devicePhoto,
 	"photos":         devicePhotos,
+	"carry-out":      deviceCarryOut,
+	"carry-in":       deviceCarryIn,
 }
 
 func device(ctx context.Context, args []string, out io.Writer) error {
@@ -56,7 +59,7 @@ func device(ctx context.Context, args []string, out io.Writer) error {
 	rest := fs.Args()
 	if len(rest) == 0 {
 		return errors.New("device: give a command: init, put, get, list, delete, import, sync, status, rejected, " +
-			"log-session, report-cleanup, lend, return, photo, photos")
+			"log-session, report-cleanup, lend, return, photo, photos, carry-out, carry-in")
 	}
 	cmd, rest := rest[0], rest[1:]
 	if cmd == "enroll" {
@@ -342,4 +345,51 @@ func deviceRejected(ctx context.Context, d deviceCtx, _ []string) error {
 func removedNote(n int) string {
 	return fmt.Sprintf("%d refused change(s) for villages this device no longer serves were removed from it; "+
 		"staff have them on the server (held changes)", n)
+}
+
+// deviceCarryOut is `carry-out FILE`: the device's pending changes as a
+// push file, sealed for the server, for anyone online to carry (villagesync
+// carry FILE). The changes stay pending: a lost file loses nothing.
+func deviceCarryOut(ctx context.Context, d deviceCtx, args []string) error {
+	if len(args) != 1 {
+		return errors.New("device carry-out: give FILE (where to write the push file)")
+	}
+	file, st, err := d.r.CarryOut(ctx)
+	if err != nil {
+		return err
+	}
+	if err := writeOwnerOnly(args[0], file); err != nil {
+		return fmt.Errorf("device carry-out: %w", err)
+	}
+	fmt.Fprintf(d.out, "wrote %s: %s\n", args[0], st)
+	return nil
+}
+
+// deviceCarryIn is `carry-in FILE`: a pull file staff wrote for this
+// device (villagesync carry-for DEVICE FILE), imported as if pulled.
+func deviceCarryIn(ctx context.Context, d deviceCtx, args []string) error {
+	if len(args) != 1 {
+		return errors.New("device carry-in: give FILE (the file staff wrote for this device)")
+	}
+	b, err := readCarried(args[0])
+	if err != nil {
+		return fmt.Errorf("device carry-in: %w", err)
+	}
+	st, err := d.r.CarryIn(ctx, b)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, st)
+	return nil
+}
+
+// readCarried reads a carried file, no more than a carried file may be
+// (wire.ReadCarried then says so in words).
+func readCarried(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, wire.MaxCarriedBytes+1))
 }

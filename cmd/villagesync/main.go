@@ -40,6 +40,8 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync device --db FILE return LOAN_ID [--on DATE]
   villagesync device --db FILE status                what is pending, refused, last synced
   villagesync device --db FILE rejected              changes the server refused, with the reason
+  villagesync device --db FILE carry-out FILE        unsynced changes as a sealed file to carry (they stay pending)
+  villagesync device --db FILE carry-in FILE         import a pull file staff wrote for this device
   villagesync conflicts [--device FILE] [--table TABLE] [--open]
   villagesync conflicts resolve [--device FILE] ID keep|take_loser|distinct|merge|noted
   villagesync carry [--device FILE] FILE              hand a device's push file to the server (any enrolled device)

@@ -21,6 +21,16 @@ import (
 type connectTransport struct {
 	client  villagesyncv1connect.SyncServiceClient
 	retries int // as Options.Retries
+	// keys, if not nil, exchanges box keys for hand-carried files: the
+	// device's public key rides on syncs until the server's is known.
+	keys keyExchange
+}
+
+// keyExchange is the replica's side of the box key exchange at sync
+// (carry.go): not in the engine's types, since only the wire has keys.
+type keyExchange interface {
+	boxKeyToSend() []byte
+	learnServerBoxKey(ctx context.Context, key []byte) error
 }
 
 func newConnectTransport(hc connect.HTTPClient, serverURL string, retries int) *connectTransport {
@@ -38,9 +48,18 @@ func newConnectTransport(hc connect.HTTPClient, serverURL string, retries int) *
 // the request is idempotent, so a retry at worst replays a push the server
 // already has. Transport errors come back in words a volunteer can act on.
 func (c *connectTransport) Sync(ctx context.Context, req *protocol.Request) (*protocol.Response, int, error) {
-	m, sent, err := c.send(ctx, wire.Request(req))
+	out := wire.Request(req)
+	if c.keys != nil {
+		out.BoxPublicKey = c.keys.boxKeyToSend()
+	}
+	m, sent, err := c.send(ctx, out)
 	if err != nil {
 		return nil, sent, explain(ctx, err)
+	}
+	if c.keys != nil && len(m.GetServerBoxPublicKey()) > 0 {
+		if err := c.keys.learnServerBoxKey(ctx, m.GetServerBoxPublicKey()); err != nil {
+			return nil, sent, err
+		}
 	}
 	resp, err := wire.FromResponse(m)
 	if err != nil {

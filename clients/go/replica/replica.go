@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/hlc"
@@ -71,6 +72,12 @@ type Replica struct {
 	syncMu    sync.Mutex
 	gen       int64 // the re-pull generation, read at the start of each commit (under syncMu)
 
+	// The box keys of hand-carried files (carry.go): the device's pair,
+	// and the server's public key once known (nil before).
+	keyMu     sync.Mutex
+	box       wire.BoxKeys
+	serverBox *[wire.BoxKeySize]byte
+
 	// The attachment lane (lane.go) has its own lock: uploads run beside
 	// syncs, never holding them up.
 	laneMu     sync.Mutex
@@ -92,10 +99,20 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	// The key pair for hand-carried files is made before enrolling, so
+	// the server learns its public half with the device (carry.go).
+	keys, err := wire.NewBoxKeys()
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
 	resp, err := villagesyncv1connect.NewAccessServiceClient(hc, serverURL).
-		Enroll(ctx, &v1.EnrollRequest{Code: code, DeviceName: name})
+		Enroll(ctx, &v1.EnrollRequest{Code: code, DeviceName: name, BoxPublicKey: keys.Public[:]})
 	if err != nil {
 		return nil, fmt.Errorf("init: enroll with %s: %w", serverURL, explain(ctx, err))
+	}
+	serverKey, err := wire.BoxKey(resp.GetServerBoxPublicKey())
+	if err != nil {
+		return nil, fmt.Errorf("init: the server's answer: %w", err)
 	}
 	// Created owner-only by Open: the file holds the device's token and
 	// children's records (the -wal and -shm SQLite creates take its mode).
@@ -113,6 +130,12 @@ func Init(ctx context.Context, file, serverURL, code, name string, opt Options) 
 		('replica', ?), ('server_id', ?), ('server_url', ?), ('name', ?), ('cursor', 0), ('hlc', 0),
 		('token', ?), ('scope_hash', '0'), ('scope', '*')`,
 		int64(resp.GetReplica()), strconv.FormatUint(resp.GetServerId(), 10), serverURL, name, resp.GetToken())
+	if err == nil {
+		err = storeBoxKeys(ctx, d.W, keys)
+	}
+	if err == nil && serverKey != nil {
+		err = storeServerBoxKey(ctx, d.W, serverKey[:])
+	}
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("init %s: %w", file, err)
@@ -184,9 +207,16 @@ func (r *Replica) load(ctx context.Context) error {
 	} else {
 		r.clock.Observe(uint64(last))
 	}
+	// A file made before hand-carried sync gets its key pair here; the
+	// next sync sends the public half.
+	if err := r.ensureBoxKeys(ctx); err != nil {
+		return err
+	}
 	r.transport = r.opt.Transport
 	if r.transport == nil {
-		r.transport = newConnectTransport(r.HTTPClient(), r.serverURL, r.opt.Retries)
+		ct := newConnectTransport(r.HTTPClient(), r.serverURL, r.opt.Retries)
+		ct.keys = r
+		r.transport = ct
 	}
 	return nil
 }

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
+	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
@@ -72,7 +76,17 @@ type world struct {
 	sessions []*session
 	written  map[string]bool // every notes value written (values are unique)
 	overrode map[string]bool // notes values a device overwrote having seen them
+	// Hand-carried files on their way: push files for the server, and
+	// pull files for each device (by name). Some are lost, some carried
+	// twice, some arrive late.
+	pushFiles [][]byte
+	pullFiles map[string][][]byte
+	carried   carriedCounts
 }
+
+// carriedCounts are what the carried path did in one seed, to show that
+// it ran (the test logs them at -v).
+type carriedCounts struct{ out, carried, lost, pulls, in, refused int }
 
 func (w *world) startServer() {
 	var err error
@@ -104,7 +118,7 @@ func (w *world) stopServer() {
 
 func simulate(t *testing.T, seed uint64) {
 	w := &world{t: t, ctx: context.Background(), rng: rand.New(rand.NewPCG(seed, 1950)), dir: t.TempDir(),
-		written: map[string]bool{}, overrode: map[string]bool{}}
+		written: map[string]bool{}, overrode: map[string]bool{}, pullFiles: map[string][][]byte{}}
 	w.startServer()
 	defer func() { w.stopServer() }()
 	for i, v := range []string{"南香村", "东旺村", "旺渔村", ""} {
@@ -140,6 +154,7 @@ func simulate(t *testing.T, seed uint64) {
 	}
 	w.settle()
 	w.check()
+	t.Logf("carried: %+v", w.carried)
 }
 
 func (w *world) opts(d *device) replica.Options {
@@ -181,9 +196,101 @@ func (w *world) step(step int) {
 		if d.r, err = replica.Open(w.ctx, d.file, w.opts(d)); err != nil {
 			w.t.Fatal(err)
 		}
+	case op < 74:
+		w.carry(d, op)
 	default:
 		d.r.Sync(w.ctx) // errors are the faults at work
 	}
+}
+
+// carry is the hand-carried path (sync/DESIGN.md, Hand-carried sync):
+// a device writes its changes to a file, the staff device carries a file
+// (or it is lost, or carried again later), staff write a pull file for a
+// device, and a device imports one of its files (late, or a second time).
+func (w *world) carry(d *device, op int) {
+	staffDev := w.devices[3]
+	carry := villagesyncv1connect.NewCarryServiceClient(staffDev.r.HTTPClient(), w.srv.URL)
+	switch {
+	case op < 63:
+		file, _, err := d.r.CarryOut(w.ctx)
+		if err != nil {
+			w.t.Fatalf("%s carry-out: %v", d.name, err)
+		}
+		w.pushFiles = append(w.pushFiles, file)
+		w.carried.out++
+	case op < 67:
+		if len(w.pushFiles) == 0 {
+			return
+		}
+		i := w.rng.IntN(len(w.pushFiles))
+		file := w.pushFiles[i]
+		switch w.rng.IntN(4) {
+		case 0: // lost on the way
+			w.pushFiles = slices.Delete(w.pushFiles, i, i+1)
+			w.carried.lost++
+			return
+		case 1: // carried, and kept to be carried again
+		default:
+			w.pushFiles = slices.Delete(w.pushFiles, i, i+1)
+		}
+		if _, err := carry.Carry(w.ctx, &v1.CarryRequest{File: file}); err != nil {
+			w.linkFault("carry", err)
+			return
+		}
+		w.carried.carried++
+	case op < 70:
+		resp, err := carry.CarryFor(w.ctx, &v1.CarryForRequest{Replica: d.r.ID()})
+		if err != nil {
+			// The simulation collects deletes no device has seen: a
+			// device behind that must pull everything again gets no file.
+			w.linkFault("carry-for", err, "must pull everything again, which a file cannot do")
+			w.carried.refused++
+			return
+		}
+		w.pullFiles[d.name] = append(w.pullFiles[d.name], resp.File)
+		w.carried.pulls++
+	default:
+		files := w.pullFiles[d.name]
+		if len(files) == 0 {
+			return
+		}
+		i := w.rng.IntN(len(files))
+		file := files[i]
+		if w.rng.IntN(3) != 0 { // else kept, to be imported again
+			w.pullFiles[d.name] = slices.Delete(files, i, i+1)
+		}
+		if w.rng.IntN(4) == 0 {
+			w.carried.lost++
+			return
+		}
+		if _, err := d.r.CarryIn(w.ctx, file); err != nil {
+			// A file made before a pull that a later page of another file
+			// (or a direct sync) did not reach is refused with a gap; no
+			// other refusal may happen here.
+			if !strings.Contains(err.Error(), "sync directly or ask for a new file") {
+				w.t.Fatalf("%s carry-in: %v", d.name, err)
+			}
+			w.carried.refused++
+			return
+		}
+		w.carried.in++
+	}
+}
+
+// linkFault fails the test unless err is the faulty network at work or
+// a refusal that says one of expected: any other refusal by the server
+// would be a bug here.
+func (w *world) linkFault(what string, err error, expected ...string) {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeCanceled, connect.CodeDeadlineExceeded:
+		return
+	}
+	for _, e := range expected {
+		if strings.Contains(err.Error(), e) {
+			return
+		}
+	}
+	w.t.Fatalf("%s: %v", what, err)
 }
 
 func (w *world) put(d *device, table, id string, kv ...any) string {
