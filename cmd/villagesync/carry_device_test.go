@@ -145,13 +145,11 @@ func TestPhoneThatNeverConnects(t *testing.T) {
 		t.Error("carrying the file changed the phone")
 	}
 
-	// The phone's first direct sync: the server had all of it, so the
-	// sync writes nothing there. (The store answers a device's replay of
-	// a change with the change's first answer, as for a response lost on
-	// the way, so the phone hears "applied"/"merged" again; either way the
-	// changes are settled and nothing is written twice.)
+	// The phone's first direct sync: the server had all of it, says so
+	// (a carried change's receipt is "already had": its first answer went
+	// to the carrier), and writes nothing there.
 	s := w.must("device", "--db", w.phone, "sync")
-	if !strings.Contains(s, "pushed 3 (") || !strings.Contains(s, "rejected 0, pulled 0") {
+	if !strings.Contains(s, "pushed 3 (applied 0, merged 0, already had 3)") || !strings.Contains(s, "rejected 0, pulled 0") {
 		t.Errorf("the phone's direct sync: %s", s)
 	}
 	t.Logf("the phone's direct sync after its file was carried: %s", strings.TrimSpace(s))

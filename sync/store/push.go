@@ -310,7 +310,15 @@ func (s *Store) apply(ctx context.Context, tx txn, p Principal, in *record.Recor
 	if err := s.supersede(ctx, tx, in, out, len(conflicts) > 0, p.Device, now); err != nil {
 		return protocol.Result{}, err
 	}
-	if err := tx.writeReceipt(ctx, replica, in.Table, in.ID, counter, outcome); err != nil {
+	// A replay answers what the first push was told, for a device that
+	// lost the answer. A carried push's answer went to the carrier, not the
+	// device: its direct sync later is told the server already had it
+	// (with the record as it is now when that differs, as for any replay).
+	receipt := outcome
+	if p.CarriedBy != "" {
+		receipt = record.AlreadyHad
+	}
+	if err := tx.writeReceipt(ctx, replica, in.Table, in.ID, counter, receipt); err != nil {
 		return protocol.Result{}, fmt.Errorf("write receipt: %w", err)
 	}
 	out.Seq = *seq
