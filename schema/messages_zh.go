@@ -60,6 +60,10 @@ var zhFormats = map[string]string{
 	"%d changes in one file, the limit is %d; make several files on the device": "一个文件中有%d条改动，上限是%d条；请在设备上分成几个文件",
 	"change %d (%s %s) carries a write of replica %d, not of the file's device %d: a carried file holds only its device's own writes; nothing was applied": "" +
 		"第%d条改动（%s %s）含有设备%d的写入，而非文件所属设备%d的：传递文件只能包含其设备自己的写入；未做任何改动",
+	"the file cannot be opened: its device is unknown to this server or not ready for carried files (it must sync directly once first), or the file is damaged or was changed on the way: nothing was applied; make it again on the device, or sync the device directly": "" +
+		"无法打开此文件：它的设备在本服务器上未知或尚不能传递文件（须先直接同步一次），或文件已损坏或在传递途中被改动：未做任何改动；请在设备上重新生成文件，或让设备直接同步",
+	"the server refused this change (%s); the device shows why at its next direct sync": "" +
+		"服务器拒绝了此改动（%s）；设备下次直接同步时会显示原因",
 	"device %s was away while the server forgot deleted records it has not seen: it must pull everything again, which a file cannot do; sync it directly": "" +
 		"设备 %s 离线期间，服务器已清除了它未见过的删除记录：它必须重新拉取全部数据，文件做不到；请让它直接同步",
 

@@ -24,7 +24,8 @@ type CarryService struct{ *Service }
 // pullFileBudget bounds the pages of one pull file before sealing (they
 // compress well): under wire.MaxCarriedBytes however they compress, so a
 // device far behind takes what fits and the rest next time.
-const pullFileBudget = 6 << 20
+// A var so a test can make a backlog that takes two files.
+var pullFileBudget = 6 << 20
 
 // refuseMessage is a refusal whose sentence is err's: a *schema.Message
 // (api/wire's refusals) keeps its format, so Localize says it in the
@@ -78,6 +79,47 @@ func (c *CarryService) carriedDevice(ctx context.Context, replica uint32, field 
 	return d, key, nil
 }
 
+// errNotOpened is Carry's one answer for a file it cannot open: a device
+// never enrolled, one whose key the server lacks, or a seal that fails.
+// Until the seal opens, the outer layer is anybody's writing, so the
+// answer says nothing of the device it names (not its name, user, or
+// whether it is revoked) and is the same for each: otherwise any enrolled
+// device could ask, replica by replica, who is enrolled and revoked.
+var errNotOpened = schema.Messagef("the file cannot be opened: its device is unknown to this server or not ready " +
+	"for carried files (it must sync directly once first), or the file is damaged or was changed on the way: " +
+	"nothing was applied; make it again on the device, or sync the device directly")
+
+// openPush opens the push file f with the key of the device it names.
+// Only a file that opens (the device's own, unaltered) learns what the
+// server knows of the device, a revoked one included.
+func (c *CarryService) openPush(ctx context.Context, f *v1.CarriedFile) (store.CarriedDevice, *v1.CarriedPush, error) {
+	notOpened := refuseMessage(connect.CodeInvalidArgument, "file", errNotOpened)
+	d, err := c.Store.CarriedDevice(ctx, f.GetReplica())
+	if errors.Is(err, store.ErrUnknownReplica) || err == nil && !d.Enrolled {
+		return d, nil, notOpened
+	}
+	if err != nil {
+		return d, nil, c.toConnect(err)
+	}
+	key, err := wire.BoxKey(d.BoxKey)
+	if err != nil {
+		return d, nil, c.internal(fmt.Errorf("the kept box key of replica %d: %w", d.Replica, err))
+	}
+	if key == nil {
+		return d, nil, notOpened
+	}
+	push, err := wire.OpenPush(f, c.serverKeys(), key)
+	if err != nil {
+		return d, nil, notOpened
+	}
+	if d.Revoked {
+		return d, nil, refuse(connect.CodePermissionDenied, "file",
+			"device %s (replica %d, user %s) was revoked: the server takes nothing from it and makes nothing for it",
+			d.Device, d.Replica, d.User)
+	}
+	return d, push, nil
+}
+
 // Carry applies a device's push file as that device, audited as carried
 // by the caller. A file is refused whole, nothing applied, unless it
 // opens with the device's key, is for this server and this incarnation,
@@ -101,13 +143,9 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 			"the file is for server %016x, but this is server %016x: carry it to the server its device syncs with "+
 				"(nothing was applied)", sid, c.Store.ServerID())
 	}
-	d, key, err := c.carriedDevice(ctx, f.GetReplica(), "file")
+	d, push, err := c.openPush(ctx, f)
 	if err != nil {
 		return nil, err
-	}
-	push, err := wire.OpenPush(f, c.serverKeys(), key)
-	if err != nil {
-		return nil, refuseMessage(connect.CodeInvalidArgument, "file", err)
 	}
 	sreq := push.GetRequest()
 	if v := max(int(sreq.GetSchemaVersion()), 1); v < oldestApp {
@@ -153,6 +191,18 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 			return nil, otherWrite(i, ch.Record, t.Dot.Replica, d.Replica)
 		}
 	}
+	// The file passed every check: its device has stored what it pulled
+	// up to the cursor it sent, as a Sync of it says. Noted as a sync of it
+	// (when the file was made, or now for a clock ahead) so the next pull
+	// file starts there, and the horizon does not pass a device that only
+	// ever syncs by file.
+	if sreq.GetCursor() >= d.LastCursor {
+		at := time.Now()
+		if made := time.UnixMilli(push.GetMadeAtMs()); made.Before(at) {
+			at = made
+		}
+		c.Store.SeenAt(d.Replica, sreq.GetCursor(), at)
+	}
 	p := d.Principal
 	p.CarriedBy = fmt.Sprintf("%s (%s)", carrier.User, carrier.Device)
 	changes := make([]*record.Record, len(preq.Changes))
@@ -188,17 +238,31 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 		}
 	}
 	m := wire.Response(&protocol.Response{Results: results})
-	if l := requestLang(ctx); l != schema.EN {
-		for i, res := range results {
-			if res.Problem != nil {
-				m.Results[i].Message = res.Problem.In(l)
-			}
+	// The carrier may be anyone enrolled, of any village: she is told what
+	// became of each change, never the device's data. Current (the
+	// server's record after a merge, or as it stands) is left out, and a
+	// refusal's sentence (which may quote a value) only goes to the
+	// device's own user; another carrier reads a sentence by its code.
+	own := carrier.UserID != 0 && carrier.UserID == d.UserID
+	l := requestLang(ctx)
+	for i, res := range results {
+		m.Results[i].Current = nil
+		switch {
+		case res.Problem == nil:
+		case !own:
+			m.Results[i].Message = schema.Say(l, refusedForCarrier, res.Problem.Code)
+		case l != schema.EN:
+			m.Results[i].Message = res.Problem.In(l)
 		}
 	}
 	c.log().Info("carried file applied", "replica", d.Replica, "device", d.Device, "carrier", carrier.Replica,
 		"changes", len(changes))
 	return &v1.CarryResponse{Replica: d.Replica, Device: d.Device, User: d.User, Results: m.Results}, nil
 }
+
+// refusedForCarrier is a refused change's sentence for a carrier who is
+// not the device's own user.
+const refusedForCarrier = "the server refused this change (%s); the device shows why at its next direct sync"
 
 func otherWrite(i int, r *record.Record, other, device uint32) error {
 	return refuse(connect.CodeInvalidArgument, "file",
@@ -236,7 +300,7 @@ func (c *CarryService) CarryFor(ctx context.Context, req *v1.CarryForRequest) (*
 				"it must pull everything again, which a file cannot do; sync it directly", d.Device)
 	}
 	pull := &v1.CarriedPull{ServerId: c.Store.ServerID(), Replica: d.Replica, MadeAtMs: time.Now().UnixMilli(),
-		Incarnation: c.Store.Incarnation(), FromCursor: d.LastCursor}
+		Incarnation: c.Store.Incarnation(), FromCursor: d.LastCursor, ScopeHash: store.ScopeHash(d.Principal)}
 	records, size := 0, 0
 	for cursor := d.LastCursor; ; {
 		// The device's own states come too (all): a carried push has no

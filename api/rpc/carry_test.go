@@ -224,7 +224,7 @@ func TestCarryRefusesWholeFiles(t *testing.T) {
 	}{
 		{"a byte changed in the seal", resealed(e.pushFile(t, vol, good(vol)), func(f *v1.CarriedFile) {
 			f.Sealed[len(f.Sealed)/2] ^= 1
-		}), connect.CodeInvalidArgument, "fails its seal"},
+		}), connect.CodeInvalidArgument, "cannot be opened"},
 		{"a byte changed in the compression", func() []byte {
 			f := e.pushFile(t, vol, good(vol))
 			f[len(f)/2] ^= 0x40
@@ -232,13 +232,13 @@ func TestCarryRefusesWholeFiles(t *testing.T) {
 		}(), connect.CodeInvalidArgument, "file: the file"},
 		{"the outer layer names another device", resealed(e.pushFile(t, vol, good(vol)), func(f *v1.CarriedFile) {
 			f.Replica = revoked.reg.Replica + 1000
-		}), connect.CodeFailedPrecondition, "never enrolled"},
+		}), connect.CodeInvalidArgument, "cannot be opened"},
 		{"sealed with another device's key", e.pushFileOf(t, stranger, push(vol, nil, good(vol))),
-			connect.CodeInvalidArgument, "fails its seal"},
+			connect.CodeInvalidArgument, "cannot be opened"},
 		{"a revoked device", e.pushFileOf(t, revoked.keys, push(revoked, nil, good(revoked))),
 			connect.CodePermissionDenied, "was revoked"},
 		{"a device whose key the server lacks", e.pushFileOf(t, keyless.keys, push(keyless, nil, good(keyless))),
-			connect.CodeFailedPrecondition, "sync the device directly once"},
+			connect.CodeInvalidArgument, "must sync directly once first"},
 		{"another server's file", e.pushFileOf(t, vol.keys, push(vol, func(p *v1.CarriedPush) {
 			p.ServerId, p.Request.ServerId = e.st.ServerID()+2, e.st.ServerID()+2
 		}, good(vol))), connect.CodeFailedPrecondition, "carry it to the server its device syncs with"},
@@ -425,5 +425,196 @@ func TestBoxKeyAtSync(t *testing.T) {
 		if connect.CodeOf(err) != tc.code || !strings.Contains(err.Error(), "box_public_key") {
 			t.Errorf("%s: %v, want %v naming box_public_key", tc.name, err, tc.code)
 		}
+	}
+}
+
+// A carrier of another village learns what became of each change, not the
+// device's data: no Current (the merged record staff wrote), and a
+// refusal's sentence, which may quote values, only by its code.
+func TestCarryShowsTheCarrierNoData(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	vol := e.keyed(t, "王芳", store.Volunteer, true, "南香村")
+	carrier := e.keyed(t, "张伟", store.Volunteer, false, "东旺村")
+	staff := e.keyed(t, "李老师", store.Staff, false)
+	shared := book(staff.reg.Replica, "南香村")
+	shared.Fields = append(shared.Fields, &v1.Field{Name: "author", Value: text("圣埃克苏佩里-秘密"),
+		Dot: shared.Fields[0].Dot})
+	if _, err := staff.sync.Sync(ctx, &v1.SyncRequest{Replica: staff.reg.Replica,
+		Changes: []*v1.Record{shared}}); err != nil {
+		t.Fatal(err)
+	}
+	edit := change(vol.reg.Replica, "books", shared.Id, "title", text("小王子（新版）"))
+	file := e.pushFile(t, vol, edit, book(vol.reg.Replica, "东旺村-秘密村"))
+	for _, lang := range []string{"", "zh-CN"} {
+		resp, err := e.carry(carrier.reg.Token, lang).Carry(ctx, &v1.CarryRequest{File: file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Results) != 2 || resp.Results[1].Outcome != v1.Outcome_OUTCOME_REJECTED ||
+			resp.Results[1].Code != "permission_denied" {
+			t.Fatalf("carry answered %v", resp.Results)
+		}
+		for _, r := range resp.Results {
+			if r.Current != nil {
+				t.Errorf("result %d hands the carrier the record %v", r.Index, r.Current)
+			}
+		}
+		raw, _ := proto.Marshal(resp)
+		for _, secret := range []string{"圣埃克苏佩里-秘密", "秘密村", "children"} {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%q in the carrier's answer: %v", secret, resp)
+			}
+		}
+		if m := resp.Results[1].Message; !strings.Contains(m, "permission_denied") ||
+			lang != "" && !hasHan(m) {
+			t.Errorf("the carrier's refusal reads %q", m)
+		}
+	}
+}
+
+// Until a file's seal opens its outer layer is anybody's writing: the
+// answer names neither the device nor its user, and is the same for a
+// revoked device, one without a key and one never enrolled, so no
+// enrolled device can ask who is enrolled or revoked.
+func TestCarryOfAnUnopenedFileNamesNobody(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	revoked := e.keyed(t, "钱进", store.Volunteer, true, "南香村")
+	keyless := e.keyed(t, "赵敏", store.Volunteer, false, "南香村")
+	if err := e.st.RevokeDevice(ctx, revoked.reg.Replica); err != nil {
+		t.Fatal(err)
+	}
+	attacker := e.keyed(t, "张伟", store.Volunteer, false, "东旺村")
+	junk := func(replica uint32) []byte {
+		raw, _ := proto.Marshal(&v1.CarriedFile{Magic: wire.CarriedMagic, Format: wire.CarriedFormat,
+			Kind: v1.CarriedKind_CARRIED_KIND_PUSH, ServerId: e.st.ServerID(), Replica: replica,
+			Nonce: make([]byte, 24), Sealed: []byte("junk, not sealed by anyone")})
+		return gzipBytes(t, raw)
+	}
+	var answers []string
+	for _, tc := range []struct {
+		name    string
+		replica uint32
+	}{
+		{"revoked", revoked.reg.Replica}, {"keyless", keyless.reg.Replica}, {"never enrolled", 9999},
+	} {
+		_, err := e.carry(attacker.reg.Token, "").Carry(ctx, &v1.CarryRequest{File: junk(tc.replica)})
+		for _, name := range []string{"钱进", "赵敏", "-device", "revoked", "key"} {
+			if err == nil || strings.Contains(err.Error(), name) {
+				t.Errorf("%s: %v names %q", tc.name, err, name)
+			}
+		}
+		answers = append(answers, connect.CodeOf(err).String()+" "+err.Error())
+	}
+	if answers[0] != answers[1] || answers[1] != answers[2] {
+		t.Errorf("the answers tell the devices apart: %q", answers)
+	}
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// openPull is the pull file made for d, opened as d would.
+func (e *accessEnv) openPull(t *testing.T, staff keyedDevice, d keyedDevice) *v1.CarriedPull {
+	t.Helper()
+	resp, err := e.carry(staff.reg.Token, "").CarryFor(context.Background(), &v1.CarryForRequest{Replica: d.reg.Replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := wire.ReadCarried(resp.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := wire.OpenPull(f, d.keys, e.serverKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A device that only ever syncs by file moves on: its push file's cursor
+// (what it imported of the last pull file) is noted as a sync of it, so
+// the next pull file starts there, and a backlog larger than one file
+// arrives in two rounds, every record once.
+func TestPullFilesMoveOn(t *testing.T) {
+	rpc.SetPullFileBudget(t, 1) // one page a file
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	vol := e.keyed(t, "王芳", store.Volunteer, true, "南香村")
+	staff := e.keyed(t, "李老师", store.Staff, false)
+	wrote := map[string]bool{}
+	for range 2 {
+		var books []*v1.Record
+		for range 600 {
+			b := book(staff.reg.Replica, "南香村")
+			wrote[b.Id] = true
+			books = append(books, b)
+		}
+		if _, err := staff.sync.Sync(ctx, &v1.SyncRequest{Replica: staff.reg.Replica, Changes: books}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]int{}
+	var cursor uint64
+	for round := 1; ; round++ {
+		p := e.openPull(t, staff, vol)
+		if p.FromCursor != cursor {
+			t.Fatalf("round %d: the pull file starts at %d, the device imported up to %d", round, p.FromCursor, cursor)
+		}
+		last := p.Pages[len(p.Pages)-1]
+		for _, pg := range p.Pages {
+			for _, r := range pg.Changes {
+				got[r.Id]++
+			}
+		}
+		cursor = last.NextCursor
+		// The device imports it and sends its next push file from there.
+		file := e.pushFileOf(t, vol.keys, &v1.CarriedPush{ServerId: e.st.ServerID(), Replica: vol.reg.Replica,
+			MadeAtMs: time.Now().UnixMilli(), Request: &v1.SyncRequest{Replica: vol.reg.Replica,
+				ServerId: e.st.ServerID(), Incarnation: e.st.Incarnation(), Cursor: cursor}})
+		if _, err := e.carry(staff.reg.Token, "").Carry(ctx, &v1.CarryRequest{File: file}); err != nil {
+			t.Fatal(err)
+		}
+		if !last.HasMore {
+			if round != 2 {
+				t.Errorf("%d rounds, want 2 (one page a file)", round)
+			}
+			break
+		}
+		if round > 2 {
+			t.Fatalf("round %d still has more", round)
+		}
+	}
+	for id := range wrote {
+		if got[id] != 1 {
+			t.Errorf("book %s arrived %d times", id, got[id])
+		}
+	}
+}
+
+// A pull file says the scope it was made for, as the device's Sync
+// computes it, so a device whose villages changed since refuses it.
+func TestPullFileScopeHash(t *testing.T) {
+	e := startAccess(t, rpc.Limits{})
+	ctx := context.Background()
+	vol := e.keyed(t, "王芳", store.Volunteer, true, "南香村")
+	staff := e.keyed(t, "李老师", store.Staff, false)
+	resp, err := vol.sync.Sync(ctx, &v1.SyncRequest{Replica: vol.reg.Replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.openPull(t, staff, vol); resp.ScopeHash == 0 || p.ScopeHash != resp.ScopeHash {
+		t.Errorf("the pull file's scope hash %x, her Sync's %x", p.ScopeHash, resp.ScopeHash)
 	}
 }

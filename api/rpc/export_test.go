@@ -9,3 +9,11 @@ func SetOldestApp(t testing.TB, v int) {
 	oldestApp = v
 	t.Cleanup(func() { oldestApp = was })
 }
+
+// SetPullFileBudget makes pull files small for one test, so a backlog
+// takes several.
+func SetPullFileBudget(t testing.TB, bytes int) {
+	was := pullFileBudget
+	pullFileBudget = bytes
+	t.Cleanup(func() { pullFileBudget = was })
+}

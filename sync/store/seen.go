@@ -24,6 +24,21 @@ func (s *Store) Seen(replica uint32, cursor uint64) {
 	s.seen[replica] = seen{at: time.Now(), cursor: cursor}
 }
 
+// SeenAt notes that replica had stored what it pulled up to cursor at
+// at: a carried push file's cursor, as of when the file was made. A sync
+// noted since with a later cursor stands.
+func (s *Store) SeenAt(replica uint32, cursor uint64, at time.Time) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if s.seen == nil {
+		s.seen = map[uint32]seen{}
+	}
+	if v, ok := s.seen[replica]; ok && v.cursor > cursor {
+		return
+	}
+	s.seen[replica] = seen{at: at, cursor: cursor}
+}
+
 // saveSeen writes the noted sync times inside t, and forgets them: a
 // transaction that then fails loses them, which costs only a report's
 // precision until the device syncs again.
