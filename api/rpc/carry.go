@@ -250,7 +250,8 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 		switch {
 		case res.Problem == nil:
 		case !own:
-			m.Results[i].Message = schema.Say(l, refusedForCarrier, res.Problem.Code)
+			m.Results[i].Message = schema.Messagef("the server refused this change (%s); "+
+				"the device shows why at its next direct sync", res.Problem.Code).In(l)
 		case l != schema.EN:
 			m.Results[i].Message = res.Problem.In(l)
 		}
@@ -259,10 +260,6 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 		"changes", len(changes))
 	return &v1.CarryResponse{Replica: d.Replica, Device: d.Device, User: d.User, Results: m.Results}, nil
 }
-
-// refusedForCarrier is a refused change's sentence for a carrier who is
-// not the device's own user.
-const refusedForCarrier = "the server refused this change (%s); the device shows why at its next direct sync"
 
 func otherWrite(i int, r *record.Record, other, device uint32) error {
 	return refuse(connect.CodeInvalidArgument, "file",
