@@ -41,8 +41,7 @@ var zhFormats = map[string]string{
 		"文件的起点（%d）在本设备已收到的更新（%d）之后，中间的更新会缺失：请直接同步，或索取新文件",
 
 	// Hand-carried files at the server (api/rpc/carry.go, sync/store/carry.go).
-	"this device sent a different box key than the one the server keeps for it (replica %d); a device's key never changes: enroll the device again": "" +
-		"此设备发来的公钥与服务器为它保存的不同（设备编号%d）；设备的公钥不会改变：请重新注册此设备",
+	"%s may not reset a %s's device key; ask an admin": "%s 不能重置%s的设备密钥；请联系管理员",
 	"device %d was never enrolled on this server (server %016x): a file goes to and from its device's own server": "" +
 		"设备%d从未在本服务器（%016x）注册：文件只能在设备和它自己的服务器之间传递",
 	"device %s (replica %d, user %s) was revoked: the server takes nothing from it and makes nothing for it": "" +

@@ -196,6 +196,38 @@ func (s *Service) RevokeDevice(ctx context.Context, req *v1.RevokeDeviceRequest)
 	return nil, refuse(connect.CodeNotFound, "replica", "not found")
 }
 
+// ResetBoxKey forgets the box key kept for a device (see
+// Store.ResetDeviceBoxKey), for staff and admins of the roles they manage.
+func (s *Service) ResetBoxKey(ctx context.Context, req *v1.ResetBoxKeyRequest) (*v1.ResetBoxKeyResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	role, err := s.Store.DeviceRole(ctx, req.GetReplica())
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	if !p.Manages(role) {
+		return nil, refuse(connect.CodePermissionDenied, "replica", "%s may not reset a %s's device key; ask an admin",
+			p.User, role)
+	}
+	if err := s.Store.ResetDeviceBoxKey(ctx, req.GetReplica()); err != nil {
+		return nil, s.toConnect(err)
+	}
+	s.log().Warn("a device's box key was reset: the next key it sends is kept", "replica", req.GetReplica(),
+		"by", p.User, "from", p.Device)
+	ds, err := s.Store.ListDevices(ctx)
+	if err != nil {
+		return nil, s.toConnect(err)
+	}
+	for _, d := range ds {
+		if d.Replica == req.GetReplica() {
+			return &v1.ResetBoxKeyResponse{Device: deviceToWire(d)}, nil
+		}
+	}
+	return nil, refuse(connect.CodeNotFound, "replica", "not found")
+}
+
 // ListChanges is a record's audit trail; a volunteer's, of records of her
 // villages only.
 func (s *Service) ListChanges(ctx context.Context, req *v1.ListChangesRequest) (*v1.ListChangesResponse, error) {

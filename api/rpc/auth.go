@@ -53,6 +53,7 @@ var allowed = map[string][]store.Role{
 	villagesyncv1connect.AccessServiceListDevicesProcedure:          anyone,
 	villagesyncv1connect.AccessServiceRevokeDeviceProcedure:         anyone,
 	villagesyncv1connect.AccessServiceListChangesProcedure:          anyone,
+	villagesyncv1connect.AccessServiceResetBoxKeyProcedure:          staff,
 	villagesyncv1connect.AttachmentServiceHoldsProcedure:            writers,
 	villagesyncv1connect.AttachmentServiceUploadProcedure:           writers,
 	villagesyncv1connect.AttachmentServiceFetchProcedure:            anyone,

@@ -411,20 +411,56 @@ func TestBoxKeyAtSync(t *testing.T) {
 		len(resp.ServerBoxPublicKey) != 0 {
 		t.Errorf("a sync without a key: %v, server key %x", err, resp.GetServerBoxPublicKey())
 	}
+	// A short key is refused, and the book sent with it is not applied.
+	short := book(d.reg.Replica, "南香村")
+	_, err = d.sync.Sync(ctx, &v1.SyncRequest{Replica: d.reg.Replica, BoxPublicKey: []byte{1, 2, 3},
+		Changes: []*v1.Record{short}})
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "box_public_key") {
+		t.Errorf("a short key: %v, want invalid_argument naming box_public_key", err)
+	}
+	// Another key (a copied token, an old copy of the device's file) does
+	// not lock the device out: its book is applied, the kept key stands,
+	// and the answer holds no server key.
 	other, _ := wire.NewBoxKeys()
-	for _, tc := range []struct {
-		name string
-		key  []byte
-		code connect.Code
-	}{
-		{"another key", other.Public[:], connect.CodeFailedPrecondition},
-		{"a short key", []byte{1, 2, 3}, connect.CodeInvalidArgument},
-	} {
-		_, err := d.sync.Sync(ctx, &v1.SyncRequest{Replica: d.reg.Replica, BoxPublicKey: tc.key,
-			Changes: []*v1.Record{book(d.reg.Replica, "南香村")}})
-		if connect.CodeOf(err) != tc.code || !strings.Contains(err.Error(), "box_public_key") {
-			t.Errorf("%s: %v, want %v naming box_public_key", tc.name, err, tc.code)
+	mine := book(d.reg.Replica, "南香村")
+	resp, err = d.sync.Sync(ctx, &v1.SyncRequest{Replica: d.reg.Replica, BoxPublicKey: other.Public[:],
+		Changes: []*v1.Record{mine}})
+	if err != nil {
+		t.Fatalf("a sync with another key: %v", err)
+	}
+	if len(resp.Results) != 1 || resp.Results[0].Outcome != v1.Outcome_OUTCOME_APPLIED {
+		t.Errorf("the book sent with another key: %v", resp.Results)
+	}
+	if len(resp.ServerBoxPublicKey) != 0 {
+		t.Errorf("a sync with another key answered the server key %x", resp.ServerBoxPublicKey)
+	}
+	staff := e.keyed(t, "李老师", store.Staff, false)
+	seen := map[string]bool{}
+	for _, pg := range e.openPull(t, staff, d).Pages { // sealed for the kept key: opens with it
+		for _, r := range pg.Changes {
+			seen[r.Id] = true
 		}
+	}
+	if !seen[mine.Id] || seen[short.Id] {
+		t.Errorf("the server holds the book of the other key's sync %v and of the short key's %v, want yes and no",
+			seen[mine.Id], seen[short.Id])
+	}
+	if _, err := e.carry(staff.reg.Token, "").Carry(ctx, &v1.CarryRequest{File: e.pushFile(t, d,
+		book(d.reg.Replica, "南香村"))}); err != nil {
+		t.Errorf("a file sealed with the kept key: %v", err)
+	}
+	// Staff reset the key; the next one the device sends is kept.
+	if _, err := villagesyncv1connect.NewAccessServiceClient(as(staff.reg.Token, ""), e.url).
+		ResetBoxKey(ctx, &v1.ResetBoxKeyRequest{Replica: d.reg.Replica}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err = d.sync.Sync(ctx, &v1.SyncRequest{Replica: d.reg.Replica, BoxPublicKey: other.Public[:]}); err != nil ||
+		!bytes.Equal(resp.ServerBoxPublicKey, e.serverKey(t)[:]) {
+		t.Errorf("a sync with the new key after the reset: %v, server key %x", err, resp.GetServerBoxPublicKey())
+	}
+	if _, err := villagesyncv1connect.NewAccessServiceClient(as(d.reg.Token, ""), e.url).
+		ResetBoxKey(ctx, &v1.ResetBoxKeyRequest{Replica: d.reg.Replica}); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Errorf("a volunteer resets a key: %v, want permission_denied", err)
 	}
 }
 

@@ -47,8 +47,12 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 		return nil, err
 	}
 	// A device enrolled before hand-carried sync sends its box key with
-	// its syncs until it has the server's: kept first, so a refused key
-	// (another than the one kept) stops the sync before anything changes.
+	// its syncs until it has the server's. Another key than the one kept
+	// is not taken and does not fail the sync: the changes it brings are
+	// the device's (its token says so), and failing would lock out a
+	// device restored from an older copy of its file. Its answer holds no
+	// server key, so the device keeps asking; staff reset the key
+	// (AccessService.ResetBoxKey) once they know which device is real.
 	key, err := wire.BoxKey(req.GetBoxPublicKey())
 	if err != nil {
 		return nil, refuseMessage(connect.CodeInvalidArgument, "box_public_key", err)
@@ -58,7 +62,13 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 			return nil, refuse(connect.CodePermissionDenied, "replica", "the token belongs to replica %d, not %d",
 				p.Replica, req.GetReplica())
 		}
-		if err := s.Store.SetDeviceBoxKey(ctx, p.Replica, key[:]); err != nil {
+		switch err := s.Store.SetDeviceBoxKey(ctx, p.Replica, key[:]); {
+		case errors.Is(err, store.ErrBoxKeyMismatch):
+			s.log().Warn("a device sent another box key than the one kept: possibly a copied token or an old "+
+				"copy of its file; the kept key stands (villagesync admin reset-key REPLICA replaces it)",
+				"replica", p.Replica, "device", p.Device, "user", p.User)
+			key = nil
+		case err != nil:
 			return nil, s.toConnect(err)
 		}
 	}

@@ -24,7 +24,8 @@ villagesync admin [--device FILE] set-villages NAME VILLAGE...
 villagesync admin [--device FILE] add-village NAME PINYIN [ALIAS...]
 villagesync admin [--device FILE] enroll NAME [--ttl 24h]     one-time code, as text and QR code
 villagesync admin [--device FILE] devices
-villagesync admin [--device FILE] revoke REPLICA`
+villagesync admin [--device FILE] revoke REPLICA
+villagesync admin [--device FILE] reset-key REPLICA          keep the next box key the device sends`
 
 // adminCtx is what an admin subcommand calls the server with, and where
 // it prints.
@@ -46,6 +47,7 @@ var adminCommands = map[string]func(ctx context.Context, a adminCtx, args []stri
 	"enroll":       adminEnroll,
 	"devices":      adminDevices,
 	"revoke":       adminRevoke,
+	"reset-key":    adminResetKey,
 }
 
 func admin(ctx context.Context, args []string, out io.Writer) error {
@@ -166,6 +168,24 @@ func adminRevoke(ctx context.Context, a adminCtx, args []string) error {
 		return fmt.Errorf("admin revoke: %q is not a replica number", args[0])
 	}
 	d, err := staff.Revoke(ctx, a.hc, a.url, uint32(n))
+	if err != nil {
+		return err
+	}
+	return a.enc.Encode(d)
+}
+
+// adminResetKey is `reset-key REPLICA`: after a device was restored from
+// an older copy of its file (the server logs "another box key"), and
+// staff checked it is the real device.
+func adminResetKey(ctx context.Context, a adminCtx, args []string) error {
+	if len(args) != 1 {
+		return errors.New("admin reset-key: give the device's REPLICA number")
+	}
+	n, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil {
+		return fmt.Errorf("admin reset-key: %q is not a replica number", args[0])
+	}
+	d, err := staff.ResetKey(ctx, a.hc, a.url, uint32(n))
 	if err != nil {
 		return err
 	}

@@ -243,6 +243,11 @@ func TestAdminWalkthrough(t *testing.T) {
 			replica = fmt.Sprint(d.Replica)
 		}
 	}
+	// A box key reset (after a device restored from an older copy of its
+	// file) answers the device, its key forgotten.
+	if out := must("admin", "reset-key", replica); !strings.Contains(out, "nanxiang-phone") {
+		t.Errorf("admin reset-key: %s", out)
+	}
 	must("admin", "revoke", replica)
 	if _, err := run1("device", "--db", phone, "sync"); err == nil || !strings.Contains(err.Error(), "unauthenticated") {
 		t.Errorf("sync of a revoked phone: %v", err)

@@ -14,6 +14,8 @@ type carryBackend interface {
 	deviceBoxKey(ctx context.Context, replica uint32, onWriter bool) (key []byte, ok bool, err error)
 	// setDeviceBoxKey stores a replica's box public key unless it has one.
 	setDeviceBoxKey(ctx context.Context, replica uint32, key []byte) error
+	// clearDeviceBoxKey forgets a replica's box public key.
+	clearDeviceBoxKey(ctx context.Context, replica uint32) error
 	// carriedDevice returns a replica, revoked or not, with its user's
 	// principal when it belongs to one (Enrolled).
 	carriedDevice(ctx context.Context, replica uint32) (d CarriedDevice, ok bool, err error)

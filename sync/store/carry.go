@@ -5,9 +5,8 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
+	"errors"
 	"fmt"
-
-	"github.com/futian-xiaomo/villagesync/sync/record"
 )
 
 // Hand-carried sync (issue 15). The store keeps the key bytes: the
@@ -53,9 +52,8 @@ func (s *Store) BoxKeys() (public, private []byte) {
 
 // SetDeviceBoxKey keeps a device's box public key, sent at enrollment or
 // at a sync: the first one sent is the device's; the same one again is a
-// no-op; a different one is refused, since a device's key never changes
-// (a device file made anew enrolls anew) and taking it would let whoever
-// holds the token read the files made for the device.
+// no-op; a different one is not taken (ErrBoxKeyMismatch), since taking it
+// would let whoever holds the token read the files made for the device.
 func (s *Store) SetDeviceBoxKey(ctx context.Context, replica uint32, key []byte) error {
 	if len(key) != BoxKeySize {
 		return problem("box_public_key", "a box public key is %d bytes, not %d", BoxKeySize, len(key))
@@ -78,9 +76,33 @@ func (s *Store) SetDeviceBoxKey(ctx context.Context, replica uint32, key []byte)
 		}
 	}
 	if !bytes.Equal(have, key) {
-		return record.Problemf(record.CodeFailedPrecondition, "box_public_key",
-			"this device sent a different box key than the one the server keeps for it (replica %d); "+
-				"a device's key never changes: enroll the device again", replica)
+		return fmt.Errorf("replica %d: %w", replica, ErrBoxKeyMismatch)
+	}
+	return nil
+}
+
+// ErrBoxKeyMismatch is SetDeviceBoxKey's answer to a key other than the
+// one kept: the kept one stands. It is no refusal of the sync it came
+// with (a device restored from an older copy of its file, or a stolen
+// token, would otherwise be locked out of syncing at all); staff reset the
+// key (ResetDeviceBoxKey) once they know which device is the real one.
+var ErrBoxKeyMismatch = errors.New("the device sent another box key than the one the server keeps for it " +
+	"(possibly a copied token or an old copy of the device's file); the kept key stands")
+
+// ResetDeviceBoxKey forgets the box key kept for replica, so the next one
+// it sends is kept: staff's way out of ErrBoxKeyMismatch.
+func (s *Store) ResetDeviceBoxKey(ctx context.Context, replica uint32) error {
+	_, found, err := s.deviceBoxKey(ctx, replica, false)
+	if err != nil {
+		return fmt.Errorf("read the box key of replica %d: %w", replica, err)
+	}
+	if !found || replica == ServerReplica {
+		return unknownReplica(replica)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.clearDeviceBoxKey(ctx, replica); err != nil {
+		return fmt.Errorf("reset the box key of replica %d: %w", replica, err)
 	}
 	return nil
 }

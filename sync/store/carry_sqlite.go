@@ -40,6 +40,11 @@ func (b *sqliteBackend) setDeviceBoxKey(ctx context.Context, replica uint32, key
 	return err
 }
 
+func (b *sqliteBackend) clearDeviceBoxKey(ctx context.Context, replica uint32) error {
+	_, err := b.db.W.ExecContext(ctx, `UPDATE replicas SET box_public_key = NULL WHERE id = ?`, replica)
+	return err
+}
+
 func (b *sqliteBackend) carriedDevice(ctx context.Context, replica uint32) (CarriedDevice, bool, error) {
 	var d CarriedDevice
 	var revoked, user int64

@@ -74,11 +74,11 @@ func TestDeviceBoxKey(t *testing.T) {
 		code    record.Code // "" for none
 	}{
 		{"the same key again", keyed.Replica, key(1), ""},
-		{"another key", keyed.Replica, key(2), record.CodeFailedPrecondition},
+		{"another key", keyed.Replica, key(2), "mismatch"},
 		{"a short key", keyed.Replica, key(1)[:5], record.CodeInvalidArgument},
 		{"a first key at a sync", later.Replica, key(3), ""},
 		{"its first key again", later.Replica, key(3), ""},
-		{"another after it", later.Replica, key(4), record.CodeFailedPrecondition},
+		{"another after it", later.Replica, key(4), "mismatch"},
 		{"an unknown replica", 999, key(5), ""},
 	} {
 		err := s.SetDeviceBoxKey(ctx, tc.replica, tc.key)
@@ -86,6 +86,10 @@ func TestDeviceBoxKey(t *testing.T) {
 		case tc.replica == 999:
 			if !errors.Is(err, ErrUnknownReplica) {
 				t.Errorf("%s: %v, want unknown replica", tc.name, err)
+			}
+		case tc.code == "mismatch":
+			if !errors.Is(err, ErrBoxKeyMismatch) {
+				t.Errorf("%s: %v, want the kept key to stand (ErrBoxKeyMismatch)", tc.name, err)
 			}
 		case tc.code == "" && err != nil:
 			t.Errorf("%s: %v", tc.name, err)
@@ -98,5 +102,24 @@ func TestDeviceBoxKey(t *testing.T) {
 		if err != nil || !bytes.Equal(d.BoxKey, want) || !d.Enrolled || d.Revoked {
 			t.Errorf("replica %d: %+v %v, want its first key kept", replica, d, err)
 		}
+	}
+	// Staff reset a key: the next one sent is kept, and only that one.
+	if err := s.ResetDeviceBoxKey(ctx, keyed.Replica); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ResetDeviceBoxKey(ctx, 999); !errors.Is(err, ErrUnknownReplica) {
+		t.Errorf("reset an unknown replica: %v", err)
+	}
+	if d, _ := s.CarriedDevice(ctx, keyed.Replica); d.BoxKey != nil {
+		t.Errorf("after a reset the server still keeps %x", d.BoxKey)
+	}
+	if err := s.SetDeviceBoxKey(ctx, keyed.Replica, key(2)); err != nil {
+		t.Errorf("the key after a reset: %v", err)
+	}
+	if err := s.SetDeviceBoxKey(ctx, keyed.Replica, key(1)); !errors.Is(err, ErrBoxKeyMismatch) {
+		t.Errorf("the old key after the reset: %v", err)
+	}
+	if d, _ := s.CarriedDevice(ctx, keyed.Replica); !bytes.Equal(d.BoxKey, key(2)) {
+		t.Errorf("after the reset the server keeps %x, want the key sent after it", d.BoxKey)
 	}
 }

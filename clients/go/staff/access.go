@@ -143,6 +143,16 @@ func Revoke(ctx context.Context, hc connect.HTTPClient, url string, replica uint
 	return deviceFromWire(resp.GetDevice()), nil
 }
 
+// ResetKey forgets the box key the server keeps for device replica, so
+// the key it sends at its next sync is kept.
+func ResetKey(ctx context.Context, hc connect.HTTPClient, url string, replica uint32) (Device, error) {
+	resp, err := access(hc, url).ResetBoxKey(ctx, &v1.ResetBoxKeyRequest{Replica: replica})
+	if err != nil {
+		return Device{}, err
+	}
+	return deviceFromWire(resp.GetDevice()), nil
+}
+
 // Audit lists the changes of record id of table, oldest first.
 func Audit(ctx context.Context, hc connect.HTTPClient, url, table, id string) ([]Change, error) {
 	resp, err := access(hc, url).ListChanges(ctx, &v1.ListChangesRequest{Table: table, RecordId: id})

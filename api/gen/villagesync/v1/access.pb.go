@@ -1348,6 +1348,94 @@ func (x *RevokeDeviceResponse) GetDevice() *Device {
 	return nil
 }
 
+type ResetBoxKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replica       uint32                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetBoxKeyRequest) Reset() {
+	*x = ResetBoxKeyRequest{}
+	mi := &file_villagesync_v1_access_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetBoxKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetBoxKeyRequest) ProtoMessage() {}
+
+func (x *ResetBoxKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_access_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetBoxKeyRequest.ProtoReflect.Descriptor instead.
+func (*ResetBoxKeyRequest) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ResetBoxKeyRequest) GetReplica() uint32 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
+}
+
+type ResetBoxKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetBoxKeyResponse) Reset() {
+	*x = ResetBoxKeyResponse{}
+	mi := &file_villagesync_v1_access_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetBoxKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetBoxKeyResponse) ProtoMessage() {}
+
+func (x *ResetBoxKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_villagesync_v1_access_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetBoxKeyResponse.ProtoReflect.Descriptor instead.
+func (*ResetBoxKeyResponse) Descriptor() ([]byte, []int) {
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ResetBoxKeyResponse) GetDevice() *Device {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
 type ListChangesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -1358,7 +1446,7 @@ type ListChangesRequest struct {
 
 func (x *ListChangesRequest) Reset() {
 	*x = ListChangesRequest{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[24]
+	mi := &file_villagesync_v1_access_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1458,7 @@ func (x *ListChangesRequest) String() string {
 func (*ListChangesRequest) ProtoMessage() {}
 
 func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[24]
+	mi := &file_villagesync_v1_access_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1471,7 @@ func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListChangesRequest) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{24}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListChangesRequest) GetTable() string {
@@ -1420,7 +1508,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[25]
+	mi := &file_villagesync_v1_access_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1520,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[25]
+	mi := &file_villagesync_v1_access_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1533,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{25}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Change) GetSeq() uint64 {
@@ -1506,7 +1594,7 @@ type ListChangesResponse struct {
 
 func (x *ListChangesResponse) Reset() {
 	*x = ListChangesResponse{}
-	mi := &file_villagesync_v1_access_proto_msgTypes[26]
+	mi := &file_villagesync_v1_access_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1606,7 @@ func (x *ListChangesResponse) String() string {
 func (*ListChangesResponse) ProtoMessage() {}
 
 func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_villagesync_v1_access_proto_msgTypes[26]
+	mi := &file_villagesync_v1_access_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1619,7 @@ func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListChangesResponse) Descriptor() ([]byte, []int) {
-	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{26}
+	return file_villagesync_v1_access_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListChangesResponse) GetChanges() []*Change {
@@ -1629,6 +1717,10 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\x13RevokeDeviceRequest\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\rR\areplica\"F\n" +
 	"\x14RevokeDeviceResponse\x12.\n" +
+	"\x06device\x18\x01 \x01(\v2\x16.villagesync.v1.DeviceR\x06device\".\n" +
+	"\x12ResetBoxKeyRequest\x12\x18\n" +
+	"\areplica\x18\x01 \x01(\rR\areplica\"E\n" +
+	"\x13ResetBoxKeyResponse\x12.\n" +
 	"\x06device\x18\x01 \x01(\v2\x16.villagesync.v1.DeviceR\x06device\"G\n" +
 	"\x12ListChangesRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1b\n" +
@@ -1642,7 +1734,7 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12\x16\n" +
 	"\x06detail\x18\a \x01(\tR\x06detail\"G\n" +
 	"\x13ListChangesResponse\x120\n" +
-	"\achanges\x18\x01 \x03(\v2\x16.villagesync.v1.ChangeR\achanges2\xe7\a\n" +
+	"\achanges\x18\x01 \x03(\v2\x16.villagesync.v1.ChangeR\achanges2\xbf\b\n" +
 	"\rAccessService\x12G\n" +
 	"\x06Enroll\x12\x1d.villagesync.v1.EnrollRequest\x1a\x1e.villagesync.v1.EnrollResponse\x12L\n" +
 	"\x06Whoami\x12\x1d.villagesync.v1.WhoamiRequest\x1a\x1e.villagesync.v1.WhoamiResponse\"\x03\x90\x02\x01\x12S\n" +
@@ -1655,7 +1747,8 @@ const file_villagesync_v1_access_proto_rawDesc = "" +
 	"\fListVillages\x12#.villagesync.v1.ListVillagesRequest\x1a$.villagesync.v1.ListVillagesResponse\"\x03\x90\x02\x01\x12q\n" +
 	"\x14CreateEnrollmentCode\x12+.villagesync.v1.CreateEnrollmentCodeRequest\x1a,.villagesync.v1.CreateEnrollmentCodeResponse\x12[\n" +
 	"\vListDevices\x12\".villagesync.v1.ListDevicesRequest\x1a#.villagesync.v1.ListDevicesResponse\"\x03\x90\x02\x01\x12Y\n" +
-	"\fRevokeDevice\x12#.villagesync.v1.RevokeDeviceRequest\x1a$.villagesync.v1.RevokeDeviceResponse\x12[\n" +
+	"\fRevokeDevice\x12#.villagesync.v1.RevokeDeviceRequest\x1a$.villagesync.v1.RevokeDeviceResponse\x12V\n" +
+	"\vResetBoxKey\x12\".villagesync.v1.ResetBoxKeyRequest\x1a#.villagesync.v1.ResetBoxKeyResponse\x12[\n" +
 	"\vListChanges\x12\".villagesync.v1.ListChangesRequest\x1a#.villagesync.v1.ListChangesResponse\"\x03\x90\x02\x01BKZIgithub.com/futian-xiaomo/villagesync/api/gen/villagesync/v1;villagesyncv1b\x06proto3"
 
 var (
@@ -1670,7 +1763,7 @@ func file_villagesync_v1_access_proto_rawDescGZIP() []byte {
 	return file_villagesync_v1_access_proto_rawDescData
 }
 
-var file_villagesync_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_villagesync_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_villagesync_v1_access_proto_goTypes = []any{
 	(*EnrollRequest)(nil),                // 0: villagesync.v1.EnrollRequest
 	(*EnrollResponse)(nil),               // 1: villagesync.v1.EnrollResponse
@@ -1696,9 +1789,11 @@ var file_villagesync_v1_access_proto_goTypes = []any{
 	(*ListDevicesResponse)(nil),          // 21: villagesync.v1.ListDevicesResponse
 	(*RevokeDeviceRequest)(nil),          // 22: villagesync.v1.RevokeDeviceRequest
 	(*RevokeDeviceResponse)(nil),         // 23: villagesync.v1.RevokeDeviceResponse
-	(*ListChangesRequest)(nil),           // 24: villagesync.v1.ListChangesRequest
-	(*Change)(nil),                       // 25: villagesync.v1.Change
-	(*ListChangesResponse)(nil),          // 26: villagesync.v1.ListChangesResponse
+	(*ResetBoxKeyRequest)(nil),           // 24: villagesync.v1.ResetBoxKeyRequest
+	(*ResetBoxKeyResponse)(nil),          // 25: villagesync.v1.ResetBoxKeyResponse
+	(*ListChangesRequest)(nil),           // 26: villagesync.v1.ListChangesRequest
+	(*Change)(nil),                       // 27: villagesync.v1.Change
+	(*ListChangesResponse)(nil),          // 28: villagesync.v1.ListChangesResponse
 }
 var file_villagesync_v1_access_proto_depIdxs = []int32{
 	5,  // 0: villagesync.v1.CreateUserResponse.user:type_name -> villagesync.v1.User
@@ -1707,34 +1802,37 @@ var file_villagesync_v1_access_proto_depIdxs = []int32{
 	14, // 3: villagesync.v1.ListVillagesResponse.villages:type_name -> villagesync.v1.Village
 	19, // 4: villagesync.v1.ListDevicesResponse.devices:type_name -> villagesync.v1.Device
 	19, // 5: villagesync.v1.RevokeDeviceResponse.device:type_name -> villagesync.v1.Device
-	25, // 6: villagesync.v1.ListChangesResponse.changes:type_name -> villagesync.v1.Change
-	0,  // 7: villagesync.v1.AccessService.Enroll:input_type -> villagesync.v1.EnrollRequest
-	3,  // 8: villagesync.v1.AccessService.Whoami:input_type -> villagesync.v1.WhoamiRequest
-	6,  // 9: villagesync.v1.AccessService.CreateUser:input_type -> villagesync.v1.CreateUserRequest
-	8,  // 10: villagesync.v1.AccessService.ListUsers:input_type -> villagesync.v1.ListUsersRequest
-	10, // 11: villagesync.v1.AccessService.SetVillages:input_type -> villagesync.v1.SetVillagesRequest
-	12, // 12: villagesync.v1.AccessService.AddVillage:input_type -> villagesync.v1.AddVillageRequest
-	15, // 13: villagesync.v1.AccessService.ListVillages:input_type -> villagesync.v1.ListVillagesRequest
-	17, // 14: villagesync.v1.AccessService.CreateEnrollmentCode:input_type -> villagesync.v1.CreateEnrollmentCodeRequest
-	20, // 15: villagesync.v1.AccessService.ListDevices:input_type -> villagesync.v1.ListDevicesRequest
-	22, // 16: villagesync.v1.AccessService.RevokeDevice:input_type -> villagesync.v1.RevokeDeviceRequest
-	24, // 17: villagesync.v1.AccessService.ListChanges:input_type -> villagesync.v1.ListChangesRequest
-	1,  // 18: villagesync.v1.AccessService.Enroll:output_type -> villagesync.v1.EnrollResponse
-	4,  // 19: villagesync.v1.AccessService.Whoami:output_type -> villagesync.v1.WhoamiResponse
-	7,  // 20: villagesync.v1.AccessService.CreateUser:output_type -> villagesync.v1.CreateUserResponse
-	9,  // 21: villagesync.v1.AccessService.ListUsers:output_type -> villagesync.v1.ListUsersResponse
-	11, // 22: villagesync.v1.AccessService.SetVillages:output_type -> villagesync.v1.SetVillagesResponse
-	13, // 23: villagesync.v1.AccessService.AddVillage:output_type -> villagesync.v1.AddVillageResponse
-	16, // 24: villagesync.v1.AccessService.ListVillages:output_type -> villagesync.v1.ListVillagesResponse
-	18, // 25: villagesync.v1.AccessService.CreateEnrollmentCode:output_type -> villagesync.v1.CreateEnrollmentCodeResponse
-	21, // 26: villagesync.v1.AccessService.ListDevices:output_type -> villagesync.v1.ListDevicesResponse
-	23, // 27: villagesync.v1.AccessService.RevokeDevice:output_type -> villagesync.v1.RevokeDeviceResponse
-	26, // 28: villagesync.v1.AccessService.ListChanges:output_type -> villagesync.v1.ListChangesResponse
-	18, // [18:29] is the sub-list for method output_type
-	7,  // [7:18] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	19, // 6: villagesync.v1.ResetBoxKeyResponse.device:type_name -> villagesync.v1.Device
+	27, // 7: villagesync.v1.ListChangesResponse.changes:type_name -> villagesync.v1.Change
+	0,  // 8: villagesync.v1.AccessService.Enroll:input_type -> villagesync.v1.EnrollRequest
+	3,  // 9: villagesync.v1.AccessService.Whoami:input_type -> villagesync.v1.WhoamiRequest
+	6,  // 10: villagesync.v1.AccessService.CreateUser:input_type -> villagesync.v1.CreateUserRequest
+	8,  // 11: villagesync.v1.AccessService.ListUsers:input_type -> villagesync.v1.ListUsersRequest
+	10, // 12: villagesync.v1.AccessService.SetVillages:input_type -> villagesync.v1.SetVillagesRequest
+	12, // 13: villagesync.v1.AccessService.AddVillage:input_type -> villagesync.v1.AddVillageRequest
+	15, // 14: villagesync.v1.AccessService.ListVillages:input_type -> villagesync.v1.ListVillagesRequest
+	17, // 15: villagesync.v1.AccessService.CreateEnrollmentCode:input_type -> villagesync.v1.CreateEnrollmentCodeRequest
+	20, // 16: villagesync.v1.AccessService.ListDevices:input_type -> villagesync.v1.ListDevicesRequest
+	22, // 17: villagesync.v1.AccessService.RevokeDevice:input_type -> villagesync.v1.RevokeDeviceRequest
+	24, // 18: villagesync.v1.AccessService.ResetBoxKey:input_type -> villagesync.v1.ResetBoxKeyRequest
+	26, // 19: villagesync.v1.AccessService.ListChanges:input_type -> villagesync.v1.ListChangesRequest
+	1,  // 20: villagesync.v1.AccessService.Enroll:output_type -> villagesync.v1.EnrollResponse
+	4,  // 21: villagesync.v1.AccessService.Whoami:output_type -> villagesync.v1.WhoamiResponse
+	7,  // 22: villagesync.v1.AccessService.CreateUser:output_type -> villagesync.v1.CreateUserResponse
+	9,  // 23: villagesync.v1.AccessService.ListUsers:output_type -> villagesync.v1.ListUsersResponse
+	11, // 24: villagesync.v1.AccessService.SetVillages:output_type -> villagesync.v1.SetVillagesResponse
+	13, // 25: villagesync.v1.AccessService.AddVillage:output_type -> villagesync.v1.AddVillageResponse
+	16, // 26: villagesync.v1.AccessService.ListVillages:output_type -> villagesync.v1.ListVillagesResponse
+	18, // 27: villagesync.v1.AccessService.CreateEnrollmentCode:output_type -> villagesync.v1.CreateEnrollmentCodeResponse
+	21, // 28: villagesync.v1.AccessService.ListDevices:output_type -> villagesync.v1.ListDevicesResponse
+	23, // 29: villagesync.v1.AccessService.RevokeDevice:output_type -> villagesync.v1.RevokeDeviceResponse
+	25, // 30: villagesync.v1.AccessService.ResetBoxKey:output_type -> villagesync.v1.ResetBoxKeyResponse
+	28, // 31: villagesync.v1.AccessService.ListChanges:output_type -> villagesync.v1.ListChangesResponse
+	20, // [20:32] is the sub-list for method output_type
+	8,  // [8:20] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_villagesync_v1_access_proto_init() }
@@ -1748,7 +1846,7 @@ func file_villagesync_v1_access_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_villagesync_v1_access_proto_rawDesc), len(file_villagesync_v1_access_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

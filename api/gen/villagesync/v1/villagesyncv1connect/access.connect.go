@@ -63,6 +63,9 @@ const (
 	// AccessServiceRevokeDeviceProcedure is the fully-qualified name of the AccessService's
 	// RevokeDevice RPC.
 	AccessServiceRevokeDeviceProcedure = "/villagesync.v1.AccessService/RevokeDevice"
+	// AccessServiceResetBoxKeyProcedure is the fully-qualified name of the AccessService's ResetBoxKey
+	// RPC.
+	AccessServiceResetBoxKeyProcedure = "/villagesync.v1.AccessService/ResetBoxKey"
 	// AccessServiceListChangesProcedure is the fully-qualified name of the AccessService's ListChanges
 	// RPC.
 	AccessServiceListChangesProcedure = "/villagesync.v1.AccessService/ListChanges"
@@ -90,6 +93,12 @@ type AccessServiceClient interface {
 	// Any role may revoke the device it calls from (signing out); only staff
 	// and admins another device.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
+	// ResetBoxKey forgets the box public key the server keeps for a device
+	// (issue 15), so the next key it sends (at its next sync) is kept: for a
+	// device whose file was made anew or restored from an older copy, once
+	// staff have checked it is the device it says. Staff and admins, for the
+	// devices of the roles they manage.
+	ResetBoxKey(context.Context, *v1.ResetBoxKeyRequest) (*v1.ResetBoxKeyResponse, error)
 	// ListChanges is the audit trail of one record: who changed it and when.
 	// Staff, admin and coordinators.
 	ListChanges(context.Context, *v1.ListChangesRequest) (*v1.ListChangesResponse, error)
@@ -170,6 +179,12 @@ func NewAccessServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(accessServiceMethods.ByName("RevokeDevice")),
 			connect.WithClientOptions(opts...),
 		),
+		resetBoxKey: connect.NewClient[v1.ResetBoxKeyRequest, v1.ResetBoxKeyResponse](
+			httpClient,
+			baseURL+AccessServiceResetBoxKeyProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("ResetBoxKey")),
+			connect.WithClientOptions(opts...),
+		),
 		listChanges: connect.NewClient[v1.ListChangesRequest, v1.ListChangesResponse](
 			httpClient,
 			baseURL+AccessServiceListChangesProcedure,
@@ -192,6 +207,7 @@ type accessServiceClient struct {
 	createEnrollmentCode *connect.Client[v1.CreateEnrollmentCodeRequest, v1.CreateEnrollmentCodeResponse]
 	listDevices          *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
 	revokeDevice         *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
+	resetBoxKey          *connect.Client[v1.ResetBoxKeyRequest, v1.ResetBoxKeyResponse]
 	listChanges          *connect.Client[v1.ListChangesRequest, v1.ListChangesResponse]
 }
 
@@ -285,6 +301,15 @@ func (c *accessServiceClient) RevokeDevice(ctx context.Context, req *v1.RevokeDe
 	return nil, err
 }
 
+// ResetBoxKey calls villagesync.v1.AccessService.ResetBoxKey.
+func (c *accessServiceClient) ResetBoxKey(ctx context.Context, req *v1.ResetBoxKeyRequest) (*v1.ResetBoxKeyResponse, error) {
+	response, err := c.resetBoxKey.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // ListChanges calls villagesync.v1.AccessService.ListChanges.
 func (c *accessServiceClient) ListChanges(ctx context.Context, req *v1.ListChangesRequest) (*v1.ListChangesResponse, error) {
 	response, err := c.listChanges.CallUnary(ctx, connect.NewRequest(req))
@@ -316,6 +341,12 @@ type AccessServiceHandler interface {
 	// Any role may revoke the device it calls from (signing out); only staff
 	// and admins another device.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
+	// ResetBoxKey forgets the box public key the server keeps for a device
+	// (issue 15), so the next key it sends (at its next sync) is kept: for a
+	// device whose file was made anew or restored from an older copy, once
+	// staff have checked it is the device it says. Staff and admins, for the
+	// devices of the roles they manage.
+	ResetBoxKey(context.Context, *v1.ResetBoxKeyRequest) (*v1.ResetBoxKeyResponse, error)
 	// ListChanges is the audit trail of one record: who changed it and when.
 	// Staff, admin and coordinators.
 	ListChanges(context.Context, *v1.ListChangesRequest) (*v1.ListChangesResponse, error)
@@ -392,6 +423,12 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(accessServiceMethods.ByName("RevokeDevice")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accessServiceResetBoxKeyHandler := connect.NewUnaryHandlerSimple(
+		AccessServiceResetBoxKeyProcedure,
+		svc.ResetBoxKey,
+		connect.WithSchema(accessServiceMethods.ByName("ResetBoxKey")),
+		connect.WithHandlerOptions(opts...),
+	)
 	accessServiceListChangesHandler := connect.NewUnaryHandlerSimple(
 		AccessServiceListChangesProcedure,
 		svc.ListChanges,
@@ -421,6 +458,8 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 			accessServiceListDevicesHandler.ServeHTTP(w, r)
 		case AccessServiceRevokeDeviceProcedure:
 			accessServiceRevokeDeviceHandler.ServeHTTP(w, r)
+		case AccessServiceResetBoxKeyProcedure:
+			accessServiceResetBoxKeyHandler.ServeHTTP(w, r)
 		case AccessServiceListChangesProcedure:
 			accessServiceListChangesHandler.ServeHTTP(w, r)
 		default:
@@ -470,6 +509,10 @@ func (UnimplementedAccessServiceHandler) ListDevices(context.Context, *v1.ListDe
 
 func (UnimplementedAccessServiceHandler) RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.AccessService.RevokeDevice is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) ResetBoxKey(context.Context, *v1.ResetBoxKeyRequest) (*v1.ResetBoxKeyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("villagesync.v1.AccessService.ResetBoxKey is not implemented"))
 }
 
 func (UnimplementedAccessServiceHandler) ListChanges(context.Context, *v1.ListChangesRequest) (*v1.ListChangesResponse, error) {
