@@ -31,8 +31,14 @@ const (
 	// MaxCarriedBytes bounds a carried file as it travels (compressed) and
 	// maxCarriedInflated what it may inflate to: 200 records are well under
 	// 100 KB, a season's backlog a few MB.
-	MaxCarriedBytes    = 8 << 20
-	maxCarriedInflated = 64 << 20
+	MaxCarriedBytes = 8 << 20
+	// MaxCarriedOuterInflated bounds what a file's outer layer may inflate
+	// to: it holds the sealed payload (compressed already, so it does not
+	// shrink) and a few small fields. It is read before the seal is
+	// checked, by anyone's file: a small bomb must not make the server (or
+	// a browser) inflate 64 MB for it.
+	MaxCarriedOuterInflated = MaxCarriedBytes + 4<<10
+	maxCarriedInflated      = 64 << 20
 	// BoxKeySize is the size of a box public or private key.
 	BoxKeySize = 32
 )
@@ -132,15 +138,15 @@ func gzipped(raw []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// gunzipped inflates at most maxCarriedInflated bytes; ok is false for a
-// stream that does not read through or inflates past it.
-func gunzipped(b []byte) ([]byte, bool) {
+// gunzipped inflates at most limit bytes; ok is false for a stream that
+// does not read through or inflates past it.
+func gunzipped(b []byte, limit int) ([]byte, bool) {
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
 		return nil, false
 	}
-	raw, err := io.ReadAll(io.LimitReader(zr, maxCarriedInflated+1))
-	if err != nil || len(raw) > maxCarriedInflated {
+	raw, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+	if err != nil || len(raw) > limit {
 		return nil, false
 	}
 	return raw, true
@@ -157,7 +163,7 @@ func ReadCarried(file []byte) (*v1.CarriedFile, error) {
 	if len(file) < 2 || file[0] != 0x1f || file[1] != 0x8b {
 		return nil, schema.Messagef("the file is not a villagesync carried file (it is not gzip-compressed)")
 	}
-	raw, ok := gunzipped(file)
+	raw, ok := gunzipped(file, MaxCarriedOuterInflated)
 	if !ok {
 		return nil, schema.Messagef("the file is truncated or damaged (its compression does not read through): " +
 			"carry it again, or make it again on the device")
@@ -215,7 +221,9 @@ func open(f *v1.CarriedFile, into proto.Message, priv, peer *[BoxKeySize]byte) e
 	if !ok {
 		return ErrCarriedDamaged
 	}
-	plain, ok := gunzipped(sealedGzip)
+	// Opened, the payload is the other key's holder's: it may inflate to
+	// a season's backlog.
+	plain, ok := gunzipped(sealedGzip, maxCarriedInflated)
 	if !ok {
 		return ErrCarriedDamaged
 	}

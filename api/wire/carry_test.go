@@ -134,3 +134,28 @@ func TestCarriedPullReflectedAsPushRefused(t *testing.T) {
 		t.Errorf("pull file carried in as a push: %v", err)
 	}
 }
+
+// The outer layer is read before any seal is checked, so it may inflate
+// to little more than a file's size: a small bomb of zeros is refused
+// without being inflated to 64 MB.
+func TestCarriedOuterInflateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{"at the limit", MaxCarriedOuterInflated, true},
+		{"past it", MaxCarriedOuterInflated + 1, false},
+		{"a 32 MB bomb", 32 << 20, false},
+	} {
+		file := gzipBytes(t, make([]byte, tc.size))
+		if len(file) > MaxCarriedBytes {
+			t.Fatalf("%s: the bomb is %d bytes compressed", tc.name, len(file))
+		}
+		_, err := ReadCarried(file)
+		damaged := err != nil && strings.Contains(err.Error(), "truncated or damaged")
+		if damaged == tc.ok {
+			t.Errorf("%s (%d bytes inflated): %v", tc.name, tc.size, err)
+		}
+	}
+}

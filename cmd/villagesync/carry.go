@@ -17,6 +17,25 @@ import (
 	"github.com/futian-xiaomo/villagesync/schema"
 )
 
+// readCarriedFile reads at most one byte more than a carried file may
+// be: a file given by mistake (a disk image, a video off the same stick)
+// is refused without being read into memory whole.
+func readCarriedFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	file, err := io.ReadAll(io.LimitReader(f, wire.MaxCarriedBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(file) > wire.MaxCarriedBytes {
+		return nil, fmt.Errorf("%s is more than a carried file's %d bytes", name, wire.MaxCarriedBytes)
+	}
+	return file, nil
+}
+
 // carryCmd is `carry FILE`: hand a device's push file to the server, which
 // applies it as that device and notes the credentials' user as the
 // carrier. Any enrolled device's credentials do.
@@ -29,12 +48,9 @@ func carryCmd(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("carry: give FILE (a device's push file)")
 	}
-	file, err := os.ReadFile(fs.Arg(0))
+	file, err := readCarriedFile(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("carry: %w", err)
-	}
-	if len(file) > wire.MaxCarriedBytes {
-		return fmt.Errorf("carry: %s is %d bytes, more than a carried file's %d", fs.Arg(0), len(file), wire.MaxCarriedBytes)
 	}
 	url, hc, err := cred.client(ctx)
 	if err != nil {

@@ -98,3 +98,32 @@ func TestCarryCommands(t *testing.T) {
 		t.Errorf("carry-for an unknown name: %v", err)
 	}
 }
+
+// carry reads no more of a file than a carried file may be: a big file
+// given by mistake is refused, the right size is read whole.
+func TestReadCarriedFileLimited(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		size int64
+		ok   bool
+	}{
+		{"the limit", wire.MaxCarriedBytes, true},
+		{"a byte more", wire.MaxCarriedBytes + 1, false},
+		{"a disk image", 4 << 30, false},
+	} {
+		name := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(tc.size); err != nil { // sparse: no disk space used
+			t.Fatal(err)
+		}
+		f.Close()
+		b, err := readCarriedFile(name)
+		if tc.ok && (err != nil || len(b) != int(tc.size)) || !tc.ok && (err == nil || b != nil) {
+			t.Errorf("%s: %d bytes, %v", tc.name, len(b), err)
+		}
+	}
+}
