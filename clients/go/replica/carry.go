@@ -330,14 +330,24 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		}
 		pages = append(pages, pulledPage{resp.NextCursor, resp})
 	}
-	// Acks first, as a sync's outcomes come before its page: a confirmed
-	// record then takes the server's newer state from the pages.
-	if st.Acked, err = r.applyAcks(ctx, p.Acks); err != nil {
+	// Acks and pages in one transaction, so a failure part-way (a full
+	// disk, a crash) leaves the device as it was, and the file can be
+	// imported again. Acks first, as a sync's outcomes come before its
+	// page: a confirmed record then takes the server's newer state from
+	// the pages.
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return st, fmt.Errorf("carry in: begin: %w", err)
+	}
+	defer tx.Rollback()
+	ctx = context.WithoutCancel(ctx) // see commit: BeginTx watches ctx
+	if st.Acked, err = applyAcks(ctx, tx, p.Acks); err != nil {
 		return st, err
 	}
 	var cs Stats
+	to := st.From
 	for _, pg := range pages {
-		if pg.next <= st.To {
+		if pg.next <= to {
 			st.Skipped++
 			continue
 		}
@@ -346,17 +356,21 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		resp := pg.resp
 		kept := resp.Records[:0:0]
 		for _, rec := range resp.Records {
-			if rec.Seq > st.To {
+			if rec.Seq > to {
 				kept = append(kept, rec)
 			}
 		}
 		resp.Records = kept
-		if err := r.commit(ctx, nil, resp, &cs); err != nil {
+		if err := r.commitIn(ctx, tx, nil, resp, &cs); err != nil {
 			return st, fmt.Errorf("carry in: %w", err)
 		}
 		st.Pages++
-		st.To = resp.NextCursor
+		to = resp.NextCursor
 	}
+	if err := tx.Commit(); err != nil {
+		return st, fmt.Errorf("carry in: commit: %w", err)
+	}
+	st.To = to
 	st.Pulled = cs.Pulled
 	return st, nil
 }
@@ -370,15 +384,7 @@ type pulledPage struct {
 // to each ack's counter (never past the record's own counter: an ack of
 // a counter the device does not know says nothing of its writes). Writes
 // made since stay pending; the next push carries just them.
-func (r *Replica) applyAcks(ctx context.Context, acks []*v1.CarriedAck) (int, error) {
-	if len(acks) == 0 {
-		return 0, nil
-	}
-	tx, err := r.db.W.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("carry in: begin: %w", err)
-	}
-	defer tx.Rollback()
+func applyAcks(ctx context.Context, tx *sql.Tx, acks []*v1.CarriedAck) (int, error) {
 	n := 0
 	for _, a := range acks {
 		t, err := schema.Lookup(a.GetTable())
@@ -396,9 +402,6 @@ func (r *Replica) applyAcks(ctx context.Context, acks []*v1.CarriedAck) (int, er
 		if k, _ := res.RowsAffected(); k > 0 {
 			n++
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("carry in: commit: %w", err)
 	}
 	return n, nil
 }
