@@ -74,7 +74,7 @@ var (
 // SealPush makes a push file of p, from the device's keys for the server's
 // public key.
 func SealPush(p *v1.CarriedPush, device BoxKeys, serverPub *[BoxKeySize]byte) ([]byte, error) {
-	p.Kind = v1.CarriedKind_CARRIED_KIND_PUSH
+	p.Kind, p.Format = v1.CarriedKind_CARRIED_KIND_PUSH, CarriedFormat
 	return seal(p, &v1.CarriedFile{Kind: p.Kind, ServerId: p.ServerId, Replica: p.Replica, MadeAtMs: p.MadeAtMs},
 		device.Private, serverPub)
 }
@@ -82,7 +82,7 @@ func SealPush(p *v1.CarriedPush, device BoxKeys, serverPub *[BoxKeySize]byte) ([
 // SealPull makes a pull file of p, from the server's keys for the device's
 // public key.
 func SealPull(p *v1.CarriedPull, server BoxKeys, devicePub *[BoxKeySize]byte) ([]byte, error) {
-	p.Kind = v1.CarriedKind_CARRIED_KIND_PULL
+	p.Kind, p.Format = v1.CarriedKind_CARRIED_KIND_PULL, CarriedFormat
 	return seal(p, &v1.CarriedFile{Kind: p.Kind, ServerId: p.ServerId, Replica: p.Replica, MadeAtMs: p.MadeAtMs},
 		server.Private, devicePub)
 }
@@ -184,8 +184,8 @@ func OpenPush(f *v1.CarriedFile, server BoxKeys, devicePub *[BoxKeySize]byte) (*
 	if err := open(f, p, server.Private, devicePub); err != nil {
 		return nil, err
 	}
-	if p.Kind != f.Kind || p.ServerId != f.ServerId || p.Replica != f.Replica || p.MadeAtMs != f.MadeAtMs ||
-		p.Request == nil || p.Request.Replica != p.Replica {
+	if p.Kind != f.Kind || p.Format != f.Format || p.ServerId != f.ServerId || p.Replica != f.Replica ||
+		p.MadeAtMs != f.MadeAtMs || p.Request == nil || p.Request.Replica != p.Replica {
 		return nil, ErrCarriedDamaged
 	}
 	return p, nil
@@ -198,7 +198,8 @@ func OpenPull(f *v1.CarriedFile, device BoxKeys, serverPub *[BoxKeySize]byte) (*
 	if err := open(f, p, device.Private, serverPub); err != nil {
 		return nil, err
 	}
-	if p.Kind != f.Kind || p.ServerId != f.ServerId || p.Replica != f.Replica || p.MadeAtMs != f.MadeAtMs {
+	if p.Kind != f.Kind || p.Format != f.Format || p.ServerId != f.ServerId || p.Replica != f.Replica ||
+		p.MadeAtMs != f.MadeAtMs {
 		return nil, ErrCarriedDamaged
 	}
 	return p, nil

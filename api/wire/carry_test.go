@@ -52,8 +52,30 @@ func TestCarriedPushRoundTripAndRefusals(t *testing.T) {
 	if _, err := OpenPush(f, srv, dev.Public); !errors.Is(err, ErrCarriedDamaged) {
 		t.Errorf("outer layer altered: %v", err)
 	}
+	// The outer format changed (say, to pass an older reader): the sealed
+	// copy differs, refused as altered.
+	f.Replica, f.Format = 3, 0
+	if _, err := OpenPush(f, srv, dev.Public); !errors.Is(err, ErrCarriedDamaged) {
+		t.Errorf("outer format altered: %v", err)
+	}
+	f.Format = CarriedFormat
+	// A payload sealed without its own format (as the first browser
+	// build did) is refused: the outer copy alone is not authenticated.
+	noFormat := &v1.CarriedPush{Kind: v1.CarriedKind_CARRIED_KIND_PUSH, ServerId: 7, Replica: 3,
+		MadeAtMs: push.MadeAtMs, Request: push.Request}
+	raw, err := seal(noFormat, &v1.CarriedFile{Kind: noFormat.Kind, ServerId: 7, Replica: 3, MadeAtMs: push.MadeAtMs},
+		dev.Private, srv.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf, err := ReadCarried(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenPush(nf, srv, dev.Public); !errors.Is(err, ErrCarriedDamaged) {
+		t.Errorf("payload without its format: %v", err)
+	}
 	// Every single flipped byte of the sealed payload is refused.
-	f.Replica = 3
 	for i := range f.Sealed {
 		g := proto.Clone(f).(*v1.CarriedFile)
 		g.Sealed[i] ^= 0x40
@@ -87,4 +109,28 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return out.Bytes()
+}
+
+// A box seal is symmetric: the server's own pull file for a device opens
+// with the server's private key and the device's public key, just as that
+// device's push file would. The kind inside the seal is what keeps a pull
+// file, its outer kind changed to PUSH, from being carried back in as
+// the device's changes.
+func TestCarriedPullReflectedAsPushRefused(t *testing.T) {
+	dev, srv := keys(t), keys(t)
+	file, err := SealPull(&v1.CarriedPull{ServerId: 7, Replica: 3, MadeAtMs: 1700000000000, ScopeHash: 42}, srv, dev.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadCarried(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := OpenPull(f, dev, srv.Public); err != nil || p.ScopeHash != 42 || p.Format != CarriedFormat {
+		t.Fatalf("open the pull file: %v, %v", p, err)
+	}
+	f.Kind = v1.CarriedKind_CARRIED_KIND_PUSH
+	if _, err := OpenPush(f, srv, dev.Public); !errors.Is(err, ErrCarriedDamaged) {
+		t.Errorf("pull file carried in as a push: %v", err)
+	}
 }

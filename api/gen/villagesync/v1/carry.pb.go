@@ -204,7 +204,11 @@ type CarriedPush struct {
 	MadeAtMs int64                  `protobuf:"varint,4,opt,name=made_at_ms,json=madeAtMs,proto3" json:"made_at_ms,omitempty"`
 	// What a Sync of the device would push: its replica, server_id,
 	// incarnation, schema_version and changes (its own writes only).
-	Request       *SyncRequest `protobuf:"bytes,5,opt,name=request,proto3" json:"request,omitempty"`
+	Request *SyncRequest `protobuf:"bytes,5,opt,name=request,proto3" json:"request,omitempty"`
+	// CarriedFile.format again, inside the seal: the outer copy is not
+	// authenticated, so only this one says which format the payload was
+	// made in; a file whose two copies differ is refused as altered.
+	Format        uint32 `protobuf:"varint,6,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +278,13 @@ func (x *CarriedPush) GetRequest() *SyncRequest {
 	return nil
 }
 
+func (x *CarriedPush) GetFormat() uint32 {
+	if x != nil {
+		return x.Format
+	}
+	return 0
+}
+
 type CarriedPull struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Kind        CarriedKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=villagesync.v1.CarriedKind" json:"kind,omitempty"`
@@ -290,7 +301,14 @@ type CarriedPull struct {
 	Pages []*SyncResponse `protobuf:"bytes,7,rep,name=pages,proto3" json:"pages,omitempty"`
 	// The device's own changes the server has (from a carried file or a
 	// direct sync): the device marks them pushed up to counter.
-	Acks          []*CarriedAck `protobuf:"bytes,8,rep,name=acks,proto3" json:"acks,omitempty"`
+	Acks []*CarriedAck `protobuf:"bytes,8,rep,name=acks,proto3" json:"acks,omitempty"`
+	// The device's scope hash (its villages and role) as Sync computes it
+	// when the file was made: a device whose scope has changed since (its
+	// villages were changed by an admin) refuses the file and syncs
+	// directly, since the pages were chosen for the old scope.
+	ScopeHash uint64 `protobuf:"fixed64,9,opt,name=scope_hash,json=scopeHash,proto3" json:"scope_hash,omitempty"`
+	// CarriedFile.format again, inside the seal (see CarriedPush.format).
+	Format        uint32 `protobuf:"varint,10,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -379,6 +397,20 @@ func (x *CarriedPull) GetAcks() []*CarriedAck {
 		return x.Acks
 	}
 	return nil
+}
+
+func (x *CarriedPull) GetScopeHash() uint64 {
+	if x != nil {
+		return x.ScopeHash
+	}
+	return 0
+}
+
+func (x *CarriedPull) GetFormat() uint32 {
+	if x != nil {
+		return x.Format
+	}
+	return 0
 }
 
 type CarriedAck struct {
@@ -686,14 +718,15 @@ const file_villagesync_v1_carry_proto_rawDesc = "" +
 	"\n" +
 	"made_at_ms\x18\x06 \x01(\x03R\bmadeAtMs\x12\x14\n" +
 	"\x05nonce\x18\a \x01(\fR\x05nonce\x12\x16\n" +
-	"\x06sealed\x18\b \x01(\fR\x06sealed\"\xca\x01\n" +
+	"\x06sealed\x18\b \x01(\fR\x06sealed\"\xe2\x01\n" +
 	"\vCarriedPush\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.villagesync.v1.CarriedKindR\x04kind\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x18\n" +
 	"\areplica\x18\x03 \x01(\rR\areplica\x12\x1c\n" +
 	"\n" +
 	"made_at_ms\x18\x04 \x01(\x03R\bmadeAtMs\x125\n" +
-	"\arequest\x18\x05 \x01(\v2\x1b.villagesync.v1.SyncRequestR\arequest\"\xba\x02\n" +
+	"\arequest\x18\x05 \x01(\v2\x1b.villagesync.v1.SyncRequestR\arequest\x12\x16\n" +
+	"\x06format\x18\x06 \x01(\rR\x06format\"\xf1\x02\n" +
 	"\vCarriedPull\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.villagesync.v1.CarriedKindR\x04kind\x12\x1b\n" +
 	"\tserver_id\x18\x02 \x01(\x06R\bserverId\x12\x18\n" +
@@ -704,7 +737,11 @@ const file_villagesync_v1_carry_proto_rawDesc = "" +
 	"\vfrom_cursor\x18\x06 \x01(\x04R\n" +
 	"fromCursor\x122\n" +
 	"\x05pages\x18\a \x03(\v2\x1c.villagesync.v1.SyncResponseR\x05pages\x12.\n" +
-	"\x04acks\x18\b \x03(\v2\x1a.villagesync.v1.CarriedAckR\x04acks\"L\n" +
+	"\x04acks\x18\b \x03(\v2\x1a.villagesync.v1.CarriedAckR\x04acks\x12\x1d\n" +
+	"\n" +
+	"scope_hash\x18\t \x01(\x06R\tscopeHash\x12\x16\n" +
+	"\x06format\x18\n" +
+	" \x01(\rR\x06format\"L\n" +
 	"\n" +
 	"CarriedAck\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x0e\n" +

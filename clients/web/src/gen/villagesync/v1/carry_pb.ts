@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file villagesync/v1/carry.proto.
  */
 export const file_villagesync_v1_carry: GenFile = /*@__PURE__*/
-  fileDesc("Chp2aWxsYWdlc3luYy92MS9jYXJyeS5wcm90bxIOdmlsbGFnZXN5bmMudjEirgEKC0NhcnJpZWRGaWxlEg0KBW1hZ2ljGAEgASgJEg4KBmZvcm1hdBgCIAEoDRIpCgRraW5kGAMgASgOMhsudmlsbGFnZXN5bmMudjEuQ2FycmllZEtpbmQSEQoJc2VydmVyX2lkGAQgASgGEg8KB3JlcGxpY2EYBSABKA0SEgoKbWFkZV9hdF9tcxgGIAEoAxINCgVub25jZRgHIAEoDBIOCgZzZWFsZWQYCCABKAwingEKC0NhcnJpZWRQdXNoEikKBGtpbmQYASABKA4yGy52aWxsYWdlc3luYy52MS5DYXJyaWVkS2luZBIRCglzZXJ2ZXJfaWQYAiABKAYSDwoHcmVwbGljYRgDIAEoDRISCgptYWRlX2F0X21zGAQgASgDEiwKB3JlcXVlc3QYBSABKAsyGy52aWxsYWdlc3luYy52MS5TeW5jUmVxdWVzdCLxAQoLQ2FycmllZFB1bGwSKQoEa2luZBgBIAEoDjIbLnZpbGxhZ2VzeW5jLnYxLkNhcnJpZWRLaW5kEhEKCXNlcnZlcl9pZBgCIAEoBhIPCgdyZXBsaWNhGAMgASgNEhIKCm1hZGVfYXRfbXMYBCABKAMSEwoLaW5jYXJuYXRpb24YBSABKAYSEwoLZnJvbV9jdXJzb3IYBiABKAQSKwoFcGFnZXMYByADKAsyHC52aWxsYWdlc3luYy52MS5TeW5jUmVzcG9uc2USKAoEYWNrcxgIIAMoCzIaLnZpbGxhZ2VzeW5jLnYxLkNhcnJpZWRBY2siOAoKQ2FycmllZEFjaxINCgV0YWJsZRgBIAEoCRIKCgJpZBgCIAEoCRIPCgdjb3VudGVyGAMgASgEIhwKDENhcnJ5UmVxdWVzdBIMCgRmaWxlGAEgASgMImsKDUNhcnJ5UmVzcG9uc2USDwoHcmVwbGljYRgBIAEoDRIOCgZkZXZpY2UYAiABKAkSDAoEdXNlchgDIAEoCRIrCgdyZXN1bHRzGAQgAygLMhoudmlsbGFnZXN5bmMudjEuUHVzaFJlc3VsdCIiCg9DYXJyeUZvclJlcXVlc3QSDwoHcmVwbGljYRgBIAEoDSJPChBDYXJyeUZvclJlc3BvbnNlEgwKBGZpbGUYASABKAwSDgoGZGV2aWNlGAIgASgJEg8KB3JlY29yZHMYAyABKA0SDAoEYWNrcxgEIAEoDSpZCgtDYXJyaWVkS2luZBIcChhDQVJSSUVEX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDQVJSSUVEX0tJTkRfUFVTSBABEhUKEUNBUlJJRURfS0lORF9QVUxMEAIyowEKDENhcnJ5U2VydmljZRJECgVDYXJyeRIcLnZpbGxhZ2VzeW5jLnYxLkNhcnJ5UmVxdWVzdBodLnZpbGxhZ2VzeW5jLnYxLkNhcnJ5UmVzcG9uc2USTQoIQ2FycnlGb3ISHy52aWxsYWdlc3luYy52MS5DYXJyeUZvclJlcXVlc3QaIC52aWxsYWdlc3luYy52MS5DYXJyeUZvclJlc3BvbnNlQktaSWdpdGh1Yi5jb20vZnV0aWFuLXhpYW9tby92aWxsYWdlc3luYy9hcGkvZ2VuL3ZpbGxhZ2VzeW5jL3YxO3ZpbGxhZ2VzeW5jdjFiBnByb3RvMw", [file_villagesync_v1_sync]);
+  fileDesc("Chp2aWxsYWdlc3luYy92MS9jYXJyeS5wcm90bxIOdmlsbGFnZXN5bmMudjEirgEKC0NhcnJpZWRGaWxlEg0KBW1hZ2ljGAEgASgJEg4KBmZvcm1hdBgCIAEoDRIpCgRraW5kGAMgASgOMhsudmlsbGFnZXN5bmMudjEuQ2FycmllZEtpbmQSEQoJc2VydmVyX2lkGAQgASgGEg8KB3JlcGxpY2EYBSABKA0SEgoKbWFkZV9hdF9tcxgGIAEoAxINCgVub25jZRgHIAEoDBIOCgZzZWFsZWQYCCABKAwirgEKC0NhcnJpZWRQdXNoEikKBGtpbmQYASABKA4yGy52aWxsYWdlc3luYy52MS5DYXJyaWVkS2luZBIRCglzZXJ2ZXJfaWQYAiABKAYSDwoHcmVwbGljYRgDIAEoDRISCgptYWRlX2F0X21zGAQgASgDEiwKB3JlcXVlc3QYBSABKAsyGy52aWxsYWdlc3luYy52MS5TeW5jUmVxdWVzdBIOCgZmb3JtYXQYBiABKA0ilQIKC0NhcnJpZWRQdWxsEikKBGtpbmQYASABKA4yGy52aWxsYWdlc3luYy52MS5DYXJyaWVkS2luZBIRCglzZXJ2ZXJfaWQYAiABKAYSDwoHcmVwbGljYRgDIAEoDRISCgptYWRlX2F0X21zGAQgASgDEhMKC2luY2FybmF0aW9uGAUgASgGEhMKC2Zyb21fY3Vyc29yGAYgASgEEisKBXBhZ2VzGAcgAygLMhwudmlsbGFnZXN5bmMudjEuU3luY1Jlc3BvbnNlEigKBGFja3MYCCADKAsyGi52aWxsYWdlc3luYy52MS5DYXJyaWVkQWNrEhIKCnNjb3BlX2hhc2gYCSABKAYSDgoGZm9ybWF0GAogASgNIjgKCkNhcnJpZWRBY2sSDQoFdGFibGUYASABKAkSCgoCaWQYAiABKAkSDwoHY291bnRlchgDIAEoBCIcCgxDYXJyeVJlcXVlc3QSDAoEZmlsZRgBIAEoDCJrCg1DYXJyeVJlc3BvbnNlEg8KB3JlcGxpY2EYASABKA0SDgoGZGV2aWNlGAIgASgJEgwKBHVzZXIYAyABKAkSKwoHcmVzdWx0cxgEIAMoCzIaLnZpbGxhZ2VzeW5jLnYxLlB1c2hSZXN1bHQiIgoPQ2FycnlGb3JSZXF1ZXN0Eg8KB3JlcGxpY2EYASABKA0iTwoQQ2FycnlGb3JSZXNwb25zZRIMCgRmaWxlGAEgASgMEg4KBmRldmljZRgCIAEoCRIPCgdyZWNvcmRzGAMgASgNEgwKBGFja3MYBCABKA0qWQoLQ2FycmllZEtpbmQSHAoYQ0FSUklFRF9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQ0FSUklFRF9LSU5EX1BVU0gQARIVChFDQVJSSUVEX0tJTkRfUFVMTBACMqMBCgxDYXJyeVNlcnZpY2USRAoFQ2FycnkSHC52aWxsYWdlc3luYy52MS5DYXJyeVJlcXVlc3QaHS52aWxsYWdlc3luYy52MS5DYXJyeVJlc3BvbnNlEk0KCENhcnJ5Rm9yEh8udmlsbGFnZXN5bmMudjEuQ2FycnlGb3JSZXF1ZXN0GiAudmlsbGFnZXN5bmMudjEuQ2FycnlGb3JSZXNwb25zZUJLWklnaXRodWIuY29tL2Z1dGlhbi14aWFvbW8vdmlsbGFnZXN5bmMvYXBpL2dlbi92aWxsYWdlc3luYy92MTt2aWxsYWdlc3luY3YxYgZwcm90bzM", [file_villagesync_v1_sync]);
 
 /**
  * The file's outer layer: enough to say in words what a file is before it
@@ -127,6 +127,15 @@ export type CarriedPush = Message<"villagesync.v1.CarriedPush"> & {
    * @generated from field: villagesync.v1.SyncRequest request = 5;
    */
   request?: SyncRequest | undefined;
+
+  /**
+   * CarriedFile.format again, inside the seal: the outer copy is not
+   * authenticated, so only this one says which format the payload was
+   * made in; a file whose two copies differ is refused as altered.
+   *
+   * @generated from field: uint32 format = 6;
+   */
+  format: number;
 };
 
 /**
@@ -189,6 +198,23 @@ export type CarriedPull = Message<"villagesync.v1.CarriedPull"> & {
    * @generated from field: repeated villagesync.v1.CarriedAck acks = 8;
    */
   acks: CarriedAck[];
+
+  /**
+   * The device's scope hash (its villages and role) as Sync computes it
+   * when the file was made: a device whose scope has changed since (its
+   * villages were changed by an admin) refuses the file and syncs
+   * directly, since the pages were chosen for the old scope.
+   *
+   * @generated from field: fixed64 scope_hash = 9;
+   */
+  scopeHash: bigint;
+
+  /**
+   * CarriedFile.format again, inside the seal (see CarriedPush.format).
+   *
+   * @generated from field: uint32 format = 10;
+   */
+  format: number;
 };
 
 /**
