@@ -290,6 +290,19 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		return st, schema.Messagef("the server was restored from a backup between this device's last sync and " +
 			"the file: sync directly (the device then sends its changes again) or ask for a new file")
 	}
+	// The file's pages are the device's villages as the server knew them
+	// when staff made it; since then her villages may have changed (the
+	// device learnt it at a sync: the hash differs). Its pages would then
+	// miss records of a new village or bring a dropped one's back, and
+	// only a direct sync re-pulls the new scope.
+	scope, err := r.scopeHash(ctx)
+	if err != nil {
+		return st, err
+	}
+	if p.ScopeHash != scope {
+		return st, schema.Messagef("this device's villages changed after the file was made: " +
+			"sync directly (the sync brings the new villages' records) or ask staff for a new file")
+	}
 	// Part-way through pulling its villages again (after a long absence
 	// or a change of villages), the device must see every record of its
 	// scope before it sweeps those it did not; a file's pages are the

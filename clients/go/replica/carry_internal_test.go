@@ -215,7 +215,7 @@ func TestCarryIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, straddle, fresh := pulled(39), pulled(40), pulled(41)
-	good := &v1.CarriedPull{ServerId: 9, Replica: 7, MadeAtMs: 1, Incarnation: 3, FromCursor: 35,
+	good := &v1.CarriedPull{ServerId: 9, Replica: 7, MadeAtMs: 1, Incarnation: 3, FromCursor: 35, ScopeHash: 77,
 		Pages: []*v1.SyncResponse{page([]*record.Record{old}, 39, true),
 			page([]*record.Record{straddle, fresh}, 41, true), page(nil, 42, false)},
 		Acks: []*v1.CarriedAck{{Table: "tutoring_sessions", Id: mine, Counter: 1},
@@ -262,6 +262,9 @@ func TestCarryIn(t *testing.T) {
 		{"a pull file relabelled push", outerKind(t, seal(good, server), v1.CarriedKind_CARRIED_KIND_PUSH),
 			"villagesync carry", false},
 		{"a push file relabelled pull", outerKind(t, pushFile, v1.CarriedKind_CARRIED_KIND_PULL), "damaged", false},
+		// Made for her villages of the time (hash 76); the device has
+		// since learnt they changed (77).
+		{"villages changed since", with(func(p *v1.CarriedPull) { p.ScopeHash = 76 }), "villages changed", false},
 		{"a page of another incarnation", with(func(p *v1.CarriedPull) { p.Pages[1].Incarnation = 4 }), "damaged", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -366,7 +369,7 @@ func TestCarryInFailingPartWayAppliesNothing(t *testing.T) {
 	d, server := carryDevice(t, &scripted{})
 	mine := session(t, d, false)
 	first, bad := pulled(41), pulled(42)
-	p := &v1.CarriedPull{ServerId: 9, Replica: 7, MadeAtMs: 1, Incarnation: 3, FromCursor: 40,
+	p := &v1.CarriedPull{ServerId: 9, Replica: 7, MadeAtMs: 1, Incarnation: 3, FromCursor: 40, ScopeHash: 77,
 		Pages: []*v1.SyncResponse{page([]*record.Record{first}, 41, true), page([]*record.Record{bad}, 42, false)},
 		Acks:  []*v1.CarriedAck{{Table: "tutoring_sessions", Id: mine, Counter: 1}}}
 	file, err := wire.SealPull(p, server, d.box.Public)
