@@ -338,7 +338,8 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		}
 		for _, rec := range resp.Records {
 			if _, err := schema.Lookup(rec.Table); err != nil {
-				return st, fmt.Errorf("carry in: the file holds a record of %w; update the app", err)
+				return st, schema.Messagef("the file holds a record of a table this app does not know (%s): update the app",
+					rec.Table)
 			}
 		}
 		pages = append(pages, pulledPage{resp.NextCursor, resp})

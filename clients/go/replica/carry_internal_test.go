@@ -264,6 +264,8 @@ func TestCarryIn(t *testing.T) {
 		{"a push file relabelled pull", outerKind(t, pushFile, v1.CarriedKind_CARRIED_KIND_PULL), "damaged", false},
 		// Made for her villages of the time (hash 76); the device has
 		// since learnt they changed (77).
+		{"a record of an unknown table", with(func(p *v1.CarriedPull) { p.Pages[1].Changes[0].Table = "no_such" }),
+			"does not know (no_such)", false},
 		{"villages changed since", with(func(p *v1.CarriedPull) { p.ScopeHash = 76 }), "villages changed", false},
 		{"a page of another incarnation", with(func(p *v1.CarriedPull) { p.Pages[1].Incarnation = 4 }), "damaged", false},
 	} {
