@@ -32,6 +32,9 @@ var zhFormats = map[string]string{
 		"这是设备发给服务器的文件：请用 villagesync carry FILE 把它交给服务器",
 	"the file is from another server (%d; this device syncs with %d): ask staff of this device's server for a new file": "" +
 		"文件来自另一台服务器（%d；本设备与%d同步）：请向本设备所属服务器的工作人员索取新文件",
+	"the file holds a record of a table this app does not know (%s): update the app": "文件里有本应用不认识的表（%s）的记录：请更新应用",
+	"this device's villages changed after the file was made: sync directly (the sync brings the new villages' records) or ask staff for a new file": "" +
+		"文件生成之后，本设备负责的村子变了：请直接同步（同步会带来新村子的记录），或向工作人员索取新文件",
 	"this device is part-way through pulling its villages again: sync directly to finish that, then files from staff apply again": "" +
 		"本设备正在重新下载所负责村子的全部记录：请先直接同步完成，之后才能导入工作人员的文件",
 	"the file is for device %d, not this one (%d): import it on that device": "文件是给设备%d的，不是本设备（%d）：请在那台设备上导入",

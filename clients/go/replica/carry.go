@@ -290,6 +290,19 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		return st, schema.Messagef("the server was restored from a backup between this device's last sync and " +
 			"the file: sync directly (the device then sends its changes again) or ask for a new file")
 	}
+	// The file's pages are the device's villages as the server knew them
+	// when staff made it; since then her villages may have changed (the
+	// device learnt it at a sync: the hash differs). Its pages would then
+	// miss records of a new village or bring a dropped one's back, and
+	// only a direct sync re-pulls the new scope.
+	scope, err := r.scopeHash(ctx)
+	if err != nil {
+		return st, err
+	}
+	if p.ScopeHash != scope {
+		return st, schema.Messagef("this device's villages changed after the file was made: " +
+			"sync directly (the sync brings the new villages' records) or ask staff for a new file")
+	}
 	// Part-way through pulling its villages again (after a long absence
 	// or a change of villages), the device must see every record of its
 	// scope before it sweeps those it did not; a file's pages are the
@@ -325,19 +338,30 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		}
 		for _, rec := range resp.Records {
 			if _, err := schema.Lookup(rec.Table); err != nil {
-				return st, fmt.Errorf("carry in: the file holds a record of %w; update the app", err)
+				return st, schema.Messagef("the file holds a record of a table this app does not know (%s): update the app",
+					rec.Table)
 			}
 		}
 		pages = append(pages, pulledPage{resp.NextCursor, resp})
 	}
-	// Acks first, as a sync's outcomes come before its page: a confirmed
-	// record then takes the server's newer state from the pages.
-	if st.Acked, err = r.applyAcks(ctx, p.Acks); err != nil {
+	// Acks and pages in one transaction, so a failure part-way (a full
+	// disk, a crash) leaves the device as it was, and the file can be
+	// imported again. Acks first, as a sync's outcomes come before its
+	// page: a confirmed record then takes the server's newer state from
+	// the pages.
+	tx, err := r.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return st, fmt.Errorf("carry in: begin: %w", err)
+	}
+	defer tx.Rollback()
+	ctx = context.WithoutCancel(ctx) // see commit: BeginTx watches ctx
+	if st.Acked, err = applyAcks(ctx, tx, p.Acks); err != nil {
 		return st, err
 	}
 	var cs Stats
+	to := st.From
 	for _, pg := range pages {
-		if pg.next <= st.To {
+		if pg.next <= to {
 			st.Skipped++
 			continue
 		}
@@ -346,17 +370,21 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 		resp := pg.resp
 		kept := resp.Records[:0:0]
 		for _, rec := range resp.Records {
-			if rec.Seq > st.To {
+			if rec.Seq > to {
 				kept = append(kept, rec)
 			}
 		}
 		resp.Records = kept
-		if err := r.commit(ctx, nil, resp, &cs); err != nil {
+		if err := r.commitIn(ctx, tx, nil, resp, &cs); err != nil {
 			return st, fmt.Errorf("carry in: %w", err)
 		}
 		st.Pages++
-		st.To = resp.NextCursor
+		to = resp.NextCursor
 	}
+	if err := tx.Commit(); err != nil {
+		return st, fmt.Errorf("carry in: commit: %w", err)
+	}
+	st.To = to
 	st.Pulled = cs.Pulled
 	return st, nil
 }
@@ -370,15 +398,7 @@ type pulledPage struct {
 // to each ack's counter (never past the record's own counter: an ack of
 // a counter the device does not know says nothing of its writes). Writes
 // made since stay pending; the next push carries just them.
-func (r *Replica) applyAcks(ctx context.Context, acks []*v1.CarriedAck) (int, error) {
-	if len(acks) == 0 {
-		return 0, nil
-	}
-	tx, err := r.db.W.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("carry in: begin: %w", err)
-	}
-	defer tx.Rollback()
+func applyAcks(ctx context.Context, tx *sql.Tx, acks []*v1.CarriedAck) (int, error) {
 	n := 0
 	for _, a := range acks {
 		t, err := schema.Lookup(a.GetTable())
@@ -396,9 +416,6 @@ func (r *Replica) applyAcks(ctx context.Context, acks []*v1.CarriedAck) (int, er
 		if k, _ := res.RowsAffected(); k > 0 {
 			n++
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("carry in: commit: %w", err)
 	}
 	return n, nil
 }

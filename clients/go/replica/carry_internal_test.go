@@ -2,9 +2,13 @@ package replica
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -124,8 +128,22 @@ func TestCarryOutIsTheNextPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(file, d.box.Private[:]) || bytes.Contains(mustMarshal(t, p), d.box.Private[:]) {
-		t.Error("the file holds the device's private key")
+	// The sealed file is compressed and encrypted, so searching it says
+	// nothing: search the opened payload, raw and in the forms a key
+	// would be written in (meta keeps it in base64).
+	plain := mustMarshal(t, p)
+	for form, key := range map[string][]byte{"raw": d.box.Private[:],
+		"hex":       []byte(hex.EncodeToString(d.box.Private[:])),
+		"base64":    []byte(base64.StdEncoding.EncodeToString(d.box.Private[:])),
+		"base64url": []byte(base64.RawURLEncoding.EncodeToString(d.box.Private[:]))} {
+		if bytes.Contains(plain, key) || bytes.Contains([]byte(p.String()), key) {
+			t.Errorf("the file's payload holds the device's private key (%s)", form)
+		}
+	}
+	// The check can find a key where one is: the same search finds the
+	// public key's bytes in a request that carries it.
+	if !bytes.Contains(mustMarshal(t, &v1.SyncRequest{BoxPublicKey: d.box.Public[:]}), d.box.Public[:]) {
+		t.Error("the key search cannot find a key in a payload")
 	}
 	s, err := d.Status(ctx)
 	if err != nil || s.Pending["tutoring_sessions"] != 3 {
@@ -197,7 +215,7 @@ func TestCarryIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, straddle, fresh := pulled(39), pulled(40), pulled(41)
-	good := &v1.CarriedPull{ServerId: 9, Replica: 7, MadeAtMs: 1, Incarnation: 3, FromCursor: 35,
+	good := &v1.CarriedPull{ServerId: 9, Replica: 7, MadeAtMs: 1, Incarnation: 3, FromCursor: 35, ScopeHash: 77,
 		Pages: []*v1.SyncResponse{page([]*record.Record{old}, 39, true),
 			page([]*record.Record{straddle, fresh}, 41, true), page(nil, 42, false)},
 		Acks: []*v1.CarriedAck{{Table: "tutoring_sessions", Id: mine, Counter: 1},
@@ -239,6 +257,16 @@ func TestCarryIn(t *testing.T) {
 		{"sealed by another key", seal(good, otherServer), "damaged", false},
 		{"a push file", pushFile, "villagesync carry", false},
 		{"part-way through a re-pull", seal(good, server), "part-way through pulling", true},
+		// The outer kind is in the clear: a pull file relabelled push is
+		// read as a push file, a push file relabelled pull fails its seal.
+		{"a pull file relabelled push", outerKind(t, seal(good, server), v1.CarriedKind_CARRIED_KIND_PUSH),
+			"villagesync carry", false},
+		{"a push file relabelled pull", outerKind(t, pushFile, v1.CarriedKind_CARRIED_KIND_PULL), "damaged", false},
+		// Made for her villages of the time (hash 76); the device has
+		// since learnt they changed (77).
+		{"a record of an unknown table", with(func(p *v1.CarriedPull) { p.Pages[1].Changes[0].Table = "no_such" }),
+			"does not know (no_such)", false},
+		{"villages changed since", with(func(p *v1.CarriedPull) { p.ScopeHash = 76 }), "villages changed", false},
 		{"a page of another incarnation", with(func(p *v1.CarriedPull) { p.Pages[1].Incarnation = 4 }), "damaged", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -333,4 +361,66 @@ func TestCarryOutSize(t *testing.T) {
 		!strings.Contains(st.String(), "50 more") {
 		t.Errorf("with room for 150: %v %v; want 150 in the file and 50 more", st, err)
 	}
+}
+
+// A pull file whose last page fails to store (here a trigger stands for
+// a full disk) leaves the device as it was: its acks and earlier pages
+// are in the same transaction, so the file can simply be imported again.
+func TestCarryInFailingPartWayAppliesNothing(t *testing.T) {
+	ctx := context.Background()
+	d, server := carryDevice(t, &scripted{})
+	mine := session(t, d, false)
+	first, bad := pulled(41), pulled(42)
+	p := &v1.CarriedPull{ServerId: 9, Replica: 7, MadeAtMs: 1, Incarnation: 3, FromCursor: 40, ScopeHash: 77,
+		Pages: []*v1.SyncResponse{page([]*record.Record{first}, 41, true), page([]*record.Record{bad}, 42, false)},
+		Acks:  []*v1.CarriedAck{{Table: "tutoring_sessions", Id: mine, Counter: 1}}}
+	file, err := wire.SealPull(p, server, d.box.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.db.W.Exec(`CREATE TEMP TRIGGER full_disk BEFORE INSERT ON main.tutoring_sessions
+		WHEN NEW.id = '` + bad.ID + `' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	before := stateOf(t, d)
+	if _, err := d.CarryIn(ctx, file); err == nil || !strings.Contains(err.Error(), "disk is full") {
+		t.Fatalf("carry-in with a failing page: %v; want the failure", err)
+	}
+	if after := stateOf(t, d); after != before {
+		t.Errorf("a file that failed part-way changed the device:\n%s\nwas\n%s", after, before)
+	}
+	if _, err := d.db.W.Exec(`DROP TRIGGER temp.full_disk`); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := d.CarryIn(ctx, file); err != nil || st.Pages != 2 || st.Acked != 1 || st.To != 42 {
+		t.Errorf("the same file once the disk has room: %v %v; want 2 pages, 1 ack, cursor 42", st, err)
+	}
+}
+
+// outerKind is file with its outer layer's kind changed (the sealed
+// payload untouched), as someone relabelling a file would.
+func outerKind(t *testing.T, file []byte, kind v1.CarriedKind) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &v1.CarriedFile{}
+	if err := proto.Unmarshal(raw, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Kind = kind
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	if _, err := zw.Write(mustMarshal(t, f)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }

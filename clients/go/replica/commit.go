@@ -21,15 +21,30 @@ import (
 func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Response, st *Stats) error {
 	// A clock left far ahead by a wrong date comes back once the date is
 	// fixed; until then the server refuses this device's writes, clearly.
-	r.clock.Settle(resp.ServerHLC, record.MaxClockAhead)
-	r.clock.Observe(resp.ServerHLC)
 	tx, err := r.db.W.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sync: begin: %w", err)
 	}
 	defer tx.Rollback()
 	ctx = context.WithoutCancel(ctx) // see store.Push: BeginTx watches ctx
-	r.gen = generation(ctx, tx)      // stamped on every row this commit confirms
+	if err := r.commitIn(ctx, tx, push, resp, st); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sync: commit: %w", err)
+	}
+	r.serverID = resp.ServerID
+	return nil
+}
+
+// commitIn is commit's work inside a transaction the caller commits: a
+// carried pull file applies its acks and all its pages in one (CarryIn),
+// so a failure part-way leaves the device as it was.
+func (r *Replica) commitIn(ctx context.Context, tx *sql.Tx, push []pending, resp *protocol.Response, st *Stats) error {
+	r.clock.Settle(resp.ServerHLC, record.MaxClockAhead)
+	r.clock.Observe(resp.ServerHLC)
+	var err error
+	r.gen = generation(ctx, tx) // stamped on every row this commit confirms
 	if len(resp.Results) != len(push) {
 		return fmt.Errorf("sync: server answered %d results for %d changes", len(resp.Results), len(push))
 	}
@@ -132,10 +147,6 @@ func (r *Replica) commit(ctx context.Context, push []pending, resp *protocol.Res
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'hlc'`, int64(r.clock.Last())); err != nil {
 		return fmt.Errorf("sync: save clock: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sync: commit: %w", err)
-	}
-	r.serverID = resp.ServerID
 	return nil
 }
 

@@ -13,7 +13,7 @@ import { v7 as uuidv7 } from "uuid";
 import { AccessService } from "../gen/villagesync/v1/access_pb";
 import { SyncService, ValueSchema } from "../gen/villagesync/v1/sync_pb";
 import type { SyncRequest, SyncResponse, Value as PbValue } from "../gen/villagesync/v1/sync_pb";
-import { boxKeySize, CarryRefusal, hex, newBoxKeys, openPull, readCarried, sealPush, unhex } from "../replica/carry";
+import { boxKeySize, CarryRefusal, damaged, hex, newBoxKeys, openPull, readCarried, sealPush, unhex } from "../replica/carry";
 import { CarriedKind, CarriedPushSchema } from "../gen/villagesync/v1/carry_pb";
 import { CarryGap, Replica, deleted, plainValue, readMeta, readRows, seedStatements, type RecordState } from "../replica/replica";
 import type { Db, Statement } from "../replica/db";
@@ -660,7 +660,7 @@ export class Device {
         ? "还不知道服务器的密钥：请先直接同步一次（之后就能把改动保存成文件）。"
         : "The server's key is not known yet: sync directly once (after that, changes can be saved to a file).", [], "failed_precondition");
     }
-    const { request, held } = await this.need().pushRequest();
+    const { request, held, more } = await this.need().pushRequest();
     const made = this.now();
     const push = create(CarriedPushSchema, {
       serverId: request.serverId, replica: id.replica, madeAtMs: BigInt(made), request,
@@ -673,6 +673,7 @@ export class Device {
       bytes,
       records: request.changes.length,
       held,
+      more,
     };
   }
 
@@ -723,6 +724,19 @@ export class Device {
       this.changed();
       return got;
     } catch (e) {
+      if (e instanceof CarryGap && e.why === "scope") {
+        // The Go device's sentence, in her language through the catalogue.
+        this.carrySay(new CarryRefusal("this device's villages changed after the file was made: " +
+          "sync directly (the sync brings the new villages' records) or ask staff for a new file"));
+      }
+      if (e instanceof CarryGap && e.why === "repull") {
+        this.carrySay(new CarryRefusal("this device is part-way through pulling its villages again: " +
+          "sync directly to finish that, then files from staff apply again"));
+      }
+      if (e instanceof CarryGap && e.why === "table") {
+        this.carrySay(new CarryRefusal("the file holds a record of a table this app does not know (%s): update the app", [e.table]));
+      }
+      if (e instanceof CarryGap && e.why === "page") this.carrySay(damaged());
       if (e instanceof CarryGap) {
         throw new Refusal(zh ? "这个文件和本机已有的数据接不上（服务器已恢复，或中间缺了文件）：请直接同步，或向工作人员要新文件。"
           : "This file does not follow on from what the device has (the server was restored, or a file is missing in between): sync directly, or ask staff for a new file.", [], "failed_precondition");

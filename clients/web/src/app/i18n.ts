@@ -39,6 +39,7 @@ const zh = {
   export: "把未同步的改动保存成文件",
   exported: (n: number, name: string) => `已保存 ${n} 条记录到文件 ${name}。`,
   exportedHeld: (n: number) => `其中 ${n} 条要等服务器更新后才能同步。`,
+  exportedMore: (n: number) => `还有 ${n} 条放不下：这个文件传到并确认后，再保存一个文件。`,
   exportFailed: "未能保存文件：",
   carryIn: "打开工作人员给的文件",
   carried: (records: number, acks: number) => `已从文件收到 ${records} 条记录，${acks} 条改动已确认同步。`,
@@ -150,6 +151,7 @@ const en: Messages = {
   export: "Save unsynced changes to a file",
   exported: (n: number, name: string) => `Saved ${n} records to the file ${name}.`,
   exportedHeld: (n: number) => (n === 1 ? `1 of them waits for the server's update.` : `${n} of them wait for the server's update.`),
+  exportedMore: (n: number) => `${n} more did not fit: once this file is carried and confirmed, save another.`,
   exportFailed: "Could not save the file: ",
   carryIn: "Open a file from staff",
   carried: (records: number, acks: number) =>

@@ -119,7 +119,8 @@ async function exportFile(note: HTMLElement): Promise<void> {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    note.textContent = m.exported(x.records, x.name) + (x.held > 0 ? " " + m.exportedHeld(x.held) : "");
+    note.textContent = m.exported(x.records, x.name) + (x.held > 0 ? " " + m.exportedHeld(x.held) : "") +
+      (x.more > 0 ? " " + m.exportedMore(x.more) : "");
   } catch (e) {
     note.textContent = m.exportFailed + errText(e);
   }

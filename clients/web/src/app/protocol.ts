@@ -118,6 +118,10 @@ export interface Exported {
   /** Of those, the changes held back for the server's update (in the file
    * all the same: they are unsynced). */
   held: number;
+  /** Pending changes that did not fit (a file holds one request, at most
+   * protocol.MaxChanges changes): once this file is carried and
+   * confirmed, another file takes them. */
+  more: number;
 }
 
 /** What opening a file from staff brought: records pulled, own changes

@@ -28,6 +28,11 @@ export const carriedMagic = "villagesync-carried";
 export const carriedFormat = 1;
 /** As wire.MaxCarriedBytes and maxCarriedInflated. */
 export const maxCarriedBytes = 8 << 20;
+/** What the outer layer may inflate to before its seal is checked: the
+ * sealed payload is compressed already, so a real file's outer layer is
+ * hardly larger than the file; a few KB cover the clear fields. 64 MB is
+ * only for the opened (authenticated) payload. */
+const maxOuterInflated = maxCarriedBytes + 4096;
 const maxCarriedInflated = 64 << 20;
 export const boxKeySize = 32;
 
@@ -113,6 +118,7 @@ async function seal(plain: Uint8Array, f: CarriedFile, secretKey: Uint8Array, pe
 /** wire.SealPush: a push file of p, from the device's secret key for the server's public key. */
 export function sealPush(p: CarriedPush, secretKey: Uint8Array, serverPub: Uint8Array): Promise<Uint8Array> {
   p.kind = CarriedKind.PUSH;
+  p.format = carriedFormat;
   const outer = create(CarriedFileSchema, { kind: p.kind, serverId: p.serverId, replica: p.replica, madeAtMs: p.madeAtMs });
   return seal(toBinary(CarriedPushSchema, p), outer, secretKey, serverPub);
 }
@@ -120,6 +126,7 @@ export function sealPush(p: CarriedPush, secretKey: Uint8Array, serverPub: Uint8
 /** wire.SealPull (tests, and a server in TypeScript if one is ever needed). */
 export function sealPull(p: CarriedPull, secretKey: Uint8Array, devicePub: Uint8Array): Promise<Uint8Array> {
   p.kind = CarriedKind.PULL;
+  p.format = carriedFormat;
   const outer = create(CarriedFileSchema, { kind: p.kind, serverId: p.serverId, replica: p.replica, madeAtMs: p.madeAtMs });
   return seal(toBinary(CarriedPullSchema, p), outer, secretKey, devicePub);
 }
@@ -138,7 +145,7 @@ export async function readCarried(file: Uint8Array): Promise<CarriedFile> {
   }
   let raw: Uint8Array | null;
   try {
-    raw = await gunzip(file, maxCarriedInflated);
+    raw = await gunzip(file, maxOuterInflated);
   } catch {
     raw = null;
   }
@@ -184,7 +191,7 @@ export async function openPull(f: CarriedFile, secretKey: Uint8Array, serverPub:
   } catch {
     throw damaged();
   }
-  if (p.kind !== f.kind || p.serverId !== f.serverId || p.replica !== f.replica || p.madeAtMs !== f.madeAtMs) throw damaged();
+  if (p.kind !== f.kind || p.format !== f.format || p.serverId !== f.serverId || p.replica !== f.replica || p.madeAtMs !== f.madeAtMs) throw damaged();
   return p;
 }
 
@@ -197,7 +204,7 @@ export async function openPush(f: CarriedFile, secretKey: Uint8Array, devicePub:
   } catch {
     throw damaged();
   }
-  if (p.kind !== f.kind || p.serverId !== f.serverId || p.replica !== f.replica || p.madeAtMs !== f.madeAtMs ||
+  if (p.kind !== f.kind || p.format !== f.format || p.serverId !== f.serverId || p.replica !== f.replica || p.madeAtMs !== f.madeAtMs ||
     !p.request || p.request.replica !== p.replica) {
     throw damaged();
   }

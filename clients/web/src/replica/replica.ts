@@ -36,7 +36,11 @@ import type {
  * starts after what the device has, so pages are missing between;
  * "page": a page no pull would be). The device says to sync directly. */
 export class CarryGap extends Error {
-  constructor(readonly why: "incarnation" | "cursor" | "page") {
+  constructor(
+    readonly why: "incarnation" | "cursor" | "page" | "scope" | "repull" | "table",
+    /** The unknown table ("table"). */
+    readonly table = "",
+  ) {
     super(`carried pull file: ${why}`);
   }
 }
@@ -100,6 +104,9 @@ interface Pending {
 
 /** Most changes in one request (protocol.MaxChanges). */
 const defaultPushBatch = 500;
+/** protocol.MaxChanges: a carried push file holds one request, and the
+ * server refuses one of more. */
+export const maxChanges = 1000;
 const maxRounds = 100000;
 /** record.MaxClockAhead: 24 hours. */
 const maxClockAheadMs = 24 * 60 * 60 * 1000;
@@ -548,14 +555,18 @@ export class Replica {
   /** pushRequest is the request the next sync would send first, with
    * every pending change it would push (held-back ones stay behind, as
    * they do in a sync), for a carried push file; nothing changes. */
-  async pushRequest(): Promise<{ request: SyncRequest; held: number }> {
+  async pushRequest(): Promise<{ request: SyncRequest; held: number; more: number }> {
     return this.lock.run(async () => {
-      const push = await this.pending(Number.MAX_SAFE_INTEGER);
+      // All of them read (so held counts them all), the first maxChanges
+      // in the file, as the Go device's carry-out: the rest wait for the
+      // next file, once this one is carried and confirmed.
+      const all = await this.pending(Number.MAX_SAFE_INTEGER);
+      const push = all.slice(0, maxChanges);
       const request = await this.request(push);
       // A carried file pulls nothing: no page limit, no key exchange.
       request.pageLimit = 0;
       request.boxPublicKey = new Uint8Array();
-      return { request, held: this.held };
+      return { request, held: this.held, more: all.length - push.length };
     });
   }
 
@@ -573,11 +584,28 @@ export class Replica {
       const meta = await readMeta(this.db);
       const cursor = BigInt(meta.get("cursor") ?? "0");
       const inc = BigInt(meta.get("incarnation") ?? "0");
-      if (inc !== 0n && pull.incarnation !== 0n && pull.incarnation !== inc) throw new CarryGap("incarnation");
+      // As the Go device's CarryIn (clients/go/replica/carry.go), every
+      // check before anything is applied: a refused file changes nothing.
+      // A device that never synced takes the file's incarnation.
+      if (inc !== 0n && pull.incarnation !== inc) throw new CarryGap("incarnation");
+      // Made for her villages as the server knew them: villages changed
+      // since (the device learnt it at a sync) need a direct sync's re-pull.
+      if (pull.scopeHash !== BigInt(meta.get("scope_hash") ?? "0")) throw new CarryGap("scope");
+      // Part-way through pulling its villages again, the device must see
+      // every record of its scope before it sweeps those it did not; a
+      // file's pages are the feed after a cursor, not that whole pull.
+      if (Number(meta.get("sweep") ?? "0") !== 0 || meta.get("full_pull") === "1") throw new CarryGap("repull");
       const last = pull.pages.length > 0 ? pull.pages[pull.pages.length - 1]!.nextCursor : pull.fromCursor;
       if (cursor < pull.fromCursor && last > cursor) throw new CarryGap("cursor");
-      // Checked before anything is applied: a refused file changes nothing.
-      if (pull.pages.some((p) => p.restored || p.repull || p.results.length > 0)) throw new CarryGap("page");
+      const serverId = BigInt(meta.get("server_id") ?? "0");
+      if (pull.pages.some((p) => p.restored || p.repull || p.results.length > 0 || p.incarnation !== pull.incarnation ||
+        p.serverId !== pull.serverId || (serverId !== 0n && p.serverId !== serverId))) {
+        throw new CarryGap("page");
+      }
+      // A record of a table this version does not know would be lost for
+      // good once the cursor moves past it (as a sync's commit refuses it).
+      const unknown = pull.pages.flatMap((p) => p.changes).find((m) => !allTables.some((t) => t.name === m.table));
+      if (unknown) throw new CarryGap("table", unknown.table);
       // Acknowledgements first: a change the server has is then settled,
       // and the pages' state of it (merged with others', as the server
       // holds it) replaces the device's, as a sync's answer would.
@@ -856,7 +884,11 @@ export class Replica {
       setMeta("incarnation", resp.incarnation.toString());
       setMeta("server_id", resp.serverId.toString());
       setMeta("hlc", this.clock.lastValue.toString());
-      if (resp.serverBoxPublicKey.length === 32) setMeta("server_box_public_key", hex(resp.serverBoxPublicKey));
+      // The first server key is kept for good, as the Go device does: a
+      // different one later is another server's, or someone's in the middle.
+      if (resp.serverBoxPublicKey.length === 32 && !meta.get("server_box_public_key")) {
+        setMeta("server_box_public_key", hex(resp.serverBoxPublicKey));
+      }
       await this.db.transaction(stmts);
       if (push.length > 0 || resp.changes.length > 0 || removed || sweep) this.touched++;
     });

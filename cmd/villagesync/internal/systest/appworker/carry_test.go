@@ -113,8 +113,10 @@ func TestCarriedFilesInterop(t *testing.T) {
 	if err != nil || len(devicePub) != wire.BoxKeySize {
 		t.Fatalf("the device's box public key in meta: %x, %v", devicePub, err)
 	}
-	if sk := p.meta("box_secret_key"); strings.Contains(p.meta("box_public_key"), sk) {
-		t.Fatalf("no secret key kept beside the public one")
+	// The secret key is kept, and is not the public one (Contains of an
+	// empty secret would always hold, and said nothing).
+	if sk := p.meta("box_secret_key"); len(sk) != 2*wire.BoxKeySize || sk == p.meta("box_public_key") {
+		t.Fatalf("the device's secret key in meta: %q; want 32 bytes of its own", sk)
 	}
 	if p.meta("server_box_public_key") == "" {
 		if _, why := p.exportFile(); !strings.Contains(why, "server's key is not known") {
@@ -256,4 +258,137 @@ func TestCarriedFileOf200Records(t *testing.T) {
 	}
 	raw, _ := json.Marshal(len(file))
 	t.Logf("a push file of 200 records is %s bytes (the sealed, compressed payload %d)", raw, len(f.Sealed))
+}
+
+// The browser's carried files refuse what the Go device's CarryIn
+// refuses (clients/go/replica TestCarryIn), nothing applied: another
+// incarnation, a page of another incarnation or server, a record of an
+// unknown table, a device part-way through a re-pull, a file made for
+// other villages than hers now; and a push file holds at most
+// protocol.MaxChanges changes, saying how many more wait.
+func TestCarriedFileRefusals(t *testing.T) {
+	e := start(t)
+	p := e.phone(t)
+	id := p.call(fmt.Sprintf(`{op: "enroll", code: %s, deviceName: "手机", lang: "en"}`,
+		js(e.code(t, "xiaoli", store.Volunteer, "南香村")))).Identity
+	server, err := wire.NewBoxKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"server_box_public_key": hex.EncodeToString(server.Public[:]),
+		"incarnation": "3", "scope_hash": "77", "cursor": "40"} {
+		p.call(fmt.Sprintf(`{op: "exec", sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", bind: [%q, %q]}`, k, v))
+	}
+	var dpub [wire.BoxKeySize]byte
+	b, _ := hex.DecodeString(p.meta("box_public_key"))
+	copy(dpub[:], b)
+	saved := p.call(`{op: "save", form: "log-session", lang: "en", fields: {village: "南香村", children_present: "14", class_group: "三年级"}}`)
+	push, _ := p.exportFile()
+	f, err := wire.ReadCarried(push)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := wire.OpenPush(f, server, &dpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := pushed.Request.Changes[0]
+	other := proto.Clone(change).(*v1.Record)
+	other.Id = uuid.Must(uuid.NewV7()).String()
+	other.Version = &v1.VersionVector{Replicas: []uint32{900}, Counters: []uint64{1}}
+	for _, fl := range other.Fields {
+		fl.Dot = &v1.Dot{Replica: 900, Counter: 1, Hlc: fl.Dot.Hlc}
+	}
+	other.Seq = 41
+	good := &v1.CarriedPull{ServerId: pushed.ServerId, Replica: id.Replica, MadeAtMs: 1, Incarnation: 3, FromCursor: 40,
+		ScopeHash: 77,
+		Pages: []*v1.SyncResponse{{Changes: []*v1.Record{other}, NextCursor: 41, ServerId: pushed.ServerId, Incarnation: 3,
+			SchemaVersion: pushed.Request.SchemaVersion}},
+		Acks: []*v1.CarriedAck{{Table: change.Table, Id: saved.RecordID, Counter: 100}}}
+	with := func(edit func(p *v1.CarriedPull)) []byte {
+		c := proto.Clone(good).(*v1.CarriedPull)
+		edit(c)
+		file, err := wire.SealPull(c, server, &dpub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	state := func() string {
+		return p.meta("cursor") + " " + p.str(`vs.call({op: "query", sql: "SELECT group_concat(id || ' ' || _own || ' ' || _acked, ',') AS s FROM (SELECT * FROM tutoring_sessions ORDER BY id)", bind: []}).then((r) => String(r.rows[0].s))`)
+	}
+	for _, c := range []struct {
+		name, want string
+		file       []byte
+		meta       map[string]string
+	}{
+		{"another incarnation", "restored", with(func(p *v1.CarriedPull) { p.Incarnation = 4 }), nil},
+		{"a page of another incarnation", "damaged", with(func(p *v1.CarriedPull) { p.Pages[0].Incarnation = 4 }), nil},
+		{"a page of another server", "damaged", with(func(p *v1.CarriedPull) { p.Pages[0].ServerId++ }), nil},
+		{"a record of an unknown table", "does not know (no_such)",
+			with(func(p *v1.CarriedPull) { p.Pages[0].Changes[0].Table = "no_such" }), nil},
+		{"part-way through a re-pull (full_pull)", "part-way through pulling", with(func(*v1.CarriedPull) {}),
+			map[string]string{"full_pull": "1"}},
+		{"part-way through a re-pull (sweep)", "part-way through pulling", with(func(*v1.CarriedPull) {}),
+			map[string]string{"sweep": "2"}},
+		// Staff made the file for her villages then (77); a sync since
+		// told the device her villages changed (78).
+		{"her villages changed since", "villages changed", with(func(*v1.CarriedPull) {}),
+			map[string]string{"scope_hash": "78"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			was := map[string]string{}
+			for k, v := range c.meta {
+				was[k] = p.meta(k)
+				p.call(fmt.Sprintf(`{op: "exec", sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", bind: [%q, %q]}`, k, v))
+			}
+			defer func() {
+				for k, v := range was {
+					p.call(fmt.Sprintf(`{op: "exec", sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", bind: [%q, %q]}`, k, v))
+				}
+			}()
+			before := state()
+			if got, why := p.carryIn(c.file); !strings.Contains(why, c.want) {
+				t.Errorf("%+v %q; want refused saying %q", got, why, c.want)
+			}
+			if after := state(); after != before {
+				t.Errorf("a refused file changed the device: %s; was %s", after, before)
+			}
+		})
+	}
+	if got, why := p.carryIn(with(func(*v1.CarriedPull) {})); why != "" || got.Records != 1 || got.Acks != 1 {
+		t.Fatalf("the good file: %+v %q", got, why)
+	}
+
+	// 1001 pending: the file holds 1000 and says one more waits.
+	var n int
+	p.eval(`(async () => {
+	  for (let i = 0; i < 1001; i++) {
+	    const r = await vs.call({op: "save", form: "log-session", lang: "en", fields: {village: "南香村", children_present: "3", class_group: "三年级"}});
+	    if (!r.ok) throw new Error(JSON.stringify(r));
+	  }
+	  return 1001;
+	})()`, &n)
+	var x struct {
+		OK       bool `json:"ok"`
+		Exported struct {
+			Records int `json:"records"`
+			More    int `json:"more"`
+		} `json:"exported"`
+		Bytes string `json:"b64"`
+	}
+	p.eval(`vs.call({op: "export", lang: "en"}).then((r) => {
+	  let s = ""; for (const b of r.exported.bytes) s += String.fromCharCode(b);
+	  return {ok: r.ok, exported: {records: r.exported.records, more: r.exported.more}, b64: btoa(s)};
+	})`, &x)
+	if !x.OK || x.Exported.Records != 1000 || x.Exported.More != 1 {
+		t.Fatalf("export of 1001 pending: %+v; want 1000 in the file, 1 more", x.Exported)
+	}
+	file, _ := base64.StdEncoding.DecodeString(x.Bytes)
+	if f, err = wire.ReadCarried(file); err != nil {
+		t.Fatal(err)
+	}
+	if pushed, err = wire.OpenPush(f, server, &dpub); err != nil || len(pushed.Request.Changes) != 1000 {
+		t.Fatalf("the file of 1001 pending: %v; want 1000 changes (protocol.MaxChanges)", err)
+	}
 }
