@@ -294,12 +294,15 @@ func (r *Replica) carryIn(ctx context.Context, file []byte) (CarryInStats, error
 	// when staff made it; since then her villages may have changed (the
 	// device learnt it at a sync: the hash differs). Its pages would then
 	// miss records of a new village or bring a dropped one's back, and
-	// only a direct sync re-pulls the new scope.
+	// only a direct sync re-pulls the new scope. A device that never
+	// synced knows no scope (0) and takes the file's pages as its first
+	// pull; its first direct sync then answers its scope and re-pulls it
+	// whole (rescoped), as for any first sync.
 	scope, err := r.scopeHash(ctx)
 	if err != nil {
 		return st, err
 	}
-	if p.ScopeHash != scope {
+	if scope != 0 && p.ScopeHash != scope {
 		return st, schema.Messagef("this device's villages changed after the file was made: " +
 			"sync directly (the sync brings the new villages' records) or ask staff for a new file")
 	}

@@ -590,7 +590,10 @@ export class Replica {
       if (inc !== 0n && pull.incarnation !== inc) throw new CarryGap("incarnation");
       // Made for her villages as the server knew them: villages changed
       // since (the device learnt it at a sync) need a direct sync's re-pull.
-      if (pull.scopeHash !== BigInt(meta.get("scope_hash") ?? "0")) throw new CarryGap("scope");
+      // A device that never synced knows no scope (0): the file is its first
+      // pull, and its first direct sync re-pulls its scope whole.
+      const scope = BigInt(meta.get("scope_hash") ?? "0");
+      if (scope !== 0n && pull.scopeHash !== scope) throw new CarryGap("scope");
       // Part-way through pulling its villages again, the device must see
       // every record of its scope before it sweeps those it did not; a
       // file's pages are the feed after a cursor, not that whole pull.
