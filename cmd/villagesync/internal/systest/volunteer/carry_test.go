@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/wire"
+	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // openFromStaff picks file in the home screen's "open a file from staff"
@@ -81,8 +82,15 @@ func TestRealOpenAFileFromStaff(t *testing.T) {
 	} {
 		class.Fields = append(class.Fields, &v1.Field{Name: f.name, Value: f.val, Dot: dot})
 	}
+	// Made for her villages, as CarryFor makes it: her first sync taught
+	// the device its scope, and a file of another scope is refused.
+	cd, err := s.st.CarriedDevice(context.Background(), ds[0].Replica)
+	if err != nil {
+		t.Fatal(err)
+	}
 	file, err := wire.SealPull(&v1.CarriedPull{
 		ServerId: s.st.ServerID(), Replica: ds[0].Replica, MadeAtMs: time.Now().UnixMilli(), Incarnation: s.st.Incarnation(),
+		ScopeHash: store.ScopeHash(cd.Principal),
 		Pages: []*v1.SyncResponse{{Changes: []*v1.Record{class}, NextCursor: 1 << 20, ServerId: s.st.ServerID(),
 			Incarnation: s.st.Incarnation(), SchemaVersion: 1}},
 		// Her class's counter is at most this: the device marks it pushed up to its own.
