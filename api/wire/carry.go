@@ -190,8 +190,7 @@ func OpenPush(f *v1.CarriedFile, server BoxKeys, devicePub *[BoxKeySize]byte) (*
 	if err := open(f, p, server.Private, devicePub); err != nil {
 		return nil, err
 	}
-	if p.Kind != f.Kind || p.Format != f.Format || p.ServerId != f.ServerId || p.Replica != f.Replica ||
-		p.MadeAtMs != f.MadeAtMs || p.Request == nil || p.Request.Replica != p.Replica {
+	if !sameHeader(f, p) || p.Request == nil || p.Request.Replica != p.Replica {
 		return nil, ErrCarriedDamaged
 	}
 	return p, nil
@@ -204,11 +203,27 @@ func OpenPull(f *v1.CarriedFile, device BoxKeys, serverPub *[BoxKeySize]byte) (*
 	if err := open(f, p, device.Private, serverPub); err != nil {
 		return nil, err
 	}
-	if p.Kind != f.Kind || p.Format != f.Format || p.ServerId != f.ServerId || p.Replica != f.Replica ||
-		p.MadeAtMs != f.MadeAtMs {
+	if !sameHeader(f, p) {
 		return nil, ErrCarriedDamaged
 	}
 	return p, nil
+}
+
+// header is what a payload repeats of its file's outer layer.
+type header interface {
+	GetKind() v1.CarriedKind
+	GetFormat() uint32
+	GetServerId() uint64
+	GetReplica() uint32
+	GetMadeAtMs() int64
+}
+
+// sameHeader says whether the sealed payload p says what the outer layer
+// f says: one check for both kinds, so a field added to the header is
+// compared for both.
+func sameHeader(f *v1.CarriedFile, p header) bool {
+	return p.GetKind() == f.GetKind() && p.GetFormat() == f.GetFormat() && p.GetServerId() == f.GetServerId() &&
+		p.GetReplica() == f.GetReplica() && p.GetMadeAtMs() == f.GetMadeAtMs()
 }
 
 func open(f *v1.CarriedFile, into proto.Message, priv, peer *[BoxKeySize]byte) error {
