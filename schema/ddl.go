@@ -39,25 +39,56 @@ var roleIndexes = map[Role][]string{
 	Device: {`CREATE INDEX IF NOT EXISTS %[1]s_pending ON %[1]s(_own) WHERE _own > _acked`},
 }
 
-func sqlType(t Type) string {
-	switch t {
-	case Integer, Boolean:
+// Dialect is the SQL engine a database runs on: the devices' and the
+// embedded server's SQLite, or a server's PostgreSQL.
+type Dialect uint8
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+// sqlType is a column's type in d. On PostgreSQL: 64-bit integers as
+// SQLite's, and text that compares byte by byte (COLLATE "C"), as SQLite's
+// BINARY collation does, so ids sort and compare alike on both engines.
+func sqlType(t Type, d Dialect) string {
+	switch {
+	case (t == Integer || t == Boolean) && d == Postgres:
+		return "BIGINT"
+	case t == Integer || t == Boolean:
 		return "INTEGER"
-	case Real:
+	case t == Real && d == Postgres:
+		return "DOUBLE PRECISION"
+	case t == Real:
 		return "REAL"
+	case d == Postgres:
+		return `TEXT COLLATE "C"`
 	}
 	return "TEXT"
 }
 
-// DDL returns the statements that create t for role, on an empty database.
-func (t *Table) DDL(role Role) []string {
+// pgSyncColumns are syncColumns on PostgreSQL.
+const pgSyncColumns = `_vv BYTEA NOT NULL, _dots BYTEA NOT NULL, _tomb BYTEA, _deleted BIGINT NOT NULL DEFAULT 0`
+
+// DDL returns the statements that create t for role on SQLite, on an
+// empty database.
+func (t *Table) DDL(role Role) []string { return t.DialectDDL(role, SQLite) }
+
+// DialectDDL returns the statements that create t for role in d.
+func (t *Table) DialectDDL(role Role, d Dialect) []string {
 	var cols []string
-	cols = append(cols, "id TEXT PRIMARY KEY NOT NULL")
+	cols = append(cols, "id "+sqlType(Text, d)+" PRIMARY KEY NOT NULL")
 	for _, c := range t.Columns {
-		cols = append(cols, fmt.Sprintf("%s %s", c.Name, sqlType(c.Type)))
+		cols = append(cols, fmt.Sprintf("%s %s", c.Name, sqlType(c.Type, d)))
 	}
-	cols = append(cols, syncColumns, roleColumns[role])
-	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) WITHOUT ROWID", t.Name, strings.Join(cols, ", "))}
+	create := "CREATE TABLE IF NOT EXISTS %s (%s) WITHOUT ROWID"
+	if d == Postgres {
+		cols = append(cols, pgSyncColumns, strings.ReplaceAll(roleColumns[role], "INTEGER", "BIGINT"))
+		create = "CREATE TABLE IF NOT EXISTS %s (%s)"
+	} else {
+		cols = append(cols, syncColumns, roleColumns[role])
+	}
+	stmts := []string{fmt.Sprintf(create, t.Name, strings.Join(cols, ", "))}
 	for _, ix := range roleIndexes[role] {
 		stmts = append(stmts, fmt.Sprintf(ix, t.Name))
 	}
@@ -90,14 +121,19 @@ type Execer interface {
 // dropped or retyped here, so an older device keeps syncing the fields it
 // knows; removing a field is a deliberate migration of its own.
 func Migrate(ctx context.Context, db Execer, role Role) error {
+	return MigrateDialect(ctx, db, role, SQLite)
+}
+
+// MigrateDialect is Migrate on a database of dialect d.
+func MigrateDialect(ctx context.Context, db Execer, role Role, d Dialect) error {
 	for _, t := range tables {
 		// The table first, then columns an older version lacked, then the
 		// indexes (which may be on those columns).
-		stmts := t.DDL(role)
+		stmts := t.DialectDDL(role, d)
 		if _, err := db.ExecContext(ctx, stmts[0]); err != nil {
 			return fmt.Errorf("create table %s: %w", t.Name, err)
 		}
-		have, err := existingColumns(ctx, db, t.Name)
+		have, err := existingColumns(ctx, db, t.Name, d)
 		if err != nil {
 			return err
 		}
@@ -105,7 +141,7 @@ func Migrate(ctx context.Context, db Execer, role Role) error {
 			if have[c.Name] {
 				continue
 			}
-			stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", t.Name, c.Name, sqlType(c.Type))
+			stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", t.Name, c.Name, sqlType(c.Type, d))
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
 			}
@@ -128,8 +164,13 @@ func Migrate(ctx context.Context, db Execer, role Role) error {
 	return nil
 }
 
-func existingColumns(ctx context.Context, db Execer, table string) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
+func existingColumns(ctx context.Context, db Execer, table string, d Dialect) (map[string]bool, error) {
+	q := "SELECT name FROM pragma_table_info(?)"
+	if d == Postgres {
+		// The caller rebinds ? (it is the store's sqlTx).
+		q = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
+	}
+	rows, err := db.QueryContext(ctx, q, table)
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", table, err)
 	}

@@ -91,10 +91,24 @@ func (v Value) SQL() any {
 	return nil
 }
 
-// FromSQL converts what database/sql scanned from a column of type t.
+// FromSQL converts what database/sql scanned from a column of type t. A
+// number may come as its exact text too: PostgreSQL's conflict log keeps
+// every value in a text column, by its type.
 func FromSQL(t Type, src any) (Value, error) {
 	if src == nil {
 		return Value{}, nil
+	}
+	if s, ok := src.(string); ok && t != Text {
+		switch t {
+		case Integer, Boolean:
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				src = i
+			}
+		case Real:
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				src = f
+			}
+		}
 	}
 	switch t {
 	case Text:

@@ -56,8 +56,10 @@ var layers = []struct {
 	{"./clients/web", []string{module + "/..."}, nil},
 }
 
-// serverStorage is the server store and SQLite, which needs cgo.
-var serverStorage = []string{module + "/sync/store", module + "/sync/sqlite", "github.com/mattn/go-sqlite3"}
+// serverStorage is the server store and its engines: SQLite (which needs
+// cgo) and PostgreSQL.
+var serverStorage = []string{module + "/sync/store", module + "/sync/sqlite", "github.com/mattn/go-sqlite3",
+	module + "/sync/postgres", "github.com/jackc/pgx/v5"}
 
 func TestLayers(t *testing.T) {
 	for _, l := range layers {

@@ -25,9 +25,17 @@ func InsertIfAbsent(t *schema.Table, extra ...string) string {
 	return insert("INSERT OR IGNORE", t, extra)
 }
 
-func insert(verb string, t *schema.Table, extra []string) string {
+// InsertColumns lists the columns Args gives values for, then extra.
+func InsertColumns(t *schema.Table, extra ...string) []string {
 	cols := append(append([]string{"id"}, t.ColumnNames()...), "_vv", "_dots", "_tomb", "_deleted")
-	cols = append(cols, extra...)
+	return append(cols, extra...)
+}
+
+// Insert returns a plain INSERT statement for t, as Upsert's.
+func Insert(t *schema.Table, extra ...string) string { return insert("INSERT", t, extra) }
+
+func insert(verb string, t *schema.Table, extra []string) string {
+	cols := InsertColumns(t, extra...)
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
 	return fmt.Sprintf("%s INTO %s (%s) VALUES (%s)", verb, t.Name, strings.Join(cols, ", "), marks)
 }

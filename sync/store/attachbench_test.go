@@ -42,12 +42,12 @@ func benchStorage(b *testing.B, size int, read bool) {
 	data := make([]byte, size)
 	rand.Read(data)
 	writeDB := func(key string) {
-		tx, err := s.db.W.BeginTx(ctx, nil)
+		tx, err := s.w.BeginTx(ctx, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if _, err := tx.Exec(`INSERT INTO attachments (digest, size, media_type, width, height, uploader, stored_ms,
-			thumb, data) VALUES (?, ?, 'image/jpeg', 1, 1, 2, 0, x'', ?)`, key, size, data); err != nil {
+			thumb, data) VALUES (?, ?, 'image/jpeg', 1, 1, 2, 0, ?, ?)`, key, size, []byte{}, data); err != nil {
 			b.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -82,7 +82,7 @@ func benchStorage(b *testing.B, size int, read bool) {
 	}
 	readDB := func(key string) {
 		var out []byte
-		if err := s.db.R.QueryRow(`SELECT data FROM attachments WHERE digest = ?`, key).Scan(&out); err != nil ||
+		if err := s.r.QueryRow(`SELECT data FROM attachments WHERE digest = ?`, key).Scan(&out); err != nil ||
 			len(out) != size {
 			b.Fatal(len(out), err)
 		}

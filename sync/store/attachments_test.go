@@ -75,7 +75,7 @@ type laneWorld struct {
 
 func newLaneWorld(t *testing.T, quota int64) *laneWorld {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "s.db")
+	file := testDSN(t)
 	s, err := Open(context.Background(), file, Options{DeviceAttachmentQuota: quota})
 	if err != nil {
 		t.Fatal(err)
@@ -391,11 +391,11 @@ func TestFetchScope(t *testing.T) {
 // and every upload's in progress.
 func (lw *laneWorld) ageUnreferenced(t *testing.T, d time.Duration) {
 	t.Helper()
-	if _, err := lw.s.db.W.Exec(`UPDATE attachments SET unreferenced_ms = unreferenced_ms - ?
+	if _, err := lw.s.w.Exec(`UPDATE attachments SET unreferenced_ms = unreferenced_ms - ?
 		WHERE unreferenced_ms IS NOT NULL`, d.Milliseconds()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lw.s.db.W.Exec(`UPDATE attachment_uploads SET touched_ms = touched_ms - ?`, d.Milliseconds()); err != nil {
+	if _, err := lw.s.w.Exec(`UPDATE attachment_uploads SET touched_ms = touched_ms - ?`, d.Milliseconds()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -530,6 +530,7 @@ func TestNamedAgainIsKept(t *testing.T) {
 
 // A backup (VACUUM INTO) holds the attachments: restored, they fetch.
 func TestBackupHoldsAttachments(t *testing.T) {
+	sqliteOnly(t, "Backup copies a SQLite file (PostgreSQL: pg_dump, docs/postgres.md)")
 	ctx := context.Background()
 	lw := newLaneWorld(t, 0)
 	jpg, d := testPhoto(t, 500, 400, 16)
@@ -589,6 +590,7 @@ func TestWholeUploadNotCheckedIsCheckedOnRetry(t *testing.T) {
 // A database from before the lane whose records name photos gets their
 // references when it is opened with the lane's migration.
 func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
+	sqliteOnly(t, "an older SQLite file migrated")
 	ctx := context.Background()
 	lw := newLaneWorld(t, 0)
 	_, d1 := testPhoto(t, 10, 10, 20)
@@ -599,7 +601,7 @@ func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
 	session := bookWith(lw.st.Replica, "东旺村", "")
 	session.Fields["cover"] = record.Field{Value: schema.TextValue(d2), Dot: session.Fields["title"].Dot}
 	push(t, lw.s, lw.st, session)
-	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
+	if _, err := lw.s.w.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
 		DROP TABLE attachment_refs; DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
 		ALTER TABLE conflicts DROP COLUMN winner_carried_by; ALTER TABLE conflicts DROP COLUMN loser_carried_by;
 		PRAGMA user_version = 8`); err != nil {
@@ -617,7 +619,7 @@ func TestMigrationMakesReferencesOfExistingRecords(t *testing.T) {
 		digest string
 		want   bool
 	}{{lw.v, d1, true}, {lw.v, d2, false}, {lw.w, d2, true}, {lw.st, d1, true}} {
-		ok, err := referenced(ctx, s.db.R, tc.digest, tc.p.AllVillages(), tc.p.Villages)
+		ok, err := referenced(ctx, s.r, tc.digest, tc.p.AllVillages(), tc.p.Villages)
 		if err != nil || ok != tc.want {
 			t.Errorf("%s names %s…: %v (%v), want %v", tc.p.User, tc.digest[:8], ok, err, tc.want)
 		}
@@ -751,8 +753,8 @@ func (lw *laneWorld) conflictOver(t *testing.T, v2 Principal, before, winner, lo
 		t.Fatal(err)
 	}
 	var open int
-	if err := lw.s.Reader().QueryRow(`SELECT count(*) FROM conflicts WHERE instr(loser_value, ?) > 0
-		AND instr(winner_value, ?) > 0 AND resolution IS NULL`, loser, winner).Scan(&open); err != nil || open != 1 {
+	if err := lw.s.Reader().QueryRow(`SELECT count(*) FROM conflicts WHERE `+lw.s.r.contains("loser_value", "?")+`
+		AND `+lw.s.r.contains("winner_value", "?")+` AND resolution IS NULL`, loser, winner).Scan(&open); err != nil || open != 1 {
 		t.Fatalf("open conflicts naming both photos: %d, %v", open, err)
 	}
 }
@@ -825,10 +827,10 @@ func TestCollectKeepsAnOpenConflictsWinner(t *testing.T) {
 	}
 	// No live record names the winner now, as after a later edit that
 	// left the conflict open.
-	if _, err := lw.s.db.W.Exec(`DELETE FROM attachment_refs WHERE digest = ?`, dw); err != nil {
+	if _, err := lw.s.w.Exec(`DELETE FROM attachment_refs WHERE digest = ?`, dw); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lw.s.db.W.Exec(`UPDATE attachments SET unreferenced_ms = ? WHERE digest = ?`,
+	if _, err := lw.s.w.Exec(`UPDATE attachments SET unreferenced_ms = ? WHERE digest = ?`,
 		time.Now().UnixMilli(), dw); err != nil {
 		t.Fatal(err)
 	}
@@ -839,7 +841,7 @@ func TestCollectKeepsAnOpenConflictsWinner(t *testing.T) {
 	if !lw.stored(t, dw) {
 		t.Errorf("the open conflict's winning photo was collected")
 	}
-	if _, err := lw.s.db.W.Exec(`UPDATE conflicts SET resolution = 'keep' WHERE instr(winner_value, ?) > 0`, dw); err != nil {
+	if _, err := lw.s.w.Exec(`UPDATE conflicts SET resolution = 'keep' WHERE `+lw.s.r.contains("winner_value", "?"), dw); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := lw.s.CollectAttachments(ctx, time.Hour); err != nil {
@@ -928,6 +930,7 @@ func TestFetchIsClampedToMaxFetch(t *testing.T) {
 // village reads), both as records are written and in the migration's
 // backfill, which also takes only valid digests.
 func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
+	sqliteOnly(t, "an older SQLite file migrated")
 	ctx := context.Background()
 	lw := newLaneWorld(t, 0)
 	books, err := schema.Lookup("books")
@@ -954,7 +957,7 @@ func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
 			p    Principal
 			want bool
 		}{{lw.v, false}, {lw.w, false}, {lw.st, true}} {
-			if ok, err := referenced(ctx, s.db.R, d1, tc.p.AllVillages(), tc.p.Villages); err != nil || ok != tc.want {
+			if ok, err := referenced(ctx, s.r, d1, tc.p.AllVillages(), tc.p.Villages); err != nil || ok != tc.want {
 				t.Errorf("%s: %s reads the villageless record's photo: %v (%v), want %v", when, tc.p.User, ok, err, tc.want)
 			}
 		}
@@ -966,15 +969,15 @@ func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
 	// Pushes refuse it; a database from before the column checks may hold one.
 	other.Fields["cover"] = record.Field{Value: schema.TextValue(d1), Dot: other.Fields["title"].Dot}
 	push(t, lw.s, lw.st, other)
-	if _, err := lw.s.db.W.Exec(`UPDATE books SET `+books.Scope+` = '' WHERE id = ?`, r.ID); err != nil {
+	if _, err := lw.s.w.Exec(`UPDATE books SET `+books.Scope+` = '' WHERE id = ?`, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := lw.s.db.W.Exec(`UPDATE books SET cover = ? WHERE id != ?`, upper, r.ID); err != nil {
+	if res, err := lw.s.w.Exec(`UPDATE books SET cover = ? WHERE id != ?`, upper, r.ID); err != nil {
 		t.Fatal(err)
 	} else if n, _ := res.RowsAffected(); n == 0 {
 		t.Fatal("no book names the upper-case digest")
 	}
-	if _, err := lw.s.db.W.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
+	if _, err := lw.s.w.Exec(`DROP TABLE attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks;
 		DROP TABLE attachment_refs; DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
 		ALTER TABLE conflicts DROP COLUMN winner_carried_by; ALTER TABLE conflicts DROP COLUMN loser_carried_by;
 		PRAGMA user_version = 8`); err != nil {
@@ -988,10 +991,10 @@ func TestVillagelessRecordsPhotosAreNotEveryones(t *testing.T) {
 	defer s.Close()
 	check(s, "backfilled")
 	var n int
-	if err := s.db.R.QueryRow(`SELECT count(*) FROM attachment_refs WHERE digest = ?`, upper).Scan(&n); err != nil || n != 0 {
+	if err := s.r.QueryRow(`SELECT count(*) FROM attachment_refs WHERE digest = ?`, upper).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the backfill made %d references (%v) of an upper-case digest", n, err)
 	}
-	if err := s.db.R.QueryRow(`SELECT count(*) FROM attachment_refs`).Scan(&n); err != nil || n != 1 {
+	if err := s.r.QueryRow(`SELECT count(*) FROM attachment_refs`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("the backfill made %d references (%v), want the villageless book's", n, err)
 	}
 }

@@ -6,11 +6,14 @@ import "context"
 // interfaces: txn, one write transaction, and view, one read-only
 // snapshot. Their methods are the statements the decisions need, declared
 // by concern beside the decisions that use them (pushTxn in
-// backend_push.go, and so on); sqliteTxn and sqliteView implement them in
-// the *_sqlite.go files. A second backend (PostgreSQL) implements the same
-// methods; split_internal_test.go keeps the decisions free of SQL.
+// backend_push.go, and so on); sqlTxn and sqlView implement them in
+// the *_sql.go files, for SQLite and PostgreSQL alike (db_sql.go); a third
+// engine would implement the same methods. split_internal_test.go keeps
+// the decisions free of SQL.
 
-// txn is one write transaction. Only one is open at a time (Store.mu).
+// txn is one write transaction. Only one is open at a time: in a process
+// (Store.mu) and, on PostgreSQL, among every server sharing the database
+// (the feed lock, backend_sql.go).
 type txn interface {
 	commit() error
 	// rollback undoes an uncommitted transaction; after commit it does

@@ -27,4 +27,4 @@ type carryBackend interface {
 	ackedCounter(ctx context.Context, replica uint32, table, id string) (counter uint64, ok bool, err error)
 }
 
-var _ carryBackend = (*sqliteBackend)(nil)
+var _ carryBackend = (*sqlBackend)(nil)

@@ -50,7 +50,7 @@ func TestServerBoxKeysAreKept(t *testing.T) {
 // one stays.
 func TestDeviceBoxKey(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +17,7 @@ import (
 // of that village. Staff see every entry whole.
 func TestHistoryNamesNobodyOfAnotherVillage(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openWithAdmin(t, filepath.Join(t.TempDir(), "s.db"))
+	s, _ := openWithAdmin(t, testDSN(t))
 	defer s.Close()
 	mine := enrollAs(t, s, "王芳", Volunteer, "南香村")
 	theirs := enrollAs(t, s, "东旺志愿者", Volunteer, "东旺村")

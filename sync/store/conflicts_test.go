@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 // reaches every entry. Without records the limit stands.
 func TestPagesWithRecordsAreCapped(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -21,7 +20,7 @@ import (
 // device's cursor.
 func TestEvictionsNameOnlyWhatTheDeviceCouldHold(t *testing.T) {
 	ctx := context.Background()
-	s, admin := openWithAdmin(t, filepath.Join(t.TempDir(), "s.db"))
+	s, admin := openWithAdmin(t, testDSN(t))
 	defer s.Close()
 	versions := map[string]vv.VV{}
 	write := func(id, village string) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -22,7 +21,7 @@ func BenchmarkPushFlaggedTable(b *testing.B) {
 			ctx := context.Background()
 			for b.Loop() {
 				b.StopTimer()
-				s, err := Open(ctx, filepath.Join(b.TempDir(), "s.db"), Options{})
+				s, err := Open(ctx, testDSN(b), Options{})
 				if err != nil {
 					b.Fatal(err)
 				}

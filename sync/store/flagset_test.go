@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -15,7 +14,7 @@ import (
 func flagWorld(t *testing.T) (*Store, Principal, Principal) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +253,9 @@ func TestDistinctSetStaysJudged(t *testing.T) {
 // A database whose flags were logged as pairs gets each pair as a set of
 // two when it is opened with the sets' migration, and keeps working.
 func TestPairFlagsBecomeSetsOfTwo(t *testing.T) {
+	sqliteOnly(t, "an older SQLite file migrated")
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "s.db")
+	file := testDSN(t)
 	s, err := Open(ctx, file, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestPairFlagsBecomeSetsOfTwo(t *testing.T) {
 	push(t, s, p, pair...)
 	// As before the migration: no members, user_version 7 (the held bounds
 	// came first), and none of the later migrations' tables.
-	if _, err := s.db.W.ExecContext(ctx, `DROP TABLE conflict_members; DROP TABLE attachments;
+	if _, err := s.w.ExecContext(ctx, `DROP TABLE conflict_members; DROP TABLE attachments;
 		DROP TABLE attachment_uploads; DROP TABLE attachment_chunks; DROP TABLE attachment_refs;
 		DROP TABLE box_keys; ALTER TABLE replicas DROP COLUMN box_public_key;
 		ALTER TABLE conflicts DROP COLUMN winner_carried_by; ALTER TABLE conflicts DROP COLUMN loser_carried_by;

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -16,7 +15,7 @@ import (
 // village again follows the delete instead of reusing the server's dots.
 func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "s.db")
+	file := testDSN(t)
 	s, p := openWithAdmin(t, file)
 	seed := seedVillage("旺渔村")
 	version := seed.Version.Clone()
@@ -47,11 +46,11 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 	if _, err := s.AddVillage(ctx, "旺渔村", "Wangyu", nil); err != nil {
 		t.Fatal(err)
 	}
-	tx, err := s.db.W.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, _, err := s.loadState(ctx, &sqliteTxn{s: s, tx: tx}, &record.Record{Table: "villages", ID: seed.ID})
+	back, _, err := s.loadState(ctx, &sqlTxn{s: s, tx: tx}, &record.Record{Table: "villages", ID: seed.ID})
 	tx.Rollback()
 	if err != nil || back == nil {
 		t.Fatal(back, err)
@@ -74,7 +73,7 @@ func TestDeletedSeedVillageStaysDeleted(t *testing.T) {
 // under that first name gets an id of its own instead of overwriting it.
 func TestAddVillageUnderARenamedVillagesName(t *testing.T) {
 	ctx := context.Background()
-	s, p := openWithAdmin(t, filepath.Join(t.TempDir(), "s.db"))
+	s, p := openWithAdmin(t, testDSN(t))
 	defer s.Close()
 	seed := seedVillage("东旺村")
 	version := seed.Version.Clone()
@@ -139,7 +138,7 @@ func seedVillage(name string) *record.Record {
 // still answer (and evict it), not fail on the row that is gone.
 func TestPullAcrossAMoveOfACollectedRecord(t *testing.T) {
 	ctx := context.Background()
-	s, admin := openWithAdmin(t, filepath.Join(t.TempDir(), "s.db"))
+	s, admin := openWithAdmin(t, testDSN(t))
 	defer s.Close()
 	code, err := s.CodeFor(ctx, "王芳", Volunteer, []string{"南香村"})
 	if err != nil {
@@ -187,7 +186,7 @@ func TestPullAcrossAMoveOfACollectedRecord(t *testing.T) {
 		t.Fatalf("a pull across the move of a collected record: %v", err)
 	}
 	// A database collected by an earlier version kept such moves.
-	_, err = s.db.W.Exec(`INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (2, 'books', ?, '南香村')`, id)
+	_, err = s.w.Exec(`INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (2, 'books', ?, '南香村')`, id)
 	if err != nil {
 		t.Fatal(err)
 	}

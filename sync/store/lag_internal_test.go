@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -23,7 +22,7 @@ func TestBehindIsWhatPullSends(t *testing.T) {
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 12))
-			s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+			s, err := Open(ctx, testDSN(t), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +50,7 @@ func TestBehindIsWhatPullSends(t *testing.T) {
 				}
 			}
 			n := 300 + rng.IntN(300)
-			tx, err := s.db.W.Begin()
+			tx, err := s.w.BeginTx(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +64,7 @@ func TestBehindIsWhatPullSends(t *testing.T) {
 				}
 				origin := ps[rng.IntN(len(ps))].Replica
 				if _, err := tx.Exec(fmt.Sprintf(`INSERT INTO %s (id, village, _vv, _dots, _seq, _origin)
-					VALUES (?, ?, x'', x'', ?, ?)`, table), fmt.Sprint("r", i), village, i+1, origin); err != nil {
+					VALUES (?, ?, ?, ?, ?, ?)`, table), fmt.Sprint("r", i), village, []byte{}, []byte{}, i+1, origin); err != nil {
 					t.Fatal(err)
 				}
 			}

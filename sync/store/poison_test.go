@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +17,7 @@ import (
 // and the refused one is held for staff like any other.
 func TestPoisonValuesAreRefusedOneByOne(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -17,7 +16,7 @@ import (
 // rows skipped). Compare the two as a ratio.
 func BenchmarkListRecords(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(b), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +45,7 @@ func BenchmarkListRecords(b *testing.B) {
 		}
 	}
 	b.Run("scope-index", list)
-	if _, err := s.db.W.ExecContext(ctx, `DROP INDEX tutoring_sessions_by_village`); err != nil {
+	if _, err := s.w.ExecContext(ctx, `DROP INDEX tutoring_sessions_by_village`); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("no-index", list)

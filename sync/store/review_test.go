@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,8 +18,9 @@ import (
 // for an empty optional column (NULL or ”): a busy day has many groups,
 // and one push may flag against thousands of rows.
 func TestFlagQueriesUseTheirIndex(t *testing.T) {
+	sqliteOnly(t, "SQLite's query plans")
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func explain(t *testing.T, s *Store, q string, args ...any) string {
 // nothing; a loan is flagged only while it is open.
 func TestFlagsByTheirDeclaration(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func loan(replica uint32, bookID, card, returned string) *record.Record {
 // before the flags were declared in schema.
 func TestMergeOfAPairNoLongerOneSaysWhy(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -18,7 +17,7 @@ import (
 func syncWorld(t *testing.T) (*Store, Principal, []*record.Record) {
 	t.Helper()
 	ctx := context.Background()
-	s, p := openWithAdmin(t, filepath.Join(t.TempDir(), "s.db"))
+	s, p := openWithAdmin(t, testDSN(t))
 	t.Cleanup(func() { s.Close() })
 	books := []*record.Record{book(p.Replica, "一"), book(p.Replica, "二"), book(p.Replica, "三")}
 	for _, b := range books {

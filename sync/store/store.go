@@ -25,9 +25,9 @@ var ErrUnknownReplica = errors.New("unknown replica")
 
 // Store is the server database. It is safe for concurrent use.
 type Store struct {
-	// sqliteBackend is the database: its handles and prepared statements
-	// (store_sqlite.go). The rest of Store is the same on any backend.
-	sqliteBackend
+	// sqlBackend is the database: its handles and prepared statements
+	// (store_sql.go). The rest of Store is the same on any backend.
+	sqlBackend
 
 	serverID    uint64
 	incarnation uint64
@@ -76,6 +76,8 @@ type Store struct {
 type Options struct {
 	Logger *slog.Logger
 	Clock  *hlc.Clock
+	// Conns is the most connections to open to PostgreSQL; 0: a few.
+	Conns int
 	// MaxPages caps the database's size in pages (PRAGMA max_page_count),
 	// for a server on a small disk; 0 leaves SQLite's default.
 	MaxPages int64

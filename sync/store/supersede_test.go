@@ -11,11 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+	"pgregory.net/rapid"
+
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/vv"
-	"github.com/google/uuid"
-	"pgregory.net/rapid"
 )
 
 // world is one server store and devices that each hold one record the way
@@ -641,7 +642,7 @@ func checkLog(t *rapid.T, w *world, final *record.Record, hist []histWrite, id, 
 // push path reads each record's open entries once more (supersede).
 func BenchmarkPushEdits(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "s.db"), Options{})
+	s, err := Open(ctx, testDSN(b), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +17,7 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), Options{})
+	s, err := Open(context.Background(), testDSN(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +158,7 @@ func TestLoanMadeUnderOlderRulesTakesItsReturn(t *testing.T) {
 		"borrower_card": "NX-1", "lent_on": "2023-01-05", "due_on": "2025-01-05"})
 	loans, _ := schema.Lookup("loans")
 	// Written as an earlier version accepted it, past today's checks.
-	if _, err := s.db.W.Exec(sqlite.Upsert(loans, "_seq", "_origin"), sqlite.Args(loans, old, 1, p.Replica)...); err != nil {
+	if _, err := s.w.Exec(upsert(loans), sqlite.Args(loans, old, 1, p.Replica)...); err != nil {
 		t.Fatal(err)
 	}
 	edit := func(counter uint64, field, value string) protocol.Result {

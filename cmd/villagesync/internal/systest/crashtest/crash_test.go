@@ -350,7 +350,9 @@ func integrity(t *testing.T, file string) {
 }
 
 // serverBooks reads id → title of the live books in a server database file.
-func serverBooks(t *testing.T, db *sql.DB) map[string]string {
+func serverBooks(t *testing.T, db interface {
+	Query(string, ...any) (*sql.Rows, error)
+}) map[string]string {
 	t.Helper()
 	rows, err := db.Query("SELECT id, title FROM books")
 	if err != nil {

@@ -10,15 +10,15 @@ import (
 // sqliteMonthReader is one prepared look-up of report_months for a batch.
 type sqliteMonthReader struct{ get *sql.Stmt }
 
-func (t *sqliteTxn) openReportMonths(ctx context.Context) (reportMonthReader, error) {
+func (t *sqlTxn) openReportMonths(ctx context.Context) (reportMonthReader, error) {
 	return openReportMonths(ctx, t.tx)
 }
 
-func (v *sqliteView) openReportMonths(ctx context.Context) (reportMonthReader, error) {
+func (v *sqlView) openReportMonths(ctx context.Context) (reportMonthReader, error) {
 	return openReportMonths(ctx, v.tx)
 }
 
-func openReportMonths(ctx context.Context, tx *sql.Tx) (reportMonthReader, error) {
+func openReportMonths(ctx context.Context, tx *sqlTx) (reportMonthReader, error) {
 	get, err := tx.PrepareContext(ctx, `SELECT digest, first_reported_ms, COALESCE(revised_ms, 0), feed_seq
 		FROM report_months WHERE village = ? AND month = ?`)
 	if err != nil {
@@ -46,7 +46,7 @@ func (m sqliteMonthReader) readReportedMonth(ctx context.Context, k MonthKey) (s
 	return sm, true, nil
 }
 
-func (t *sqliteTxn) insertReportedMonth(ctx context.Context, k MonthKey, digest string, now time.Time,
+func (t *sqlTxn) insertReportedMonth(ctx context.Context, k MonthKey, digest string, now time.Time,
 	seq uint64) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO report_months (village, month, digest, first_reported_ms, feed_seq)
 				VALUES (?, ?, ?, ?, ?)`,
@@ -54,7 +54,7 @@ func (t *sqliteTxn) insertReportedMonth(ctx context.Context, k MonthKey, digest 
 	return err
 }
 
-func (t *sqliteTxn) reviseReportedMonth(ctx context.Context, k MonthKey, digest string, now time.Time,
+func (t *sqlTxn) reviseReportedMonth(ctx context.Context, k MonthKey, digest string, now time.Time,
 	seq uint64) error {
 	_, err := t.tx.ExecContext(ctx, `UPDATE report_months SET digest = ?, revised_ms = ?, feed_seq = ?
 				WHERE village = ? AND month = ?`,

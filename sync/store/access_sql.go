@@ -13,12 +13,12 @@ import (
 )
 
 var (
-	_ accessTxn     = (*sqliteTxn)(nil)
-	_ accessView    = (*sqliteView)(nil)
-	_ accessBackend = (*sqliteBackend)(nil)
+	_ accessTxn     = (*sqlTxn)(nil)
+	_ accessView    = (*sqlView)(nil)
+	_ accessBackend = (*sqlBackend)(nil)
 )
 
-// villageSep separates the villages group_concat joins into one column.
+// villageSep separates the villages joined into one column (unitSep).
 const villageSep = "\x1f"
 
 func splitVillages(vs string) []string {
@@ -28,20 +28,20 @@ func splitVillages(vs string) []string {
 	return strings.Split(vs, villageSep)
 }
 
-func (t *sqliteTxn) insertUser(ctx context.Context, name string, role Role, created time.Time) (int64, bool, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO users (name, role, created_ms) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO NOTHING`, name, string(role), created.UnixMilli())
+func (t *sqlTxn) insertUser(ctx context.Context, name string, role Role, created time.Time) (int64, bool, error) {
+	var id int64
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO users (name, role, created_ms) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING RETURNING id`, name, string(role), created.UnixMilli()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
 	if err != nil {
 		return 0, false, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return 0, false, nil
-	}
-	id, _ := res.LastInsertId()
 	return id, true, nil
 }
 
-func (t *sqliteTxn) userByName(ctx context.Context, name string) (int64, Role, bool, error) {
+func (t *sqlTxn) userByName(ctx context.Context, name string) (int64, Role, bool, error) {
 	var id int64
 	var role Role
 	err := t.tx.QueryRowContext(ctx, `SELECT id, role FROM users WHERE name = ?`, name).Scan(&id, &role)
@@ -54,11 +54,11 @@ func (t *sqliteTxn) userByName(ctx context.Context, name string) (int64, Role, b
 	return id, role, true, nil
 }
 
-func (t *sqliteTxn) knownVillages(ctx context.Context) (*schema.Villages, error) {
+func (t *sqlTxn) knownVillages(ctx context.Context) (*schema.Villages, error) {
 	return sqlite.Villages(ctx, t.tx)
 }
 
-func (t *sqliteTxn) deleteUserVillages(ctx context.Context, userID int64, keep []string) error {
+func (t *sqlTxn) deleteUserVillages(ctx context.Context, userID int64, keep []string) error {
 	args := []any{userID}
 	for _, v := range keep {
 		args = append(args, v)
@@ -68,13 +68,13 @@ func (t *sqliteTxn) deleteUserVillages(ctx context.Context, userID int64, keep [
 	return err
 }
 
-func (t *sqliteTxn) insertUserVillage(ctx context.Context, userID int64, village string, since uint64) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_villages (user_id, village, since_seq)
-		VALUES (?, ?, ?)`, userID, village, int64(since))
+func (t *sqlTxn) insertUserVillage(ctx context.Context, userID int64, village string, since uint64) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO user_villages (user_id, village, since_seq)
+		VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, userID, village, int64(since))
 	return err
 }
 
-func (t *sqliteTxn) enrollmentCode(ctx context.Context, codeHash []byte) (enrollmentCode, bool, error) {
+func (t *sqlTxn) enrollmentCode(ctx context.Context, codeHash []byte) (enrollmentCode, bool, error) {
 	var userID, expires int64
 	var used sql.NullInt64
 	err := t.tx.QueryRowContext(ctx, `SELECT user_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?`,
@@ -88,41 +88,42 @@ func (t *sqliteTxn) enrollmentCode(ctx context.Context, codeHash []byte) (enroll
 	return enrollmentCode{userID: userID, expires: time.UnixMilli(expires), used: used.Valid}, true, nil
 }
 
-func (t *sqliteTxn) insertDevice(ctx context.Context, name string, userID int64, tokenHash, boxKey []byte,
+func (t *sqlTxn) insertDevice(ctx context.Context, name string, userID int64, tokenHash, boxKey []byte,
 	created time.Time) (uint32, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash, box_public_key)
-		VALUES (?, ?, ?, ?, ?)`, name, created.UnixMilli(), userID, tokenHash, boxKey)
+	var replica int64
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO replicas (name, created_ms, user_id, token_hash, box_public_key)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, name, created.UnixMilli(), userID, tokenHash, boxKey).Scan(&replica)
 	if err != nil {
 		return 0, err
 	}
-	replica, _ := res.LastInsertId()
 	return uint32(replica), nil
 }
 
-func (t *sqliteTxn) markEnrollmentCodeUsed(ctx context.Context, codeHash []byte, replica uint32,
+func (t *sqlTxn) markEnrollmentCodeUsed(ctx context.Context, codeHash []byte, replica uint32,
 	at time.Time) error {
 	_, err := t.tx.ExecContext(ctx, `UPDATE enrollment_codes SET used_ms = ?, used_by = ? WHERE code_hash = ?`,
 		at.UnixMilli(), replica, codeHash)
 	return err
 }
 
-func (t *sqliteTxn) principalByReplica(ctx context.Context, replica uint32) (Principal, bool, error) {
+func (t *sqlTxn) principalByReplica(ctx context.Context, replica uint32) (Principal, bool, error) {
 	return principalWhere(ctx, t.tx, `r.id = ?`, replica)
 }
 
-func (b *sqliteBackend) principalByToken(ctx context.Context, tokenHash []byte) (Principal, bool, error) {
-	return principalWhere(ctx, b.db.R, `r.token_hash = ? AND r.revoked_ms IS NULL`, tokenHash)
+func (b *sqlBackend) principalByToken(ctx context.Context, tokenHash []byte) (Principal, bool, error) {
+	return principalWhere(ctx, b.r, `r.token_hash = ? AND r.revoked_ms IS NULL`, tokenHash)
 }
 
 type rowQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryRowContext(ctx context.Context, query string, args ...any) *sqlRow
+	dialected
 }
 
 func principalWhere(ctx context.Context, q rowQuerier, where string, arg any) (Principal, bool, error) {
 	var p Principal
 	var vs string
 	err := q.QueryRowContext(ctx, `SELECT r.id, r.name, u.id, u.name, u.role,
-		COALESCE((SELECT group_concat(village, char(31)) FROM user_villages WHERE user_id = u.id), '')
+		COALESCE((SELECT `+q.joined("village", q.unitSep())+` FROM user_villages WHERE user_id = u.id), '')
 		FROM replicas r JOIN users u ON u.id = r.user_id WHERE `+where,
 		arg).Scan(&p.Replica, &p.Device, &p.UserID, &p.User, &p.Role, &vs)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -135,9 +136,9 @@ func principalWhere(ctx context.Context, q rowQuerier, where string, arg any) (P
 	return p, true, nil
 }
 
-func (b *sqliteBackend) listUsers(ctx context.Context) ([]User, error) {
-	rs, err := b.db.R.QueryContext(ctx, `SELECT u.name, u.role, u.created_ms,
-		COALESCE(group_concat(v.village, char(31)), '')
+func (b *sqlBackend) listUsers(ctx context.Context) ([]User, error) {
+	rs, err := b.r.QueryContext(ctx, `SELECT u.name, u.role, u.created_ms,
+		COALESCE(`+b.r.joined("v.village", b.r.unitSep())+`, '')
 		FROM users u LEFT JOIN user_villages v ON v.user_id = u.id GROUP BY u.id ORDER BY u.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -158,9 +159,9 @@ func (b *sqliteBackend) listUsers(ctx context.Context) ([]User, error) {
 	return out, rs.Err()
 }
 
-func (b *sqliteBackend) userIDOnWriter(ctx context.Context, name string) (int64, bool, error) {
+func (b *sqlBackend) userIDOnWriter(ctx context.Context, name string) (int64, bool, error) {
 	var id int64
-	err := b.db.W.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&id)
+	err := b.w.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -170,26 +171,26 @@ func (b *sqliteBackend) userIDOnWriter(ctx context.Context, name string) (int64,
 	return id, true, nil
 }
 
-func (b *sqliteBackend) insertEnrollmentCode(ctx context.Context, codeHash []byte, userID int64,
+func (b *sqlBackend) insertEnrollmentCode(ctx context.Context, codeHash []byte, userID int64,
 	created, expires time.Time) error {
-	_, err := b.db.W.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms)
+	_, err := b.w.ExecContext(ctx, `INSERT INTO enrollment_codes (code_hash, user_id, created_ms, expires_ms)
 		VALUES (?, ?, ?, ?)`,
 		codeHash, userID, created.UnixMilli(), expires.UnixMilli())
 	return err
 }
 
-func (b *sqliteBackend) userRole(ctx context.Context, name string) (Role, bool, error) {
+func (b *sqlBackend) userRole(ctx context.Context, name string) (Role, bool, error) {
 	var r Role
-	err := b.db.R.QueryRowContext(ctx, `SELECT role FROM users WHERE name = ?`, name).Scan(&r)
+	err := b.r.QueryRowContext(ctx, `SELECT role FROM users WHERE name = ?`, name).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
 	return r, err == nil, err
 }
 
-func (b *sqliteBackend) deviceRole(ctx context.Context, replica uint32) (Role, bool, error) {
+func (b *sqlBackend) deviceRole(ctx context.Context, replica uint32) (Role, bool, error) {
 	var r Role
-	err := b.db.R.QueryRowContext(ctx, `SELECT u.role FROM replicas d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
+	err := b.r.QueryRowContext(ctx, `SELECT u.role FROM replicas d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
 		replica).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
@@ -197,7 +198,7 @@ func (b *sqliteBackend) deviceRole(ctx context.Context, replica uint32) (Role, b
 	return r, err == nil, err
 }
 
-func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, scoped Role) ([]Device, error) {
+func (v *sqlView) listDevices(ctx context.Context, tables []*schema.Table, scoped Role) ([]Device, error) {
 	// One pass over the feed, however many devices: the records after the
 	// lowest cursor are counted in buckets, one per stretch between two
 	// devices' cursors, by village and origin (the last writer); a device
@@ -222,11 +223,11 @@ func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, sc
 	if len(buckets) > 0 {
 		behind = `(SELECT COALESCE(sum(k.n), 0) FROM buckets k
 			WHERE k.c >= r.last_cursor AND k.origin != r.id
-			  AND (k.scoped = 0 OR COALESCE(u.role, '') != :scoped
+			  AND (k.scoped = 0 OR COALESCE(u.role, '') != ?2
 			       OR k.village IN (SELECT village FROM user_villages WHERE user_id = u.id)))`
 	}
 	with := `WITH cursors AS MATERIALIZED (SELECT DISTINCT last_cursor AS c FROM replicas
-			WHERE id != :server AND revoked_ms IS NULL AND last_seen_ms IS NOT NULL),
+			WHERE id != ?1 AND revoked_ms IS NULL AND last_seen_ms IS NOT NULL),
 		bounds AS MATERIALIZED (SELECT c, lead(c) OVER (ORDER BY c) AS next FROM cursors)`
 	if len(buckets) > 0 {
 		with += `,
@@ -236,8 +237,8 @@ func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, sc
 		SELECT r.id, r.name, COALESCE(u.name, ''), COALESCE(u.role, ''), r.created_ms,
 		COALESCE(r.last_seen_ms, 0), COALESCE(r.revoked_ms, 0), r.last_cursor,
 		CASE WHEN r.revoked_ms IS NULL AND r.last_seen_ms IS NOT NULL THEN `+behind+` ELSE 0 END
-		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != :server ORDER BY r.id`,
-		sql.Named("scoped", string(scoped)), sql.Named("server", ServerReplica))
+		FROM replicas r LEFT JOIN users u ON u.id = r.user_id WHERE r.id != ?1 ORDER BY r.id`,
+		ServerReplica, string(scoped))
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -263,8 +264,8 @@ func (v *sqliteView) listDevices(ctx context.Context, tables []*schema.Table, sc
 	return out, rs.Err()
 }
 
-func (b *sqliteBackend) listVillages(ctx context.Context) ([]Village, error) {
-	rs, err := b.db.R.QueryContext(ctx, `SELECT id, COALESCE(name, ''), COALESCE(pinyin, ''), COALESCE(aliases, '')
+func (b *sqlBackend) listVillages(ctx context.Context) ([]Village, error) {
+	rs, err := b.r.QueryContext(ctx, `SELECT id, COALESCE(name, ''), COALESCE(pinyin, ''), COALESCE(aliases, '')
 		FROM `+schema.VillageTable+` WHERE _deleted = 0 AND name IS NOT NULL ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -287,8 +288,8 @@ func (b *sqliteBackend) listVillages(ctx context.Context) ([]Village, error) {
 	return out, rs.Err()
 }
 
-func (b *sqliteBackend) revokeReplica(ctx context.Context, replica uint32, at time.Time) (bool, error) {
-	res, err := b.db.W.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?)
+func (b *sqlBackend) revokeReplica(ctx context.Context, replica uint32, at time.Time) (bool, error) {
+	res, err := b.w.ExecContext(ctx, `UPDATE replicas SET revoked_ms = COALESCE(revoked_ms, ?)
 		WHERE id = ? AND id != ?`, at.UnixMilli(), replica, ServerReplica)
 	if err != nil {
 		return false, err
@@ -297,8 +298,8 @@ func (b *sqliteBackend) revokeReplica(ctx context.Context, replica uint32, at ti
 	return n > 0, nil
 }
 
-func (b *sqliteBackend) listRecordChanges(ctx context.Context, table, id string) ([]Change, error) {
-	rs, err := b.db.R.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''),
+func (b *sqlBackend) listRecordChanges(ctx context.Context, table, id string) ([]Change, error) {
+	rs, err := b.r.QueryContext(ctx, `SELECT a.id, a.at_ms, a.replica, COALESCE(r.name, ''), COALESCE(u.name, ''),
 		COALESCE(u.role, ''), a.outcome, a.detail
 		FROM audit a LEFT JOIN replicas r ON r.id = a.replica LEFT JOIN users u ON u.id = a.user_id
 		WHERE a.tbl = ? AND a.record_id = ? ORDER BY a.id`, table, id)

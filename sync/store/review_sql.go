@@ -13,7 +13,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
-func (t *sqliteTxn) saveFeedPosition(ctx context.Context, seq uint64) error {
+func (t *sqlTxn) saveFeedPosition(ctx context.Context, seq uint64) error {
 	if _, err := t.tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, int64(seq)); err != nil {
 		return fmt.Errorf("save sequence: %w", err)
 	}
@@ -53,7 +53,7 @@ func flagQuery(t *schema.Table, f *schema.Flag, r *record.Record) (q string, arg
 	return q, append(args, r.ID), true
 }
 
-func (t *sqliteTxn) firstFlagPartner(ctx context.Context, tbl *schema.Table, f *schema.Flag,
+func (t *sqlTxn) firstFlagPartner(ctx context.Context, tbl *schema.Table, f *schema.Flag,
 	r *record.Record) (flagPartner, bool, error) {
 	q, args, ok := flagQuery(tbl, f, r)
 	if !ok {
@@ -84,12 +84,12 @@ func flagMatch(tbl *schema.Table, f *schema.Flag, a, b string) string {
 	return strings.Join(where, " AND ")
 }
 
-func (t *sqliteTxn) leaveFlagSets(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) error {
+func (t *sqlTxn) leaveFlagSets(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) error {
 	// Most records are in no set: one look-up of the index says so, where
 	// the DELETE below costs several times more even when it finds nothing.
-	var member int
+	var member bool
 	if err := t.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conflict_members WHERE record_id = ?)`,
-		id).Scan(&member); err != nil || member == 0 {
+		id).Scan(&member); err != nil || !member {
 		return err
 	}
 	_, err := t.tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM conflict_members AS m
@@ -102,18 +102,18 @@ func (t *sqliteTxn) leaveFlagSets(ctx context.Context, tbl *schema.Table, f *sch
 	return err
 }
 
-func (t *sqliteTxn) flaggedWith(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) (bool, error) {
+func (t *sqlTxn) flaggedWith(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) (bool, error) {
 	var n int
 	err := t.tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM conflict_members m
 		JOIN conflicts c ON c.id = m.conflict_id
 		JOIN conflict_members o_m ON o_m.conflict_id = m.conflict_id AND o_m.record_id != m.record_id
 		JOIN %[1]s o ON o.id = o_m.record_id JOIN %[1]s me ON me.id = m.record_id
-		WHERE m.record_id = ? AND c.tbl = ? AND c.kind = ? AND %[2]s LIMIT 1)`,
+		WHERE m.record_id = ? AND c.tbl = ? AND c.kind = ? AND %[2]s LIMIT 1) AS hit`,
 		tbl.Name, flagMatch(tbl, f, "o", "me")), id, tbl.Name, f.Kind).Scan(&n)
 	return n > 0, err
 }
 
-func (t *sqliteTxn) openFlagSet(ctx context.Context, tbl *schema.Table, f *schema.Flag, r *record.Record,
+func (t *sqlTxn) openFlagSet(ctx context.Context, tbl *schema.Table, f *schema.Flag, r *record.Record,
 	partner string) (uint64, bool, error) {
 	var id int64
 	err := t.tx.QueryRowContext(ctx, `SELECT m.conflict_id FROM conflict_members m JOIN conflicts c ON c.id = m.conflict_id
@@ -141,18 +141,16 @@ func (t *sqliteTxn) openFlagSet(ctx context.Context, tbl *schema.Table, f *schem
 	return uint64(id), err == nil, err
 }
 
-func (t *sqliteTxn) insertFlag(ctx context.Context, table, later, first, field, kind,
+func (t *sqlTxn) insertFlag(ctx context.Context, table, later, first, field, kind,
 	partnerLabel, writtenLabel string, now time.Time) error {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO conflicts (tbl, record_id, other_id, field, kind,
+	var id int64
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO conflicts (tbl, record_id, other_id, field, kind,
 			winner_type, winner_value, winner_replica, winner_counter, winner_hlc,
 			loser_type, loser_value, loser_replica, loser_counter, loser_hlc,
-			server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 0, 0, x'', x'', ?)`,
+			server_vv, incoming_vv, detected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 0, 0, ?, ?, ?)
+			RETURNING id`,
 		table, later, first, field, kind, int(schema.Text), partnerLabel, int(schema.Text), writtenLabel,
-		now.UnixMilli())
-	if err != nil {
-		return err
-	}
-	id, err := res.LastInsertId()
+		[]byte{}, []byte{}, now.UnixMilli()).Scan(&id)
 	if err != nil {
 		return err
 	}
@@ -161,13 +159,13 @@ func (t *sqliteTxn) insertFlag(ctx context.Context, table, later, first, field, 
 	return err
 }
 
-func (t *sqliteTxn) joinFlagSet(ctx context.Context, logID uint64, id string) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO conflict_members (conflict_id, record_id) VALUES (?, ?)`,
+func (t *sqlTxn) joinFlagSet(ctx context.Context, logID uint64, id string) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO conflict_members (conflict_id, record_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 		int64(logID), id)
 	return err
 }
 
-func (t *sqliteTxn) flagSetCopies(ctx context.Context, tbl *schema.Table, f *schema.Flag, logID uint64) ([]string, error) {
+func (t *sqlTxn) flagSetCopies(ctx context.Context, tbl *schema.Table, f *schema.Flag, logID uint64) ([]string, error) {
 	rs, err := t.tx.QueryContext(ctx, fmt.Sprintf(`SELECT m.record_id FROM conflict_members m JOIN %[1]s me ON me.id = m.record_id
 		WHERE m.conflict_id = ?1 AND EXISTS (SELECT 1 FROM conflict_members o_m JOIN %[1]s o ON o.id = o_m.record_id
 		  WHERE o_m.conflict_id = ?1 AND o_m.record_id < m.record_id AND %[2]s)
@@ -187,18 +185,18 @@ func (t *sqliteTxn) flagSetCopies(ctx context.Context, tbl *schema.Table, f *sch
 	return ids, rs.Err()
 }
 
-func (t *sqliteTxn) resolveConflictEntry(ctx context.Context, id uint64, resolution, by string, now time.Time) error {
+func (t *sqlTxn) resolveConflictEntry(ctx context.Context, id uint64, resolution, by string, now time.Time) error {
 	_, err := t.tx.ExecContext(ctx, `UPDATE conflicts SET resolution = ?, resolved_ms = ?, resolved_by = ? WHERE id = ?`,
 		resolution, now.UnixMilli(), by, int64(id))
 	return err
 }
 
-func (t *sqliteTxn) loadServerRecord(ctx context.Context, tbl *schema.Table, id string) (*record.Record, error) {
+func (t *sqlTxn) loadServerRecord(ctx context.Context, tbl *schema.Table, id string) (*record.Record, error) {
 	var curSeq int64
 	return sqlite.Scan(tbl, t.tx.StmtContext(ctx, t.s.stmts[tbl.Name]["get"]).QueryRowContext(ctx, id), &curSeq)
 }
 
-func (t *sqliteTxn) upsertServerRecord(ctx context.Context, tbl *schema.Table, r *record.Record, seq uint64) error {
+func (t *sqlTxn) upsertServerRecord(ctx context.Context, tbl *schema.Table, r *record.Record, seq uint64) error {
 	_, err := t.tx.StmtContext(ctx, t.s.stmts[tbl.Name]["upsert"]).ExecContext(ctx,
 		sqlite.Args(tbl, r, int64(seq), int64(ServerReplica))...)
 	return err

@@ -16,28 +16,28 @@ import (
 // pushTxn on SQLite. A group commit's savepoints all share one name: they
 // nest nowhere, each is released before the next opens.
 
-func (t *sqliteTxn) beginSavepoint(ctx context.Context) error {
+func (t *sqlTxn) beginSavepoint(ctx context.Context) error {
 	_, err := t.tx.ExecContext(ctx, `SAVEPOINT push`)
 	return err
 }
 
-func (t *sqliteTxn) rollbackSavepoint(ctx context.Context) error {
+func (t *sqlTxn) rollbackSavepoint(ctx context.Context) error {
 	_, err := t.tx.ExecContext(ctx, `ROLLBACK TO push`)
 	return err
 }
 
-func (t *sqliteTxn) releaseSavepoint(ctx context.Context) error {
+func (t *sqlTxn) releaseSavepoint(ctx context.Context) error {
 	_, err := t.tx.ExecContext(ctx, `RELEASE push`)
 	return err
 }
 
-func (t *sqliteTxn) villages(ctx context.Context) (*schema.Villages, error) {
+func (t *sqlTxn) villages(ctx context.Context) (*schema.Villages, error) {
 	return sqlite.Villages(ctx, t.tx)
 }
 
 // loadRecord runs the table's prepared "get": it is read for every pushed
 // change.
-func (t *sqliteTxn) loadRecord(ctx context.Context, tb *schema.Table, id string) (*record.Record, bool, error) {
+func (t *sqlTxn) loadRecord(ctx context.Context, tb *schema.Table, id string) (*record.Record, bool, error) {
 	var seq int64
 	cur, err := sqlite.Scan(tb, t.tx.StmtContext(ctx, t.s.stmts[tb.Name]["get"]).QueryRowContext(ctx, id), &seq)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -50,7 +50,7 @@ func (t *sqliteTxn) loadRecord(ctx context.Context, tb *schema.Table, id string)
 	return cur, true, nil
 }
 
-func (t *sqliteTxn) loadCollected(ctx context.Context, tb *schema.Table, id string) (*record.Record, error) {
+func (t *sqlTxn) loadCollected(ctx context.Context, tb *schema.Table, id string) (*record.Record, error) {
 	var vvb, tomb []byte
 	var seq int64
 	err := t.tx.QueryRowContext(ctx, `SELECT vv, tomb, seq FROM collected WHERE tbl = ? AND record_id = ?`,
@@ -72,14 +72,14 @@ func (t *sqliteTxn) loadCollected(ctx context.Context, tb *schema.Table, id stri
 }
 
 // writeRecord runs the table's prepared "upsert".
-func (t *sqliteTxn) writeRecord(ctx context.Context, tb *schema.Table, r *record.Record, seq uint64,
+func (t *sqlTxn) writeRecord(ctx context.Context, tb *schema.Table, r *record.Record, seq uint64,
 	origin uint32) error {
 	_, err := t.tx.StmtContext(ctx, t.s.stmts[tb.Name]["upsert"]).ExecContext(ctx,
 		sqlite.Args(tb, r, int64(seq), int64(origin))...)
 	return err
 }
 
-func (t *sqliteTxn) readReceipt(ctx context.Context, replica uint32, table, id string) (uint64, record.Outcome,
+func (t *sqlTxn) readReceipt(ctx context.Context, replica uint32, table, id string) (uint64, record.Outcome,
 	bool, error) {
 	var prev int64
 	var prevCounter uint64
@@ -94,21 +94,22 @@ func (t *sqliteTxn) readReceipt(ctx context.Context, replica uint32, table, id s
 	return prevCounter, record.Outcome(prev), true, nil
 }
 
-func (t *sqliteTxn) writeReceipt(ctx context.Context, replica uint32, table, id string, counter uint64,
+func (t *sqlTxn) writeReceipt(ctx context.Context, replica uint32, table, id string, counter uint64,
 	outcome record.Outcome) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT OR REPLACE INTO receipts (replica, tbl, record_id, counter, outcome)
-		VALUES (?, ?, ?, ?, ?)`,
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO receipts (replica, tbl, record_id, counter, outcome)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (replica, tbl, record_id) DO UPDATE SET counter = excluded.counter, outcome = excluded.outcome`,
 		replica, table, id, counter, int64(outcome))
 	return err
 }
 
-func (t *sqliteTxn) insertMove(ctx context.Context, seq uint64, table, id, from string) error {
+func (t *sqlTxn) insertMove(ctx context.Context, seq uint64, table, id, from string) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO moves (seq, tbl, record_id, from_village) VALUES (?, ?, ?, ?)`,
 		int64(seq), table, id, from)
 	return err
 }
 
-func (t *sqliteTxn) insertConflict(ctx context.Context, c record.Conflict, carried uint32, carriedBy string,
+func (t *sqlTxn) insertConflict(ctx context.Context, c record.Conflict, carried uint32, carriedBy string,
 	now time.Time) error {
 	var winnerCarried, loserCarried any
 	switch {
@@ -124,14 +125,14 @@ func (t *sqliteTxn) insertConflict(ctx context.Context, c record.Conflict, carri
 		server_vv, incoming_vv, detected_ms, winner_carried_by, loser_carried_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Table, c.ID, c.Field, c.Kind,
-		int(c.Winner.Value.Type), c.Winner.Value.SQL(),
+		int(c.Winner.Value.Type), t.tx.loggedValue(c.Winner.Value),
 		c.Winner.Dot.Replica, int64(c.Winner.Dot.Counter), int64(c.Winner.Dot.HLC),
-		int(c.Loser.Value.Type), c.Loser.Value.SQL(), c.Loser.Dot.Replica, int64(c.Loser.Dot.Counter), int64(c.Loser.Dot.HLC),
+		int(c.Loser.Value.Type), t.tx.loggedValue(c.Loser.Value), c.Loser.Dot.Replica, int64(c.Loser.Dot.Counter), int64(c.Loser.Dot.HLC),
 		c.ServerVersion.Encode(nil), c.IncomingVersion.Encode(nil), now.UnixMilli(), winnerCarried, loserCarried)
 	return err
 }
 
-func (t *sqliteTxn) insertAudit(ctx context.Context, table, id string, replica uint32, user int64,
+func (t *sqlTxn) insertAudit(ctx context.Context, table, id string, replica uint32, user int64,
 	outcome, detail string, now time.Time) error {
 	var uid any
 	if user != 0 {
@@ -143,7 +144,7 @@ func (t *sqliteTxn) insertAudit(ctx context.Context, table, id string, replica u
 	return err
 }
 
-func (t *sqliteTxn) insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string,
+func (t *sqlTxn) insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string,
 	bytes int64, now time.Time) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO held_changes (replica, tbl, record_id, code, message, change, at_ms,
 		bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -151,7 +152,7 @@ func (t *sqliteTxn) insertHeld(ctx context.Context, replica uint32, table, id, c
 	return err
 }
 
-func (t *sqliteTxn) heldUsage(ctx context.Context, replica uint32) (int64, int64, error) {
+func (t *sqlTxn) heldUsage(ctx context.Context, replica uint32) (int64, int64, error) {
 	var rows, bytes int64
 	err := t.tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(bytes), 0) FROM held_changes WHERE replica = ?`,
 		replica).Scan(&rows, &bytes)

@@ -15,20 +15,20 @@ import (
 
 // pullView on SQLite.
 
-func (v *sqliteView) feedHead(ctx context.Context) (uint64, error) {
+func (v *sqlView) feedHead(ctx context.Context) (uint64, error) {
 	var head uint64
 	err := v.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&head)
 	return head, err
 }
 
-func (v *sqliteView) readFeed(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool,
+func (v *sqlView) readFeed(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool,
 	villages []string, limit int) ([]*record.Record, error) {
 	args := []any{int64(after), notOrigin}
 	scope := ""
 	if scoped {
 		scope = " AND " + t.Scope + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(villages)), ", ") + ")"
 		if len(villages) == 0 {
-			scope = " AND 0"
+			scope = " AND 1 = 0"
 		}
 		for _, v := range villages {
 			args = append(args, v)
@@ -60,33 +60,47 @@ func (v *sqliteView) readFeed(ctx context.Context, t *schema.Table, after uint64
 	return feed, nil
 }
 
-func (v *sqliteView) eachMove(ctx context.Context, from, to uint64, userID int64, villages []string,
+func (v *sqlView) eachMove(ctx context.Context, from, to uint64, userID int64, villages []string,
 	fn func(protocol.RecordRef) error) error {
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(villages)), ", ")
 	args := []any{userID, int64(from), int64(to)}
 	for _, v := range villages {
 		args = append(args, v)
 	}
-	rs, err := v.tx.QueryContext(ctx, `SELECT DISTINCT m.tbl, m.record_id FROM moves m
+	rs, err := v.tx.QueryContext(ctx, `SELECT m.tbl, m.record_id FROM moves m
 		JOIN user_villages u ON u.user_id = ? AND u.village = m.from_village AND m.seq > u.since_seq
-		WHERE m.seq > ? AND m.seq <= ? AND m.from_village IN (`+marks+`) ORDER BY m.seq`, args...)
+		WHERE m.seq > ? AND m.seq <= ? AND m.from_village IN (`+marks+`)
+		GROUP BY m.tbl, m.record_id ORDER BY min(m.seq)`, args...)
 	if err != nil {
 		return fmt.Errorf("pull: moves: %w", err)
 	}
-	defer rs.Close()
+	// Read whole before fn runs: fn queries the same transaction, which
+	// on PostgreSQL is one connection that cannot run a statement while
+	// another's rows are still being read.
+	var refs []protocol.RecordRef
 	for rs.Next() {
 		var r protocol.RecordRef
 		if err := rs.Scan(&r.Table, &r.ID); err != nil {
+			rs.Close()
 			return fmt.Errorf("pull: moves: %w", err)
 		}
+		refs = append(refs, r)
+	}
+	if err := rs.Close(); err != nil {
+		return fmt.Errorf("pull: moves: %w", err)
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("pull: moves: %w", err)
+	}
+	for _, r := range refs {
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
-	return rs.Err()
+	return nil
 }
 
-func (v *sqliteView) recordVillage(ctx context.Context, t *schema.Table, id string) (string, bool, error) {
+func (v *sqlView) recordVillage(ctx context.Context, t *schema.Table, id string) (string, bool, error) {
 	var village sql.NullString
 	err := v.tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, t.Scope, t.Name), id).Scan(&village)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -104,7 +118,7 @@ func (v *sqliteView) recordVillage(ctx context.Context, t *schema.Table, id stri
 // current one.
 func (s *Store) readHorizon(ctx context.Context) (uint64, error) {
 	var h sql.NullInt64
-	if err := s.db.R.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).
+	if err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'gc_horizon'`).
 		Scan(&h); err != nil && err != sql.ErrNoRows {
 		return 0, err
 	}

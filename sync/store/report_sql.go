@@ -46,7 +46,7 @@ const (
 // ReportSnapshot reads everything a report counts in one read
 // transaction (report.Source).
 func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
-	tx, err := st.db.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := st.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
@@ -113,7 +113,7 @@ func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
 		}
 	}
 	// The devices as ListDevices lists them, lag included, in this snapshot.
-	devices, err := devicesIn(ctx, &sqliteView{s: st, tx: tx})
+	devices, err := devicesIn(ctx, &sqlView{s: st, tx: tx})
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
@@ -159,7 +159,7 @@ func openFlagsQuery() string {
 		ORDER BY c.id, m.record_id`
 }
 
-func eachRow(ctx context.Context, tx *sql.Tx, query string, scan func(sqlite.Scanner) error) error {
+func eachRow(ctx context.Context, tx *sqlTx, query string, scan func(sqlite.Scanner) error) error {
 	rs, err := tx.QueryContext(ctx, query)
 	if err != nil {
 		return err

@@ -8,20 +8,20 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/record"
 )
 
-func (b *sqliteBackend) keepBoxKeys(ctx context.Context, public, private []byte) ([]byte, []byte, error) {
-	if _, err := b.db.W.ExecContext(ctx, `INSERT OR IGNORE INTO box_keys (id, public, private) VALUES (1, ?, ?)`,
+func (b *sqlBackend) keepBoxKeys(ctx context.Context, public, private []byte) ([]byte, []byte, error) {
+	if _, err := b.w.ExecContext(ctx, `INSERT INTO box_keys (id, public, private) VALUES (1, ?, ?) ON CONFLICT DO NOTHING`,
 		public, private); err != nil {
 		return nil, nil, err
 	}
 	var pub, priv []byte
-	err := b.db.W.QueryRowContext(ctx, `SELECT public, private FROM box_keys WHERE id = 1`).Scan(&pub, &priv)
+	err := b.w.QueryRowContext(ctx, `SELECT public, private FROM box_keys WHERE id = 1`).Scan(&pub, &priv)
 	return pub, priv, err
 }
 
-func (b *sqliteBackend) deviceBoxKey(ctx context.Context, replica uint32, onWriter bool) ([]byte, bool, error) {
-	q := b.db.R
+func (b *sqlBackend) deviceBoxKey(ctx context.Context, replica uint32, onWriter bool) ([]byte, bool, error) {
+	q := b.r
 	if onWriter {
-		q = b.db.W
+		q = b.w
 	}
 	var key []byte
 	err := q.QueryRowContext(ctx, `SELECT box_public_key FROM replicas WHERE id = ?`, replica).Scan(&key)
@@ -34,21 +34,21 @@ func (b *sqliteBackend) deviceBoxKey(ctx context.Context, replica uint32, onWrit
 	return key, true, nil
 }
 
-func (b *sqliteBackend) setDeviceBoxKey(ctx context.Context, replica uint32, key []byte) error {
-	_, err := b.db.W.ExecContext(ctx, `UPDATE replicas SET box_public_key = ? WHERE id = ? AND box_public_key IS NULL`,
+func (b *sqlBackend) setDeviceBoxKey(ctx context.Context, replica uint32, key []byte) error {
+	_, err := b.w.ExecContext(ctx, `UPDATE replicas SET box_public_key = ? WHERE id = ? AND box_public_key IS NULL`,
 		key, replica)
 	return err
 }
 
-func (b *sqliteBackend) clearDeviceBoxKey(ctx context.Context, replica uint32) error {
-	_, err := b.db.W.ExecContext(ctx, `UPDATE replicas SET box_public_key = NULL WHERE id = ?`, replica)
+func (b *sqlBackend) clearDeviceBoxKey(ctx context.Context, replica uint32) error {
+	_, err := b.w.ExecContext(ctx, `UPDATE replicas SET box_public_key = NULL WHERE id = ?`, replica)
 	return err
 }
 
-func (b *sqliteBackend) carriedDevice(ctx context.Context, replica uint32) (CarriedDevice, bool, error) {
+func (b *sqlBackend) carriedDevice(ctx context.Context, replica uint32) (CarriedDevice, bool, error) {
 	var d CarriedDevice
 	var revoked, user int64
-	err := b.db.R.QueryRowContext(ctx, `SELECT name, COALESCE(revoked_ms, 0), box_public_key, last_cursor,
+	err := b.r.QueryRowContext(ctx, `SELECT name, COALESCE(revoked_ms, 0), box_public_key, last_cursor,
 		COALESCE(user_id, 0) FROM replicas WHERE id = ?`, replica).Scan(&d.Device, &revoked, &d.BoxKey,
 		&d.LastCursor, &user)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -61,7 +61,7 @@ func (b *sqliteBackend) carriedDevice(ctx context.Context, replica uint32) (Carr
 	if user == 0 {
 		return d, true, nil
 	}
-	p, ok, err := principalWhere(ctx, b.db.R, `r.id = ?`, replica)
+	p, ok, err := principalWhere(ctx, b.r, `r.id = ?`, replica)
 	if err != nil {
 		return CarriedDevice{}, false, err
 	}
@@ -71,8 +71,8 @@ func (b *sqliteBackend) carriedDevice(ctx context.Context, replica uint32) (Carr
 	return d, true, nil
 }
 
-func (b *sqliteBackend) acks(ctx context.Context, replica uint32) ([]Ack, error) {
-	rs, err := b.db.R.QueryContext(ctx, `SELECT tbl, record_id, counter FROM receipts
+func (b *sqlBackend) acks(ctx context.Context, replica uint32) ([]Ack, error) {
+	rs, err := b.r.QueryContext(ctx, `SELECT tbl, record_id, counter FROM receipts
 		WHERE replica = ? AND outcome != ? ORDER BY tbl, record_id`, replica, int(record.Rejected))
 	if err != nil {
 		return nil, err
@@ -89,9 +89,9 @@ func (b *sqliteBackend) acks(ctx context.Context, replica uint32) ([]Ack, error)
 	return out, rs.Err()
 }
 
-func (b *sqliteBackend) ackedCounter(ctx context.Context, replica uint32, table, id string) (uint64, bool, error) {
+func (b *sqlBackend) ackedCounter(ctx context.Context, replica uint32, table, id string) (uint64, bool, error) {
 	var counter uint64
-	err := b.db.R.QueryRowContext(ctx, `SELECT counter FROM receipts
+	err := b.r.QueryRowContext(ctx, `SELECT counter FROM receipts
 		WHERE replica = ? AND tbl = ? AND record_id = ? AND outcome != ?`, replica, table, id, int(record.Rejected)).
 		Scan(&counter)
 	if errors.Is(err, sql.ErrNoRows) {

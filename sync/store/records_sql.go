@@ -10,7 +10,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 )
 
-func (v *sqliteView) feedPosition(ctx context.Context) (uint64, error) {
+func (v *sqlView) feedPosition(ctx context.Context) (uint64, error) {
 	var seq uint64
 	if err := v.tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq'`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("feed position: %w", err)
@@ -18,7 +18,7 @@ func (v *sqliteView) feedPosition(ctx context.Context) (uint64, error) {
 	return seq, nil
 }
 
-func (v *sqliteView) knownVillages(ctx context.Context) (*schema.Villages, error) {
+func (v *sqlView) knownVillages(ctx context.Context) (*schema.Villages, error) {
 	return sqlite.Villages(ctx, v.tx)
 }
 
@@ -27,7 +27,7 @@ func (v *sqliteView) knownVillages(ctx context.Context) (*schema.Villages, error
 // so a village's newest page is a range read backwards, never a scan of
 // every village's records; of every village, the primary key is read
 // backwards.
-func (v *sqliteView) liveRecords(ctx context.Context, t *schema.Table, villages []string, beforeID string,
+func (v *sqlView) liveRecords(ctx context.Context, t *schema.Table, villages []string, beforeID string,
 	limit int) ([]*record.Record, error) {
 	var where []string
 	var args []any

@@ -17,14 +17,17 @@ import (
 // selectConflicts reads the log outside any transaction: one statement
 // needs no snapshot.
 func (s *Store) selectConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error) {
-	return selectConflicts(ctx, s.db.R, f)
+	return selectConflicts(ctx, s.r, f)
 }
 
-func (t *sqliteTxn) selectConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error) {
+func (t *sqlTxn) selectConflicts(ctx context.Context, f ConflictFilter) ([]LoggedConflict, error) {
 	return selectConflicts(ctx, t.tx, f)
 }
 
-func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([]LoggedConflict, error) {
+func selectConflicts(ctx context.Context, q interface {
+	sqlite.Querier
+	dialected
+}, f ConflictFilter) ([]LoggedConflict, error) {
 	rs, err := q.QueryContext(ctx, `SELECT c.id, tbl, record_id, field, kind,
 		winner_type, winner_value, winner_replica, winner_counter, winner_hlc, COALESCE(w.name, ''),
 		COALESCE(wu.name, ''),
@@ -32,8 +35,8 @@ func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([
 		COALESCE(lu.name, ''),
 		server_vv, incoming_vv, detected_ms,
 		COALESCE(other_id, ''), COALESCE(resolution, ''), COALESCE(resolved_ms, 0), COALESCE(resolved_by, ''),
-		COALESCE((SELECT group_concat(record_id, ',') FROM
-		  (SELECT record_id FROM conflict_members WHERE conflict_id = c.id ORDER BY record_id)), ''),
+		COALESCE((SELECT `+q.joined("record_id", q.pick("','", "',' ORDER BY record_id"))+` FROM
+		  (SELECT record_id FROM conflict_members WHERE conflict_id = c.id ORDER BY record_id) m), ''),
 		COALESCE(winner_carried_by, ''), COALESCE(loser_carried_by, '')
 		FROM conflicts c
 		LEFT JOIN replicas w ON w.id = c.winner_replica
@@ -88,7 +91,7 @@ func selectConflicts(ctx context.Context, q sqlite.Querier, f ConflictFilter) ([
 	return out, rs.Err()
 }
 
-func (v *sqliteView) readRecord(ctx context.Context, t *schema.Table, id string) (*record.Record, bool, error) {
+func (v *sqlView) readRecord(ctx context.Context, t *schema.Table, id string) (*record.Record, bool, error) {
 	var seq int64
 	r, err := sqlite.Scan(t, v.tx.QueryRowContext(ctx,
 		fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE id = ?`, sqlite.Columns(t), t.Name), id), &seq)
@@ -102,7 +105,7 @@ func (v *sqliteView) readRecord(ctx context.Context, t *schema.Table, id string)
 	return r, true, nil
 }
 
-func (v *sqliteView) replicaName(ctx context.Context, replica uint32) (replicaName, error) {
+func (v *sqlView) replicaName(ctx context.Context, replica uint32) (replicaName, error) {
 	var n replicaName
 	err := v.tx.QueryRowContext(ctx, `SELECT r.name, COALESCE(u.name, '') FROM replicas r
 		LEFT JOIN users u ON u.id = r.user_id WHERE r.id = ?`, replica).Scan(&n.device, &n.user)

@@ -16,8 +16,9 @@ import (
 // same way: through querier.
 
 type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryRowContext(ctx context.Context, query string, args ...any) *sqlRow
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	dialected
 }
 
 func storedSize(ctx context.Context, q querier, digest string) (uint64, bool, error) {
@@ -56,7 +57,7 @@ func referenced(ctx context.Context, q querier, digest string, all bool, village
 	// concurrent edit, never uploaded before it lost) must still reach
 	// the server and staff, who may choose it.
 	query = `SELECT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolution IS NULL
-		AND (instr(c.winner_value, ?1) > 0 OR instr(c.loser_value, ?1) > 0)`
+		AND (` + q.contains("c.winner_value", "?1") + ` OR ` + q.contains("c.loser_value", "?1") + `)`
 	if !all {
 		query += ` AND ` + conflictInVillages(len(villages))
 	}
@@ -99,31 +100,31 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-func (t *sqliteTxn) storedSize(ctx context.Context, digest string) (uint64, bool, error) {
+func (t *sqlTxn) storedSize(ctx context.Context, digest string) (uint64, bool, error) {
 	return storedSize(ctx, t.tx, digest)
 }
 
-func (t *sqliteTxn) upload(ctx context.Context, digest string, replica uint32) (uint64, uint64, bool, error) {
+func (t *sqlTxn) upload(ctx context.Context, digest string, replica uint32) (uint64, uint64, bool, error) {
 	return readUpload(ctx, t.tx, digest, replica)
 }
 
-func (t *sqliteTxn) referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error) {
+func (t *sqlTxn) referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error) {
 	return referenced(ctx, t.tx, digest, all, villages)
 }
 
-func (v *sqliteView) storedSize(ctx context.Context, digest string) (uint64, bool, error) {
+func (v *sqlView) storedSize(ctx context.Context, digest string) (uint64, bool, error) {
 	return storedSize(ctx, v.tx, digest)
 }
 
-func (v *sqliteView) upload(ctx context.Context, digest string, replica uint32) (uint64, uint64, bool, error) {
+func (v *sqlView) upload(ctx context.Context, digest string, replica uint32) (uint64, uint64, bool, error) {
 	return readUpload(ctx, v.tx, digest, replica)
 }
 
-func (v *sqliteView) referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error) {
+func (v *sqlView) referenced(ctx context.Context, digest string, all bool, villages []string) (bool, error) {
 	return referenced(ctx, v.tx, digest, all, villages)
 }
 
-func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id string, village *string, digests []string,
+func (t *sqlTxn) replaceRefs(ctx context.Context, table, id string, village *string, digests []string,
 	now time.Time) error {
 	rows, err := t.tx.QueryContext(ctx, `SELECT digest, village FROM attachment_refs
 		WHERE tbl = ? AND record_id = ?`, table, id)
@@ -186,7 +187,7 @@ func (t *sqliteTxn) replaceRefs(ctx context.Context, table, id string, village *
 	return nil
 }
 
-func (t *sqliteTxn) deviceAttachmentBytes(ctx context.Context, replica uint32, except string) (int64, error) {
+func (t *sqlTxn) deviceAttachmentBytes(ctx context.Context, replica uint32, except string) (int64, error) {
 	var n int64
 	err := t.tx.QueryRowContext(ctx, `SELECT
 		  (SELECT COALESCE(sum(size), 0) FROM attachments WHERE uploader = ?1)
@@ -195,7 +196,7 @@ func (t *sqliteTxn) deviceAttachmentBytes(ctx context.Context, replica uint32, e
 	return n, err
 }
 
-func (t *sqliteTxn) startUpload(ctx context.Context, digest string, replica uint32, size uint64,
+func (t *sqlTxn) startUpload(ctx context.Context, digest string, replica uint32, size uint64,
 	now time.Time) error {
 	if err := t.dropUpload(ctx, digest, replica); err != nil {
 		return err
@@ -205,7 +206,7 @@ func (t *sqliteTxn) startUpload(ctx context.Context, digest string, replica uint
 	return err
 }
 
-func (t *sqliteTxn) appendChunk(ctx context.Context, digest string, replica uint32, start uint64, data []byte,
+func (t *sqlTxn) appendChunk(ctx context.Context, digest string, replica uint32, start uint64, data []byte,
 	now time.Time) error {
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO attachment_chunks (digest, replica, start, data)
 		VALUES (?, ?, ?, ?)`, digest, replica, int64(start), data); err != nil {
@@ -216,7 +217,7 @@ func (t *sqliteTxn) appendChunk(ctx context.Context, digest string, replica uint
 	return err
 }
 
-func (t *sqliteTxn) dropUpload(ctx context.Context, digest string, replica uint32) error {
+func (t *sqlTxn) dropUpload(ctx context.Context, digest string, replica uint32) error {
 	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE digest = ? AND replica = ?`,
 		digest, replica); err != nil {
 		return err
@@ -226,7 +227,7 @@ func (t *sqliteTxn) dropUpload(ctx context.Context, digest string, replica uint3
 	return err
 }
 
-func (t *sqliteTxn) dropUploads(ctx context.Context, digest string) error {
+func (t *sqlTxn) dropUploads(ctx context.Context, digest string) error {
 	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE digest = ?`, digest); err != nil {
 		return err
 	}
@@ -234,23 +235,24 @@ func (t *sqliteTxn) dropUploads(ctx context.Context, digest string) error {
 	return err
 }
 
-func (t *sqliteTxn) insertAttachment(ctx context.Context, a *storedAttachment, now time.Time) error {
+func (t *sqlTxn) insertAttachment(ctx context.Context, a *storedAttachment, now time.Time) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO attachments (digest, size, media_type, width, height, uploader,
 		stored_ms, unreferenced_ms, thumb, data)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-		  CASE WHEN EXISTS (SELECT 1 FROM attachment_refs WHERE digest = ?1) THEN NULL ELSE ?7 END, ?8, ?9)`,
+		  CASE WHEN EXISTS (SELECT 1 FROM attachment_refs WHERE digest = ?1) THEN NULL ELSE CAST(?7 AS BIGINT) END, ?8, ?9)`,
 		a.Digest, len(a.Data), a.MediaType, a.Width, a.Height, a.Uploader, now.UnixMilli(), a.Thumb, a.Data)
 	return err
 }
 
-func (t *sqliteTxn) collectAttachments(ctx context.Context, cutoff time.Time) (int64, error) {
+func (t *sqlTxn) collectAttachments(ctx context.Context, cutoff time.Time) (int64, error) {
 	// An open conflict's value may name a photo no live record names
 	// (the losing value of a concurrent edit): staff may yet restore it.
 	res, err := t.tx.ExecContext(ctx, `DELETE FROM attachments
 		WHERE unreferenced_ms IS NOT NULL AND unreferenced_ms <= ?
 		  AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.digest = attachments.digest)
 		  AND NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.resolution IS NULL
-		    AND (instr(c.loser_value, attachments.digest) > 0 OR instr(c.winner_value, attachments.digest) > 0))`,
+		    AND (`+t.tx.contains("c.loser_value", "attachments.digest")+` OR `+
+		t.tx.contains("c.winner_value", "attachments.digest")+`))`,
 		cutoff.UnixMilli())
 	if err != nil {
 		return 0, err
@@ -258,7 +260,7 @@ func (t *sqliteTxn) collectAttachments(ctx context.Context, cutoff time.Time) (i
 	return res.RowsAffected()
 }
 
-func (t *sqliteTxn) dropStaleUploads(ctx context.Context, cutoff time.Time) (int64, error) {
+func (t *sqlTxn) dropStaleUploads(ctx context.Context, cutoff time.Time) (int64, error) {
 	if _, err := t.tx.ExecContext(ctx, `DELETE FROM attachment_chunks WHERE EXISTS (SELECT 1 FROM attachment_uploads u
 		WHERE u.digest = attachment_chunks.digest AND u.replica = attachment_chunks.replica AND u.touched_ms <= ?)`,
 		cutoff.UnixMilli()); err != nil {
@@ -271,7 +273,7 @@ func (t *sqliteTxn) dropStaleUploads(ctx context.Context, cutoff time.Time) (int
 	return res.RowsAffected()
 }
 
-func (v *sqliteView) uploadBytes(ctx context.Context, digest string, replica uint32) ([]byte, error) {
+func (v *sqlView) uploadBytes(ctx context.Context, digest string, replica uint32) ([]byte, error) {
 	rows, err := v.tx.QueryContext(ctx, `SELECT data FROM attachment_chunks WHERE digest = ? AND replica = ?
 		ORDER BY start`, digest, replica)
 	if err != nil {
@@ -289,7 +291,7 @@ func (v *sqliteView) uploadBytes(ctx context.Context, digest string, replica uin
 	return out, rows.Err()
 }
 
-func (v *sqliteView) readAttachment(ctx context.Context, digest string, thumb bool, offset uint64,
+func (v *sqlView) readAttachment(ctx context.Context, digest string, thumb bool, offset uint64,
 	limit uint32) (Attachment, bool, error) {
 	col, mt := "data", "media_type"
 	if thumb {

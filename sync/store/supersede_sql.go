@@ -2,12 +2,11 @@ package store
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/futian-xiaomo/villagesync/sync/record"
 )
 
-func (t *sqliteTxn) openEntries(ctx context.Context, table, id string) ([]openEntry, error) {
+func (t *sqlTxn) openEntries(ctx context.Context, table, id string) ([]openEntry, error) {
 	rs, err := t.tx.QueryContext(ctx, `SELECT id, kind, field, winner_replica, winner_counter, winner_hlc, loser_replica, loser_counter, loser_hlc
 		FROM conflicts WHERE tbl = ? AND record_id = ? AND resolution IS NULL AND kind IN (?, ?)
 		ORDER BY id`, table, id, record.KindField, record.KindDeleteVsEdit)
@@ -25,23 +24,4 @@ func (t *sqliteTxn) openEntries(ctx context.Context, table, id string) ([]openEn
 		out = append(out, e)
 	}
 	return out, rs.Err()
-}
-
-// loadMayHaveOpen fills s.mayHaveOpen at start.
-func (s *Store) loadMayHaveOpen(ctx context.Context) error {
-	s.mayHaveOpen = map[string]struct{}{}
-	rs, err := s.db.W.QueryContext(ctx, `SELECT DISTINCT tbl, record_id FROM conflicts
-		WHERE resolution IS NULL AND kind IN (?, ?)`, record.KindField, record.KindDeleteVsEdit)
-	if err != nil {
-		return fmt.Errorf("read open conflicts: %w", err)
-	}
-	defer rs.Close()
-	for rs.Next() {
-		var table, id string
-		if err := rs.Scan(&table, &id); err != nil {
-			return fmt.Errorf("read open conflicts: %w", err)
-		}
-		s.mayHaveOpen[entryKey(table, id)] = struct{}{}
-	}
-	return rs.Err()
 }

@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// IsURL says whether dsn names a PostgreSQL database (postgres:// or
+// postgresql://) rather than a SQLite file.
+func IsURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Redact returns dsn without its password, for logs and error messages.
+func Redact(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// Open opens a pool of at most conns connections to the database at dsn
+// and checks that it answers.
+func Open(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may quote the URL, password and all.
+		return nil, errors.New("open PostgreSQL: the URL does not parse; see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING")
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	// Times are the store's own milliseconds and text compares by bytes
+	// (COLLATE "C" on every column), so nothing depends on the session's
+	// zone or locale; the application name shows in pg_stat_activity.
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "villagesync"
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(max(conns, 2))
+	db.SetMaxIdleConns(max(conns, 2))
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open PostgreSQL %s: %w", Redact(dsn), err)
+	}
+	return db, nil
+}
+
+// Unavailable says whether err is the database failing rather than the
+// statement: it cannot be reached, it is shutting down, it is out of disk,
+// memory or connections, or the server reports an internal error. The
+// same request may succeed later, and nothing of it was committed.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "08", // connection exception
+			"53", // insufficient resources: disk full, out of memory, too many connections
+			"57", // operator intervention: admin shutdown, crash shutdown, cannot connect now
+			"58", // system error: I/O error
+			"XX": // internal error
+			return pe.Code != "57014" // query_canceled is the caller's own context
+		}
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || pgconn.SafeToRetry(err) || errors.Is(err, sql.ErrConnDone)
+}
+
+// SerializationFailure says whether err is PostgreSQL refusing a
+// transaction that a concurrent one made unsafe (40001) or a deadlock it
+// broke (40P01): the whole transaction may be run again.
+func SerializationFailure(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
