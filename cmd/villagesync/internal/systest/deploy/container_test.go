@@ -346,8 +346,8 @@ func TestDockerignoreKeepsTheBuild(t *testing.T) {
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	for dec.More() {
 		var p struct {
-			Dir    string
-			Module *struct{ Main bool }
+			Dir                                                   string
+			Module                                                *struct{ Main bool }
 			GoFiles, CgoFiles, CFiles, HFiles, SFiles, EmbedFiles []string
 		}
 		if err := dec.Decode(&p); err != nil {
