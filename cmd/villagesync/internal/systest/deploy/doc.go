@@ -7,7 +7,8 @@
 // runs on, as a non-root user, listening on every interface of its exposed
 // port, with its database on a volume, a health check the binary answers
 // and a stop signal the server handles, and .dockerignore keeps every file
-// the build needs.
+// the build needs; docs/postgres.md's nginx upstream, in front of two
+// servers, keeps answering when one stops.
 //
 // No systemd runs as PID 1 here and no container engine is needed: the
 // files are checked and their commands run as child processes. It is a
