@@ -27,6 +27,7 @@ const usage = `villagesync: offline-first sync for the village programs
   villagesync admin [--device FILE | --server URL --token T] users|add-user|set-villages|add-village|enroll|devices|revoke ...
   villagesync audit [--device FILE] TABLE ID          who changed a record and when
   villagesync backup --db FILE --out FILE             consistent copy while the server runs
+  villagesync health [--server URL]                  exit 0 if the server serves (default: VILLAGESYNC_LISTEN's)
   villagesync device --db FILE init --server URL --code CODE [--name NAME]   (or: enroll --server URL CODE)
   villagesync device --db FILE put TABLE [--id UUID] field=value...
   villagesync device --db FILE get TABLE ID
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return audit(ctx, args[1:], out)
 	case "backup":
 		return backup(ctx, args[1:], out)
+	case "health":
+		return health(ctx, args[1:], out)
 	case "bench":
 		return benchCmd(ctx, args[1:], out)
 	case "report":
