@@ -237,6 +237,7 @@ func (c *CarryService) Carry(ctx context.Context, req *v1.CarryRequest) (*v1.Car
 			}
 		}
 	}
+	c.observe(preq.Changes, results, 0)
 	m := wire.Response(&protocol.Response{Results: results})
 	// The carrier may be anyone enrolled, of any village: she is told what
 	// became of each change, never the device's data. Current (the

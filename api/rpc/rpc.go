@@ -19,6 +19,9 @@ import (
 type Service struct {
 	Store *store.Store
 	Log   *slog.Logger
+	// Observer, when set, is told what each Sync and Carry pushed and
+	// pulled (the server's metrics).
+	Observer SyncObserver
 }
 
 func (s *Service) log() *slog.Logger {
@@ -72,10 +75,12 @@ func (s *Service) Sync(ctx context.Context, req *v1.SyncRequest) (*v1.SyncRespon
 			return nil, s.toConnect(err)
 		}
 	}
-	resp, err := s.Store.Sync(ctx, p, wire.FromRequest(req))
+	preq := wire.FromRequest(req)
+	resp, err := s.Store.Sync(ctx, p, preq)
 	if err != nil {
 		return nil, s.toConnect(err)
 	}
+	s.observe(preq.Changes, resp.Results, len(resp.Records))
 	resp.SchemaVersion, resp.OldestApp = schema.Version, oldestApp
 	m := wire.Response(resp)
 	if key != nil {

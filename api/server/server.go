@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
+	"github.com/futian-xiaomo/villagesync/api/metrics"
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/wire"
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -47,6 +48,14 @@ type Options struct {
 	// the dropped Date and Accept-Encoding headers). Nil: those requests
 	// are answered 404.
 	UI http.Handler
+	// Metrics, when set, counts every call and what Sync and Carry pushed
+	// and pulled. Its /metrics is served on its own listener (see
+	// StartMetrics), or on this port when PublicMetricsToken is set.
+	Metrics *metrics.Metrics
+	// PublicMetricsToken, with Metrics, serves /metrics on the API's port
+	// to requests bearing it (Authorization: Bearer ...). Empty: the API's
+	// port serves no /metrics.
+	PublicMetricsToken string
 }
 
 // Handler returns the HTTP handler serving every villagesync service.
@@ -68,8 +77,14 @@ func NewHandler(st *store.Store, log *slog.Logger, opt Options) http.Handler {
 		limits = *opt.Limits
 	}
 	svc := &rpc.Service{Store: st, Log: log}
-	// Localize is outermost, so the request log keeps the English.
-	interceptors := connect.WithInterceptors(rpc.Localize(), logRequests(log), rpc.Auth(st, limits))
+	// Localize is outermost but for the metrics, so the request log keeps
+	// the English; the metrics time the whole call, authentication too.
+	chain := []connect.Interceptor{rpc.Localize(), logRequests(log), rpc.Auth(st, limits)}
+	if opt.Metrics != nil {
+		svc.Observer = opt.Metrics
+		chain = append([]connect.Interceptor{opt.Metrics.Interceptor()}, chain...)
+	}
+	interceptors := connect.WithInterceptors(chain...)
 	bound := func(n int) []connect.HandlerOption {
 		return []connect.HandlerOption{connect.WithReadMaxBytes(n), connect.WithCompressMinBytes(512),
 			wire.GzipHandler(int64(n)), interceptors}
@@ -97,6 +112,9 @@ func NewHandler(st *store.Store, log *slog.Logger, opt Options) http.Handler {
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, bounded...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, bounded...))
+	if opt.Metrics != nil && opt.PublicMetricsToken != "" {
+		mux.Handle("GET /metrics", metrics.Protect(opt.Metrics.Handler(), opt.PublicMetricsToken))
+	}
 	api := noDate(mux)
 	ui := opt.UI
 	if ui == nil {
@@ -382,6 +400,23 @@ func StartWith(st *store.Store, addr string, log *slog.Logger, grace time.Durati
 		r.URL = "https://" + ln.Addr().String()
 	}
 	go func() { r.done <- serve(ctx, ln, NewHandler(st, log, opt), log, grace, tls) }()
+	return r, nil
+}
+
+// StartMetrics serves m's /metrics (and nothing else) on addr, in
+// cleartext, to requests bearing token when it is set; Stop shuts it
+// down. Its own port keeps the exposition off the API's unless the
+// operator asks (Options.PublicMetricsToken).
+func StartMetrics(m *metrics.Metrics, addr, token string, log *slog.Logger, grace time.Duration) (*Running, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Protect(m.Handler(), token))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{URL: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- serve(ctx, ln, mux, log.With("server", "metrics"), grace, TLS{}) }()
 	return r, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/futian-xiaomo/villagesync/api/metrics"
 	"github.com/futian-xiaomo/villagesync/api/rpc"
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/web"
@@ -29,6 +30,10 @@ func serve(ctx context.Context, args []string) error {
 		"reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for rate limits")
 	quota := fs.Int64("device-attachment-quota", schema.DeviceAttachmentQuota,
 		"bytes of photos each device may have stored and in flight on the server (env VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA)")
+	metricsListen := fs.String("metrics-listen", env("VILLAGESYNC_METRICS_LISTEN", ""),
+		"serve Prometheus /metrics on this address of its own, such as 127.0.0.1:9090 (empty: no metrics unless --metrics-token)")
+	metricsToken := fs.String("metrics-token", env("VILLAGESYNC_METRICS_TOKEN", ""),
+		"require Authorization: Bearer TOKEN on /metrics; given without --metrics-listen, /metrics is served on --listen behind it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,10 +67,27 @@ func serve(ctx context.Context, args []string) error {
 	defer st.Close()
 	lim := rpc.DefaultLimits
 	lim.RequestsPerSecond, lim.Burst, lim.TrustedProxies = *perDevice, *burst, trusted
-	srv, err := server.StartWith(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key},
-		server.Options{Limits: &lim, UI: web.Handler()})
+	opt := server.Options{Limits: &lim, UI: web.Handler()}
+	if *metricsListen != "" || *metricsToken != "" {
+		opt.Metrics = metrics.New(st, log)
+		if *metricsListen == "" {
+			opt.PublicMetricsToken = *metricsToken
+		}
+	}
+	srv, err := server.StartWith(st, *listen, log, *grace, server.TLS{CertFile: *cert, KeyFile: *key}, opt)
 	if err != nil {
 		return err
+	}
+	if *metricsListen != "" {
+		msrv, err := server.StartMetrics(opt.Metrics, *metricsListen, *metricsToken, log, *grace)
+		if err != nil {
+			srv.Stop()
+			return err
+		}
+		defer msrv.Stop()
+		log.Info("metrics", "url", msrv.URL+"/metrics", "token", *metricsToken != "")
+	} else if opt.PublicMetricsToken != "" {
+		log.Info("metrics", "url", srv.URL+"/metrics", "token", true)
 	}
 	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()),
 		"schema_version", schema.Version, "oldest_app_schema", schema.OldestApp, "trusted_proxies", trusted)

@@ -35,6 +35,7 @@ type view interface {
 	accessView
 	attachView
 	recordsView
+	statsView
 }
 
 // beginner opens transactions; *Store's SQLite backend is one.
