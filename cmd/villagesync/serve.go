@@ -11,12 +11,15 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/web"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/postgres"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
+	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"),
+		"server database: a SQLite file, or a PostgreSQL URL postgres://user@host/db (docs/postgres.md)")
+	conns := fs.Int("db-conns", 8, "most connections this server opens to PostgreSQL (env VILLAGESYNC_DB_CONNS)")
 	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
 	keep := fs.Duration("keep-deletes", 30*24*time.Hour,
@@ -40,10 +43,15 @@ func serve(ctx context.Context, args []string) error {
 	if err := flagFromEnv(fs, "device-attachment-quota", "VILLAGESYNC_DEVICE_ATTACHMENT_QUOTA"); err != nil {
 		return err
 	}
+	if err := flagFromEnv(fs, "db-conns", "VILLAGESYNC_DB_CONNS"); err != nil {
+		return err
+	}
 	if err := flagFromEnv(fs, "keep-deletes", "VILLAGESYNC_KEEP_DELETES"); err != nil {
 		return err
 	}
 	switch {
+	case *conns < 2:
+		return fmt.Errorf("db-conns: %d is too few: a server needs one connection to write while others read; give at least 2", *conns)
 	case *keep < 0:
 		return fmt.Errorf("keep-deletes: %v is negative; give a duration such as 720h, or 0 to keep every delete", *keep)
 	case *quota < 1:
@@ -60,7 +68,7 @@ func serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("trusted-proxies: %w", err)
 	}
 	log := logger()
-	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log, DeviceAttachmentQuota: *quota})
+	st, err := store.Open(ctx, *dbFile, store.Options{Logger: log, DeviceAttachmentQuota: *quota, Conns: *conns})
 	if err != nil {
 		return err
 	}
@@ -89,11 +97,20 @@ func serve(ctx context.Context, args []string) error {
 	} else if opt.PublicMetricsToken != "" {
 		log.Info("metrics", "url", srv.URL+"/metrics", "token", true)
 	}
-	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()),
+	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", dbName(*dbFile), "server_id", fmt.Sprintf("%016x", st.ServerID()),
 		"schema_version", schema.Version, "oldest_app_schema", schema.OldestApp, "trusted_proxies", trusted)
 	if *keep > 0 {
 		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
 	}
 	<-ctx.Done()
 	return srv.Stop()
+}
+
+// dbName is how logs name a server database: a PostgreSQL URL without
+// its password.
+func dbName(dsn string) string {
+	if postgres.IsURL(dsn) {
+		return postgres.Redact(dsn)
+	}
+	return dsn
 }

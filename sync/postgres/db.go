@@ -62,7 +62,9 @@ func Open(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
 // memory or connections, or the server reports an internal error. The
 // same request may succeed later, and nothing of it was committed.
 func Unavailable(err error) bool {
-	if err == nil {
+	// The caller's own deadline or cancel is not the database failing
+	// (a deadline is a net.Error too).
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var pe *pgconn.PgError
