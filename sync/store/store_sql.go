@@ -184,20 +184,24 @@ func (s *Store) Close() error {
 	return s.w.db.Close()
 }
 
+// saveOnClose writes the clock and the noted sync times. Through
+// beginTxn, so on PostgreSQL it takes the feed lock like every write:
+// rows locked in another order could deadlock with another server's push.
 func (s *Store) saveOnClose(ctx context.Context) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	t, err := s.beginTxn(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer t.rollback()
+	tx := t.(*sqlTxn).tx
 	if _, err := tx.ExecContext(ctx, s.w.pick(`UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'`,
 		`UPDATE meta SET value = GREATEST(value, ?) WHERE key = 'hlc'`), int64(s.clock.Last())); err != nil {
 		return err
 	}
-	if err := s.saveSeen(ctx, &sqlTxn{s: s, tx: tx}); err != nil {
+	if err := s.saveSeen(ctx, t); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return t.commit()
 }
 
 // Ping checks that the database answers (for health checks).
