@@ -108,6 +108,13 @@ func TestFeedCursorNeverPassesARowThatCanStillAppear(t *testing.T) {
 
 			got := map[string]int{}
 			cursor := pullAll(t, w.b, w.puller, 0, got)
+			if tc.naive && (got[rowB.ID] != 1 || cursor <= w.a.seq+1) {
+				t.Fatalf("naive, A held: the pull got %v to %d; want B's row and a cursor past A's position %d",
+					got, cursor, w.a.seq+1)
+			}
+			if !tc.naive && len(got) != 0 {
+				t.Fatalf("feed lock, A held: the pull got %v to %d; want nothing until A commits", got, cursor)
+			}
 
 			close(release)
 			if err := <-pushed; err != nil {
