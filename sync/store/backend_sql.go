@@ -70,7 +70,12 @@ func (s *Store) beginTxn(ctx context.Context) (txn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	if s.shared() {
+	if s.naiveFeed {
+		if err := s.reserveNaively(ctx); err != nil {
+			tx.Rollback()
+			return nil, fmt.Errorf("begin: %w", err)
+		}
+	} else if s.shared() {
 		if err := s.catchUp(ctx, tx); err != nil {
 			tx.Rollback()
 			return nil, fmt.Errorf("begin: %w", err)
@@ -93,6 +98,25 @@ func (s *Store) catchUp(ctx context.Context, tx *sqlTx) error {
 	s.seq, s.anyCollected = uint64(seq), collected
 	s.clock.Observe(uint64(last))
 	return s.loadMayHaveOpen(ctx, tx)
+}
+
+// naiveBlock is how many feed positions a naive transaction reserves.
+const naiveBlock = 1000
+
+// reserveNaively is the naive design's start of a write transaction, for
+// tests only (Store.naiveFeed): it reserves naiveBlock feed positions by
+// moving the head in a statement of its own, committed at once, so it
+// holds no lock while its transaction runs. The head then counts
+// positions handed out, not committed: a reader can pass positions of a
+// transaction still to commit.
+func (s *Store) reserveNaively(ctx context.Context) error {
+	var end int64
+	if err := s.w.QueryRowContext(ctx, `UPDATE meta SET value = value + ? WHERE key = 'seq' RETURNING value`,
+		naiveBlock).Scan(&end); err != nil {
+		return fmt.Errorf("reserve feed positions: %w", err)
+	}
+	s.seq = uint64(end) - naiveBlock
+	return nil
 }
 
 // beginView starts a read-only snapshot: on PostgreSQL a REPEATABLE READ

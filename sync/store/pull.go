@@ -159,14 +159,39 @@ func (e *CursorAheadError) Error() string {
 // CheckCursor refuses a cursor past the end of the feed before anything
 // is written for a request that carries it (the feed only grows, so a
 // cursor that passes now still passes when the pull runs).
+//
+// The head it knows is the last this server wrote or caught up with; on
+// a shared database another server may have moved the feed on since and
+// handed the device that cursor, so a cursor past it is checked against
+// the database's head before it is refused.
 func (s *Store) CheckCursor(cursor uint64) error {
 	s.mu.Lock()
 	head := s.seq
 	s.mu.Unlock()
+	if cursor > head && s.shared() {
+		var err error
+		if head, err = s.readHead(context.Background()); err != nil {
+			return fmt.Errorf("check cursor: %w", err)
+		}
+	}
 	if cursor > head {
 		return &CursorAheadError{Cursor: cursor, Head: head}
 	}
 	return nil
+}
+
+// readHead is the feed's head as the database holds it now.
+func (s *Store) readHead(ctx context.Context) (uint64, error) {
+	v, err := s.beginView(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer v.close()
+	head, err := v.feedHead(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read sequence: %w", err)
+	}
+	return head, nil
 }
 
 // Horizon is the collection horizon: the feed position up to which deletes

@@ -162,6 +162,9 @@ func (s *Store) commitPushes(batch []*pushJob) {
 		finish(err)
 		return
 	}
+	if s.beforeCommit != nil {
+		s.beforeCommit()
+	}
 	if err := tx.commit(); err != nil {
 		finish(fmt.Errorf("push: commit: %w", err))
 		return

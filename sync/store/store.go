@@ -70,6 +70,15 @@ type Store struct {
 
 	// heldCap overrides defaultHeldLimits (for tests); zero: the default.
 	heldCap heldLimits
+
+	// naiveFeed, set only by feed_internal_test.go, swaps the feed lock
+	// for the design it prevents, so the test can show that design losing
+	// rows: each write transaction reserves its feed positions with an
+	// UPDATE committed at once and does not hold the seq row to commit.
+	naiveFeed bool
+	// beforeCommit, when set (by tests), runs in a push's transaction after
+	// it took its feed positions and before it commits.
+	beforeCommit func()
 }
 
 // Options tune a Store; the zero value is fine.
