@@ -43,8 +43,17 @@ func Open(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
 	// Times are the store's own milliseconds and text compares by bytes
 	// (COLLATE "C" on every column), so nothing depends on the session's
 	// zone or locale; the application name shows in pg_stat_activity.
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-		cfg.RuntimeParams["application_name"] = "villagesync"
+	//
+	// Every write of every server takes one lock (the store's feed lock):
+	// a server that stops mid-transaction (paused, cut off) must not stop
+	// the others for long. Its session is ended after a minute idle in a
+	// transaction, and a writer waits at most lock_timeout for the lock,
+	// then fails as unavailable: the device retries.
+	for k, v := range map[string]string{"application_name": "villagesync",
+		"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s"} {
+		if _, ok := cfg.RuntimeParams[k]; !ok {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(max(conns, 2))
@@ -59,8 +68,10 @@ func Open(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
 
 // Unavailable says whether err is the database failing rather than the
 // statement: it cannot be reached, it is shutting down, it is out of disk,
-// memory or connections, or the server reports an internal error. The
-// same request may succeed later, and nothing of it was committed.
+// memory or connections, or the server reports an internal error; or it
+// refused this transaction (a deadlock, a serialization failure, a lock
+// waited for past lock_timeout, a standby after a failover). The same
+// request may succeed later, and nothing of it was committed.
 func Unavailable(err error) bool {
 	// The caller's own deadline or cancel is not the database failing
 	// (a deadline is a net.Error too).
@@ -69,6 +80,12 @@ func Unavailable(err error) bool {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", // serialization failure, deadlock: the transaction may run again
+			"55P03", // lock_not_available: lock_timeout passed
+			"25006": // read_only_sql_transaction: a standby after a failover
+			return true
+		}
 		switch pe.Code[:2] {
 		case "08", // connection exception
 			"53", // insufficient resources: disk full, out of memory, too many connections
@@ -87,10 +104,3 @@ func Unavailable(err error) bool {
 	return errors.As(err, &ce) || pgconn.SafeToRetry(err) || errors.Is(err, sql.ErrConnDone)
 }
 
-// SerializationFailure says whether err is PostgreSQL refusing a
-// transaction that a concurrent one made unsafe (40001) or a deadlock it
-// broke (40P01): the whole transaction may be run again.
-func SerializationFailure(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
-}

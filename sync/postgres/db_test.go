@@ -49,7 +49,10 @@ func TestUnavailable(t *testing.T) {
 		{"57014", false}, // query canceled: the caller's context
 		{"23505", false}, // unique violation: the statement's fault
 		{"42601", false}, // syntax error
-		{"40001", false}, // serialization failure: retry the transaction, not a broken database
+		{"40001", true},  // serialization failure: the device retries
+		{"40P01", true},  // deadlock
+		{"55P03", true},  // lock_timeout
+		{"25006", true},  // read-only: a standby after failover
 	} {
 		err := fmt.Errorf("push: %w", &pgconn.PgError{Code: c.code})
 		if got := Unavailable(err); got != c.want {

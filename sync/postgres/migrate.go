@@ -19,7 +19,13 @@ const migrateLock = 0x76696c6c6d6967 // "villmig"
 // version in the villagesync_schema table. A database that holds other
 // tables and not that one is refused before anything is written: it is
 // someone else's.
-func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, more func(ctx context.Context, tx *sql.Tx) error) error {
+//
+// On a database already migrated, lock (if not empty) runs first: the
+// statement that every writer takes before touching tables. A migration
+// takes table locks too (even CREATE INDEX IF NOT EXISTS takes one), in
+// its own order; without lock, a server starting while others push could
+// deadlock with them.
+func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir, lock string, more func(ctx context.Context, tx *sql.Tx) error) error {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
@@ -57,8 +63,15 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, more func(
 		if _, err := tx.ExecContext(ctx, `INSERT INTO villagesync_schema (version) VALUES (0)`); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-	} else if err := tx.QueryRowContext(ctx, `SELECT version FROM villagesync_schema`).Scan(&have); err != nil {
-		return fmt.Errorf("migrate: read schema version: %w", err)
+	} else {
+		if lock != "" {
+			if _, err := tx.ExecContext(ctx, lock); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT version FROM villagesync_schema`).Scan(&have); err != nil {
+			return fmt.Errorf("migrate: read schema version: %w", err)
+		}
 	}
 	if have > len(names) {
 		return fmt.Errorf("database schema version %d is newer than this program knows (%d): upgrade villagesync",

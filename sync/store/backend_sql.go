@@ -84,9 +84,12 @@ func (s *Store) beginTxn(ctx context.Context) (txn, error) {
 	return &sqlTxn{s: s, tx: tx}, nil
 }
 
+// feedLock is the statement that takes the feed lock.
+const feedLock = `SELECT value FROM meta WHERE key = 'seq' FOR UPDATE`
+
 func (s *Store) catchUp(ctx context.Context, tx *sqlTx) error {
 	var seq int64
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'seq' FOR UPDATE`).Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, feedLock).Scan(&seq); err != nil {
 		return fmt.Errorf("feed lock: %w", err)
 	}
 	var last int64

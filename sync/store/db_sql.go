@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/postgres"
@@ -28,26 +29,41 @@ func (d sqlDialect) q(query string) string {
 	return query
 }
 
-// args passes bools as 0 and 1 on PostgreSQL, as SQLite stores them:
-// the store's flags and Booleans are BIGINT columns on both engines.
+// args adapts arguments to PostgreSQL: bools as 0 and 1, as SQLite
+// stores them (the store's flags and Booleans are BIGINT columns on both
+// engines); and a NUL in text, which PostgreSQL's text cannot hold, as
+// U+FFFD. Record values never hold one (schema refuses control
+// characters), but a refused change's id or table is kept for staff as
+// the device sent it, and a lookup by such an id must find nothing rather
+// than fail the push it is part of.
 func (d sqlDialect) args(args []any) []any {
 	if !d.pg {
 		return args
 	}
+	var out []any
 	for i, a := range args {
-		if _, ok := a.(bool); !ok {
+		var v any
+		switch x := a.(type) {
+		case bool:
+			v = boolInt(x)
+		case string:
+			if strings.IndexByte(x, 0) < 0 {
+				continue
+			}
+			v = strings.ReplaceAll(x, "\x00", "\uFFFD")
+		default:
 			continue
 		}
-		// A copy: the caller's slice may be reused.
-		out := append([]any(nil), args...)
-		for j := i; j < len(out); j++ {
-			if b, ok := out[j].(bool); ok {
-				out[j] = boolInt(b)
-			}
+		if out == nil {
+			// A copy: the caller's slice may be reused.
+			out = append([]any(nil), args...)
 		}
-		return out
+		out[i] = v
 	}
-	return args
+	if out == nil {
+		return args
+	}
+	return out
 }
 
 func boolInt(b bool) int64 {
@@ -171,10 +187,15 @@ func (t *sqlTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, er
 	return st, t.mark(err)
 }
 
-// StmtContext is the prepared statement st (prepared with sqlDB's
-// PrepareContext, so already rebound) in this transaction.
-func (t *sqlTx) StmtContext(ctx context.Context, st *sql.Stmt) *sql.Stmt {
-	return t.tx.StmtContext(ctx, st)
+// stmtQueryRow and stmtExec run the prepared statement st (prepared with
+// sqlDB's PrepareContext, so already rebound) in this transaction.
+func (t *sqlTx) stmtQueryRow(ctx context.Context, st *sql.Stmt, args ...any) *sqlRow {
+	return &sqlRow{t.tx.StmtContext(ctx, st).QueryRowContext(ctx, t.args(args)...), t.sqlDialect}
+}
+
+func (t *sqlTx) stmtExec(ctx context.Context, st *sql.Stmt, args ...any) (sql.Result, error) {
+	r, err := t.tx.StmtContext(ctx, st).ExecContext(ctx, t.args(args)...)
+	return r, t.mark(err)
 }
 
 func (t *sqlTx) Commit() error   { return t.mark(t.tx.Commit()) }

@@ -39,7 +39,7 @@ func (t *sqlTxn) villages(ctx context.Context) (*schema.Villages, error) {
 // change.
 func (t *sqlTxn) loadRecord(ctx context.Context, tb *schema.Table, id string) (*record.Record, bool, error) {
 	var seq int64
-	cur, err := sqlite.Scan(tb, t.tx.StmtContext(ctx, t.s.stmts[tb.Name]["get"]).QueryRowContext(ctx, id), &seq)
+	cur, err := sqlite.Scan(tb, t.tx.stmtQueryRow(ctx, t.s.stmts[tb.Name]["get"], id), &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -74,7 +74,7 @@ func (t *sqlTxn) loadCollected(ctx context.Context, tb *schema.Table, id string)
 // writeRecord runs the table's prepared "upsert".
 func (t *sqlTxn) writeRecord(ctx context.Context, tb *schema.Table, r *record.Record, seq uint64,
 	origin uint32) error {
-	_, err := t.tx.StmtContext(ctx, t.s.stmts[tb.Name]["upsert"]).ExecContext(ctx,
+	_, err := t.tx.stmtExec(ctx, t.s.stmts[tb.Name]["upsert"],
 		sqlite.Args(tb, r, int64(seq), int64(origin))...)
 	return err
 }

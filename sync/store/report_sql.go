@@ -46,7 +46,13 @@ const (
 // ReportSnapshot reads everything a report counts in one read
 // transaction (report.Source).
 func (st *Store) ReportSnapshot(ctx context.Context) (*report.Snapshot, error) {
-	tx, err := st.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// One snapshot, as a view's: on PostgreSQL REPEATABLE READ, so the
+	// feed position stamped on the digests is the figures'.
+	opts := &sql.TxOptions{ReadOnly: true}
+	if st.shared() {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := st.r.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}

@@ -198,11 +198,11 @@ func (t *sqlTxn) resolveConflictEntry(ctx context.Context, id uint64, resolution
 
 func (t *sqlTxn) loadServerRecord(ctx context.Context, tbl *schema.Table, id string) (*record.Record, error) {
 	var curSeq int64
-	return sqlite.Scan(tbl, t.tx.StmtContext(ctx, t.s.stmts[tbl.Name]["get"]).QueryRowContext(ctx, id), &curSeq)
+	return sqlite.Scan(tbl, t.tx.stmtQueryRow(ctx, t.s.stmts[tbl.Name]["get"], id), &curSeq)
 }
 
 func (t *sqlTxn) upsertServerRecord(ctx context.Context, tbl *schema.Table, r *record.Record, seq uint64) error {
-	_, err := t.tx.StmtContext(ctx, t.s.stmts[tbl.Name]["upsert"]).ExecContext(ctx,
+	_, err := t.tx.stmtExec(ctx, t.s.stmts[tbl.Name]["upsert"],
 		sqlite.Args(tbl, r, int64(seq), int64(ServerReplica))...)
 	return err
 }

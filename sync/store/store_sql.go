@@ -101,7 +101,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return nil
 	}
 	if s.shared() {
-		return postgres.Migrate(ctx, s.w.db, migrations, "migrations_postgres", more)
+		return postgres.Migrate(ctx, s.w.db, migrations, "migrations_postgres", feedLock, more)
 	}
 	// A file from before the attachment lane (migration 0009) may hold
 	// records whose Attachments columns name photos: their references are
