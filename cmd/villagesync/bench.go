@@ -23,12 +23,20 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	million := fs.Int("memory", 1000000, "records of the peak-memory pull (0: skip)")
 	quick := fs.Bool("quick", false, "small sizes, to check the benchmark runs (a minute)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	db := fs.String("db", "", "run the server stores on PostgreSQL: a postgres:// URL whose user may CREATE DATABASE; "+
+		"each scenario gets a new database bench_PID_N on that server, dropped after, and the baseline is a raw insert "+
+		"there (default: SQLite files in the scratch folder)")
+	two := fs.Int("two-servers", 100, "with --db: devices syncing at once through two servers on one database, "+
+		"each request to the next server in turn (0: skip)")
 	dir := fs.String("dir", "", "scratch folder (default: a new temporary folder, removed after)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := bench.Config{EditAmong: *among, SmallAmong: *small, Devices: *devices, PerDevice: *per, Million: *million,
-		Progress: os.Stderr}
+		DB: *db, Progress: os.Stderr}
+	if *db != "" {
+		cfg.TwoServers = *two
+	}
 	for _, s := range strings.Split(*sizes, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -41,6 +49,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if *quick {
 		cfg.Sizes, cfg.EditAmong, cfg.SmallAmong, cfg.Devices, cfg.Million = []int{2000}, 2000, 200, 50, 0
+		cfg.TwoServers = min(cfg.TwoServers, 20)
 	}
 	var err error
 	if cfg.Bin, err = os.Executable(); err != nil {

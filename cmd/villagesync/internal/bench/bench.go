@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,25 +20,35 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/postgres"
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
 // Config says what to run. The zero value of a size skips its scenario.
 type Config struct {
-	Bin        string    // the villagesync binary: servers and devices run as its processes
-	Dir        string    // scratch space, removed by the caller
-	Sizes      []int     // initial push and pull of each size
-	EditAmong  int       // incremental edits among this many synced records
-	SmallAmong int       // ...compared with the same edit among this many
-	Devices    int       // devices syncing at once...
-	PerDevice  int       // ...each with this many new records
-	Million    int       // records of the memory scenario
+	Bin        string // the villagesync binary: servers and devices run as its processes
+	Dir        string // scratch space, removed by the caller
+	Sizes      []int  // initial push and pull of each size
+	EditAmong  int    // incremental edits among this many synced records
+	SmallAmong int    // ...compared with the same edit among this many
+	Devices    int    // devices syncing at once...
+	PerDevice  int    // ...each with this many new records
+	Million    int    // records of the memory scenario
+	// DB, a postgres:// URL, runs the server stores on PostgreSQL: each
+	// world gets a database of its own created on that server (and
+	// dropped after), and the baseline is a raw insert there. "": SQLite
+	// files in Dir.
+	DB string
+	// TwoServers devices sync at once through two servers on one
+	// PostgreSQL database (PostgreSQL only; 0 skips).
+	TwoServers int
 	Progress   io.Writer // a line as each scenario starts; nil for none
 }
 
 // Result is one scenario's figures. Speeds come with their ratio to the
-// same run's raw SQLite insert rate, the machine's practical limit.
+// same run's raw insert rate into the same engine, the machine's
+// practical limit.
 type Result struct {
 	Scenario  string  `json:"scenario"`
 	Records   int     `json:"records"`
@@ -60,6 +72,7 @@ type Result struct {
 
 // Report is a whole run.
 type Report struct {
+	Engine   string    `json:"engine"` // of the server store and the baseline: SQLite or PostgreSQL
 	Started  time.Time `json:"started"`
 	CPUs     int       `json:"cpus"`
 	Baseline []Result  `json:"baseline"`
@@ -71,9 +84,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	rep := &Report{Started: time.Now()}
+	rep := &Report{Started: time.Now(), Engine: "SQLite"}
 	rep.CPUs = runtime.NumCPU()
 	b := &bench{cfg: cfg, rep: rep}
+	if cfg.DB != "" {
+		if !postgres.IsURL(cfg.DB) {
+			return nil, fmt.Errorf("db: %q is not a postgres:// URL", postgres.Redact(cfg.DB))
+		}
+		rep.Engine = "PostgreSQL"
+		var err error
+		if b.admin, err = postgres.Open(ctx, cfg.DB, 2); err != nil {
+			return nil, err
+		}
+		defer b.admin.Close()
+	} else if cfg.TwoServers > 0 {
+		return nil, errors.New("two servers share a PostgreSQL database: give its URL (--db postgres://...)")
+	}
 	sizes := slices.Clone(cfg.Sizes)
 	if cfg.EditAmong > 0 && !slices.Contains(sizes, cfg.EditAmong) {
 		sizes = append(sizes, cfg.EditAmong)
@@ -98,7 +124,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.Devices > 0 {
-		if err := b.manyDevices(ctx); err != nil {
+		if err := b.manyDevices(ctx, cfg.Devices, 1); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TwoServers > 0 {
+		if err := b.manyDevices(ctx, cfg.TwoServers, 2); err != nil {
 			return nil, err
 		}
 	}
@@ -111,9 +142,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 type bench struct {
-	cfg  Config
-	rep  *Report
-	runs int
+	cfg   Config
+	rep   *Report
+	runs  int
+	admin *sql.DB // on PostgreSQL, to create and drop each world's database
 }
 
 func (b *bench) say(format string, args ...any) {
@@ -146,26 +178,63 @@ func (b *bench) baselineRate(n int) float64 {
 
 func abs(x int) int { return max(x, -x) }
 
-// world is a fresh server with its own database and scratch folder.
+// world is a fresh server store with its own scratch folder, served by
+// one server process or several (reached in turn through rr).
 type world struct {
-	dir string
-	srv *serverProc
+	dir  string
+	srvs []*serverProc
+	rr   *roundRobin // with several servers
+	drop func() error
 }
 
 func (b *bench) newWorld(ctx context.Context, users ...string) (*world, map[string]string, error) {
-	return b.newWorldOf(ctx, users, nil)
+	return b.newWorldOf(ctx, users, nil, 1)
 }
 
-// newWorldOf is newWorld with volunteers: a user named in villages serves
-// that village alone; the others are staff, who see every village.
+// freshStore returns where a new, empty server store goes (a file in dir,
+// or a new database on the PostgreSQL server) and how to remove it.
+func (b *bench) freshStore(ctx context.Context, dir string) (string, func() error, error) {
+	if b.admin == nil {
+		return filepath.Join(dir, "server.db"), func() error { return nil }, nil
+	}
+	name := fmt.Sprintf("bench_%d_%d", os.Getpid(), b.runs)
+	if _, err := b.admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database %s (the URL's user must be allowed to): %w", name, err)
+	}
+	u, err := url.Parse(b.cfg.DB)
+	if err != nil {
+		return "", nil, errors.New("db: the URL does not parse")
+	}
+	u.Path = "/" + name
+	drop := func() error {
+		// WITH (FORCE): a server that did not stop cleanly must not keep it.
+		_, err := b.admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		return err
+	}
+	return u.String(), drop, nil
+}
+
+// newWorldOf is newWorld with volunteers and a number of servers: a user
+// named in villages serves that village alone; the others are staff, who
+// see every village.
 func (b *bench) newWorldOf(ctx context.Context, users []string,
-	villages map[string]string) (*world, map[string]string, error) {
+	villages map[string]string, servers int) (*world, map[string]string, error) {
 	b.runs++
 	w := &world{dir: filepath.Join(b.cfg.Dir, fmt.Sprint("world", b.runs))}
 	if err := os.MkdirAll(w.dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	file := filepath.Join(w.dir, "server.db")
+	file, drop, err := b.freshStore(ctx, w.dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.drop = drop
+	ok := false
+	defer func() {
+		if !ok {
+			w.close()
+		}
+	}()
 	// Enrollment codes are made before the server runs: setting up is not
 	// what is measured.
 	st, err := store.Open(ctx, file, store.Options{})
@@ -186,18 +255,75 @@ func (b *bench) newWorldOf(ctx context.Context, users []string,
 	if err := st.Close(); err != nil {
 		return nil, nil, err
 	}
-	if w.srv, err = startServer(ctx, b.cfg.Bin, file); err != nil {
-		return nil, nil, err
+	for range servers {
+		srv, err := startServer(ctx, b.cfg.Bin, file)
+		if err != nil {
+			return nil, nil, err
+		}
+		w.srvs = append(w.srvs, srv)
 	}
+	if servers > 1 {
+		if w.rr, err = newRoundRobin(w.srvs); err != nil {
+			return nil, nil, err
+		}
+	}
+	ok = true
 	return w, codes, nil
 }
 
-func (w *world) close() error { return w.srv.stop() }
+func (w *world) close() error {
+	var errs []error
+	if w.rr != nil {
+		errs = append(errs, w.rr.close())
+	}
+	for _, s := range w.srvs {
+		errs = append(errs, s.stop())
+	}
+	if w.drop != nil {
+		errs = append(errs, w.drop())
+	}
+	return errors.Join(errs...)
+}
+
+// URL is where devices reach the world's servers.
+func (w *world) URL() string {
+	if w.rr != nil {
+		return w.rr.URL()
+	}
+	return w.srvs[0].URL()
+}
+
+// counted is the bytes forwarded to and from all the world's servers.
+func (w *world) counted() (up, down int64) {
+	for _, s := range w.srvs {
+		u, d := s.proxy.counted()
+		up, down = up+u, down+d
+	}
+	return up, down
+}
+
+// resetPeak starts a new peak-memory window on every server.
+func (w *world) resetPeak() bool {
+	ok := true
+	for _, s := range w.srvs {
+		ok = s.resetPeak() && ok
+	}
+	return ok
+}
+
+// peakRSS is the largest server's peak resident memory.
+func (w *world) peakRSS() int64 {
+	var top int64
+	for _, s := range w.srvs {
+		top = max(top, s.peakRSS())
+	}
+	return top
+}
 
 // device enrolls a device file in w and closes it.
 func (w *world) device(ctx context.Context, name, code string) (string, error) {
 	file := filepath.Join(w.dir, name+".db")
-	r, err := replica.Init(ctx, file, w.srv.URL(), code, name, replica.Options{})
+	r, err := replica.Init(ctx, file, w.URL(), code, name, replica.Options{})
 	if err != nil {
 		return "", err
 	}
@@ -269,7 +395,7 @@ var roundTrips = regexp.MustCompile(`round trips (\d+)`)
 // syncProcess runs `villagesync device --db file sync` as its own process,
 // as a phone would, and measures it.
 func (w *world) syncProcess(ctx context.Context, bin, file string) (measured, error) {
-	up0, down0 := w.srv.proxy.counted()
+	up0, down0 := w.counted()
 	cmd := exec.CommandContext(ctx, bin, "device", "--db", file, "sync")
 	peak := file + ".peak"
 	cmd.Env = append(os.Environ(), PeakRSSEnv+"="+peak)
@@ -285,7 +411,7 @@ func (w *world) syncProcess(ctx context.Context, bin, file string) (measured, er
 	if b, err := os.ReadFile(peak); err == nil {
 		m.rss, _ = strconv.ParseInt(string(b), 10, 64)
 	}
-	up, down := w.srv.proxy.counted()
+	up, down := w.counted()
 	m.up, m.down = up-up0, down-down0
 	return m, nil
 }
@@ -293,22 +419,34 @@ func (w *world) syncProcess(ctx context.Context, bin, file string) (measured, er
 // syncHere syncs an open replica in this process (for small syncs, where
 // starting a process would be most of the time).
 func (w *world) syncHere(ctx context.Context, r *replica.Replica) (measured, error) {
-	up0, down0 := w.srv.proxy.counted()
+	up0, down0 := w.counted()
 	start := time.Now()
 	st, err := r.Sync(ctx)
 	m := measured{seconds: time.Since(start).Seconds(), requests: st.RoundTrips}
-	up, down := w.srv.proxy.counted()
+	up, down := w.counted()
 	m.up, m.down = up-up0, down-down0
 	return m, err
 }
 
 func (b *bench) baseline(ctx context.Context, n int) error {
-	b.say("raw SQLite insert of %d rows", n)
-	secs, err := rawInsert(ctx, filepath.Join(b.cfg.Dir, fmt.Sprintf("raw%d.db", n)), n)
+	b.say("raw %s insert of %d rows", b.rep.Engine, n)
+	var secs float64
+	var err error
+	if b.admin != nil {
+		b.runs++
+		dsn, drop, ferr := b.freshStore(ctx, "")
+		if ferr != nil {
+			return ferr
+		}
+		secs, err = rawInsertPostgres(ctx, dsn, n)
+		err = errors.Join(err, drop())
+	} else {
+		secs, err = rawInsert(ctx, filepath.Join(b.cfg.Dir, fmt.Sprintf("raw%d.db", n)), n)
+	}
 	if err != nil {
 		return err
 	}
-	b.rep.Baseline = append(b.rep.Baseline, Result{Scenario: "raw SQLite insert (baseline)", Records: n, Seconds: secs,
+	b.rep.Baseline = append(b.rep.Baseline, Result{Scenario: "raw " + b.rep.Engine + " insert (baseline)", Records: n, Seconds: secs,
 		PerSecond: float64(n) / secs, Ratio: 1})
 	return nil
 }
@@ -353,6 +491,86 @@ func rawInsert(ctx context.Context, file string, n int) (float64, error) {
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// rawChunk is the rows of one multi-row INSERT of the PostgreSQL
+// baseline: a push request's records, and 9,000 parameters, well under
+// the protocol's 65,535.
+const rawChunk = 1000
+
+// rawInsertPostgres inserts n sessions straight into a PostgreSQL table of
+// the same columns, through the store's driver (pgx by database/sql), in
+// one transaction of multi-row INSERTs of rawChunk rows: the fastest
+// plain SQL, since a statement a row would measure n round trips rather
+// than the engine. (COPY is faster still, but no store could use it for
+// what it writes.) The database's durability is left as the server has it.
+func rawInsertPostgres(ctx context.Context, dsn string, n int) (float64, error) {
+	d, err := postgres.Open(ctx, dsn, 2)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	t, _ := schema.Lookup("tutoring_sessions")
+	cols := t.ColumnNames()
+	if _, err := d.ExecContext(ctx,
+		"CREATE TABLE s (id text PRIMARY KEY NOT NULL, "+strings.Join(cols, " text, ")+" text)"); err != nil {
+		return 0, err
+	}
+	rows := make([]map[string]string, n)
+	ids := make([]string, n)
+	for i := range rows {
+		rows[i] = Session(i)
+		ids[i] = fmt.Sprintf("0190a6e4-5b7a-7c3e-8f00-%012x", i)
+	}
+	insert := func(k int) string {
+		var q strings.Builder
+		q.WriteString("INSERT INTO s (id, " + strings.Join(cols, ", ") + ") VALUES ")
+		p := 0
+		for r := range k {
+			if r > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(")
+			for c := range len(cols) + 1 {
+				if c > 0 {
+					q.WriteString(", ")
+				}
+				p++
+				fmt.Fprintf(&q, "$%d", p)
+			}
+			q.WriteString(")")
+		}
+		return q.String()
+	}
+	full := insert(rawChunk)
+	start := time.Now()
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	args := make([]any, 0, rawChunk*(len(cols)+1))
+	for lo := 0; lo < n; lo += rawChunk {
+		hi := min(lo+rawChunk, n)
+		args = args[:0]
+		for i := lo; i < hi; i++ {
+			args = append(args, ids[i])
+			for _, c := range cols {
+				args = append(args, nullable(rows[i][c]))
+			}
+		}
+		q := full
+		if hi-lo < rawChunk {
+			q = insert(hi - lo)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return 0, fmt.Errorf("raw insert: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -467,15 +685,18 @@ func (b *bench) editAmongSmall(ctx context.Context) error {
 // each pulls what the others logged in its village. Two latencies per
 // device: until its own records are acknowledged (the first round trip,
 // which carries them), and until its sync is done (every page pulled).
-func (b *bench) manyDevices(ctx context.Context) error {
-	n, per := b.cfg.Devices, b.cfg.PerDevice
+//
+// With several servers on one store, each of a device's requests goes to
+// the next server in turn, whichever served its last: no affinity.
+func (b *bench) manyDevices(ctx context.Context, n, servers int) error {
+	per := b.cfg.PerDevice
 	names := make([]string, n)
 	villageOf := map[string]string{}
 	for i := range names {
 		names[i] = fmt.Sprintf("phone%03d", i)
 		villageOf[names[i]] = villages[i%len(villages)]
 	}
-	w, codes, err := b.newWorldOf(ctx, names, villageOf)
+	w, codes, err := b.newWorldOf(ctx, names, villageOf, servers)
 	if err != nil {
 		return err
 	}
@@ -508,8 +729,8 @@ func (b *bench) manyDevices(ctx context.Context) error {
 		}
 	}
 	b.say("%d devices syncing at once", n)
-	up0, down0 := w.srv.proxy.counted()
-	w.srv.resetPeak()
+	up0, down0 := w.counted()
+	w.resetPeak()
 	full := make([]float64, n)
 	ack := make([]float64, n)
 	reqs := make([]int, n)
@@ -531,7 +752,7 @@ func (b *bench) manyDevices(ctx context.Context) error {
 	close(gate)
 	wg.Wait()
 	wall := time.Since(start).Seconds()
-	up, down := w.srv.proxy.counted()
+	up, down := w.counted()
 	failed := 0
 	requests := 0
 	for i := range devs {
@@ -541,9 +762,12 @@ func (b *bench) manyDevices(ctx context.Context) error {
 		}
 	}
 	scenario := fmt.Sprintf("%d devices at once × %d new records", n, per)
+	if servers > 1 {
+		scenario = fmt.Sprintf("%d devices at once × %d new records, %d servers", n, per, servers)
+	}
 	res := Result{Scenario: scenario + ": acknowledged", Records: n * per, Seconds: wall,
 		PerSecond: float64(n*per) / wall, BytesUp: up - up0, BytesDown: down - down0,
-		ServerRSS: w.srv.peakRSS(), Requests: requests, Failed: failed}
+		ServerRSS: w.peakRSS(), Requests: requests, Failed: failed}
 	res.P50, res.P99, res.Max = percentiles(ack)
 	b.add(res)
 	res.Scenario = scenario + ": whole sync"
@@ -609,7 +833,7 @@ func (b *bench) newPair(ctx context.Context, n int) (*pair, error) {
 // scenario, with the server's peak memory for that sync alone.
 func (b *bench) processSync(ctx context.Context, w *world, file, scenario string, n int) error {
 	b.say("%s of %d", scenario, n)
-	if !w.srv.resetPeak() {
+	if !w.resetPeak() {
 		b.say("warning: cannot reset the server's peak memory; its figure covers what came before too")
 	}
 	m, err := w.syncProcess(ctx, b.cfg.Bin, file)
@@ -618,6 +842,6 @@ func (b *bench) processSync(ctx context.Context, w *world, file, scenario string
 	}
 	b.add(Result{Scenario: scenario, Records: n, Seconds: m.seconds, Requests: m.requests,
 		BytesUp: m.up, BytesDown: m.down,
-		ServerRSS: w.srv.peakRSS(), DeviceRSS: m.rss})
+		ServerRSS: w.peakRSS(), DeviceRSS: m.rss})
 	return nil
 }

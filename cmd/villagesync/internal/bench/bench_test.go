@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/bench"
+	"github.com/futian-xiaomo/villagesync/sync/postgres"
+	"github.com/futian-xiaomo/villagesync/sync/postgres/pgtest"
 )
 
 // TestSmallRun runs every scenario at toy sizes against real processes and
@@ -20,13 +22,9 @@ func TestSmallRun(t *testing.T) {
 		t.Skip("builds the command and runs servers")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "villagesync")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin,
-		"github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := build(ctx, t, dir)
 	cfg := bench.Config{Bin: bin, Dir: filepath.Join(dir, "run"), Sizes: []int{1500}, EditAmong: 1500, SmallAmong: 100,
 		Devices: 6, PerDevice: 5, Million: 300}
 	rep, err := bench.Run(ctx, cfg)
@@ -85,5 +83,102 @@ func TestSmallRun(t *testing.T) {
 	}
 	if _, err := json.Marshal(rep); err != nil {
 		t.Error(err)
+	}
+}
+
+func build(ctx context.Context, t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "villagesync")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin,
+		"github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestPostgresRun keeps `bench --db postgres://` working at toy sizes: a
+// database of its own for each world, dropped after; a raw PostgreSQL
+// baseline that the speeds are ratios to; two servers on one database.
+func TestPostgresRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and runs servers on PostgreSQL")
+	}
+	pgtest.Require(t)
+	db := pgtest.URL(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := build(ctx, t, dir)
+	cfg := bench.Config{Bin: bin, Dir: filepath.Join(dir, "run"), DB: db, Sizes: []int{300}, PerDevice: 5, TwoServers: 6}
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Engine != "PostgreSQL" || len(rep.Baseline) != 1 || rep.Baseline[0].PerSecond <= 0 ||
+		rep.Baseline[0].Scenario != "raw PostgreSQL insert (baseline)" {
+		t.Errorf("baseline: engine %q, %+v", rep.Engine, rep.Baseline)
+	}
+	seen := map[string]bench.Result{}
+	for _, r := range rep.Results {
+		seen[r.Scenario] = r
+	}
+	for _, s := range []string{"initial push", "initial pull"} {
+		if r := seen[s]; r.Records != 300 || r.Requests != 1 || r.Ratio <= 0 || r.ServerRSS <= 0 {
+			t.Errorf("%s: %+v", s, r)
+		}
+	}
+	for _, s := range []string{"acknowledged", "whole sync"} {
+		r := seen["6 devices at once × 5 new records, 2 servers: "+s]
+		if r.Records != 30 || r.Failed != 0 || r.P99 <= 0 || r.Requests < 6 {
+			t.Errorf("two servers, %s: %+v in %+v", s, r, rep.Results)
+		}
+	}
+	var table strings.Builder
+	if err := bench.WriteTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "| scenario (PostgreSQL) ") {
+		t.Errorf("the table does not name its engine:\n%s", table.String())
+	}
+	admin, err := postgres.Open(ctx, db, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var left []string
+	rows, err := admin.QueryContext(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, n)
+	}
+	if err := rows.Err(); err != nil || len(left) > 0 {
+		t.Errorf("databases the bench made are left on the server: %v (%v)", left, err)
+	}
+}
+
+// TestTwoServersNeedPostgres: two servers share a database only on
+// PostgreSQL, so asking for them on SQLite is refused before anything runs.
+func TestTwoServersNeedPostgres(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  bench.Config
+		want string
+	}{
+		{"two servers on SQLite", bench.Config{TwoServers: 10}, "--db postgres://"},
+		{"a file as --db", bench.Config{DB: "/tmp/x.db"}, "not a postgres:// URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Dir = t.TempDir()
+			if _, err := bench.Run(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }

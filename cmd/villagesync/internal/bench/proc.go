@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -196,3 +199,44 @@ func (c counter) Write(b []byte) (int, error) {
 func (p *proxy) counted() (up, down int64) { return p.up.Load(), p.down.Load() }
 
 func (p *proxy) close() { p.ln.Close() }
+
+// roundRobin is an HTTP reverse proxy in front of several servers that
+// sends each request to the next one in turn, as a load balancer without
+// affinity would: one device's sync is served by all of them.
+type roundRobin struct {
+	ln   net.Listener
+	srv  *http.Server
+	next atomic.Uint64
+}
+
+func newRoundRobin(servers []*serverProc) (*roundRobin, error) {
+	targets := make([]*url.URL, len(servers))
+	for i, s := range servers {
+		u, err := url.Parse(s.URL())
+		if err != nil {
+			return nil, err
+		}
+		targets[i] = u
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	rr := &roundRobin{ln: ln}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256 // every device at once, without reconnecting for each request
+	proxy := &httputil.ReverseProxy{
+		Transport: tr,
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(targets[(rr.next.Add(1)-1)%uint64(len(targets))])
+		},
+	}
+	rr.srv = &http.Server{Handler: proxy, ReadHeaderTimeout: 30 * time.Second}
+	go rr.srv.Serve(ln)
+	return rr, nil
+}
+
+// URL is where devices reach the servers.
+func (rr *roundRobin) URL() string { return "http://" + rr.ln.Addr().String() }
+
+func (rr *roundRobin) close() error { return rr.srv.Close() }

@@ -10,7 +10,11 @@ import (
 // WriteTable prints the report as a Markdown table (aligned, so it reads
 // in a terminal too), then the targets.
 func WriteTable(w io.Writer, rep *Report) error {
-	rows := [][]string{{"scenario", "records", "time", "records/s", "× raw insert", "HTTP requests",
+	head := "scenario"
+	if rep.Engine != "" {
+		head += " (" + rep.Engine + ")" // the server store's engine, and the baseline's
+	}
+	rows := [][]string{{head, "records", "time", "records/s", "× raw insert", "HTTP requests",
 		"bytes up", "bytes down", "B/record up", "B/record down", "server peak RSS", "device peak RSS", "p50 / p99 / max"}}
 	for _, r := range append(append([]Result{}, rep.Baseline...), rep.Results...) {
 		rows = append(rows, []string{r.Scenario, count(r.Records), duration(r.Seconds), rate(r.PerSecond), ratio(r.Ratio),
