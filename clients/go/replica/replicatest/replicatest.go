@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/postgres/pgtest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -22,8 +24,16 @@ type Server struct {
 	*server.Running
 	Store *store.Store
 	Dir   string // the test's temporary directory
-	File  string // the server database
+	File  string // the server database: a SQLite file, or a PostgreSQL URL under EngineEnv
 }
+
+// EngineEnv, set to "postgres", puts every Start's store on PostgreSQL (a
+// new database from pgtest) instead of a SQLite file, as it does for
+// sync/store's own tests: VILLAGESYNC_STORE_TEST_ENGINE=postgres go test
+// ./cmd/villagesync/internal/systest/endtoend runs those tests on it.
+// Tests that read File as a file skip or fail there; it is for packages
+// that only talk to the server.
+const EngineEnv = "VILLAGESYNC_STORE_TEST_ENGINE"
 
 // Start starts a server whose log goes to log (discarded when nil).
 func Start(tb testing.TB, log *slog.Logger) *Server {
@@ -33,6 +43,9 @@ func Start(tb testing.TB, log *slog.Logger) *Server {
 	}
 	dir := tb.TempDir()
 	file := filepath.Join(dir, "server.db")
+	if os.Getenv(EngineEnv) == "postgres" {
+		file = pgtest.URL(tb)
+	}
 	st, err := store.Open(context.Background(), file, store.Options{Logger: log})
 	if err != nil {
 		tb.Fatal(err)

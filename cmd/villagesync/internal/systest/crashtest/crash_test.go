@@ -27,6 +27,7 @@ import (
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
 	"github.com/futian-xiaomo/villagesync/schema"
+	"github.com/futian-xiaomo/villagesync/sync/postgres/pgtest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -349,10 +350,8 @@ func integrity(t *testing.T, file string) {
 	}
 }
 
-// serverBooks reads id → title of the live books in a server database file.
-func serverBooks(t *testing.T, db interface {
-	Query(string, ...any) (*sql.Rows, error)
-}) map[string]string {
+// serverBooks reads id → title of the live books in a server database.
+func serverBooks(t *testing.T, db queryer) map[string]string {
 	t.Helper()
 	rows, err := db.Query("SELECT id, title FROM books")
 	if err != nil {
@@ -372,6 +371,31 @@ func serverBooks(t *testing.T, db interface {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// queryer is what serverBooks reads through: a *sql.DB on a SQLite file,
+// or a store's Reader on PostgreSQL (which rebinds the ? placeholders).
+type queryer interface {
+	Query(string, ...any) (*sql.Rows, error)
+}
+
+// openServerDB opens the server's database for the checks' reads, beside
+// the server process: read-only on the SQLite file, or through a store of
+// the test's own on PostgreSQL.
+func openServerDB(ctx context.Context, t *testing.T, dbFile, pgURL string) (queryer, func()) {
+	t.Helper()
+	if pgURL != "" {
+		st, err := store.Open(ctx, pgURL, store.Options{Conns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Reader(), func() { st.Close() }
+	}
+	db, err := sql.Open("sqlite3", "file:"+dbFile+"?_busy_timeout=10000&_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, func() { db.Close() }
 }
 
 // deviceAcked lists the titles of a device's own books whose every write
@@ -457,7 +481,20 @@ func syncUntilQuiet(ctx context.Context, t *testing.T, devs ...*replica.Replica)
 
 // ---- the tests ----
 
-func TestServerSurvivesSIGKILL(t *testing.T) {
+func TestServerSurvivesSIGKILL(t *testing.T) { serverSurvivesSIGKILL(t, "") }
+
+// TestServerOnPostgresSurvivesSIGKILL is the same with the server's store
+// on PostgreSQL: a kill mid-transaction leaves PostgreSQL to roll back
+// what the dead connection had begun, and the restarted server must find
+// every acknowledged write there.
+func TestServerOnPostgresSurvivesSIGKILL(t *testing.T) {
+	pgtest.Require(t)
+	serverSurvivesSIGKILL(t, pgtest.URL(t))
+}
+
+// serverSurvivesSIGKILL kills the server many times mid-traffic; pgURL is
+// the server's PostgreSQL database, or "" for a SQLite file.
+func serverSurvivesSIGKILL(t *testing.T, pgURL string) {
 	bin := binary(t)
 	rng := rand.New(rand.NewPCG(pickSeed(t), 1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(30+2**rounds)*time.Second)
@@ -466,9 +503,20 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 
 	dir := t.TempDir()
 	dbFile := filepath.Join(dir, "server.db")
+	dsn := dbFile
+	if pgURL != "" {
+		dsn = pgURL
+	}
+	// Only a SQLite file has a PRAGMA integrity_check; PostgreSQL's own
+	// recovery is not this test's subject.
+	checkServer := func() {
+		if pgURL == "" {
+			integrity(t, dbFile)
+		}
+	}
 	// Enrollment codes for three devices and a probe, made in the server
 	// database before the server first runs.
-	st, err := store.Open(ctx, dbFile, store.Options{})
+	st, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +531,7 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := &serverProc{t: t, bin: bin, db: dbFile, addr: freeAddr(t)}
+	srv := &serverProc{t: t, bin: bin, db: dsn, addr: freeAddr(t)}
 	t.Cleanup(func() {
 		if srv.cmd != nil {
 			srv.cmd.Process.Kill()
@@ -517,11 +565,8 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 		devs = append(devs, &device{name: n, r: r, db: db, rng: rand.New(rand.NewPCG(rng.Uint64(), uint64(i)))})
 	}
 
-	serverDB, err := sql.Open("sqlite3", "file:"+dbFile+"?_busy_timeout=10000&_query_only=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer serverDB.Close()
+	serverDB, closeServerDB := openServerDB(ctx, t, dbFile, pgURL)
+	defer closeServerDB()
 
 	for round := range *rounds {
 		stop := make(chan struct{})
@@ -570,7 +615,7 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 		}
 
 		srv.start()
-		integrity(t, dbFile)
+		checkServer()
 		have := titles(serverBooks(t, serverDB))
 		for _, d := range devs {
 			for _, title := range d.written[:d.acked] {
@@ -628,7 +673,7 @@ func TestServerSurvivesSIGKILL(t *testing.T) {
 	if len(have) != all {
 		t.Errorf("the server has %d books, the devices wrote %d", len(have), all)
 	}
-	integrity(t, dbFile)
+	checkServer()
 	for _, d := range devs {
 		integrity(t, filepath.Join(dir, d.name+".db"))
 	}

@@ -5,7 +5,9 @@
 //
 // The tests build the villagesync command once and run it as a child
 // process: the server in TestServerSurvivesSIGKILL (killed in the middle
-// of concurrent syncing by three devices, many times), a device in
+// of concurrent syncing by three devices, many times; again in
+// TestServerOnPostgresSurvivesSIGKILL with its store on PostgreSQL, where
+// only the devices' files get the integrity check), a device in
 // TestDeviceSurvivesSIGKILL (killed in the middle of puts and syncs). It is
 // a test-only package:
 //
