@@ -16,7 +16,7 @@ import (
 
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file")
+	dbFile := fs.String("db", env("VILLAGESYNC_DB", "./villagesync.db"), "server database file or postgres:// URL")
 	listen := fs.String("listen", env("VILLAGESYNC_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long in-flight syncs may finish on SIGTERM")
 	keep := fs.Duration("keep-deletes", 30*24*time.Hour,
@@ -89,7 +89,7 @@ func serve(ctx context.Context, args []string) error {
 	} else if opt.PublicMetricsToken != "" {
 		log.Info("metrics", "url", srv.URL+"/metrics", "token", true)
 	}
-	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", *dbFile, "server_id", fmt.Sprintf("%016x", st.ServerID()),
+	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", redactDSN(*dbFile), "server_id", fmt.Sprintf("%016x", st.ServerID()),
 		"schema_version", schema.Version, "oldest_app_schema", schema.OldestApp, "trusted_proxies", trusted)
 	if *keep > 0 {
 		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
