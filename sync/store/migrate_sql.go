@@ -216,6 +216,8 @@ func copyTable(ctx context.Context, src *sql.Tx, dst *sql.Tx, t pgTable) (int64,
 	}
 	defer rows.Close()
 	vals, ptrs := scanSlots(len(t.cols))
+	// PostgreSQL takes at most 65535 parameters a statement.
+	perBatch := min(copyBatchRows, 65535/len(t.cols)) * len(t.cols)
 	var batch []any
 	var n, size int64
 	flush := func() error {
@@ -260,7 +262,7 @@ func copyTable(ctx context.Context, src *sql.Tx, dst *sql.Tx, t pgTable) (int64,
 			batch = append(batch, v)
 		}
 		n++
-		if len(batch) >= copyBatchRows*len(t.cols) || size >= copyBatchBytes {
+		if len(batch) >= perBatch || size >= copyBatchBytes {
 			if err := flush(); err != nil {
 				return n, err
 			}

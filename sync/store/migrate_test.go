@@ -186,3 +186,51 @@ func TestMarkRestored(t *testing.T) {
 		t.Errorf("after: server %x incarnation %x, want %x %x", s.ServerID(), s.Incarnation(), sid, now)
 	}
 }
+
+// BenchmarkMigrateToPostgres is the figure docs/postgres.md gives: 10,000
+// records pushed by one device (with their audit, receipts and conflicts)
+// copied and verified.
+//
+//	go test ./sync/store -run '^$' -bench MigrateToPostgres -benchtime 3x
+func BenchmarkMigrateToPostgres(b *testing.B) {
+	ctx := context.Background()
+	file := filepath.Join(b.TempDir(), "s.db")
+	s, err := Open(ctx, file, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	code, err := s.CodeFor(ctx, "ana", Staff, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _, err := s.Enroll(ctx, code, "tablet")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const records = 10000
+	for i := 0; i < records; i += 500 {
+		var recs []*record.Record
+		for j := i; j < i+500; j++ {
+			if j%2 == 0 {
+				recs = append(recs, book(p.Replica, fmt.Sprintf("book %d", j)))
+			} else {
+				recs = append(recs, session(p.Replica, 1+j%28))
+			}
+		}
+		if _, err := s.Push(ctx, p, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	var targets []string
+	for range b.N {
+		targets = append(targets, pgtest.URL(b))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := MigrateToPostgres(ctx, file, targets[i], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/migration")
+}
