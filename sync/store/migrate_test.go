@@ -1,7 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"image"
+	"image/jpeg"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -17,7 +22,7 @@ import (
 
 // migrationSource is a SQLite server database with devices, records,
 // conflicts of text and of numbers, and the token of one device.
-func migrationSource(t *testing.T, books int) (file, token string, sid, inc uint64) {
+func migrationSource(t *testing.T, books int) (file, token string, photo []byte, sid, inc uint64) {
 	t.Helper()
 	ctx := context.Background()
 	file = filepath.Join(t.TempDir(), "s.db")
@@ -59,12 +64,29 @@ func migrationSource(t *testing.T, books int) (file, token string, sid, inc uint
 			t.Fatal(err)
 		}
 	}
+	// A photo: its bytes go as BYTEA.
+	var img bytes.Buffer
+	if err := jpeg.Encode(&img, image.NewGray(image.Rect(0, 0, 64, 48)), nil); err != nil {
+		t.Fatal(err)
+	}
+	photo = img.Bytes()
+	sum := sha256.Sum256(photo)
+	digest := hex.EncodeToString(sum[:])
+	withCover := book(ps[0].Replica, "with a cover")
+	withCover.Fields["cover"] = record.Field{Value: schema.TextValue(digest), Dot: withCover.Fields["title"].Dot}
+	if _, err := s.Push(ctx, ps[0], []*record.Record{withCover}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.AppendChunk(ctx, ps[0], Chunk{Digest: digest, Size: uint64(len(photo)), Data: photo}); err != nil ||
+		!res.Stored {
+		t.Fatal(res, err)
+	}
 	var conflicts int
 	s.Reader().QueryRow(`SELECT count(*) FROM conflicts WHERE typeof(winner_value) = 'integer'`).Scan(&conflicts)
 	if conflicts == 0 {
 		t.Fatal("the source holds no conflict over a number")
 	}
-	return file, token, s.ServerID(), s.Incarnation()
+	return file, token, photo, s.ServerID(), s.Incarnation()
 }
 
 // A server database copied to PostgreSQL is the same server: its id,
@@ -73,7 +95,7 @@ func migrationSource(t *testing.T, books int) (file, token string, sid, inc uint
 func TestMigrateToPostgres(t *testing.T) {
 	sqliteOnly(t, "copies a SQLite file (to PostgreSQL)")
 	ctx := context.Background()
-	from, token, sid, inc := migrationSource(t, 1200)
+	from, token, photo, sid, inc := migrationSource(t, 1200)
 	to := pgtest.URL(t)
 	var progress strings.Builder
 	checks, err := MigrateToPostgres(ctx, from, to, &progress)
@@ -87,7 +109,8 @@ func TestMigrateToPostgres(t *testing.T) {
 		}
 		rows[c.Table] = c.TargetRows
 	}
-	if rows["books"] < 1200 || rows["conflicts"] == 0 || rows["replicas"] != 3 || rows["meta"] == 0 {
+	if rows["books"] < 1200 || rows["conflicts"] == 0 || rows["replicas"] != 3 || rows["meta"] == 0 ||
+		rows["attachments"] != 1 || rows["attachment_refs"] != 1 {
 		t.Errorf("copied %v", rows)
 	}
 	if !strings.Contains(progress.String(), "books") {
@@ -104,6 +127,10 @@ func TestMigrateToPostgres(t *testing.T) {
 	p, err := s.Authenticate(ctx, token)
 	if err != nil || p.Device != "bo's tablet" {
 		t.Errorf("the device's token: %v, %v", p, err)
+	}
+	sum := sha256.Sum256(photo)
+	if a, err := s.FetchAttachment(ctx, p, hex.EncodeToString(sum[:]), false, 0, 0); err != nil || !bytes.Equal(a.Data, photo) {
+		t.Errorf("the photo after the copy: %d bytes, %v", len(a.Data), err)
 	}
 	if id, err := s.Register(ctx, "new"); err != nil || id != 4 {
 		t.Errorf("a new device after the copy got %d, %v; want 4 (ids go on)", id, err)
