@@ -72,6 +72,13 @@ func MigrateToPostgres(ctx context.Context, from, to string, progress io.Writer)
 			return nil, fmt.Errorf("migrate: close %s: %w", postgres.Redact(dsn), err)
 		}
 	}
+	// The last connection to close removes the WAL file (checkpointed into
+	// the database): if it is still there after ours closed, another
+	// process has the database open, most likely a server.
+	if _, err := os.Stat(from + "-wal"); err == nil {
+		return nil, fmt.Errorf("migrate: %s seems to be in use (its -wal file stays after closing it): stop the server first "+
+			"(if none runs, a server stopped uncleanly: start it and stop it once)", from)
+	}
 	src, err := openSource(ctx, from)
 	if err != nil {
 		return nil, err

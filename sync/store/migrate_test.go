@@ -172,6 +172,25 @@ func TestMigrateToPostgres(t *testing.T) {
 	}
 }
 
+// A source a server still has open is refused, and the target is left
+// as it was.
+func TestMigrateRefusesARunningServer(t *testing.T) {
+	sqliteOnly(t, "copies a SQLite file")
+	ctx := context.Background()
+	from := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(ctx, from, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CodeFor(ctx, "ana", Staff, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := MigrateToPostgres(ctx, from, pgtest.URL(t), nil); err == nil || !strings.Contains(err.Error(), "stop the server") {
+		t.Errorf("migrate while a server runs: %v", err)
+	}
+}
+
 // A target that is not PostgreSQL, or a source that does not exist, is
 // refused before anything is written.
 func TestMigrateRefuses(t *testing.T) {
