@@ -17,7 +17,8 @@ import (
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
-const adminUsage = `villagesync admin --db FILE bootstrap NAME
+const adminUsage = `villagesync admin --db FILE|URL bootstrap NAME
+villagesync admin --db FILE|URL mark-restored               after a restore, with every server stopped
 villagesync admin [--device FILE] users
 villagesync admin [--device FILE] add-user NAME volunteer|staff|coordinator|admin [VILLAGE...]
 villagesync admin [--device FILE] set-villages NAME VILLAGE...
@@ -52,7 +53,7 @@ var adminCommands = map[string]func(ctx context.Context, a adminCtx, args []stri
 
 func admin(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
-	dbFile := fs.String("db", "", "server database (bootstrap only)")
+	dbFile := fs.String("db", "", "server database file or postgres:// URL (bootstrap and mark-restored only)")
 	cred := credentialFlags(fs)
 	ttl := fs.Duration("ttl", store.DefaultCodeTTL, "how long an enrollment code may be used")
 	if err := fs.Parse(args); err != nil {
@@ -63,8 +64,11 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("admin: give a command:\n" + adminUsage)
 	}
 	cmd, rest := rest[0], rest[1:]
-	if cmd == "bootstrap" {
+	switch cmd {
+	case "bootstrap":
 		return bootstrap(ctx, *dbFile, *ttl, rest, out)
+	case "mark-restored":
+		return markRestored(ctx, *dbFile, rest, out)
 	}
 	url, hc, err := cred.client(ctx)
 	if err != nil {
@@ -79,11 +83,11 @@ func admin(ctx context.Context, args []string, out io.Writer) error {
 
 // bootstrap is `admin --db FILE bootstrap NAME`. The first admin has no
 // token to call the server with: it writes the user and a code straight
-// into the database (safe while the server runs: SQLite serialises the
-// writers).
+// into the database (safe while servers run: SQLite serialises the
+// writers, PostgreSQL's transactions the servers').
 func bootstrap(ctx context.Context, dbFile string, ttl time.Duration, args []string, out io.Writer) error {
 	if dbFile == "" || len(args) != 1 {
-		return errors.New("admin bootstrap: give --db FILE NAME")
+		return errors.New("admin bootstrap: give --db FILE|URL NAME")
 	}
 	st, err := store.Open(ctx, dbFile, store.Options{})
 	if err != nil {
@@ -98,6 +102,25 @@ func bootstrap(ctx context.Context, dbFile string, ttl time.Duration, args []str
 		return err
 	}
 	showCode(out, args[0], code, expires)
+	return nil
+}
+
+// markRestored is `admin --db DB mark-restored`: a database put back from
+// a dump, a point-in-time recovery or a copied backup gets a new
+// incarnation, so devices that synced with what was lost push their
+// writes again. A running server keeps its incarnation in memory: every
+// server must be stopped before, or restarted after.
+func markRestored(ctx context.Context, db string, args []string, out io.Writer) error {
+	if db == "" || len(args) != 0 {
+		return errors.New("admin mark-restored: give --db FILE|URL, with every server stopped")
+	}
+	was, now, err := store.MarkRestored(ctx, db)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s is marked restored: incarnation %016x (was %016x); devices that synced since push their writes again\n",
+		redactDSN(db), now, was)
+	fmt.Fprintln(out, "warning: a server that was running still answers with the old incarnation: restart every server now")
 	return nil
 }
 

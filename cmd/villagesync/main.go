@@ -22,11 +22,14 @@ const usage = `villagesync: offline-first sync for the village programs
 
   villagesync demo [--serve [--listen ADDR]]          run the whole story in one process; --serve keeps
                                                      its server running with the web console
-  villagesync serve [--db FILE] [--listen ADDR]      run the server, with the web console at /
-  villagesync admin --db FILE bootstrap NAME         first admin, straight into the server database
+  villagesync serve [--db FILE|URL] [--listen ADDR]  run the server, with the web console at /
+                                                     (--db: a SQLite file or a postgres:// URL)
+  villagesync admin --db FILE|URL bootstrap NAME     first admin, straight into the server database
+  villagesync admin --db FILE|URL mark-restored      after restoring a database: devices push their writes again
   villagesync admin [--device FILE | --server URL --token T] users|add-user|set-villages|add-village|enroll|devices|revoke ...
   villagesync audit [--device FILE] TABLE ID          who changed a record and when
-  villagesync backup --db FILE --out FILE             consistent copy while the server runs
+  villagesync backup --db FILE --out FILE             consistent copy while the server runs (SQLite)
+  villagesync migrate --from FILE --to URL [--verify] copy a stopped server's SQLite database into PostgreSQL
   villagesync health [--server URL]                  exit 0 if the server serves (default: VILLAGESYNC_LISTEN's)
   villagesync device --db FILE init --server URL --code CODE [--name NAME]   (or: enroll --server URL CODE)
   villagesync device --db FILE put TABLE [--id UUID] field=value...
@@ -93,6 +96,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return audit(ctx, args[1:], out)
 	case "backup":
 		return backup(ctx, args[1:], out)
+	case "migrate":
+		return migrateCmd(ctx, args[1:], out)
 	case "health":
 		return health(ctx, args[1:], out)
 	case "bench":

@@ -11,7 +11,6 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/web"
 	"github.com/futian-xiaomo/villagesync/schema"
-	"github.com/futian-xiaomo/villagesync/sync/postgres"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -97,20 +96,11 @@ func serve(ctx context.Context, args []string) error {
 	} else if opt.PublicMetricsToken != "" {
 		log.Info("metrics", "url", srv.URL+"/metrics", "token", true)
 	}
-	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", dbName(*dbFile), "server_id", fmt.Sprintf("%016x", st.ServerID()),
+	log.Info("villagesync server", "url", srv.URL, "console", srv.URL+"/", "db", redactDSN(*dbFile), "server_id", fmt.Sprintf("%016x", st.ServerID()),
 		"schema_version", schema.Version, "oldest_app_schema", schema.OldestApp, "trusted_proxies", trusted)
 	if *keep > 0 {
 		go store.CollectEvery(ctx, st, time.Hour, *keep, log)
 	}
 	<-ctx.Done()
 	return srv.Stop()
-}
-
-// dbName is how logs name a server database: a PostgreSQL URL without
-// its password.
-func dbName(dsn string) string {
-	if postgres.IsURL(dsn) {
-		return postgres.Redact(dsn)
-	}
-	return dsn
 }
