@@ -1,7 +1,6 @@
 package crashtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -9,11 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +23,7 @@ import (
 
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/serveproc"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/postgres/pgtest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
@@ -37,53 +35,9 @@ var (
 	seed = flag.Uint64("crash.seed", 0, "seed for kill timing and write sizes (0: pick one and log it)")
 )
 
-// The villagesync command, built once for the whole package.
-var (
-	binDir  string
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binSkip string
-)
-
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "villagesync-crashtest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// binary returns the path of the built villagesync command.
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			binSkip = "the go command is not on PATH: " + err.Error()
-			return
-		}
-		binPath = filepath.Join(binDir, "villagesync")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, goTool, "build", "-o", binPath,
-			"github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binSkip != "" {
-		t.Skip(binSkip)
-	}
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	os.Exit(serveproc.Main(m))
 }
 
 func pickSeed(t *testing.T) uint64 {
@@ -100,44 +54,16 @@ func pickSeed(t *testing.T) uint64 {
 // serverProc is `villagesync serve` on a fixed address and database file,
 // started again after every kill.
 type serverProc struct {
-	t        *testing.T
-	bin, db  string
-	addr     string
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when the running process has exited
-	mu       sync.Mutex
-	log      []string // the server's stderr lines, every run (tail kept)
-	starts   int
-	lastExit error
+	t       *testing.T
+	bin, db string
+	addr    string
+	proc    *serveproc.Proc // the running process, nil between a kill and a start
+	log     serveproc.Log   // the server's stderr lines, every run's
+	starts  int
 }
 
-// freeAddr is a loopback address with a port nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-func (s *serverProc) logLine(line string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.log = append(s.log, line)
-	if len(s.log) > 400 {
-		s.log = slices.Clone(s.log[len(s.log)-200:])
-	}
-}
-
-// tail is the end of the server's log, for failure messages.
-func (s *serverProc) tail() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.log[max(0, len(s.log)-40):], "\n")
-}
+// tail is the end of the server's log, every run's, for failure messages.
+func (s *serverProc) tail() string { return s.log.Tail(40) }
 
 // start runs the server and waits until it logs that it is serving. The
 // port of a killed server is normally free at once; a start that fails
@@ -159,77 +85,37 @@ func (s *serverProc) start() {
 
 func (s *serverProc) startOnce(wait time.Duration) error {
 	s.starts++
+	run := s.starts
 	cmd := exec.Command(s.bin, "serve", "--db", s.db, "--listen", s.addr, "--shutdown-grace", "1s")
 	cmd.Env = append(os.Environ(), "VILLAGESYNC_LOG_LEVEL=info")
-	stderr, err := cmd.StderrPipe()
+	p, err := serveproc.Launch(cmd, max(wait, time.Second), func(line string) {
+		s.log.Add(fmt.Sprintf("[run %d] %s", run, line))
+	})
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
+	if p.Addr != s.addr {
+		p.Kill()
+		return fmt.Errorf("server serves %s, want %s", p.Addr, s.addr)
 	}
-	ready := make(chan string, 1)
-	done := make(chan struct{})
-	run := s.starts
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.logLine(fmt.Sprintf("[run %d] %s", run, line))
-			if strings.Contains(line, "msg=serving") {
-				for f := range strings.FieldsSeq(line) {
-					if a, ok := strings.CutPrefix(f, "addr="); ok {
-						select {
-						case ready <- a:
-						default:
-						}
-					}
-				}
-			}
-		}
-		// Wait only once the pipe is drained (os/exec's rule).
-		err := cmd.Wait()
-		s.mu.Lock()
-		s.lastExit = err
-		s.mu.Unlock()
-	}()
-	timer := time.NewTimer(max(wait, time.Second))
-	defer timer.Stop()
-	select {
-	case a := <-ready:
-		if a != s.addr {
-			cmd.Process.Kill()
-			<-done
-			return fmt.Errorf("server serves %s, want %s", a, s.addr)
-		}
-		s.cmd, s.done = cmd, done
-		return nil
-	case <-done:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return fmt.Errorf("server exited before serving: %v", s.lastExit)
-	case <-timer.C:
-		cmd.Process.Kill()
-		<-done
-		return errors.New("server did not log serving in time")
-	}
+	s.proc = p
+	return nil
 }
 
 // kill sends SIGKILL to the running server and waits until it is gone.
 func (s *serverProc) kill() {
 	s.t.Helper()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
+	p := s.proc
+	s.proc = nil
+	cmd := p.Cmd
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		s.t.Errorf("SIGKILL server: %v", err)
 	}
 	select {
-	case <-done:
+	case <-p.Done():
 	case <-time.After(10 * time.Second):
 		s.t.Fatalf("server process %d still running 10s after SIGKILL", cmd.Process.Pid)
 	}
@@ -495,7 +381,7 @@ func TestServerOnPostgresSurvivesSIGKILL(t *testing.T) {
 // serverSurvivesSIGKILL kills the server many times mid-traffic; pgURL is
 // the server's PostgreSQL database, or "" for a SQLite file.
 func serverSurvivesSIGKILL(t *testing.T, pgURL string) {
-	bin := binary(t)
+	bin := serveproc.Build(t)
 	rng := rand.New(rand.NewPCG(pickSeed(t), 1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(30+2**rounds)*time.Second)
 	defer cancel()
@@ -531,12 +417,12 @@ func serverSurvivesSIGKILL(t *testing.T, pgURL string) {
 		t.Fatal(err)
 	}
 
-	srv := &serverProc{t: t, bin: bin, db: dsn, addr: freeAddr(t)}
+	srv := &serverProc{t: t, bin: bin, db: dsn, addr: serveproc.FreeAddr(t)}
 	t.Cleanup(func() {
-		if srv.cmd != nil {
-			srv.cmd.Process.Kill()
+		if srv.proc != nil {
+			srv.proc.Cmd.Process.Kill()
 			select {
-			case <-srv.done:
+			case <-srv.proc.Done():
 			case <-time.After(10 * time.Second):
 			}
 		}
@@ -684,7 +570,7 @@ func serverSurvivesSIGKILL(t *testing.T, pgURL string) {
 // TestDeviceSurvivesSIGKILL runs `villagesync device put` and `device sync`
 // as processes on one device file and kills them part-way.
 func TestDeviceSurvivesSIGKILL(t *testing.T) {
-	bin := binary(t)
+	bin := serveproc.Build(t)
 	rng := rand.New(rand.NewPCG(pickSeed(t), 2))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(30+2**rounds)*time.Second)
 	defer cancel()

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/serveproc"
 )
 
 // instruction is one Dockerfile instruction, continuation lines joined.
@@ -280,7 +282,7 @@ func TestContainerfileRuntime(t *testing.T) {
 
 	// The image's command: ENTRYPOINT then CMD, the binary where COPY put it.
 	argv := append(execForm(t, run.one(t, "ENTRYPOINT")), execForm(t, run.one(t, "CMD"))...)
-	bin := binary(t)
+	bin := serveproc.Build(t)
 	installed := ""
 	for _, in := range run.all("COPY") {
 		if f := strings.Fields(in.args); len(f) == 3 && strings.HasPrefix(f[0], "--from=") {
@@ -308,9 +310,9 @@ func TestContainerfileRuntime(t *testing.T) {
 	env = envSet(env, "VILLAGESYNC_LISTEN", withPort0(t, listen))
 	env = envSet(env, "PATH", "/usr/local/bin:/usr/bin:/bin")
 	s := start(t, inPath(argv), env, tmp)
-	_, servedPort, _ := net.SplitHostPort(s.addr)
+	_, servedPort, _ := net.SplitHostPort(s.Addr)
 	env = envSet(env, "VILLAGESYNC_LISTEN", net.JoinHostPort(host, servedPort))
-	checkHealth(t, s.addr)
+	checkHealth(t, s.Addr)
 
 	hc := run.one(t, "HEALTHCHECK").args
 	_, probe, ok := strings.Cut(hc, "CMD ")
@@ -321,7 +323,7 @@ func TestContainerfileRuntime(t *testing.T) {
 	if out, err := runCmd(t, env, probeArgv...); err != nil {
 		t.Fatalf("HEALTHCHECK's command against a serving server: %v (%s)", err, out)
 	}
-	s.stop(t, stopSig, 25*time.Second+5*time.Second) // docker stop --time 30, as the file says
+	s.Stop(t, stopSig, 25*time.Second+5*time.Second) // docker stop --time 30, as the file says
 	if _, err := runCmd(t, env, probeArgv...); err == nil {
 		t.Error("HEALTHCHECK's command passed against a stopped server")
 	}

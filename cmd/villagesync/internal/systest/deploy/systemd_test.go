@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/require"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/serveproc"
 )
 
 // maxExposure is systemd-analyze security's score (tenths, 0-100) the unit
@@ -160,7 +161,7 @@ func TestUnitPassesSystemdAnalyze(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyPath := filepath.Join(t.TempDir(), "villagesync.service")
-	text := strings.ReplaceAll(string(src), "ExecStart="+argv[0], "ExecStart="+binary(t))
+	text := strings.ReplaceAll(string(src), "ExecStart="+argv[0], "ExecStart="+serveproc.Build(t))
 	if err := os.WriteFile(copyPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestUnitStartsAndStops(t *testing.T) {
 		}
 		return s
 	}
-	argv[0] = binary(t)
+	argv[0] = serveproc.Build(t)
 	for i := range argv[1:] {
 		argv[i+1] = relocate(argv[i+1])
 	}
@@ -248,8 +249,8 @@ func TestUnitStartsAndStops(t *testing.T) {
 	}
 
 	s := start(t, argv, env, dir)
-	checkHealth(t, s.addr)
-	if out, err := runCmd(t, envSet(env, "VILLAGESYNC_LISTEN", s.addr), binary(t), "health"); err != nil || strings.TrimSpace(out) != "SERVING" {
+	checkHealth(t, s.Addr)
+	if out, err := runCmd(t, envSet(env, "VILLAGESYNC_LISTEN", s.Addr), serveproc.Build(t), "health"); err != nil || strings.TrimSpace(out) != "SERVING" {
 		t.Fatalf("villagesync health: %q, %v", out, err)
 	}
 	db, _ := envGet(env, "VILLAGESYNC_DB")
@@ -258,8 +259,8 @@ func TestUnitStartsAndStops(t *testing.T) {
 	} else if _, err := os.Stat(db); err != nil {
 		t.Errorf("the server's database is not where the unit says: %v", err)
 	}
-	s.stop(t, signalNamed(t, u.last(t, "Service", "KillSignal")), stopLimit)
-	if _, err := runCmd(t, envSet(env, "VILLAGESYNC_LISTEN", s.addr), binary(t), "health"); err == nil {
+	s.Stop(t, signalNamed(t, u.last(t, "Service", "KillSignal")), stopLimit)
+	if _, err := runCmd(t, envSet(env, "VILLAGESYNC_LISTEN", s.Addr), serveproc.Build(t), "health"); err == nil {
 		t.Error("villagesync health succeeded against a stopped server")
 	}
 }

@@ -4,18 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -25,6 +21,8 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/server"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica/replicatest"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/nginxproc"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/serveproc"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
@@ -47,30 +45,14 @@ func readmeNginx(t *testing.T) string {
 		}
 		dir = parent
 	}
-	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)```nginx\n(.*?)```").FindSubmatch(readme)
-	if m == nil {
-		t.Fatal("README.md has no nginx section")
-	}
-	return string(m[1])
+	return nginxproc.Section(t, filepath.Join(dir, "README.md"))
 }
-
-const nginxBin = "/usr/sbin/nginx"
 
 // The README's nginx in front of a server that trusts it: bad tokens from
 // one client do not lock out another client's enrollment, the limit still
 // bites the client that earned it, and gRPC works through grpc_pass.
 func TestBehindTheReadmeNginx(t *testing.T) {
-	if _, err := os.Stat(nginxBin); err != nil {
-		msg := "nginx is not installed (" + nginxBin + "): apt-get install -y nginx"
-		if os.Getenv("VILLAGESYNC_REQUIRE_ALL") != "" {
-			t.Fatal(msg + " (VILLAGESYNC_REQUIRE_ALL is set, so this does not skip)")
-		}
-		t.Skip(msg)
-	}
+	nginxproc.Require(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.Open(ctx, filepath.Join(dir, "s.db"), store.Options{})
@@ -155,75 +137,10 @@ func clientFrom(local string, pool *x509.CertPool, h2 bool) *http.Client {
 func startNginx(t *testing.T, dir, upstream string) (string, *x509.CertPool) {
 	t.Helper()
 	certFile, keyFile, pool := replicatest.SelfSigned(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nginx listens here; another process taking the port in between fails the test, not silently
-
-	site := readmeNginx(t)
-	for _, r := range [][2]string{
-		{"listen 443 ", "listen " + addr + " "},
-		{"/etc/ssl/sync.pem", certFile}, {"/etc/ssl/sync.key", keyFile},
-		{"grpc://127.0.0.1:8080", "grpc://" + upstream},
-	} {
-		if !strings.Contains(site, r[0]) {
-			t.Fatalf("the README's nginx section has no %q to replace", r[0])
-		}
-		site = strings.ReplaceAll(site, r[0], r[1])
-	}
-	// What /etc/nginx/nginx.conf provides around a site, in dir.
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  access_log %[1]s/access.log;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-%[2]s}
-`, dir, site)
-	confFile := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nginxBin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confFile)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx error.log:\n%s", b)
-		}
-	})
-	// nginx says nothing when it is ready: wait until it accepts, or exits.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited (%v):\n%s", err, b)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept on %s: %v", addr, err)
-		}
-	}
-	return "https://" + addr, pool
+	addr := serveproc.FreeAddr(t)
+	site := nginxproc.Edit(t, "the README", readmeNginx(t),
+		[2]string{"listen 443 ", "listen " + addr + " "},
+		[2]string{"/etc/ssl/sync.pem", certFile}, [2]string{"/etc/ssl/sync.key", keyFile},
+		[2]string{"grpc://127.0.0.1:8080", "grpc://" + upstream})
+	return nginxproc.Start(t, dir, site, addr), pool
 }

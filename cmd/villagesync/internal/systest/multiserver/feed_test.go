@@ -1,7 +1,6 @@
 package multiserver
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -17,118 +16,23 @@ import (
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/clients/go/bearer"
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
+	"github.com/futian-xiaomo/villagesync/cmd/villagesync/internal/systest/serveproc"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/postgres/pgtest"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// binary builds the villagesync command once per test binary.
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "villagesync-multiserver-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "villagesync")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", binPath,
-			"github.com/futian-xiaomo/villagesync/cmd/villagesync").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
-
-// server is a serve process on the shared database.
-type server struct {
-	url  string
-	done chan struct{}
-	mu   sync.Mutex
-	log  []string
-}
-
-func (s *server) tail() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.log[max(0, len(s.log)-30):], "\n")
-}
+func TestMain(m *testing.M) { os.Exit(serveproc.Main(m)) }
 
 // serve starts `villagesync serve` on db and returns once it logs the
 // address it serves on. The rate limit is raised: pullers here poll far
 // faster than a phone.
-func serve(t *testing.T, db string) *server {
+func serve(t *testing.T, db string) *serveproc.Proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--db", db, "--listen", "127.0.0.1:0", "--shutdown-grace", "1s",
+	cmd := exec.Command(serveproc.Build(t), "serve", "--db", db, "--listen", "127.0.0.1:0", "--shutdown-grace", "1s",
 		"--device-rate", "10000", "--device-burst", "10000")
 	cmd.Env = append(os.Environ(), "VILLAGESYNC_LOG_LEVEL=info")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{done: make(chan struct{})}
-	ready := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.log = append(s.log, line)
-			s.mu.Unlock()
-			if strings.Contains(line, "msg=serving") {
-				for f := range strings.FieldsSeq(line) {
-					if a, ok := strings.CutPrefix(f, "addr="); ok {
-						select {
-						case ready <- a:
-						default:
-						}
-					}
-				}
-			}
-		}
-		cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-s.done
-		if t.Failed() {
-			t.Logf("server %s log (tail):\n%s", s.url, s.tail())
-		}
-	})
-	select {
-	case a := <-ready:
-		s.url = "http://" + a
-	case <-s.done:
-		t.Fatalf("serve exited before serving:\n%s", s.tail())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not serve within 30 s:\n%s", s.tail())
-	}
-	return s
+	return serveproc.Start(t, cmd)
 }
 
 // alternate sends each request to the next server in turn, whatever URL
@@ -149,10 +53,10 @@ func (a *alternate) RoundTrip(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(req)
 }
 
-func alternating(servers []*server) *http.Client {
+func alternating(servers []*serveproc.Proc) *http.Client {
 	a := &alternate{}
 	for _, s := range servers {
-		a.hosts = append(a.hosts, strings.TrimPrefix(s.url, "http://"))
+		a.hosts = append(a.hosts, strings.TrimPrefix(s.URL, "http://"))
 	}
 	return &http.Client{Transport: a, Timeout: time.Minute}
 }
@@ -169,16 +73,16 @@ type puller struct {
 	pulls                 int
 }
 
-func newPuller(ctx context.Context, t *testing.T, servers []*server, code string) *puller {
+func newPuller(ctx context.Context, t *testing.T, servers []*serveproc.Proc, code string) *puller {
 	t.Helper()
 	hc := alternating(servers)
-	resp, err := villagesyncv1connect.NewAccessServiceClient(hc, servers[0].url).
+	resp, err := villagesyncv1connect.NewAccessServiceClient(hc, servers[0].URL).
 		Enroll(ctx, &v1.EnrollRequest{Code: code, DeviceName: "puller"})
 	if err != nil {
 		t.Fatalf("enroll a puller: %v", err)
 	}
 	return &puller{
-		sync:    villagesyncv1connect.NewSyncServiceClient(bearer.Client(hc, resp.GetToken()), servers[0].url),
+		sync:    villagesyncv1connect.NewSyncServiceClient(bearer.Client(hc, resp.GetToken()), servers[0].URL),
 		replica: resp.GetReplica(), serverID: resp.GetServerId(), got: map[string]int{},
 	}
 }
@@ -240,7 +144,7 @@ func TestPullersGetEveryRowOnceFromTwoServers(t *testing.T) {
 	defer cancel()
 	began := time.Now()
 	db := pgtest.URL(t)
-	binary(t)
+	serveproc.Build(t)
 
 	// Enrollment codes, made in the database before the servers run.
 	st, err := store.Open(ctx, db, store.Options{})
@@ -256,14 +160,14 @@ func TestPullersGetEveryRowOnceFromTwoServers(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	servers := []*server{serve(t, db), serve(t, db)}
+	servers := []*serveproc.Proc{serve(t, db), serve(t, db)}
 
 	dir := t.TempDir()
 	devs := make([]*replica.Replica, pushers)
 	for i := range devs {
 		// Small batches: a sync is several pushes, interleaving with the
 		// other pushers' on the other server.
-		r, err := replica.Init(ctx, filepath.Join(dir, fmt.Sprint("pusher", i, ".db")), servers[i%2].url,
+		r, err := replica.Init(ctx, filepath.Join(dir, fmt.Sprint("pusher", i, ".db")), servers[i%2].URL,
 			codes[i], fmt.Sprint("pusher", i), replica.Options{HTTPClient: alternating(servers), PushBatch: 2, PageLimit: 50})
 		if err != nil {
 			t.Fatal(err)
