@@ -36,7 +36,17 @@ var roleColumns = map[Role]string{
 
 var roleIndexes = map[Role][]string{
 	Server: {`CREATE INDEX IF NOT EXISTS %[1]s_feed ON %[1]s(_seq, _origin)`},
-	Device: {`CREATE INDEX IF NOT EXISTS %[1]s_pending ON %[1]s(_own) WHERE _own > _acked`},
+	// Only pending rows, keyed by id: the device reads them in id order a
+	// page at a time (`_own > _acked AND id > ? ORDER BY id`), and every
+	// sync does, idle or not. Keyed by _own (the first version), the index
+	// could not give that order, so SQLite walked the primary key over
+	// every row the device holds instead: an idle sync among 100,000
+	// records cost 60-80 ms. The old index is dropped from files that
+	// have it (this one serves its count too), so writes keep one.
+	Device: {
+		`CREATE INDEX IF NOT EXISTS %[1]s_pending_ids ON %[1]s(id) WHERE _own > _acked`,
+		`DROP INDEX IF EXISTS %[1]s_pending`,
+	},
 }
 
 // Dialect is the SQL engine a database runs on: the devices' and the

@@ -78,10 +78,7 @@ func (r *Replica) heldBack(ctx context.Context, server int) (int, error) {
 // stop, reading them a page at a time.
 func (r *Replica) eachPending(ctx context.Context, t *schema.Table, f func(pending) bool) error {
 	const page = 500
-	// In id order: the results come back by position, and a second
-	// implementation (the browser's) must send the same request.
-	q := fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE _own > _acked AND id > ? ORDER BY id LIMIT ?`,
-		sqlite.Columns(t), t.Name)
+	q := pendingPage(t)
 	after := ""
 	for {
 		rs, err := r.db.R.QueryContext(ctx, q, after, page)
@@ -116,6 +113,22 @@ func (r *Replica) eachPending(ctx context.Context, t *schema.Table, f func(pendi
 		}
 		after = ps[len(ps)-1].id
 	}
+}
+
+// pendingPage reads t's next page of pending rows (args: the last id read,
+// the page size). In id order: the results come back by position, and a
+// second implementation (the browser's) must send the same request. Every
+// sync runs it, idle or not: the partial index t_pending_ids holds only
+// pending rows in that order, so it reads those alone, whatever else the
+// device holds (TestPendingReadsOnlyPendingRows).
+func pendingPage(t *schema.Table) string {
+	return fmt.Sprintf(`SELECT %s, _own, _acked FROM %s WHERE _own > _acked AND id > ? ORDER BY id LIMIT ?`,
+		sqlite.Columns(t), t.Name)
+}
+
+// pendingCount counts t's pending rows (for Status), on the same index.
+func pendingCount(t *schema.Table) string {
+	return fmt.Sprintf(`SELECT count(*) FROM %s WHERE _own > _acked`, t.Name)
 }
 
 // newerThan says whether change writes a column that a server of schema

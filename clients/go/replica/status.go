@@ -42,7 +42,7 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 	}
 	for _, t := range schema.Tables() {
 		var n int
-		if err := r.db.R.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE _own > _acked`, t.Name)).
+		if err := r.db.R.QueryRowContext(ctx, pendingCount(t)).
 			Scan(&n); err != nil {
 			return s, fmt.Errorf("status: %w", err)
 		}

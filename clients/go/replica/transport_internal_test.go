@@ -51,8 +51,13 @@ func (s *scripted) next() []*protocol.Request {
 // 40 of incarnation 3, without enrolling anywhere: its server is tr.
 func fakeDevice(t testing.TB, tr Transport) *Replica {
 	t.Helper()
+	return fakeDeviceAt(t, filepath.Join(t.TempDir(), "d.db"), tr)
+}
+
+// fakeDeviceAt is fakeDevice in file, for tests that open it again.
+func fakeDeviceAt(t testing.TB, file string, tr Transport) *Replica {
+	t.Helper()
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "d.db")
 	d, err := sqlite.Open(ctx, file, 2, sqlite.DeviceFile)
 	if err != nil {
 		t.Fatal(err)
