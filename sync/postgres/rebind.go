@@ -12,7 +12,7 @@ var rebound sync.Map // statement with ? -> with $n
 // $1, $2, ...: the store writes each statement once for both engines.
 // ?N is $N, and a bare ? after it is the next number, as in SQLite.
 // A ? inside a quoted string or identifier is left alone; the store's
-// statements use no comments, E'' strings or dollar quoting, which this
+// statements use no comments, escape strings (E'...') or dollar quoting, which this
 // does not read (a quote inside them would throw the count). Results are
 // cached: the store runs the same few hundred statements again and again.
 func Rebind(q string) string {
