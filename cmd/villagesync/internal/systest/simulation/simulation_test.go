@@ -34,7 +34,7 @@ var (
 	seeds = flag.Int("sim.seeds", 200, "how many seeds TestSimulation runs (a long run: -sim.seeds=100000)")
 	first = flag.Uint64("sim.seed", 1, "the first seed")
 	steps = flag.Int("sim.steps", 60, "operations per seed")
-	every = flag.Int("sim.pgevery", 10, "TestSimulationOnPostgres runs every this many of TestSimulation's seeds")
+	every = flag.Int("sim.pgevery", 20, "TestSimulationOnPostgres runs every this many of TestSimulation's seeds")
 )
 
 // TestSimulation runs seeded worlds of devices editing offline over a
