@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -78,21 +77,24 @@ func (r *Replica) commitIn(ctx context.Context, tx *sql.Tx, push []pending, resp
 			return fmt.Errorf("sync: %s %s: %w", p.table.Name, p.id, err)
 		}
 	}
+	take := newTaker(r, tx)
 	for _, rec := range resp.Records {
 		t, err := schema.Lookup(rec.Table)
 		if err != nil {
+			take.close(ctx)
 			// A table this app version does not know yet: skipping it
 			// would lose it for good once the cursor moves, so stop here.
 			return fmt.Errorf("sync: the server sent a record of %w; update the app", err)
 		}
-		applied, err := r.takeUnlessPending(ctx, tx, t, rec)
-		if err != nil {
+		if err := take.add(ctx, t, rec); err != nil {
+			take.close(ctx)
 			return err
 		}
-		if applied {
-			st.Pulled++
-		}
 	}
+	if err := take.close(ctx); err != nil {
+		return err
+	}
+	st.Pulled += take.taken
 	removed, err := r.rescope(ctx, tx, resp)
 	if err != nil {
 		return err
@@ -242,22 +244,6 @@ func villageOf(t *schema.Table, recs ...*record.Record) string {
 		}
 	}
 	return ""
-}
-
-// takeUnlessPending stores a pulled state unless the record has writes not
-// yet pushed: then the server will merge them and hand the result back.
-func (r *Replica) takeUnlessPending(ctx context.Context, tx *sql.Tx, t *schema.Table,
-	rec *record.Record) (bool, error) {
-	var own, acked int64
-	err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT _own, _acked FROM %s WHERE id = ?`, t.Name),
-		rec.ID).Scan(&own, &acked)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("sync: read %s %s: %w", t.Name, rec.ID, err)
-	}
-	if err == nil && own > acked {
-		return false, nil
-	}
-	return true, r.replace(ctx, tx, t, rec)
 }
 
 // replace stores a state received from the server as the record's state.
