@@ -21,6 +21,8 @@ import (
 	"github.com/futian-xiaomo/villagesync/clients/go/replica"
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/postgres"
+	"github.com/futian-xiaomo/villagesync/sync/protocol"
+	"github.com/futian-xiaomo/villagesync/sync/record"
 	"github.com/futian-xiaomo/villagesync/sync/sqlite"
 	"github.com/futian-xiaomo/villagesync/sync/store"
 )
@@ -68,6 +70,12 @@ type Result struct {
 	Max float64 `json:"max_seconds,omitempty"`
 	// Failed counts syncs that returned an error (many devices).
 	Failed int `json:"failed,omitempty"`
+	// FloorP99 is the p99 of the same devices' sync with no server and no
+	// network (see floor.go), measured in the same run; the whole sync's
+	// target is a multiple of it. Set on the whole-sync row, and on the
+	// floor's own row (Floor true), which has no target of its own.
+	FloorP99 float64 `json:"floor_p99_seconds,omitempty"`
+	Floor    bool    `json:"floor,omitempty"`
 }
 
 // Report is a whole run.
@@ -704,6 +712,11 @@ func (b *bench) manyDevices(ctx context.Context, n, servers int) error {
 	b.say("enrolling %d devices with %d records each", n, per)
 	devs := make([]*replica.Replica, n)
 	acked := make([]time.Time, n)
+	floorDir := filepath.Join(w.dir, "floor")
+	if err := os.MkdirAll(floorDir, 0o700); err != nil {
+		return err
+	}
+	floorDevs := make([]floorDevice, n)
 	defer func() {
 		for _, d := range devs {
 			if d != nil {
@@ -716,7 +729,12 @@ func (b *bench) manyDevices(ctx context.Context, n, servers int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := loadIn(ctx, file, i*per, per, villageOf[name]); err != nil {
+		own, err := loadIn(ctx, file, i*per, per, villageOf[name])
+		if err != nil {
+			return err
+		}
+		floorDevs[i] = floorDevice{village: villageOf[name], own: own}
+		if floorDevs[i].file, err = copyDevice(file, floorDir); err != nil {
 			return err
 		}
 		progress := func(replica.Stats) {
@@ -734,6 +752,7 @@ func (b *bench) manyDevices(ctx context.Context, n, servers int) error {
 	full := make([]float64, n)
 	ack := make([]float64, n)
 	reqs := make([]int, n)
+	pulled := make([]int, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
@@ -745,7 +764,7 @@ func (b *bench) manyDevices(ctx context.Context, n, servers int) error {
 			<-gate
 			t0 := time.Now()
 			st, err := d.Sync(ctx)
-			full[i], reqs[i], errs[i] = time.Since(t0).Seconds(), st.RoundTrips, err
+			full[i], reqs[i], pulled[i], errs[i] = time.Since(t0).Seconds(), st.RoundTrips, st.Pulled, err
 			ack[i] = acked[i].Sub(t0).Seconds()
 		}()
 	}
@@ -754,9 +773,10 @@ func (b *bench) manyDevices(ctx context.Context, n, servers int) error {
 	wall := time.Since(start).Seconds()
 	up, down := w.counted()
 	failed := 0
-	requests := 0
+	requests, pulledAll := 0, 0
 	for i := range devs {
 		requests += reqs[i]
+		pulledAll += pulled[i]
 		if errs[i] != nil {
 			failed++
 		}
@@ -770,12 +790,42 @@ func (b *bench) manyDevices(ctx context.Context, n, servers int) error {
 		ServerRSS: w.peakRSS(), Requests: requests, Failed: failed}
 	res.P50, res.P99, res.Max = percentiles(ack)
 	b.add(res)
-	res.Scenario = scenario + ": whole sync"
-	res.P50, res.P99, res.Max = percentiles(full)
-	b.add(res)
 	if failed > 0 {
+		res.Scenario = scenario + ": whole sync"
+		res.P50, res.P99, res.Max = percentiles(full)
+		b.add(res)
 		return fmt.Errorf("%d of %d devices failed to sync: %w", failed, n, errors.Join(errs...))
 	}
+
+	// The floor: what each village's devices hold now, applied by fresh
+	// copies of the devices at once with no server and no network.
+	held := map[string][]*record.Record{}
+	for i, d := range devs {
+		v := villageOf[names[i]]
+		if _, ok := held[v]; ok {
+			continue
+		}
+		if held[v], err = d.List(ctx, "tutoring_sessions"); err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+	}
+	b.say("floor: %d devices applying the same records at once, no server", n)
+	floorSecs, floorPulled, err := floor(ctx, floorDevs, held, protocol.DefaultPageLimit)
+	if err != nil {
+		return err
+	}
+	fl := Result{Scenario: scenario + ": floor (devices alone, no server)", Records: floorPulled,
+		Floor: true}
+	fl.P50, fl.P99, fl.Max = percentiles(floorSecs)
+	fl.Seconds = fl.Max
+	fl.FloorP99 = fl.P99
+
+	res.Scenario = scenario + ": whole sync"
+	res.P50, res.P99, res.Max = percentiles(full)
+	res.FloorP99 = fl.P99
+	b.say("pulled %d records in the sync, %d in the floor", pulledAll, floorPulled)
+	b.add(res)
+	b.add(fl)
 	return nil
 }
 
