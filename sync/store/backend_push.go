@@ -31,6 +31,10 @@ type pushTxn interface {
 	// to its feed position; it returns nil, false, nil when there is no
 	// such row (a collected record has none). Run for every pushed change.
 	loadRecord(ctx context.Context, t *schema.Table, id string) (*record.Record, bool, error)
+	// loadRecords reads the stored states of records ids of t, as
+	// loadRecord does, in a few statements (not one per id): those with
+	// no row are left out of the map, which is keyed by id.
+	loadRecords(ctx context.Context, t *schema.Table, ids []string) (map[string]*record.Record, error)
 	// loadCollected reads what a collected delete of record id of t left
 	// (its version, tombstone and feed position) as a record without
 	// fields; nil, nil when nothing of it was collected. Its errors carry

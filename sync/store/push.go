@@ -184,6 +184,9 @@ func (s *Store) push(ctx context.Context, tx txn, j *pushJob, seq *uint64, now t
 	if env.Villages, err = tx.villages(ctx); err != nil {
 		return err
 	}
+	if tx, err = prefetchStates(ctx, tx, j.changes); err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
 	for i, c := range j.changes {
 		if c == nil {
 			continue
@@ -224,6 +227,75 @@ func (s *Store) push(ctx context.Context, tx txn, j *pushJob, seq *uint64, now t
 		}
 	}
 	return nil
+}
+
+// prefetchedTxn is a push's transaction with the stored states of its
+// changes read ahead, a few statements per table rather than one per
+// change (on PostgreSQL each statement is a round trip).
+type prefetchedTxn struct {
+	txn
+	// states are the states read ahead and not yet used, by table and id;
+	// nil for a record with no row.
+	states map[stateKey]*record.Record
+}
+
+type stateKey struct{ table, id string }
+
+// prefetchStates returns tx reading the states of changes' records ahead.
+// Changes naming no valid record are left to loadState, which skips them.
+func prefetchStates(ctx context.Context, tx txn, changes []*record.Record) (txn, error) {
+	byTable := map[string][]string{}
+	states := map[stateKey]*record.Record{}
+	for _, c := range changes {
+		if c == nil {
+			continue
+		}
+		if _, err := schema.Lookup(c.Table); err != nil || record.CheckID(c.ID) != nil {
+			continue
+		}
+		k := stateKey{c.Table, c.ID}
+		if _, dup := states[k]; dup {
+			continue
+		}
+		states[k] = nil
+		byTable[c.Table] = append(byTable[c.Table], c.ID)
+	}
+	for name, ids := range byTable {
+		t, _ := schema.Lookup(name)
+		got, err := tx.loadRecords(ctx, t, ids)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", name, err)
+		}
+		for id, r := range got {
+			states[stateKey{name, id}] = r
+		}
+	}
+	return &prefetchedTxn{txn: tx, states: states}, nil
+}
+
+// loadRecord answers from the states read ahead, each once: a second
+// change to a record in the same push reads what the first wrote.
+func (p *prefetchedTxn) loadRecord(ctx context.Context, t *schema.Table, id string) (*record.Record, bool, error) {
+	k := stateKey{t.Name, id}
+	if cur, ok := p.states[k]; ok {
+		delete(p.states, k)
+		return cur, cur != nil, nil
+	}
+	return p.txn.loadRecord(ctx, t, id)
+}
+
+// writeRecord and upsertServerRecord drop what was read ahead of the
+// record they write, which is no longer its state.
+func (p *prefetchedTxn) writeRecord(ctx context.Context, t *schema.Table, r *record.Record, seq uint64,
+	origin uint32) error {
+	delete(p.states, stateKey{t.Name, r.ID})
+	return p.txn.writeRecord(ctx, t, r, seq, origin)
+}
+
+func (p *prefetchedTxn) upsertServerRecord(ctx context.Context, t *schema.Table, r *record.Record,
+	seq uint64) error {
+	delete(p.states, stateKey{t.Name, r.ID})
+	return p.txn.upsertServerRecord(ctx, t, r, seq)
 }
 
 // apply merges one valid change inside tx.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/futian-xiaomo/villagesync/schema"
@@ -48,6 +49,43 @@ func (t *sqlTxn) loadRecord(ctx context.Context, tb *schema.Table, id string) (*
 	}
 	cur.Seq = uint64(seq)
 	return cur, true, nil
+}
+
+// loadRecordsChunk is the most ids loadRecords reads in one statement,
+// well under SQLite's and PostgreSQL's limits on bound parameters.
+const loadRecordsChunk = 500
+
+func (t *sqlTxn) loadRecords(ctx context.Context, tb *schema.Table, ids []string) (map[string]*record.Record, error) {
+	out := make(map[string]*record.Record, len(ids))
+	for lo := 0; lo < len(ids); lo += loadRecordsChunk {
+		chunk := ids[lo:min(lo+loadRecordsChunk, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := t.tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE id IN (?%s)`,
+			sqlite.Columns(tb), tb.Name, strings.Repeat(", ?", len(chunk)-1)), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var seq int64
+			cur, err := sqlite.Scan(tb, rows, &seq)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cur.Seq = uint64(seq)
+			out[cur.ID] = cur
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, t.tx.mark(err)
+		}
+	}
+	return out, nil
 }
 
 func (t *sqlTxn) loadCollected(ctx context.Context, tb *schema.Table, id string) (*record.Record, error) {

@@ -204,3 +204,58 @@ func TestTakeBatchBoundsAGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// A push reads its records' states ahead (prefetchStates); a record it
+// changes twice must meet its first change's write the second time, and
+// one stored before the push its stored state.
+func TestPushSeesItsOwnEarlierWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	code, _ := s.CodeFor(ctx, "u", Staff, nil)
+	p, _, err := s.Enroll(ctx, code, "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := session(p.Replica, 1)
+	if _, err := s.Push(ctx, p, []*record.Record{stored}); err != nil {
+		t.Fatal(err)
+	}
+	// edit is a change of r's notes only, its replica's counter-th write.
+	edit := func(r *record.Record, counter uint64, notes string) *record.Record {
+		return &record.Record{Table: r.Table, ID: r.ID, Version: vv.VV{p.Replica: counter},
+			Fields: map[string]record.Field{"notes": {Value: schema.TextValue(notes),
+				Dot: vv.Dot{Replica: p.Replica, Counter: counter, HLC: counter}}}}
+	}
+	fresh := session(p.Replica, 2)
+	tests := []struct {
+		name    string
+		changes []*record.Record
+		want    []record.Outcome
+	}{
+		// Merged against no state, the edit would lack the required fields.
+		{"created then edited", []*record.Record{fresh, edit(fresh, 2, "a")},
+			[]record.Outcome{record.Applied, record.Applied}},
+		{"stored, edited twice", []*record.Record{edit(stored, 2, "b"), edit(stored, 3, "c")},
+			[]record.Outcome{record.Applied, record.Applied}},
+		{"edited, then its replay", []*record.Record{edit(stored, 4, "d"), edit(stored, 4, "d")},
+			[]record.Outcome{record.Applied, record.Applied}},
+	}
+	for _, tt := range tests {
+		res, err := s.Push(ctx, p, tt.changes)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		for i, r := range res {
+			if r.Outcome != tt.want[i] {
+				t.Errorf("%s: change %d: %v (%v), want %v", tt.name, i, r.Outcome, r.Problem, tt.want[i])
+			}
+		}
+	}
+	var notes string
+	if err := s.Reader().QueryRow(`SELECT notes FROM tutoring_sessions WHERE id = ?`, stored.ID).Scan(&notes); err != nil {
+		t.Fatal(err)
+	}
+	if notes != "d" {
+		t.Errorf("stored notes %q, want d", notes)
+	}
+}

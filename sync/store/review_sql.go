@@ -64,12 +64,52 @@ func (t *sqlTxn) firstFlagPartner(ctx context.Context, tbl *schema.Table, f *sch
 	if !ok {
 		return flagPartner{}, false, nil
 	}
+	q += " LIMIT 1"
 	var o flagPartner
-	err := t.tx.QueryRowContext(ctx, q+" LIMIT 1", args...).Scan(&o.id, &o.label)
+	var row *sqlRow
+	if st, ok := t.s.flagStmts[q]; ok {
+		row = t.tx.stmtQueryRow(ctx, st, args...)
+	} else {
+		row = t.tx.QueryRowContext(ctx, q, args...)
+	}
+	err := row.Scan(&o.id, &o.label)
 	if errors.Is(err, sql.ErrNoRows) {
 		return flagPartner{}, false, nil
 	}
 	return o, err == nil, err
+}
+
+// prepareFlagQueries prepares every text flagQuery makes, for each flag
+// of each table: one per set of its optional Match columns left empty.
+func (b *sqlBackend) prepareFlagQueries(ctx context.Context) error {
+	b.flagStmts = map[string]*sql.Stmt{}
+	for _, t := range schema.Tables() {
+		for i := range t.Flags {
+			f := &t.Flags[i]
+			for mask := range 1 << len(f.Match) {
+				r := &record.Record{Table: t.Name, Fields: map[string]record.Field{}}
+				for k, name := range f.Match {
+					if mask&(1<<k) != 0 {
+						r.Fields[name] = record.Field{Value: schema.TextValue("x")}
+					}
+				}
+				q, _, ok := flagQuery(t, f, r)
+				if !ok {
+					continue
+				}
+				q += " LIMIT 1"
+				if _, done := b.flagStmts[q]; done {
+					continue
+				}
+				st, err := b.w.PrepareContext(ctx, q)
+				if err != nil {
+					return fmt.Errorf("prepare %s look-up of %s: %w", f.Kind, t.Name, err)
+				}
+				b.flagStmts[q] = st
+			}
+		}
+	}
+	return nil
 }
 
 // flagMatch is the SQL condition that rows a and b of tbl are a case of

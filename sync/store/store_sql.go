@@ -163,7 +163,7 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		s.stmts[t.Name] = m
 	}
-	return nil
+	return s.prepareFlagQueries(ctx)
 }
 
 // Close closes the database.
@@ -174,6 +174,9 @@ func (s *Store) Close() error {
 		for _, st := range m {
 			st.Close()
 		}
+	}
+	for _, st := range s.flagStmts {
+		st.Close()
 	}
 	if err := s.saveOnClose(context.Background()); err != nil {
 		s.log.Warn("saving state on close", "err", err)
