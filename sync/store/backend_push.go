@@ -78,16 +78,12 @@ type pushTxn interface {
 type pullView interface {
 	// feedHead reads the feed's last position (the seq of meta).
 	feedHead(ctx context.Context) (uint64, error)
-	// feedPositions reads the feed positions of up to limit records of t
-	// after after, in order, with readFeed's filters; nothing is decoded.
-	feedPositions(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool,
-		villages []string, limit int) ([]uint64, error)
-	// readFeed reads the records of t whose feed position is after after and
-	// at most upTo, in feed order, with Seq set, leaving out those last
-	// written by replica notOrigin; when scoped, only those whose t.Scope is
-	// one of villages (none when villages is empty).
-	readFeed(ctx context.Context, t *schema.Table, after, upTo uint64, notOrigin int64, scoped bool,
-		villages []string) ([]*record.Record, error)
+	// readFeed reads up to limit records of t whose feed position is after
+	// after, in feed order, with Seq set, leaving out those last written by
+	// replica notOrigin; when scoped, only those whose t.Scope is one of
+	// villages (none when villages is empty).
+	readFeed(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool, villages []string,
+		limit int) ([]*record.Record, error)
 	// eachMove calls fn for each record that left one of villages between
 	// feed positions from (excluded) and to, after user userID was given
 	// that village (moves out of a village the user no longer has are left

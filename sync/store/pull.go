@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
@@ -61,33 +60,12 @@ func (s *Store) pull(ctx context.Context, p Principal, cursor, held uint64, limi
 	if cursor == head {
 		return Page{Next: head}, nil
 	}
-	// The page ends at the limit-th position of the merged feed. Find it
-	// from positions alone (an index read, nothing decoded), then read the
-	// records of each table up to it: reading limit+1 records of every
-	// table and merging decoded up to five times the page when the
-	// device's records are spread over the tables.
-	var seqs []uint64
-	var tables []*schema.Table
+	// Each table's feed is in seq order; take up to limit+1 from each and
+	// merge, so one query per table finds the page and whether more follow.
+	var feeds [][]*record.Record
 	for _, t := range schema.Tables() {
 		scoped := t.Scope != "" && !p.AllVillages()
-		got, err := v.feedPositions(ctx, t, cursor, replica, scoped, p.Villages, limit+1)
-		if err != nil {
-			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
-		}
-		if len(got) > 0 {
-			seqs, tables = append(seqs, got...), append(tables, t)
-		}
-	}
-	slices.Sort(seqs)
-	more := len(seqs) > limit
-	upTo := head
-	if more {
-		upTo = seqs[limit-1]
-	}
-	var feeds [][]*record.Record
-	for _, t := range tables {
-		scoped := t.Scope != "" && !p.AllVillages()
-		feed, err := v.readFeed(ctx, t, cursor, upTo, replica, scoped, p.Villages)
+		feed, err := v.readFeed(ctx, t, cursor, replica, scoped, p.Villages, limit+1)
 		if err != nil {
 			return Page{}, fmt.Errorf("pull %s: %w", t.Name, err)
 		}
@@ -105,17 +83,12 @@ func (s *Store) pull(ctx context.Context, p Principal, cursor, held uint64, limi
 			}
 		}
 		if best < 0 {
-			if more {
-				// The page is full; the next starts after its last record.
-				page.HasMore = true
-				break
-			}
 			// Nothing more for this device up to head: its cursor moves to
 			// head, past rows it does not get (its own, other villages').
 			page.Next = head
 			break
 		}
-		if len(page.Records) > 0 && size >= pageBytes {
+		if len(page.Records) == limit || (len(page.Records) > 0 && size >= pageBytes) {
 			page.HasMore = true
 			break
 		}

@@ -21,9 +21,8 @@ func (v *sqlView) feedHead(ctx context.Context) (uint64, error) {
 	return head, err
 }
 
-// feedFilter is the WHERE clause of t's feed after a position, with its
-// arguments.
-func feedFilter(t *schema.Table, after uint64, notOrigin int64, scoped bool, villages []string) (string, []any) {
+func (v *sqlView) readFeed(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool,
+	villages []string, limit int) ([]*record.Record, error) {
 	args := []any{int64(after), notOrigin}
 	scope := ""
 	if scoped {
@@ -35,37 +34,9 @@ func feedFilter(t *schema.Table, after uint64, notOrigin int64, scoped bool, vil
 			args = append(args, v)
 		}
 	}
-	return "_seq > ? AND _origin != ?" + scope, args
-}
-
-func (v *sqlView) feedPositions(ctx context.Context, t *schema.Table, after uint64, notOrigin int64, scoped bool,
-	villages []string, limit int) ([]uint64, error) {
-	where, args := feedFilter(t, after, notOrigin, scoped, villages)
-	rs, err := v.tx.QueryContext(ctx, fmt.Sprintf(`SELECT _seq FROM %s WHERE %s ORDER BY _seq LIMIT ?`, t.Name, where),
-		append(args, limit)...)
-	if err != nil {
-		return nil, err
-	}
-	var seqs []uint64
-	for rs.Next() {
-		var seq int64
-		if err := rs.Scan(&seq); err != nil {
-			rs.Close()
-			return nil, err
-		}
-		seqs = append(seqs, uint64(seq))
-	}
-	if err := rs.Close(); err != nil {
-		return nil, err
-	}
-	return seqs, rs.Err()
-}
-
-func (v *sqlView) readFeed(ctx context.Context, t *schema.Table, after, upTo uint64, notOrigin int64, scoped bool,
-	villages []string) ([]*record.Record, error) {
-	where, args := feedFilter(t, after, notOrigin, scoped, villages)
-	q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE %s AND _seq <= ? ORDER BY _seq`, sqlite.Columns(t), t.Name, where)
-	rs, err := v.tx.QueryContext(ctx, q, append(args, int64(upTo))...)
+	q := fmt.Sprintf(`SELECT %s, _seq FROM %s WHERE _seq > ? AND _origin != ?%s ORDER BY _seq LIMIT ?`,
+		sqlite.Columns(t), t.Name, scope)
+	rs, err := v.tx.QueryContext(ctx, q, append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
