@@ -79,20 +79,12 @@ func MigrateToPostgres(ctx context.Context, from, to string, progress io.Writer)
 		return nil, fmt.Errorf("migrate: %s seems to be in use (its -wal file stays after closing it): stop the server first "+
 			"(if none runs, a server stopped uncleanly: start it and stop it once)", from)
 	}
-	src, err := openSource(ctx, from)
+	src, dst, tables, err := openBothSides(ctx, from, to, "migrate")
 	if err != nil {
 		return nil, err
 	}
 	defer src.close()
-	dst, err := postgres.Open(ctx, to, 2)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
 	defer dst.Close()
-	tables, err := copyTables(ctx, src.tx, dst)
-	if err != nil {
-		return nil, err
-	}
 	tx, err := dst.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
@@ -131,26 +123,40 @@ func VerifyCopy(ctx context.Context, from, to string) ([]TableCheck, error) {
 	if _, err := os.Stat(from); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	src, err := openSource(ctx, from)
+	src, dst, tables, err := openBothSides(ctx, from, to, "verify")
 	if err != nil {
 		return nil, err
 	}
 	defer src.close()
-	dst, err := postgres.Open(ctx, to, 2)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
 	defer dst.Close()
-	tables, err := copyTables(ctx, src.tx, dst)
-	if err != nil {
-		return nil, err
-	}
 	tx, err := dst.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	defer tx.Rollback()
 	return verify(ctx, src.tx, tx, tables)
+}
+
+// openBothSides opens the SQLite file from (read, under its write lock)
+// and the PostgreSQL database to, and lists the tables to compare; the
+// caller closes both. what names the command in errors.
+func openBothSides(ctx context.Context, from, to, what string) (*source, *sql.DB, []pgTable, error) {
+	src, err := openSource(ctx, from)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dst, err := postgres.Open(ctx, to, 2)
+	if err != nil {
+		src.close()
+		return nil, nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	tables, err := copyTables(ctx, src.tx, dst)
+	if err != nil {
+		dst.Close()
+		src.close()
+		return nil, nil, nil, err
+	}
+	return src, dst, tables, nil
 }
 
 // verify sums every table on both sides.
