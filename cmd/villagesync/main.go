@@ -61,7 +61,9 @@ Tables: ` + "tutoring_sessions, cleanup_tasks, books, loans, villages" + `
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile := bench.StartCPUProfile()
 	err := run(ctx, os.Args[1:], os.Stdout)
+	stopProfile()
 	bench.NotePeakRSS()
 	if err != nil {
 		printError(os.Stderr, err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -105,6 +106,35 @@ const PeakRSSEnv = "VILLAGESYNC_PEAK_RSS_FILE"
 func NotePeakRSS() {
 	if f := os.Getenv(PeakRSSEnv); f != "" {
 		os.WriteFile(f, []byte(strconv.FormatInt(vmHWM("/proc/self/status"), 10)), 0o600)
+	}
+}
+
+// CPUProfileEnv names a file a villagesync process writes its CPU
+// profile to, from start to exit; "%p" in it becomes the process id, so
+// the benchmark's own process (the devices) and each server it starts
+// write their own:
+//
+//	VILLAGESYNC_CPU_PROFILE=/tmp/prof/%p.pprof villagesync bench ...
+const CPUProfileEnv = "VILLAGESYNC_CPU_PROFILE"
+
+// StartCPUProfile starts the profile CPUProfileEnv asks for, if any; the
+// returned function ends it.
+func StartCPUProfile() (stop func()) {
+	name := os.Getenv(CPUProfileEnv)
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(strings.ReplaceAll(name, "%p", strconv.Itoa(os.Getpid())))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "villagesync: %s: %v\n", CPUProfileEnv, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 
