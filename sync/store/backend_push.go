@@ -50,9 +50,10 @@ type pushTxn interface {
 	// false when there is no receipt.
 	readReceipt(ctx context.Context, replica uint32, table, id string) (counter uint64, outcome record.Outcome,
 		ok bool, err error)
-	// writeReceipt keeps what replica was told of its change (counter) to
-	// record id of table, replacing the previous receipt.
-	writeReceipt(ctx context.Context, replica uint32, table, id string, counter uint64, outcome record.Outcome) error
+	// writeReceipts keeps what each replica was told of its change
+	// (counter) to a record, replacing the previous receipt, in a few
+	// statements; at most one receipt per record and replica.
+	writeReceipts(ctx context.Context, rs []receipt) error
 
 	// insertMove notes that record id of table left village from at feed
 	// position seq (the moves pulls turn into evictions).
@@ -61,10 +62,10 @@ type pushTxn interface {
 	// who carried the write of replica carried in a file (carriedBy; ""
 	// for none): of the winner's side or the loser's, whichever is its.
 	insertConflict(ctx context.Context, c record.Conflict, carried uint32, carriedBy string, now time.Time) error
-	// insertAudit adds an audit row: who (replica; user, 0 for none, stored
-	// as no user) did what to record id of table and with what outcome.
-	insertAudit(ctx context.Context, table, id string, replica uint32, user int64, outcome, detail string,
-		now time.Time) error
+	// insertAudits adds audit rows, in order, in a few statements: who
+	// (replica; user, 0 for none, stored as no user) did what to a record
+	// and with what outcome.
+	insertAudits(ctx context.Context, as []auditEntry) error
 	// insertHeld keeps a refused change (change, its JSON) of replica for
 	// staff, with the problem's code and message, noting its size in bytes.
 	insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string, bytes int64,
@@ -72,6 +73,23 @@ type pushTxn interface {
 	// heldUsage returns how many refused changes of replica are held and
 	// their size in bytes; it reads an index, not the changes.
 	heldUsage(ctx context.Context, replica uint32) (rows, bytes int64, err error)
+}
+
+// receipt is what replica was told of its change (counter) to a record.
+type receipt struct {
+	replica   uint32
+	table, id string
+	counter   uint64
+	outcome   record.Outcome
+}
+
+// auditEntry is one audit row.
+type auditEntry struct {
+	table, id       string
+	replica         uint32
+	user            int64
+	outcome, detail string
+	at              time.Time
 }
 
 // pullView is the snapshot a pull reads.

@@ -27,7 +27,7 @@ type sqlBackend struct {
 	// SQLite has: its file, its pragmas, closing both pools.
 	file  *sqlite.DB
 	stmts map[string]map[string]*sql.Stmt // table -> purpose -> statement on the writer
-	// flagStmts are the flag look-ups (flagQuery, with LIMIT 1) prepared
+	// flagStmts are the flag look-ups (flagExistsQuery, flagQuery) prepared
 	// on the writer, by their text, at open (read-only after): one runs
 	// for every pushed record of a flagged table, and preparing it each
 	// time cost as much as running it.

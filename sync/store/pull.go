@@ -30,7 +30,16 @@ type Page struct {
 // after which the device may have dropped records it wrote itself) the
 // device's own states are sent too. Evictions are those after cursor.
 func (s *Store) Pull(ctx context.Context, p Principal, cursor uint64, limit int, all bool) (Page, error) {
-	return s.pull(ctx, p, cursor, cursor, limit, all)
+	if err := s.gate.enter(ctx); err != nil {
+		return Page{}, fmt.Errorf("pull: %w", err)
+	}
+	return s.gatedPull(ctx, p, cursor, cursor, limit, all)
+}
+
+// gatedPull is pull in a slot of s.gate, which it gives back.
+func (s *Store) gatedPull(ctx context.Context, p Principal, cursor, held uint64, limit int, all bool) (Page, error) {
+	defer s.gate.leave()
+	return s.pull(ctx, p, cursor, held, limit, all)
 }
 
 // pull is Pull, with evictions of records that moved after held: the

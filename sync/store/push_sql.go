@@ -132,13 +132,36 @@ func (t *sqlTxn) readReceipt(ctx context.Context, replica uint32, table, id stri
 	return prevCounter, record.Outcome(prev), true, nil
 }
 
-func (t *sqlTxn) writeReceipt(ctx context.Context, replica uint32, table, id string, counter uint64,
-	outcome record.Outcome) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO receipts (replica, tbl, record_id, counter, outcome)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (replica, tbl, record_id) DO UPDATE SET counter = excluded.counter, outcome = excluded.outcome`,
-		replica, table, id, counter, int64(outcome))
-	return err
+// rowsChunk bounds the rows of one multi-row INSERT: 100 rows of 7
+// values stay far below either engine's limit on parameters.
+const rowsChunk = 100
+
+// insertRows runs prefix VALUES (?, ...), ... suffix for rows of args,
+// rowsChunk rows a statement.
+func (t *sqlTxn) insertRows(ctx context.Context, prefix, suffix string, rows [][]any) error {
+	for lo := 0; lo < len(rows); lo += rowsChunk {
+		chunk := rows[lo:min(lo+rowsChunk, len(rows))]
+		one := "(?" + strings.Repeat(", ?", len(chunk[0])-1) + ")"
+		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		q := prefix + " VALUES " + one + strings.Repeat(", "+one, len(chunk)-1) + suffix
+		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *sqlTxn) writeReceipts(ctx context.Context, rs []receipt) error {
+	rows := make([][]any, len(rs))
+	for i, r := range rs {
+		rows[i] = []any{r.replica, r.table, r.id, r.counter, int64(r.outcome)}
+	}
+	return t.insertRows(ctx, `INSERT INTO receipts (replica, tbl, record_id, counter, outcome)`,
+		` ON CONFLICT (replica, tbl, record_id) DO UPDATE SET counter = excluded.counter, outcome = excluded.outcome`,
+		rows)
 }
 
 func (t *sqlTxn) insertMove(ctx context.Context, seq uint64, table, id, from string) error {
@@ -170,16 +193,16 @@ func (t *sqlTxn) insertConflict(ctx context.Context, c record.Conflict, carried 
 	return err
 }
 
-func (t *sqlTxn) insertAudit(ctx context.Context, table, id string, replica uint32, user int64,
-	outcome, detail string, now time.Time) error {
-	var uid any
-	if user != 0 {
-		uid = user
+func (t *sqlTxn) insertAudits(ctx context.Context, as []auditEntry) error {
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		var uid any
+		if a.user != 0 {
+			uid = a.user
+		}
+		rows[i] = []any{a.table, a.id, a.replica, uid, a.outcome, a.detail, a.at.UnixMilli()}
 	}
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO audit (tbl, record_id, replica, user_id, outcome, detail, at_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		table, id, replica, uid, outcome, detail, now.UnixMilli())
-	return err
+	return t.insertRows(ctx, `INSERT INTO audit (tbl, record_id, replica, user_id, outcome, detail, at_ms)`, "", rows)
 }
 
 func (t *sqlTxn) insertHeld(ctx context.Context, replica uint32, table, id, code, message, change string,

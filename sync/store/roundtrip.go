@@ -68,8 +68,10 @@ func (s *Store) Sync(ctx context.Context, p Principal, req *protocol.Request) (*
 		}
 		changes[i] = c.Record
 	}
+	var pushN uint64
 	if len(changes) > 0 {
-		pushed, err := s.Push(ctx, p, changes)
+		pushed, n, err := s.push1(ctx, p, changes)
+		pushN = n
 		if err != nil {
 			return nil, err
 		}
@@ -83,9 +85,20 @@ func (s *Store) Sync(ctx context.Context, p Principal, req *protocol.Request) (*
 	// may have dropped records it wrote itself: send those too, on every
 	// page of the re-pull.
 	fullPull := (rescoped && req.ScopeHash != 0) || req.FullPull
-	// Evictions count from the cursor the device sent: it holds what it
-	// pulled up to there, whatever scope the feed is now read from.
-	page, err := s.pull(ctx, p, cursor, req.Cursor, req.PageLimit, fullPull)
+	// A push is answered at once when page reads are busy: its results
+	// alone, and more to pull, so the device stores its acknowledgements
+	// (and a new scope) and comes back for the page in turn (gate.go).
+	// Not the first page of a new scope for a device that holds records:
+	// it carries the evictions since the device's old cursor, which the
+	// page after, read from the start of the feed, cannot know.
+	page := Page{Next: cursor, HasMore: true}
+	if len(changes) > 0 && !(rescoped && req.Cursor != 0) {
+		if s.gate.enterAfterPush(ctx, pushN) {
+			page, err = s.gatedPull(ctx, p, cursor, req.Cursor, req.PageLimit, fullPull)
+		}
+	} else if err = s.gate.enter(ctx); err == nil {
+		page, err = s.gatedPull(ctx, p, cursor, req.Cursor, req.PageLimit, fullPull)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,9 @@ type Store struct {
 	queueMu sync.Mutex
 	queue   []*pushJob
 
+	// gate puts pushes before page reads (gate.go).
+	gate *pageGate
+
 	seenMu sync.Mutex
 	seen   map[uint32]seen
 

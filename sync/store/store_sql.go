@@ -25,7 +25,7 @@ var migrations embed.FS
 func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	s := &Store{log: opt.Logger, clock: opt.Clock,
 		quota: opt.DeviceAttachmentQuota, checks: make(chan struct{}, 2),
-		checking: map[uint32]chan struct{}{}}
+		checking: map[uint32]chan struct{}{}, gate: newPageGate(0)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -1204,7 +1204,11 @@ type SyncResponse struct {
 	// Records changed after the cursor, oldest first, without the device's own.
 	Changes    []*Record `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
 	NextCursor uint64    `protobuf:"varint,4,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
-	HasMore    bool      `protobuf:"varint,5,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	// More follows: sync again from next_cursor. A busy server answers a
+	// push with its results alone (no changes, next_cursor the request's
+	// cursor, has_more set), so the device stores its acknowledgements at
+	// once and comes back for the page.
+	HasMore bool `protobuf:"varint,5,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
 	// The server's hybrid logical clock, so devices with wrong clocks catch up.
 	ServerHlc uint64 `protobuf:"varint,6,opt,name=server_hlc,json=serverHlc,proto3" json:"server_hlc,omitempty"`
 	// Set when the device's scope changed (a village assigned or taken away):
