@@ -13,7 +13,6 @@ import (
 	v1 "github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1"
 	"github.com/futian-xiaomo/villagesync/api/gen/villagesync/v1/villagesyncv1connect"
 	"github.com/futian-xiaomo/villagesync/api/wire"
-	"github.com/futian-xiaomo/villagesync/schema"
 	"github.com/futian-xiaomo/villagesync/sync/protocol"
 )
 
@@ -39,22 +38,10 @@ func newConnectTransport(hc connect.HTTPClient, serverURL string, retries int) *
 		client: villagesyncv1connect.NewSyncServiceClient(hc, serverURL,
 			// Gzip requests only when they are big enough for it to pay:
 			// an idle sync stays a few dozen bytes.
-			wire.GzipClient(), connect.WithSendGzip(), connect.WithCompressMinBytes(512),
-			connect.WithInterceptors(userAgent)),
+			wire.GzipClient(), connect.WithSendGzip(), connect.WithCompressMinBytes(512)),
 		retries: retries,
 	}
 }
-
-// userAgent names the app and its schema version in every request: what
-// a server's operator needs of it, in half the bytes of connect-go's own
-// (an idle sync is a few hundred bytes, headers included).
-var userAgent = connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-	ua := "villagesync-go/" + strconv.Itoa(schema.Version)
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set("User-Agent", ua)
-		return next(ctx, req)
-	}
-})
 
 // Sync sends req, again after a transport failure (a pooled connection the
 // server closed, a blip on the link) or a refusal for calling too fast:
