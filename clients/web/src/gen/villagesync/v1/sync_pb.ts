@@ -621,6 +621,11 @@ export type SyncResponse = Message<"villagesync.v1.SyncResponse"> & {
   nextCursor: bigint;
 
   /**
+   * More follows: sync again from next_cursor. A busy server answers a
+   * push with its results alone (no changes, next_cursor the request's
+   * cursor, has_more set), so the device stores its acknowledgements at
+   * once and comes back for the page.
+   *
    * @generated from field: bool has_more = 5;
    */
   hasMore: boolean;
