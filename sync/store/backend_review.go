@@ -27,6 +27,9 @@ type reviewTxn interface {
 	// f on t where no other member is a case of f with it any more (it was
 	// deleted, returned or corrected); a deleted id leaves them all.
 	leaveFlagSets(ctx context.Context, t *schema.Table, f *schema.Flag, id string) error
+	// flagMembers returns those of ids that are members of any entry, in
+	// a few statements.
+	flagMembers(ctx context.Context, ids []string) (map[string]bool, error)
 	// flaggedWith reports whether record id is a member of an entry of f
 	// on t, open or resolved, together with a record that is a case of f
 	// with it now: staff have it before them, or have judged it.

@@ -191,7 +191,7 @@ func (s *Store) push(ctx context.Context, tx txn, j *pushJob, seq *uint64, now t
 	if env.Villages, err = tx.villages(ctx); err != nil {
 		return err
 	}
-	batch, err := prefetchStates(ctx, tx, j.changes, s.anyCollected)
+	batch, err := prefetchStates(ctx, tx, j.changes)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
@@ -257,8 +257,8 @@ type prefetchedTxn struct {
 	// states are the states read ahead and not yet used, by table and id;
 	// nil for a record with no row.
 	states map[stateKey]*record.Record
-	// fresh are the records that had no row when the push began; written
-	// counts the push's writes of each record.
+	// fresh are the records that had no row and were in no flag set when
+	// the push began; written counts the push's writes of each record.
 	fresh   map[stateKey]bool
 	written map[stateKey]int
 	// receipts and audits wait for flush; receiptAt indexes receipts.
@@ -312,10 +312,8 @@ type stateKey struct{ table, id string }
 
 // prefetchStates returns tx reading the states of changes' records ahead.
 // Changes naming no valid record are left to loadState, which skips them.
-//
-// A record with no row is fresh, unless collectedAny (deletes were
-// collected, so a row may be gone while its record is still known).
-func prefetchStates(ctx context.Context, tx txn, changes []*record.Record, collectedAny bool) (*prefetchedTxn, error) {
+// A record with no row and in no flag set is fresh.
+func prefetchStates(ctx context.Context, tx txn, changes []*record.Record) (*prefetchedTxn, error) {
 	byTable := map[string][]string{}
 	states := map[stateKey]*record.Record{}
 	for _, c := range changes {
@@ -342,9 +340,21 @@ func prefetchStates(ctx context.Context, tx txn, changes []*record.Record, colle
 			states[stateKey{name, id}] = r
 		}
 	}
+	// A record with no row may still be a member of a set: its row was
+	// collected after its delete, and memberships outlive collection.
+	var rowless []string
+	for k, r := range states {
+		if r == nil {
+			rowless = append(rowless, k.id)
+		}
+	}
+	members, err := tx.flagMembers(ctx, rowless)
+	if err != nil {
+		return nil, fmt.Errorf("flag sets: %w", err)
+	}
 	fresh := map[stateKey]bool{}
 	for k, r := range states {
-		if r == nil && !collectedAny {
+		if r == nil && !members[k.id] {
 			fresh[k] = true
 		}
 	}

@@ -169,6 +169,37 @@ func (t *sqlTxn) leaveFlagSets(ctx context.Context, tbl *schema.Table, f *schema
 	return err
 }
 
+func (t *sqlTxn) flagMembers(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for lo := 0; lo < len(ids); lo += loadRecordsChunk {
+		chunk := ids[lo:min(lo+loadRecordsChunk, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := t.tx.QueryContext(ctx, `SELECT DISTINCT record_id FROM conflict_members WHERE record_id IN (?`+
+			strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, t.tx.mark(err)
+		}
+	}
+	return out, nil
+}
+
 func (t *sqlTxn) flaggedWith(ctx context.Context, tbl *schema.Table, f *schema.Flag, id string) (bool, error) {
 	var n int
 	err := t.tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM conflict_members m
