@@ -91,6 +91,8 @@ func (s *Store) Sync(ctx context.Context, p Principal, req *protocol.Request) (*
 	// Not the first page of a new scope for a device that holds records:
 	// it carries the evictions since the device's old cursor, which the
 	// page after, read from the start of the feed, cannot know.
+	// (Evictions count from the cursor the device sent: it holds what it
+	// pulled up to there, whatever scope the feed is now read from.)
 	page := Page{Next: cursor, HasMore: true}
 	if len(changes) > 0 && !(rescoped && req.Cursor != 0) {
 		if s.gate.enterAfterPush(ctx, pushN) {
