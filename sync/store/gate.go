@@ -32,10 +32,9 @@ type pageGate struct {
 	free    int // page-read slots free
 	pushing int // pushes queued or being committed
 	waiting []*gateWaiter
-	// arrivals counts pushes begun; last and prev are the times of the
-	// last two, lastN the number of the last.
+	// arrivals counts pushes begun (the last one's number); last and prev
+	// are the times of the last two.
 	arrivals   uint64
-	lastN      uint64
 	last, prev time.Time
 	// recheck is set while a timer is due to grant at the end of a quiet
 	// period.
@@ -74,7 +73,7 @@ func (g *pageGate) pushBegin() uint64 {
 	defer g.mu.Unlock()
 	g.pushing++
 	g.arrivals++
-	g.lastN, g.prev, g.last = g.arrivals, g.last, time.Now()
+	g.prev, g.last = g.last, time.Now()
 	return g.arrivals
 }
 
@@ -126,7 +125,7 @@ func (g *pageGate) enterAfterPush(ctx context.Context, own uint64) bool {
 // quietLeft is how long until no push but own arrived within quiet.
 func (g *pageGate) quietLeft(own uint64) time.Duration {
 	other := g.last
-	if own != 0 && own == g.lastN {
+	if own != 0 && own == g.arrivals {
 		other = g.prev
 	}
 	if other.IsZero() {
